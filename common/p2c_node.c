@@ -1,0 +1,358 @@
+/*  Broker connection of a server process (see p2c_node.h). */
+#include "p2c_node.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+#include "p2c_time.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+struct _p2c_node_t {
+    zsock_t *sock;              //  DEALER to the broker
+    char *id;                   //  our routing id
+    char *service;              //  our service name
+    uint64_t broker_epoch;      //  last epoch the broker announced, 0 none
+    int64_t broker_seen_ms;     //  when we last heard the broker
+    int64_t hello_ms;           //  when we last said hello
+    bool broker_alive;          //  false once beats stop
+    zhashx_t *nodes;            //  node id -> service name (strdup'd)
+    uint64_t dropped;           //  messages we could not queue or decode
+};
+
+p2c_node_t *
+p2c_node_new (const char *endpoint, const char *service, const char *node_id)
+{
+    p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
+    self->service = strdup (service);
+    if (node_id && *node_id)
+        self->id = strdup (node_id);
+    else {
+        char host [64] = "host";
+        gethostname (host, sizeof host - 1);
+        host [sizeof host - 1] = 0;
+        self->id = zsys_sprintf ("%s-%s-%d-%04x", service, host, (int) getpid (),
+                                 (unsigned) randof (0x10000));
+    }
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock) {
+        p2c_node_destroy (&self);
+        return NULL;
+    }
+    zsock_set_identity (self->sock, self->id);
+    zsock_set_linger (self->sock, 0);
+    zsock_set_sndhwm (self->sock, 100000);
+    zsock_set_rcvhwm (self->sock, 100000);
+    zsock_set_maxmsgsize (self->sock, P2C_MAX_INTERNAL + 1024);
+    zsock_set_reconnect_ivl (self->sock, 100);
+    zsock_set_reconnect_ivl_max (self->sock, 1000);
+    if (zsock_connect (self->sock, "%s", endpoint) != 0) {
+        log_warn ("node: cannot connect endpoint=%s", endpoint);
+        p2c_node_destroy (&self);
+        return NULL;
+    }
+    self->nodes = zhashx_new ();
+    zhashx_set_duplicator (self->nodes, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self->nodes, (zhashx_destructor_fn *) zstr_free);
+    self->broker_alive = false;
+    self->broker_seen_ms = p2c_now_ms ();
+    p2c_node_cron (self);           //  first hello
+    return self;
+}
+
+void
+p2c_node_destroy (p2c_node_t **self_p)
+{
+    p2c_node_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    zhashx_destroy (&self->nodes);
+    free (self->id);
+    free (self->service);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+p2c_node_id (p2c_node_t *self)
+{
+    return self->id;
+}
+
+zsock_t *
+p2c_node_sock (p2c_node_t *self)
+{
+    return self->sock;
+}
+
+int
+p2c_node_fd (p2c_node_t *self)
+{
+    return zsock_fd (self->sock);
+}
+
+uint64_t
+p2c_node_dropped (p2c_node_t *self)
+{
+    return self->dropped;
+}
+
+bool
+p2c_node_broker_alive (p2c_node_t *self)
+{
+    return self->broker_alive;
+}
+
+size_t
+p2c_node_service_count (p2c_node_t *self, const char *service)
+{
+    size_t n = 0;
+    for (const char *s = (const char *) zhashx_first (self->nodes); s;
+         s = (const char *) zhashx_next (self->nodes))
+        if (!strcmp (s, service))
+            n++;
+    return n;
+}
+
+int
+p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
+{
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
+    if (!buf) {
+        self->dropped++;
+        return -1;
+    }
+    void *handle = zsock_resolve (self->sock);
+    int rc = -1;
+    if (zmq_send (handle, dest, strlen (dest), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0
+        && zmq_send (handle, buf, len, ZMQ_DONTWAIT) >= 0)
+        rc = 0;
+    else {
+        self->dropped++;
+        log_debug ("node: send failed dest=%s type=%s errno=%d", dest,
+                   p2c_msg_internal_name (msg), errno);
+    }
+    free (buf);
+    return rc;
+}
+
+static void
+s_hello (p2c_node_t *self)
+{
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    P2c2r__NodeHello hello = P2C2R__NODE_HELLO__INIT;
+    hello.service = self->service;
+    hello.node_id = self->id;
+    msg.msg_case = P2C2R__INTERNAL__MSG_NODE_HELLO;
+    msg.node_hello = &hello;
+    p2c_node_send (self, "", &msg);
+    self->hello_ms = p2c_now_ms ();
+}
+
+void
+p2c_node_cron (p2c_node_t *self)
+{
+    int64_t now = p2c_now_ms ();
+    if (now - self->hello_ms >= P2C_HEARTBEAT_MS)
+        s_hello (self);
+    if (self->broker_alive
+        && now - self->broker_seen_ms > P2C_HEARTBEAT_MS * P2C_HEARTBEAT_LIVENESS) {
+        self->broker_alive = false;
+        log_warn ("node: broker lost id=%s", self->id);
+        //  What the broker told us may be stale; it tells us again when back
+        zhashx_purge (self->nodes);
+    }
+}
+
+//  Receives a whole multipart message into sender and body; returns false
+//  when nothing is waiting. Messages of the wrong shape are skipped.
+static bool
+s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *body)
+{
+    void *handle = zsock_resolve (self->sock);
+    while (true) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            return false;
+        }
+        if (!zmq_msg_more (&part)) {
+            //  a lone frame: not ours
+            zmq_msg_close (&part);
+            self->dropped++;
+            continue;
+        }
+        size_t slen = zmq_msg_size (&part);
+        char *sender = (char *) malloc (slen + 1);
+        memcpy (sender, zmq_msg_data (&part), slen);
+        sender [slen] = 0;
+        zmq_msg_close (&part);
+        zmq_msg_init (body);
+        zmq_msg_recv (body, handle, 0);
+        bool extra = zmq_msg_more (body);
+        while (zmq_msg_more (body)) {
+            //  drain extra frames of a malformed message
+            zmq_msg_close (body);
+            zmq_msg_init (body);
+            zmq_msg_recv (body, handle, 0);
+        }
+        if (extra) {
+            zmq_msg_close (body);
+            free (sender);
+            self->dropped++;
+            continue;
+        }
+        *sender_p = sender;
+        return true;
+    }
+}
+
+P2c2r__Internal *
+p2c_node_recv (p2c_node_t *self, char **sender_p)
+{
+    char *sender = NULL;
+    zmq_msg_t body;
+    while (s_recv_raw (self, &sender, &body)) {
+        P2c2r__Internal *msg = p2c_msg_unpack_internal (
+            (const uint8_t *) zmq_msg_data (&body), zmq_msg_size (&body));
+        zmq_msg_close (&body);
+        if (!msg) {
+            self->dropped++;
+            log_debug ("node: undecodable body from=%s", sender);
+            free (sender);
+            continue;
+        }
+        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_BROKER_BEAT) {
+            uint64_t epoch = msg->broker_beat->epoch;
+            self->broker_seen_ms = p2c_now_ms ();
+            if (!self->broker_alive || epoch != self->broker_epoch) {
+                if (self->broker_epoch && epoch != self->broker_epoch) {
+                    log_info ("node: broker restarted id=%s", self->id);
+                    zhashx_purge (self->nodes);
+                }
+                else
+                    log_info ("node: broker reached id=%s", self->id);
+                self->broker_epoch = epoch;
+                self->broker_alive = true;
+                s_hello (self);
+            }
+            p2c_msg_internal_free (&msg);
+            free (sender);
+            continue;
+        }
+        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT) {
+            P2c2r__NodeEvent *ev = msg->node_event;
+            if (ev->up)
+                zhashx_update (self->nodes, ev->node_id, ev->service);
+            else
+                zhashx_delete (self->nodes, ev->node_id);
+        }
+        *sender_p = sender;
+        return msg;
+    }
+    return NULL;
+}
+
+void
+p2c_node_test (bool verbose)
+{
+    (void) verbose;
+    //  A node without a broker: makes its id, queues its hello, and its
+    //  receive returns nothing rather than blocking.
+    p2c_node_t *node = p2c_node_new ("tcp://127.0.0.1:1", "ledger", NULL);
+    P2C_CHECK (node != NULL);
+    P2C_CHECK (node && !strncmp (p2c_node_id (node), "ledger-", 7));
+    P2C_CHECK (node && !p2c_node_broker_alive (node));
+    char *sender = NULL;
+    P2C_CHECK (node && p2c_node_recv (node, &sender) == NULL);
+    P2C_CHECK (node && p2c_node_service_count (node, "scheduler") == 0);
+    p2c_node_destroy (&node);
+    P2C_CHECK (node == NULL);
+    p2c_node_destroy (&node);
+
+    //  Against a ROUTER standing in for the broker: hello arrives with our
+    //  id, a beat marks the broker alive, an event updates the view, and a
+    //  message to a service goes out as [id][dest][body].
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    P2C_CHECK (port > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    node = p2c_node_new (endpoint, "gateway", "gw-test");
+    zsock_set_rcvtimeo (router, 2000);
+    zmsg_t *m = zmsg_recv (router);
+    P2C_CHECK (m && zmsg_size (m) == 3);
+    char *rid = m ? zmsg_popstr (m) : NULL;
+    char *dest = m ? zmsg_popstr (m) : NULL;
+    P2C_CHECK (rid && !strcmp (rid, "gw-test"));
+    P2C_CHECK (dest && !strcmp (dest, ""));
+    zstr_free (&dest);
+    zmsg_destroy (&m);
+
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    P2c2r__BrokerBeat beat = P2C2R__BROKER_BEAT__INIT;
+    beat.epoch = 42;
+    msg.msg_case = P2C2R__INTERNAL__MSG_BROKER_BEAT;
+    msg.broker_beat = &beat;
+    size_t len;
+    uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
+    zmsg_t *out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addstr (out, "");
+    zmsg_addmem (out, buf, len);
+    zmsg_send (&out, router);
+    free (buf);
+
+    P2c2r__NodeEvent ev = P2C2R__NODE_EVENT__INIT;
+    ev.service = "scheduler";
+    ev.node_id = "sch-1";
+    ev.up = true;
+    msg.msg_case = P2C2R__INTERNAL__MSG_NODE_EVENT;
+    msg.node_event = &ev;
+    buf = p2c_msg_pack_internal (&msg, 0, &len);
+    out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addstr (out, "");
+    zmsg_addmem (out, buf, len);
+    zmsg_send (&out, router);
+    free (buf);
+
+    zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
+    P2c2r__Internal *got = NULL;
+    for (int i = 0; i < 20 && !got; i++) {
+        zpoller_wait (poller, 100);
+        got = p2c_node_recv (node, &sender);
+    }
+    zpoller_destroy (&poller);
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT);
+    P2C_CHECK (sender && !strcmp (sender, ""));
+    P2C_CHECK (p2c_node_broker_alive (node));
+    P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
+    p2c_msg_internal_free (&got);
+    zstr_free (&sender);
+
+    //  Our answer to the new epoch is a hello
+    m = zmsg_recv (router);
+    P2C_CHECK (m && zmsg_size (m) == 3);
+    zmsg_destroy (&m);
+
+    P2c2r__PeerDown down = P2C2R__PEER_DOWN__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_DOWN;
+    msg.peer_down = &down;
+    P2C_CHECK (p2c_node_send (node, "scheduler", &msg) == 0);
+    m = zmsg_recv (router);
+    P2C_CHECK (m && zmsg_size (m) == 3);
+    if (m) {
+        zframe_t *f = zmsg_pop (m);
+        zframe_destroy (&f);
+        char *d = zmsg_popstr (m);
+        P2C_CHECK (d && !strcmp (d, "scheduler"));
+        zstr_free (&d);
+        zmsg_destroy (&m);
+    }
+    zstr_free (&rid);
+    p2c_node_destroy (&node);
+    zsock_destroy (&router);
+}

@@ -1,0 +1,62 @@
+/*  A server process's connection to the broker: one DEALER socket whose
+    routing id is the node id. Outgoing messages are [destination][body],
+    where destination is a service name ("scheduler", "ledger", "gateway")
+    or a node id; incoming ones are [sender][body]. The node says hello at
+    start and every heartbeat, tracks the broker's heartbeat (a new epoch
+    means the broker restarted; the continuous hellos re-announce us) and
+    keeps the set of nodes the broker reports, per service.
+
+    Usage from an event loop: poll p2c_node_sock (zloop/zpoller) or
+    p2c_node_fd (a foreign loop: ZMQ_FD is edge-triggered, so always drain
+    with p2c_node_recv until it returns NULL, also after sending); call
+    p2c_node_cron from the loop's periodic timer. */
+#ifndef P2C_NODE_H_INCLUDED
+#define P2C_NODE_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "p2c_msg.h"
+
+typedef struct _p2c_node_t p2c_node_t;
+
+//  Connects to the broker's endpoint (e.g. "tcp://127.0.0.1:5555") as a
+//  node of `service`. node_id NULL or "" makes one: service-host-pid-random.
+//  NULL when the socket cannot be made.
+p2c_node_t *p2c_node_new (const char *endpoint, const char *service, const char *node_id);
+void p2c_node_destroy (p2c_node_t **self_p);
+
+const char *p2c_node_id (p2c_node_t *self);
+zsock_t *p2c_node_sock (p2c_node_t *self);
+int p2c_node_fd (p2c_node_t *self);
+
+//  Sends msg to a service or node. Never blocks: 0, or -1 when the message
+//  could not be queued (counted and logged at debug).
+int p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg);
+
+//  Receives one message without blocking. Broker heartbeats are consumed
+//  here. NodeEvent messages are returned to the caller too (sender ""),
+//  after the node has updated its view. Returns NULL when nothing is left.
+//  *sender_p is the caller's to free. Malformed bodies are counted and
+//  skipped.
+P2c2r__Internal *p2c_node_recv (p2c_node_t *self, char **sender_p);
+
+//  Periodic work: hello/heartbeat every heartbeat interval, broker liveness.
+//  Call at least every 100 ms.
+void p2c_node_cron (p2c_node_t *self);
+
+//  True while the broker's heartbeats arrive.
+bool p2c_node_broker_alive (p2c_node_t *self);
+
+//  Number of live nodes of a service as the broker reported them.
+size_t p2c_node_service_count (p2c_node_t *self, const char *service);
+
+//  Counters for metrics
+uint64_t p2c_node_dropped (p2c_node_t *self);
+
+#define P2C_HEARTBEAT_MS 1000
+#define P2C_HEARTBEAT_LIVENESS 3        //  beats missed before a peer is lost
+
+void p2c_node_test (bool verbose);
+
+#endif

@@ -1,0 +1,67 @@
+/*  Task type catalogue. The ceilings bound what one task can cost: a kernel's
+    parameter bounds keep any one task under a few seconds on a laptop, so 60 s
+    of billed compute is already generous. */
+#include "p2c_tasks.h"
+#include "p2c_test.h"
+
+#include <string.h>
+
+static const p2c_task_type_t s_types [] = {
+    { "encryption", "hash", 60000000 },
+    { "compression", NULL, 60000000 },
+    { "ai_dialogue", "ai_npc_dialogue", 60000000 },
+    { "ai_pathfinding", NULL, 60000000 },
+    { "ai_procedural", NULL, 60000000 },
+    { "rt_reflections", "raytracing_reflections", 60000000 },
+    { "rt_shadows", NULL, 60000000 },
+    { "rt_global_illumination", NULL, 60000000 },
+    { "physics_rigid_body", NULL, 60000000 },
+    { "physics_cloth", NULL, 60000000 },
+    { "physics_fluid", NULL, 60000000 },
+    { "physics_destruction", NULL, 60000000 },
+    { "frame_upscale", "upscale", 60000000 },
+    { NULL, NULL, 0 }
+};
+
+const char *
+p2c_task_canonical (const char *name)
+{
+    if (!name)
+        return NULL;
+    for (const p2c_task_type_t *t = s_types; t->name; t++)
+        if (!strcmp (t->name, name) || (t->alias && !strcmp (t->alias, name)))
+            return t->name;
+    return NULL;
+}
+
+const p2c_task_type_t *
+p2c_task_type (const char *canonical)
+{
+    for (const p2c_task_type_t *t = s_types; t->name; t++)
+        if (!strcmp (t->name, canonical))
+            return t;
+    return NULL;
+}
+
+const p2c_task_type_t *
+p2c_task_types (void)
+{
+    return s_types;
+}
+
+void
+p2c_tasks_test (bool verbose)
+{
+    (void) verbose;
+    P2C_CHECK (!strcmp (p2c_task_canonical ("hash"), "encryption"));
+    P2C_CHECK (!strcmp (p2c_task_canonical ("encryption"), "encryption"));
+    P2C_CHECK (!strcmp (p2c_task_canonical ("upscale"), "frame_upscale"));
+    P2C_CHECK (!strcmp (p2c_task_canonical ("raytracing_reflections"), "rt_reflections"));
+    P2C_CHECK (p2c_task_canonical ("mining") == NULL);
+    P2C_CHECK (p2c_task_canonical (NULL) == NULL);
+    P2C_CHECK (p2c_task_type ("compression")->max_billed_us > 0);
+    int n = 0;
+    for (const p2c_task_type_t *t = p2c_task_types (); t->name; t++)
+        n++;
+    P2C_CHECK (n == 13);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages P2C2R needs that are missing; idempotent.
+# Works as root or through sudo; says what it installs.
+set -euo pipefail
+PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libczmq-dev
+      libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev
+      postgresql python3 python3-websockets haproxy procps)
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
