@@ -23,7 +23,9 @@ GEN_H     := build/gen/proto/p2c2r.pb-c.h
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS)) $(OBJ)/gen/p2c2r.pb-c.o
 # Sources of a process, without the file holding main() (*_main.c)
-srcs_of    = $(filter-out %_main.c,$(wildcard $(1)/*.c) $(if $(filter agent,$(1)),$(wildcard agent/kernels/*.c)))
+# (agent includes its kernels; "kernels" names the kernels alone, for their tests)
+srcs_of    = $(filter-out %_main.c,$(if $(filter kernels,$(1)),$(wildcard agent/kernels/*.c),\
+             $(wildcard $(1)/*.c) $(if $(filter agent,$(1)),$(wildcard agent/kernels/*.c))))
 objs_of    = $(patsubst %.c,$(OBJ)/%.o,$(call srcs_of,$(1)))
 main_of    = $(patsubst %.c,$(OBJ)/%.o,$(wildcard $(1)/*_main.c))
 
