@@ -63,7 +63,7 @@ $(foreach p,$(PROCS),$(eval $(call PROC_RULE,$(p))))
 define TEST_RULE
 build/test/test_$(1): tests/unit/test_$(1).c $(call objs_of,$(1)) $(OBJ)/libp2c2r-common.a
 	@mkdir -p build/test
-	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(CFLAGS) -I$(1) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(patsubst build/test/test_%,%,$(UNIT_TESTS)),$(eval $(call TEST_RULE,$(t))))
 
