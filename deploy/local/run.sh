@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `make run`: the whole P2C2R stack on this machine. A private PostgreSQL
+# under var/pg (its own socket directory, no system service touched), then
+# broker, ledger, scheduler, gateway and one peer; a short gamer demo with
+# the ledger's totals; then a live status line until Ctrl-C, which stops
+# everything this script started.
+#   LISTEN=0.0.0.0:8765 make run     accept agents from other machines
+#   RUN_SECONDS=N make run           stop by itself after N seconds
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+VAR=$ROOT/var
+BIN=$ROOT/bin
+LISTEN=${LISTEN:-127.0.0.1:8765}
+GW_PORT=${LISTEN##*:}
+BROKER=${BROKER:-tcp://127.0.0.1:5555}
+PGPORT=${PGPORT:-5433}
+mkdir -p "$VAR/log"
+
+port_free () {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+PY
+}
+bhost=${BROKER#tcp://}
+if ! port_free "${LISTEN%:*}" "$GW_PORT" || ! port_free "${bhost%:*}" "${bhost##*:}"; then
+  echo "run: port $GW_PORT or ${bhost##*:} is in use (another 'make run'?). Stop it, or choose others:"
+  echo "     LISTEN=127.0.0.1:8766 BROKER=tcp://127.0.0.1:5556 make run"
+  exit 1
+fi
+
+PIDS=()
+stopping=0
+stop_all () {
+  [ $stopping = 1 ] && return
+  stopping=1
+  echo
+  echo "run: stopping"
+  local i
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  deploy/local/pg.sh stop "$VAR/pg" >/dev/null 2>&1
+  echo "run: stopped (data kept in var/pg, logs in var/log)"
+}
+trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+start () {
+  local name=$1; shift
+  "$@" >>"$VAR/log/$name.log" 2>&1 &
+  PIDS+=($!)
+}
+
+echo "run: PostgreSQL in var/pg"
+deploy/local/pg.sh start "$VAR/pg" "$PGPORT" || { echo "run: PostgreSQL did not start (see var/pg/log)"; exit 1; }
+export P2C2R_DB
+P2C2R_DB=$(deploy/local/pg.sh conninfo "$VAR/pg" "$PGPORT")
+echo "run: broker $BROKER, ledger, scheduler, gateway ws://$LISTEN, one peer (logs in var/log/)"
+start broker "$BIN/p2c2r-broker" --bind "$BROKER"
+start ledger "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql"
+start scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
+start gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "$LISTEN"
+start peer "$BIN/p2c2r-agent" peer --server "ws://127.0.0.1:$GW_PORT" --peer-id local-peer --slots 2
+
+for _ in $(seq 200); do
+  curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null 2>&1 || { echo "run: the gateway did not come up (var/log/gateway.log)"; exit 1; }
+# The peer is ready once the scheduler knows it: wait for its registration
+for _ in $(seq 100); do grep -q -i 'registered' "$VAR/log/peer.log" 2>/dev/null && break; sleep 0.1; done
+
+echo
+echo "== demo: a gamer sends 8 encryption and 4 compression tasks"
+"$BIN/p2c2r-agent" gamer --server "ws://127.0.0.1:$GW_PORT" --gamer-id demo-gamer --task encryption \
+    --params '{"data":"demo-{i}","iterations":50000}' --count 8 --concurrency 4 --timeout-s 60
+"$BIN/p2c2r-agent" gamer --server "ws://127.0.0.1:$GW_PORT" --gamer-id demo-gamer --task compression \
+    --params '{"data":"the quick brown fox jumps over the lazy dog {i} the quick brown fox","level":9}' \
+    --count 4 --concurrency 2 --timeout-s 60
+echo
+echo "== ledger totals (p2c2r-ctl totals)"
+"$BIN/p2c2r-ctl" totals
+host=$(hostname -I 2>/dev/null | awk '{print $1}')
+cat <<EOT
+
+== connect
+  this machine:     bin/p2c2r-agent gamer --server ws://127.0.0.1:$GW_PORT --task hash --params '{"data":"hi","iterations":1000}'
+  another machine:  restart with LISTEN=0.0.0.0:$GW_PORT make run, then
+                    p2c2r-agent peer  --server ws://${host:-THIS-HOST}:$GW_PORT
+                    p2c2r-agent gamer --server ws://${host:-THIS-HOST}:$GW_PORT --task hash --params '{"data":"hi"}'
+                    (or the original demo's --cloud-ip ${host:-THIS-HOST} --cloud-port $GW_PORT)
+  operator:         P2C2R_DB='$P2C2R_DB' bin/p2c2r-ctl accounts | audit
+
+Serving; Ctrl-C stops everything.
+EOT
+
+end=$(( ${RUN_SECONDS:-0} > 0 ? SECONDS + RUN_SECONDS : 0 ))
+while [ "$end" = 0 ] || [ $SECONDS -lt "$end" ]; do
+  for pid in "${PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo; echo "run: a process exited (pid $pid); see var/log/"; exit 1; }
+  done
+  line=$("$BIN/p2c2r-ctl" totals --oneline 2>/dev/null || echo "ledger unreachable")
+  printf '\r%s %s   ' "$(date +%H:%M:%S)" "$line"
+  sleep 2
+done
+echo

@@ -1,0 +1,121 @@
+# Shared helpers of the end-to-end tests: start the real processes on free
+# loopback ports against the test PostgreSQL, assert, and clean up every
+# process we started (by PID) and the database we made.
+# Needs P2C2R_TEST_PGDIR/P2C2R_TEST_PGPORT (tests/run.sh sets them), or
+# starts its own cluster when run alone.
+
+set -uo pipefail
+ROOT=${P2C2R_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN=$ROOT/bin
+T_PASS=0
+T_FAIL=0
+T_PIDS=()
+T_DIR=$(mktemp -d /tmp/p2c2r-e2e.XXXXXX)
+T_OWN_PG=""
+T_DBNAME=""
+
+check () {     # check "what a user would check" COMMAND...
+  local what=$1; shift
+  if "$@"; then T_PASS=$((T_PASS + 1)); echo "ok   $what"
+  else T_FAIL=$((T_FAIL + 1)); echo "FAIL $what"; fi
+}
+
+free_port () {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+t_cleanup () {
+  local pid
+  for pid in "${T_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${T_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  if [ -n "$T_DBNAME" ]; then
+    psql "$T_ADMIN_DB" -qAt -c "DROP DATABASE IF EXISTS $T_DBNAME" >/dev/null 2>&1
+  fi
+  [ -n "$T_OWN_PG" ] && "$ROOT/deploy/local/pg.sh" stop "$T_OWN_PG" >/dev/null 2>&1
+  if [ "$T_FAIL" = 0 ]; then rm -rf "$T_DIR"; else echo "logs kept in $T_DIR"; fi
+}
+trap t_cleanup EXIT
+
+# A fresh database on the test cluster for this test
+t_db () {
+  if [ -z "${P2C2R_TEST_PGDIR:-}" ]; then
+    T_OWN_PG=$T_DIR/pg
+    P2C2R_TEST_PGDIR=$T_OWN_PG
+    P2C2R_TEST_PGPORT=$(free_port)
+    "$ROOT/deploy/local/pg.sh" start "$T_OWN_PG" "$P2C2R_TEST_PGPORT" || { echo "cannot start PostgreSQL"; exit 1; }
+  fi
+  T_ADMIN_DB=$("$ROOT/deploy/local/pg.sh" conninfo "$P2C2R_TEST_PGDIR" "$P2C2R_TEST_PGPORT")
+  T_DBNAME=e2e_$(date +%s)_$$
+  psql "$T_ADMIN_DB" -qAt -c "CREATE DATABASE $T_DBNAME" >/dev/null || { echo "cannot create database"; exit 1; }
+  T_DB=${T_ADMIN_DB/dbname=p2c2r/dbname=$T_DBNAME}
+  export T_DB
+}
+
+sql () { psql "$T_DB" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+# spawn NAME COMMAND... : starts a process in the background, logs to $T_DIR/NAME.log
+spawn () {
+  local name=$1; shift
+  "$@" >"$T_DIR/$name.log" 2>&1 &
+  local pid=$!
+  T_PIDS+=("$pid")
+  eval "PID_${name//-/_}=$pid"
+}
+
+# spawn_out NAME COMMAND... : like spawn, stdout to $T_DIR/NAME.out
+spawn_out () {
+  local name=$1; shift
+  "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
+  local pid=$!
+  T_PIDS+=("$pid")
+  eval "PID_${name//-/_}=$pid"
+}
+
+# wait_for SECONDS COMMAND... : until the command succeeds, bounded
+wait_for () {
+  local secs=$1; shift
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+healthz () { curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 || python3 - "$1" <<'PY'
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).read()
+PY
+}
+
+# start_stack: broker, ledger, scheduler, one gateway; sets BROKER, GW_PORT, SERVER
+start_stack () {
+  t_db
+  local bport; bport=$(free_port)
+  BROKER=tcp://127.0.0.1:$bport
+  GW_PORT=$(free_port)
+  SERVER=ws://127.0.0.1:$GW_PORT
+  spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
+  spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" "$@"
+  spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
+  spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT"
+  wait_for 20 healthz "$GW_PORT" || { echo "FAIL gateway never became healthy"; T_FAIL=$((T_FAIL+1)); return 1; }
+  # Ready when a gamer can register and a submit gets an answer (no_peers is one)
+  wait_for 30 "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id probe --task encryption \
+      --params '{"data":"x","iterations":1}' --count 1 --quiet --timeout-s 5
+  return 0
+}
+
+# peer NAME [ARGS...]: a peer agent that logs every task it completes
+peer () {
+  local name=$1; shift
+  spawn "$name" "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id "$name" --log-tasks "$@"
+}
+
+t_report () {
+  echo "$(basename "$0" | sed 's/\.\(sh\|py\)$//'): $T_PASS passed, $T_FAIL failed"
+  [ "$T_FAIL" = 0 ]
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Checks the walking-skeleton run independently of the code under test:
+results against hashlib, money against the rounding rule computed here,
+journal balance and settlement uniqueness from PostgreSQL, and who was paid
+against what each peer logged. Prints one line per check; exits 1 on any
+failure."""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+tdir, n, iters, killed_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+db = os.environ["T_DB"]
+failures = 0
+passes = 0
+
+
+def check(what, ok, detail=""):
+    global failures, passes
+    passes += 1 if ok else 0
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f" ({detail})"))
+    if not ok:
+        failures += 1
+
+
+def sql(q):
+    out = subprocess.run(["psql", db, "-qAt", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", q],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def expected_hash(data, iterations):
+    cur = data
+    for i in range(iterations):
+        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
+    return cur
+
+
+def split(billed_us):
+    """The rounding rule of common/p2c_money.h, written again here."""
+    charge = (billed_us * 10_000_000_000 + 1_800_000_000) // 3_600_000_000
+    earning = (billed_us * 150_000_000_000 + 1_800_000_000) // 3_600_000_000
+    fee = (charge * 1000 + 5000) // 10000
+    return charge, earning, fee
+
+
+# 1. Every task got exactly one reply, and the right result
+task_ids = {}
+for g in (1, 2):
+    replies = [json.loads(line) for line in open(f"{tdir}/gamer-{g}.out") if line.strip()]
+    idx = [r["index"] for r in replies]
+    check(f"gamer-{g}: {n} replies, one per task", sorted(idx) == list(range(n)),
+          f"{len(replies)} replies, {len(set(idx))} distinct")
+    bad = [r for r in replies if not r["ok"]]
+    check(f"gamer-{g}: every reply is a result", not bad, bad[:1])
+    wrong = [r["index"] for r in replies if r["ok"]
+             and r["result"].get("hash") != expected_hash(f"g{g}-{r['index']}", iters)]
+    check(f"gamer-{g}: every hash matches hashlib", not wrong, f"wrong at {wrong[:5]}")
+    for r in replies:
+        task_ids[r["task_id"]] = (g, r)
+check("task ids are unique across gamers", len(task_ids) == 2 * n, len(task_ids))
+
+# 2. The ledger: each task settled once, each transaction sums to zero
+rows = sql("SELECT task_id, billed_us, gamer_charge_pico, peer_earning_pico, fee_pico, "
+           "(SELECT name FROM accounts WHERE id = t.gamer_account), "
+           "(SELECT name FROM accounts WHERE id = t.peer_account) FROM tasks t")
+settled = {r[0]: r for r in rows}
+check("every answered task is settled exactly once", len(rows) == len(settled) == 2 * n
+      and set(settled) == set(task_ids), f"{len(rows)} rows, {len(settled)} distinct")
+unbalanced = sql("SELECT tx_id FROM journal_entries GROUP BY tx_id HAVING SUM(amount_pico) <> 0")
+check("every journal transaction sums to zero", not unbalanced, unbalanced[:3])
+per_task_tx = sql("SELECT COUNT(*), COUNT(DISTINCT task_id) FROM journal_tx WHERE task_id IS NOT NULL")
+check("one journal transaction per settled task",
+      per_task_tx and per_task_tx[0][0] == per_task_tx[0][1] == str(2 * n), per_task_tx)
+
+# 3. Amounts follow the formula; reply costs equal what was charged
+bad_amounts = [r[0] for r in rows if split(int(r[1])) != (int(r[2]), int(r[3]), int(r[4]))]
+check("each task's amounts follow the rounding rule", not bad_amounts, bad_amounts[:3])
+bad_cost = [t for t, (g, r) in task_ids.items() if t in settled
+            and (int(r["cost_pico"]) != int(settled[t][2]) or int(r["billed_us"]) != int(settled[t][1]))]
+check("the cost each gamer saw is what it was charged", not bad_cost, bad_cost[:3])
+balances = {name: int(total) for name, total in sql(
+    "SELECT a.name, COALESCE(SUM(e.amount_pico), 0) FROM accounts a "
+    "LEFT JOIN journal_entries e ON e.account_id = a.id GROUP BY a.name, a.kind")}
+for g in (1, 2):
+    want = -sum(split(int(r[1]))[0] for r in rows if r[5] == f"gamer-{g}")
+    check(f"gamer-{g}'s balance is minus the sum of its charges", balances.get(f"gamer-{g}") == want,
+          f"{balances.get(f'gamer-{g}')} != {want}")
+for p in ("peer-a", "peer-b"):
+    want = sum(split(int(r[1]))[1] for r in rows if r[6] == p)
+    check(f"{p}'s balance is the sum of its earnings", balances.get(p) == want,
+          f"{balances.get(p)} != {want}")
+
+# 4. Paid to the peer that did the work
+done = {}
+for p in ("peer-a", "peer-b"):
+    done[p] = set(re.findall(r"task done id=(\S+)", open(f"{tdir}/{p}.log").read()))
+paid_b = {r[0] for r in rows if r[6] == "peer-b"}
+paid_a = {r[0] for r in rows if r[6] == "peer-a"}
+check("peer-a did work before it was killed", len(done["peer-a"]) >= killed_at > 0, killed_at)
+check("peer-b did the rest after peer-a died", len(paid_b) > 0 and len(paid_a) + len(paid_b) == 2 * n,
+      f"{len(paid_a)} + {len(paid_b)}")
+check("every task paid to peer-b was done by peer-b", paid_b <= done["peer-b"],
+      list(paid_b - done["peer-b"])[:3])
+check("no task done by peer-b was paid to peer-a", not (paid_a & done["peer-b"]),
+      list(paid_a & done["peer-b"])[:3])
+check("every task peer-a logged as done was paid to peer-a", done["peer-a"] <= paid_a,
+      list(done["peer-a"] - paid_a)[:3])
+
+print(f"verify_skeleton: {passes} passed, {failures} failed")
+sys.exit(1 if failures else 0)

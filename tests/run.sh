@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs every test: the unit self-tests of each module, then the end-to-end
+# tests against a private PostgreSQL cluster and the real processes.
+# Prints one "SUITE: N passed, N failed" line per suite and the total last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export P2C2R_ROOT=$ROOT
+
+total_pass=0
+total_fail=0
+failed_suites=()
+
+# Adds the counts of every "NAME: N passed, M failed" line in a file
+count () {
+  local out=$1 name=$2 rc=$3 p f
+  p=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
+  f=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$out" | awk '{s+=$3} END {print s+0}')
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi      # a crash counts as a failure
+  if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; fi        # so does a suite that tested nothing
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+  [ "$f" != 0 ] && failed_suites+=("$name")
+  printf '%-28s %4d passed, %d failed\n' "$name" "$p" "$f"
+}
+
+LOGDIR=$ROOT/build/test-logs
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+
+# A private PostgreSQL for every test that needs one
+PGDIR=$(mktemp -d /tmp/p2c2r-test-pg.XXXXXX)
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup () { deploy/local/pg.sh stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+if ! deploy/local/pg.sh start "$PGDIR" "$PGPORT" >"$LOGDIR/pg.log" 2>&1; then
+  cat "$LOGDIR/pg.log"
+  echo "tests: cannot start PostgreSQL"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export P2C2R_TEST_PGDIR=$PGDIR P2C2R_TEST_PGPORT=$PGPORT
+export P2C2R_TEST_DB=$(deploy/local/pg.sh conninfo "$PGDIR" "$PGPORT")
+
+echo "== unit tests"
+for t in build/test/test_*; do
+  name=unit/$(basename "$t" | sed 's/^test_//')
+  out=$LOGDIR/$(basename "$t").log
+  timeout 300 "$t" >"$out" 2>&1
+  rc=$?
+  count "$out" "$name" $rc
+  [ $rc != 0 ] && tail -20 "$out" | sed 's/^/    /'
+done
+
+echo "== end-to-end tests"
+for t in tests/e2e/test_*.sh tests/e2e/test_*.py; do
+  [ -e "$t" ] || continue
+  name=e2e/$(basename "$t" | sed 's/^test_//; s/\.\(sh\|py\)$//')
+  out=$LOGDIR/$(basename "$t").log
+  timeout 900 "$t" >"$out" 2>&1
+  rc=$?
+  count "$out" "$name" $rc
+  [ $rc != 0 ] && grep -E 'FAIL|Error|error' "$out" | tail -20 | sed 's/^/    /'
+done
+
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  echo "failed suites: ${failed_suites[*]} (logs in build/test-logs/)"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ] && [ "$total_pass" -gt 0 ]
