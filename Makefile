@@ -67,6 +67,12 @@ build/test/test_$(1): tests/unit/test_$(1).c $(call objs_of,$(1)) $(OBJ)/libp2c2
 endef
 $(foreach t,$(patsubst build/test/test_%,%,$(UNIT_TESTS)),$(eval $(call TEST_RULE,$(t))))
 
+# Benchmark tools (tests/bench/*.c), each linked with the common library
+BENCH_TOOLS := $(patsubst tests/bench/%.c,build/bench/%,$(wildcard tests/bench/*.c))
+build/bench/%: tests/bench/%.c $(OBJ)/libp2c2r-common.a
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit: $(BINS) $(UNIT_TESTS)
 
 test: deps
@@ -81,7 +87,7 @@ stop:
 	@deploy/local/stack.sh stop
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@tests/bench/run.sh
 
 asan:
