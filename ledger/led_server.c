@@ -1,0 +1,488 @@
+/*  The ledger server (see led_server.h). */
+#include "led_server.h"
+#include "p2c_log.h"
+#include "p2c_node.h"
+#include "p2c_test.h"
+#include "p2c_time.h"
+
+#define LED_CRON_MS 100
+#define LED_STATS_MS 60000
+
+typedef struct {
+    zsock_t *pipe;              //  to our owner
+    p2c_node_t *node;           //  broker connection
+    zactor_t *worker;           //  database thread
+    size_t batch_max;
+    size_t pending_max;         //  settle requests we hold before dropping
+    led_settle_t *pending;      //  requests waiting for the next batch
+    size_t pending_count, pending_cap;
+    led_batch_t *inflight;      //  the batch in the database, or NULL
+    size_t auth_inflight;       //  auth jobs in the database
+    zlistx_t *auth_jobs;        //  those jobs, freed if we stop first
+    int64_t stats_ms;           //  when we last logged counters
+    //  Counters
+    uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
+} s_server_t;
+
+static void
+s_dispatch (s_server_t *self)
+{
+    if (self->inflight || self->pending_count == 0)
+        return;
+    size_t n = self->pending_count < self->batch_max ? self->pending_count : self->batch_max;
+    led_batch_t *batch = led_batch_new (n);
+    memcpy (batch->items, self->pending, n * sizeof (led_settle_t));
+    batch->count = n;
+    memmove (self->pending, self->pending + n, (self->pending_count - n) * sizeof (led_settle_t));
+    self->pending_count -= n;
+    self->inflight = batch;
+    if (zsock_send (zactor_sock (self->worker), "sp", "SETTLE", batch) != 0) {
+        log_warn ("ledger: cannot reach the database thread");
+        self->inflight = NULL;
+        led_batch_destroy (&batch);
+    }
+}
+
+static void
+s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
+{
+    if (!req->task_id || !*req->task_id) {
+        log_debug ("ledger: settle without task id from=%s", sender);
+        self->dropped++;
+        return;
+    }
+    if (self->pending_count >= self->pending_max) {
+        //  The database cannot keep up; the scheduler will ask again
+        self->dropped++;
+        log_debug ("ledger: settle dropped, queue full task=%s", req->task_id);
+        return;
+    }
+    if (self->pending_count == self->pending_cap) {
+        self->pending_cap = self->pending_cap ? self->pending_cap * 2 : 64;
+        self->pending = (led_settle_t *) realloc (self->pending,
+                                                  self->pending_cap * sizeof (led_settle_t));
+        assert (self->pending);
+    }
+    led_settle_t *it = &self->pending [self->pending_count++];
+    memset (it, 0, sizeof *it);
+    it->task_id = strdup (req->task_id);
+    it->task_type = strdup (req->task_type ? req->task_type : "");
+    it->gamer_account = req->gamer_account;
+    it->peer_account = req->peer_account;
+    it->billed_us = req->billed_us;
+    it->compute_us = req->compute_us;
+    it->observed_us = req->observed_us;
+    it->reply_to = strdup (sender);
+    s_dispatch (self);
+}
+
+static void
+s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
+{
+    led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
+    job->corr = req->corr;
+    job->role = strdup (req->role ? req->role : "");
+    job->name = strdup (req->name ? req->name : "");
+    job->api_key = strdup (req->api_key ? req->api_key : "");
+    job->open = req->open;
+    job->reply_to = strdup (sender);
+    zlistx_add_end (self->auth_jobs, job);
+    if (zsock_send (zactor_sock (self->worker), "sp", "AUTH", job) != 0) {
+        log_warn ("ledger: cannot reach the database thread");
+        zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
+    }
+}
+
+static int
+s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop; (void) sock;
+    s_server_t *self = (s_server_t *) arg;
+    char *sender = NULL;
+    P2c2r__Internal *msg;
+    while ((msg = p2c_node_recv (self->node, &sender))) {
+        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST && msg->settle_request)
+            s_on_settle (self, sender, msg->settle_request);
+        else
+        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST && msg->auth_request)
+            s_on_auth (self, sender, msg->auth_request);
+        else
+        if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
+            self->dropped++;
+            log_debug ("ledger: unexpected message type=%s from=%s",
+                       p2c_msg_internal_name (msg), sender);
+        }
+        p2c_msg_internal_free (&msg);
+        zstr_free (&sender);
+    }
+    return 0;
+}
+
+static void
+s_send_acks (s_server_t *self, led_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        led_settle_t *it = &batch->items [i];
+        if (batch->rc != 0 || it->status == LED_SETTLE_PENDING) {
+            self->unacked++;
+            continue;
+        }
+        P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
+        ack.task_id = it->task_id;
+        if (it->status == LED_SETTLE_REJECTED) {
+            ack.ok = false;
+            ack.error = (char *) (it->error ? it->error : "rejected");
+            self->rejected++;
+            log_warn ("ledger: settle rejected task=%s reason=\"%s\"", it->task_id, ack.error);
+        }
+        else {
+            ack.ok = true;
+            ack.gamer_charge_pico = it->split.gamer_charge;
+            ack.peer_earning_pico = it->split.peer_earning;
+            ack.fee_pico = it->split.fee;
+            if (it->status == LED_SETTLE_REPLAY)
+                self->replays++;
+            else
+                self->settled++;
+        }
+        P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+        msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_ACK;
+        msg.settle_ack = &ack;
+        p2c_node_send (self->node, it->reply_to, &msg);
+    }
+}
+
+static int
+s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    s_server_t *self = (s_server_t *) arg;
+    char *command = NULL;
+    void *job = NULL;
+    if (zsock_recv (sock, "sp", &command, &job) != 0 || !command)
+        return 0;
+    if (!strcmp (command, "SETTLED") && job == self->inflight) {
+        led_batch_t *batch = self->inflight;
+        self->inflight = NULL;
+        self->batches++;
+        if (batch->rc != 0) {
+            self->failed_batches++;
+            log_warn ("ledger: batch not committed, no acks tasks=%zu", batch->count);
+        }
+        s_send_acks (self, batch);
+        log_debug ("ledger: batch acked tasks=%zu", batch->count);
+        led_batch_destroy (&batch);
+        s_dispatch (self);
+    }
+    else
+    if (!strcmp (command, "AUTHED") && job) {
+        led_auth_job_t *aj = (led_auth_job_t *) job;
+        P2c2r__AuthReply reply = P2C2R__AUTH_REPLY__INIT;
+        reply.corr = aj->corr;
+        reply.ok = aj->status == LED_AUTH_OK;
+        reply.account_id = aj->account_id;
+        reply.code = (char *) (aj->status == LED_AUTH_OK ? ""
+                     : aj->status == LED_AUTH_BAD_REQUEST ? "bad_request"
+                     : aj->status == LED_AUTH_UNAVAILABLE ? "unavailable" : "auth_failed");
+        reply.message = (char *) (aj->message ? aj->message : "");
+        P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+        msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REPLY;
+        msg.auth_reply = &reply;
+        p2c_node_send (self->node, aj->reply_to, &msg);
+        self->auths++;
+        log_info ("ledger: auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
+                  aj->name, reply.ok, reply.code, (long long) aj->account_id);
+        zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, aj));
+    }
+    else
+        log_warn ("ledger: unexpected answer from the database thread command=%s", command);
+    zstr_free (&command);
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop; (void) arg;
+    char *command = zstr_recv (sock);
+    bool term = !command || !strcmp (command, "$TERM");
+    zstr_free (&command);
+    return term ? -1 : 0;
+}
+
+static int
+s_cron (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_server_t *self = (s_server_t *) arg;
+    p2c_node_cron (self->node);
+    //  Sending may have made the socket readable without a new event
+    s_on_node (NULL, NULL, self);
+    int64_t now = p2c_now_ms ();
+    if (now - self->stats_ms >= LED_STATS_MS) {
+        self->stats_ms = now;
+        log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
+                  " batches=%llu failed_batches=%llu dropped=%llu auths=%llu pending=%zu",
+                  (unsigned long long) self->settled, (unsigned long long) self->replays,
+                  (unsigned long long) self->rejected, (unsigned long long) self->unacked,
+                  (unsigned long long) self->batches, (unsigned long long) self->failed_batches,
+                  (unsigned long long) self->dropped, (unsigned long long) self->auths,
+                  self->pending_count);
+    }
+    return 0;
+}
+
+static void
+s_auth_job_free (void **item_p)
+{
+    led_auth_job_destroy ((led_auth_job_t **) item_p);
+}
+
+void
+led_server_actor (zsock_t *pipe, void *args)
+{
+    led_server_args_t *a = (led_server_args_t *) args;
+    s_server_t self_s;
+    s_server_t *self = &self_s;
+    memset (self, 0, sizeof *self);
+    self->pipe = pipe;
+    self->batch_max = a->batch_max ? a->batch_max : 1;
+    self->pending_max = self->batch_max * 100;
+    self->node = p2c_node_new (a->broker, "ledger", a->node_id);
+    self->worker = self->node ? zactor_new (led_worker_actor, &a->db) : NULL;
+    if (!self->node || !self->worker) {
+        log_warn ("ledger: cannot start broker=%s", a->broker);
+        zactor_destroy (&self->worker);
+        p2c_node_destroy (&self->node);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, "FAILED");
+        return;
+    }
+    self->auth_jobs = zlistx_new ();
+    zlistx_set_destructor (self->auth_jobs, s_auth_job_free);
+    self->stats_ms = p2c_now_ms ();
+    log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
+              a->broker, self->batch_max);
+    zsock_signal (pipe, 0);
+
+    zloop_t *loop = zloop_new ();
+    zloop_reader (loop, p2c_node_sock (self->node), s_on_node, self);
+    zloop_reader (loop, zactor_sock (self->worker), s_on_worker, self);
+    zloop_reader (loop, pipe, s_on_pipe, self);
+    zloop_timer (loop, LED_CRON_MS, 0, s_cron, self);
+    int rc = zloop_start (loop);
+    zloop_destroy (&loop);
+    //  rc -1: $TERM from our owner; 0: interrupted, so tell the owner
+    if (rc == 0)
+        zstr_send (pipe, "STOPPED");
+    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu",
+              (unsigned long long) self->settled, (unsigned long long) self->replays,
+              self->pending_count);
+    //  The worker finishes its current job first; what it held is ours
+    zactor_destroy (&self->worker);
+    led_batch_destroy (&self->inflight);
+    for (size_t i = 0; i < self->pending_count; i++)
+        led_settle_clear (&self->pending [i]);
+    free (self->pending);
+    zlistx_destroy (&self->auth_jobs);
+    p2c_node_destroy (&self->node);
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test against a ROUTER standing in for the broker (needs
+//  P2C2R_TEST_DB): an AuthRequest gets its AuthReply with the same corr, a
+//  SettleRequest its SettleAck with p2c_money_split's amounts, a replay the
+//  same amounts, and a malformed request a negative ack.
+
+#include <libpq-fe.h>
+
+static void
+s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Internal *msg)
+{
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
+    zmsg_t *m = zmsg_new ();
+    zmsg_addstr (m, node);
+    zmsg_addstr (m, sender);
+    zmsg_addmem (m, buf, len);
+    zmsg_send (&m, router);
+    free (buf);
+}
+
+//  The next message from the ledger to dest that is not a hello; NULL after
+//  a few seconds
+static P2c2r__Internal *
+s_test_recv (zsock_t *router, const char *dest)
+{
+    zsock_set_rcvtimeo (router, 500);
+    for (int i = 0; i < 20; i++) {
+        zmsg_t *m = zmsg_recv (router);
+        if (!m)
+            continue;
+        char *from = zmsg_popstr (m);
+        char *to = zmsg_popstr (m);
+        zframe_t *body = zmsg_pop (m);
+        P2c2r__Internal *msg = NULL;
+        if (to && body && !strcmp (to, dest))
+            msg = p2c_msg_unpack_internal (zframe_data (body), zframe_size (body));
+        zframe_destroy (&body);
+        zstr_free (&from);
+        zstr_free (&to);
+        zmsg_destroy (&m);
+        if (msg)
+            return msg;
+    }
+    return NULL;
+}
+
+static void
+s_test_quiet (void *arg, const char *message)
+{
+    (void) arg; (void) message;
+}
+
+void
+led_server_test (bool verbose)
+{
+    (void) verbose;
+    const char *conninfo = getenv ("P2C2R_TEST_DB");
+    if (!conninfo || !*conninfo) {
+        fprintf (stderr, "led_server_test: FAIL: P2C2R_TEST_DB is not set\n");
+        P2C_CHECK (!"P2C2R_TEST_DB set");
+        return;
+    }
+    char schema [64];
+    snprintf (schema, sizeof schema, "led_stest_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    P2C_CHECK (port > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    led_server_args_t args = { endpoint, "ledger-test", 100,
+                               { conninfo, schema, led_store_test_sql_dir (),
+                                 P2C_RATES_DEFAULT } };
+    zactor_t *server = zactor_new (led_server_actor, &args);
+
+    //  Auth a gamer and a peer
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    P2c2r__AuthRequest auth = P2C2R__AUTH_REQUEST__INIT;
+    auth.corr = 77;
+    auth.role = "gamer";
+    auth.name = "srv-gamer";
+    auth.open = true;
+    msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
+    msg.auth_request = &auth;
+    //  the ROUTER learns the node's id from its first hello
+    zsock_set_rcvtimeo (router, 5000);
+    zmsg_t *hello = zmsg_recv (router);
+    P2C_CHECK (hello != NULL);
+    zmsg_destroy (&hello);
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    P2c2r__Internal *got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY);
+    P2C_CHECK (got && got->auth_reply->corr == 77 && got->auth_reply->ok
+               && got->auth_reply->account_id > 0);
+    int64_t gamer = got ? got->auth_reply->account_id : 0;
+    p2c_msg_internal_free (&got);
+    auth.corr = 78;
+    auth.role = "peer";
+    auth.name = "srv-peer";
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY
+               && got->auth_reply->corr == 78 && got->auth_reply->ok);
+    int64_t peer = got ? got->auth_reply->account_id : 0;
+    p2c_msg_internal_free (&got);
+    //  Without open registration: auth_failed, for now
+    auth.corr = 79;
+    auth.open = false;
+    auth.api_key = "secret";
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY && got->auth_reply->corr == 79
+               && !got->auth_reply->ok && !strcmp (got->auth_reply->code, "auth_failed"));
+    p2c_msg_internal_free (&got);
+
+    //  Settle, then replay: the same amounts both times
+    P2c2r__SettleRequest req = P2C2R__SETTLE_REQUEST__INIT;
+    req.task_id = "srv-task-1";
+    req.gamer_account = gamer;
+    req.peer_account = peer;
+    req.task_type = "ai_pathfinding";
+    req.billed_us = 12500;
+    req.compute_us = 12500;
+    req.observed_us = 13000;
+    msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_REQUEST;
+    msg.settle_request = &req;
+    for (int round = 0; round < 2; round++) {
+        s_test_send (router, "ledger-test", "sch-test", &msg);
+        got = s_test_recv (router, "sch-test");
+        P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_SETTLE_ACK);
+        P2C_CHECK (got && !strcmp (got->settle_ack->task_id, "srv-task-1") && got->settle_ack->ok);
+        P2C_CHECK (got && got->settle_ack->gamer_charge_pico == 34722
+                   && got->settle_ack->peer_earning_pico == 520833
+                   && got->settle_ack->fee_pico == 3472);
+        p2c_msg_internal_free (&got);
+    }
+    //  An unknown account is refused with a reason
+    req.task_id = "srv-task-2";
+    req.peer_account = gamer;
+    s_test_send (router, "ledger-test", "sch-test", &msg);
+    got = s_test_recv (router, "sch-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_SETTLE_ACK && !got->settle_ack->ok
+               && got->settle_ack->error && *got->settle_ack->error);
+    p2c_msg_internal_free (&got);
+
+    //  Many at once: every one acked exactly once
+    enum { M = 500 };
+    req.peer_account = peer;
+    for (int i = 0; i < M; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "srv-many-%d", i);
+        req.task_id = id;
+        req.billed_us = (uint64_t) i;
+        s_test_send (router, "ledger-test", "sch-test", &msg);
+    }
+    zhashx_t *acked = zhashx_new ();
+    int acks = 0, dup = 0;
+    for (int i = 0; i < M * 2 && acks < M; i++) {
+        got = s_test_recv (router, "sch-test");
+        if (!got)
+            break;
+        if (got->msg_case == P2C2R__INTERNAL__MSG_SETTLE_ACK && got->settle_ack->ok) {
+            if (zhashx_insert (acked, got->settle_ack->task_id, (void *) 1) == 0)
+                acks++;
+            else
+                dup++;
+        }
+        p2c_msg_internal_free (&got);
+    }
+    P2C_CHECK (acks == M && dup == 0);
+    zhashx_destroy (&acked);
+    zactor_destroy (&server);
+    zsock_destroy (&router);
+
+    PGconn *conn = PQconnectdb (conninfo);
+    PQsetNoticeProcessor (conn, s_test_quiet, NULL);
+    const char *params [] = { schema };
+    PGresult *res = PQexecParams (conn, "SELECT count(*) FROM pg_catalog.pg_class c JOIN"
+                                  " pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                                  " WHERE n.nspname = $1 AND c.relname = 'tasks'",
+                                  1, NULL, params, NULL, NULL, 0);
+    P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && !strcmp (PQgetvalue (res, 0, 0), "1"));
+    PQclear (res);
+    char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
+    char *sql = zsys_sprintf ("SELECT count(*) FROM %s.tasks", ident);
+    res = PQexec (conn, sql);
+    P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
+               && !strcmp (PQgetvalue (res, 0, 0), "501"));
+    PQclear (res);
+    zstr_free (&sql);
+    sql = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    res = PQexec (conn, sql);
+    P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
+    PQclear (res);
+    zstr_free (&sql);
+    PQfreemem (ident);
+    PQfinish (conn);
+}

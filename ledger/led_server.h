@@ -1,0 +1,30 @@
+/*  The ledger server: a node of service "ledger" on the broker. Its one
+    event loop (zloop with one cron timer) takes AuthRequest and
+    SettleRequest messages, hands them to the database thread (led_worker)
+    and sends AuthReply / SettleAck to the node that asked. Settle requests
+    that arrive while a batch is in the database wait and go together in the
+    next batch (up to batch_max), so under load every transaction carries
+    many tasks. An ack leaves only after the batch's COMMIT returned; a batch
+    that failed is not acked at all (the scheduler retries). */
+#ifndef LED_SERVER_H_INCLUDED
+#define LED_SERVER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "led_worker.h"
+
+typedef struct {
+    const char *broker;         //  broker endpoint
+    const char *node_id;        //  NULL or "": made up
+    size_t batch_max;           //  most tasks per transaction
+    led_worker_args_t db;       //  database settings
+} led_server_args_t;
+
+//  The actor: zactor_new (led_server_actor, &args); args are copied before
+//  the actor signals. The actor sends "STOPPED" when it ends by itself (not
+//  after $TERM), "FAILED" instead of starting when it cannot start.
+void led_server_actor (zsock_t *pipe, void *args);
+
+void led_server_test (bool verbose);
+
+#endif

@@ -1,0 +1,1119 @@
+/*  The ledger's PostgreSQL store (see led_store.h). Settlement of a batch is
+    one transaction of a few multi-row statements over arrays (unnest), so a
+    thousand tasks cost about as much as one; idempotence comes from the
+    unique task_id of journal_tx (INSERT ... ON CONFLICT DO NOTHING), which
+    also serialises two ledgers settling the same task at once. */
+#include "led_store.h"
+#include "p2c_log.h"
+#include "p2c_tasks.h"
+#include "p2c_test.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Serialises migrations of every ledger that starts at the same time
+#define LED_MIGRATE_LOCK_KEY "7321000101"
+#define LED_MAX_SQL_FILE (1024 * 1024)
+#define LED_MAX_MIGRATIONS 1000
+
+struct _led_store_t {
+    char *conninfo;             //  secret: never logged
+    char *schema;               //  where our tables live
+    char *sql_dir;              //  migrations
+    p2c_rates_t rates;          //  what a billed microsecond costs and earns
+    PGconn *conn;               //  NULL while disconnected
+    int64_t fee_account;        //  fixed system accounts, loaded at connect
+    int64_t treasury_account;
+};
+
+void
+led_settle_clear (led_settle_t *item)
+{
+    free (item->task_id);
+    free (item->task_type);
+    free (item->reply_to);
+    item->task_id = item->task_type = item->reply_to = NULL;
+}
+
+static bool
+s_valid_schema (const char *schema)
+{
+    size_t len = strlen (schema);
+    if (len == 0 || len > 63 || (schema [0] >= '0' && schema [0] <= '9'))
+        return false;
+    for (const char *c = schema; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return false;
+    return true;
+}
+
+led_store_t *
+led_store_new (const char *conninfo, const char *schema, const char *sql_dir,
+               const p2c_rates_t *rates)
+{
+    if (!conninfo || !sql_dir || !rates)
+        return NULL;
+    if (!schema || !*schema)
+        schema = "public";
+    if (!s_valid_schema (schema))
+        return NULL;
+    led_store_t *self = (led_store_t *) zmalloc (sizeof (led_store_t));
+    self->conninfo = strdup (conninfo);
+    self->schema = strdup (schema);
+    self->sql_dir = strdup (sql_dir);
+    self->rates = *rates;
+    return self;
+}
+
+void
+led_store_destroy (led_store_t **self_p)
+{
+    led_store_t *self = *self_p;
+    if (!self)
+        return;
+    led_store_disconnect (self);
+    //  Do not leave the secret in freed memory
+    explicit_bzero (self->conninfo, strlen (self->conninfo));
+    free (self->conninfo);
+    free (self->schema);
+    free (self->sql_dir);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+led_store_connected (led_store_t *self)
+{
+    return self->conn && PQstatus (self->conn) == CONNECTION_OK;
+}
+
+void
+led_store_disconnect (led_store_t *self)
+{
+    if (self->conn) {
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+}
+
+//  The first line of the server's error, for one-line logs
+static void
+s_log_error (led_store_t *self, const char *what, PGresult *res)
+{
+    const char *err = res ? PQresultErrorMessage (res) : NULL;
+    if (!err || !*err)
+        err = self->conn ? PQerrorMessage (self->conn) : "no connection";
+    int len = (int) strcspn (err, "\n");
+    log_warn ("store: %s failed error=\"%.*s\"", what, len, err);
+}
+
+//  Runs one parametrised statement; returns the result when its status is
+//  the expected one, else logs, clears and returns NULL.
+static PGresult *
+s_exec (led_store_t *self, const char *what, const char *sql, int nparams,
+        const char *const *values, ExecStatusType expect)
+{
+    if (!self->conn)
+        return NULL;
+    PGresult *res = PQexecParams (self->conn, sql, nparams, NULL, values, NULL, NULL, 0);
+    if (!res || PQresultStatus (res) != expect) {
+        s_log_error (self, what, res);
+        PQclear (res);
+        return NULL;
+    }
+    return res;
+}
+
+static bool
+s_command (led_store_t *self, const char *what, const char *sql, int nparams,
+           const char *const *values)
+{
+    PGresult *res = s_exec (self, what, sql, nparams, values, PGRES_COMMAND_OK);
+    PQclear (res);
+    return res != NULL;
+}
+
+//  After a failed statement: roll back, or drop a broken connection so the
+//  owner reconnects.
+static void
+s_abort (led_store_t *self)
+{
+    if (!self->conn)
+        return;
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        log_warn ("store: connection lost");
+        led_store_disconnect (self);
+        return;
+    }
+    PGresult *res = PQexec (self->conn, "ROLLBACK");
+    PQclear (res);
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        led_store_disconnect (self);
+}
+
+static int64_t
+s_get_int64 (PGresult *res, int row, int col)
+{
+    return strtoll (PQgetvalue (res, row, col), NULL, 10);
+}
+
+//  Server notices ("already exists, skipping") go to the debug log, not
+//  to stderr unformatted
+static void
+s_notice (void *arg, const char *message)
+{
+    (void) arg;
+    log_debug ("store: notice message=\"%.*s\"", (int) strcspn (message, "\n"), message);
+}
+
+int
+led_store_connect (led_store_t *self)
+{
+    led_store_disconnect (self);
+    self->conn = PQconnectdb (self->conninfo);
+    if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
+        s_log_error (self, "connect", NULL);
+        led_store_disconnect (self);
+        return -1;
+    }
+    PQsetNoticeProcessor (self->conn, s_notice, NULL);
+    //  The schema name is checked to be [a-z0-9_] in led_store_new; an
+    //  identifier cannot be a parameter, so it is quoted by libpq.
+    char *ident = PQescapeIdentifier (self->conn, self->schema, strlen (self->schema));
+    char *sql = ident ? zsys_sprintf ("CREATE SCHEMA IF NOT EXISTS %s", ident) : NULL;
+    PQfreemem (ident);
+    bool ok = sql && s_command (self, "create schema", sql, 0, NULL);
+    zstr_free (&sql);
+    if (ok) {
+        //  Our tables first; pg_catalog stays implicit
+        const char *params [] = { self->schema };
+        PGresult *res = s_exec (self, "set search_path",
+                                "SELECT pg_catalog.set_config ('search_path', quote_ident ($1), false)",
+                                1, params, PGRES_TUPLES_OK);
+        ok = res != NULL;
+        PQclear (res);
+    }
+    if (!ok) {
+        led_store_disconnect (self);
+        return -1;
+    }
+    if (led_store_migrate (self) < 0) {
+        led_store_disconnect (self);
+        return -1;
+    }
+    PGresult *res = s_exec (self, "load system accounts",
+        "SELECT (SELECT id FROM accounts WHERE kind = 'platform_fee' AND name = 'platform'),"
+        "       (SELECT id FROM accounts WHERE kind = 'treasury' AND name = 'treasury')",
+        0, NULL, PGRES_TUPLES_OK);
+    if (!res || PQntuples (res) != 1 || PQgetisnull (res, 0, 0) || PQgetisnull (res, 0, 1)) {
+        log_warn ("store: system accounts missing schema=%s", self->schema);
+        PQclear (res);
+        led_store_disconnect (self);
+        return -1;
+    }
+    self->fee_account = s_get_int64 (res, 0, 0);
+    self->treasury_account = s_get_int64 (res, 0, 1);
+    PQclear (res);
+    log_info ("store: connected host=%s dbname=%s schema=%s", PQhost (self->conn),
+              PQdb (self->conn), self->schema);
+    return 0;
+}
+
+//  Migration files are NNN_name.sql
+static bool
+s_migration_name (const char *name)
+{
+    size_t len = strlen (name);
+    if (len < 9 || strcmp (name + len - 4, ".sql"))
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (name [i] < '0' || name [i] > '9')
+            return false;
+    if (name [3] != '_')
+        return false;
+    for (size_t i = 4; i < len - 4; i++)
+        if (!((name [i] >= 'a' && name [i] <= 'z') || (name [i] >= '0' && name [i] <= '9')
+              || name [i] == '_'))
+            return false;
+    return true;
+}
+
+static int
+s_strcmp_p (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static char *
+s_read_file (const char *path)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = (char *) malloc (LED_MAX_SQL_FILE + 1);
+    size_t n = fread (buf, 1, LED_MAX_SQL_FILE + 1, f);
+    bool err = ferror (f) != 0;
+    fclose (f);
+    if (err || n > LED_MAX_SQL_FILE) {
+        free (buf);
+        return NULL;
+    }
+    buf [n] = 0;
+    return buf;
+}
+
+//  Applies one migration file in its own transaction; true when done
+static bool
+s_apply (led_store_t *self, const char *name, int version)
+{
+    char *path = zsys_sprintf ("%s/%s", self->sql_dir, name);
+    char *text = s_read_file (path);
+    zstr_free (&path);
+    if (!text) {
+        log_warn ("store: cannot read migration file=%s dir=%s", name, self->sql_dir);
+        return false;
+    }
+    char vbuf [16];
+    snprintf (vbuf, sizeof vbuf, "%d", version);
+    const char *params [] = { vbuf, name };
+    bool ok = s_command (self, "migration begin", "BEGIN", 0, NULL);
+    if (ok) {
+        //  The file is ours, not input: run it as the script it is
+        PGresult *res = PQexec (self->conn, text);
+        ok = res && PQresultStatus (res) == PGRES_COMMAND_OK;
+        if (!ok) {
+            char what [300];
+            snprintf (what, sizeof what, "migration %s", name);
+            s_log_error (self, what, res);
+        }
+        PQclear (res);
+    }
+    ok = ok && s_command (self, "migration record",
+                          "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+                          2, params);
+    ok = ok && s_command (self, "migration commit", "COMMIT", 0, NULL);
+    if (!ok)
+        s_abort (self);
+    else
+        log_info ("store: migration applied version=%d file=%s schema=%s", version, name,
+                  self->schema);
+    free (text);
+    return ok;
+}
+
+int
+led_store_migrate (led_store_t *self)
+{
+    if (!self->conn)
+        return -1;
+    DIR *dir = opendir (self->sql_dir);
+    if (!dir) {
+        log_warn ("store: cannot open migrations dir=%s errno=%d", self->sql_dir, errno);
+        return -1;
+    }
+    char **names = (char **) calloc (LED_MAX_MIGRATIONS, sizeof (char *));
+    size_t count = 0;
+    struct dirent *de;
+    while ((de = readdir (dir)) && count < LED_MAX_MIGRATIONS)
+        if (s_migration_name (de->d_name))
+            names [count++] = strdup (de->d_name);
+    closedir (dir);
+    qsort (names, count, sizeof (char *), s_strcmp_p);
+    int applied = 0;
+    if (count == 0) {
+        log_warn ("store: no migrations dir=%s", self->sql_dir);
+        applied = -1;
+    }
+    //  Session-level lock: released by unlock, or by the server if we die
+    if (applied == 0) {
+        PGresult *res = s_exec (self, "migration lock",
+                                "SELECT pg_advisory_lock (" LED_MIGRATE_LOCK_KEY ")", 0, NULL,
+                                PGRES_TUPLES_OK);
+        if (!res)
+            applied = -1;
+        PQclear (res);
+    }
+    if (applied == 0 && !s_command (self, "migration table",
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INT PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now ())", 0, NULL))
+        applied = -1;
+    for (size_t i = 0; i < count && applied >= 0; i++) {
+        int version = atoi (names [i]);
+        char vbuf [16];
+        snprintf (vbuf, sizeof vbuf, "%d", version);
+        const char *params [] = { vbuf };
+        PGresult *res = s_exec (self, "migration check",
+                                "SELECT name FROM schema_migrations WHERE version = $1::int",
+                                1, params, PGRES_TUPLES_OK);
+        if (!res) {
+            applied = -1;
+            break;
+        }
+        bool done = PQntuples (res) > 0;
+        PQclear (res);
+        if (done)
+            continue;
+        if (s_apply (self, names [i], version))
+            applied++;
+        else
+            applied = -1;
+    }
+    if (self->conn) {
+        PGresult *res = PQexec (self->conn, "SELECT pg_advisory_unlock (" LED_MIGRATE_LOCK_KEY ")");
+        PQclear (res);
+    }
+    for (size_t i = 0; i < count; i++)
+        free (names [i]);
+    free (names);
+    return applied;
+}
+
+//  A growing text buffer for array literals
+typedef struct {
+    char *data;
+    size_t len, cap;
+} s_buf_t;
+
+static void
+s_buf_add (s_buf_t *b, const char *text, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        b->cap = (b->len + len + 1) * 2 + 64;
+        b->data = (char *) realloc (b->data, b->cap);
+        assert (b->data);
+    }
+    memcpy (b->data + b->len, text, len);
+    b->len += len;
+    b->data [b->len] = 0;
+}
+
+static void
+s_buf_start (s_buf_t *b)
+{
+    b->len = 0;
+    s_buf_add (b, "{", 1);
+}
+
+static void
+s_buf_sep (s_buf_t *b)
+{
+    if (b->len > 1)
+        s_buf_add (b, ",", 1);
+}
+
+static void
+s_array_int (s_buf_t *b, int64_t value)
+{
+    char num [32];
+    int n = snprintf (num, sizeof num, "%lld", (long long) value);
+    s_buf_sep (b);
+    s_buf_add (b, num, (size_t) n);
+}
+
+//  An element of a text array literal, quoted so that any text is one value
+static void
+s_array_text (s_buf_t *b, const char *value)
+{
+    s_buf_sep (b);
+    s_buf_add (b, "\"", 1);
+    for (const char *c = value; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            s_buf_add (b, "\\", 1);
+        s_buf_add (b, c, 1);
+    }
+    s_buf_add (b, "\"", 1);
+}
+
+static void
+s_buf_end (s_buf_t *b)
+{
+    s_buf_add (b, "}", 1);
+}
+
+bool
+led_store_valid_task_id (const char *task_id)
+{
+    size_t len = task_id ? strlen (task_id) : 0;
+    if (len == 0 || len > 128)
+        return false;
+    for (const char *c = task_id; *c; c++)
+        if (*c < '!' || *c > '~')
+            return false;
+    return true;
+}
+
+//  Checks what can be checked without the database; false with item->error
+static bool
+s_check_item (led_settle_t *item)
+{
+    if (!led_store_valid_task_id (item->task_id)) {
+        item->error = "bad task_id";
+        return false;
+    }
+    const char *canonical = item->task_type ? p2c_task_canonical (item->task_type) : NULL;
+    const p2c_task_type_t *type = canonical ? p2c_task_type (canonical) : NULL;
+    if (!type) {
+        item->error = "unknown task_type";
+        return false;
+    }
+    if (item->billed_us > type->max_billed_us) {
+        item->error = "billed_us above the task type's ceiling";
+        return false;
+    }
+    if (item->compute_us > INT64_MAX || item->observed_us > INT64_MAX) {
+        item->error = "time out of range";
+        return false;
+    }
+    if (item->gamer_account <= 0 || item->peer_account <= 0) {
+        item->error = "bad account id";
+        return false;
+    }
+    //  Stored under its canonical name
+    if (strcmp (canonical, item->task_type)) {
+        free (item->task_type);
+        item->task_type = strdup (canonical);
+    }
+    return true;
+}
+
+static void
+s_reset (led_settle_t *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        items [i].status = LED_SETTLE_PENDING;
+        items [i].error = NULL;
+        memset (&items [i].split, 0, sizeof items [i].split);
+    }
+}
+
+//  The body of the settlement transaction; false on a failed statement.
+//  idx lists the items still to decide (first occurrences, locally valid).
+static bool
+s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
+{
+    s_buf_t a [12];
+    memset (a, 0, sizeof a);
+    bool ok = false;
+    zhashx_t *by_id = zhashx_new ();            //  task_id -> index + 1
+    zhashx_t *acct = zhashx_new ();             //  account id -> kind
+    zhashx_set_destructor (acct, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (acct, (zhashx_duplicator_fn *) strdup);
+
+    //  1. The accounts named must exist with the right kind
+    s_buf_start (&a [0]);
+    for (size_t k = 0; k < n; k++) {
+        s_array_int (&a [0], items [idx [k]].gamer_account);
+        s_array_int (&a [0], items [idx [k]].peer_account);
+    }
+    s_buf_end (&a [0]);
+    const char *p1 [] = { a [0].data };
+    PGresult *res = s_exec (self, "settle accounts",
+                            "SELECT id, kind FROM accounts WHERE id = ANY ($1::bigint[])",
+                            1, p1, PGRES_TUPLES_OK);
+    if (!res)
+        goto done;
+    for (int r = 0; r < PQntuples (res); r++)
+        zhashx_update (acct, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1));
+    PQclear (res);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        led_settle_t *it = &items [idx [k]];
+        char g [32], p [32];
+        snprintf (g, sizeof g, "%lld", (long long) it->gamer_account);
+        snprintf (p, sizeof p, "%lld", (long long) it->peer_account);
+        const char *gk = (const char *) zhashx_lookup (acct, g);
+        const char *pk = (const char *) zhashx_lookup (acct, p);
+        if (!gk || strcmp (gk, "gamer")) {
+            it->status = LED_SETTLE_REJECTED;
+            it->error = "unknown gamer account";
+        }
+        else
+        if (!pk || strcmp (pk, "peer")) {
+            it->status = LED_SETTLE_REJECTED;
+            it->error = "unknown peer account";
+        }
+        else
+            idx [m++] = idx [k];
+    }
+    n = m;
+    if (n == 0) {
+        ok = true;
+        goto done;
+    }
+    //  2. Claim the task ids; the ones already taken are replays. Sorted so
+    //  that two ledgers with overlapping batches lock in the same order.
+    s_buf_start (&a [0]);
+    for (size_t k = 0; k < n; k++) {
+        s_array_text (&a [0], items [idx [k]].task_id);
+        zhashx_insert (by_id, items [idx [k]].task_id, (void *) (uintptr_t) (idx [k] + 1));
+    }
+    s_buf_end (&a [0]);
+    p1 [0] = a [0].data;
+    res = s_exec (self, "settle claim",
+                  "INSERT INTO journal_tx (kind, task_id)"
+                  " SELECT 'settle', t FROM unnest ($1::text[]) AS u (t) ORDER BY t"
+                  " ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id",
+                  1, p1, PGRES_TUPLES_OK);
+    if (!res)
+        goto done;
+    for (int i = 0; i < 12; i++)
+        s_buf_start (&a [i]);
+    int fresh = PQntuples (res);
+    for (int r = 0; r < fresh; r++) {
+        uintptr_t pos = (uintptr_t) zhashx_lookup (by_id, PQgetvalue (res, r, 1));
+        if (!pos)
+            continue;           //  cannot happen: we inserted only these
+        led_settle_t *it = &items [pos - 1];
+        int64_t tx = s_get_int64 (res, r, 0);
+        p2c_money_split (&self->rates, it->billed_us, &it->split);
+        it->status = LED_SETTLE_NEW;
+        //  entries: tx, account, amount
+        s_array_int (&a [0], tx); s_array_int (&a [1], it->gamer_account);
+        s_array_int (&a [2], -it->split.gamer_charge);
+        s_array_int (&a [0], tx); s_array_int (&a [1], self->fee_account);
+        s_array_int (&a [2], it->split.fee);
+        s_array_int (&a [0], tx); s_array_int (&a [1], it->peer_account);
+        s_array_int (&a [2], it->split.peer_earning);
+        s_array_int (&a [0], tx); s_array_int (&a [1], self->treasury_account);
+        s_array_int (&a [2], it->split.treasury);
+        //  task rows
+        s_array_text (&a [3], it->task_id);
+        s_array_int (&a [4], tx);
+        s_array_text (&a [5], it->task_type);
+        s_array_int (&a [6], it->gamer_account);
+        s_array_int (&a [7], it->peer_account);
+        s_array_int (&a [8], (int64_t) it->billed_us);
+        s_array_int (&a [9], (int64_t) it->compute_us);
+        s_array_int (&a [10], (int64_t) it->observed_us);
+        //  amounts go in one array of 4 per task: charge, earning, fee, treasury
+        s_array_int (&a [11], it->split.gamer_charge);
+        s_array_int (&a [11], it->split.peer_earning);
+        s_array_int (&a [11], it->split.fee);
+        s_array_int (&a [11], it->split.treasury);
+    }
+    PQclear (res);
+    for (int i = 0; i < 12; i++)
+        s_buf_end (&a [i]);
+    if (fresh > 0) {
+        const char *pe [] = { a [0].data, a [1].data, a [2].data };
+        if (!s_command (self, "settle entries",
+                        "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                        " SELECT * FROM unnest ($1::bigint[], $2::bigint[], $3::bigint[])",
+                        3, pe))
+            goto done;
+        const char *pt [] = { a [3].data, a [4].data, a [5].data, a [6].data, a [7].data,
+                              a [8].data, a [9].data, a [10].data, a [11].data };
+        if (!s_command (self, "settle tasks",
+                        "INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account,"
+                        " billed_us, compute_us, observed_us, gamer_charge_pico,"
+                        " peer_earning_pico, fee_pico, treasury_pico)"
+                        " SELECT u.t, u.tx, u.ty, u.g, u.p, u.b, u.c, u.o,"
+                        "  ($9::bigint[])[4 * u.n - 3], ($9::bigint[])[4 * u.n - 2],"
+                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n]"
+                        " FROM unnest ($1::text[], $2::bigint[], $3::text[], $4::bigint[],"
+                        "  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])"
+                        "  WITH ORDINALITY AS u (t, tx, ty, g, p, b, c, o, n)",
+                        9, pt))
+            goto done;
+    }
+    //  3. Replays: answer with what was stored
+    if ((size_t) fresh < n) {
+        s_buf_start (&a [0]);
+        for (size_t k = 0; k < n; k++)
+            if (items [idx [k]].status == LED_SETTLE_PENDING)
+                s_array_text (&a [0], items [idx [k]].task_id);
+        s_buf_end (&a [0]);
+        p1 [0] = a [0].data;
+        res = s_exec (self, "settle replays",
+                      "SELECT task_id, gamer_charge_pico, peer_earning_pico, fee_pico, treasury_pico"
+                      " FROM tasks WHERE task_id = ANY ($1::text[])",
+                      1, p1, PGRES_TUPLES_OK);
+        if (!res)
+            goto done;
+        for (int r = 0; r < PQntuples (res); r++) {
+            uintptr_t pos = (uintptr_t) zhashx_lookup (by_id, PQgetvalue (res, r, 0));
+            if (!pos || items [pos - 1].status != LED_SETTLE_PENDING)
+                continue;
+            led_settle_t *it = &items [pos - 1];
+            it->split.gamer_charge = s_get_int64 (res, r, 1);
+            it->split.peer_earning = s_get_int64 (res, r, 2);
+            it->split.fee = s_get_int64 (res, r, 3);
+            it->split.treasury = s_get_int64 (res, r, 4);
+            it->status = LED_SETTLE_REPLAY;
+        }
+        PQclear (res);
+        for (size_t k = 0; k < n; k++)
+            if (items [idx [k]].status == LED_SETTLE_PENDING)
+                log_warn ("store: settled in the journal without a task row task=%s",
+                          items [idx [k]].task_id);
+    }
+    ok = true;
+done:
+    for (int i = 0; i < 12; i++)
+        free (a [i].data);
+    zhashx_destroy (&by_id);
+    zhashx_destroy (&acct);
+    return ok;
+}
+
+int
+led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
+{
+    s_reset (items, count);
+    if (!self->conn)
+        return -1;
+    if (count == 0)
+        return 0;
+    size_t *idx = (size_t *) calloc (count, sizeof (size_t));
+    size_t *first = (size_t *) calloc (count, sizeof (size_t));
+    zhashx_t *seen = zhashx_new ();
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        first [i] = i;
+        if (!s_check_item (&items [i]))
+            continue;
+        //  A task twice in one batch is settled once; both get the answer
+        uintptr_t pos = (uintptr_t) zhashx_lookup (seen, items [i].task_id);
+        if (pos) {
+            first [i] = pos - 1;
+            continue;
+        }
+        zhashx_insert (seen, items [i].task_id, (void *) (uintptr_t) (i + 1));
+        idx [n++] = i;
+    }
+    zhashx_destroy (&seen);
+    bool ok = true;
+    if (n > 0) {
+        ok = s_command (self, "settle begin", "BEGIN", 0, NULL)
+            && s_settle_tx (self, items, idx, n)
+            && s_command (self, "settle commit", "COMMIT", 0, NULL);
+        if (!ok)
+            s_abort (self);
+    }
+    if (!ok) {
+        s_reset (items, count);
+        free (idx);
+        free (first);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (first [i] != i) {
+            items [i].status = items [first [i]].status;
+            items [i].split = items [first [i]].split;
+            items [i].error = items [first [i]].error;
+        }
+        else
+        if (items [i].status == LED_SETTLE_PENDING && items [i].error)
+            items [i].status = LED_SETTLE_REJECTED;
+    }
+    free (idx);
+    free (first);
+    return 0;
+}
+
+//  A name we store: 1..128 bytes of valid UTF-8 without control characters
+static bool
+s_valid_name (const char *name)
+{
+    size_t len = name ? strlen (name) : 0;
+    if (len == 0 || len > 128)
+        return false;
+    const unsigned char *s = (const unsigned char *) name;
+    while (*s) {
+        int extra;
+        if (*s < 0x20 || *s == 0x7f)
+            return false;
+        if (*s < 0x80)
+            extra = 0;
+        else
+        if ((*s & 0xe0) == 0xc0 && *s >= 0xc2)
+            extra = 1;
+        else
+        if ((*s & 0xf0) == 0xe0)
+            extra = 2;
+        else
+        if ((*s & 0xf8) == 0xf0 && *s <= 0xf4)
+            extra = 3;
+        else
+            return false;
+        s++;
+        for (int i = 0; i < extra; i++, s++)
+            if ((*s & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+led_auth_status_t
+led_store_auth (led_store_t *self, const char *role, const char *name, const char *api_key,
+                bool open, int64_t *account_id_p, const char **message_p)
+{
+    *account_id_p = 0;
+    if (!role || (strcmp (role, "gamer") && strcmp (role, "peer"))) {
+        *message_p = "role must be gamer or peer";
+        return LED_AUTH_BAD_REQUEST;
+    }
+    if (!s_valid_name (name)) {
+        *message_p = "the id must be 1 to 128 bytes of UTF-8 text";
+        return LED_AUTH_BAD_REQUEST;
+    }
+    (void) api_key;
+    if (!open) {
+        *message_p = "API keys are not supported yet (a later issue adds them); "
+                     "only open registration works";
+        return LED_AUTH_FAILED;
+    }
+    if (!self->conn) {
+        *message_p = "the ledger database is unavailable";
+        return LED_AUTH_UNAVAILABLE;
+    }
+    const char *params [] = { role, name };
+    //  Create when missing; a concurrent creation makes ours a no-op, and
+    //  the SELECT (a later snapshot) then sees the winner's row.
+    PGresult *res = s_exec (self, "auth create",
+                            "INSERT INTO accounts (kind, name) VALUES ($1, $2)"
+                            " ON CONFLICT (kind, name) DO NOTHING",
+                            2, params, PGRES_COMMAND_OK);
+    if (res) {
+        PQclear (res);
+        res = s_exec (self, "auth find",
+                      "SELECT id, disabled FROM accounts WHERE kind = $1 AND name = $2",
+                      2, params, PGRES_TUPLES_OK);
+    }
+    if (!res) {
+        s_abort (self);
+        *message_p = "the ledger database is unavailable";
+        return LED_AUTH_UNAVAILABLE;
+    }
+    led_auth_status_t rc = LED_AUTH_OK;
+    if (PQntuples (res) != 1) {
+        *message_p = "account not found";
+        rc = LED_AUTH_FAILED;
+    }
+    else
+    if (!strcmp (PQgetvalue (res, 0, 1), "t")) {
+        *message_p = "account disabled";
+        rc = LED_AUTH_FAILED;
+    }
+    else {
+        *account_id_p = s_get_int64 (res, 0, 0);
+        *message_p = "ok";
+    }
+    PQclear (res);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test. Needs a PostgreSQL conninfo in P2C2R_TEST_DB (the test runner
+//  starts a private cluster with deploy/local/pg.sh); works in a schema of
+//  its own, dropped at the end, so that reruns and parallel runs are clean.
+
+#include <pthread.h>
+
+const char *
+led_store_test_sql_dir (void)
+{
+    const char *dir = getenv ("P2C2R_TEST_SQL_DIR");
+    return dir && *dir ? dir : "ledger/sql";
+}
+
+//  A scalar from the test's own connection, as text ("" on error)
+static char *
+s_scalar (PGconn *conn, const char *sql, const char *param)
+{
+    const char *params [] = { param };
+    PGresult *res = PQexecParams (conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+    char *value = strdup (res && PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
+                          && !PQgetisnull (res, 0, 0) ? PQgetvalue (res, 0, 0) : "");
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK)
+        fprintf (stderr, "led_store_test: query failed: %s", PQresultErrorMessage (res));
+    PQclear (res);
+    return value;
+}
+
+static bool
+s_scalar_is (PGconn *conn, const char *sql, const char *param, const char *expect)
+{
+    char *v = s_scalar (conn, sql, param);
+    bool same = !strcmp (v, expect);
+    if (!same)
+        fprintf (stderr, "led_store_test: '%s' gave '%s', expected '%s'\n", sql, v, expect);
+    free (v);
+    return same;
+}
+
+static void
+s_fill (led_settle_t *it, const char *task_id, const char *type, int64_t gamer, int64_t peer,
+        uint64_t billed)
+{
+    memset (it, 0, sizeof *it);
+    it->task_id = strdup (task_id);
+    it->task_type = strdup (type);
+    it->gamer_account = gamer;
+    it->peer_account = peer;
+    it->billed_us = billed;
+    it->compute_us = billed + 10;
+    it->observed_us = billed + 20;
+}
+
+typedef struct {
+    led_store_t *store;
+    led_settle_t *items;
+    size_t count;
+    int rc;
+} s_race_t;
+
+static void *
+s_race_thread (void *arg)
+{
+    s_race_t *r = (s_race_t *) arg;
+    r->rc = led_store_settle (r->store, r->items, r->count);
+    return NULL;
+}
+
+void
+led_store_test (bool verbose)
+{
+    (void) verbose;
+    const char *conninfo = getenv ("P2C2R_TEST_DB");
+    if (!conninfo || !*conninfo) {
+        fprintf (stderr, "led_store_test: FAIL: P2C2R_TEST_DB is not set; start a cluster with"
+                 " deploy/local/pg.sh start DIR PORT and set P2C2R_TEST_DB to its conninfo\n");
+        P2C_CHECK (!"P2C2R_TEST_DB set");
+        return;
+    }
+    const char *sql_dir = led_store_test_sql_dir ();
+    char schema [64];
+    snprintf (schema, sizeof schema, "led_test_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
+    p2c_rates_t rates = P2C_RATES_DEFAULT;
+
+    //  Bad arguments make no store
+    P2C_CHECK (led_store_new (conninfo, "Bad-Schema", sql_dir, &rates) == NULL);
+    P2C_CHECK (led_store_new (conninfo, "x; drop", sql_dir, &rates) == NULL);
+
+    //  A database that is not there: connect fails, settle fails, nothing hangs
+    led_store_t *down = led_store_new ("host=/nonexistent-p2c2r port=1 dbname=x connect_timeout=2",
+                                       schema, sql_dir, &rates);
+    P2C_CHECK (down && led_store_connect (down) == -1);
+    P2C_CHECK (down && !led_store_connected (down));
+    led_settle_t one;
+    s_fill (&one, "down-1", "encryption", 1, 2, 100);
+    P2C_CHECK (down && led_store_settle (down, &one, 1) == -1);
+    P2C_CHECK (one.status == LED_SETTLE_PENDING);
+    led_settle_clear (&one);
+    int64_t aid = -1;
+    const char *message = NULL;
+    P2C_CHECK (down && led_store_auth (down, "gamer", "g", "", true, &aid, &message)
+               == LED_AUTH_UNAVAILABLE);
+    led_store_destroy (&down);
+
+    PGconn *conn = PQconnectdb (conninfo);
+    P2C_CHECK (PQstatus (conn) == CONNECTION_OK);
+    if (PQstatus (conn) != CONNECTION_OK) {
+        fprintf (stderr, "led_store_test: cannot connect to P2C2R_TEST_DB: %s", PQerrorMessage (conn));
+        PQfinish (conn);
+        return;
+    }
+    PQsetNoticeProcessor (conn, s_notice, NULL);
+    const char *sp [] = { schema };
+    PQclear (PQexecParams (conn, "SELECT set_config ('search_path', $1, false)", 1, NULL, sp,
+                           NULL, NULL, 0));
+
+    //  Migrations: applied once, then again without harm, also by a second store
+    led_store_t *store = led_store_new (conninfo, schema, sql_dir, &rates);
+    P2C_CHECK (store && led_store_connect (store) == 0);
+    P2C_CHECK (led_store_connected (store));
+    P2C_CHECK (led_store_migrate (store) == 0);
+    led_store_t *store2 = led_store_new (conninfo, schema, sql_dir, &rates);
+    P2C_CHECK (store2 && led_store_connect (store2) == 0);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM schema_migrations WHERE version = 1",
+                            NULL, "1"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE kind IN"
+                            " ('platform_fee', 'treasury')", NULL, "2"));
+
+    //  Auth creates an account once, per role
+    int64_t gamer = 0, gamer_again = 0, peer = 0;
+    P2C_CHECK (led_store_auth (store, "gamer", "player-7", "", true, &gamer, &message) == LED_AUTH_OK);
+    P2C_CHECK (led_store_auth (store2, "gamer", "player-7", "", true, &gamer_again, &message)
+               == LED_AUTH_OK);
+    P2C_CHECK (gamer > 0 && gamer == gamer_again);
+    P2C_CHECK (led_store_auth (store, "peer", "player-7", "", true, &peer, &message) == LED_AUTH_OK);
+    P2C_CHECK (peer > 0 && peer != gamer);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE name = $1", "player-7", "2"));
+    P2C_CHECK (led_store_auth (store, "gamer", "player-8", "key", false, &aid, &message)
+               == LED_AUTH_FAILED);
+    P2C_CHECK (message && strstr (message, "later"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE name = $1", "player-8", "0"));
+    P2C_CHECK (led_store_auth (store, "admin", "x", "", true, &aid, &message) == LED_AUTH_BAD_REQUEST);
+    P2C_CHECK (led_store_auth (store, "gamer", "", "", true, &aid, &message) == LED_AUTH_BAD_REQUEST);
+    P2C_CHECK (led_store_auth (store, "gamer", "bad\x01", "", true, &aid, &message)
+               == LED_AUTH_BAD_REQUEST);
+    P2C_CHECK (led_store_auth (store, "gamer", "\xc3\x28", "", true, &aid, &message)
+               == LED_AUTH_BAD_REQUEST);
+    P2C_CHECK (led_store_auth (store, "gamer", "joueur-\xc3\xa9", "", true, &aid, &message)
+               == LED_AUTH_OK);
+
+    //  A batch: every amount is p2c_money_split's, every transaction sums to zero
+    enum { N = 50 };
+    led_settle_t batch [N];
+    int64_t charge_sum = 0, earn_sum = 0;
+    bool amounts_ok = true;
+    for (int i = 0; i < N; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "t-%d", i);
+        s_fill (&batch [i], id, i % 2 ? "encryption" : "hash", gamer, peer,
+                (uint64_t) i * 12345 + 1);
+    }
+    P2C_CHECK (led_store_settle (store, batch, N) == 0);
+    for (int i = 0; i < N; i++) {
+        p2c_split_t want;
+        p2c_money_split (&rates, batch [i].billed_us, &want);
+        if (batch [i].status != LED_SETTLE_NEW || memcmp (&want, &batch [i].split, sizeof want))
+            amounts_ok = false;
+        charge_sum += want.gamer_charge;
+        earn_sum += want.peer_earning;
+    }
+    P2C_CHECK (amounts_ok);
+    char want_txt [40], earn_txt [40];
+    p2c_money_format (charge_sum, want_txt, sizeof want_txt);
+    p2c_money_format (earn_sum, earn_txt, sizeof earn_txt);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM tasks", NULL, "50"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
+    P2C_CHECK (s_scalar_is (conn, "SELECT total_earned_usd FROM peers WHERE peer_id = $1",
+                            "player-7", earn_txt));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_entries", NULL, "200"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT task_type FROM tasks WHERE task_id = 't-0'", NULL,
+                            "encryption"));          //  the alias is stored canonical
+    //  The gamer's balance is minus what it was charged
+    char charge_num [32];
+    snprintf (charge_num, sizeof charge_num, "%lld", (long long) -charge_sum);
+    P2C_CHECK (s_scalar_is (conn, "SELECT SUM(amount_pico) FROM journal_entries WHERE account_id"
+                            " = (SELECT id FROM accounts WHERE kind = 'gamer' AND name = $1)",
+                            "player-7", charge_num));
+
+    //  Replaying the batch (through the other store) changes nothing and
+    //  answers the stored amounts
+    led_settle_t replay [N];
+    for (int i = 0; i < N; i++) {
+        s_fill (&replay [i], batch [i].task_id, "encryption", gamer, peer, 999999);
+    }
+    P2C_CHECK (led_store_settle (store2, replay, N) == 0);
+    bool replay_ok = true;
+    for (int i = 0; i < N; i++)
+        if (replay [i].status != LED_SETTLE_REPLAY
+            || memcmp (&replay [i].split, &batch [i].split, sizeof batch [i].split))
+            replay_ok = false;
+    P2C_CHECK (replay_ok);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx", NULL, "50"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_entries", NULL, "200"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
+    for (int i = 0; i < N; i++) {
+        led_settle_clear (&batch [i]);
+        led_settle_clear (&replay [i]);
+    }
+
+    //  Bad requests are refused one by one; the good one in the same batch
+    //  settles, and a task twice in a batch is settled once
+    led_settle_t mixed [7];
+    s_fill (&mixed [0], "m-ok", "compression", gamer, peer, 1000);
+    s_fill (&mixed [1], "m-type", "no_such_type", gamer, peer, 1000);
+    s_fill (&mixed [2], "m-kind", "compression", peer, gamer, 1000);
+    s_fill (&mixed [3], "m-acct", "compression", gamer, 987654321, 1000);
+    s_fill (&mixed [4], "bad id", "compression", gamer, peer, 1000);
+    s_fill (&mixed [5], "m-ok", "compression", gamer, peer, 1000);
+    s_fill (&mixed [6], "m-ceiling", "compression", gamer, peer, 1000000000000ULL);
+    P2C_CHECK (led_store_settle (store, mixed, 7) == 0);
+    P2C_CHECK (mixed [0].status == LED_SETTLE_NEW);
+    P2C_CHECK (mixed [1].status == LED_SETTLE_REJECTED && mixed [1].error);
+    P2C_CHECK (mixed [2].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [3].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [4].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [5].status == LED_SETTLE_NEW
+               && mixed [5].split.gamer_charge == mixed [0].split.gamer_charge);
+    P2C_CHECK (mixed [6].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM tasks WHERE task_id LIKE 'm-%'", NULL, "1"));
+    for (int i = 0; i < 7; i++)
+        led_settle_clear (&mixed [i]);
+
+    //  Two stores settling the same tasks at once: each task once
+    enum { R = 300 };
+    bool race_ok = true;
+    for (int round = 0; round < 3; round++) {
+        static led_settle_t ra [R], rb [R];
+        for (int i = 0; i < R; i++) {
+            char id [48];
+            snprintf (id, sizeof id, "race-%d-%d", round, i);
+            s_fill (&ra [i], id, "physics_cloth", gamer, peer, (uint64_t) i + 1);
+            //  the other store sees them in the opposite order
+            snprintf (id, sizeof id, "race-%d-%d", round, R - 1 - i);
+            s_fill (&rb [i], id, "physics_cloth", gamer, peer, (uint64_t) (R - i));
+        }
+        s_race_t a = { store, ra, R, -1 }, b = { store2, rb, R, -1 };
+        pthread_t ta, tb;
+        pthread_create (&ta, NULL, s_race_thread, &a);
+        pthread_create (&tb, NULL, s_race_thread, &b);
+        pthread_join (ta, NULL);
+        pthread_join (tb, NULL);
+        int fresh = 0;
+        for (int i = 0; i < R; i++) {
+            fresh += (ra [i].status == LED_SETTLE_NEW) + (rb [i].status == LED_SETTLE_NEW);
+            if (ra [i].status == LED_SETTLE_PENDING || rb [i].status == LED_SETTLE_PENDING
+                || ra [i].split.gamer_charge != rb [R - 1 - i].split.gamer_charge)
+                race_ok = false;
+        }
+        if (a.rc != 0 || b.rc != 0 || fresh != R) {
+            fprintf (stderr, "led_store_test: race round %d rc=%d/%d new=%d\n", round, a.rc,
+                     b.rc, fresh);
+            race_ok = false;
+        }
+        for (int i = 0; i < R; i++) {
+            led_settle_clear (&ra [i]);
+            led_settle_clear (&rb [i]);
+        }
+    }
+    P2C_CHECK (race_ok);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM tasks WHERE task_id LIKE 'race-%'",
+                            NULL, "900"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE task_id LIKE 'race-%'",
+                            NULL, "900"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+
+    //  The database itself refuses an unbalanced transaction and changes
+    //  to the journal
+    PQclear (PQexec (conn, "BEGIN"));
+    PGresult *res = PQexec (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                                  " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                                  " amount_pico) SELECT id, 1, 5 FROM t");
+    P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
+    PQclear (res);
+    res = PQexec (conn, "COMMIT");
+    P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
+    PQclear (res);
+    res = PQexec (conn, "UPDATE journal_entries SET amount_pico = 0");
+    P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
+    PQclear (res);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'", NULL, "0"));
+
+    led_store_destroy (&store);
+    led_store_destroy (&store2);
+    P2C_CHECK (store == NULL);
+    led_store_destroy (&store);
+    char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
+    char *drop = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    res = PQexec (conn, drop);
+    P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
+    PQclear (res);
+    zstr_free (&drop);
+    PQfreemem (ident);
+    PQfinish (conn);
+}

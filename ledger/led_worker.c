@@ -1,0 +1,279 @@
+/*  The ledger's database thread (see led_worker.h). */
+#include "led_worker.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+#include "p2c_time.h"
+
+#include <libpq-fe.h>
+
+#define LED_BACKOFF_MIN_MS 100
+#define LED_BACKOFF_MAX_MS 5000
+
+led_batch_t *
+led_batch_new (size_t capacity)
+{
+    led_batch_t *self = (led_batch_t *) zmalloc (sizeof (led_batch_t));
+    self->items = (led_settle_t *) calloc (capacity ? capacity : 1, sizeof (led_settle_t));
+    return self;
+}
+
+void
+led_batch_destroy (led_batch_t **self_p)
+{
+    led_batch_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        led_settle_clear (&self->items [i]);
+    free (self->items);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+led_auth_job_destroy (led_auth_job_t **self_p)
+{
+    led_auth_job_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->role);
+    free (self->name);
+    if (self->api_key)
+        explicit_bzero (self->api_key, strlen (self->api_key));
+    free (self->api_key);
+    free (self->reply_to);
+    free (self);
+    *self_p = NULL;
+}
+
+typedef struct {
+    led_store_t *store;
+    int64_t retry_ms;           //  next connection attempt while down
+    int64_t backoff_ms;         //  current wait between attempts
+} s_worker_t;
+
+//  Connects when down and the backoff allows; true when connected
+static bool
+s_ensure (s_worker_t *w)
+{
+    if (led_store_connected (w->store))
+        return true;
+    if (p2c_now_ms () < w->retry_ms)
+        return false;
+    if (led_store_connect (w->store) == 0) {
+        w->backoff_ms = LED_BACKOFF_MIN_MS;
+        return true;
+    }
+    w->retry_ms = p2c_now_ms () + w->backoff_ms;
+    log_warn ("worker: database down retry_ms=%lld", (long long) w->backoff_ms);
+    w->backoff_ms = w->backoff_ms * 2 > LED_BACKOFF_MAX_MS ? LED_BACKOFF_MAX_MS : w->backoff_ms * 2;
+    return false;
+}
+
+static void
+s_settle (s_worker_t *w, led_batch_t *batch)
+{
+    batch->rc = -1;
+    for (size_t i = 0; i < batch->count; i++)
+        batch->items [i].status = LED_SETTLE_PENDING;
+    if (!s_ensure (w)) {
+        log_warn ("worker: batch not settled, database down tasks=%zu", batch->count);
+        return;
+    }
+    int64_t start = p2c_now_us ();
+    batch->rc = led_store_settle (w->store, batch->items, batch->count);
+    if (batch->rc != 0 && led_store_connected (w->store) && batch->count > 1) {
+        //  The server refused the batch: settle one by one, so that one bad
+        //  request cannot hold back the others on every retry
+        log_warn ("worker: batch failed, settling one by one tasks=%zu", batch->count);
+        for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++)
+            if (led_store_settle (w->store, &batch->items [i], 1) != 0)
+                log_warn ("worker: task not settled task=%s", batch->items [i].task_id
+                          ? batch->items [i].task_id : "");
+        batch->rc = 0;
+    }
+    if (!led_store_connected (w->store))
+        s_ensure (w);       //  starts the backoff at once
+    log_debug ("worker: batch done tasks=%zu rc=%d us=%lld", batch->count, batch->rc,
+               (long long) (p2c_now_us () - start));
+}
+
+static void
+s_auth (s_worker_t *w, led_auth_job_t *job)
+{
+    if (!s_ensure (w)) {
+        job->status = LED_AUTH_UNAVAILABLE;
+        job->account_id = 0;
+        job->message = "the ledger database is unavailable";
+        //  Malformed requests still get their precise answer
+        if (strcmp (job->role ? job->role : "", "gamer") && strcmp (job->role ? job->role : "", "peer")) {
+            job->status = LED_AUTH_BAD_REQUEST;
+            job->message = "role must be gamer or peer";
+        }
+        return;
+    }
+    job->status = led_store_auth (w->store, job->role, job->name, job->api_key, job->open,
+                                  &job->account_id, &job->message);
+}
+
+void
+led_worker_actor (zsock_t *pipe, void *args)
+{
+    led_worker_args_t *a = (led_worker_args_t *) args;
+    s_worker_t w = { NULL, 0, LED_BACKOFF_MIN_MS };
+    w.store = led_store_new (a->conninfo, a->schema, a->sql_dir, &a->rates);
+    zsock_signal (pipe, 0);
+    if (!w.store) {
+        log_warn ("worker: bad store settings");
+    }
+    else
+        s_ensure (&w);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    while (true) {
+        int timeout = -1;
+        if (w.store && !led_store_connected (w.store)) {
+            int64_t wait = w.retry_ms - p2c_now_ms ();
+            timeout = wait < 0 ? 0 : (int) wait;
+        }
+        void *which = zpoller_wait (poller, timeout);
+        if (!which) {
+            if (zpoller_terminated (poller))
+                break;
+            if (w.store)
+                s_ensure (&w);
+            continue;
+        }
+        char *command = NULL;
+        void *job = NULL;
+        if (zsock_recv (pipe, "sp", &command, &job) != 0)
+            break;
+        if (!command) {
+            continue;
+        }
+        if (!strcmp (command, "$TERM")) {
+            zstr_free (&command);
+            break;
+        }
+        if (!strcmp (command, "SETTLE") && job) {
+            led_batch_t *batch = (led_batch_t *) job;
+            if (w.store)
+                s_settle (&w, batch);
+            else
+                batch->rc = -1;
+            zsock_send (pipe, "sp", "SETTLED", batch);
+        }
+        else
+        if (!strcmp (command, "AUTH") && job) {
+            led_auth_job_t *aj = (led_auth_job_t *) job;
+            if (w.store)
+                s_auth (&w, aj);
+            else {
+                aj->status = LED_AUTH_UNAVAILABLE;
+                aj->message = "the ledger database is unavailable";
+            }
+            zsock_send (pipe, "sp", "AUTHED", aj);
+        }
+        else
+            log_warn ("worker: unknown command=%s", command);
+        zstr_free (&command);
+    }
+    zpoller_destroy (&poller);
+    led_store_destroy (&w.store);
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test: the worker answers at once while the database is down, and
+//  settles and authenticates once it is up (needs P2C2R_TEST_DB).
+
+static void *
+s_roundtrip (zactor_t *worker, const char *command, void *job, const char *expect)
+{
+    zsock_set_rcvtimeo (zactor_sock (worker), 10000);
+    zsock_send (zactor_sock (worker), "sp", command, job);
+    char *answer = NULL;
+    void *back = NULL;
+    zsock_recv (zactor_sock (worker), "sp", &answer, &back);
+    bool ok = answer && !strcmp (answer, expect) && back == job;
+    zstr_free (&answer);
+    return ok ? back : NULL;
+}
+
+static void
+s_quiet (void *arg, const char *message)
+{
+    (void) arg; (void) message;
+}
+
+void
+led_worker_test (bool verbose)
+{
+    (void) verbose;
+    p2c_rates_t rates = P2C_RATES_DEFAULT;
+    //  Down: answers come back at once, nothing settled
+    led_worker_args_t args = { "host=/nonexistent-p2c2r port=1 dbname=x", "led_worker_down",
+                               led_store_test_sql_dir (), rates };
+    zactor_t *worker = zactor_new (led_worker_actor, &args);
+    led_batch_t *batch = led_batch_new (1);
+    batch->count = 1;
+    batch->items [0].task_id = strdup ("w-down");
+    batch->items [0].task_type = strdup ("encryption");
+    batch->items [0].gamer_account = 3;
+    batch->items [0].peer_account = 4;
+    int64_t start = zclock_mono ();
+    P2C_CHECK (s_roundtrip (worker, "SETTLE", batch, "SETTLED") == batch);
+    P2C_CHECK (batch->rc == -1 && batch->items [0].status == LED_SETTLE_PENDING);
+    led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
+    job->role = strdup ("gamer");
+    job->name = strdup ("w-gamer");
+    job->api_key = strdup ("");
+    job->reply_to = strdup ("gw");
+    job->open = true;
+    P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
+    P2C_CHECK (job->status == LED_AUTH_UNAVAILABLE);
+    P2C_CHECK (zclock_mono () - start < 5000);
+    zactor_destroy (&worker);
+
+    const char *conninfo = getenv ("P2C2R_TEST_DB");
+    if (!conninfo || !*conninfo) {
+        fprintf (stderr, "led_worker_test: FAIL: P2C2R_TEST_DB is not set\n");
+        P2C_CHECK (!"P2C2R_TEST_DB set");
+        led_batch_destroy (&batch);
+        led_auth_job_destroy (&job);
+        return;
+    }
+    char schema [64];
+    snprintf (schema, sizeof schema, "led_wtest_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
+    led_worker_args_t up = { conninfo, schema, led_store_test_sql_dir (), rates };
+    worker = zactor_new (led_worker_actor, &up);
+    P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
+    P2C_CHECK (job->status == LED_AUTH_OK && job->account_id > 0);
+    int64_t gamer = job->account_id;
+    free (job->role);
+    job->role = strdup ("peer");
+    P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
+    P2C_CHECK (job->status == LED_AUTH_OK && job->account_id != gamer);
+    batch->items [0].gamer_account = gamer;
+    batch->items [0].peer_account = job->account_id;
+    batch->items [0].billed_us = 1000000;           //  one second
+    P2C_CHECK (s_roundtrip (worker, "SETTLE", batch, "SETTLED") == batch);
+    P2C_CHECK (batch->rc == 0 && batch->items [0].status == LED_SETTLE_NEW);
+    P2C_CHECK (batch->items [0].split.gamer_charge == 2777778);     //  1e6 * 1e10 / 3.6e9
+    P2C_CHECK (s_roundtrip (worker, "SETTLE", batch, "SETTLED") == batch);
+    P2C_CHECK (batch->rc == 0 && batch->items [0].status == LED_SETTLE_REPLAY);
+    P2C_CHECK (batch->items [0].split.gamer_charge == 2777778);
+    zactor_destroy (&worker);
+    led_batch_destroy (&batch);
+    led_auth_job_destroy (&job);
+
+    //  Leave no schema behind
+    PGconn *conn = PQconnectdb (conninfo);
+    PQsetNoticeProcessor (conn, s_quiet, NULL);
+    char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
+    char *drop = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    PGresult *res = PQexec (conn, drop);
+    P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
+    PQclear (res);
+    zstr_free (&drop);
+    PQfreemem (ident);
+    PQfinish (conn);
+}
