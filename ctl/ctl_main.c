@@ -53,6 +53,9 @@ s_print_json (json_t *root)
     free (text);
 }
 
+//  totals on one line, for the live status of `make run`
+static bool s_oneline = false;
+
 //  NUMERIC values stay strings in JSON: a double would lose picodollars
 static int
 s_totals (PGconn *conn, bool json)
@@ -73,6 +76,11 @@ s_totals (PGconn *conn, bool json)
                               "treasury_usd", "tasks_settled" };
     const char *human [] = { "gamers spent (USD)", "peers earned (USD)", "platform fee (USD)",
                              "treasury (USD)", "tasks settled" };
+    if (s_oneline)
+        printf ("tasks settled %s | gamers spent $%s | peers earned $%s | fee $%s\n",
+                PQgetvalue (res, 0, 4), PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
+                PQgetvalue (res, 0, 2));
+    else
     if (json) {
         json_t *root = json_object ();
         for (int i = 0; i < 4; i++)
@@ -249,6 +257,7 @@ main (int argc, char *argv [])
           "PostgreSQL conninfo (a secret: prefer P2C2R_DB or @FILE)" },
         { "schema", P2C_CFG_STR, "public", 0, 0, &schema, "schema of the ledger's tables" },
         { "json", P2C_CFG_BOOL, "false", 0, 0, &json, "print JSON for scripts" },
+        { "oneline", P2C_CFG_BOOL, "false", 0, 0, &s_oneline, "totals on one line" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
