@@ -1,0 +1,811 @@
+/*  Tests of the scheduler's rules: sch_core driven with a fake clock, every
+    message it sends captured (packed and unpacked again, as the broker would
+    carry it) and checked the way a gateway or the ledger would read it. */
+#include "p2c_log.h"
+#include "p2c_msg.h"
+#include "p2c_test.h"
+#include "sch_core.h"
+
+#include <czmq.h>
+#include <string.h>
+
+#define MS 1000                 //  the core's clock is in microseconds
+
+//  --------------------------------------------------------------------------
+//  Capture of what the core sends
+
+#define MAX_SENT 256
+
+typedef struct {
+    char *dest [MAX_SENT];
+    P2c2r__Internal *msg [MAX_SENT];
+    size_t count;
+} sent_t;
+
+static void
+s_capture (void *arg, const char *dest, const P2c2r__Internal *msg)
+{
+    sent_t *sent = (sent_t *) arg;
+    assert (sent->count < MAX_SENT);
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
+    assert (buf);
+    sent->msg [sent->count] = p2c_msg_unpack_internal (buf, len);
+    sent->dest [sent->count] = strdup (dest);
+    sent->count++;
+    free (buf);
+}
+
+static void
+s_clear (sent_t *sent)
+{
+    for (size_t i = 0; i < sent->count; i++) {
+        p2c_msg_internal_free (&sent->msg [i]);
+        free (sent->dest [i]);
+    }
+    sent->count = 0;
+}
+
+//  Messages of one kind sent since the last clear
+static size_t
+s_count (sent_t *sent, P2c2r__Internal__MsgCase kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sent->count; i++)
+        if (sent->msg [i] && sent->msg [i]->msg_case == kind)
+            n++;
+    return n;
+}
+
+//  The nth message of one kind (0 first), its destination in *dest_p; NULL
+//  when there are fewer.
+static P2c2r__Internal *
+s_nth (sent_t *sent, P2c2r__Internal__MsgCase kind, size_t nth, const char **dest_p)
+{
+    for (size_t i = 0; i < sent->count; i++)
+        if (sent->msg [i] && sent->msg [i]->msg_case == kind && nth-- == 0) {
+            if (dest_p)
+                *dest_p = sent->dest [i];
+            return sent->msg [i];
+        }
+    return NULL;
+}
+
+//  The TaskAssign sent for a task id; NULL when none.
+static P2c2r__TaskAssign *
+s_assign_of (sent_t *sent, const char *task_id, const char **dest_p)
+{
+    P2c2r__Internal *m;
+    for (size_t i = 0; (m = s_nth (sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN, i, dest_p)); i++)
+        if (!strcmp (m->task_assign->assign->task_id, task_id))
+            return m->task_assign;
+    return NULL;
+}
+
+//  The Deliver sent for a task id; NULL when none.
+static P2c2r__Deliver *
+s_deliver_of (sent_t *sent, const char *task_id, const char **dest_p)
+{
+    P2c2r__Internal *m;
+    for (size_t i = 0; (m = s_nth (sent, P2C2R__INTERNAL__MSG_DELIVER, i, dest_p)); i++)
+        if (!strcmp (m->deliver->reply->task_id, task_id))
+            return m->deliver;
+    return NULL;
+}
+
+//  True when a Deliver for the task carries that error code
+static bool
+s_failed_with (sent_t *sent, const char *task_id, const char *code)
+{
+    P2c2r__Deliver *d = s_deliver_of (sent, task_id, NULL);
+    return d && !d->reply->ok && !strcmp (d->reply->error_code, code);
+}
+
+//  --------------------------------------------------------------------------
+//  Inputs, as the gateways, the ledger and the broker send them
+
+static void
+s_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
+           const char *types_csv, int64_t account, int64_t now)
+{
+    char buf [256];
+    snprintf (buf, sizeof buf, "%s", types_csv);
+    char *types [16];
+    size_t n = 0;
+    for (char *t = strtok (buf, ","); t && n < 16; t = strtok (NULL, ","))
+        types [n++] = t;
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = slots;
+    caps.n_task_types = n;
+    caps.task_types = types;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = "laptop";
+    up.account_id = account;
+    up.capabilities = &caps;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, now);
+}
+
+static void
+s_peer_down (sch_core_t *core, const char *gw, uint64_t conn, int64_t now)
+{
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__PeerDown down = P2C2R__PEER_DOWN__INIT;
+    down.session = &session;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_DOWN;
+    msg.peer_down = &down;
+    sch_core_handle (core, gw, &msg, now);
+}
+
+//  A gamer on gateway gw, connection 1, account 500
+static void
+s_submit_from (sch_core_t *core, const char *gw, const char *id, const char *type,
+               uint32_t deadline_ms, int64_t now)
+{
+    P2c2r__Session gamer = P2C2R__SESSION__INIT;
+    gamer.gateway = (char *) gw;
+    gamer.conn = 1;
+    P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
+    submit.task_type = (char *) type;
+    submit.params_json = "{\"n\":1}";
+    uint8_t payload [3] = { 1, 2, 3 };
+    submit.payload.data = payload;
+    submit.payload.len = sizeof payload;
+    submit.client_ref = "ref-1";
+    P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
+    ts.task_id = (char *) id;
+    ts.gamer = &gamer;
+    ts.gamer_account = 500;
+    ts.gamer_id = "player";
+    ts.submit = &submit;
+    ts.deadline_ms = deadline_ms;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    msg.task_submit = &ts;
+    sch_core_handle (core, gw, &msg, now);
+}
+
+static void
+s_submit (sch_core_t *core, const char *id, const char *type, uint32_t deadline_ms, int64_t now)
+{
+    s_submit_from (core, "gw-g", id, type, deadline_ms, now);
+}
+
+static void
+s_result (sch_core_t *core, const char *gw, uint64_t conn, const char *id, bool ok,
+          uint64_t compute_us, const char *error_code, int64_t now)
+{
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
+    res.task_id = (char *) id;
+    res.ok = ok;
+    res.compute_us = compute_us;
+    uint8_t blob [2] = { 9, 8 };
+    if (ok) {
+        res.result_json = "{\"hash\":\"ab\"}";
+        res.blob.data = blob;
+        res.blob.len = 2;
+    }
+    else {
+        res.error_code = (char *) error_code;
+        res.error = "bad n";
+    }
+    P2c2r__TaskResult tr = P2C2R__TASK_RESULT__INIT;
+    tr.peer = &session;
+    tr.result = &res;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_RESULT;
+    msg.task_result = &tr;
+    sch_core_handle (core, gw, &msg, now);
+}
+
+static void
+s_ack (sch_core_t *core, const char *id, bool ok, int64_t charge, int64_t now)
+{
+    P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
+    ack.task_id = (char *) id;
+    ack.ok = ok;
+    ack.gamer_charge_pico = charge;
+    ack.peer_earning_pico = charge / 2;
+    ack.error = ok ? "" : "database down";
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_ACK;
+    msg.settle_ack = &ack;
+    sch_core_handle (core, "ledger-1", &msg, now);
+}
+
+static void
+s_node_down (sch_core_t *core, const char *service, const char *node_id, int64_t now)
+{
+    P2c2r__NodeEvent ev = P2C2R__NODE_EVENT__INIT;
+    ev.service = (char *) service;
+    ev.node_id = (char *) node_id;
+    ev.up = false;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_NODE_EVENT;
+    msg.node_event = &ev;
+    sch_core_handle (core, "", &msg, now);
+}
+
+static sch_core_t *
+s_core (sent_t *sent, int64_t attempt_timeout_ms, uint32_t max_attempts, size_t queue_max)
+{
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.attempt_timeout_ms = attempt_timeout_ms;
+    config.max_attempts = max_attempts;
+    config.queue_max = queue_max;
+    memset (sent, 0, sizeof *sent);
+    return sch_core_new (&config, s_capture, sent);
+}
+
+//  --------------------------------------------------------------------------
+//  The rules
+
+//  A submit goes to the eligible peer with the most free slots; ties go to
+//  the one assigned least recently. The TaskAssign goes to the peer's
+//  gateway and carries what the gamer sent, under the canonical type name.
+static void
+test_least_loaded (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    //  gw-b first, so that taking the first of equals would pick it
+    s_peer_up (core, "gw-b", 2, 4, "encryption", 12, 0);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+
+    s_submit (core, "t1", "hash", 30000, 0);
+    const char *dest = NULL;
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-b"));
+    P2C_CHECK (ta && !strcmp (ta->peer->gateway, "gw-b") && ta->peer->conn == 2);
+    P2C_CHECK (ta && !strcmp (ta->assign->task_type, "encryption"));
+    P2C_CHECK (ta && !strcmp (ta->assign->params_json, "{\"n\":1}"));
+    P2C_CHECK (ta && ta->assign->payload.len == 3 && ta->assign->payload.data [2] == 3);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 10000);
+
+    //  gw-b still has 3 free against 2
+    s_submit (core, "t2", "encryption", 30000, 0);
+    P2C_CHECK ((ta = s_assign_of (&sent, "t2", &dest)) && !strcmp (dest, "gw-b"));
+    //  2 free each: gw-a has never been given a task
+    s_submit (core, "t3", "encryption", 30000, 0);
+    P2C_CHECK ((ta = s_assign_of (&sent, "t3", &dest)) && !strcmp (dest, "gw-a"));
+    //  2 free on gw-b, 1 on gw-a
+    s_submit (core, "t4", "encryption", 30000, 0);
+    P2C_CHECK ((ta = s_assign_of (&sent, "t4", &dest)) && !strcmp (dest, "gw-b"));
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 1);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-b", 2) == 3);
+    P2C_CHECK (sch_core_stats (core)->busy_slots == 4);
+    P2C_CHECK (sch_core_stats (core)->slots == 6);
+    P2C_CHECK (sch_core_stats (core)->peers == 2);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Only peers that advertised the type get it; unknown advertised types are
+//  ignored; a type nobody runs is answered no_peers at once, to the gamer's
+//  gateway, with the gamer's reference.
+static void
+test_type_filter_and_no_peers (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 8, "compression,mining", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "hash", 12, 0);      //  an alias counts
+
+    s_submit (core, "t1", "encryption", 30000, 0);
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-b"));
+    s_submit (core, "t2", "compression", 30000, 0);
+    P2C_CHECK (s_assign_of (&sent, "t2", &dest) && !strcmp (dest, "gw-a"));
+
+    s_submit (core, "t3", "upscale", 30000, 0);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "t3", &dest);
+    P2C_CHECK (d && !d->reply->ok && !strcmp (d->reply->error_code, "no_peers"));
+    P2C_CHECK (d && !strcmp (dest, "gw-g") && !strcmp (d->gamer->gateway, "gw-g")
+               && d->gamer->conn == 1);
+    P2C_CHECK (d && !strcmp (d->reply->client_ref, "ref-1"));
+    P2C_CHECK (s_assign_of (&sent, "t3", NULL) == NULL);
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_NO_PEERS] == 1);
+
+    //  a busy peer of the type is not "no peers": the task waits
+    s_submit (core, "t4", "encryption", 30000, 0);
+    P2C_CHECK (s_deliver_of (&sent, "t4", NULL) == NULL);
+    P2C_CHECK (sch_core_stats (core)->queued == 1);
+
+    //  and once the only peer of a type is gone, that type has no peers
+    s_peer_down (core, "gw-a", 1, 0);
+    s_submit (core, "t5", "compression", 30000, 0);
+    P2C_CHECK (s_failed_with (&sent, "t5", "no_peers"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  With every slot busy tasks wait in order; a result frees the slot and the
+//  oldest queued task the peer can run takes it.
+static void
+test_queue_release (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption,compression", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "compression", 12, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_submit (core, "t2", "compression", 30000, 0);     //  to gw-b
+    s_submit (core, "t3", "compression", 30000, 10 * MS);
+    s_submit (core, "t4", "encryption", 30000, 20 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 2);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    P2C_CHECK (sch_core_stats (core)->queued == 2);
+    s_clear (&sent);
+
+    //  gw-a runs both types: t3 is older than t4
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 50 * MS);
+    const char *dest = NULL;
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t3", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-a") && ta->peer->conn == 1);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 10000);
+    P2C_CHECK (s_assign_of (&sent, "t4", NULL) == NULL);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    s_clear (&sent);
+
+    //  gw-b runs only compression: t4 keeps waiting for gw-a
+    s_result (core, "gw-b", 2, "t2", true, 100, NULL, 60 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-b", 2) == 0);
+    s_result (core, "gw-a", 1, "t3", true, 100, NULL, 70 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t4", &dest) && !strcmp (dest, "gw-a"));
+    P2C_CHECK (sch_core_stats (core)->queued == 0);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  The queue is bounded: beyond queue-max a submit gets unavailable.
+static void
+test_queue_full (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 2);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_submit (core, "t2", "encryption", 30000, 0);
+    s_submit (core, "t3", "encryption", 30000, 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    s_submit (core, "t4", "encryption", 30000, 0);
+    P2C_CHECK (s_failed_with (&sent, "t4", "unavailable"));
+    P2C_CHECK (sch_core_stats (core)->queued == 2);
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_UNAVAILABLE] == 1);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  A lost peer's task goes to the other peer; a late result from the lost
+//  one is stale and not paid.
+static void
+test_peer_loss (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-a"));
+    s_clear (&sent);
+
+    s_peer_down (core, "gw-a", 1, 3000 * MS);
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-b") && ta->peer->conn == 2);
+    //  the new attempt gets at most what is left of the deadline
+    P2C_CHECK (ta && ta->assign->deadline_ms == 10000);
+    P2C_CHECK (sch_core_stats (core)->reassigned == 1);
+    P2C_CHECK (sch_core_stats (core)->peers == 1);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == -1);
+    s_clear (&sent);
+
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 3100 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 1);
+    s_result (core, "gw-b", 2, "t1", true, 100, NULL, 3200 * MS);
+    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
+    P2C_CHECK (m && m->settle_request->peer_account == 12);
+    s_clear (&sent);
+
+    //  a lost peer with nowhere else to go: the task waits for a new peer
+    s_submit (core, "t2", "encryption", 30000, 4000 * MS);
+    s_peer_down (core, "gw-b", 2, 4100 * MS);
+    P2C_CHECK (sch_core_stats (core)->queued == 1);
+    s_clear (&sent);
+    s_peer_up (core, "gw-c", 3, 1, "encryption", 13, 4200 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t2", &dest) && !strcmp (dest, "gw-c"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  An attempt that runs out frees its slot and the task goes to another peer
+//  for no longer than the deadline leaves; a late result from the first
+//  peer is stale, never settled.
+static void
+test_attempt_timeout (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 1000, 3, 100);
+    //  gw-a has more free slots even after the timeout: another peer is
+    //  still preferred for the retry
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_submit (core, "t1", "encryption", 1500, 0);
+    const char *dest = NULL;
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-a") && ta->assign->deadline_ms == 1000);
+    s_clear (&sent);
+
+    sch_core_cron (core, 999 * MS);
+    P2C_CHECK (sent.count == 0);
+    sch_core_cron (core, 1000 * MS);
+    ta = s_assign_of (&sent, "t1", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-b"));
+    P2C_CHECK (ta && ta->assign->deadline_ms == 500);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-b", 2) == 1);
+    P2C_CHECK (sch_core_stats (core)->reassigned == 1);
+    s_clear (&sent);
+
+    //  the first peer answers late: ignored, not paid; the current one counts
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 1100 * MS);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 1);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-b", 2) == 1);
+    s_result (core, "gw-b", 2, "t1", true, 100, NULL, 1200 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    //  and a repeat of the good result is stale too
+    s_result (core, "gw-b", 2, "t1", true, 100, NULL, 1250 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 2);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  After max-attempts attempts the gamer gets timeout, even with time left.
+static void
+test_max_attempts (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 1000, 2, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    sch_core_cron (core, 1000 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 2);
+    P2C_CHECK (s_deliver_of (&sent, "t1", NULL) == NULL);
+    sch_core_cron (core, 2000 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 2);
+    P2C_CHECK (s_failed_with (&sent, "t1", "timeout"));
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-b", 2) == 0);
+    P2C_CHECK (sch_core_stats (core)->running == 0);
+    s_clear (&sent);
+    //  nothing is left to time out
+    sch_core_cron (core, 60000 * MS);
+    P2C_CHECK (sent.count == 0);
+    sch_core_destroy (&core);
+}
+
+//  At the deadline a running or a queued task gets timeout, and exactly one
+//  reply.
+static void
+test_deadline (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 2500, 0);
+    s_submit (core, "t2", "encryption", 3000, 100 * MS);
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1", NULL);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 2500);
+    s_clear (&sent);
+
+    sch_core_cron (core, 2499 * MS);
+    P2C_CHECK (sent.count == 0);
+    sch_core_cron (core, 2500 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t1", "timeout"));
+    //  the slot went to t2, with what is left of its deadline
+    ta = s_assign_of (&sent, "t2", NULL);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 600);
+    s_clear (&sent);
+
+    s_submit (core, "t3", "encryption", 1000, 2600 * MS);
+    P2C_CHECK (sch_core_stats (core)->queued == 1);
+    sch_core_cron (core, 3100 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t2", "timeout"));
+    //  t3 got the slot at 3.1 s, and its deadline is 3.6 s
+    P2C_CHECK ((ta = s_assign_of (&sent, "t3", NULL)) && ta->assign->deadline_ms == 500);
+    s_clear (&sent);
+
+    //  a queued task reaches its deadline without ever running
+    s_submit (core, "t4", "encryption", 200, 3200 * MS);
+    sch_core_cron (core, 3400 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t4", "timeout"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    P2C_CHECK (sch_core_stats (core)->queued == 0);
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_TIMEOUT] == 3);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  A good result is billed min(claimed, observed), capped per type; the
+//  SettleRequest is resent until the ledger acks; the ack releases the
+//  result with the gamer's cost; a settling task ignores its deadline.
+static void
+test_settlement (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 77, 0);
+    s_submit (core, "t1", "encryption", 3000, 0);
+    s_clear (&sent);
+
+    //  observed 2 s, claimed 0.5 s: billed the claim
+    s_result (core, "gw-a", 1, "t1", true, 500000, NULL, 2000 * MS);
+    const char *dest = NULL;
+    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, &dest);
+    P2c2r__SettleRequest *req = m ? m->settle_request : NULL;
+    P2C_CHECK (req && !strcmp (dest, "ledger"));
+    P2C_CHECK (req && !strcmp (req->task_id, "t1") && req->gamer_account == 500
+               && req->peer_account == 77 && !strcmp (req->task_type, "encryption"));
+    P2C_CHECK (req && req->billed_us == 500000 && req->compute_us == 500000
+               && req->observed_us == 2000000);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 0);
+    P2C_CHECK (sch_core_stats (core)->settling == 1);
+    s_clear (&sent);
+
+    //  no ack: resent every 2 s, past the deadline, and never a timeout
+    sch_core_cron (core, 3999 * MS);
+    P2C_CHECK (sent.count == 0);
+    sch_core_cron (core, 4000 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    sch_core_cron (core, 6000 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 2);
+    m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 1, &dest);
+    P2C_CHECK (m && !strcmp (dest, "ledger") && !strcmp (m->settle_request->task_id, "t1")
+               && m->settle_request->billed_us == 500000);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    P2C_CHECK (sch_core_stats (core)->settle_retries == 2);
+    s_clear (&sent);
+
+    s_ack (core, "t1", true, 1389, 6100 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "t1", &dest);
+    P2C_CHECK (d && !strcmp (dest, "gw-g") && d->gamer->conn == 1);
+    P2C_CHECK (d && d->reply->ok && !strcmp (d->reply->result_json, "{\"hash\":\"ab\"}"));
+    P2C_CHECK (d && d->reply->blob.len == 2 && d->reply->blob.data [0] == 9);
+    P2C_CHECK (d && d->reply->compute_us == 500000 && d->reply->billed_us == 500000);
+    P2C_CHECK (d && d->reply->cost_pico == 1389);
+    P2C_CHECK (d && !strcmp (d->reply->client_ref, "ref-1"));
+    P2C_CHECK (sch_core_stats (core)->completed == 1);
+    s_clear (&sent);
+
+    //  done: no more resends; a replayed ack changes nothing
+    sch_core_cron (core, 20000 * MS);
+    s_ack (core, "t1", true, 1389, 20000 * MS);
+    P2C_CHECK (sent.count == 0);
+    P2C_CHECK (sch_core_stats (core)->stale_acks == 1);
+
+    //  claimed more than observed: billed what we saw
+    s_submit (core, "t2", "encryption", 30000, 20000 * MS);
+    s_result (core, "gw-a", 1, "t2", true, 9000000, NULL, 20250 * MS);
+    m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
+    P2C_CHECK (m && m->settle_request->billed_us == 250000
+               && m->settle_request->compute_us == 9000000);
+    s_clear (&sent);
+
+    //  a ledger that refuses: the gamer hears unavailable with its reason
+    s_ack (core, "t2", false, 0, 20300 * MS);
+    d = s_deliver_of (&sent, "t2", NULL);
+    P2C_CHECK (d && !d->reply->ok && !strcmp (d->reply->error_code, "unavailable")
+               && !strcmp (d->reply->error, "database down"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  A long task is billed no more than its type's ceiling (60 s).
+static void
+test_billing_cap (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 200000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 300000, 0);
+    s_result (core, "gw-a", 1, "t1", true, 90000000, NULL, 95000 * MS);
+    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
+    P2C_CHECK (m && m->settle_request->billed_us == 60000000);
+    P2C_CHECK (m && m->settle_request->observed_us == 95000000);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  A peer's error goes to the gamer as is (invalid_params, else
+//  kernel_error), nothing is settled, the slot is free again.
+static void
+test_error_result (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_submit (core, "t2", "encryption", 30000, 0);
+    s_clear (&sent);
+    s_result (core, "gw-a", 1, "t1", false, 100, "invalid_params", 10 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "t1", NULL);
+    P2C_CHECK (d && !d->reply->ok && !strcmp (d->reply->error_code, "invalid_params")
+               && !strcmp (d->reply->error, "bad n"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (s_assign_of (&sent, "t2", NULL) != NULL);
+    s_clear (&sent);
+    s_result (core, "gw-a", 1, "t2", false, 100, "insufficient_funds", 20 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t2", "kernel_error"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 0);
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_KERNEL_ERROR] == 1);
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_INVALID_PARAMS] == 1);
+    s_clear (&sent);
+    //  and nothing is left behind to time out later
+    sch_core_cron (core, 60000 * MS);
+    P2C_CHECK (sent.count == 0);
+    sch_core_destroy (&core);
+}
+
+//  A lost gateway takes its peers (their tasks go elsewhere) and its gamers'
+//  queued tasks (dropped, nobody to answer); its gamers' running tasks
+//  finish, settle, and are delivered anyway.
+static void
+test_gateway_down (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_submit_from (core, "gw-g", "t1", "encryption", 30000, 0);  //  on gw-a's peer
+    s_submit_from (core, "gw-a", "t2", "encryption", 30000, 0);  //  on gw-b's peer
+    s_submit_from (core, "gw-a", "t5", "encryption", 30000, 0);  //  on gw-a's peer
+    s_submit_from (core, "gw-a", "t3", "encryption", 30000, 0);  //  queued
+    s_submit_from (core, "gw-g", "t4", "encryption", 30000, 0);  //  queued
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-a"));
+    P2C_CHECK (s_assign_of (&sent, "t2", &dest) && !strcmp (dest, "gw-b"));
+    P2C_CHECK (s_assign_of (&sent, "t5", &dest) && !strcmp (dest, "gw-a"));
+    s_clear (&sent);
+
+    //  a scheduler or another gateway going away changes nothing
+    s_node_down (core, "scheduler", "gw-a", 100 * MS);
+    P2C_CHECK (sch_core_stats (core)->peers == 2);
+
+    s_node_down (core, "gateway", "gw-a", 100 * MS);
+    P2C_CHECK (sch_core_stats (core)->peers == 1);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == -1);
+    //  t5 lost both its peer and its gamer, t3 its gamer: both dropped
+    P2C_CHECK (sch_core_stats (core)->dropped == 2);
+    //  t1 waits for gw-b's peer, ahead of t4; nobody is answered yet
+    P2C_CHECK (sch_core_stats (core)->queued == 2);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+
+    s_result (core, "gw-b", 2, "t2", true, 100, NULL, 200 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-b"));
+    s_ack (core, "t2", true, 5, 300 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "t2", &dest);
+    P2C_CHECK (d && d->reply->ok && !strcmp (dest, "gw-a"));
+    s_clear (&sent);
+
+    //  the dropped task never comes back, not even as a timeout
+    s_result (core, "gw-b", 2, "t1", true, 100, NULL, 400 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t4", NULL) != NULL);
+    P2C_CHECK (s_assign_of (&sent, "t3", NULL) == NULL);
+    P2C_CHECK (s_assign_of (&sent, "t5", NULL) == NULL);
+    s_clear (&sent);
+    sch_core_cron (core, 60000 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "t3", NULL) == NULL);
+    P2C_CHECK (s_deliver_of (&sent, "t5", NULL) == NULL);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 0);
+    P2C_CHECK (s_failed_with (&sent, "t4", "timeout"));
+    s_clear (&sent);
+
+    //  a task whose peer and gamer were on the lost gateway is not run
+    //  again elsewhere, even where a slot is free
+    s_peer_up (core, "gw-x", 1, 1, "encryption", 14, 61000 * MS);
+    s_submit_from (core, "gw-x", "t6", "encryption", 30000, 61000 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t6", &dest) && !strcmp (dest, "gw-x"));
+    s_peer_up (core, "gw-y", 1, 1, "encryption", 15, 61000 * MS);
+    s_clear (&sent);
+    s_node_down (core, "gateway", "gw-x", 62000 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t6", NULL) == NULL);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-y", 1) == 0);
+    P2C_CHECK (sch_core_stats (core)->dropped == 3);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  PeerUp again (as after a scheduler or broker restart) refreshes the peer
+//  and keeps its running tasks; its results are still accepted.
+static void
+test_peer_refresh (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_submit (core, "t2", "encryption", 30000, 0);
+    s_clear (&sent);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 10 * MS);
+    P2C_CHECK (sch_core_stats (core)->peers == 1);
+    P2C_CHECK (sch_core_stats (core)->slots == 2);
+    //  the new slot takes the queued task; the running one stays
+    P2C_CHECK (s_assign_of (&sent, "t2", NULL) != NULL);
+    P2C_CHECK (s_assign_of (&sent, "t1", NULL) == NULL);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 2);
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 20 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 0);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Malformed input is counted and dropped, never answered wrongly.
+static void
+test_bad_input (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "", 1, 1, "encryption", 11, 0);
+    P2C_CHECK (sch_core_stats (core)->peers == 0);
+    s_submit_from (core, "", "t1", "encryption", 30000, 0);
+    s_submit (core, "", "encryption", 30000, 0);
+    P2C_CHECK (sent.count == 0);
+    P2C_CHECK (sch_core_stats (core)->bad_messages == 3);
+    s_submit (core, "t2", "mining", 30000, 0);
+    P2C_CHECK (s_failed_with (&sent, "t2", "unknown_task_type"));
+    s_result (core, "gw-a", 1, "nope", true, 1, NULL, 0);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 1);
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    P2c2r__TaskResult tr = P2C2R__TASK_RESULT__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_RESULT;
+    msg.task_result = &tr;                  //  no session, no result
+    sch_core_handle (core, "gw-a", &msg, 0);
+    P2C_CHECK (sch_core_stats (core)->bad_messages == 4);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+int
+main (int argc, char **argv)
+{
+    bool verbose = argc > 1 && !strcmp (argv [1], "-v");
+    p2c_log_init ("test", verbose);
+    sch_core_test (verbose);
+    test_least_loaded ();
+    test_type_filter_and_no_peers ();
+    test_queue_release ();
+    test_queue_full ();
+    test_peer_loss ();
+    test_attempt_timeout ();
+    test_max_attempts ();
+    test_deadline ();
+    test_settlement ();
+    test_billing_cap ();
+    test_error_result ();
+    test_gateway_down ();
+    test_peer_refresh ();
+    test_bad_input ();
+    return p2c_test_report ("scheduler");
+}
