@@ -14,6 +14,8 @@ CFLAGS    += $(CFLAGS_BASE) $(PKG_CFLAGS) $(SAN)
 LDLIBS    += $(PKG_LIBS) -lpthread -lm
 LDFLAGS   += $(SAN)
 OBJ       := build/obj$(if $(SAN),-san)
+# Quiet by default; `make V=1` shows the whole commands
+Q         := $(if $(V),,@)
 
 PROCS     := broker gateway scheduler ledger agent ctl
 BINS      := $(addprefix bin/p2c2r-,$(PROCS))
@@ -39,23 +41,27 @@ deps:
 
 $(GEN_C) $(GEN_H): proto/p2c2r.proto
 	@mkdir -p build/gen
-	protoc-c --c_out=build/gen proto/p2c2r.proto
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --c_out=build/gen proto/p2c2r.proto
 
 $(OBJ)/gen/p2c2r.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(OBJ)/libp2c2r-common.a: $(COMMON_OBJS)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 define PROC_RULE
 bin/p2c2r-$(1): $(call main_of,$(1)) $(call objs_of,$(1)) $(OBJ)/libp2c2r-common.a
 	@mkdir -p bin
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROCS),$(eval $(call PROC_RULE,$(p))))
 
@@ -63,7 +69,8 @@ $(foreach p,$(PROCS),$(eval $(call PROC_RULE,$(p))))
 define TEST_RULE
 build/test/test_$(1): tests/unit/test_$(1).c $(call objs_of,$(1)) $(OBJ)/libp2c2r-common.a
 	@mkdir -p build/test
-	$$(CC) $$(CFLAGS) -I$(1) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $$(CFLAGS) -I$(1) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(patsubst build/test/test_%,%,$(UNIT_TESTS)),$(eval $(call TEST_RULE,$(t))))
 
@@ -71,7 +78,8 @@ $(foreach t,$(patsubst build/test/test_%,%,$(UNIT_TESTS)),$(eval $(call TEST_RUL
 BENCH_TOOLS := $(patsubst tests/bench/%.c,build/bench/%,$(wildcard tests/bench/*.c))
 build/bench/%: tests/bench/%.c $(OBJ)/libp2c2r-common.a
 	@mkdir -p build/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(BINS) $(UNIT_TESTS)
 

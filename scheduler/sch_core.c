@@ -543,6 +543,7 @@ s_task_run (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, int64_t now_us
     assign.payload.len = task->payload_size;
     //  whole milliseconds, rounded up so the peer never gets 0
     assign.deadline_ms = (uint32_t) ((timeout_us + 999) / 1000);
+    assign.attempt = task->attempts;
     P2c2r__TaskAssign ta = P2C2R__TASK_ASSIGN__INIT;
     ta.peer = &session;
     ta.assign = &assign;
@@ -887,8 +888,9 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
     }
     sch_task_t *task = (sch_task_t *) zhashx_lookup (self->tasks, res->task_id);
     if (!task || task->state != SCH_RUNNING || task->peer->conn != tr->peer->conn
-        || strcmp (task->peer->gw->id, gateway)) {
-        //  an attempt we gave up on, or a task we never gave this peer
+        || strcmp (task->peer->gw->id, gateway) || res->attempt != task->attempts) {
+        //  an attempt we gave up on (also an earlier one on this same peer),
+        //  or a task we never gave this peer
         self->stats.stale_results++;
         log_debug ("stale result id=%.64s from=%s/%" PRIu64, res->task_id, gateway,
                    tr->peer->conn);

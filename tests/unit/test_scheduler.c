@@ -22,10 +22,33 @@ typedef struct {
     size_t count;
 } sent_t;
 
+//  The attempt number of the last assignment of each task, so that the
+//  fake peers echo it as real ones do
+#define MAX_TASKS 64
+static char s_attempt_ids [MAX_TASKS][64];
+static uint32_t s_attempts [MAX_TASKS];
+
+static uint32_t *
+s_attempt_slot (const char *task_id)
+{
+    for (int i = 0; i < MAX_TASKS; i++)
+        if (!strcmp (s_attempt_ids [i], task_id))
+            return &s_attempts [i];
+    for (int i = 0; i < MAX_TASKS; i++)
+        if (!s_attempt_ids [i][0]) {
+            snprintf (s_attempt_ids [i], sizeof s_attempt_ids [i], "%s", task_id);
+            return &s_attempts [i];
+        }
+    assert (false);
+    return NULL;
+}
+
 static void
 s_capture (void *arg, const char *dest, const P2c2r__Internal *msg)
 {
     sent_t *sent = (sent_t *) arg;
+    if (msg->msg_case == P2C2R__INTERNAL__MSG_TASK_ASSIGN)
+        *s_attempt_slot (msg->task_assign->assign->task_id) = msg->task_assign->assign->attempt;
     assert (sent->count < MAX_SENT);
     size_t len = 0;
     uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
@@ -191,6 +214,7 @@ s_result (sch_core_t *core, const char *gw, uint64_t conn, const char *id, bool 
     res.task_id = (char *) id;
     res.ok = ok;
     res.compute_us = compute_us;
+    res.attempt = *s_attempt_slot (id);
     uint8_t blob [2] = { 9, 8 };
     if (ok) {
         res.result_json = "{\"hash\":\"ab\"}";
@@ -473,6 +497,34 @@ test_attempt_timeout (void)
     s_result (core, "gw-b", 2, "t1", true, 100, NULL, 1250 * MS);
     P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
     P2C_CHECK (sch_core_stats (core)->stale_results == 2);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  A retry on the same peer (the only one): the late answer to the first
+//  attempt carries the old attempt number and is stale; the second counts.
+static void
+test_same_peer_retry (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 1000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+    s_submit (core, "t9", "encryption", 5000, 0);
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t9", NULL);
+    P2C_CHECK (ta && ta->assign->attempt == 1);
+    s_clear (&sent);
+    sch_core_cron (core, 1000 * MS);
+    ta = s_assign_of (&sent, "t9", NULL);
+    P2C_CHECK (ta && ta->assign->attempt == 2);
+    s_clear (&sent);
+    //  the peer's late answer to attempt 1
+    *s_attempt_slot ("t9") = 1;
+    s_result (core, "gw-a", 1, "t9", true, 100, NULL, 1100 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_stats (core)->stale_results == 1);
+    *s_attempt_slot ("t9") = 2;
+    s_result (core, "gw-a", 1, "t9", true, 100, NULL, 1200 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
     s_clear (&sent);
     sch_core_destroy (&core);
 }
@@ -799,6 +851,7 @@ main (int argc, char **argv)
     test_queue_full ();
     test_peer_loss ();
     test_attempt_timeout ();
+    test_same_peer_retry ();
     test_max_attempts ();
     test_deadline ();
     test_settlement ();
