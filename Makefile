@@ -74,12 +74,14 @@ build/test/test_$(1): tests/unit/test_$(1).c $(call objs_of,$(1)) $(OBJ)/libp2c2
 endef
 $(foreach t,$(patsubst build/test/test_%,%,$(UNIT_TESTS)),$(eval $(call TEST_RULE,$(t))))
 
-# Benchmark tools (tests/bench/*.c), each linked with the common library
+# Benchmark tools (tests/bench/*.c), linked with every process's objects
+# (their prefixes keep names apart) and the common library
 BENCH_TOOLS := $(patsubst tests/bench/%.c,build/bench/%,$(wildcard tests/bench/*.c))
-build/bench/%: tests/bench/%.c $(OBJ)/libp2c2r-common.a
+ALL_PROC_OBJS := $(foreach p,$(PROCS),$(call objs_of,$(p)))
+build/bench/%: tests/bench/%.c $(ALL_PROC_OBJS) $(OBJ)/libp2c2r-common.a
 	@mkdir -p build/bench
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(addprefix -I,$(PROCS)) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(BINS) $(UNIT_TESTS)
 
