@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# make bench: measures what the system exists for, in one run, and prints a
+# table; also written to build/bench-results.json. Every figure is the median
+# of BENCH_RUNS runs (default 3). The real stack runs with durable settlement
+# (fsync and synchronous_commit on) on a private PostgreSQL.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export P2C2R_ROOT=$PWD
+RUNS=${BENCH_RUNS:-3}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+. tests/e2e/lib.sh
+B=build/bench
+OUT=build/bench-results.json
+
+median () { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(statistics.median(v) if v else "null")' "$@"; }
+
+echo "bench: starting the stack (private PostgreSQL, broker, ledger, scheduler, gateway, 2 peers)"
+start_stack || { echo "bench: the stack did not start"; exit 1; }
+spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a
+spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b
+wait_for 20 grep -qi registered "$T_DIR/peer-b.log"
+
+declare -A COUNT=([1]=2000 [32]=20000 [256]=40000)
+declare -A E2E_TPS E2E_P50 E2E_P99 ECHO_TPS ECHO_P50 ECHO_P99
+
+# One run of the gamer: prints "tasks_per_s p50 p99"
+e2e_run () {
+  local c=$1 n=$2 out
+  out=$("$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id "bench-$c" --task encryption \
+        --params '{"data":"bench-'"$RANDOM"'-{i}","iterations":1}' --count "$n" --concurrency "$c" \
+        --quiet --timeout-s 300 2>&1) || { echo "bench: gamer run failed: $out" >&2; return 1; }
+  python3 - "$out" <<'PY'
+import re, sys
+t = sys.argv[1]
+tps = re.search(r"tasks_per_s=([\d.]+)", t).group(1)
+p50 = re.search(r"p50=([\d.]+)", t).group(1)
+p99 = re.search(r"p99=([\d.]+)", t).group(1)
+print(tps, p50, p99)
+PY
+}
+
+for c in 1 32 256; do
+  tps=(); p50=(); p99=()
+  for r in $(seq "$RUNS"); do
+    read -r a b d < <(e2e_run "$c" "${COUNT[$c]}") || continue
+    tps+=("$a"); p50+=("$b"); p99+=("$d")
+    echo "bench: e2e c=$c run $r: $a tasks/s p50 $b ms p99 $d ms"
+  done
+  E2E_TPS[$c]=$(median "${tps[@]}"); E2E_P50[$c]=$(median "${p50[@]}"); E2E_P99[$c]=$(median "${p99[@]}")
+done
+
+# The ceiling: the same number of round trips through a bare libwebsockets echo server
+EPORT=$(free_port)
+spawn echo "$B/echo_server" --port "$EPORT"
+wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $EPORT), 1)"
+for c in 1 32 256; do
+  tps=(); p50=(); p99=()
+  for r in $(seq "$RUNS"); do
+    read -r a b d < <("$B/echo_client" --port "$EPORT" --count "${COUNT[$c]}" --concurrency "$c") || continue
+    tps+=("$a"); p50+=("$b"); p99+=("$d")
+  done
+  ECHO_TPS[$c]=$(median "${tps[@]}"); ECHO_P50[$c]=$(median "${p50[@]}"); ECHO_P99[$c]=$(median "${p99[@]}")
+  echo "bench: echo c=$c: ${ECHO_TPS[$c]} round trips/s p50 ${ECHO_P50[$c]} ms p99 ${ECHO_P99[$c]} ms"
+done
+
+# PostgreSQL's own commit latency: one durable INSERT per transaction
+sql "CREATE TABLE IF NOT EXISTS bench_commit (x int)" >/dev/null
+echo "INSERT INTO bench_commit VALUES (1);" > "$T_DIR/commit.sql"
+PGBENCH=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/pgbench
+commits=()
+for r in $(seq "$RUNS"); do
+  lat=$("$PGBENCH" -n -c 1 -t 1000 -f "$T_DIR/commit.sql" "$T_DB" 2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+  [ -n "$lat" ] && commits+=("$lat")
+done
+PG_COMMIT=$(median "${commits[@]}")
+echo "bench: PostgreSQL commit latency ${PG_COMMIT} ms"
+
+# Gateway: idle connections held, and memory per connection
+IDLE_N=${BENCH_IDLE:-10000}
+rss () { awk '/VmRSS/ {print $2 * 1024}' "/proc/$PID_gateway/status"; }
+held=(); per=()
+for r in $(seq "$RUNS"); do
+  before=$(rss)
+  "$B/idle_conns" --port "$GW_PORT" --count "$IDLE_N" --hold-s 3 --source-ips 50 >"$T_DIR/idle.out" 2>&1 &
+  ipid=$!
+  wait_for 60 grep -q '^open' "$T_DIR/idle.out"
+  sleep 1      # let the gateway finish its side of the last handshakes
+  after=$(rss)
+  n=$(sed -n 's/^open \([0-9]*\).*/\1/p' "$T_DIR/idle.out")
+  wait $ipid
+  held+=("${n:-0}")
+  [ "${n:-0}" -gt 0 ] && per+=("$(( (after - before) / n ))")
+  echo "bench: gateway held ${n:-0} idle connections, $(( (after - before) / (n > 0 ? n : 1) )) bytes each"
+done
+IDLE_HELD=$(median "${held[@]}"); IDLE_BYTES=$(median "${per[@]}")
+
+# Figures the ledger and scheduler benchmarks add, when present
+LEDGER_TPS=null
+if [ -x tests/bench/bench_ledger.sh ]; then
+  LEDGER_TPS=$(tests/bench/bench_ledger.sh 2>"$T_DIR/ledger-bench.log" | sed -n 's/^ledger_settlements_per_s \([0-9.]*\)/\1/p' | tail -1)
+  LEDGER_TPS=${LEDGER_TPS:-null}
+fi
+SCHED=""
+[ -x "$B/bench_sched" ] && SCHED=$("$B/bench_sched" 2>/dev/null | grep '^sched_assign_ns')
+
+python3 - "$OUT" <<PY
+import json, sys
+def num(x):
+    try: return float(x)
+    except (TypeError, ValueError): return None
+res = {"e2e": {}, "echo": {}}
+for c, t, p5, p9, et, e5, e9 in [
+    ("c1", "${E2E_TPS[1]}", "${E2E_P50[1]}", "${E2E_P99[1]}", "${ECHO_TPS[1]}", "${ECHO_P50[1]}", "${ECHO_P99[1]}"),
+    ("c32", "${E2E_TPS[32]}", "${E2E_P50[32]}", "${E2E_P99[32]}", "${ECHO_TPS[32]}", "${ECHO_P50[32]}", "${ECHO_P99[32]}"),
+    ("c256", "${E2E_TPS[256]}", "${E2E_P50[256]}", "${E2E_P99[256]}", "${ECHO_TPS[256]}", "${ECHO_P50[256]}", "${ECHO_P99[256]}")]:
+    res["e2e"][c] = {"tasks_per_s": num(t), "p50_ms": num(p5), "p99_ms": num(p9)}
+    res["echo"][c] = {"tasks_per_s": num(et), "p50_ms": num(e5), "p99_ms": num(e9)}
+    if num(t) and num(et):
+        res["e2e"][c]["ratio_to_echo"] = round(num(t) / num(et), 4)
+res["pg_commit_ms"] = num("$PG_COMMIT")
+res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
+res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS")}
+sched = {}
+for line in """$SCHED""".splitlines():
+    k, v = line.split()
+    sched[k.replace("sched_assign_ns_", "assign_ns_")] = num(v)
+res["scheduler"] = sched
+res["runs"] = $RUNS
+json.dump(res, open(sys.argv[1], "w"), indent=2)
+print()
+print("P2C2R bench (median of %d runs; everything on this machine)" % $RUNS)
+print("%-8s %14s %9s %9s | %14s %9s %9s | %8s" % ("", "e2e tasks/s", "p50 ms", "p99 ms", "echo rt/s", "p50 ms", "p99 ms", "e2e/echo"))
+for c in ("c1", "c32", "c256"):
+    e, x = res["e2e"][c], res["echo"][c]
+    f = lambda v, d=1: "-" if v is None else ("%.*f" % (d, v))
+    print("%-8s %14s %9s %9s | %14s %9s %9s | %8s" % (c, f(e["tasks_per_s"]), f(e["p50_ms"], 3), f(e["p99_ms"], 3),
+          f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
+print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
+print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
+print("ledger: %s settlements/s" % res["ledger"]["settlements_per_s"])
+for k, v in sorted(sched.items()):
+    print("scheduler %s: %s" % (k, v))
+print("written to %s" % sys.argv[1])
+PY
+T_FAIL=0
