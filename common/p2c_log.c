@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static char s_component [32] = "p2c2r";
 static bool s_verbose = false;
@@ -34,9 +35,12 @@ s_vlog (const char *level, const char *fmt, va_list ap)
     struct tm tm;
     gmtime_r (&tv.tv_sec, &tm);
     char line [2048];
-    int n = snprintf (line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s%s: ",
+    //  syslog style: the process and its pid, then the message, which names
+    //  its own component ("node: broker lost ...")
+    int n = snprintf (line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s",
                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                      tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000), level, s_component);
+                      tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000), s_component,
+                      (int) getpid (), level);
     if (n < 0 || n >= (int) sizeof line)
         n = 0;
     vsnprintf (line + n, sizeof line - (size_t) n, fmt, ap);

@@ -1,5 +1,6 @@
 /*  The one logging API of every P2C2R process (after OpenBSD's log.c).
-    One line per event: "<time> <component>: <event> key=value ...".
+    One line per event: "<time> <process>[<pid>] <component>: <event> key=value",
+    where the message itself starts with its component ("node: broker lost").
     Debug lines appear only with -v. Never log API keys or message bodies. */
 #ifndef P2C_LOG_H_INCLUDED
 #define P2C_LOG_H_INCLUDED

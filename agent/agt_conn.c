@@ -1,0 +1,527 @@
+/*  The agent's WebSocket client (libwebsockets 4.1): one context, one
+    connection at a time, everything on the thread that calls agt_conn_run.
+    Other threads only call agt_conn_wake (lws_cancel_service), which turns
+    into LWS_CALLBACK_EVENT_WAIT_CANCELLED here and then on_wake. */
+#include "agt_conn.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { S_IDLE, S_CONNECTING, S_OPEN } s_state_t;
+
+//  One packed ClientMessage waiting for the socket
+typedef struct _s_out_t {
+    uint8_t *buf;               //  LWS_PRE spare bytes, then the message
+    size_t len;                 //  message length
+    void *tag;                  //  passed to on_sent
+    void (*on_sent) (void *tag, void *arg);
+    void (*free_tag) (void *tag);
+    struct _s_out_t *next;
+} s_out_t;
+
+struct _agt_conn_t {
+    struct lws_context *context;    //  the one lws context
+    struct lws *wsi;            //  the connection, when not idle
+    s_state_t state;
+    char host [256];            //  from the URL
+    int port;
+    char path [512];
+    agt_conn_handlers_t handlers;
+    void *arg;                  //  for the handlers
+    int cron_ms;
+    lws_sorted_usec_list_t sul_cron;    //  the cron timer
+    s_out_t *out_head, *out_tail;       //  send queue, oldest first
+    bool close_asked;           //  close at the next writable callback
+    uint8_t *rx;                //  the message being reassembled
+    size_t rx_len, rx_cap;
+    bool rx_too_big;            //  drop pieces until the message ends
+    bool stopping;              //  agt_conn_stop was called
+};
+
+static void
+s_out_free (s_out_t *o)
+{
+    if (o->free_tag && o->tag)
+        o->free_tag (o->tag);
+    free (o->buf);
+    free (o);
+}
+
+static void
+s_out_clear (agt_conn_t *self)
+{
+    while (self->out_head) {
+        s_out_t *o = self->out_head;
+        self->out_head = o->next;
+        s_out_free (o);
+    }
+    self->out_tail = NULL;
+}
+
+//  The connection ended (or never started): reset and tell the owner once.
+static void
+s_closed (agt_conn_t *self, const char *why)
+{
+    if (self->state == S_IDLE)
+        return;
+    self->state = S_IDLE;
+    self->wsi = NULL;
+    self->close_asked = false;
+    self->rx_len = 0;
+    self->rx_too_big = false;
+    s_out_clear (self);
+    if (self->handlers.on_close)
+        self->handlers.on_close (self, why, self->arg);
+}
+
+//  A piece of a message arrived; hands over whole messages.
+static void
+s_receive (agt_conn_t *self, struct lws *wsi, const void *in, size_t len)
+{
+    if (!self->rx_too_big) {
+        if (self->rx_len + len > AGT_MAX_SERVER_MSG)
+            self->rx_too_big = true;
+        else {
+            if (self->rx_len + len > self->rx_cap) {
+                size_t cap = self->rx_cap ? self->rx_cap : 65536;
+                while (cap < self->rx_len + len)
+                    cap *= 2;
+                uint8_t *rx = realloc (self->rx, cap);
+                if (!rx)
+                    self->rx_too_big = true;
+                else {
+                    self->rx = rx;
+                    self->rx_cap = cap;
+                }
+            }
+            if (!self->rx_too_big) {
+                memcpy (self->rx + self->rx_len, in, len);
+                self->rx_len += len;
+            }
+        }
+    }
+    if (!lws_is_final_fragment (wsi) || lws_remaining_packet_payload (wsi) > 0)
+        return;
+    //  The message is complete
+    bool binary = lws_frame_is_binary (wsi);
+    if (self->rx_too_big)
+        log_warn ("agent: frame dropped reason=too_large");
+    else
+    if (!binary)
+        log_warn ("agent: frame dropped reason=text_frame len=%zu", self->rx_len);
+    else {
+        P2c2r__ServerMessage *msg = p2c_msg_unpack_server (self->rx, self->rx_len,
+                                                          AGT_MAX_SERVER_MSG);
+        if (!msg)
+            log_warn ("agent: frame dropped reason=bad_protobuf len=%zu", self->rx_len);
+        else
+        if (self->handlers.on_message)
+            self->handlers.on_message (self, &msg, self->arg);
+        p2c_msg_server_free (&msg);
+    }
+    self->rx_len = 0;
+    self->rx_too_big = false;
+    //  A big buffer is not kept around after a big message
+    if (self->rx_cap > 1024 * 1024) {
+        free (self->rx);
+        self->rx = NULL;
+        self->rx_cap = 0;
+    }
+}
+
+static int
+s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void) user;
+    struct lws_context *context = lws_get_context (wsi);
+    agt_conn_t *self = context ? (agt_conn_t *) lws_context_user (context) : NULL;
+    if (!self)
+        return 0;
+    switch (reason) {
+        case LWS_CALLBACK_CLIENT_ESTABLISHED:
+            if (self->state != S_CONNECTING || (self->wsi && wsi != self->wsi))
+                break;
+            self->wsi = wsi;
+            self->state = S_OPEN;
+            log_debug ("agent: connected host=%s port=%d", self->host, self->port);
+            if (self->handlers.on_open)
+                self->handlers.on_open (self, self->arg);
+            break;
+        case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+            //  May come before lws_client_connect_via_info has returned
+            if (self->wsi && wsi != self->wsi)
+                break;
+            char why [200];
+            snprintf (why, sizeof why, "connect failed: %.*s", in ? (int) len : 7,
+                      in ? (const char *) in : "unknown");
+            s_closed (self, why);
+            break;
+        }
+        case LWS_CALLBACK_CLIENT_CLOSED:
+            if (wsi == self->wsi)
+                s_closed (self, "connection closed");
+            break;
+        case LWS_CALLBACK_CLIENT_RECEIVE:
+            if (wsi == self->wsi && self->state == S_OPEN)
+                s_receive (self, wsi, in, len);
+            break;
+        case LWS_CALLBACK_CLIENT_WRITEABLE: {
+            if (wsi != self->wsi)
+                break;
+            if (self->close_asked) {
+                lws_close_reason (wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+                return -1;
+            }
+            s_out_t *o = self->out_head;
+            if (!o)
+                break;
+            self->out_head = o->next;
+            if (!self->out_head)
+                self->out_tail = NULL;
+            int n = lws_write (wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY);
+            if (n < (int) o->len) {
+                s_out_free (o);
+                log_warn ("agent: send failed");
+                return -1;
+            }
+            if (o->on_sent)
+                o->on_sent (o->tag, self->arg);
+            s_out_free (o);
+            if (self->out_head)
+                lws_callback_on_writable (wsi);
+            break;
+        }
+        case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+            if (self->handlers.on_wake)
+                self->handlers.on_wake (self, self->arg);
+            break;
+        case LWS_CALLBACK_WSI_DESTROY:
+            //  Whatever path closed it, the owner hears about it once
+            if (wsi == self->wsi)
+                s_closed (self, "connection closed");
+            break;
+        default:
+            break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols s_protocols [] = {
+    { "p2c2r-agent", s_callback, 0, 65536, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void
+s_cron (lws_sorted_usec_list_t *sul)
+{
+    agt_conn_t *self = lws_container_of (sul, agt_conn_t, sul_cron);
+    if (self->handlers.on_cron)
+        self->handlers.on_cron (self, self->arg);
+    lws_sul_schedule (self->context, 0, &self->sul_cron, s_cron,
+                      (lws_usec_t) self->cron_ms * LWS_US_PER_MS);
+}
+
+//  libwebsockets' own lines are detail: shown with -v only
+static void
+s_lws_log (int level, const char *line)
+{
+    (void) level;
+    char copy [512];
+    snprintf (copy, sizeof copy, "%s", line);
+    size_t n = strlen (copy);
+    while (n > 0 && (copy [n - 1] == '\n' || copy [n - 1] == '\r'))
+        copy [--n] = 0;
+    log_debug ("agent: lws %s", copy);
+}
+
+int
+agt_conn_parse_url (const char *url, char *host, size_t host_size, int *port_p, char *path,
+                    size_t path_size, char *err, size_t err_size)
+{
+    if (!url || !*url) {
+        snprintf (err, err_size, "empty server address");
+        return -1;
+    }
+    if (!strncmp (url, "wss://", 6)) {
+        snprintf (err, err_size, "wss:// is not supported yet (TLS comes later): use ws://");
+        return -1;
+    }
+    if (strncmp (url, "ws://", 5)) {
+        snprintf (err, err_size, "server address must start with ws://, not '%s'", url);
+        return -1;
+    }
+    const char *h = url + 5;
+    const char *slash = strchr (h, '/');
+    size_t hp_len = slash ? (size_t) (slash - h) : strlen (h);
+    char hostport [300];
+    if (hp_len == 0 || hp_len >= sizeof hostport) {
+        snprintf (err, err_size, "bad host in server address '%s'", url);
+        return -1;
+    }
+    memcpy (hostport, h, hp_len);
+    hostport [hp_len] = 0;
+    int port = 8765;
+    char *hend = hostport + hp_len;
+    //  [v6]:port or host:port
+    char *colon = hostport [0] == '[' ? strstr (hostport, "]:") : strrchr (hostport, ':');
+    if (colon && hostport [0] == '[')
+        colon++;
+    if (colon) {
+        char *end = NULL;
+        long p = strtol (colon + 1, &end, 10);
+        if (!colon [1] || *end || p < 1 || p > 65535) {
+            snprintf (err, err_size, "bad port in server address '%s'", url);
+            return -1;
+        }
+        port = (int) p;
+        hend = colon;
+    }
+    char *hstart = hostport;
+    if (*hstart == '[' && hend > hstart && hend [-1] == ']') {
+        hstart++;
+        hend--;
+    }
+    size_t hl = (size_t) (hend - hstart);
+    if (hl == 0 || hl >= host_size) {
+        snprintf (err, err_size, "bad host in server address '%s'", url);
+        return -1;
+    }
+    memcpy (host, hstart, hl);
+    host [hl] = 0;
+    snprintf (path, path_size, "%s", slash ? slash : "/");
+    *port_p = port;
+    return 0;
+}
+
+agt_conn_t *
+agt_conn_new (const char *url, const agt_conn_handlers_t *handlers, void *arg, int cron_ms)
+{
+    agt_conn_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    char err [256];
+    if (agt_conn_parse_url (url, self->host, sizeof self->host, &self->port, self->path,
+                            sizeof self->path, err, sizeof err) != 0) {
+        log_warn ("agent: bad server address reason=\"%s\"", err);
+        free (self);
+        return NULL;
+    }
+    self->handlers = *handlers;
+    self->arg = arg;
+    self->cron_ms = cron_ms > 0 ? cron_ms : 1000;
+    lws_set_log_level (p2c_log_verbose () ? LLL_ERR | LLL_WARN : 0, s_lws_log);
+
+    struct lws_context_creation_info info;
+    memset (&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = s_protocols;
+    info.user = self;
+    info.gid = -1;
+    info.uid = -1;
+    //  No TLS yet: skip loading the system's CA store at start
+    info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    self->context = lws_create_context (&info);
+    if (!self->context) {
+        log_warn ("agent: cannot create the libwebsockets context");
+        free (self);
+        return NULL;
+    }
+    lws_sul_schedule (self->context, 0, &self->sul_cron, s_cron,
+                      (lws_usec_t) self->cron_ms * LWS_US_PER_MS);
+    return self;
+}
+
+void
+agt_conn_destroy (agt_conn_t **self_p)
+{
+    agt_conn_t *self = *self_p;
+    if (!self)
+        return;
+    //  No handler may run while the context goes away
+    memset (&self->handlers, 0, sizeof self->handlers);
+    self->wsi = NULL;
+    self->state = S_IDLE;
+    lws_sul_cancel (&self->sul_cron);
+    lws_context_destroy (self->context);
+    s_out_clear (self);
+    free (self->rx);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+agt_conn_connect (agt_conn_t *self)
+{
+    if (self->state != S_IDLE)
+        return;
+    struct lws_client_connect_info ci;
+    memset (&ci, 0, sizeof ci);
+    ci.context = self->context;
+    ci.address = self->host;
+    ci.port = self->port;
+    ci.path = self->path;
+    ci.host = self->host;
+    ci.origin = self->host;
+    ci.ietf_version_or_minus_one = -1;
+    ci.local_protocol_name = s_protocols [0].name;
+    self->state = S_CONNECTING;
+    self->wsi = NULL;
+    log_debug ("agent: connecting host=%s port=%d", self->host, self->port);
+    struct lws *wsi = lws_client_connect_via_info (&ci);
+    //  A failure reported synchronously may or may not have called back
+    if (self->state == S_IDLE)
+        return;
+    if (!wsi)
+        s_closed (self, "connect failed");
+    else
+        self->wsi = wsi;
+}
+
+void
+agt_conn_close (agt_conn_t *self)
+{
+    if (self->state == S_IDLE || !self->wsi)
+        return;
+    self->close_asked = true;
+    lws_callback_on_writable (self->wsi);
+}
+
+bool
+agt_conn_open (agt_conn_t *self)
+{
+    return self->state == S_OPEN && !self->close_asked;
+}
+
+int
+agt_conn_send_tagged (agt_conn_t *self, const P2c2r__ClientMessage *msg, void *tag,
+                      void (*on_sent) (void *tag, void *arg), void (*free_tag) (void *tag))
+{
+    if (!agt_conn_open (self)) {
+        if (free_tag && tag)
+            free_tag (tag);
+        return -1;
+    }
+    s_out_t *o = calloc (1, sizeof *o);
+    if (o)
+        o->buf = p2c_msg_pack_client (msg, LWS_PRE, &o->len);
+    if (!o || !o->buf) {
+        free (o);
+        if (free_tag && tag)
+            free_tag (tag);
+        log_warn ("agent: out of memory packing a message");
+        return -1;
+    }
+    o->tag = tag;
+    o->on_sent = on_sent;
+    o->free_tag = free_tag;
+    if (self->out_tail)
+        self->out_tail->next = o;
+    else
+        self->out_head = o;
+    self->out_tail = o;
+    lws_callback_on_writable (self->wsi);
+    return 0;
+}
+
+int
+agt_conn_send (agt_conn_t *self, const P2c2r__ClientMessage *msg)
+{
+    return agt_conn_send_tagged (self, msg, NULL, NULL, NULL);
+}
+
+void
+agt_conn_wake (agt_conn_t *self)
+{
+    lws_cancel_service (self->context);
+}
+
+int
+agt_conn_run (agt_conn_t *self, volatile sig_atomic_t *stop_flag)
+{
+    while (!self->stopping && !(stop_flag && *stop_flag))
+        if (lws_service (self->context, 0) < 0)
+            return -1;
+    return 0;
+}
+
+void
+agt_conn_stop (agt_conn_t *self)
+{
+    self->stopping = true;
+}
+
+void
+agt_backoff_reset (agt_backoff_t *self)
+{
+    self->base_ms = 500;
+}
+
+int64_t
+agt_backoff_next (agt_backoff_t *self, double jitter01)
+{
+    if (self->base_ms < 500)
+        self->base_ms = 500;
+    if (jitter01 < 0 || jitter01 >= 1)
+        jitter01 = 0.5;
+    int64_t base = self->base_ms;
+    //  +-25% so that many peers cut off at once do not come back in step
+    int64_t delay = base - base / 4 + (int64_t) (jitter01 * (double) (base / 2));
+    self->base_ms = base * 2 > 30000 ? 30000 : base * 2;
+    return delay;
+}
+
+void
+agt_conn_test (bool verbose)
+{
+    (void) verbose;
+    char host [64], path [64], err [128];
+    int port = 0;
+    P2C_CHECK (agt_conn_parse_url ("ws://127.0.0.1:8765", host, sizeof host, &port, path,
+                                   sizeof path, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "127.0.0.1") && port == 8765 && !strcmp (path, "/"));
+    P2C_CHECK (agt_conn_parse_url ("ws://example.org/p2c", host, sizeof host, &port, path,
+                                   sizeof path, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "example.org") && port == 8765 && !strcmp (path, "/p2c"));
+    P2C_CHECK (agt_conn_parse_url ("ws://[::1]:9000/x", host, sizeof host, &port, path,
+                                   sizeof path, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "::1") && port == 9000 && !strcmp (path, "/x"));
+    P2C_CHECK (agt_conn_parse_url ("wss://h:1", host, sizeof host, &port, path, sizeof path,
+                                   err, sizeof err) == -1);
+    P2C_CHECK (strstr (err, "wss://") != NULL);
+    P2C_CHECK (agt_conn_parse_url ("http://h", host, sizeof host, &port, path, sizeof path,
+                                   err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("ws://h:0", host, sizeof host, &port, path, sizeof path,
+                                   err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("ws://h:99999", host, sizeof host, &port, path, sizeof path,
+                                   err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("ws://:80", host, sizeof host, &port, path, sizeof path,
+                                   err, sizeof err) == -1);
+
+    //  Backoff: every delay within +-25% of 0.5 s doubling, capped at 30 s
+    agt_backoff_t b;
+    agt_backoff_reset (&b);
+    int64_t base = 500;
+    bool in_bounds = true;
+    for (int i = 0; i < 12; i++) {
+        double j = (i % 3) / 3.0 + 0.3333;   //  spread over [0, 1)
+        int64_t d = agt_backoff_next (&b, j);
+        if (d < base * 3 / 4 || d > base * 5 / 4)
+            in_bounds = false;
+        base = base * 2 > 30000 ? 30000 : base * 2;
+    }
+    P2C_CHECK (in_bounds);
+    //  The extremes of the jitter land on the edges of the band
+    agt_backoff_reset (&b);
+    P2C_CHECK (agt_backoff_next (&b, 0.0) == 375);
+    P2C_CHECK (agt_backoff_next (&b, 0.999999) <= 1250);
+    for (int i = 0; i < 20; i++)
+        agt_backoff_next (&b, 0.5);
+    int64_t lo = agt_backoff_next (&b, 0.0), hi = agt_backoff_next (&b, 0.999999);
+    P2C_CHECK (lo == 22500 && hi >= 37000 && hi <= 37500);
+    agt_backoff_reset (&b);
+    P2C_CHECK (agt_backoff_next (&b, 0.5) == 500);
+}

@@ -1,0 +1,574 @@
+/*  The player's client: one connection, one thread (libwebsockets' loop).
+    It never reconnects: a run that loses its connection cannot know which
+    tasks were answered, so it reports and exits 3. */
+#include "agt_gamer.h"
+#include "agt_conn.h"
+#include "agt_peer.h"
+#include "p2c_cfg.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+#include "p2c_time.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_PAYLOAD (48 * 1024 * 1024)
+
+typedef enum { S_NEW = 0, S_OUTSTANDING, S_ANSWERED } s_task_state_t;
+
+typedef struct {
+    //  Settings
+    char *gamer_id;
+    char *api_key;
+    char *task;
+    char *params;
+    uint8_t *payload;
+    size_t payload_len;
+    uint64_t count;
+    uint64_t concurrency;
+    uint32_t deadline_ms;
+    bool json;
+    bool quiet;
+    bool full;                  //  -v: results not shortened
+    int64_t timeout_us;
+    //  Run state
+    agt_conn_t *conn;
+    bool registered;
+    bool finished;              //  every task answered, or given up
+    uint64_t next;              //  next index to submit
+    uint64_t outstanding;
+    uint64_t answered;
+    uint8_t *state;             //  per index: s_task_state_t
+    int64_t *submit_us;         //  per index: when it was sent
+    double *latency_ms;         //  per answered task, in answer order
+    uint64_t ok, errors, cached, protocol_errors;
+    int64_t cost_pico;
+    int64_t start_us, end_us;
+    int exit_code;
+} s_gamer_t;
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+char *
+agt_gamer_subst (const char *params, uint64_t index)
+{
+    char num [24];
+    int nlen = snprintf (num, sizeof num, "%" PRIu64, index);
+    size_t hits = 0;
+    for (const char *p = strstr (params, "{i}"); p; p = strstr (p + 3, "{i}"))
+        hits++;
+    size_t len = strlen (params) + hits * (size_t) nlen + 1;
+    char *out = malloc (len);
+    if (!out)
+        return NULL;
+    char *o = out;
+    const char *p = params;
+    for (const char *hit = strstr (p, "{i}"); hit; hit = strstr (p, "{i}")) {
+        memcpy (o, p, (size_t) (hit - p));
+        o += hit - p;
+        memcpy (o, num, (size_t) nlen);
+        o += nlen;
+        p = hit + 3;
+    }
+    strcpy (o, p);
+    return out;
+}
+
+double
+agt_gamer_percentile (const double *sorted, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    if (p <= 0)
+        return sorted [0];
+    //  Nearest rank: the smallest value with at least p% of values at or below it
+    double rank = ceil (p / 100.0 * (double) n);
+    size_t r = rank < 1 ? 1 : rank > (double) n ? n : (size_t) rank;
+    return sorted [r - 1];
+}
+
+void
+agt_gamer_usd (int64_t pico, char *buf, size_t size)
+{
+    uint64_t mag = pico < 0 ? (uint64_t) 0 - (uint64_t) pico : (uint64_t) pico;
+    snprintf (buf, size, "%s$%" PRIu64 ".%012" PRIu64, pico < 0 ? "-" : "",
+              mag / UINT64_C (1000000000000), mag % UINT64_C (1000000000000));
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+s_submit_more (s_gamer_t *self)
+{
+    while (self->registered && self->next < self->count && self->outstanding < self->concurrency) {
+        uint64_t i = self->next;
+        char *params = agt_gamer_subst (self->params, i);
+        if (!params) {
+            log_warn ("gamer: out of memory");
+            return;
+        }
+        char ref [24];
+        snprintf (ref, sizeof ref, "%" PRIu64, i);
+        P2c2r__Submit sub = P2C2R__SUBMIT__INIT;
+        sub.task_type = self->task;
+        sub.params_json = params;
+        sub.payload.data = self->payload;
+        sub.payload.len = self->payload_len;
+        sub.client_ref = ref;
+        sub.deadline_ms = self->deadline_ms;
+        P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
+        msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_SUBMIT;
+        msg.submit = &sub;
+        int rc = agt_conn_send (self->conn, &msg);
+        free (params);
+        if (rc != 0)
+            return;
+        self->state [i] = S_OUTSTANDING;
+        self->submit_us [i] = p2c_now_us ();
+        self->outstanding++;
+        self->next++;
+    }
+}
+
+//  The task of a client_ref we sent and that is still waiting, or -1
+static int64_t
+s_index_of (s_gamer_t *self, const char *ref, const char **why)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = ref && *ref >= '0' && *ref <= '9' ? strtoull (ref, &end, 10) : 0;
+    if (!ref || !*ref || *ref < '0' || *ref > '9' || errno || *end || v >= self->count) {
+        *why = "unknown_client_ref";
+        return -1;
+    }
+    if (self->state [v] == S_ANSWERED) {
+        *why = "duplicate_reply";
+        return -1;
+    }
+    if (self->state [v] != S_OUTSTANDING) {
+        *why = "reply_before_submit";
+        return -1;
+    }
+    return (int64_t) v;
+}
+
+static void
+s_finish (s_gamer_t *self)
+{
+    if (self->finished)
+        return;
+    self->finished = true;
+    self->end_us = p2c_now_us ();
+    agt_conn_stop (self->conn);
+}
+
+//  One terminal reply: record, print, and keep the pipeline full
+static void
+s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const char *code,
+          const char *error, const char *result_json, size_t blob_len, int64_t cost_pico,
+          uint64_t billed_us, bool cached)
+{
+    double latency = (double) (p2c_now_us () - self->submit_us [index]) / 1000.0;
+    self->state [index] = S_ANSWERED;
+    self->outstanding--;
+    self->latency_ms [self->answered++] = latency;
+    if (ok)
+        self->ok++;
+    else
+        self->errors++;
+    if (cached)
+        self->cached++;
+    self->cost_pico += cost_pico;
+
+    if (self->json) {
+        json_t *o = json_object ();
+        json_object_set_new (o, "index", json_integer (index));
+        json_object_set_new (o, "task_id", json_string (task_id ? task_id : ""));
+        char ref [24];
+        snprintf (ref, sizeof ref, "%" PRId64, index);
+        json_object_set_new (o, "client_ref", json_string (ref));
+        json_object_set_new (o, "ok", json_boolean (ok));
+        json_object_set_new (o, "code", ok ? json_null () : json_string (code ? code : ""));
+        json_object_set_new (o, "error", ok ? json_null () : json_string (error ? error : ""));
+        json_t *result = ok && result_json ? json_loads (result_json, 0, NULL) : NULL;
+        json_object_set_new (o, "result", result ? result : json_null ());
+        json_object_set_new (o, "latency_ms", json_real (round (latency * 1000) / 1000));
+        json_object_set_new (o, "cost_pico", json_integer (cost_pico));
+        json_object_set_new (o, "billed_us", json_integer ((json_int_t) billed_us));
+        json_object_set_new (o, "cached", json_boolean (cached));
+        char *line = json_dumps (o, JSON_COMPACT);
+        if (line) {
+            printf ("%s\n", line);
+            free (line);
+        }
+        json_decref (o);
+        fflush (stdout);
+    }
+    else
+    if (!self->quiet) {
+        char usd [48];
+        agt_gamer_usd (cost_pico, usd, sizeof usd);
+        const char *text = ok ? (result_json ? result_json : "") : (error ? error : "");
+        int limit = self->full || strlen (text) <= 100 ? (int) strlen (text) : 97;
+        printf ("%" PRId64 " %s%s%s%s %.1fms %s cached=%d %.*s%s", index, ok ? "ok" : "error",
+                ok ? "" : " (", ok ? "" : (code ? code : ""), ok ? "" : ")", latency, usd,
+                cached ? 1 : 0, limit, text, (size_t) limit < strlen (text) ? "..." : "");
+        if (blob_len)
+            printf (" blob_bytes=%zu", blob_len);
+        printf ("\n");
+        fflush (stdout);
+    }
+    if (self->answered == self->count)
+        s_finish (self);
+    else
+        s_submit_more (self);
+}
+
+static void
+s_protocol_error (s_gamer_t *self, const char *why, const char *ref, const char *task_id)
+{
+    self->protocol_errors++;
+    log_warn ("gamer: protocol error reason=%s client_ref=%.40s task_id=%.60s", why,
+              ref ? ref : "", task_id ? task_id : "");
+}
+
+static void
+s_on_open (agt_conn_t *conn, void *arg)
+{
+    s_gamer_t *self = (s_gamer_t *) arg;
+    P2c2r__RegisterGamer reg = P2C2R__REGISTER_GAMER__INIT;
+    reg.gamer_id = self->gamer_id;
+    reg.api_key = self->api_key ? self->api_key : "";
+    P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
+    msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER;
+    msg.register_gamer = &reg;
+    if (agt_conn_send (conn, &msg) != 0)
+        agt_conn_close (conn);
+}
+
+static void
+s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
+{
+    (void) conn;
+    s_gamer_t *self = (s_gamer_t *) arg;
+    P2c2r__ServerMessage *msg = *msg_p;
+    if (self->finished)
+        return;
+    const char *why = NULL;
+    switch (msg->msg_case) {
+        case P2C2R__SERVER_MESSAGE__MSG_REGISTERED:
+            if (self->registered)
+                break;
+            self->registered = true;
+            log_debug ("gamer: registered id=%s", self->gamer_id);
+            s_submit_more (self);
+            break;
+        case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: {
+            P2c2r__TaskReply *r = msg->task_result;
+            int64_t index = s_index_of (self, r->client_ref, &why);
+            if (index < 0) {
+                s_protocol_error (self, why, r->client_ref, r->task_id);
+                break;
+            }
+            s_answer (self, index, r->task_id, r->ok, r->error_code, r->error, r->result_json,
+                      r->blob.len, r->cost_pico, r->billed_us, r->cached);
+            break;
+        }
+        case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
+            P2c2r__Error *e = msg->error;
+            if (!self->registered) {
+                log_warn ("gamer: registration refused code=%s message=\"%.200s\"", e->code,
+                          e->message);
+                fprintf (stderr, "p2c2r-agent gamer: registration refused: %s (%s)\n",
+                         e->message, e->code);
+                self->exit_code = 1;
+                s_finish (self);
+                break;
+            }
+            //  A submit refused before it was accepted is answered this way
+            if (e->client_ref [0]) {
+                int64_t index = s_index_of (self, e->client_ref, &why);
+                if (index < 0)
+                    s_protocol_error (self, why, e->client_ref, NULL);
+                else
+                    s_answer (self, index, "", false, e->code, e->message, NULL, 0, 0, 0, false);
+            }
+            else
+                log_warn ("gamer: server error code=%s message=\"%.200s\"", e->code, e->message);
+            break;
+        }
+        default:
+            log_debug ("gamer: message ignored case=%d", (int) msg->msg_case);
+            break;
+    }
+}
+
+static void
+s_on_close (agt_conn_t *conn, const char *why, void *arg)
+{
+    (void) conn;
+    s_gamer_t *self = (s_gamer_t *) arg;
+    if (self->finished)
+        return;
+    fprintf (stderr, "p2c2r-agent gamer: %s (%s) with %" PRIu64 " of %" PRIu64
+             " tasks answered\n", self->registered ? "connection lost" : "cannot reach the server",
+             why, self->answered, self->count);
+    self->exit_code = 3;
+    s_finish (self);
+}
+
+static void
+s_print_missing (s_gamer_t *self)
+{
+    uint64_t missing = self->count - self->answered, shown = 0;
+    fprintf (stderr, "p2c2r-agent gamer: timed out: %" PRIu64 " tasks unanswered (%" PRIu64
+             " never submitted):", missing, self->count - self->next);
+    for (uint64_t i = 0; i < self->count && shown < 20; i++)
+        if (self->state [i] != S_ANSWERED) {
+            fprintf (stderr, " %" PRIu64, i);
+            shown++;
+        }
+    fprintf (stderr, "%s\n", missing > shown ? " ..." : "");
+}
+
+static void
+s_on_cron (agt_conn_t *conn, void *arg)
+{
+    (void) conn;
+    s_gamer_t *self = (s_gamer_t *) arg;
+    if (self->finished || p2c_now_us () - self->start_us < self->timeout_us)
+        return;
+    s_print_missing (self);
+    self->exit_code = 2;
+    s_finish (self);
+}
+
+static void
+s_summary (s_gamer_t *self)
+{
+    FILE *out = self->json ? stderr : stdout;
+    double wall_s = (double) ((self->end_us ? self->end_us : p2c_now_us ()) - self->start_us) / 1e6;
+    qsort (self->latency_ms, self->answered, sizeof (double), s_cmp_double);
+    const double *l = self->latency_ms;
+    size_t n = self->answered;
+    char usd [48];
+    agt_gamer_usd (self->cost_pico, usd, sizeof usd);
+    fprintf (out, "summary: tasks=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " missing=%" PRIu64
+             " protocol_errors=%" PRIu64 " cached=%" PRIu64 "\n", self->count, self->ok,
+             self->errors, self->count - self->answered, self->protocol_errors, self->cached);
+    fprintf (out, "summary: wall_s=%.3f tasks_per_s=%.1f\n", wall_s,
+             wall_s > 0 ? (double) n / wall_s : 0.0);
+    fprintf (out, "summary: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f\n",
+             agt_gamer_percentile (l, n, 50), agt_gamer_percentile (l, n, 90),
+             agt_gamer_percentile (l, n, 99), n ? l [n - 1] : 0.0);
+    fprintf (out, "summary: cost_usd=%s\n", usd);
+    fflush (out);
+}
+
+static int
+s_read_payload (const char *path, uint8_t **buf_p, size_t *len_p)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f) {
+        fprintf (stderr, "p2c2r-agent gamer: cannot open --payload-file %s: %s\n", path,
+                 strerror (errno));
+        return -1;
+    }
+    uint8_t *buf = malloc (S_MAX_PAYLOAD + 1);
+    size_t len = buf ? fread (buf, 1, S_MAX_PAYLOAD + 1, f) : 0;
+    bool err = !buf || ferror (f);
+    fclose (f);
+    if (err || len > S_MAX_PAYLOAD) {
+        fprintf (stderr, "p2c2r-agent gamer: --payload-file %s is unreadable or over %d bytes\n",
+                 path, S_MAX_PAYLOAD);
+        free (buf);
+        return -1;
+    }
+    *buf_p = buf;
+    *len_p = len;
+    return 0;
+}
+
+int
+agt_gamer_main (int argc, char **argv)
+{
+    char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *gamer_id = NULL, *task = NULL;
+    char *params = NULL, *payload_file = NULL;
+    long long cloud_port = 8765, count = 1, concurrency = 1, deadline_ms = 0, timeout_s = 120;
+    bool json = false, quiet = false;
+    p2c_cfg_t table [] = {
+        { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
+          "gateway address, ws://HOST:PORT" },
+        { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &cloud_ip,
+          "gateway IP (the original demo's flag; overrides --server)" },
+        { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &cloud_port, "gateway port with --cloud-ip" },
+        { "api-key", P2C_CFG_SECRET, NULL, 0, 0, &api_key,
+          "API key (optional under open registration)" },
+        { "gamer-id", P2C_CFG_STR, NULL, 0, 0, &gamer_id, "player name [player-hostname-pid]" },
+        { "task", P2C_CFG_STR, NULL, 0, 0, &task, "task type to submit (required)" },
+        { "params", P2C_CFG_STR, "{}", 0, 0, &params,
+          "task parameters, a JSON object; \"{i}\" becomes the task's index" },
+        { "payload-file", P2C_CFG_STR, NULL, 0, 0, &payload_file,
+          "binary input sent with every task (a PNG frame)" },
+        { "count", P2C_CFG_INT, "1", 1, 10000000, &count, "tasks in all" },
+        { "concurrency", P2C_CFG_INT, "1", 1, 100000, &concurrency, "tasks outstanding at once" },
+        { "deadline-ms", P2C_CFG_INT, "0", 0, 3600000, &deadline_ms,
+          "deadline per task (0: the server's default)" },
+        { "timeout-s", P2C_CFG_INT, "120", 1, 86400, &timeout_s,
+          "bound on the whole run; on expiry the missing tasks are listed, exit 2" },
+        { "json", P2C_CFG_BOOL, "false", 0, 0, &json,
+          "one JSON object per reply on stdout, summary on stderr" },
+        { "quiet", P2C_CFG_BOOL, "false", 0, 0, &quiet, "print only the summary" },
+        { NULL, 0, NULL, 0, 0, NULL, NULL }
+    };
+    bool verbose = false;
+    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent gamer",
+                            "--task TYPE --params JSON [--count N] [--concurrency C] [options]"
+                            "  (-v: full results and debug lines)", &verbose);
+    if (rc != 0) {
+        p2c_cfg_free (table);
+        return rc > 0 ? 0 : 1;
+    }
+    p2c_log_init ("p2c2r-agent", verbose);
+    rc = 0;
+    if (argc > 1) {
+        fprintf (stderr, "p2c2r-agent gamer: unexpected argument '%s' (see --help)\n", argv [1]);
+        rc = 1;
+    }
+    if (!rc && (!task || !*task)) {
+        fprintf (stderr, "p2c2r-agent gamer: --task TYPE is required (see --help)\n");
+        rc = 1;
+    }
+    s_gamer_t *self = calloc (1, sizeof *self);
+    if (!self)
+        fatal ("gamer: out of memory");
+    if (!rc && payload_file && *payload_file
+        && s_read_payload (payload_file, &self->payload, &self->payload_len) != 0)
+        rc = 1;
+    char *url = agt_server_url (server, cloud_ip, cloud_port);
+    if (!rc) {
+        self->gamer_id = gamer_id && *gamer_id ? strdup (gamer_id) : agt_default_id ("player-");
+        self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
+        self->task = strdup (task);
+        self->params = strdup (params ? params : "{}");
+        self->count = (uint64_t) count;
+        self->concurrency = (uint64_t) concurrency;
+        self->deadline_ms = (uint32_t) deadline_ms;
+        self->json = json;
+        self->quiet = quiet;
+        self->full = verbose;
+        self->timeout_us = timeout_s * 1000000LL;
+        self->state = calloc ((size_t) count, 1);
+        self->submit_us = calloc ((size_t) count, sizeof (int64_t));
+        self->latency_ms = calloc ((size_t) count, sizeof (double));
+        if (!self->state || !self->submit_us || !self->latency_ms)
+            fatal ("gamer: out of memory for %lld tasks", count);
+    }
+    p2c_cfg_free (table);
+    if (!rc) {
+        agt_conn_handlers_t handlers = { s_on_open, s_on_message, s_on_close, NULL, s_on_cron };
+        self->conn = agt_conn_new (url, &handlers, self, 100);
+        if (!self->conn) {
+            fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", url);
+            rc = 1;
+        }
+    }
+    if (!rc) {
+        struct sigaction sa;
+        memset (&sa, 0, sizeof sa);
+        sa.sa_handler = s_on_signal;
+        sigaction (SIGTERM, &sa, NULL);
+        sigaction (SIGINT, &sa, NULL);
+        signal (SIGPIPE, SIG_IGN);
+        self->start_us = p2c_now_us ();
+        agt_conn_connect (self->conn);
+        if (agt_conn_run (self->conn, &s_stop) != 0 && !self->finished)
+            self->exit_code = 3;
+        if (!self->finished) {
+            //  Interrupted: say what was left, like a timeout
+            s_print_missing (self);
+            self->exit_code = 2;
+            self->end_us = p2c_now_us ();
+        }
+        if (self->exit_code != 1 || self->registered)
+            s_summary (self);
+        rc = self->exit_code;
+        if (!rc && (self->protocol_errors || self->answered != self->count))
+            rc = 1;
+        if (self->protocol_errors)
+            fprintf (stderr, "p2c2r-agent gamer: %" PRIu64 " protocol errors (replies for unknown "
+                     "or already answered tasks)\n", self->protocol_errors);
+    }
+    agt_conn_destroy (&self->conn);
+    free (url);
+    free (self->gamer_id);
+    free (self->api_key);
+    free (self->task);
+    free (self->params);
+    free (self->payload);
+    free (self->state);
+    free (self->submit_us);
+    free (self->latency_ms);
+    free (self);
+    return rc;
+}
+
+void
+agt_gamer_test (bool verbose)
+{
+    (void) verbose;
+    char *s = agt_gamer_subst ("{\"data\":\"g1-{i}\",\"n\":{i}}", 42);
+    P2C_CHECK (s && !strcmp (s, "{\"data\":\"g1-42\",\"n\":42}"));
+    free (s);
+    s = agt_gamer_subst ("{\"data\":\"x\"}", 7);
+    P2C_CHECK (s && !strcmp (s, "{\"data\":\"x\"}"));
+    free (s);
+    s = agt_gamer_subst ("{i}{i}{i", 1234567);
+    P2C_CHECK (s && !strcmp (s, "12345671234567{i"));
+    free (s);
+    s = agt_gamer_subst ("", 0);
+    P2C_CHECK (s && !strcmp (s, ""));
+    free (s);
+
+    //  Percentiles by nearest rank over 1..100
+    double v [100];
+    for (int i = 0; i < 100; i++)
+        v [i] = i + 1;
+    P2C_CHECK (agt_gamer_percentile (v, 100, 50) == 50);
+    P2C_CHECK (agt_gamer_percentile (v, 100, 90) == 90);
+    P2C_CHECK (agt_gamer_percentile (v, 100, 99) == 99);
+    P2C_CHECK (agt_gamer_percentile (v, 100, 100) == 100);
+    double one [] = { 7.5 };
+    P2C_CHECK (agt_gamer_percentile (one, 1, 50) == 7.5 && agt_gamer_percentile (one, 1, 99) == 7.5);
+    double ten [] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 1000 };
+    P2C_CHECK (agt_gamer_percentile (ten, 10, 50) == 5);
+    P2C_CHECK (agt_gamer_percentile (ten, 10, 90) == 9);
+    P2C_CHECK (agt_gamer_percentile (ten, 10, 99) == 1000);
+    P2C_CHECK (agt_gamer_percentile (NULL, 0, 50) == 0);
+
+    char usd [48];
+    agt_gamer_usd (347, usd, sizeof usd);
+    P2C_CHECK (!strcmp (usd, "$0.000000000347"));
+    agt_gamer_usd (1500000000000LL, usd, sizeof usd);
+    P2C_CHECK (!strcmp (usd, "$1.500000000000"));
+    agt_gamer_usd (-2, usd, sizeof usd);
+    P2C_CHECK (!strcmp (usd, "-$0.000000000002"));
+}
