@@ -30,6 +30,7 @@ mkdir -p "$LOGDIR"
 
 # A private PostgreSQL for every test that needs one
 PGDIR=$(mktemp -d /tmp/p2c2r-test-pg.XXXXXX)
+chmod 755 "$PGDIR"
 PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup () { deploy/local/pg.sh stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; }
 trap cleanup EXIT

@@ -11,6 +11,7 @@ T_PASS=0
 T_FAIL=0
 T_PIDS=()
 T_DIR=$(mktemp -d /tmp/p2c2r-e2e.XXXXXX)
+chmod 755 "$T_DIR"      # a private PostgreSQL may run as another user below it
 T_OWN_PG=""
 T_DBNAME=""
 

@@ -1,0 +1,192 @@
+/*  WebSocket message reassembly with a size limit (see gw_frame.h). */
+#include "gw_frame.h"
+#include "p2c_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct _gw_frame_t {
+    size_t max;                 //  largest message kept
+    uint8_t *buf;               //  the message so far
+    size_t size;                //  bytes in buf
+    size_t cap;                 //  bytes allocated
+    bool in_message;            //  a message has started and not ended
+    bool too_large;             //  this message passed the limit
+    bool binary;                //  opcode of this message
+};
+
+gw_frame_t *
+gw_frame_new (size_t max)
+{
+    gw_frame_t *self = (gw_frame_t *) calloc (1, sizeof (gw_frame_t));
+    if (self)
+        self->max = max;
+    return self;
+}
+
+void
+gw_frame_destroy (gw_frame_t **self_p)
+{
+    gw_frame_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->buf);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Gives back memory after a big message so an idle connection holds little
+static void
+s_release (gw_frame_t *self)
+{
+    if (self->cap > 64 * 1024) {
+        free (self->buf);
+        self->buf = NULL;
+        self->cap = 0;
+    }
+    self->size = 0;
+}
+
+//  Makes room for `need` bytes in all; false when out of memory
+static bool
+s_reserve (gw_frame_t *self, size_t need)
+{
+    if (need <= self->cap)
+        return true;
+    size_t cap = self->cap ? self->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > self->max)
+        cap = self->max;
+    uint8_t *buf = (uint8_t *) realloc (self->buf, cap);
+    if (!buf)
+        return false;
+    self->buf = buf;
+    self->cap = cap;
+    return true;
+}
+
+gw_frame_status_t
+gw_frame_add (gw_frame_t *self, const void *data, size_t len, size_t remaining,
+              bool final, bool binary)
+{
+    if (!self->in_message) {
+        s_release (self);
+        self->in_message = true;
+        self->too_large = false;
+        self->binary = binary;
+    }
+    if (!self->too_large) {
+        //  Compared without adding, so that huge hints cannot overflow
+        if (len > self->max - self->size || remaining > self->max - self->size - len) {
+            self->too_large = true;
+            s_release (self);
+        }
+        else
+        if (!s_reserve (self, self->size + len + remaining)) {
+            //  Out of memory for this message: refuse it as too large
+            //  rather than fail the process
+            self->too_large = true;
+            s_release (self);
+        }
+        else {
+            if (len)
+                memcpy (self->buf + self->size, data, len);
+            self->size += len;
+        }
+    }
+    if (!final)
+        return GW_FRAME_MORE;
+    self->in_message = false;
+    return self->too_large ? GW_FRAME_TOO_LARGE : GW_FRAME_DONE;
+}
+
+const uint8_t *
+gw_frame_data (gw_frame_t *self)
+{
+    //  An empty message still has a valid pointer for the decoder
+    static const uint8_t empty [1] = { 0 };
+    return self->buf ? self->buf : empty;
+}
+
+size_t
+gw_frame_size (gw_frame_t *self)
+{
+    return self->size;
+}
+
+bool
+gw_frame_binary (gw_frame_t *self)
+{
+    return self->binary;
+}
+
+size_t
+gw_frame_held (gw_frame_t *self)
+{
+    return self->cap;
+}
+
+void
+gw_frame_test (bool verbose)
+{
+    (void) verbose;
+    gw_frame_t *f = gw_frame_new (100);
+    P2C_CHECK (f);
+
+    //  One piece, one message
+    P2C_CHECK (gw_frame_add (f, "hello", 5, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_size (f) == 5 && !memcmp (gw_frame_data (f), "hello", 5));
+    P2C_CHECK (gw_frame_binary (f));
+
+    //  Three pieces joined in order; the opcode is the first piece's
+    P2C_CHECK (gw_frame_add (f, "ab", 2, 3, false, false) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_add (f, "cde", 3, 0, false, false) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_add (f, "fg", 2, 0, true, false) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_size (f) == 7 && !memcmp (gw_frame_data (f), "abcdefg", 7));
+    P2C_CHECK (!gw_frame_binary (f));
+
+    //  Exactly the limit is accepted
+    uint8_t big [150];
+    memset (big, 'x', sizeof big);
+    P2C_CHECK (gw_frame_add (f, big, 60, 40, false, true) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_add (f, big, 40, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_size (f) == 100);
+
+    //  One byte over, found only at the last piece: too large, once
+    P2C_CHECK (gw_frame_add (f, big, 50, 0, false, true) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_add (f, big, 50, 0, false, true) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_add (f, big, 1, 0, true, true) == GW_FRAME_TOO_LARGE);
+
+    //  Announced as too large by lws' remaining count: nothing is buffered
+    //  for it, and later pieces of the same message are discarded
+    P2C_CHECK (gw_frame_add (f, big, 10, 1000000, false, true) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_size (f) == 0);
+    P2C_CHECK (gw_frame_add (f, big, 150, 0, false, true) == GW_FRAME_MORE);
+    P2C_CHECK (gw_frame_size (f) == 0);
+    P2C_CHECK (gw_frame_add (f, big, 10, 0, true, true) == GW_FRAME_TOO_LARGE);
+
+    //  A huge hint does not overflow the arithmetic
+    P2C_CHECK (gw_frame_add (f, big, 1, (size_t) -1, true, true) == GW_FRAME_TOO_LARGE);
+
+    //  After an oversize message the next one is whole again
+    P2C_CHECK (gw_frame_add (f, "ok", 2, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_size (f) == 2 && !memcmp (gw_frame_data (f), "ok", 2));
+
+    //  An empty message is a message
+    P2C_CHECK (gw_frame_add (f, NULL, 0, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_size (f) == 0 && gw_frame_data (f) != NULL);
+    gw_frame_destroy (&f);
+    P2C_CHECK (f == NULL);
+    gw_frame_destroy (&f);
+
+    //  A big message's memory is given back when the next one starts
+    f = gw_frame_new (1024 * 1024);
+    uint8_t *chunk = (uint8_t *) calloc (1, 512 * 1024);
+    P2C_CHECK (gw_frame_add (f, chunk, 512 * 1024, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_held (f) >= 512 * 1024);
+    P2C_CHECK (gw_frame_add (f, "x", 1, 0, true, true) == GW_FRAME_DONE);
+    P2C_CHECK (gw_frame_held (f) <= 64 * 1024);
+    free (chunk);
+    gw_frame_destroy (&f);
+}

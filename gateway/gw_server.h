@@ -1,0 +1,59 @@
+/*  The gateway server: one libwebsockets loop that holds the clients'
+    WebSocket connections and /healthz, joined with the broker connection
+    (p2c_node) whose ZeroMQ descriptor is adopted into the same loop, and
+    one 100 ms cron (node heartbeat, registration timeouts, deadline
+    guard). Incoming frames are decoded per dialect into ClientMessage,
+    handled by one handler per message kind, and answers are encoded per
+    the connection's dialect. */
+#ifndef GW_SERVER_H_INCLUDED
+#define GW_SERVER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Settings (from gw_main's p2c_cfg table)
+typedef struct {
+    const char *host;           //  listen address, NULL or "" for all
+    int port;                   //  listen port; 0 picks a free one
+    const char *broker;         //  broker endpoint
+    const char *node_id;        //  NULL or "" to make one
+    bool auth_open;             //  open registration (accounts made on use)
+    size_t max_frame;           //  largest client message, bytes
+    uint32_t default_deadline_ms;
+    uint32_t max_deadline_ms;
+    int64_t guard_grace_ms;     //  the deadline guard fires this long after the deadline
+    int64_t auth_timeout_ms;    //  registration gives up without an AuthReply
+    size_t send_queue;          //  frames queued per connection at most
+    size_t send_queue_bytes;    //  bytes queued per connection at most
+    unsigned max_bad_frames;    //  bad frames in a row before a close
+} gw_settings_t;
+
+typedef struct _gw_server_t gw_server_t;
+
+//  Listens and connects to the broker. NULL (logged) on failure.
+gw_server_t *gw_server_new (const gw_settings_t *settings);
+void gw_server_destroy (gw_server_t **self_p);
+
+//  Runs the loop until gw_server_stop.
+void gw_server_run (gw_server_t *self);
+
+//  Asks the loop to end. Safe from a signal handler.
+void gw_server_stop (gw_server_t *self);
+
+//  The port listened on (useful with port 0).
+int gw_server_port (gw_server_t *self);
+
+const char *gw_server_node_id (gw_server_t *self);
+
+//  Parses "HOST:PORT" (HOST may be empty or a bracketless IPv4 name).
+//  0, or -1 when malformed. *host_p is the caller's to free.
+int gw_parse_listen (const char *text, char **host_p, int *port_p);
+
+//  A peer or gamer id is 1..64 visible ASCII characters (no spaces, so
+//  that it reads unambiguously in logs and key=value lines).
+bool gw_valid_id (const char *id);
+
+void gw_server_test (bool verbose);
+
+#endif

@@ -1,0 +1,180 @@
+/*  A client connection's state and send queue (see gw_session.h). */
+#include "gw_session.h"
+#include "p2c_test.h"
+
+void
+gw_outframe_destroy (gw_outframe_t **self_p)
+{
+    gw_outframe_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->buf);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_outframe_destructor (void **item)
+{
+    gw_outframe_destroy ((gw_outframe_t **) item);
+}
+
+gw_session_t *
+gw_session_new (uint64_t conn, struct lws *wsi, size_t max_frame, size_t outq_max,
+                size_t outq_max_bytes)
+{
+    gw_session_t *self = (gw_session_t *) zmalloc (sizeof (gw_session_t));
+    self->conn = conn;
+    self->wsi = wsi;
+    self->state = GW_STATE_NEW;
+    self->role = GW_ROLE_NONE;
+    self->rx = gw_frame_new (max_frame);
+    self->outq = zlistx_new ();
+    zlistx_set_destructor (self->outq, s_outframe_destructor);
+    self->outq_max = outq_max;
+    self->outq_max_bytes = outq_max_bytes;
+    if (!self->rx) {
+        gw_session_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+gw_session_destroy (gw_session_t **self_p)
+{
+    gw_session_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->name);
+    p2c_msg_client_free (&self->reg);
+    gw_frame_destroy (&self->rx);
+    zlistx_destroy (&self->outq);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+gw_session_queue (gw_session_t *self, uint8_t **buf_p, size_t pre, size_t len, bool binary)
+{
+    //  One frame always fits an empty queue, so a single big reply (up to
+    //  the frame limit) is never refused for its size alone
+    if (zlistx_size (self->outq) >= self->outq_max
+        || (zlistx_size (self->outq) > 0 && self->outq_bytes + len > self->outq_max_bytes)) {
+        free (*buf_p);
+        *buf_p = NULL;
+        return -1;
+    }
+    gw_outframe_t *f = (gw_outframe_t *) zmalloc (sizeof (gw_outframe_t));
+    f->buf = *buf_p;
+    f->pre = pre;
+    f->len = len;
+    f->binary = binary;
+    *buf_p = NULL;
+    zlistx_add_end (self->outq, f);
+    self->outq_bytes += len;
+    return 0;
+}
+
+gw_outframe_t *
+gw_session_pop (gw_session_t *self)
+{
+    gw_outframe_t *f = (gw_outframe_t *) zlistx_first (self->outq);
+    if (!f)
+        return NULL;
+    //  Detach without destroying: the caller owns the frame now
+    zlistx_detach_cur (self->outq);
+    self->outq_bytes -= f->len;
+    return f;
+}
+
+size_t
+gw_session_queued (gw_session_t *self)
+{
+    return zlistx_size (self->outq);
+}
+
+void
+gw_session_close (gw_session_t *self, int code, const char *reason)
+{
+    if (self->closing)
+        return;
+    self->closing = true;
+    self->close_code = code;
+    snprintf (self->close_reason, sizeof self->close_reason, "%s", reason);
+}
+
+const char *
+gw_role_name (gw_role_t role)
+{
+    return role == GW_ROLE_PEER ? "peer" : role == GW_ROLE_GAMER ? "gamer" : "none";
+}
+
+static uint8_t *
+s_buf (const char *text, size_t pre)
+{
+    size_t len = strlen (text);
+    uint8_t *buf = (uint8_t *) malloc (pre + len);
+    memcpy (buf + pre, text, len);
+    return buf;
+}
+
+void
+gw_session_test (bool verbose)
+{
+    (void) verbose;
+    gw_session_t *s = gw_session_new (5, NULL, 1024, 3, 100);
+    P2C_CHECK (s && s->conn == 5 && s->state == GW_STATE_NEW && s->role == GW_ROLE_NONE);
+    P2C_CHECK (gw_session_queued (s) == 0);
+    P2C_CHECK (gw_session_pop (s) == NULL);
+
+    //  Frames come out in the order they went in, with their framing
+    uint8_t *b = s_buf ("one", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 3, true) == 0 && b == NULL);
+    b = s_buf ("two", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 3, false) == 0);
+    b = s_buf ("three", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 5, true) == 0);
+    //  The frame bound: a fourth is refused and its buffer freed
+    b = s_buf ("four", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 4, true) == -1 && b == NULL);
+    P2C_CHECK (gw_session_queued (s) == 3);
+
+    gw_outframe_t *f = gw_session_pop (s);
+    P2C_CHECK (f && f->len == 3 && f->binary && !memcmp (f->buf + f->pre, "one", 3));
+    gw_outframe_destroy (&f);
+    f = gw_session_pop (s);
+    P2C_CHECK (f && !f->binary && !memcmp (f->buf + f->pre, "two", 3));
+    gw_outframe_destroy (&f);
+    P2C_CHECK (f == NULL);
+    P2C_CHECK (gw_session_queued (s) == 1);
+    f = gw_session_pop (s);
+    gw_outframe_destroy (&f);
+
+    //  The byte bound: a big frame fits an empty queue, but nothing fits
+    //  after it until it is written
+    b = (uint8_t *) calloc (1, 16 + 500);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 500, true) == 0);
+    b = s_buf ("x", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == -1);
+    f = gw_session_pop (s);
+    P2C_CHECK (f && f->len == 500);
+    gw_outframe_destroy (&f);
+    b = s_buf ("x", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == 0);
+
+    //  Close keeps the first reason
+    P2C_CHECK (!s->closing);
+    gw_session_close (s, 1008, "too many bad frames");
+    gw_session_close (s, 1000, "later");
+    P2C_CHECK (s->closing && s->close_code == 1008
+               && !strcmp (s->close_reason, "too many bad frames"));
+
+    P2C_CHECK (!strcmp (gw_role_name (GW_ROLE_PEER), "peer"));
+    P2C_CHECK (!strcmp (gw_role_name (GW_ROLE_GAMER), "gamer"));
+
+    //  Destroy frees what is still queued
+    gw_session_destroy (&s);
+    P2C_CHECK (s == NULL);
+    gw_session_destroy (&s);
+}

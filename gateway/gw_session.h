@@ -1,0 +1,82 @@
+/*  One client connection: its number, role and registration state, the
+    reassembler for incoming messages and the bounded queue of outgoing
+    frames (written only when libwebsockets says the socket is writeable).
+    A plain record that the server reads and writes; the methods keep the
+    queue's bounds. */
+#ifndef GW_SESSION_H_INCLUDED
+#define GW_SESSION_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gw_frame.h"
+#include "p2c_msg.h"
+
+struct lws;
+
+typedef enum { GW_ROLE_NONE, GW_ROLE_PEER, GW_ROLE_GAMER } gw_role_t;
+typedef enum { GW_STATE_NEW, GW_STATE_AUTHING, GW_STATE_REGISTERED } gw_state_t;
+//  How the connection's messages are encoded; fixed by its first message
+typedef enum { GW_DIALECT_PROTOBUF, GW_DIALECT_JSON } gw_dialect_t;
+
+//  One queued outgoing frame; the message starts at buf + pre
+typedef struct {
+    uint8_t *buf;
+    size_t pre;
+    size_t len;
+    bool binary;
+} gw_outframe_t;
+
+void gw_outframe_destroy (gw_outframe_t **self_p);
+
+typedef struct {
+    uint64_t conn;              //  number within this gateway, never reused
+    struct lws *wsi;            //  the connection (borrowed from lws)
+    gw_state_t state;
+    gw_role_t role;             //  set when registration starts
+    char *name;                 //  peer_id or gamer_id, once registering
+    int64_t account_id;         //  from the ledger, once registered
+    uint64_t auth_corr;         //  correlation of the AuthRequest in flight
+    int64_t auth_deadline_ms;   //  when that request is given up
+    P2c2r__ClientMessage *reg;  //  the registration message (capabilities)
+    gw_dialect_t dialect;
+    bool dialect_set;           //  the first message has fixed the dialect
+    gw_frame_t *rx;             //  reassembly of the incoming message
+    zlistx_t *outq;             //  gw_outframe_t waiting for writeable
+    size_t outq_bytes;          //  bytes in outq
+    size_t outq_max;            //  bound on frames in outq
+    size_t outq_max_bytes;      //  bound on bytes in outq
+    unsigned bad_in_row;        //  bad frames since the last good one
+    uint64_t bad_total;         //  bad frames in all
+    size_t tasks;               //  pending tasks of this gamer
+    bool closing;               //  close once the queue is written
+    int close_code;             //  WebSocket close status
+    char close_reason [100];
+} gw_session_t;
+
+gw_session_t *gw_session_new (uint64_t conn, struct lws *wsi, size_t max_frame,
+                              size_t outq_max, size_t outq_max_bytes);
+void gw_session_destroy (gw_session_t **self_p);
+
+//  Queues a frame, taking the buffer (message at *buf_p + pre). 0, or -1
+//  when the queue is full: then the buffer is freed and the caller should
+//  drop the connection, whose client does not read.
+int gw_session_queue (gw_session_t *self, uint8_t **buf_p, size_t pre, size_t len,
+                      bool binary);
+
+//  The oldest queued frame, taken out (the caller destroys it); NULL when
+//  the queue is empty.
+gw_outframe_t *gw_session_pop (gw_session_t *self);
+
+size_t gw_session_queued (gw_session_t *self);
+
+//  Asks for the connection to close with a status and reason once what is
+//  queued has been written.
+void gw_session_close (gw_session_t *self, int code, const char *reason);
+
+const char *gw_role_name (gw_role_t role);
+
+void gw_session_test (bool verbose);
+
+#endif
