@@ -82,7 +82,7 @@ for _ in $(seq 100); do grep -q -i 'registered' "$VAR/log/peer.log" 2>/dev/null 
 echo
 echo "== demo: a gamer sends 8 encryption and 4 compression tasks"
 "$BIN/p2c2r-agent" gamer --server "ws://127.0.0.1:$GW_PORT" --gamer-id demo-gamer --task encryption \
-    --params '{"data":"demo-{i}","iterations":50000}' --count 8 --concurrency 4 --timeout-s 60
+    --params '{"data":"demo-{i}","iterations":20000}' --count 8 --concurrency 4 --timeout-s 60
 "$BIN/p2c2r-agent" gamer --server "ws://127.0.0.1:$GW_PORT" --gamer-id demo-gamer --task compression \
     --params '{"data":"the quick brown fox jumps over the lazy dog {i} the quick brown fox","level":9}' \
     --count 4 --concurrency 2 --timeout-s 60
@@ -109,7 +109,9 @@ while [ "$end" = 0 ] || [ $SECONDS -lt "$end" ]; do
     kill -0 "$pid" 2>/dev/null || { echo; echo "run: a process exited (pid $pid); see var/log/"; exit 1; }
   done
   line=$("$BIN/p2c2r-ctl" totals --oneline 2>/dev/null || echo "ledger unreachable")
-  printf '\r%s %s   ' "$(date +%H:%M:%S)" "$line"
+  # one line redrawn in place on a terminal, a line per update elsewhere
+  if [ -t 1 ]; then printf '\r%s %s   ' "$(date +%H:%M:%S)" "$line"
+  else printf '%s %s\n' "$(date +%H:%M:%S)" "$line"; fi
   sleep 2
 done
 echo

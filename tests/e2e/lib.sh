@@ -101,8 +101,9 @@ start_stack () {
   SERVER=ws://127.0.0.1:$GW_PORT
   spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
   spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" "$@"
-  spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
-  spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT"
+  # SCHED_ARGS and GW_ARGS add settings for one test (word-split)
+  spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" ${SCHED_ARGS:-}
+  spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT" ${GW_ARGS:-}
   wait_for 20 healthz "$GW_PORT" || { echo "FAIL gateway never became healthy"; T_FAIL=$((T_FAIL+1)); return 1; }
   # Ready when a gamer can register and a submit gets an answer (no_peers is one)
   wait_for 30 "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id probe --task encryption \

@@ -5,6 +5,7 @@
 # tasks are reassigned, complete, and are paid to the peer that did them.
 . "$(dirname "$0")/lib.sh"
 
+SCHED_ARGS="--status-interval-ms 500"     # its status line shows reassignments
 start_stack || { t_report; exit 1; }
 peer peer-a --slots 2
 peer peer-b --slots 2
@@ -29,6 +30,11 @@ for g in 1 2; do
   check "gamer-$g exits 0 (every task answered once)" test $? = 0
 done
 
+reassigned () {
+  grep -o 'reassigned=[0-9]*' "$T_DIR/scheduler.log" | tail -1 | grep -q 'reassigned=[1-9]'
+}
+wait_for 5 reassigned
+check "the scheduler reassigned the tasks peer-a held when it died" reassigned
 python3 "$(dirname "$0")/verify_skeleton.py" "$T_DIR" "$N" "$ITER" "$killed_at"
 rc=$?
 check "books, results and payments verified (verify_skeleton.py)" test $rc = 0
