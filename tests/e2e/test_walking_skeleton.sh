@@ -19,8 +19,11 @@ for g in 1 2; do
 done
 
 # Kill peer-a hard once it has done some work and gamers are still waiting
-wait_for 120 test "$(grep -c 'task done' "$T_DIR/peer-a.log" 2>/dev/null)" -ge 50
-check "peer-a completed tasks before being killed" test "$(grep -c 'task done' "$T_DIR/peer-a.log")" -ge 50
+peer_a_did_50 () { [ "$(grep -c 'task done' "$T_DIR/peer-a.log" 2>/dev/null)" -ge 50 ]; }
+gamers_running () { kill -0 "$PID_gamer_1" 2>/dev/null && kill -0 "$PID_gamer_2" 2>/dev/null; }
+wait_for 120 peer_a_did_50
+check "peer-a completed tasks before being killed" peer_a_did_50
+check "the gamers were still running when peer-a was killed" gamers_running
 kill -9 "$PID_peer_a"
 killed_at=$(grep -c 'task done' "$T_DIR/peer-a.log")
 
