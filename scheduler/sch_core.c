@@ -1,39 +1,59 @@
-/*  The scheduler's logic (see sch_core.h and docs/internals.md).
+/*  The scheduler's logic (see sch_core.h, docs/internals.md and
+    docs/scheduler.md, which states every rule this file implements).
 
     Everything lives in memory and is reached through indexes, so that no
-    message costs a scan of all tasks:
-    - peers by "gateway/conn", and per task type the list of peers that run it;
-    - tasks by id, per task type a FIFO of queued tasks, per peer the list of
-      tasks it runs, per gateway the peers and the gamers' tasks it holds;
+    message costs a scan of all peers or tasks:
+    - peers by "gateway/conn"; per task type an index (sch_index) of the
+      peers with a free slot, ordered by expected finish time;
+    - reputations by peer account, so that they survive reconnects;
+    - gamers by account: their balance, the reserve of their tasks in
+      flight, and per task type a FIFO of their queued tasks; per type a
+      ring of the gamers with queued tasks, served round robin (fairness);
+    - tasks by id, per peer the tasks it runs, per gateway the peers and
+      the gamers' tasks it holds;
     - one binary heap of tasks ordered by the next moment each needs
-      attention (its deadline when queued, its attempt's end when running,
-      its next settlement retry when settling), which the cron pops.
+      attention (balance wait, deadline, attempt end, settlement retry).
     Times are monotonic microseconds: billed time is the smaller of the
     peer's claim and what we observe, and most tasks take well under a
     millisecond, so milliseconds would bill them nothing. */
 #include "sch_core.h"
+#include "sch_cache.h"
+#include "sch_index.h"
 #include "p2c_log.h"
+#include "p2c_money.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCH_MAX_TYPES       32      //  room for the catalogue (13 today)
 #define SCH_MAX_SLOTS       1024    //  a peer claiming more is capped
 #define SCH_MAX_ID          256     //  longest task id / gateway id we accept
+#define SCH_MAX_SHORT       64      //  longest region / kernel version kept
 #define SCH_MAX_ERROR_TEXT  512     //  a peer's error text is cut here
-#define SCH_DEFAULT_DEADLINE_MS  30000      //  when a gateway sends none
-#define SCH_MAX_DEADLINE_MS      3600000    //  sanity bound on the deadline
 #define SCH_NO_HEAP         SIZE_MAX
+#define SCH_VAL_RUNS        3       //  primary + check + tie-break
+#define SCH_RING_LOOK       8       //  gamers looked at per type when a peer pulls
+#define SCH_INDEX_LOOK      64      //  index entries looked at for a constrained pick
+#define SCH_DEFAULT_EXEC_US 1000.0  //  a type's speed before anything is known
+#define SCH_EWMA            0.2     //  weight of a new sample in moving averages
+#define SCH_LATENCIES       4096    //  recent latencies kept for percentiles
 
 typedef enum {
-    SCH_QUEUED,                 //  waiting in its type's queue
+    SCH_PARKED,                 //  waiting for the gamer's balance
+    SCH_QUEUED,                 //  waiting in its gamer's queue
     SCH_RUNNING,                //  assigned to a peer, attempt running
+    SCH_VALIDATING,             //  result in, waiting for a quorum
     SCH_SETTLING                //  result accepted, waiting for the ledger
 } sch_state_t;
+
+typedef struct _sch_peer_t sch_peer_t;
+typedef struct _sch_task_t sch_task_t;
 
 //  A gateway node: what dies with it.
 typedef struct {
@@ -43,26 +63,101 @@ typedef struct {
     bool down;                  //  the broker said it was lost
 } sch_gw_t;
 
+//  What we think of a peer account's results (decayed verdict counts).
 typedef struct {
+    int64_t account;
+    double valid;               //  results that agreed with the majority
+    double invalid;             //  results that lost
+    int64_t at_us;              //  when the counts were last decayed
+    bool banned;                //  gets no work
+    zlistx_t *peers;            //  live sch_peer_t * of the account (not owned)
+} sch_rep_t;
+
+//  A peer's side of one task type it runs.
+typedef struct {
+    sch_index_entry_t entry;    //  in core->index [type] while it has a free slot
+    char *version;              //  kernel version it advertised, "" unknown
+    uint64_t ref_us;            //  its time on the kernel's reference input, 0 unknown
+    double exec_us;             //  moving average of its compute time here, 0 none yet
+} sch_ptype_t;
+
+struct _sch_peer_t {
     char *key;                  //  "gateway/conn"
     uint64_t conn;              //  connection number on the gateway
     sch_gw_t *gw;               //  its gateway
     void *gw_handle;            //  in gw->peers
     char *peer_id;              //  the contributor's name, for logs
+    char *region;               //  advertised region, "" none
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
-    uint32_t types;             //  bit i: runs catalogue type i
-    void *type_handle [SCH_MAX_TYPES];  //  in core->by_type [i]
+    uint32_t types;             //  bit i: eligible for catalogue type i
+    sch_ptype_t *pt [SCH_MAX_TYPES];   //  per eligible type, else NULL
+    double rtt_us;              //  moving average of observed minus compute time
     zlistx_t *tasks;            //  sch_task_t * running here (not owned)
     uint64_t last_assign;       //  assignment sequence of its last task, 0 never
-} sch_peer_t;
+    sch_rep_t *rep;             //  its account's reputation
+    void *rep_handle;           //  in rep->peers
+};
 
+//  A gamer account: funds and the fair queues.
 typedef struct {
-    char *id;                   //  made by the gateway, unique
+    int64_t account;
+    char key [32];              //  hash key
+    bool known;                 //  a BalanceUpdate arrived
+    bool disabled;
+    int64_t balance_pico;
+    int64_t reserve_pico;       //  the most its tasks in flight may cost
+    int64_t query_us;           //  when we last asked the ledger
+    bool queried;               //  we asked at least once
+    zlistx_t *parked;           //  sch_task_t * waiting for the balance (not owned)
+    zlistx_t *queue [SCH_MAX_TYPES];    //  its queued tasks per type (lazy, not owned)
+    void *ring_handle [SCH_MAX_TYPES];  //  in core->ring [type] while it has some
+    size_t queued;              //  tasks in its queues
+} sch_gamer_t;
+
+//  One result in a validation.
+typedef struct {
+    int64_t account;            //  the peer account that made it
+    uint8_t hash [32];          //  SHA-256 of result_json and blob
+    char *version;              //  kernel version that ran
+    bool counted;               //  its verdict went into the reputation
+    bool paid;                  //  settled already (spot: the released result)
+    char *result_json;
+    uint8_t *blob;
+    size_t blob_size;
+    uint64_t compute_us, observed_us, billed_us;
+} sch_vent_t;
+
+//  A task whose result is checked by more than one peer.
+typedef struct {
+    char *task_id;              //  the gamer's task
+    int type;
+    sch_val_mode_t mode;
+    sch_task_t *task;           //  the gamer's task while it lives
+    int refs;                   //  the gamer's task and the live checks
+    char *params_json;          //  for the checks
+    uint8_t *payload;
+    size_t payload_size;
+    char *cache_key;            //  to correct the cache when a released result loses
+    int64_t deadline_ms;        //  what a check gets
+    sch_vent_t e [SCH_VAL_RUNS];
+    size_t n;                   //  results in
+    uint32_t runs;              //  runs started (the gamer's task counts one)
+    uint32_t checks_live;       //  check tasks alive
+    int64_t used_account [SCH_VAL_RUNS + 4];   //  peers that ran it, never twice
+    char *used_key [SCH_VAL_RUNS + 4];
+    size_t nused;
+    bool released;              //  a result went to the gamer
+    bool done;                  //  a verdict was reached (or given up)
+} sch_val_t;
+
+struct _sch_task_t {
+    char *id;                   //  made by the gateway, unique (checks: id#cN)
     int type;                   //  catalogue index
     uint64_t seq;               //  arrival order, for "oldest first"
     sch_state_t state;
+    bool is_check;              //  a validation run: no gamer, never settled
     //  what the gamer asked
     char *params_json;
     uint8_t *payload;
@@ -70,9 +165,17 @@ typedef struct {
     char *client_ref;
     int64_t gamer_account;
     uint64_t gamer_conn;
-    sch_gw_t *gw;               //  the gamer's gateway
+    sch_gamer_t *gamer;         //  whose queue it waits in
+    sch_gw_t *gw;               //  the gamer's gateway (NULL for checks)
     void *gw_handle;            //  in gw->tasks
+    void *queue_handle;         //  in gamer->queue [type] while queued
+    void *park_handle;          //  in gamer->parked while parked
+    int64_t submit_us;
     int64_t deadline_us;        //  absolute: arrival + deadline_ms
+    uint32_t deadline_ms;
+    int64_t reserved_pico;      //  held against the gamer's balance
+    char *cache_key;            //  NULL: not cacheable
+    sch_val_t *val;             //  its validation, if any
     //  attempts
     uint32_t attempts;          //  assignments made so far
     sch_peer_t *peer;           //  while running
@@ -80,7 +183,6 @@ typedef struct {
     char *last_peer;            //  key of the last peer tried, to prefer another
     int64_t attempt_start_us;
     int64_t attempt_end_us;
-    void *queue_handle;         //  in core->queue [type] while queued
     //  settlement
     int64_t peer_account;
     uint64_t compute_us;        //  claimed by the peer
@@ -93,7 +195,7 @@ typedef struct {
     //  timers
     int64_t wake_us;            //  when the cron must look at it
     size_t heap_idx;            //  in core->heap, SCH_NO_HEAP when out
-} sch_task_t;
+};
 
 struct _sch_core_t {
     sch_core_config_t config;
@@ -102,14 +204,29 @@ struct _sch_core_t {
     zhashx_t *peers;            //  key -> sch_peer_t * (owned, freed by hand)
     zhashx_t *tasks;            //  id -> sch_task_t * (owned, freed by hand)
     zhashx_t *gateways;         //  node id -> sch_gw_t * (owned, freed by hand)
+    zhashx_t *gamers;           //  key -> sch_gamer_t * (owned, freed by hand)
+    zhashx_t *reps;             //  account -> sch_rep_t * (owned, freed by hand)
+    sch_gamer_t *checker;       //  the queues of validation runs
+    sch_cache_t *cache;
     size_t ntypes;              //  catalogue size
-    zlistx_t *by_type [SCH_MAX_TYPES];  //  peers running each type
-    zlistx_t *queue [SCH_MAX_TYPES];    //  queued tasks per type, oldest first
+    sch_index_t *index [SCH_MAX_TYPES]; //  peers with a free slot, per type
+    size_t eligible [SCH_MAX_TYPES];    //  live unbanned peers per type
+    double type_exec_us [SCH_MAX_TYPES];//  moving average of compute time per type
+    double ref_sum [SCH_MAX_TYPES];     //  sum of live peers' reference_us per type
+    size_t ref_n [SCH_MAX_TYPES];
+    zlistx_t *ring [SCH_MAX_TYPES];     //  sch_gamer_t * with queued tasks, per type
     sch_task_t **heap;          //  min-heap on wake_us
     size_t heap_size;
     size_t heap_cap;
     uint64_t task_seq;          //  last arrival sequence given
     uint64_t assign_seq;        //  last assignment sequence given
+    uint64_t rng;               //  xorshift state of the spot draw
+    uint32_t latency_us [SCH_LATENCIES];   //  submit to reply, ring buffer
+    uint64_t latency_n;
+    int64_t rate_at_us;         //  tasks/s window start
+    uint64_t rate_done;         //  tasks done at the window start
+    double tasks_per_s;
+    int64_t unban_next_us;      //  next look at banned accounts
     sch_stats_t stats;
     sch_stats_t logged;         //  stats at the last status line
     int64_t status_next_us;     //  next status line, 0 before the first cron
@@ -117,7 +234,7 @@ struct _sch_core_t {
 
 static const char *s_err_names [SCH_ERR_COUNT] = {
     "no_peers", "timeout", "unavailable", "invalid_params", "kernel_error",
-    "unknown_task_type"
+    "unknown_task_type", "insufficient_funds", "rejected"
 };
 
 const char *
@@ -127,15 +244,156 @@ sch_err_name (sch_err_t err)
     return s_err_names [err];
 }
 
+//  --------------------------------------------------------------------------
+//  Configuration
+
 void
 sch_core_config_default (sch_core_config_t *config)
 {
+    memset (config, 0, sizeof *config);
     config->attempt_timeout_ms = 10000;
     config->max_attempts = 3;
     config->queue_max = 100000;
+    config->gamer_queue_max = 10000;
     config->settle_retry_ms = 2000;
     config->status_interval_ms = 10000;
+    config->default_deadline_ms = 30000;
+    config->max_deadline_ms = 300000;
+    config->cache_ttl_ms = 24LL * 3600 * 1000;
+    config->cache_max_entries = 100000;
+    config->cache_max_bytes = 256 * 1024 * 1024;
+    config->validation = SCH_VAL_SPOT;
+    for (int i = 0; i < SCH_MAX_TYPES; i++)
+        config->validation_type [i] = SCH_VAL_DEFAULT;
+    config->spot_permille = 50;
+    config->spot_doubted_permille = 500;
+    config->new_samples = 5;
+    config->rep_half_life_ms = 24LL * 3600 * 1000;
+    config->ban_min_invalid = 2.0;
+    config->ban_permille = 200;
+    config->seed = 0x9e3779b97f4a7c15ULL;
+    config->funds_check = true;
+    config->funds_floor_pico = 0;
+    p2c_rates_t rates = P2C_RATES_DEFAULT;
+    config->gamer_rate_per_hour = rates.gamer_per_hour;
+    config->balance_wait_ms = 2000;
+    config->park_max = 10000;
 }
+
+int
+sch_val_mode_parse (const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp (name, "none"))
+        return SCH_VAL_NONE;
+    if (!strcmp (name, "spot"))
+        return SCH_VAL_SPOT;
+    if (!strcmp (name, "quorum"))
+        return SCH_VAL_QUORUM;
+    return -1;
+}
+
+//  The catalogue index of a task type name or alias; -1 when unknown.
+static int
+s_type_index (const char *name)
+{
+    const char *canonical = p2c_task_canonical (name);
+    if (!canonical)
+        return -1;
+    int i = 0;
+    for (const p2c_task_type_t *t = p2c_task_types (); t->name; t++, i++)
+        if (!strcmp (t->name, canonical))
+            return i;
+    return -1;
+}
+
+static const p2c_task_type_t *
+s_type (int index)
+{
+    return &p2c_task_types () [index];
+}
+
+//  Calls fn on each comma-separated item of spec; -1 when fn refuses one.
+static int
+s_each_item (const char *spec, int (*fn) (sch_core_config_t *, char *), sch_core_config_t *c)
+{
+    if (!spec || !*spec)
+        return 0;
+    char *copy = strdup (spec);
+    assert (copy);
+    int rc = 0;
+    char *save = NULL;
+    for (char *item = strtok_r (copy, ", ", &save); item && rc == 0;
+         item = strtok_r (NULL, ", ", &save))
+        rc = fn (c, item);
+    free (copy);
+    return rc;
+}
+
+static int
+s_validation_item (sch_core_config_t *config, char *item)
+{
+    char *eq = strchr (item, '=');
+    if (!eq)
+        return -1;
+    *eq = 0;
+    int type = s_type_index (item);
+    int mode = sch_val_mode_parse (eq + 1);
+    if (type < 0 || mode < 0)
+        return -1;
+    config->validation_type [type] = (sch_val_mode_t) mode;
+    return 0;
+}
+
+int
+sch_core_config_validation (sch_core_config_t *config, const char *spec)
+{
+    return s_each_item (spec, s_validation_item, config);
+}
+
+static int
+s_needs_item (sch_core_config_t *config, char *item)
+{
+    char *colon = strchr (item, ':');
+    if (!colon)
+        return -1;
+    *colon = 0;
+    int type = s_type_index (item);
+    if (type < 0)
+        return -1;
+    const char *need = colon + 1;
+    char *end = NULL;
+    if (!strcmp (need, "gpu"))
+        config->needs_gpu [type] = true;
+    else
+    if (!strncmp (need, "ram=", 4)) {
+        long v = strtol (need + 4, &end, 10);
+        if (*end || v < 0 || v > 1000000)
+            return -1;
+        config->needs_ram_gb [type] = (uint32_t) v;
+    }
+    else
+    if (!strncmp (need, "vram=", 5)) {
+        long v = strtol (need + 5, &end, 10);
+        if (*end || v < 0 || v > 1000000)
+            return -1;
+        config->needs_vram_gb [type] = (uint32_t) v;
+        config->needs_gpu [type] = v > 0 || config->needs_gpu [type];
+    }
+    else
+        return -1;
+    return 0;
+}
+
+int
+sch_core_config_needs (sch_core_config_t *config, const char *spec)
+{
+    return s_each_item (spec, s_needs_item, config);
+}
+
+//  --------------------------------------------------------------------------
+//  Construction
 
 sch_core_t *
 sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
@@ -144,23 +402,41 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     assert (send);
     sch_core_t *self = (sch_core_t *) zmalloc (sizeof (sch_core_t));
     self->config = *config;
-    if (self->config.max_attempts < 1)
-        self->config.max_attempts = 1;
-    if (self->config.attempt_timeout_ms < 1)
-        self->config.attempt_timeout_ms = 1;
-    if (self->config.settle_retry_ms < 1)
-        self->config.settle_retry_ms = 1;
+    sch_core_config_t *c = &self->config;
+    if (c->max_attempts < 1)
+        c->max_attempts = 1;
+    if (c->attempt_timeout_ms < 1)
+        c->attempt_timeout_ms = 1;
+    if (c->settle_retry_ms < 1)
+        c->settle_retry_ms = 1;
+    if (c->default_deadline_ms < 1)
+        c->default_deadline_ms = 1;
+    if (c->max_deadline_ms < c->default_deadline_ms)
+        c->max_deadline_ms = c->default_deadline_ms;
+    if (c->rep_half_life_ms < 1)
+        c->rep_half_life_ms = 1;
+    if (c->balance_wait_ms < 1)
+        c->balance_wait_ms = 1;
     self->send = send;
     self->send_arg = arg;
     self->peers = zhashx_new ();
     self->tasks = zhashx_new ();
     self->gateways = zhashx_new ();
+    self->gamers = zhashx_new ();
+    self->reps = zhashx_new ();
+    self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
+                                 c->cache_max_bytes);
+    self->checker = (sch_gamer_t *) zmalloc (sizeof (sch_gamer_t));
+    self->checker->known = true;
+    self->checker->parked = zlistx_new ();
+    self->rng = c->seed ? c->seed : 1;
     for (const p2c_task_type_t *t = p2c_task_types (); t->name; t++)
         self->ntypes++;
     assert (self->ntypes <= SCH_MAX_TYPES);
     for (size_t i = 0; i < self->ntypes; i++) {
-        self->by_type [i] = zlistx_new ();
-        self->queue [i] = zlistx_new ();
+        self->index [i] = sch_index_new ();
+        self->ring [i] = zlistx_new ();
+        assert (self->index [i]);
     }
     return self;
 }
@@ -168,6 +444,8 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
 static void s_task_free (sch_task_t **task_p);
 static void s_peer_free (sch_peer_t **peer_p);
 static void s_gw_free (sch_gw_t **gw_p);
+static void s_gamer_free (sch_gamer_t **gamer_p);
+static void s_val_free (sch_val_t **val_p);
 
 void
 sch_core_destroy (sch_core_t **self_p)
@@ -175,21 +453,45 @@ sch_core_destroy (sch_core_t **self_p)
     sch_core_t *self = *self_p;
     if (!self)
         return;
+    //  validations are shared by tasks: collect them once
+    zhashx_t *vals = zhashx_new ();
     for (sch_task_t *t = (sch_task_t *) zhashx_first (self->tasks); t;
-         t = (sch_task_t *) zhashx_next (self->tasks))
+         t = (sch_task_t *) zhashx_next (self->tasks)) {
+        if (t->val) {
+            char key [32];
+            snprintf (key, sizeof key, "%p", (void *) t->val);
+            zhashx_update (vals, key, t->val);
+        }
         s_task_free (&t);
+    }
+    for (sch_val_t *v = (sch_val_t *) zhashx_first (vals); v;
+         v = (sch_val_t *) zhashx_next (vals))
+        s_val_free (&v);
+    zhashx_destroy (&vals);
     for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p;
          p = (sch_peer_t *) zhashx_next (self->peers))
         s_peer_free (&p);
     for (sch_gw_t *g = (sch_gw_t *) zhashx_first (self->gateways); g;
          g = (sch_gw_t *) zhashx_next (self->gateways))
         s_gw_free (&g);
+    for (sch_gamer_t *g = (sch_gamer_t *) zhashx_first (self->gamers); g;
+         g = (sch_gamer_t *) zhashx_next (self->gamers))
+        s_gamer_free (&g);
+    s_gamer_free (&self->checker);
+    for (sch_rep_t *r = (sch_rep_t *) zhashx_first (self->reps); r;
+         r = (sch_rep_t *) zhashx_next (self->reps)) {
+        zlistx_destroy (&r->peers);
+        free (r);
+    }
     zhashx_destroy (&self->tasks);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->gateways);
+    zhashx_destroy (&self->gamers);
+    zhashx_destroy (&self->reps);
+    sch_cache_destroy (&self->cache);
     for (size_t i = 0; i < self->ntypes; i++) {
-        zlistx_destroy (&self->by_type [i]);
-        zlistx_destroy (&self->queue [i]);
+        sch_index_destroy (&self->index [i]);
+        zlistx_destroy (&self->ring [i]);
     }
     free (self->heap);
     free (self);
@@ -218,7 +520,9 @@ sch_core_peer_busy (sch_core_t *self, const char *gateway, uint64_t conn)
 static char *
 s_strndup_bounded (const char *s, size_t max)
 {
-    return strndup (s ? s : "", max);
+    char *copy = strndup (s ? s : "", max);
+    assert (copy);
+    return copy;
 }
 
 static uint8_t *
@@ -232,26 +536,6 @@ s_memdup (const uint8_t *data, size_t size)
     return copy;
 }
 
-//  The catalogue index of a task type name or alias; -1 when unknown.
-static int
-s_type_index (const char *name)
-{
-    const char *canonical = p2c_task_canonical (name);
-    if (!canonical)
-        return -1;
-    int i = 0;
-    for (const p2c_task_type_t *t = p2c_task_types (); t->name; t++, i++)
-        if (!strcmp (t->name, canonical))
-            return i;
-    return -1;
-}
-
-static const p2c_task_type_t *
-s_type (int index)
-{
-    return &p2c_task_types () [index];
-}
-
 //  A session's gateway id, or NULL when the session is missing or unusable.
 static const char *
 s_session_gateway (const P2c2r__Session *session)
@@ -260,6 +544,39 @@ s_session_gateway (const P2c2r__Session *session)
         || strlen (session->gateway) > SCH_MAX_ID)
         return NULL;
     return session->gateway;
+}
+
+//  Uniform draw: true with probability permille / 1000 (xorshift64).
+static bool
+s_draw (sch_core_t *self, uint32_t permille)
+{
+    self->rng ^= self->rng << 13;
+    self->rng ^= self->rng >> 7;
+    self->rng ^= self->rng << 17;
+    return self->rng % 1000 < permille;
+}
+
+static void
+s_result_hash (const char *json, const uint8_t *blob, size_t blob_size, uint8_t out [32])
+{
+    uint64_t len = strlen (json);
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    bool ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
+           && EVP_DigestUpdate (ctx, &len, sizeof len)
+           && EVP_DigestUpdate (ctx, json, len)
+           && (!blob_size || EVP_DigestUpdate (ctx, blob, blob_size))
+           && EVP_DigestFinal_ex (ctx, out, &md_len);
+    EVP_MD_CTX_free (ctx);
+    if (!ok)
+        fatal ("cannot hash with SHA-256");
+}
+
+static sch_val_mode_t
+s_mode (sch_core_t *self, int type)
+{
+    sch_val_mode_t m = self->config.validation_type [type];
+    return m == SCH_VAL_DEFAULT ? self->config.validation : m;
 }
 
 //  --------------------------------------------------------------------------
@@ -321,9 +638,12 @@ s_heap_remove (sch_core_t *self, sch_task_t *task)
 
 //  Sets when the cron must next look at the task, from its state.
 static void
-s_task_arm (sch_core_t *self, sch_task_t *task)
+s_task_arm (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    if (task->state == SCH_QUEUED)
+    if (task->state == SCH_PARKED)
+        task->wake_us = now_us + self->config.balance_wait_ms * 1000;
+    else
+    if (task->state == SCH_QUEUED || task->state == SCH_VALIDATING)
         task->wake_us = task->deadline_us;
     else
     if (task->state == SCH_RUNNING)
@@ -383,6 +703,56 @@ s_gw_collect (sch_core_t *self, sch_gw_t *gw)
 }
 
 //  --------------------------------------------------------------------------
+//  Gamers
+
+static void
+s_gamer_free (sch_gamer_t **gamer_p)
+{
+    sch_gamer_t *g = *gamer_p;
+    zlistx_destroy (&g->parked);
+    for (int i = 0; i < SCH_MAX_TYPES; i++)
+        zlistx_destroy (&g->queue [i]);
+    free (g);
+    *gamer_p = NULL;
+}
+
+//  Gamers are their accounts; a session without an account (which the
+//  gateways do not make) is a gamer of its own.
+static sch_gamer_t *
+s_gamer_require (sch_core_t *self, int64_t account, const char *gateway, uint64_t conn)
+{
+    char key [SCH_MAX_ID + 48];
+    if (account > 0)
+        snprintf (key, sizeof key, "a%" PRId64, account);
+    else
+        snprintf (key, sizeof key, "s%s/%" PRIu64, gateway, conn);
+    sch_gamer_t *g = (sch_gamer_t *) zhashx_lookup (self->gamers, key);
+    if (!g) {
+        g = (sch_gamer_t *) zmalloc (sizeof (sch_gamer_t));
+        g->account = account;
+        snprintf (g->key, sizeof g->key, "%.31s", key);
+        g->parked = zlistx_new ();
+        zhashx_insert (self->gamers, key, g);
+    }
+    return g;
+}
+
+//  The most a task may cost its gamer: its deadline or its type's ceiling
+//  of billed time, whichever is smaller, at the gamer rate.
+static int64_t
+s_max_charge (sch_core_t *self, sch_task_t *task)
+{
+    uint64_t us = (uint64_t) task->deadline_ms * 1000;
+    uint64_t ceiling = s_type (task->type)->max_billed_us;
+    if (us > ceiling)
+        us = ceiling;
+    p2c_rates_t rates = { self->config.gamer_rate_per_hour, 0, 0 };
+    p2c_split_t split;
+    p2c_money_split (&rates, us, &split);
+    return split.gamer_charge;
+}
+
+//  --------------------------------------------------------------------------
 //  Sending
 
 static void
@@ -391,10 +761,21 @@ s_send (sch_core_t *self, const char *dest, P2c2r__Internal *msg)
     self->send (self->send_arg, dest, msg);
 }
 
+static void
+s_latency (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    int64_t us = now_us - task->submit_us;
+    if (us < 0)
+        us = 0;
+    self->latency_us [self->latency_n++ % SCH_LATENCIES] = us > UINT32_MAX ? UINT32_MAX
+                                                                          : (uint32_t) us;
+}
+
 //  The one terminal reply to a task, to the gamer's gateway.
 static void
 s_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
 {
+    assert (!task->is_check && task->gw);
     P2c2r__Session gamer = P2C2R__SESSION__INIT;
     gamer.gateway = task->gw->id;
     gamer.conn = task->gamer_conn;
@@ -412,6 +793,8 @@ s_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
 static void
 s_deliver_error (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *text)
 {
+    if (task->is_check)
+        return;         //  nobody waits for a check
     P2c2r__TaskReply reply = P2C2R__TASK_REPLY__INIT;
     reply.ok = false;
     reply.error_code = (char *) sch_err_name (err);
@@ -439,6 +822,221 @@ s_send_settle (sch_core_t *self, sch_task_t *task)
     s_send (self, "ledger", &msg);
 }
 
+static void
+s_send_balance_query (sch_core_t *self, int64_t account)
+{
+    P2c2r__BalanceQuery q = P2C2R__BALANCE_QUERY__INIT;
+    q.n_account_ids = 1;
+    q.account_ids = &account;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_BALANCE_QUERY;
+    msg.balance_query = &q;
+    s_send (self, "ledger", &msg);
+    self->stats.balance_queries++;
+}
+
+//  --------------------------------------------------------------------------
+//  Reputation
+
+static sch_rep_t *
+s_rep_require (sch_core_t *self, int64_t account, int64_t now_us)
+{
+    char key [32];
+    snprintf (key, sizeof key, "%" PRId64, account);
+    sch_rep_t *rep = (sch_rep_t *) zhashx_lookup (self->reps, key);
+    if (!rep) {
+        rep = (sch_rep_t *) zmalloc (sizeof (sch_rep_t));
+        rep->account = account;
+        rep->at_us = now_us;
+        rep->peers = zlistx_new ();
+        zhashx_insert (self->reps, key, rep);
+    }
+    return rep;
+}
+
+static void
+s_rep_decay (sch_core_t *self, sch_rep_t *rep, int64_t now_us)
+{
+    if (now_us <= rep->at_us)
+        return;
+    double f = exp2 (-(double) (now_us - rep->at_us) / (self->config.rep_half_life_ms * 1000.0));
+    rep->valid *= f;
+    rep->invalid *= f;
+    rep->at_us = now_us;
+}
+
+//  New or recently caught: its results are checked more often.
+static bool
+s_rep_doubted (sch_core_t *self, sch_rep_t *rep)
+{
+    return rep->valid + rep->invalid < self->config.new_samples || rep->invalid >= 0.5;
+}
+
+static void s_peer_rekey (sch_core_t *self, sch_peer_t *peer);
+
+//  Bans or unbans the account from its decayed counts; a banned account's
+//  peers leave the indexes (no work) and count as not eligible.
+static void
+s_rep_judge (sch_core_t *self, sch_rep_t *rep, int64_t now_us)
+{
+    s_rep_decay (self, rep, now_us);
+    double total = rep->valid + rep->invalid;
+    //  counts are decayed: round them, so "2 invalid results" means 2 recent ones
+    bool ban = floor (rep->invalid + 0.5) >= self->config.ban_min_invalid
+            && rep->invalid * 1000.0 >= self->config.ban_permille * total;
+    if (ban == rep->banned)
+        return;
+    rep->banned = ban;
+    if (ban)
+        self->stats.bans++;
+    for (sch_peer_t *p = (sch_peer_t *) zlistx_first (rep->peers); p;
+         p = (sch_peer_t *) zlistx_next (rep->peers)) {
+        for (size_t t = 0; t < self->ntypes; t++)
+            if (p->pt [t]) {
+                if (ban)
+                    self->eligible [t]--;
+                else
+                    self->eligible [t]++;
+            }
+        if (ban)
+            self->stats.banned_peers++;
+        else
+            self->stats.banned_peers--;
+        s_peer_rekey (self, p);
+    }
+    if (ban)
+        log_warn ("peer banned account=%" PRId64 " valid=%.2f invalid=%.2f peers=%zu",
+                  rep->account, rep->valid, rep->invalid, zlistx_size (rep->peers));
+    else
+        log_info ("peer unbanned account=%" PRId64 " valid=%.2f invalid=%.2f", rep->account,
+                  rep->valid, rep->invalid);
+}
+
+static void
+s_rep_verdict (sch_core_t *self, int64_t account, bool valid, int64_t now_us)
+{
+    sch_rep_t *rep = s_rep_require (self, account, now_us);
+    s_rep_decay (self, rep, now_us);
+    if (valid)
+        rep->valid += 1;
+    else
+        rep->invalid += 1;
+    s_rep_judge (self, rep, now_us);
+}
+
+bool
+sch_core_reputation (sch_core_t *self, int64_t account, int64_t now_us, double *valid_p,
+                     double *invalid_p, bool *banned_p)
+{
+    char key [32];
+    snprintf (key, sizeof key, "%" PRId64, account);
+    sch_rep_t *rep = (sch_rep_t *) zhashx_lookup (self->reps, key);
+    if (!rep)
+        return false;
+    s_rep_decay (self, rep, now_us);
+    *valid_p = rep->valid;
+    *invalid_p = rep->invalid;
+    *banned_p = rep->banned;
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Peers in the indexes
+
+//  Expected compute time of a task of the type on the peer: its own moving
+//  average; else the type's average scaled by its bench figure against the
+//  fleet's; else the type's average.
+static double
+s_exec_us (sch_core_t *self, sch_peer_t *peer, int type)
+{
+    sch_ptype_t *pt = peer->pt [type];
+    if (pt->exec_us > 0)
+        return pt->exec_us;
+    double base = self->type_exec_us [type] > 0 ? self->type_exec_us [type]
+                                                 : SCH_DEFAULT_EXEC_US;
+    if (pt->ref_us && self->ref_n [type])
+        return base * (double) pt->ref_us / (self->ref_sum [type] / self->ref_n [type]);
+    return base;
+}
+
+//  Puts the peer's entries where its load, speed and standing say: in each
+//  of its types' indexes while it has a free slot and is not banned.
+static void
+s_peer_rekey (sch_core_t *self, sch_peer_t *peer)
+{
+    bool open = peer->busy < peer->slots && !peer->rep->banned;
+    for (size_t t = 0; t < self->ntypes; t++) {
+        sch_ptype_t *pt = peer->pt [t];
+        if (!pt)
+            continue;
+        if (!open) {
+            sch_index_remove (self->index [t], &pt->entry);
+            continue;
+        }
+        //  expected finish: the round trip, plus the compute time stretched
+        //  by the work already running there
+        pt->entry.score = peer->rtt_us
+                        + s_exec_us (self, peer, (int) t)
+                          * (1.0 + (double) peer->busy / peer->slots);
+        pt->entry.free = peer->slots - peer->busy;
+        pt->entry.last = peer->last_assign;
+        sch_index_update (self->index [t], &pt->entry);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Validation records
+
+static void
+s_val_free (sch_val_t **val_p)
+{
+    sch_val_t *v = *val_p;
+    for (size_t i = 0; i < v->n; i++) {
+        free (v->e [i].version);
+        free (v->e [i].result_json);
+        free (v->e [i].blob);
+    }
+    for (size_t i = 0; i < v->nused; i++)
+        free (v->used_key [i]);
+    free (v->task_id);
+    free (v->params_json);
+    free (v->payload);
+    free (v->cache_key);
+    free (v);
+    *val_p = NULL;
+}
+
+static void
+s_val_unref (sch_core_t *self, sch_val_t *val)
+{
+    assert (val->refs > 0);
+    if (--val->refs > 0)
+        return;
+    if (!val->done)
+        self->stats.unresolved++;
+    s_val_free (&val);
+}
+
+//  True when the peer already ran (or runs) the validated task.
+static bool
+s_val_used (sch_val_t *val, sch_peer_t *peer)
+{
+    for (size_t i = 0; i < val->nused; i++)
+        if ((peer->account_id && val->used_account [i] == peer->account_id)
+            || !strcmp (val->used_key [i], peer->key))
+            return true;
+    return false;
+}
+
+static void
+s_val_use (sch_val_t *val, sch_peer_t *peer)
+{
+    if (val->nused < SCH_VAL_RUNS + 4 && !s_val_used (val, peer)) {
+        val->used_account [val->nused] = peer->account_id;
+        val->used_key [val->nused++] = strdup (peer->key);
+    }
+}
+
 //  --------------------------------------------------------------------------
 //  Tasks
 
@@ -450,6 +1048,7 @@ s_task_free (sch_task_t **task_p)
     free (task->params_json);
     free (task->payload);
     free (task->client_ref);
+    free (task->cache_key);
     free (task->last_peer);
     free (task->result_json);
     free (task->blob);
@@ -461,8 +1060,13 @@ s_task_free (sch_task_t **task_p)
 static size_t *
 s_gauge (sch_core_t *self, sch_state_t state)
 {
-    return state == SCH_QUEUED ? &self->stats.queued
-         : state == SCH_RUNNING ? &self->stats.running : &self->stats.settling;
+    switch (state) {
+        case SCH_PARKED: return &self->stats.parked;
+        case SCH_QUEUED: return &self->stats.queued;
+        case SCH_RUNNING: return &self->stats.running;
+        case SCH_VALIDATING: return &self->stats.validating;
+        default: return &self->stats.settling;
+    }
 }
 
 static void
@@ -485,7 +1089,25 @@ s_task_unrun (sch_core_t *self, sch_task_t *task)
     assert (peer->busy > 0);
     peer->busy--;
     self->stats.busy_slots--;
+    s_peer_rekey (self, peer);
     return peer;
+}
+
+//  Takes a queued task out of its gamer's queue (and the gamer out of the
+//  type's ring when that was its last).
+static void
+s_task_unqueue (sch_core_t *self, sch_task_t *task)
+{
+    if (!task->queue_handle)
+        return;
+    sch_gamer_t *g = task->gamer;
+    zlistx_delete (g->queue [task->type], task->queue_handle);
+    task->queue_handle = NULL;
+    g->queued--;
+    if (zlistx_size (g->queue [task->type]) == 0 && g->ring_handle [task->type]) {
+        zlistx_delete (self->ring [task->type], g->ring_handle [task->type]);
+        g->ring_handle [task->type] = NULL;
+    }
 }
 
 //  Removes a task from every index and frees it. A running task must have
@@ -494,17 +1116,28 @@ static void
 s_task_forget (sch_core_t *self, sch_task_t *task)
 {
     assert (!task->peer);
-    if (task->state == SCH_QUEUED && task->queue_handle) {
-        zlistx_delete (self->queue [task->type], task->queue_handle);
-        task->queue_handle = NULL;
+    s_task_unqueue (self, task);
+    if (task->park_handle) {
+        zlistx_delete (task->gamer->parked, task->park_handle);
+        task->park_handle = NULL;
     }
+    task->gamer->reserve_pico -= task->reserved_pico;
     (*s_gauge (self, task->state))--;
     s_heap_remove (self, task);
+    if (task->val) {
+        if (task->is_check)
+            task->val->checks_live--;
+        else
+            task->val->task = NULL;
+        s_val_unref (self, task->val);
+    }
     sch_gw_t *gw = task->gw;
-    zlistx_delete (gw->tasks, task->gw_handle);
+    if (gw)
+        zlistx_delete (gw->tasks, task->gw_handle);
     zhashx_delete (self->tasks, task->id);
     s_task_free (&task);
-    s_gw_collect (self, gw);
+    if (gw)
+        s_gw_collect (self, gw);
 }
 
 //  Starts an attempt of the task on the peer, which has a free slot.
@@ -525,12 +1158,15 @@ s_task_run (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, int64_t now_us
     peer->busy++;
     self->stats.busy_slots++;
     peer->last_assign = ++self->assign_seq;
+    s_peer_rekey (self, peer);
     free (task->last_peer);
     task->last_peer = strdup (peer->key);
+    if (task->val)
+        s_val_use (task->val, peer);
     task->attempt_start_us = now_us;
     task->attempt_end_us = now_us + timeout_us;
     s_task_set_state (self, task, SCH_RUNNING);
-    s_task_arm (self, task);
+    s_task_arm (self, task, now_us);
 
     P2c2r__Session session = P2C2R__SESSION__INIT;
     session.gateway = peer->gw->id;
@@ -555,62 +1191,133 @@ s_task_run (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, int64_t now_us
                task->attempts, assign.deadline_ms);
 }
 
-//  Puts the task in its type's queue: at the end when new, at the front
-//  when it comes back from a failed attempt (it has waited longest).
+//  Puts the task in its gamer's queue of its type: at the end when new, at
+//  the front when it comes back from a failed attempt (it waited longest).
 static void
-s_task_queue (sch_core_t *self, sch_task_t *task, bool front)
+s_task_queue (sch_core_t *self, sch_task_t *task, bool front, int64_t now_us)
 {
-    task->queue_handle = front ? zlistx_add_start (self->queue [task->type], task)
-                               : zlistx_add_end (self->queue [task->type], task);
+    sch_gamer_t *g = task->gamer;
+    int t = task->type;
+    if (!g->queue [t])
+        g->queue [t] = zlistx_new ();
+    task->queue_handle = front ? zlistx_add_start (g->queue [t], task)
+                               : zlistx_add_end (g->queue [t], task);
+    g->queued++;
+    if (!g->ring_handle [t])
+        g->ring_handle [t] = zlistx_add_end (self->ring [t], g);
     s_task_set_state (self, task, SCH_QUEUED);
-    s_task_arm (self, task);
+    s_task_arm (self, task, now_us);
 }
 
-//  The eligible peer with the most free slots (ties: the least recently
-//  assigned). `avoid` names a peer to take only when no other one is free.
-//  NULL when every eligible peer is busy.
-static sch_peer_t *
-s_choose_peer (sch_core_t *self, int type, const char *avoid)
+typedef struct {
+    sch_task_t *task;
+    const char *avoid;          //  a peer key to pass over, or NULL
+} s_pick_t;
+
+static bool
+s_pick_ok (void *arg, const sch_index_entry_t *entry)
 {
-    sch_peer_t *best = NULL, *avoided = NULL;
-    uint32_t best_free = 0;
-    for (sch_peer_t *p = (sch_peer_t *) zlistx_first (self->by_type [type]); p;
-         p = (sch_peer_t *) zlistx_next (self->by_type [type])) {
-        if (p->busy >= p->slots)
-            continue;
-        if (avoid && !strcmp (p->key, avoid)) {
-            avoided = p;
-            continue;
-        }
-        uint32_t free_slots = p->slots - p->busy;
-        if (!best || free_slots > best_free
-            || (free_slots == best_free && p->last_assign < best->last_assign)) {
-            best = p;
-            best_free = free_slots;
+    s_pick_t *pick = (s_pick_t *) arg;
+    sch_peer_t *peer = (sch_peer_t *) entry->item;
+    if (pick->avoid && !strcmp (peer->key, pick->avoid))
+        return false;
+    return !pick->task->val || !s_val_used (pick->task->val, peer);
+}
+
+//  The eligible free peer with the best expected finish time. `avoid`
+//  names a peer to take only when no other one is free; a validated task
+//  never goes to a peer (account) that ran it. NULL when none is free.
+static sch_peer_t *
+s_choose_peer (sch_core_t *self, sch_task_t *task, const char *avoid)
+{
+    sch_index_t *index = self->index [task->type];
+    sch_index_entry_t *e = NULL;
+    if (!avoid && !task->val)
+        e = sch_index_best (index, NULL, NULL, 1);
+    else {
+        s_pick_t pick = { task, avoid };
+        e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        if (!e && avoid) {
+            pick.avoid = NULL;
+            e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
         }
     }
-    return best ? best : avoided;
+    return e ? (sch_peer_t *) e->item : NULL;
 }
 
-//  Gives the peer's free slots the oldest queued tasks it can run.
+//  Gives the peer's free slots queued work: per type it runs, the head task
+//  of the next gamer in that type's ring (round robin across gamers); across
+//  types, the oldest of those heads.
 static void
 s_peer_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
 {
-    while (peer->busy < peer->slots) {
-        sch_task_t *oldest = NULL;
-        for (size_t i = 0; i < self->ntypes; i++) {
-            if (!(peer->types & (1u << i)))
+    while (peer->busy < peer->slots && !peer->rep->banned) {
+        sch_task_t *best = NULL;
+        for (size_t t = 0; t < self->ntypes; t++) {
+            if (!(peer->types & (1u << t)) || !zlistx_size (self->ring [t]))
                 continue;
-            sch_task_t *head = (sch_task_t *) zlistx_first (self->queue [i]);
-            if (head && (!oldest || head->seq < oldest->seq))
-                oldest = head;
+            int looked = 0;
+            for (sch_gamer_t *g = (sch_gamer_t *) zlistx_first (self->ring [t]);
+                 g && looked < SCH_RING_LOOK;
+                 g = (sch_gamer_t *) zlistx_next (self->ring [t]), looked++) {
+                sch_task_t *head = (sch_task_t *) zlistx_first (g->queue [t]);
+                if (head && head->val && s_val_used (head->val, peer))
+                    continue;       //  another gamer's task may run here
+                if (head && (!best || head->seq < best->seq))
+                    best = head;
+                break;
+            }
         }
-        if (!oldest)
+        if (!best)
             break;
-        zlistx_delete (self->queue [oldest->type], oldest->queue_handle);
-        oldest->queue_handle = NULL;
-        s_task_run (self, oldest, peer, now_us);
+        sch_gamer_t *g = best->gamer;
+        int t = best->type;
+        s_task_unqueue (self, best);
+        //  served: to the back of the ring
+        if (g->ring_handle [t])
+            zlistx_move_end (self->ring [t], g->ring_handle [t]);
+        s_task_run (self, best, peer, now_us);
     }
+}
+
+//  Runs the task at once or queues it; false when the queue is full (the
+//  caller answers).
+static bool
+s_task_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    sch_peer_t *peer = s_choose_peer (self, task, NULL);
+    if (peer) {
+        s_task_run (self, task, peer, now_us);
+        return true;
+    }
+    //  the task counts itself among the queued already
+    if (self->stats.queued > self->config.queue_max
+        || task->gamer->queued >= self->config.gamer_queue_max)
+        return false;
+    s_task_queue (self, task, false, now_us);
+    log_debug ("task queued id=%s type=%s queued=%zu", task->id, s_type (task->type)->name,
+               self->stats.queued);
+    return true;
+}
+
+static void s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us);
+
+//  Ends a task that failed: the gamer hears the error; a check that failed
+//  lets its validation decide what next.
+static void
+s_task_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *text,
+             int64_t now_us)
+{
+    if (task->is_check) {
+        sch_val_t *val = task->val;
+        val->refs++;            //  keep it through the forget
+        s_task_forget (self, task);
+        s_val_eval (self, val, now_us);
+        s_val_unref (self, val);
+        return;
+    }
+    s_deliver_error (self, task, err, text);
+    s_task_forget (self, task);
 }
 
 //  After a lost peer or an expired attempt: try again while attempts and
@@ -618,22 +1325,209 @@ s_peer_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
 static void
 s_task_retry (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    if (task->gw->down) {
+    if (task->gw && task->gw->down) {
         //  nobody is left to answer
         self->stats.dropped++;
         s_task_forget (self, task);
         return;
     }
     if (task->attempts >= self->config.max_attempts || now_us >= task->deadline_us) {
-        s_deliver_error (self, task, SCH_ERR_TIMEOUT, "no peer finished the task in time");
-        s_task_forget (self, task);
+        s_task_fail (self, task, SCH_ERR_TIMEOUT, "no peer finished the task in time", now_us);
         return;
     }
-    sch_peer_t *peer = s_choose_peer (self, task->type, task->last_peer);
+    sch_peer_t *peer = s_choose_peer (self, task, task->last_peer);
     if (peer)
         s_task_run (self, task, peer, now_us);
     else
-        s_task_queue (self, task, true);
+        s_task_queue (self, task, true, now_us);
+}
+
+//  A new check run of a validated task, for the checker's queue.
+static void
+s_check_spawn (sch_core_t *self, sch_val_t *val, int64_t now_us)
+{
+    char id [SCH_MAX_ID + 16];
+    snprintf (id, sizeof id, "%s#c%u", val->task_id, val->runs);
+    if (zhashx_lookup (self->tasks, id))
+        return;
+    sch_task_t *task = (sch_task_t *) zmalloc (sizeof (sch_task_t));
+    task->id = strdup (id);
+    task->type = val->type;
+    task->seq = ++self->task_seq;
+    task->is_check = true;
+    task->params_json = strdup (val->params_json);
+    task->payload = s_memdup (val->payload, val->payload_size);
+    task->payload_size = val->payload_size;
+    task->client_ref = strdup ("");
+    task->gamer = self->checker;
+    task->submit_us = now_us;
+    task->deadline_ms = (uint32_t) val->deadline_ms;
+    task->deadline_us = val->task && val->mode == SCH_VAL_QUORUM
+                      ? val->task->deadline_us : now_us + val->deadline_ms * 1000;
+    task->heap_idx = SCH_NO_HEAP;
+    task->val = val;
+    val->refs++;
+    val->runs++;
+    val->checks_live++;
+    self->stats.checks++;
+    task->state = SCH_QUEUED;
+    self->stats.queued++;
+    zhashx_insert (self->tasks, task->id, task);
+    sch_peer_t *peer = s_choose_peer (self, task, NULL);
+    if (peer)
+        s_task_run (self, task, peer, now_us);
+    else
+        s_task_queue (self, task, false, now_us);
+    log_debug ("check started id=%s run=%u", task->id, val->runs);
+}
+
+static sch_val_t *
+s_val_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
+{
+    (void) self;
+    sch_val_t *val = (sch_val_t *) zmalloc (sizeof (sch_val_t));
+    val->task_id = strdup (task->id);
+    val->type = task->type;
+    val->mode = mode;
+    val->task = task;
+    val->refs = 1;
+    val->runs = 1;
+    val->params_json = strdup (task->params_json);
+    val->payload = s_memdup (task->payload, task->payload_size);
+    val->payload_size = task->payload_size;
+    val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
+    val->deadline_ms = task->deadline_ms;
+    task->val = val;
+    return val;
+}
+
+//  Moves the settlement figures of a result into the gamer's task and asks
+//  the ledger to settle it.
+static void
+s_task_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us)
+{
+    task->peer_account = e->account;
+    task->compute_us = e->compute_us;
+    task->observed_us = e->observed_us;
+    task->billed_us = e->billed_us;
+    free (task->result_json);
+    task->result_json = strdup (e->result_json);
+    free (task->blob);
+    task->blob = s_memdup (e->blob, e->blob_size);
+    task->blob_size = e->blob_size;
+    task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
+    s_task_set_state (self, task, SCH_SETTLING);
+    s_task_arm (self, task, now_us);
+    s_send_settle (self, task);
+    self->stats.settle_sent++;
+}
+
+static bool
+s_vent_agree (const sch_vent_t *a, const sch_vent_t *b)
+{
+    return !strcmp (a->version, b->version) && !memcmp (a->hash, b->hash, 32);
+}
+
+//  Looks at a validation's results: two equal results (same kernel version,
+//  same hash) win; every result of that version that differs loses. Starts a
+//  tie-break run while none wins and runs are left; gives up otherwise.
+static void
+s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
+{
+    int win = -1;
+    for (size_t i = 0; i < val->n && win < 0; i++)
+        for (size_t j = i + 1; j < val->n; j++)
+            if (s_vent_agree (&val->e [i], &val->e [j])) {
+                win = (int) i;
+                break;
+            }
+    if (win >= 0) {
+        sch_vent_t *w = &val->e [win];
+        bool first_lost = false;
+        for (size_t k = 0; k < val->n; k++) {
+            sch_vent_t *e = &val->e [k];
+            if (e->counted || strcmp (e->version, w->version))
+                continue;
+            e->counted = true;
+            bool valid = !memcmp (e->hash, w->hash, 32);
+            s_rep_verdict (self, e->account, valid, now_us);
+            if (!valid) {
+                self->stats.invalid_results++;
+                if (k == 0)
+                    first_lost = true;
+                if (e->paid) {
+                    self->stats.paid_then_invalid++;
+                    log_warn ("validation: paid result lost task=%s account=%" PRId64
+                              " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
+                }
+                else
+                    log_info ("validation: result lost task=%s account=%" PRId64,
+                              val->task_id, e->account);
+            }
+        }
+        if (!val->done) {
+            val->done = true;
+            if (val->n > 2)
+                self->stats.tiebreaks++;
+            else
+                self->stats.agreed++;
+        }
+        if (!val->released && val->task && val->task->state == SCH_VALIDATING) {
+            val->released = true;
+            s_task_settle (self, val->task, w, now_us);
+        }
+        else
+        if (val->released && first_lost && val->cache_key) {
+            //  the released result lost: the cache must not keep serving it
+            sch_cache_drop (self->cache, val->cache_key);
+            sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
+                           w->blob_size, w->compute_us, now_us);
+        }
+        return;
+    }
+    if (val->done)
+        return;
+    bool primary_pending = val->task && !val->released
+                        && (val->task->state == SCH_QUEUED || val->task->state == SCH_RUNNING);
+    if (val->checks_live > 0 || primary_pending)
+        return;             //  more results are coming
+    //  spot: a check that brought no result ends the check
+    bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 2;
+    if (want_more && val->runs < SCH_VAL_RUNS
+        && self->stats.queued < self->config.queue_max) {
+        s_check_spawn (self, val, now_us);
+        return;
+    }
+    val->done = true;
+    self->stats.unresolved++;
+    log_info ("validation unresolved task=%s results=%zu", val->task_id, val->n);
+    if (val->task && !val->released && val->task->state == SCH_VALIDATING) {
+        sch_task_t *task = val->task;
+        s_deliver_error (self, task, SCH_ERR_REJECTED, "peers disagree on the result");
+        s_task_forget (self, task);
+    }
+}
+
+//  Adds a result to a validation.
+static void
+s_val_add (sch_core_t *self, sch_val_t *val, int64_t account, const P2c2r__PeerResult *res,
+           uint64_t billed, uint64_t observed, bool paid)
+{
+    if (val->n >= SCH_VAL_RUNS)
+        return;
+    sch_vent_t *e = &val->e [val->n++];
+    e->account = account;
+    e->version = s_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    e->result_json = s_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
+    e->blob = s_memdup (res->blob.data, res->blob.len);
+    e->blob_size = e->blob ? res->blob.len : 0;
+    s_result_hash (e->result_json, e->blob, e->blob_size, e->hash);
+    e->compute_us = res->compute_us;
+    e->observed_us = observed;
+    e->billed_us = billed;
+    e->paid = paid;
+    if (val->n > 1 && strcmp (e->version, val->e [0].version))
+        self->stats.incomparable++;
 }
 
 //  --------------------------------------------------------------------------
@@ -644,10 +1538,33 @@ s_peer_free (sch_peer_t **peer_p)
 {
     sch_peer_t *peer = *peer_p;
     zlistx_destroy (&peer->tasks);
+    for (int t = 0; t < SCH_MAX_TYPES; t++)
+        if (peer->pt [t]) {
+            free (peer->pt [t]->version);
+            free (peer->pt [t]);
+        }
     free (peer->key);
     free (peer->peer_id);
+    free (peer->region);
     free (peer);
     *peer_p = NULL;
+}
+
+//  Drops the peer's side of a type (it no longer runs it, or it left).
+static void
+s_peer_drop_type (sch_core_t *self, sch_peer_t *peer, int t)
+{
+    sch_ptype_t *pt = peer->pt [t];
+    sch_index_remove (self->index [t], &pt->entry);
+    if (!peer->rep->banned)
+        self->eligible [t]--;
+    if (pt->ref_us) {
+        self->ref_sum [t] -= (double) pt->ref_us;
+        self->ref_n [t]--;
+    }
+    free (pt->version);
+    free (pt);
+    peer->pt [t] = NULL;
 }
 
 //  Forgets a peer whose connection is gone and retries its tasks elsewhere.
@@ -655,11 +1572,15 @@ static void
 s_peer_lost (sch_core_t *self, sch_peer_t *peer, int64_t now_us, const char *why)
 {
     //  out of the choice first, so that its tasks go elsewhere
-    for (size_t i = 0; i < self->ntypes; i++)
-        if (peer->type_handle [i])
-            zlistx_delete (self->by_type [i], peer->type_handle [i]);
+    for (size_t t = 0; t < self->ntypes; t++)
+        if (peer->pt [t])
+            s_peer_drop_type (self, peer, (int) t);
+    peer->types = 0;
     zhashx_delete (self->peers, peer->key);
     self->stats.slots -= peer->slots;
+    if (peer->rep->banned)
+        self->stats.banned_peers--;
+    zlistx_delete (peer->rep->peers, peer->rep_handle);
     log_info ("peer down key=%s peer_id=%s why=%s tasks=%zu", peer->key, peer->peer_id, why,
               zlistx_size (peer->tasks));
     sch_task_t *task;
@@ -673,6 +1594,20 @@ s_peer_lost (sch_core_t *self, sch_peer_t *peer, int64_t now_us, const char *why
     zlistx_delete (gw->peers, peer->gw_handle);
     s_peer_free (&peer);
     s_gw_collect (self, gw);
+}
+
+//  True when the peer's advertised resources meet the type's needs.
+static bool
+s_peer_fits (sch_core_t *self, const P2c2r__Capabilities *caps, int t)
+{
+    const sch_core_config_t *c = &self->config;
+    if (c->needs_gpu [t] && (!caps || !caps->gpu))
+        return false;
+    if (c->needs_ram_gb [t] && (!caps || caps->ram_gb < c->needs_ram_gb [t]))
+        return false;
+    if (c->needs_vram_gb [t] && (!caps || caps->gpu_vram_gb < c->needs_vram_gb [t]))
+        return false;
+    return true;
 }
 
 static void
@@ -693,7 +1628,7 @@ s_on_peer_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     uint32_t types = 0;
     for (size_t i = 0; caps && i < caps->n_task_types; i++) {
         int t = s_type_index (caps->task_types [i]);
-        if (t >= 0)
+        if (t >= 0 && s_peer_fits (self, caps, t))
             types |= 1u << t;
     }
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (self->peers, key);
@@ -705,6 +1640,12 @@ s_on_peer_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
         peer->gw = s_gw_require (self, gateway);
         peer->gw_handle = zlistx_add_end (peer->gw->peers, peer);
         peer->tasks = zlistx_new ();
+        peer->account_id = up->account_id;
+        //  reputation follows the account across reconnects
+        peer->rep = s_rep_require (self, up->account_id, now_us);
+        peer->rep_handle = zlistx_add_end (peer->rep->peers, peer);
+        if (peer->rep->banned)
+            self->stats.banned_peers++;
         zhashx_insert (self->peers, key, peer);
     }
     else
@@ -713,22 +1654,49 @@ s_on_peer_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     peer->gw->down = false;
     free (peer->peer_id);
     peer->peer_id = s_strndup_bounded (up->peer_id, SCH_MAX_ID);
-    peer->account_id = up->account_id;
+    free (peer->region);
+    peer->region = s_strndup_bounded (caps ? caps->region : "", SCH_MAX_SHORT);
     peer->slots = slots;
     self->stats.slots += slots;
-    for (size_t i = 0; i < self->ntypes; i++) {
-        bool want = types & (1u << i);
-        if (want && !peer->type_handle [i])
-            peer->type_handle [i] = zlistx_add_end (self->by_type [i], peer);
-        else
-        if (!want && peer->type_handle [i]) {
-            zlistx_delete (self->by_type [i], peer->type_handle [i]);
-            peer->type_handle [i] = NULL;
+    for (size_t t = 0; t < self->ntypes; t++) {
+        bool want = types & (1u << t);
+        if (!want && peer->pt [t])
+            s_peer_drop_type (self, peer, (int) t);
+        if (!want)
+            continue;
+        sch_ptype_t *pt = peer->pt [t];
+        if (!pt) {
+            pt = peer->pt [t] = (sch_ptype_t *) zmalloc (sizeof (sch_ptype_t));
+            pt->entry.item = peer;
+            pt->entry.pos = SCH_INDEX_NONE;
+            pt->version = strdup ("");
+            if (!peer->rep->banned)
+                self->eligible [t]++;
+        }
+        //  the bench figures and kernel version of this type, when sent
+        if (pt->ref_us) {
+            self->ref_sum [t] -= (double) pt->ref_us;
+            self->ref_n [t]--;
+            pt->ref_us = 0;
+        }
+        for (size_t k = 0; caps && k < caps->n_kernels; k++) {
+            const P2c2r__KernelInfo *ki = caps->kernels [k];
+            if (!ki || s_type_index (ki->task_type) != (int) t)
+                continue;
+            free (pt->version);
+            pt->version = s_strndup_bounded (ki->version, SCH_MAX_SHORT);
+            pt->ref_us = ki->reference_us <= 3600000000ULL ? ki->reference_us : 0;
+        }
+        if (pt->ref_us) {
+            self->ref_sum [t] += (double) pt->ref_us;
+            self->ref_n [t]++;
         }
     }
     peer->types = types;
-    log_info ("peer %s key=%s peer_id=%s slots=%u types=%d", fresh ? "up" : "refreshed",
-              peer->key, peer->peer_id, slots, __builtin_popcount (types));
+    s_peer_rekey (self, peer);
+    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s%s",
+              fresh ? "up" : "refreshed", peer->key, peer->peer_id, peer->account_id, slots,
+              __builtin_popcount (types), peer->region, peer->rep->banned ? " banned=1" : "");
     s_peer_pull (self, peer, now_us);
 }
 
@@ -750,7 +1718,7 @@ s_on_peer_down (sch_core_t *self, const P2c2r__PeerDown *down, int64_t now_us)
         log_debug ("PeerDown for unknown peer key=%s", key);
 }
 
-//  A gateway is gone: its peers with it; its gamers' queued tasks have
+//  A gateway is gone: its peers with it; its gamers' waiting tasks have
 //  nobody to answer to. Their running tasks finish and settle: the peers
 //  did the work.
 static void
@@ -772,7 +1740,7 @@ s_on_gateway_down (sch_core_t *self, const char *id, int64_t now_us)
         zlistx_t *doomed = zlistx_new ();
         for (sch_task_t *t = (sch_task_t *) zlistx_first (gw->tasks); t;
              t = (sch_task_t *) zlistx_next (gw->tasks))
-            if (t->state == SCH_QUEUED)
+            if (t->state == SCH_QUEUED || t->state == SCH_PARKED)
                 zlistx_add_end (doomed, t);
         dropped = zlistx_size (doomed);
         for (sch_task_t *t = (sch_task_t *) zlistx_first (doomed); t;
@@ -812,6 +1780,51 @@ s_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gat
     log_debug ("task refused id=%s code=%s", sub->task_id, sch_err_name (err));
 }
 
+
+//  A task that passed the funds check (or needs none): start its validation
+//  under quorum, then run or queue it.
+static void
+s_task_start (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    if (self->eligible [task->type] == 0) {
+        s_task_fail (self, task, SCH_ERR_NO_PEERS, "No peers available", now_us);
+        return;
+    }
+    bool quorum = s_mode (self, task->type) == SCH_VAL_QUORUM;
+    if (quorum)
+        s_val_new (self, task, SCH_VAL_QUORUM);
+    if (!s_task_place (self, task, now_us)) {
+        s_task_fail (self, task, SCH_ERR_UNAVAILABLE, "scheduler queue is full", now_us);
+        return;
+    }
+    if (quorum)
+        s_check_spawn (self, task->val, now_us);
+}
+
+//  The funds rule: balance minus the reserve of the gamer's tasks in flight
+//  minus this task's most may not go under the floor. True when the task
+//  may go on (its most is then reserved); else it was answered.
+static bool
+s_funds_ok (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    sch_gamer_t *g = task->gamer;
+    if (g->disabled) {
+        s_task_fail (self, task, SCH_ERR_INSUFFICIENT_FUNDS, "account disabled", now_us);
+        return false;
+    }
+    int64_t most = s_max_charge (self, task);
+    if (g->balance_pico - g->reserve_pico - most < self->config.funds_floor_pico) {
+        log_debug ("insufficient funds task=%s account=%" PRId64 " balance=%" PRId64
+                   " reserve=%" PRId64 " most=%" PRId64, task->id, g->account,
+                   g->balance_pico, g->reserve_pico, most);
+        s_task_fail (self, task, SCH_ERR_INSUFFICIENT_FUNDS, "balance too low", now_us);
+        return false;
+    }
+    task->reserved_pico = most;
+    g->reserve_pico += most;
+    return true;
+}
+
 static void
 s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us)
 {
@@ -835,18 +1848,9 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
         s_reject_submit (self, sub, gateway, SCH_ERR_UNKNOWN_TASK_TYPE, "unknown task type");
         return;
     }
-    if (zlistx_size (self->by_type [type]) == 0) {
-        s_reject_submit (self, sub, gateway, SCH_ERR_NO_PEERS, "No peers available");
-        return;
-    }
-    sch_peer_t *peer = s_choose_peer (self, type, NULL);
-    if (!peer && self->stats.queued >= self->config.queue_max) {
-        s_reject_submit (self, sub, gateway, SCH_ERR_UNAVAILABLE, "scheduler queue is full");
-        return;
-    }
-    uint32_t deadline_ms = sub->deadline_ms ? sub->deadline_ms : SCH_DEFAULT_DEADLINE_MS;
-    if (deadline_ms > SCH_MAX_DEADLINE_MS)
-        deadline_ms = SCH_MAX_DEADLINE_MS;
+    int64_t deadline_ms = sub->deadline_ms ? sub->deadline_ms : self->config.default_deadline_ms;
+    if (deadline_ms > self->config.max_deadline_ms)
+        deadline_ms = self->config.max_deadline_ms;
 
     sch_task_t *task = (sch_task_t *) zmalloc (sizeof (sch_task_t));
     task->id = strdup (sub->task_id);
@@ -858,21 +1862,98 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
     task->client_ref = s_strndup_bounded (sub->submit->client_ref, SCH_MAX_ID);
     task->gamer_account = sub->gamer_account;
     task->gamer_conn = sub->gamer->conn;
+    task->gamer = s_gamer_require (self, sub->gamer_account, gateway, sub->gamer->conn);
     task->gw = s_gw_require (self, gateway);
     task->gw->down = false;
     task->gw_handle = zlistx_add_end (task->gw->tasks, task);
-    task->deadline_us = now_us + (int64_t) deadline_ms * 1000;
+    task->submit_us = now_us;
+    task->deadline_ms = (uint32_t) deadline_ms;
+    task->deadline_us = now_us + deadline_ms * 1000;
     task->heap_idx = SCH_NO_HEAP;
-    //  counted as queued until it runs (s_task_set_state moves the count)
-    task->state = SCH_QUEUED;
+    task->state = SCH_QUEUED;       //  counted as queued until it is placed
     self->stats.queued++;
     zhashx_insert (self->tasks, task->id, task);
-    if (peer)
-        s_task_run (self, task, peer, now_us);
-    else {
-        s_task_queue (self, task, false);
-        log_debug ("task queued id=%s type=%s queued=%zu", task->id, s_type (type)->name,
-                   self->stats.queued);
+
+    //  the cache answers at once, billed zero, never settled
+    if (self->config.cache_max_entries) {
+        task->cache_key = sch_cache_key (s_type (type)->name, task->params_json, task->payload,
+                                         task->payload_size);
+        const sch_cache_entry_t *hit = task->cache_key
+                                     ? sch_cache_get (self->cache, task->cache_key, now_us)
+                                     : NULL;
+        if (hit) {
+            P2c2r__TaskReply reply = P2C2R__TASK_REPLY__INIT;
+            reply.ok = true;
+            reply.cached = true;
+            reply.result_json = hit->result_json;
+            reply.blob.data = hit->blob;
+            reply.blob.len = hit->blob_size;
+            reply.compute_us = hit->compute_us;
+            reply.billed_us = 0;
+            reply.cost_pico = 0;
+            s_deliver (self, task, &reply);
+            self->stats.cached++;
+            s_latency (self, task, now_us);
+            log_debug ("task cached id=%s", task->id);
+            s_task_forget (self, task);
+            return;
+        }
+    }
+    if (self->eligible [type] == 0) {
+        s_task_fail (self, task, SCH_ERR_NO_PEERS, "No peers available", now_us);
+        return;
+    }
+    if (self->config.funds_check) {
+        sch_gamer_t *g = task->gamer;
+        if (!g->known) {
+            if (g->account <= 0 || self->stats.parked >= self->config.park_max) {
+                s_task_fail (self, task, SCH_ERR_UNAVAILABLE, "balance unknown", now_us);
+                return;
+            }
+            //  ask the ledger and wait a little for the answer
+            if (!g->queried || now_us - g->query_us >= self->config.balance_wait_ms * 1000) {
+                s_send_balance_query (self, g->account);
+                g->queried = true;
+                g->query_us = now_us;
+            }
+            task->park_handle = zlistx_add_end (g->parked, task);
+            s_task_set_state (self, task, SCH_PARKED);
+            s_task_arm (self, task, now_us);
+            return;
+        }
+        if (!s_funds_ok (self, task, now_us))
+            return;
+    }
+    s_task_start (self, task, now_us);
+}
+
+//  The ledger's word on a gamer's balance: kept, and the gamer's parked
+//  tasks go on (or are refused).
+static void
+s_on_balance_update (sch_core_t *self, const P2c2r__BalanceUpdate *bu, int64_t now_us)
+{
+    if (bu->account_id <= 0) {
+        self->stats.bad_messages++;
+        return;
+    }
+    char key [32];
+    snprintf (key, sizeof key, "a%" PRId64, bu->account_id);
+    sch_gamer_t *g = (sch_gamer_t *) zhashx_lookup (self->gamers, key);
+    if (!g)
+        g = s_gamer_require (self, bu->account_id, "", 0);
+    g->known = true;
+    g->balance_pico = bu->balance_pico;
+    g->disabled = bu->disabled;
+    log_debug ("balance account=%" PRId64 " balance_pico=%" PRId64 " disabled=%d",
+               bu->account_id, bu->balance_pico, bu->disabled);
+    sch_task_t *task;
+    while ((task = (sch_task_t *) zlistx_first (g->parked))) {
+        zlistx_delete (g->parked, task->park_handle);
+        task->park_handle = NULL;
+        s_task_set_state (self, task, SCH_QUEUED);      //  counted as queued until placed
+        s_heap_remove (self, task);
+        if (s_funds_ok (self, task, now_us))
+            s_task_start (self, task, now_us);
     }
 }
 
@@ -897,42 +1978,99 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
         return;
     }
     sch_peer_t *peer = s_task_unrun (self, task);
-    if (res->ok) {
-        uint64_t observed = (uint64_t) (now_us - task->attempt_start_us);
-        uint64_t billed = res->compute_us < observed ? res->compute_us : observed;
-        uint64_t ceiling = s_type (task->type)->max_billed_us;
-        if (billed > ceiling)
-            billed = ceiling;
-        task->compute_us = res->compute_us;
-        task->observed_us = observed;
-        task->billed_us = billed;
-        task->peer_account = peer->account_id;
-        task->result_json = s_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
-        task->blob = s_memdup (res->blob.data, res->blob.len);
-        task->blob_size = task->blob ? res->blob.len : 0;
-        task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
-        s_task_set_state (self, task, SCH_SETTLING);
-        s_task_arm (self, task);
-        s_send_settle (self, task);
-        self->stats.settle_sent++;
+    if (peer->rep->banned) {
+        //  a banned peer's word counts for nothing and earns nothing
+        self->stats.banned_results++;
+        s_task_retry (self, task, now_us);
+        return;
+    }
+    if (!res->ok) {
+        if (task->is_check)
+            s_task_fail (self, task, SCH_ERR_KERNEL_ERROR, "", now_us);
+        else {
+            //  a peer may only blame the parameters or its kernel
+            sch_err_t err = res->error_code && !strcmp (res->error_code, "invalid_params")
+                          ? SCH_ERR_INVALID_PARAMS : SCH_ERR_KERNEL_ERROR;
+            char *text = s_strndup_bounded (res->error, SCH_MAX_ERROR_TEXT);
+            s_task_fail (self, task, err, text, now_us);
+            free (text);
+        }
+        s_peer_pull (self, peer, now_us);
+        return;
+    }
+    //  billed = min(claimed, observed), scaled down for a peer slower than
+    //  the fleet on the reference input, capped by the type's ceiling
+    uint64_t observed = (uint64_t) (now_us - task->attempt_start_us);
+    uint64_t billed = res->compute_us < observed ? res->compute_us : observed;
+    sch_ptype_t *pt = peer->pt [task->type];
+    if (pt && pt->ref_us && self->ref_n [task->type]) {
+        double fleet = self->ref_sum [task->type] / self->ref_n [task->type];
+        if ((double) pt->ref_us > fleet)
+            billed = (uint64_t) ((double) billed * fleet / (double) pt->ref_us);
+    }
+    uint64_t ceiling = s_type (task->type)->max_billed_us;
+    if (billed > ceiling)
+        billed = ceiling;
+    //  what we learn of the peer's speed and latency
+    double compute = (double) (res->compute_us < observed ? res->compute_us : observed);
+    if (pt)
+        pt->exec_us = pt->exec_us > 0 ? pt->exec_us + SCH_EWMA * (compute - pt->exec_us)
+                                      : compute;
+    double *tavg = &self->type_exec_us [task->type];
+    *tavg = *tavg > 0 ? *tavg + SCH_EWMA * (compute - *tavg) : compute;
+    peer->rtt_us += SCH_EWMA * (((double) observed - compute) - peer->rtt_us);
+    s_peer_rekey (self, peer);
+
+    if (task->is_check) {
+        sch_val_t *val = task->val;
+        s_val_add (self, val, peer->account_id, res, billed, observed, false);
+        val->refs++;
+        s_task_forget (self, task);
+        s_val_eval (self, val, now_us);
+        s_val_unref (self, val);
+        log_debug ("check done id=%s peer=%s", res->task_id, peer->key);
+    }
+    else
+    if (task->val) {
+        //  quorum: held until two results agree
+        s_val_add (self, task->val, peer->account_id, res, billed, observed, false);
+        s_task_set_state (self, task, SCH_VALIDATING);
+        s_task_arm (self, task, now_us);
+        s_val_eval (self, task->val, now_us);
+    }
+    else {
+        sch_vent_t e = { 0 };
+        e.account = peer->account_id;
+        e.result_json = s_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
+        e.blob = s_memdup (res->blob.data, res->blob.len);
+        e.blob_size = e.blob ? res->blob.len : 0;
+        e.compute_us = res->compute_us;
+        e.observed_us = observed;
+        e.billed_us = billed;
+        s_task_settle (self, task, &e, now_us);
+        free (e.result_json);
+        free (e.blob);
+        //  spot: a share of results (more for doubted peers) is run again
+        //  elsewhere in the background; this one is released at once
+        uint32_t rate = s_rep_doubted (self, peer->rep) ? self->config.spot_doubted_permille
+                                                        : self->config.spot_permille;
+        if (s_mode (self, task->type) == SCH_VAL_SPOT && self->eligible [task->type] >= 2
+            && self->stats.queued < self->config.queue_max && s_draw (self, rate)) {
+            sch_val_t *val = s_val_new (self, task, SCH_VAL_SPOT);
+            s_val_use (val, peer);
+            s_val_add (self, val, peer->account_id, res, billed, observed, true);
+            val->released = true;
+            s_check_spawn (self, val, now_us);
+        }
         log_debug ("task done id=%s peer=%s billed_us=%" PRIu64 " claimed_us=%" PRIu64
                    " observed_us=%" PRIu64, task->id, peer->key, billed, res->compute_us,
                    observed);
-    }
-    else {
-        //  a peer may only blame the parameters or its kernel
-        sch_err_t err = res->error_code && !strcmp (res->error_code, "invalid_params")
-                      ? SCH_ERR_INVALID_PARAMS : SCH_ERR_KERNEL_ERROR;
-        char *text = s_strndup_bounded (res->error, SCH_MAX_ERROR_TEXT);
-        s_deliver_error (self, task, err, text);
-        free (text);
-        s_task_forget (self, task);
     }
     s_peer_pull (self, peer, now_us);
 }
 
 static void
-s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack)
+s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
 {
     sch_task_t *task = ack->task_id
                      ? (sch_task_t *) zhashx_lookup (self->tasks, ack->task_id) : NULL;
@@ -953,6 +2091,12 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack)
         reply.cost_pico = ack->gamer_charge_pico;
         s_deliver (self, task, &reply);
         self->stats.completed++;
+        s_latency (self, task, now_us);
+        //  a spot-checked result still under check is cached too: if it
+        //  loses, the validation replaces it
+        if (task->cache_key)
+            sch_cache_put (self->cache, task->cache_key, task->result_json, task->blob,
+                           task->blob_size, task->compute_us, now_us);
         log_debug ("task delivered id=%s billed_us=%" PRIu64 " cost_pico=%" PRId64, task->id,
                    task->billed_us, ack->gamer_charge_pico);
     }
@@ -963,6 +2107,26 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack)
         free (text);
     }
     s_task_forget (self, task);
+}
+
+static void
+s_on_stats_request (sch_core_t *self, const char *sender, const P2c2r__StatsRequest *req,
+                    int64_t now_us)
+{
+    if (!sender || !*sender) {
+        self->stats.bad_messages++;
+        return;
+    }
+    char *json = sch_core_stats_json (self, now_us);
+    P2c2r__StatsReply reply = P2C2R__STATS_REPLY__INIT;
+    reply.corr = req->corr;
+    reply.service = "scheduler";
+    reply.stats_json = json;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_STATS_REPLY;
+    msg.stats_reply = &reply;
+    s_send (self, sender, &msg);
+    free (json);
 }
 
 void
@@ -990,7 +2154,13 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
             s_on_task_result (self, msg->task_result, now_us);
             break;
         case P2C2R__INTERNAL__MSG_SETTLE_ACK:
-            s_on_settle_ack (self, msg->settle_ack);
+            s_on_settle_ack (self, msg->settle_ack, now_us);
+            break;
+        case P2C2R__INTERNAL__MSG_BALANCE_UPDATE:
+            s_on_balance_update (self, msg->balance_update, now_us);
+            break;
+        case P2C2R__INTERNAL__MSG_STATS_REQUEST:
+            s_on_stats_request (self, sender, msg->stats_request, now_us);
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT: {
             //  only the broker speaks NodeEvents
@@ -1015,26 +2185,35 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
 static void
 s_task_wake (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    if (task->state == SCH_SETTLING) {
-        //  the ledger is idempotent on task_id: resending is safe
-        s_send_settle (self, task);
-        self->stats.settle_retries++;
-        log_debug ("settle resent id=%s", task->id);
-        task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
-        s_task_arm (self, task);
-        return;
-    }
-    if (task->state == SCH_QUEUED) {
-        //  queued tasks wake only at their deadline
-        s_deliver_error (self, task, SCH_ERR_TIMEOUT, "no peer was free before the deadline");
-        s_task_forget (self, task);
-        return;
+    switch (task->state) {
+        case SCH_SETTLING:
+            //  the ledger is idempotent on task_id: resending is safe
+            s_send_settle (self, task);
+            self->stats.settle_retries++;
+            log_debug ("settle resent id=%s", task->id);
+            task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
+            s_task_arm (self, task, now_us);
+            return;
+        case SCH_PARKED:
+            s_task_fail (self, task, SCH_ERR_UNAVAILABLE, "the gamer's balance is unknown", now_us);
+            return;
+        case SCH_QUEUED:
+            //  queued tasks wake only at their deadline
+            s_task_fail (self, task, SCH_ERR_TIMEOUT, "no peer was free before the deadline", now_us);
+            return;
+        case SCH_VALIDATING: {
+            bool split = task->val && task->val->n >= 2;
+            s_task_fail (self, task, split ? SCH_ERR_REJECTED : SCH_ERR_TIMEOUT,
+                         split ? "peers disagree on the result"
+                               : "no second result before the deadline", now_us);
+            return;
+        }
+        case SCH_RUNNING:
+            break;
     }
     sch_peer_t *peer = s_task_unrun (self, task);
-    if (now_us >= task->deadline_us) {
-        s_deliver_error (self, task, SCH_ERR_TIMEOUT, "the task did not finish before the deadline");
-        s_task_forget (self, task);
-    }
+    if (now_us >= task->deadline_us)
+        s_task_fail (self, task, SCH_ERR_TIMEOUT, "the task did not finish before the deadline", now_us);
     else {
         log_debug ("attempt timed out id=%s peer=%s attempt=%u", task->id, peer->key,
                    task->attempts);
@@ -1059,18 +2238,19 @@ s_status (sch_core_t *self, int64_t now_us)
     uint64_t failed = 0;
     for (int i = 0; i < SCH_ERR_COUNT; i++)
         failed += s->failed [i];
-    log_info ("status peers=%zu slots=%zu busy=%zu queued=%zu running=%zu settling=%zu"
-              " submitted=%" PRIu64 " completed=%" PRIu64 " failed=%" PRIu64
+    log_info ("status peers=%zu banned=%zu slots=%zu busy=%zu parked=%zu queued=%zu"
+              " running=%zu validating=%zu settling=%zu submitted=%" PRIu64
+              " completed=%" PRIu64 " cached=%" PRIu64 " failed=%" PRIu64
               " no_peers=%" PRIu64 " timeout=%" PRIu64 " unavailable=%" PRIu64
-              " invalid_params=%" PRIu64 " kernel_error=%" PRIu64 " reassigned=%" PRIu64
-              " stale_results=%" PRIu64 " dropped=%" PRIu64 " settle_retries=%" PRIu64
-              " bad_messages=%" PRIu64,
-              s->peers, s->slots, s->busy_slots, s->queued, s->running, s->settling,
-              s->submitted, s->completed, failed, s->failed [SCH_ERR_NO_PEERS],
-              s->failed [SCH_ERR_TIMEOUT], s->failed [SCH_ERR_UNAVAILABLE],
-              s->failed [SCH_ERR_INVALID_PARAMS], s->failed [SCH_ERR_KERNEL_ERROR],
-              s->reassigned, s->stale_results, s->dropped, s->settle_retries,
-              s->bad_messages);
+              " insufficient_funds=%" PRIu64 " rejected=%" PRIu64 " reassigned=%" PRIu64
+              " stale_results=%" PRIu64 " checks=%" PRIu64 " invalid=%" PRIu64
+              " bans=%" PRIu64 " settle_retries=%" PRIu64 " bad_messages=%" PRIu64,
+              s->peers, s->banned_peers, s->slots, s->busy_slots, s->parked, s->queued,
+              s->running, s->validating, s->settling, s->submitted, s->completed, s->cached,
+              failed, s->failed [SCH_ERR_NO_PEERS], s->failed [SCH_ERR_TIMEOUT],
+              s->failed [SCH_ERR_UNAVAILABLE], s->failed [SCH_ERR_INSUFFICIENT_FUNDS],
+              s->failed [SCH_ERR_REJECTED], s->reassigned, s->stale_results, s->checks,
+              s->invalid_results, s->bans, s->settle_retries, s->bad_messages);
     self->logged = *s;
 }
 
@@ -1081,7 +2261,105 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
     //  than now, so this ends
     while (self->heap_size && self->heap [0]->wake_us <= now_us)
         s_task_wake (self, self->heap [0], now_us);
+    sch_cache_expire (self->cache, now_us);
+    //  tasks per second over windows of at least a second
+    if (!self->rate_at_us)
+        self->rate_at_us = now_us;
+    else
+    if (now_us - self->rate_at_us >= 1000000) {
+        uint64_t done = self->stats.completed + self->stats.cached;
+        self->tasks_per_s = (double) (done - self->rate_done) * 1e6
+                          / (double) (now_us - self->rate_at_us);
+        self->rate_done = done;
+        self->rate_at_us = now_us;
+    }
+    //  bans decay: look at the banned accounts once a second
+    if (self->stats.bans && now_us >= self->unban_next_us) {
+        self->unban_next_us = now_us + 1000000;
+        for (sch_rep_t *r = (sch_rep_t *) zhashx_first (self->reps); r;
+             r = (sch_rep_t *) zhashx_next (self->reps))
+            if (r->banned)
+                s_rep_judge (self, r, now_us);
+    }
     s_status (self, now_us);
+}
+
+//  --------------------------------------------------------------------------
+//  Stats for operators
+
+static int
+s_cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+char *
+sch_core_stats_json (sch_core_t *self, int64_t now_us)
+{
+    (void) now_us;
+    const sch_stats_t *s = sch_core_stats (self);
+    json_t *o = json_object ();
+#define SET_INT(name, v) json_object_set_new (o, name, json_integer ((json_int_t) (v)))
+    SET_INT ("peers_online", s->peers);
+    SET_INT ("peers_banned", s->banned_peers);
+    SET_INT ("slots", s->slots);
+    SET_INT ("slots_busy", s->busy_slots);
+    SET_INT ("queue_depth", s->queued);
+    SET_INT ("parked", s->parked);
+    SET_INT ("running", s->running);
+    SET_INT ("validating", s->validating);
+    SET_INT ("settling", s->settling);
+    SET_INT ("submitted", s->submitted);
+    SET_INT ("completed", s->completed);
+    SET_INT ("assigned", s->assigned);
+    SET_INT ("reassigned", s->reassigned);
+    SET_INT ("stale_results", s->stale_results);
+    SET_INT ("dropped", s->dropped);
+    SET_INT ("settle_retries", s->settle_retries);
+    SET_INT ("bad_messages", s->bad_messages);
+    for (int i = 0; i < SCH_ERR_COUNT; i++) {
+        char name [64];
+        snprintf (name, sizeof name, "failed_%s", s_err_names [i]);
+        SET_INT (name, s->failed [i]);
+    }
+    json_object_set_new (o, "tasks_per_s", json_real (round (self->tasks_per_s * 100) / 100));
+    //  percentiles of the recent submit-to-result latencies
+    size_t n = self->latency_n < SCH_LATENCIES ? (size_t) self->latency_n : SCH_LATENCIES;
+    uint32_t *sorted = (uint32_t *) malloc ((n ? n : 1) * sizeof (uint32_t));
+    assert (sorted);
+    memcpy (sorted, self->latency_us, n * sizeof (uint32_t));
+    qsort (sorted, n, sizeof (uint32_t), s_cmp_u32);
+    const int pcts [] = { 50, 90, 99 };
+    for (int i = 0; i < 3; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "latency_p%d_ms", pcts [i]);
+        double v = n ? sorted [(n - 1) * pcts [i] / 100] / 1000.0 : 0;
+        json_object_set_new (o, name, json_real (round (v * 1000) / 1000));
+    }
+    free (sorted);
+    uint64_t hits = sch_cache_hits (self->cache), misses = sch_cache_misses (self->cache);
+    SET_INT ("cache_hits", hits);
+    SET_INT ("cache_misses", misses);
+    json_object_set_new (o, "cache_hit_rate",
+                         json_real (hits + misses ? round (1e4 * hits / (double) (hits + misses)) / 1e4 : 0));
+    SET_INT ("cache_entries", sch_cache_entries (self->cache));
+    SET_INT ("cache_bytes", sch_cache_bytes (self->cache));
+    SET_INT ("validation_checks", s->checks);
+    SET_INT ("validation_agreed", s->agreed);
+    SET_INT ("validation_tiebreaks", s->tiebreaks);
+    SET_INT ("validation_unresolved", s->unresolved);
+    SET_INT ("validation_incomparable", s->incomparable);
+    SET_INT ("validation_invalid", s->invalid_results);
+    SET_INT ("validation_paid_then_invalid", s->paid_then_invalid);
+    SET_INT ("banned_results", s->banned_results);
+    SET_INT ("bans", s->bans);
+    SET_INT ("balance_queries", s->balance_queries);
+#undef SET_INT
+    char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref (o);
+    assert (text);
+    return text;
 }
 
 //  --------------------------------------------------------------------------
@@ -1106,9 +2384,19 @@ s_capture (void *arg, const char *dest, const P2c2r__Internal *msg)
 void
 sch_core_test (bool verbose)
 {
-    (void) verbose;
+    sch_index_test (verbose);
+    sch_cache_test (verbose);
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.funds_check = false;
+    P2C_CHECK (sch_core_config_validation (&config, "hash=quorum,compression=none") == 0);
+    P2C_CHECK (config.validation_type [0] == SCH_VAL_QUORUM);
+    P2C_CHECK (sch_core_config_validation (&config, "mining=spot") == -1);
+    P2C_CHECK (sch_core_config_validation (&config, "hash=often") == -1);
+    P2C_CHECK (sch_core_config_needs (&config, "rt_shadows:gpu,physics_fluid:ram=4") == 0);
+    P2C_CHECK (sch_core_config_needs (&config, "rt_shadows:fast") == -1);
+    sch_core_config_default (&config);
+    config.funds_check = false;
     s_capture_t cap = { 0, 0, "" };
     sch_core_t *core = sch_core_new (&config, s_capture, &cap);
     P2C_CHECK (core);
@@ -1157,6 +2445,9 @@ sch_core_test (bool verbose)
     P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_DELIVER);
     P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_TIMEOUT] == 1);
     P2C_CHECK (sch_core_peer_busy (core, "gw-2", 3) == 0);
+    char *json = sch_core_stats_json (core, 0);
+    P2C_CHECK (json && strstr (json, "\"peers_online\":1"));
+    free (json);
     sch_core_destroy (&core);
     P2C_CHECK (core == NULL);
     sch_core_destroy (&core);

@@ -1,8 +1,10 @@
-/*  The scheduler's logic without sockets: the peer registry, the task queues,
-    tasks in flight, deadlines, retries and settlement (docs/internals.md).
-    It is fed decoded Internal messages and the monotonic time, and emits the
-    messages it wants sent through a callback, so that tests drive every rule
-    with a fake clock and no processes. sch_main.c is the I/O shell. */
+/*  The scheduler's logic without sockets: the peer registry and its
+    per-type indexes, fair queues per gamer, tasks in flight, deadlines,
+    retries, the result cache, validation and reputation, the funds check
+    and settlement (docs/internals.md, docs/scheduler.md). It is fed decoded
+    Internal messages and the monotonic time, and emits the messages it
+    wants sent through a callback, so that tests drive every rule with a
+    fake clock and no processes. sch_main.c is the I/O shell. */
 #ifndef SCH_CORE_H_INCLUDED
 #define SCH_CORE_H_INCLUDED
 
@@ -12,18 +14,55 @@
 
 #include "p2c_msg.h"
 
+#define SCH_MAX_TYPES       32      //  room for the catalogue (13 today)
+
 typedef struct _sch_core_t sch_core_t;
 
 //  Sends msg to a service ("ledger") or a node id (a gateway). The message
 //  and everything it points to are borrowed for the call only.
 typedef void (sch_send_fn) (void *arg, const char *dest, const P2c2r__Internal *msg);
 
+//  Validation of untrusted results (ARCHITECTURE.md)
+typedef enum {
+    SCH_VAL_DEFAULT = -1,           //  per type: use the server-wide mode
+    SCH_VAL_NONE = 0,
+    SCH_VAL_SPOT,
+    SCH_VAL_QUORUM
+} sch_val_mode_t;
+
 typedef struct {
     int64_t attempt_timeout_ms;     //  longest time one peer gets for a task
     uint32_t max_attempts;          //  assignments per task before `timeout`
     size_t queue_max;               //  queued tasks before `unavailable`
+    size_t gamer_queue_max;         //  queued tasks of one gamer before `unavailable`
     int64_t settle_retry_ms;        //  resend interval of an unacked SettleRequest
     int64_t status_interval_ms;     //  status line interval (when something changed)
+    int64_t default_deadline_ms;    //  when a submit names none
+    int64_t max_deadline_ms;        //  longer deadlines are cut to this
+    //  result cache
+    int64_t cache_ttl_ms;
+    size_t cache_max_entries;       //  0: no cache
+    size_t cache_max_bytes;
+    //  validation and reputation
+    sch_val_mode_t validation;                      //  server-wide mode
+    sch_val_mode_t validation_type [SCH_MAX_TYPES]; //  per catalogue type
+    uint32_t spot_permille;         //  share of a trusted peer's results checked
+    uint32_t spot_doubted_permille; //  share of a new or doubted peer's results checked
+    uint32_t new_samples;           //  verdicts before a peer is no longer new
+    int64_t rep_half_life_ms;       //  decay of the valid/invalid counts
+    double ban_min_invalid;         //  decayed invalid count needed for a ban
+    uint32_t ban_permille;          //  and the invalid share (of verdicts) for a ban
+    uint64_t seed;                  //  of the spot-check draw
+    //  resources per catalogue type (0/false: no need)
+    uint32_t needs_ram_gb [SCH_MAX_TYPES];
+    uint32_t needs_vram_gb [SCH_MAX_TYPES];
+    bool needs_gpu [SCH_MAX_TYPES];
+    //  funds (issue 5)
+    bool funds_check;               //  refuse tasks a gamer cannot pay for
+    int64_t funds_floor_pico;       //  spendable balance may not go below this
+    int64_t gamer_rate_per_hour;    //  picodollars, for the reserve of in-flight tasks
+    int64_t balance_wait_ms;        //  how long a task waits for an unknown balance
+    size_t park_max;                //  tasks waiting for balances before `unavailable`
 } sch_core_config_t;
 
 //  Terminal error codes the scheduler answers with, for the counters.
@@ -34,6 +73,8 @@ typedef enum {
     SCH_ERR_INVALID_PARAMS,
     SCH_ERR_KERNEL_ERROR,
     SCH_ERR_UNKNOWN_TASK_TYPE,
+    SCH_ERR_INSUFFICIENT_FUNDS,
+    SCH_ERR_REJECTED,
     SCH_ERR_COUNT
 } sch_err_t;
 
@@ -41,8 +82,9 @@ typedef struct {
     //  counters since start
     uint64_t submitted;             //  TaskSubmits accepted for scheduling
     uint64_t completed;             //  results delivered after settlement
+    uint64_t cached;                //  results delivered from the cache
     uint64_t failed [SCH_ERR_COUNT];//  error replies, by code
-    uint64_t assigned;              //  TaskAssigns sent (all attempts)
+    uint64_t assigned;              //  TaskAssigns sent (all attempts, checks too)
     uint64_t reassigned;            //  attempts after the first
     uint64_t stale_results;         //  results for no current attempt
     uint64_t dropped;               //  queued tasks whose gamer's gateway died
@@ -50,17 +92,42 @@ typedef struct {
     uint64_t settle_retries;        //  SettleRequests resent
     uint64_t stale_acks;            //  SettleAcks for no settling task
     uint64_t bad_messages;          //  malformed or unexpected inputs
+    uint64_t balance_queries;       //  BalanceQuery messages sent
+    //  validation
+    uint64_t checks;                //  extra runs started (spot, quorum, tie-break)
+    uint64_t agreed;                //  validations settled by two equal results
+    uint64_t tiebreaks;             //  disagreements settled by a third peer
+    uint64_t unresolved;            //  validations that ended without a majority
+    uint64_t incomparable;          //  results of another kernel version, not compared
+    uint64_t invalid_results;       //  results that lost a validation
+    uint64_t paid_then_invalid;     //  of those, results already settled (spot)
+    uint64_t banned_results;        //  results of banned peers, refused unpaid
+    uint64_t bans;                  //  peers (accounts) banned
     //  gauges
     size_t peers;                   //  live peers
+    size_t banned_peers;            //  of those, banned
     size_t slots;                   //  their slots
     size_t busy_slots;              //  slots running a task
+    size_t parked;                  //  tasks waiting for a gamer's balance
     size_t queued;                  //  tasks waiting for a slot
-    size_t running;                 //  tasks in flight on a peer
+    size_t running;                 //  tasks in flight on a peer (checks too)
+    size_t validating;              //  results waiting for a quorum
     size_t settling;                //  tasks waiting for the ledger's ack
 } sch_stats_t;
 
 //  Defaults of the settings (the values of sch_main's config table).
 void sch_core_config_default (sch_core_config_t *config);
+
+//  Parses "TYPE=MODE,..." (MODE none|spot|quorum) into the per-type modes;
+//  -1 on a bad entry (an unknown type or mode).
+int sch_core_config_validation (sch_core_config_t *config, const char *spec);
+
+//  Parses "TYPE:gpu,TYPE:ram=N,TYPE:vram=N,..." into the per-type needs;
+//  -1 on a bad entry.
+int sch_core_config_needs (sch_core_config_t *config, const char *spec);
+
+//  Parses a mode name; -1 when unknown.
+int sch_val_mode_parse (const char *name);
 
 sch_core_t *sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg);
 void sch_core_destroy (sch_core_t **self_p);
@@ -71,14 +138,21 @@ void sch_core_destroy (sch_core_t **self_p);
 void sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *msg,
                       int64_t now_us);
 
-//  Periodic work: attempt timeouts, deadlines, settlement retries, the
-//  status line. Call every 100 ms or so.
+//  Periodic work: attempt timeouts, deadlines, balance waits, settlement
+//  retries, cache expiry, unbans, the status line. Call every 100 ms or so.
 void sch_core_cron (sch_core_t *self, int64_t now_us);
 
 const sch_stats_t *sch_core_stats (sch_core_t *self);
 
+//  The figures of StatsReply: a flat JSON object. The caller frees it.
+char *sch_core_stats_json (sch_core_t *self, int64_t now_us);
+
 //  Tasks running on the peer of that session; -1 when no such peer.
 int sch_core_peer_busy (sch_core_t *self, const char *gateway, uint64_t conn);
+
+//  A peer account's decayed verdict counts at now_us; false when unknown.
+bool sch_core_reputation (sch_core_t *self, int64_t account, int64_t now_us,
+                          double *valid_p, double *invalid_p, bool *banned_p);
 
 //  Name of an error code as sent on the wire.
 const char *sch_err_name (sch_err_t err);

@@ -14,7 +14,7 @@
 //  --------------------------------------------------------------------------
 //  Capture of what the core sends
 
-#define MAX_SENT 256
+#define MAX_SENT 1024
 
 typedef struct {
     char *dest [MAX_SENT];
@@ -170,16 +170,24 @@ s_peer_down (sch_core_t *core, const char *gw, uint64_t conn, int64_t now)
 }
 
 //  A gamer on gateway gw, connection 1, account 500
+//  What the next submits and results carry (tests of the cache, funds and
+//  validation change them)
+static const char *s_params = "{\"n\":1}";
+static int64_t s_gamer_account = 500;
+static uint64_t s_gamer_conn = 1;
+static const char *s_result_json = "{\"hash\":\"ab\"}";
+static const char *s_kernel_version = "1";
+
 static void
 s_submit_from (sch_core_t *core, const char *gw, const char *id, const char *type,
                uint32_t deadline_ms, int64_t now)
 {
     P2c2r__Session gamer = P2C2R__SESSION__INIT;
     gamer.gateway = (char *) gw;
-    gamer.conn = 1;
+    gamer.conn = s_gamer_conn;
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = (char *) type;
-    submit.params_json = "{\"n\":1}";
+    submit.params_json = (char *) s_params;
     uint8_t payload [3] = { 1, 2, 3 };
     submit.payload.data = payload;
     submit.payload.len = sizeof payload;
@@ -187,7 +195,7 @@ s_submit_from (sch_core_t *core, const char *gw, const char *id, const char *typ
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;
-    ts.gamer_account = 500;
+    ts.gamer_account = s_gamer_account;
     ts.gamer_id = "player";
     ts.submit = &submit;
     ts.deadline_ms = deadline_ms;
@@ -216,8 +224,9 @@ s_result (sch_core_t *core, const char *gw, uint64_t conn, const char *id, bool 
     res.compute_us = compute_us;
     res.attempt = *s_attempt_slot (id);
     uint8_t blob [2] = { 9, 8 };
+    res.kernel_version = (char *) s_kernel_version;
     if (ok) {
-        res.result_json = "{\"hash\":\"ab\"}";
+        res.result_json = (char *) s_result_json;
         res.blob.data = blob;
         res.blob.len = 2;
     }
@@ -270,6 +279,11 @@ s_core (sent_t *sent, int64_t attempt_timeout_ms, uint32_t max_attempts, size_t 
     config.attempt_timeout_ms = attempt_timeout_ms;
     config.max_attempts = max_attempts;
     config.queue_max = queue_max;
+    //  the rules of issue 6's first part do not depend on these: the tests
+    //  of validation and funds switch them on
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
     memset (sent, 0, sizeof *sent);
     return sch_core_new (&config, s_capture, sent);
 }
@@ -277,8 +291,10 @@ s_core (sent_t *sent, int64_t attempt_timeout_ms, uint32_t max_attempts, size_t 
 //  --------------------------------------------------------------------------
 //  The rules
 
-//  A submit goes to the eligible peer with the most free slots; ties go to
-//  the one assigned least recently. The TaskAssign goes to the peer's
+//  A submit goes to the eligible peer with the best expected finish time:
+//  with nothing known of speeds, the least loaded in proportion (busy /
+//  slots); ties go to the one with more free slots, then to the one
+//  assigned least recently. The TaskAssign goes to the peer's
 //  gateway and carries what the gamer sent, under the canonical type name.
 static void
 test_least_loaded (void)
@@ -299,13 +315,13 @@ test_least_loaded (void)
     P2C_CHECK (ta && ta->assign->payload.len == 3 && ta->assign->payload.data [2] == 3);
     P2C_CHECK (ta && ta->assign->deadline_ms == 10000);
 
-    //  gw-b still has 3 free against 2
+    //  gw-b is a quarter busy, gw-a idle
     s_submit (core, "t2", "encryption", 30000, 0);
-    P2C_CHECK ((ta = s_assign_of (&sent, "t2", &dest)) && !strcmp (dest, "gw-b"));
-    //  2 free each: gw-a has never been given a task
+    P2C_CHECK ((ta = s_assign_of (&sent, "t2", &dest)) && !strcmp (dest, "gw-a"));
+    //  a quarter against a half
     s_submit (core, "t3", "encryption", 30000, 0);
-    P2C_CHECK ((ta = s_assign_of (&sent, "t3", &dest)) && !strcmp (dest, "gw-a"));
-    //  2 free on gw-b, 1 on gw-a
+    P2C_CHECK ((ta = s_assign_of (&sent, "t3", &dest)) && !strcmp (dest, "gw-b"));
+    //  half busy each: 2 free on gw-b, 1 on gw-a
     s_submit (core, "t4", "encryption", 30000, 0);
     P2C_CHECK ((ta = s_assign_of (&sent, "t4", &dest)) && !strcmp (dest, "gw-b"));
     P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 1);
@@ -839,6 +855,635 @@ test_bad_input (void)
     sch_core_destroy (&core);
 }
 
+
+//  --------------------------------------------------------------------------
+//  Issue 6: matching, fairness, cache, validation, billing, funds, stats
+
+//  A peer with resources and bench figures
+static void
+s_peer_up_ex (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
+              const char *type, int64_t account, uint32_t ram_gb, bool gpu,
+              uint64_t reference_us, const char *version, int64_t now)
+{
+    char *types [1] = { (char *) type };
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__KernelInfo ki = P2C2R__KERNEL_INFO__INIT;
+    ki.task_type = (char *) type;
+    ki.version = (char *) version;
+    ki.reference_us = reference_us;
+    P2c2r__KernelInfo *kis [1] = { &ki };
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = slots;
+    caps.n_task_types = 1;
+    caps.task_types = types;
+    caps.ram_gb = ram_gb;
+    caps.gpu = gpu;
+    caps.n_kernels = 1;
+    caps.kernels = kis;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = "box";
+    up.account_id = account;
+    up.capabilities = &caps;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, now);
+}
+
+static void
+s_balance (sch_core_t *core, int64_t account, int64_t balance, bool disabled, int64_t now)
+{
+    P2c2r__BalanceUpdate bu = P2C2R__BALANCE_UPDATE__INIT;
+    bu.account_id = account;
+    bu.balance_pico = balance;
+    bu.disabled = disabled;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_BALANCE_UPDATE;
+    msg.balance_update = &bu;
+    sch_core_handle (core, "ledger-1", &msg, now);
+}
+
+//  Expected finish time: a peer faster on the bench gets the task; then
+//  its own history counts; a peer whose round trips are slow loses.
+static void
+test_expected_finish (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up_ex (core, "gw-a", 1, 4, "encryption", 11, 8, false, 4000, "1", 0);
+    s_peer_up_ex (core, "gw-b", 2, 4, "encryption", 12, 8, false, 1000, "1", 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-b"));
+    //  gw-b turns out slow in practice (claims 50 ms, round trip 200 ms)
+    s_result (core, "gw-b", 2, "t1", true, 50000, NULL, 250 * MS);
+    s_submit (core, "t2", "encryption", 30000, 300 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t2", &dest) && !strcmp (dest, "gw-a"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Resources: a type that needs a GPU or RAM goes only to peers that have
+//  them; with none, the gamer hears no_peers.
+static void
+test_resources (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    P2C_CHECK (sch_core_config_needs (&config, "rt_shadows:gpu,physics_fluid:ram=4") == 0);
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up_ex (core, "gw-a", 1, 4, "rt_shadows", 11, 16, false, 0, "1", 0);
+    s_peer_up_ex (core, "gw-b", 2, 4, "physics_fluid", 12, 2, true, 0, "1", 0);
+    s_submit (core, "t1", "rt_shadows", 30000, 0);
+    s_submit (core, "t2", "physics_fluid", 30000, 0);
+    P2C_CHECK (s_failed_with (&sent, "t1", "no_peers"));
+    P2C_CHECK (s_failed_with (&sent, "t2", "no_peers"));
+    s_peer_up_ex (core, "gw-c", 3, 4, "rt_shadows", 13, 16, true, 0, "1", 0);
+    s_submit (core, "t3", "rt_shadows", 30000, 0);
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t3", &dest) && !strcmp (dest, "gw-c"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Fairness: gamer A queues 20 tasks, then gamer B 2; as slots free up,
+//  B's tasks are served within the next few, not after A's 20.
+static void
+test_fairness (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 1000);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    char id [32];
+    s_gamer_account = 501;
+    for (int i = 0; i < 20; i++) {
+        snprintf (id, sizeof id, "a%d", i);
+        s_submit (core, id, "encryption", 30000, 0);
+    }
+    s_gamer_account = 502;
+    s_submit (core, "b0", "encryption", 30000, 0);
+    s_submit (core, "b1", "encryption", 30000, 0);
+    s_gamer_account = 500;
+    P2C_CHECK (sch_core_stats (core)->queued == 21);
+    //  a0 ran at once; from the queue the slot alternates between the
+    //  gamers (A's queue came first)
+    const char *order [6] = { "a0", "a1", "b0", "a2", "b1", "a3" };
+    bool fair = true;
+    for (int i = 0; i < 5; i++) {
+        s_clear (&sent);
+        s_result (core, "gw-a", 1, order [i], true, 100, NULL, (i + 1) * MS);
+        if (!s_assign_of (&sent, order [i + 1], NULL))
+            fair = false;
+    }
+    P2C_CHECK (fair);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  One gamer's queue is bounded on its own: a flood gets unavailable while
+//  another gamer still queues.
+static void
+test_gamer_queue_max (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.gamer_queue_max = 3;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    char id [32];
+    s_gamer_account = 501;
+    for (int i = 0; i < 5; i++) {
+        snprintf (id, sizeof id, "a%d", i);
+        s_submit (core, id, "encryption", 30000, 0);
+    }
+    P2C_CHECK (s_failed_with (&sent, "a4", "unavailable"));
+    P2C_CHECK (!s_deliver_of (&sent, "a3", NULL));
+    s_gamer_account = 502;
+    s_submit (core, "b0", "encryption", 30000, 0);
+    P2C_CHECK (!s_deliver_of (&sent, "b0", NULL));
+    s_gamer_account = 500;
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Deadlines: none given means the configured default; a long one is cut
+//  to the configured bound.
+static void
+test_deadline_bounds (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.default_deadline_ms = 4000;
+    config.max_deadline_ms = 6000;
+    config.attempt_timeout_ms = 100000;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 0, 0);
+    s_params = "{\"n\":2}";
+    s_submit (core, "t2", "encryption", 60000, 0);
+    s_params = "{\"n\":1}";
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1", NULL);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 4000);
+    ta = s_assign_of (&sent, "t2", NULL);
+    P2C_CHECK (ta && ta->assign->deadline_ms == 6000);
+    s_clear (&sent);
+    sch_core_cron (core, 6000 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t1", "timeout") && s_failed_with (&sent, "t2", "timeout"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  The cache: an identical task (keys reordered, spaces) after a delivered
+//  one is answered at once, cached, free, never settled, no peer runs it;
+//  a different payload or an expired entry is a miss.
+static void
+test_cache (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_ttl_ms = 60000;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_params = "{\"data\":\"x\",\"iterations\":3}";
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_result (core, "gw-a", 1, "t1", true, 700, NULL, 10 * MS);
+    s_ack (core, "t1", true, 99, 20 * MS);
+    s_clear (&sent);
+    s_params = "{ \"iterations\": 3, \"data\": \"x\" }";
+    s_submit (core, "t2", "hash", 30000, 30 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "t2", NULL);
+    P2C_CHECK (d && d->reply->ok && d->reply->cached && d->reply->cost_pico == 0
+               && d->reply->billed_us == 0);
+    P2C_CHECK (d && !strcmp (d->reply->result_json, "{\"hash\":\"ab\"}")
+               && d->reply->blob.len == 2 && !strcmp (d->reply->client_ref, "ref-1"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_stats (core)->cached == 1);
+    s_clear (&sent);
+    //  other values: a miss
+    s_params = "{\"data\":\"x\",\"iterations\":4}";
+    s_submit (core, "t3", "encryption", 30000, 40 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t3", NULL) != NULL);
+    s_result (core, "gw-a", 1, "t3", true, 700, NULL, 50 * MS);
+    s_ack (core, "t3", true, 99, 50 * MS);
+    s_clear (&sent);
+    //  after the time to live: a miss
+    s_params = "{\"data\":\"x\",\"iterations\":3}";
+    s_submit (core, "t4", "encryption", 30000, 60100 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t4", NULL) != NULL);
+    s_params = "{\"n\":1}";
+    char *json = sch_core_stats_json (core, 60100 * MS);
+    P2C_CHECK (json && strstr (json, "\"cache_hits\":1") && strstr (json, "\"cache_misses\":3"));
+    free (json);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+static sch_core_t *
+s_core_val (sent_t *sent, sch_val_mode_t mode, uint32_t spot, uint32_t doubted)
+{
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = mode;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.spot_permille = spot;
+    config.spot_doubted_permille = doubted;
+    memset (sent, 0, sizeof *sent);
+    return sch_core_new (&config, s_capture, sent);
+}
+
+//  Spot: the first result is released and settled at once; the check runs
+//  on another peer (another account) and agrees; nothing more is paid.
+static void
+test_spot_agree (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core_val (&sent, SCH_VAL_SPOT, 1000, 1000);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    const char *dest = NULL;
+    P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-a"));
+    s_clear (&sent);
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 10 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    P2c2r__TaskAssign *ta = s_assign_of (&sent, "t1#c1", &dest);
+    P2C_CHECK (ta && !strcmp (dest, "gw-b") && !strcmp (ta->assign->params_json, "{\"n\":1}"));
+    s_ack (core, "t1", true, 5, 20 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "t1", NULL) && s_deliver_of (&sent, "t1", NULL)->reply->ok);
+    s_clear (&sent);
+    s_result (core, "gw-b", 2, "t1#c1", true, 100, NULL, 30 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    P2C_CHECK (sch_core_stats (core)->agreed == 1 && sch_core_stats (core)->checks == 1);
+    double v = 0, i = 0;
+    bool banned = true;
+    P2C_CHECK (sch_core_reputation (core, 11, 30 * MS, &v, &i, &banned) && v == 1 && i == 0
+               && !banned);
+    P2C_CHECK (sch_core_reputation (core, 12, 30 * MS, &v, &i, &banned) && v == 1 && i == 0);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Spot, a cheat: the check disagrees; a third peer settles it against the
+//  first peer, whose paid result is recorded as lost; repeated, the cheat
+//  is banned, gets no more work, and its results are refused unpaid. Its
+//  reputation follows its account to a new connection.
+static void
+test_spot_cheat_banned (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core_val (&sent, SCH_VAL_SPOT, 1000, 1000);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 66, 0);     //  the cheat
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    int64_t now = 0;
+    char id [32], check [40];
+    for (int k = 0; k < 2; k++) {
+        snprintf (id, sizeof id, "t%d", k);
+        s_submit (core, id, "encryption", 30000, now);
+        const char *dest = NULL;
+        P2C_CHECK (s_assign_of (&sent, id, &dest) && !strcmp (dest, "gw-a"));
+        s_clear (&sent);
+        s_result_json = "{\"hash\":\"forged\"}";
+        s_result (core, "gw-a", 1, id, true, 100, NULL, now += MS);
+        s_result_json = "{\"hash\":\"ab\"}";
+        s_ack (core, id, true, 5, now += MS);
+        snprintf (check, sizeof check, "%s#c1", id);
+        P2c2r__TaskAssign *ta = s_assign_of (&sent, check, &dest);
+        P2C_CHECK (ta != NULL);
+        const char *gw1 = ta ? ta->peer->gateway : "";
+        uint64_t conn1 = ta ? ta->peer->conn : 0;
+        char gw1copy [16];
+        snprintf (gw1copy, sizeof gw1copy, "%s", gw1);
+        s_clear (&sent);
+        s_result (core, gw1copy, conn1, check, true, 100, NULL, now += MS);
+        //  a tie-break on the third peer
+        snprintf (check, sizeof check, "%s#c2", id);
+        ta = s_assign_of (&sent, check, &dest);
+        P2C_CHECK (ta && strcmp (dest, "gw-a") && strcmp (dest, gw1copy));
+        char gw2copy [16];
+        snprintf (gw2copy, sizeof gw2copy, "%s", ta ? ta->peer->gateway : "");
+        uint64_t conn2 = ta ? ta->peer->conn : 0;
+        s_clear (&sent);
+        s_result (core, gw2copy, conn2, check, true, 100, NULL, now += MS);
+        P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+        s_clear (&sent);
+    }
+    const sch_stats_t *st = sch_core_stats (core);
+    P2C_CHECK (st->tiebreaks == 2 && st->invalid_results == 2 && st->paid_then_invalid == 2);
+    P2C_CHECK (st->bans == 1 && st->banned_peers == 1);
+    double v = 0, i = 0;
+    bool banned = false;
+    P2C_CHECK (sch_core_reputation (core, 66, now, &v, &i, &banned) && i > 1.99 && banned);
+    //  banned: no work, even when the others are busy
+    s_submit (core, "u1", "encryption", 30000, now);
+    s_submit (core, "u2", "encryption", 30000, now);
+    s_submit (core, "u3", "encryption", 30000, now);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 0);
+    P2C_CHECK (sch_core_stats (core)->queued == 1);
+    s_clear (&sent);
+    //  reconnecting does not wash the account
+    s_peer_down (core, "gw-a", 1, now);
+    s_peer_up (core, "gw-a", 9, 1, "encryption", 66, now);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 9) == 0);
+    P2C_CHECK (sch_core_stats (core)->banned_peers == 1);
+    //  with the ban the cheat is not counted as an eligible peer
+    s_peer_down (core, "gw-b", 2, now);
+    s_peer_down (core, "gw-c", 3, now);
+    s_clear (&sent);
+    s_submit (core, "u4", "encryption", 30000, now);
+    P2C_CHECK (s_failed_with (&sent, "u4", "no_peers"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Where the last TaskAssign of a task went: its gateway copied into gw
+//  (16 bytes) and its connection; false when none.
+static bool
+s_where (sent_t *sent, const char *task_id, char *gw, uint64_t *conn)
+{
+    const char *dest = NULL;
+    P2c2r__TaskAssign *ta = s_assign_of (sent, task_id, &dest);
+    if (!ta)
+        return false;
+    snprintf (gw, 16, "%s", ta->peer->gateway);
+    *conn = ta->peer->conn;
+    return true;
+}
+
+//  A banned peer's result for a task it had before the ban is refused,
+//  unpaid, and the task goes elsewhere.
+static void
+test_banned_result_refused (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_SPOT;
+    config.spot_permille = config.spot_doubted_permille = 1000;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.ban_min_invalid = 1;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 66, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_submit (core, "t2", "encryption", 30000, 0);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-a", 1) == 2);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    s_clear (&sent);
+    s_result_json = "{\"hash\":\"forged\"}";
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 10 * MS);
+    s_result_json = "{\"hash\":\"ab\"}";
+    char gw [16];
+    uint64_t conn = 0;
+    P2C_CHECK (s_where (&sent, "t1#c1", gw, &conn) && strcmp (gw, "gw-a"));
+    s_clear (&sent);
+    s_result (core, gw, conn, "t1#c1", true, 100, NULL, 20 * MS);
+    P2C_CHECK (s_where (&sent, "t1#c2", gw, &conn) && strcmp (gw, "gw-a"));
+    s_clear (&sent);
+    s_result (core, gw, conn, "t1#c2", true, 100, NULL, 30 * MS);
+    P2C_CHECK (sch_core_stats (core)->bans == 1);
+    s_clear (&sent);
+    //  gw-a (banned) answers t2: refused, not paid, t2 runs elsewhere
+    s_result (core, "gw-a", 1, "t2", true, 100, NULL, 40 * MS);
+    P2C_CHECK (sch_core_stats (core)->banned_results == 1);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (s_where (&sent, "t2", gw, &conn) && strcmp (gw, "gw-a"));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Quorum: nothing is released or paid before two results agree; results
+//  of different kernel versions are not compared.
+static void
+test_quorum (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core_val (&sent, SCH_VAL_QUORUM, 0, 0);
+    s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    s_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    char gw0 [16], gw1 [16], gw2 [16];
+    uint64_t c0 = 0, c1 = 0, c2 = 0;
+    P2C_CHECK (s_where (&sent, "t1", gw0, &c0) && !strcmp (gw0, "gw-a"));
+    P2C_CHECK (s_where (&sent, "t1#c1", gw1, &c1) && strcmp (gw1, "gw-a"));
+    s_clear (&sent);
+    s_result (core, gw0, c0, "t1", true, 100, NULL, 10 * MS);
+    P2C_CHECK (sent.count == 0);
+    P2C_CHECK (sch_core_stats (core)->validating == 1);
+    //  another kernel version: no vote; a third run is asked for
+    s_kernel_version = "2";
+    s_result (core, gw1, c1, "t1#c1", true, 100, NULL, 20 * MS);
+    s_kernel_version = "1";
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_stats (core)->incomparable == 1);
+    P2C_CHECK (s_where (&sent, "t1#c2", gw2, &c2) && strcmp (gw2, gw0) && strcmp (gw2, gw1));
+    s_clear (&sent);
+    s_result (core, gw2, c2, "t1#c2", true, 100, NULL, 30 * MS);
+    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
+    P2C_CHECK (m && !strcmp (m->settle_request->task_id, "t1")
+               && m->settle_request->peer_account == 11 && m->settle_request->gamer_account == 500);
+    s_ack (core, "t1", true, 5, 40 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "t1", NULL) && s_deliver_of (&sent, "t1", NULL)->reply->ok);
+    double v = 0, i = 0;
+    bool banned = false;
+    int64_t other = !strcmp (gw1, "gw-b") ? 12 : 13;
+    P2C_CHECK (sch_core_reputation (core, other, 40 * MS, &v, &i, &banned) == false
+               || (v == 0 && i == 0));
+    s_clear (&sent);
+    //  only one peer: the quorum never forms and the gamer hears timeout
+    s_peer_down (core, "gw-b", 2, 50 * MS);
+    s_peer_down (core, "gw-c", 3, 50 * MS);
+    s_submit (core, "t2", "encryption", 1000, 50 * MS);
+    s_result (core, "gw-a", 1, "t2", true, 100, NULL, 60 * MS);
+    sch_core_cron (core, 1050 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t2", "timeout"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Billing: a peer slower than the fleet on the reference input bills the
+//  fleet's time for the same work.
+static void
+test_billing_reference (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up_ex (core, "gw-a", 1, 1, "encryption", 11, 8, false, 3000, "1", 0);
+    s_peer_up_ex (core, "gw-b", 2, 1, "encryption", 12, 8, false, 1000, "1", 0);
+    //  fleet mean 2000 us; gw-b is faster: billed as claimed
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_params = "{\"n\":2}";
+    s_submit (core, "t2", "encryption", 30000, 0);
+    s_params = "{\"n\":1}";
+    s_result (core, "gw-b", 2, "t1", true, 9000, NULL, 10 * MS);
+    s_result (core, "gw-a", 1, "t2", true, 9000, NULL, 10 * MS);
+    P2c2r__Internal *m1 = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
+    P2c2r__Internal *m2 = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 1, NULL);
+    P2C_CHECK (m1 && m1->settle_request->billed_us == 9000);
+    //  gw-a: 9000 * 2000 / 3000
+    P2C_CHECK (m2 && m2->settle_request->billed_us == 6000
+               && m2->settle_request->compute_us == 9000);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+static sch_core_t *
+s_core_funds (sent_t *sent)
+{
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.cache_max_entries = 0;
+    config.funds_check = true;
+    config.funds_floor_pico = 0;
+    config.gamer_rate_per_hour = 3600000000LL;    //  1 pico per us: easy sums
+    config.balance_wait_ms = 2000;
+    memset (sent, 0, sizeof *sent);
+    return sch_core_new (&config, s_capture, sent);
+}
+
+//  Funds: an unknown gamer's task waits for the balance (one BalanceQuery
+//  to the ledger); with enough, it runs and its most is reserved; what the
+//  tasks in flight may cost counts against the balance; a disabled or poor
+//  account hears insufficient_funds before any peer works; the reserve is
+//  given back when a task ends.
+static void
+test_funds (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core_funds (&sent);
+    s_peer_up (core, "gw-a", 1, 8, "encryption", 11, 0);
+    s_gamer_account = 700;
+    s_submit (core, "t1", "encryption", 1000, 0);        //  most: 1000000 pico
+    s_submit (core, "t2", "encryption", 1000, 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_BALANCE_QUERY) == 1);
+    const char *dest = NULL;
+    P2c2r__Internal *q = s_nth (&sent, P2C2R__INTERNAL__MSG_BALANCE_QUERY, 0, &dest);
+    P2C_CHECK (q && !strcmp (dest, "ledger") && q->balance_query->n_account_ids == 1
+               && q->balance_query->account_ids [0] == 700);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 0);
+    P2C_CHECK (sch_core_stats (core)->parked == 2);
+    s_clear (&sent);
+    //  room for one task of 1000000, not two
+    s_balance (core, 700, 1500000, false, 100 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t1", NULL) != NULL);
+    P2C_CHECK (s_failed_with (&sent, "t2", "insufficient_funds"));
+    P2C_CHECK (s_assign_of (&sent, "t2", NULL) == NULL);
+    s_clear (&sent);
+    //  t1 ends: its reserve is free again
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 200 * MS);
+    s_ack (core, "t1", true, 100, 210 * MS);
+    s_submit (core, "t3", "encryption", 1000, 220 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t3", NULL) != NULL);
+    s_clear (&sent);
+    //  a deadline beyond the type's ceiling reserves the ceiling (60 s)
+    s_balance (core, 700, 61000000 + 999999, false, 230 * MS);
+    s_submit (core, "t4", "encryption", 300000, 240 * MS);
+    P2C_CHECK (s_assign_of (&sent, "t4", NULL) != NULL);
+    s_submit (core, "t5", "encryption", 1000, 240 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t5", "insufficient_funds"));
+    s_clear (&sent);
+    //  disabled
+    s_balance (core, 700, 1000000000000LL, true, 250 * MS);
+    s_submit (core, "t6", "encryption", 1000, 260 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t6", "insufficient_funds"));
+    P2C_CHECK (sch_core_stats (core)->failed [SCH_ERR_INSUFFICIENT_FUNDS] == 3);
+    s_clear (&sent);
+    //  a ledger that never answers: unavailable after the wait, nothing ran
+    s_gamer_account = 701;
+    s_submit (core, "t7", "encryption", 30000, 300 * MS);
+    sch_core_cron (core, 2299 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "t7", NULL) == NULL);
+    sch_core_cron (core, 2300 * MS);
+    P2C_CHECK (s_failed_with (&sent, "t7", "unavailable"));
+    P2C_CHECK (s_assign_of (&sent, "t7", NULL) == NULL && sch_core_stats (core)->parked == 0);
+    s_gamer_account = 500;
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  The floor: the spendable balance must stay at or above it.
+static void
+test_funds_floor (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.cache_max_entries = 0;
+    config.gamer_rate_per_hour = 3600000000LL;
+    config.funds_floor_pico = 500000;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    s_peer_up (core, "gw-a", 1, 8, "encryption", 11, 0);
+    s_balance (core, 500, 1499999, false, 0);
+    s_submit (core, "t1", "encryption", 1000, 0);
+    P2C_CHECK (s_failed_with (&sent, "t1", "insufficient_funds"));
+    s_balance (core, 500, 1500000, false, 0);
+    s_submit (core, "t2", "encryption", 1000, 0);
+    P2C_CHECK (s_assign_of (&sent, "t2", NULL) != NULL);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Stats: a StatsRequest gets a StatsReply to the asking node with the
+//  figures as a flat JSON object.
+static void
+test_stats (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_peer_up (core, "gw-a", 1, 2, "encryption", 11, 0);
+    s_submit (core, "t1", "encryption", 30000, 0);
+    s_result (core, "gw-a", 1, "t1", true, 100, NULL, 40 * MS);
+    s_ack (core, "t1", true, 5, 50 * MS);
+    s_clear (&sent);
+    P2c2r__StatsRequest req = P2C2R__STATS_REQUEST__INIT;
+    req.corr = 77;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_STATS_REQUEST;
+    msg.stats_request = &req;
+    sch_core_handle (core, "gw-node-9", &msg, 60 * MS);
+    const char *dest = NULL;
+    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_STATS_REPLY, 0, &dest);
+    P2C_CHECK (m && !strcmp (dest, "gw-node-9") && m->stats_reply->corr == 77
+               && !strcmp (m->stats_reply->service, "scheduler"));
+    const char *j = m ? m->stats_reply->stats_json : "";
+    P2C_CHECK (strstr (j, "\"peers_online\":1") && strstr (j, "\"slots_busy\":0")
+               && strstr (j, "\"completed\":1") && strstr (j, "\"queue_depth\":0")
+               && strstr (j, "\"latency_p50_ms\":50.0") && strstr (j, "\"cache_hit_rate\"")
+               && strstr (j, "\"validation_invalid\":0") && strstr (j, "\"tasks_per_s\""));
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -860,5 +1505,19 @@ main (int argc, char **argv)
     test_gateway_down ();
     test_peer_refresh ();
     test_bad_input ();
+    test_expected_finish ();
+    test_resources ();
+    test_fairness ();
+    test_gamer_queue_max ();
+    test_deadline_bounds ();
+    test_cache ();
+    test_spot_agree ();
+    test_spot_cheat_banned ();
+    test_banned_result_refused ();
+    test_quorum ();
+    test_billing_reference ();
+    test_funds ();
+    test_funds_floor ();
+    test_stats ();
     return p2c_test_report ("scheduler");
 }

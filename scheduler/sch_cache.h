@@ -1,0 +1,55 @@
+/*  The result cache: identical (task type, canonical parameters, payload)
+    within a time to live answers at once, billed zero. Canonical parameters
+    are the JSON re-encoded with sorted keys and no whitespace, so key order
+    and spacing do not matter (the original demo's cache missed on key
+    order). Bounded in entries and bytes; the oldest entries go first. */
+#ifndef SCH_CACHE_H_INCLUDED
+#define SCH_CACHE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _sch_cache_t sch_cache_t;
+
+typedef struct {
+    char *result_json;          //  the kernel's JSON result
+    uint8_t *blob;              //  binary output, NULL when none
+    size_t blob_size;
+    uint64_t compute_us;        //  what it took the peer that made it
+    int64_t born_us;            //  when it was stored
+} sch_cache_entry_t;
+
+sch_cache_t *sch_cache_new (int64_t ttl_us, size_t max_entries, size_t max_bytes);
+void sch_cache_destroy (sch_cache_t **self_p);
+
+//  The cache key of a task: hex SHA-256 over the type, the canonical
+//  parameters and the payload. NULL when params_json is not a JSON object
+//  (such a task is never cached). The caller frees the key.
+char *sch_cache_key (const char *type, const char *params_json, const uint8_t *payload,
+                     size_t payload_size);
+
+//  The live entry for the key, or NULL (expired entries count as missing).
+//  Counts a hit or a miss.
+const sch_cache_entry_t *sch_cache_get (sch_cache_t *self, const char *key, int64_t now_us);
+
+//  Stores (or replaces) a result; evicts the oldest entries past the
+//  bounds. A result larger than the byte bound is not stored.
+void sch_cache_put (sch_cache_t *self, const char *key, const char *result_json,
+                    const uint8_t *blob, size_t blob_size, uint64_t compute_us,
+                    int64_t now_us);
+
+//  Forgets a key (a result that lost a later validation).
+void sch_cache_drop (sch_cache_t *self, const char *key);
+
+//  Drops expired entries; call from the cron.
+void sch_cache_expire (sch_cache_t *self, int64_t now_us);
+
+size_t sch_cache_entries (sch_cache_t *self);
+size_t sch_cache_bytes (sch_cache_t *self);
+uint64_t sch_cache_hits (sch_cache_t *self);
+uint64_t sch_cache_misses (sch_cache_t *self);
+
+void sch_cache_test (bool verbose);
+
+#endif
