@@ -1,11 +1,15 @@
 /*  The player's client: one connection, one thread (libwebsockets' loop).
     It never reconnects: a run that loses its connection cannot know which
-    tasks were answered, so it reports and exits 3. */
+    tasks were answered, so it reports and exits 3. On a terminal without
+    --task it shows the original demo's menu and runs one task per choice,
+    each on a connection of its own. */
 #include "agt_gamer.h"
 #include "agt_conn.h"
+#include "agt_params.h"
 #include "agt_peer.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
+#include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -17,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define S_MAX_PAYLOAD (48 * 1024 * 1024)
 
@@ -37,6 +43,11 @@ typedef struct {
     bool quiet;
     bool full;                  //  -v: results not shortened
     int64_t timeout_us;
+    char *out_dir;              //  --out: where binary results are saved, or NULL
+    bool progress;              //  draw a progress bar on stderr (a terminal)
+    bool menu;                  //  interactive: one task per menu choice
+    uint64_t file_base;         //  added to the index in saved file names
+    char *url;
     //  Run state
     agt_conn_t *conn;
     bool registered;
@@ -50,6 +61,8 @@ typedef struct {
     uint64_t ok, errors, cached, protocol_errors;
     int64_t cost_pico;
     int64_t start_us, end_us;
+    int64_t bar_us;             //  when the progress bar was last drawn
+    uint64_t saved;             //  files written to out_dir
     int exit_code;
 } s_gamer_t;
 
@@ -170,6 +183,70 @@ s_index_of (s_gamer_t *self, const char *ref, const char **why)
     return (int64_t) v;
 }
 
+//  The progress bar of a --count run on a terminal: redrawn at most every
+//  100 ms (a fast run must not spend its time drawing), and at the end
+static void
+s_bar (s_gamer_t *self, bool last)
+{
+    if (!self->progress)
+        return;
+    int64_t now = p2c_now_us ();
+    if (!last && now - self->bar_us < 100000)
+        return;
+    self->bar_us = now;
+    char bar [31];
+    size_t fill = self->count ? (size_t) (self->answered * 30 / self->count) : 0;
+    for (size_t i = 0; i < 30; i++)
+        bar [i] = i < fill ? '#' : '.';
+    bar [30] = 0;
+    fprintf (stderr, "\r[%s] %" PRIu64 "/%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " %.1fs\033[K%s",
+             bar, self->answered, self->count, self->ok, self->errors,
+             (double) (now - self->start_us) / 1e6, last ? "\n" : "");
+    fflush (stderr);
+}
+
+//  Clears the bar's line before a reply line goes to the same terminal
+static void
+s_bar_clear (s_gamer_t *self)
+{
+    if (self->progress && self->answered > 1) {
+        fprintf (stderr, "\r\033[K");
+        fflush (stderr);
+    }
+}
+
+//  Saves a result's binary output as OUT/<index>-<type>.png (.bin when it
+//  is not a PNG). Returns the path (caller frees) or NULL (said why).
+static char *
+s_save_blob (s_gamer_t *self, int64_t index, const uint8_t *blob, size_t len)
+{
+    static const uint8_t png_sig [8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    const char *canonical = p2c_task_canonical (self->task);
+    char type [64];
+    snprintf (type, sizeof type, "%s", canonical ? canonical : self->task);
+    for (char *c = type; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            *c = '_';
+    bool png = len >= 8 && !memcmp (blob, png_sig, 8);
+    size_t size = strlen (self->out_dir) + strlen (type) + 48;
+    char *path = malloc (size);
+    if (!path)
+        return NULL;
+    snprintf (path, size, "%s/%" PRIu64 "-%s.%s", self->out_dir, self->file_base + (uint64_t) index,
+              type, png ? "png" : "bin");
+    FILE *f = fopen (path, "wb");
+    bool ok = f && fwrite (blob, 1, len, f) == len;
+    if (f && fclose (f) != 0)
+        ok = false;
+    if (!ok) {
+        fprintf (stderr, "p2c2r-agent gamer: cannot save %s: %s\n", path, strerror (errno));
+        free (path);
+        return NULL;
+    }
+    self->saved++;
+    return path;
+}
+
 static void
 s_finish (s_gamer_t *self)
 {
@@ -177,14 +254,43 @@ s_finish (s_gamer_t *self)
         return;
     self->finished = true;
     self->end_us = p2c_now_us ();
+    s_bar (self, true);
     agt_conn_stop (self->conn);
+}
+
+//  One reply in the menu: what the player wants to see
+static void
+s_print_menu_reply (s_gamer_t *self, bool ok, const char *code, const char *error,
+                    const char *result_json, size_t blob_len, const char *saved, double latency,
+                    int64_t cost_pico, bool cached)
+{
+    char usd [48];
+    agt_gamer_usd (cost_pico, usd, sizeof usd);
+    if (!ok) {
+        printf ("  %s: error (%s) %s, after %.1f ms\n", self->task, code ? code : "",
+                error ? error : "", latency);
+        return;
+    }
+    printf ("  %s: ok in %.1f ms, cost %s%s\n", self->task, latency, usd,
+            cached ? " (cached)" : "");
+    const char *text = result_json ? result_json : "";
+    int limit = self->full || strlen (text) <= 400 ? (int) strlen (text) : 397;
+    printf ("    result: %.*s%s\n", limit, text, (size_t) limit < strlen (text) ? "..." : "");
+    if (blob_len) {
+        json_t *r = json_loads (text, 0, NULL);
+        json_int_t w = json_integer_value (json_object_get (r, "width"));
+        json_int_t h = json_integer_value (json_object_get (r, "height"));
+        json_decref (r);
+        printf ("    image: %lldx%lld PNG, %zu bytes%s%s\n", (long long) w, (long long) h, blob_len,
+                saved ? ", saved to " : " (use --out DIR to save it)", saved ? saved : "");
+    }
 }
 
 //  One terminal reply: record, print, and keep the pipeline full
 static void
 s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const char *code,
-          const char *error, const char *result_json, size_t blob_len, int64_t cost_pico,
-          uint64_t billed_us, bool cached)
+          const char *error, const char *result_json, const uint8_t *blob, size_t blob_len,
+          int64_t cost_pico, uint64_t billed_us, bool cached)
 {
     double latency = (double) (p2c_now_us () - self->submit_us [index]) / 1000.0;
     self->state [index] = S_ANSWERED;
@@ -197,7 +303,12 @@ s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const ch
     if (cached)
         self->cached++;
     self->cost_pico += cost_pico;
+    char *saved = ok && blob_len && self->out_dir ? s_save_blob (self, index, blob, blob_len) : NULL;
 
+    if (self->menu)
+        s_print_menu_reply (self, ok, code, error, result_json, blob_len, saved, latency,
+                            cost_pico, cached);
+    else
     if (self->json) {
         json_t *o = json_object ();
         json_object_set_new (o, "index", json_integer (index));
@@ -214,7 +325,19 @@ s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const ch
         json_object_set_new (o, "cost_pico", json_integer (cost_pico));
         json_object_set_new (o, "billed_us", json_integer ((json_int_t) billed_us));
         json_object_set_new (o, "cached", json_boolean (cached));
-        char *line = json_dumps (o, JSON_COMPACT);
+        //  Digests of the bytes as received, to compare runs and peers
+        char hex [65];
+        if (ok && result_json) {
+            agt_sha256_hex (result_json, strlen (result_json), hex);
+            json_object_set_new (o, "result_sha256", json_string (hex));
+        }
+        json_object_set_new (o, "blob_bytes", json_integer ((json_int_t) blob_len));
+        if (blob_len) {
+            agt_sha256_hex (blob, blob_len, hex);
+            json_object_set_new (o, "blob_sha256", json_string (hex));
+        }
+        json_object_set_new (o, "saved", saved ? json_string (saved) : json_null ());
+        char *line = json_dumps (o, JSON_COMPACT | JSON_REAL_PRECISION (15));
         if (line) {
             printf ("%s\n", line);
             free (line);
@@ -224,6 +347,7 @@ s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const ch
     }
     else
     if (!self->quiet) {
+        s_bar_clear (self);
         char usd [48];
         agt_gamer_usd (cost_pico, usd, sizeof usd);
         const char *text = ok ? (result_json ? result_json : "") : (error ? error : "");
@@ -233,9 +357,13 @@ s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const ch
                 cached ? 1 : 0, limit, text, (size_t) limit < strlen (text) ? "..." : "");
         if (blob_len)
             printf (" blob_bytes=%zu", blob_len);
+        if (saved)
+            printf (" saved=%s", saved);
         printf ("\n");
         fflush (stdout);
     }
+    free (saved);
+    s_bar (self, false);
     if (self->answered == self->count)
         s_finish (self);
     else
@@ -289,7 +417,7 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
                 break;
             }
             s_answer (self, index, r->task_id, r->ok, r->error_code, r->error, r->result_json,
-                      r->blob.len, r->cost_pico, r->billed_us, r->cached);
+                      r->blob.data, r->blob.len, r->cost_pico, r->billed_us, r->cached);
             break;
         }
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
@@ -309,7 +437,8 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
                 if (index < 0)
                     s_protocol_error (self, why, e->client_ref, NULL);
                 else
-                    s_answer (self, index, "", false, e->code, e->message, NULL, 0, 0, 0, false);
+                    s_answer (self, index, "", false, e->code, e->message, NULL, NULL, 0, 0, 0,
+                              false);
             }
             else
                 log_warn ("gamer: server error code=%s message=\"%.200s\"", e->code, e->message);
@@ -380,6 +509,8 @@ s_summary (s_gamer_t *self)
              agt_gamer_percentile (l, n, 50), agt_gamer_percentile (l, n, 90),
              agt_gamer_percentile (l, n, 99), n ? l [n - 1] : 0.0);
     fprintf (out, "summary: cost_usd=%s\n", usd);
+    if (self->out_dir)
+        fprintf (out, "summary: saved=%" PRIu64 " dir=%s\n", self->saved, self->out_dir);
     fflush (out);
 }
 
@@ -407,11 +538,179 @@ s_read_payload (const char *path, uint8_t **buf_p, size_t *len_p)
     return 0;
 }
 
+//  One run of self->count tasks of self->task on a connection of its own.
+//  Returns the exit status (see agt_gamer.h).
+static int
+s_run (s_gamer_t *self, bool summary)
+{
+    self->registered = self->finished = false;
+    self->next = self->outstanding = self->answered = 0;
+    self->ok = self->errors = self->cached = self->protocol_errors = 0;
+    self->cost_pico = 0;
+    self->end_us = self->bar_us = 0;
+    self->exit_code = 0;
+    self->state = calloc ((size_t) self->count, 1);
+    self->submit_us = calloc ((size_t) self->count, sizeof (int64_t));
+    self->latency_ms = calloc ((size_t) self->count, sizeof (double));
+    if (!self->state || !self->submit_us || !self->latency_ms)
+        fatal ("gamer: out of memory for %" PRIu64 " tasks", self->count);
+    int rc = 0;
+    agt_conn_handlers_t handlers = { s_on_open, s_on_message, s_on_close, NULL, s_on_cron };
+    self->conn = agt_conn_new (self->url, &handlers, self, 100);
+    if (!self->conn) {
+        fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", self->url);
+        rc = 1;
+    }
+    else {
+        self->start_us = p2c_now_us ();
+        agt_conn_connect (self->conn);
+        if (agt_conn_run (self->conn, &s_stop) != 0 && !self->finished)
+            self->exit_code = 3;
+        if (!self->finished) {
+            //  Interrupted: say what was left, like a timeout
+            if (self->progress)
+                fprintf (stderr, "\n");
+            s_print_missing (self);
+            self->exit_code = 2;
+            self->end_us = p2c_now_us ();
+        }
+        if (summary && (self->exit_code != 1 || self->registered))
+            s_summary (self);
+        rc = self->exit_code;
+        if (!rc && (self->protocol_errors || self->answered != self->count))
+            rc = 1;
+        if (self->protocol_errors)
+            fprintf (stderr, "p2c2r-agent gamer: %" PRIu64 " protocol errors (replies for unknown "
+                     "or already answered tasks)\n", self->protocol_errors);
+    }
+    agt_conn_destroy (&self->conn);
+    free (self->state);
+    free (self->submit_us);
+    free (self->latency_ms);
+    self->state = NULL;
+    self->submit_us = NULL;
+    self->latency_ms = NULL;
+    return rc;
+}
+
+//  The nine tasks of the original demo's menu, under the demo's names,
+//  with parameters that answer in well under a second
+static const struct {
+    const char *label;
+    const char *task;
+    const char *params;
+} s_menu_items [] = {
+    { "NPC dialogue", "ai_npc_dialogue",
+      "{\"player_input\":\"Greetings! Do you have a quest for me?\",\"npc_name\":\"Aldric\","
+      "\"personality\":\"friendly\",\"context\":\"tavern\"}" },
+    { "Path finding", "ai_pathfinding",
+      "{\"grid_size\":[64,64],\"start\":[0,0],\"goal\":[63,63],\"random_obstacles\":0.25,"
+      "\"seed\":7}" },
+    { "Procedural dungeon", "ai_procedural", "{\"size\":[48,24],\"type\":\"dungeon\",\"seed\":42}" },
+    { "Ray tracing: reflections", "raytracing_reflections",
+      "{\"resolution\":[160,120],\"bounces\":3,\"lights\":2,\"samples_per_pixel\":1}" },
+    { "Ray tracing: shadows", "rt_shadows",
+      "{\"resolution\":[160,120],\"lights\":2,\"samples_per_pixel\":4}" },
+    { "Ray tracing: global illumination", "rt_global_illumination",
+      "{\"resolution\":[96,72],\"bounces\":2,\"lights\":1,\"samples_per_pixel\":8}" },
+    { "Physics: rigid bodies", "physics_rigid_body",
+      "{\"num_objects\":50,\"simulation_steps\":500,\"dt\":0.01,\"seed\":1}" },
+    { "Physics: fluid", "physics_fluid", "{\"grid_size\":[16,16,16],\"iterations\":20}" },
+    { "Physics: destruction", "physics_destruction",
+      "{\"complexity\":8,\"fracture_depth\":2,\"seed\":1}" },
+};
+#define S_MENU_ITEMS (sizeof s_menu_items / sizeof s_menu_items [0])
+
+static void
+s_menu_task (s_gamer_t *self, size_t item)
+{
+    free (self->task);
+    free (self->params);
+    self->task = strdup (s_menu_items [item].task);
+    self->params = strdup (s_menu_items [item].params);
+    if (!self->task || !self->params)
+        fatal ("gamer: out of memory");
+    int rc = s_run (self, false);
+    if (rc == 3)
+        printf ("  (the server could not be reached: is it running at %s?)\n", self->url);
+    self->file_base++;
+    fflush (stdout);
+}
+
+//  The interactive menu: reads a choice per line until quit or end of input
+static int
+s_menu (s_gamer_t *self)
+{
+    printf ("P2C2R gamer %s on %s as %s\n", AGT_VERSION, self->url, self->gamer_id);
+    while (!s_stop) {
+        printf ("\nChoose a task:\n");
+        for (size_t i = 0; i < S_MENU_ITEMS; i++)
+            printf ("  %2zu) %-34s %s\n", i + 1, s_menu_items [i].label, s_menu_items [i].task);
+        printf ("  %2zu) %-34s\n", S_MENU_ITEMS + 1, "All of the above");
+        printf ("   q) Quit\n> ");
+        fflush (stdout);
+        char line [64];
+        if (!fgets (line, sizeof line, stdin))
+            break;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        p [strcspn (p, " \t\r\n")] = 0;
+        if (!strcmp (p, "q") || !strcmp (p, "quit") || !strcmp (p, "0"))
+            break;
+        char *end = NULL;
+        long choice = strtol (p, &end, 10);
+        if (!*p)
+            continue;
+        if (!strcmp (p, "a") || !strcmp (p, "all"))
+            choice = (long) S_MENU_ITEMS + 1;
+        else
+        if (*end || choice < 1 || choice > (long) S_MENU_ITEMS + 1) {
+            printf ("  unknown choice '%s'\n", p);
+            continue;
+        }
+        if (choice == (long) S_MENU_ITEMS + 1) {
+            int64_t start = p2c_now_us ();
+            for (size_t i = 0; i < S_MENU_ITEMS && !s_stop; i++)
+                s_menu_task (self, i);
+            printf ("  all %zu tasks in %.1f ms\n", S_MENU_ITEMS,
+                    (double) (p2c_now_us () - start) / 1000.0);
+        }
+        else
+            s_menu_task (self, (size_t) choice - 1);
+    }
+    printf ("bye\n");
+    return 0;
+}
+
+//  mkdir -p: --out may name a directory a few levels deep
+static int
+s_mkdirs (const char *dir)
+{
+    char buf [4096];
+    snprintf (buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir (buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    struct stat st;
+    if (mkdir (buf, 0755) != 0 && errno != EEXIST)
+        return -1;
+    if (stat (buf, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 int
 agt_gamer_main (int argc, char **argv)
 {
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *gamer_id = NULL, *task = NULL;
-    char *params = NULL, *payload_file = NULL;
+    char *params = NULL, *payload_file = NULL, *out_dir = NULL;
     long long cloud_port = 8765, count = 1, concurrency = 1, deadline_ms = 0, timeout_s = 120;
     bool json = false, quiet = false;
     p2c_cfg_t table [] = {
@@ -423,7 +722,8 @@ agt_gamer_main (int argc, char **argv)
         { "api-key", P2C_CFG_SECRET, NULL, 0, 0, &api_key,
           "API key (optional under open registration)" },
         { "gamer-id", P2C_CFG_STR, NULL, 0, 0, &gamer_id, "player name [player-hostname-pid]" },
-        { "task", P2C_CFG_STR, NULL, 0, 0, &task, "task type to submit (required)" },
+        { "task", P2C_CFG_STR, NULL, 0, 0, &task,
+          "task type to submit (without it, on a terminal: a menu of the demo's tasks)" },
         { "params", P2C_CFG_STR, "{}", 0, 0, &params,
           "task parameters, a JSON object; \"{i}\" becomes the task's index" },
         { "payload-file", P2C_CFG_STR, NULL, 0, 0, &payload_file,
@@ -437,6 +737,8 @@ agt_gamer_main (int argc, char **argv)
         { "json", P2C_CFG_BOOL, "false", 0, 0, &json,
           "one JSON object per reply on stdout, summary on stderr" },
         { "quiet", P2C_CFG_BOOL, "false", 0, 0, &quiet, "print only the summary" },
+        { "out", P2C_CFG_STR, NULL, 0, 0, &out_dir,
+          "save binary results (images) as DIR/<index>-<type>.png" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -449,12 +751,19 @@ agt_gamer_main (int argc, char **argv)
     }
     p2c_log_init ("p2c2r-agent", verbose);
     rc = 0;
+    bool menu = (!task || !*task) && !json && !quiet && isatty (STDIN_FILENO)
+                && isatty (STDOUT_FILENO);
     if (argc > 1) {
         fprintf (stderr, "p2c2r-agent gamer: unexpected argument '%s' (see --help)\n", argv [1]);
         rc = 1;
     }
-    if (!rc && (!task || !*task)) {
+    if (!rc && !menu && (!task || !*task)) {
         fprintf (stderr, "p2c2r-agent gamer: --task TYPE is required (see --help)\n");
+        rc = 1;
+    }
+    if (!rc && out_dir && *out_dir && s_mkdirs (out_dir) != 0) {
+        fprintf (stderr, "p2c2r-agent gamer: cannot make --out %s: %s\n", out_dir,
+                 strerror (errno));
         rc = 1;
     }
     s_gamer_t *self = calloc (1, sizeof *self);
@@ -463,34 +772,25 @@ agt_gamer_main (int argc, char **argv)
     if (!rc && payload_file && *payload_file
         && s_read_payload (payload_file, &self->payload, &self->payload_len) != 0)
         rc = 1;
-    char *url = agt_server_url (server, cloud_ip, cloud_port);
+    self->url = agt_server_url (server, cloud_ip, cloud_port);
     if (!rc) {
         self->gamer_id = gamer_id && *gamer_id ? strdup (gamer_id) : agt_default_id ("player-");
         self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
-        self->task = strdup (task);
+        self->task = strdup (task ? task : "");
         self->params = strdup (params ? params : "{}");
-        self->count = (uint64_t) count;
+        self->out_dir = out_dir && *out_dir ? strdup (out_dir) : NULL;
+        self->menu = menu;
+        self->count = menu ? 1 : (uint64_t) count;
         self->concurrency = (uint64_t) concurrency;
         self->deadline_ms = (uint32_t) deadline_ms;
         self->json = json;
         self->quiet = quiet;
         self->full = verbose;
         self->timeout_us = timeout_s * 1000000LL;
-        self->state = calloc ((size_t) count, 1);
-        self->submit_us = calloc ((size_t) count, sizeof (int64_t));
-        self->latency_ms = calloc ((size_t) count, sizeof (double));
-        if (!self->state || !self->submit_us || !self->latency_ms)
-            fatal ("gamer: out of memory for %lld tasks", count);
+        //  A bar only where a person watches, and never mixed into JSON
+        self->progress = !menu && count > 1 && !json && !quiet && isatty (STDERR_FILENO);
     }
     p2c_cfg_free (table);
-    if (!rc) {
-        agt_conn_handlers_t handlers = { s_on_open, s_on_message, s_on_close, NULL, s_on_cron };
-        self->conn = agt_conn_new (url, &handlers, self, 100);
-        if (!self->conn) {
-            fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", url);
-            rc = 1;
-        }
-    }
     if (!rc) {
         struct sigaction sa;
         memset (&sa, 0, sizeof sa);
@@ -498,35 +798,15 @@ agt_gamer_main (int argc, char **argv)
         sigaction (SIGTERM, &sa, NULL);
         sigaction (SIGINT, &sa, NULL);
         signal (SIGPIPE, SIG_IGN);
-        self->start_us = p2c_now_us ();
-        agt_conn_connect (self->conn);
-        if (agt_conn_run (self->conn, &s_stop) != 0 && !self->finished)
-            self->exit_code = 3;
-        if (!self->finished) {
-            //  Interrupted: say what was left, like a timeout
-            s_print_missing (self);
-            self->exit_code = 2;
-            self->end_us = p2c_now_us ();
-        }
-        if (self->exit_code != 1 || self->registered)
-            s_summary (self);
-        rc = self->exit_code;
-        if (!rc && (self->protocol_errors || self->answered != self->count))
-            rc = 1;
-        if (self->protocol_errors)
-            fprintf (stderr, "p2c2r-agent gamer: %" PRIu64 " protocol errors (replies for unknown "
-                     "or already answered tasks)\n", self->protocol_errors);
+        rc = menu ? s_menu (self) : s_run (self, true);
     }
-    agt_conn_destroy (&self->conn);
-    free (url);
+    free (self->url);
     free (self->gamer_id);
     free (self->api_key);
     free (self->task);
     free (self->params);
+    free (self->out_dir);
     free (self->payload);
-    free (self->state);
-    free (self->submit_us);
-    free (self->latency_ms);
     free (self);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*  p2c2r-agent: the contributor's worker (`peer`) and the player's client
     (`gamer`) in one binary; `worker` is the hidden subcommand the peer
     runs its kernels in (see agt_worker.h). */
+#include "agt_bench.h"
 #include "agt_gamer.h"
 #include "agt_peer.h"
 #include "agt_worker.h"
@@ -14,6 +15,7 @@ s_usage (FILE *out)
     fprintf (out,
              "Usage: p2c2r-agent peer [options]    lend this machine's CPU to P2C2R\n"
              "       p2c2r-agent gamer [options]   submit tasks and print the replies\n"
+             "       p2c2r-agent bench [options]   time each kernel on its reference input\n"
              "       p2c2r-agent --version\n"
              "Each subcommand has --help.\n");
 }
@@ -31,6 +33,8 @@ main (int argc, char **argv)
         return agt_peer_main (argc - 1, argv + 1);
     if (!strcmp (cmd, "gamer"))
         return agt_gamer_main (argc - 1, argv + 1);
+    if (!strcmp (cmd, "bench"))
+        return agt_bench_main (argc - 1, argv + 1);
     if (!strcmp (cmd, "worker"))
         return agt_worker_main (argc - 1, argv + 1, agt_kernel_find);
     if (!strcmp (cmd, "--version")) {

@@ -6,12 +6,15 @@
     and result to the connection it came on: after a reconnect the old ones
     are dropped (the scheduler has reassigned them). */
 #include "agt_peer.h"
+#include "agt_bench.h"
 #include "agt_conn.h"
 #include "agt_worker.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
+#include "p2c_tasks.h"
 #include "p2c_time.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,6 +59,12 @@ struct _agt_peer_t {
     int nslots;
     long long task_timeout_ms;      //  when an Assign gives no deadline
     bool log_tasks;
+    uint64_t *ref_us;               //  per kernel (agt_kernels order): reference time, 0 unknown
+                                    //  (guarded by mutex: the bench thread fills it)
+    size_t nkernels;
+    char **bench_argv;              //  the worker command line, for the bench thread
+    pthread_t bench_thread;
+    bool bench_started;
     //  Network thread only
     agt_conn_t *conn;
     agt_backoff_t backoff;
@@ -75,12 +84,14 @@ struct _agt_peer_t {
 };
 
 static volatile sig_atomic_t s_stop = 0;
+static volatile sig_atomic_t s_bench_stop = 0;
 
 static void
 s_on_signal (int sig)
 {
     (void) sig;
     s_stop = 1;
+    s_bench_stop = 1;
 }
 
 char *
@@ -254,6 +265,9 @@ s_register (agt_conn_t *conn, void *arg)
         p2c2r__kernel_info__init (&infos [i]);
         infos [i].task_type = (char *) kernels [i].name;
         infos [i].version = (char *) kernels [i].version;
+        pthread_mutex_lock (&self->mutex);
+        infos [i].reference_us = i < self->nkernels && self->ref_us ? self->ref_us [i] : 0;
+        pthread_mutex_unlock (&self->mutex);
         info_ptrs [i] = &infos [i];
     }
     long pages = sysconf (_SC_PHYS_PAGES), page = sysconf (_SC_PAGESIZE);
@@ -423,6 +437,52 @@ s_on_cron (agt_conn_t *conn, void *arg)
 
 //  ---------------------------------------------------------------------
 
+//  The kernels' speeds on their reference inputs, advertised at
+//  registration so the scheduler can choose fast peers. From the cache when
+//  it holds every kernel of this version (returns true); else they are
+//  timed by s_measure_run on a thread of its own, once each on a worker
+//  process of its own (a bad kernel cannot hurt the agent), and cached.
+//  Registration does not wait for them: a gamer's tasks must not meet
+//  "no peers" while a fresh install times itself; until they are known the
+//  peer advertises 0 ("not measured"), and every later registration (a
+//  reconnect, a restart) carries them.
+static bool
+s_speeds_cached (agt_peer_t *self)
+{
+    char *path = agt_bench_cache_path ();
+    size_t n = self->nkernels;
+    bool all = agt_bench_cache_load (path, self->ref_us, n) == n;
+    if (all)
+        log_info ("peer: kernel speeds from cache kernels=%zu path=%s", n, path);
+    free (path);
+    return all;
+}
+
+static void *
+s_measure_run (void *arg)
+{
+    agt_peer_t *self = (agt_peer_t *) arg;
+    size_t n = self->nkernels;
+    uint64_t *ref = calloc (n + 1, sizeof (uint64_t));
+    if (!ref)
+        return NULL;
+    int64_t start = p2c_now_us ();
+    size_t measured = agt_bench_measure ("/proc/self/exe", self->bench_argv, 10000, &s_bench_stop,
+                                         ref, n);
+    log_info ("peer: kernel speeds measured kernels=%zu of=%zu ms=%lld", measured, n,
+              (long long) ((p2c_now_us () - start) / 1000));
+    pthread_mutex_lock (&self->mutex);
+    memcpy (self->ref_us, ref, n * sizeof (uint64_t));
+    pthread_mutex_unlock (&self->mutex);
+    char *path = agt_bench_cache_path ();
+    if (measured == n && path && agt_bench_cache_save (path, ref, n) != 0)
+        log_warn ("peer: cannot write the kernel speed cache path=%s reason=\"%s\"", path,
+                  strerror (errno));
+    free (path);
+    free (ref);
+    return NULL;
+}
+
 static void
 s_peer_destroy (agt_peer_t **self_p)
 {
@@ -433,12 +493,16 @@ s_peer_destroy (agt_peer_t **self_p)
     atomic_store (&self->stopping, true);
     pthread_cond_broadcast (&self->cond);
     pthread_mutex_unlock (&self->mutex);
+    s_bench_stop = 1;
+    if (self->bench_started)
+        pthread_join (self->bench_thread, NULL);
     for (int i = 0; self->slots && i < self->nslots; i++) {
         if (self->slots [i].started)
             pthread_join (self->slots [i].thread, NULL);
         agt_worker_destroy (&self->slots [i].worker);
     }
     free (self->slots);
+    free (self->ref_us);
     agt_conn_destroy (&self->conn);
     while (self->jobs) {
         s_job_t *next = self->jobs->next;
@@ -462,7 +526,7 @@ agt_peer_main (int argc, char **argv)
 {
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
     long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000;
-    bool log_tasks = false, list_kernels = false;
+    bool log_tasks = false, list_kernels = false, no_bench = false;
     p2c_cfg_t table [] = {
         { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
           "gateway address, ws://HOST:PORT" },
@@ -482,7 +546,9 @@ agt_peer_main (int argc, char **argv)
         { "log-tasks", P2C_CFG_BOOL, "false", 0, 0, &log_tasks,
           "log every completed task at info (\"peer: task done id=...\")" },
         { "list-kernels", P2C_CFG_BOOL, "false", 0, 0, &list_kernels,
-          "print the kernel names and versions and exit" },
+          "print the kernel names, versions and aliases and exit" },
+        { "no-bench", P2C_CFG_BOOL, "false", 0, 0, &no_bench,
+          "do not time the kernels at start (advertise no speeds)" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -498,8 +564,11 @@ agt_peer_main (int argc, char **argv)
     }
     p2c_log_init ("p2c2r-agent", verbose);
     if (list_kernels) {
-        for (const agt_kernel_t *k = agt_kernels (); k->name; k++)
-            printf ("%s %s\n", k->name, k->version);
+        printf ("%-24s %-8s %s\n", "kernel", "version", "aliases");
+        for (const agt_kernel_t *k = agt_kernels (); k->name; k++) {
+            const p2c_task_type_t *t = p2c_task_type (k->name);
+            printf ("%-24s %-8s %s\n", k->name, k->version, t && t->alias ? t->alias : "-");
+        }
         p2c_cfg_free (table);
         return 0;
     }
@@ -518,6 +587,11 @@ agt_peer_main (int argc, char **argv)
     self->log_tasks = log_tasks;
     agt_backoff_reset (&self->backoff);
     srandom ((unsigned) (p2c_now_us () ^ getpid ()));
+    while (agt_kernels () [self->nkernels].name)
+        self->nkernels++;
+    self->ref_us = calloc (self->nkernels + 1, sizeof (uint64_t));
+    if (!self->ref_us)
+        fatal ("peer: out of memory");
     p2c_cfg_free (table);
 
     agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, s_on_wake, s_on_cron };
@@ -538,13 +612,16 @@ agt_peer_main (int argc, char **argv)
     sigaction (SIGINT, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
 
-    //  Workers, and slot threads that never take the signals: those must
-    //  interrupt the network thread's poll
     char mem_arg [32];
     snprintf (mem_arg, sizeof mem_arg, "%lld", mem_mb);
     char fd_arg [16];
     snprintf (fd_arg, sizeof fd_arg, "%d", AGT_WORKER_FD);
     char *wargv [] = { "p2c2r-agent", "worker", "--fd", fd_arg, "--worker-mem-mb", mem_arg, NULL };
+    self->bench_argv = wargv;
+    bool measure = !no_bench && !s_speeds_cached (self);
+
+    //  Workers, and slot threads that never take the signals: those must
+    //  interrupt the network thread's poll
     sigset_t block, old;
     sigemptyset (&block);
     sigaddset (&block, SIGTERM);
@@ -564,6 +641,8 @@ agt_peer_main (int argc, char **argv)
             fatal ("peer: cannot start slot thread slot=%d", i);
         slot->started = true;
     }
+    if (measure && pthread_create (&self->bench_thread, NULL, s_measure_run, self) == 0)
+        self->bench_started = true;
     pthread_sigmask (SIG_SETMASK, &old, NULL);
 
     log_info ("peer: starting id=%s server=%s slots=%d version=%s", self->peer_id, self->url,

@@ -71,8 +71,12 @@ agt_worker_execute (agt_kernel_lookup_fn *lookup, const P2c2r__Assign *assign,
     r->compute_us = (uint64_t) (p2c_now_us () - start);
     json_decref (params);
     if (rc == 0 && out.result && json_is_object (out.result)) {
-        //  Sorted and compact, so equal results are equal bytes on every peer
-        r->result_json = json_dumps (out.result, JSON_COMPACT | JSON_SORT_KEYS);
+        //  Sorted and compact, so equal results are equal bytes on every
+        //  peer. Kernels round reals to 6 decimals; 15 significant digits
+        //  print them as rounded (0.333333, not 0.33333299999999999) and
+        //  every double prints the same way on every peer all the same.
+        r->result_json = json_dumps (out.result, JSON_COMPACT | JSON_SORT_KEYS
+                                                 | JSON_REAL_PRECISION (15));
         if (r->result_json) {
             r->ok = true;
             r->blob.data = out.blob;

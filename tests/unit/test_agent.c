@@ -8,6 +8,7 @@
     make a worker crash, hang, or run out of memory. The shipped agent has
     no such kernels. When bin/p2c2r-agent has been built (`make unit` builds
     it first), one task also goes through the real agent's worker. */
+#include "agt_bench.h"
 #include "agt_conn.h"
 #include "agt_gamer.h"
 #include "agt_worker.h"
@@ -151,6 +152,12 @@ s_test_execute (void)
         P2C_CHECK (!r.ok && !strcmp (r.error_code, "invalid_params"));
         agt_worker_result_reset (&r);
     }
+    //  Reals print as the kernels rounded them, not with 17 digits
+    s_assign (&a, "t-5", "compression", "{\"data\":\"golden golden vector\",\"level\":9,\"repeat\":50}");
+    agt_worker_execute (agt_kernel_find, &a, &r);
+    P2C_CHECK (r.ok && strstr (r.result_json, "\"compression_ratio\":30.303,") != NULL);
+    agt_worker_result_reset (&r);
+
     //  A kernel's own refusal passes through with its code
     s_assign (&a, "t-4", "encryption", "{\"iterations\":\"many\"}");
     agt_worker_execute (agt_kernel_find, &a, &r);
@@ -298,6 +305,7 @@ main (int argc, char **argv)
 
     agt_conn_test (verbose);
     agt_gamer_test (verbose);
+    agt_bench_test (verbose);
     s_test_execute ();
     s_test_worker_process ("/proc/self/exe");
     s_test_worker_not_a_worker ();
