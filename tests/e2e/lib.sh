@@ -12,6 +12,8 @@ T_FAIL=0
 T_PIDS=()
 T_DIR=$(mktemp -d /tmp/p2c2r-e2e.XXXXXX)
 chmod 755 "$T_DIR"      # a private PostgreSQL may run as another user below it
+# Peers cache their kernel timings here, not in the user's home
+export XDG_CACHE_HOME=$T_DIR/cache
 T_OWN_PG=""
 T_DBNAME=""
 
@@ -109,6 +111,14 @@ start_stack () {
   wait_for 30 "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id probe --task encryption \
       --params '{"data":"x","iterations":1}' --count 1 --quiet --timeout-s 5
   return 0
+}
+
+# wait_peers NAME...: until each named peer has registered
+wait_peers () {
+  local name
+  for name in "$@"; do
+    wait_for 30 grep -q 'peer: registered' "$T_DIR/$name.log" || { echo "FAIL peer $name never registered"; return 1; }
+  done
 }
 
 # peer NAME [ARGS...]: a peer agent that logs every task it completes

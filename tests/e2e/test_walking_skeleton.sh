@@ -9,6 +9,7 @@ SCHED_ARGS="--status-interval-ms 500"     # its status line shows reassignments
 start_stack || { t_report; exit 1; }
 peer peer-a --slots 2
 peer peer-b --slots 2
+wait_peers peer-a peer-b
 
 N=500               # tasks per gamer
 ITER=20000          # long enough that tasks are in flight when a peer dies
