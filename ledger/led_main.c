@@ -1,6 +1,7 @@
 /*  p2c2r-ledger: the only writer of PostgreSQL. Applies the schema
-    migrations, answers AuthRequest and settles tasks in batched, idempotent
-    transactions (see led_server.h). This file parses the settings and runs
+    migrations, answers AuthRequest, settles tasks in batched, idempotent
+    transactions, runs the operator's writes from p2c2r-ctl and tells the
+    scheduler the gamers' balances (see led_server.h). This file parses the settings and runs
     the server actor until a signal. */
 #include "led_server.h"
 #include "p2c_cfg.h"
@@ -36,6 +37,7 @@ main (int argc, char *argv [])
 {
     char *broker = NULL, *node_id = NULL, *db = NULL, *schema = NULL, *sql_dir = NULL;
     long long gamer_rate = 0, peer_rate = 0, fee_bp = 0, batch_max = 0;
+    long long starting_credit = 0, payout_threshold = 0, db_workers = 0;
     p2c_cfg_t table [] = {
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
         { "node-id", P2C_CFG_STR, "", 0, 0, &node_id,
@@ -49,13 +51,21 @@ main (int argc, char *argv [])
           "migrations directory (default: BINDIR/../ledger/sql if it exists, else "
           LED_SHARE_SQL ")" },
         { "gamer-rate-pico-per-hour", P2C_CFG_INT, "10000000000", 0, 1000000000000000LL,
-          &gamer_rate, "what a gamer pays per compute hour, picodollars" },
+          &gamer_rate, "what a gamer pays per compute hour, picodollars (seeds an empty rates"
+          " table; later changes: p2c2r-ctl rates set)" },
         { "peer-rate-pico-per-hour", P2C_CFG_INT, "150000000000", 0, 1000000000000000LL,
           &peer_rate, "what a peer earns per compute hour, picodollars" },
         { "fee-bp", P2C_CFG_INT, "1000", 0, 10000, &fee_bp,
           "platform fee, basis points of the gamer charge" },
-        { "batch-max", P2C_CFG_INT, "1000", 1, 100000, &batch_max,
+        { "starting-credit-pico", P2C_CFG_INT, "0", 0, 1000000000000000000LL, &starting_credit,
+          "credited to every new gamer from the external funding account, picodollars" },
+        { "payout-threshold-pico", P2C_CFG_INT, "10000000000000", 1, 1000000000000000000LL,
+          &payout_threshold, "least payable balance a peer's payout request moves, picodollars"
+          " (default $10)" },
+        { "batch-max", P2C_CFG_INT, "5000", 1, 100000, &batch_max,
           "most settlements per database transaction" },
+        { "db-workers", P2C_CFG_INT, "2", 1, LED_MAX_DB_WORKERS, &db_workers,
+          "database connections settling batches at once" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -82,12 +92,14 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     led_server_args_t args = {
-        broker, node_id, (size_t) batch_max,
+        broker, node_id, (size_t) batch_max, (size_t) db_workers,
         { db, schema, sql_dir,
-          { (int64_t) gamer_rate, (int64_t) peer_rate, (int32_t) fee_bp } }
+          { (int64_t) gamer_rate, (int64_t) peer_rate, (int32_t) fee_bp },
+          { (int64_t) starting_credit, (int64_t) payout_threshold } }
     };
-    log_info ("ledger: starting sql_dir=%s schema=%s gamer_rate=%lld peer_rate=%lld fee_bp=%lld",
-              sql_dir, schema, gamer_rate, peer_rate, fee_bp);
+    log_info ("ledger: starting sql_dir=%s schema=%s gamer_rate=%lld peer_rate=%lld fee_bp=%lld"
+              " starting_credit=%lld payout_threshold=%lld", sql_dir, schema, gamer_rate,
+              peer_rate, fee_bp, starting_credit, payout_threshold);
     zactor_t *server = zactor_new (led_server_actor, &args);
     int status = 0;
     //  Blocks until the server says it stopped or failed, or a signal

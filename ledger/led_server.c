@@ -11,35 +11,46 @@
 typedef struct {
     zsock_t *pipe;              //  to our owner
     p2c_node_t *node;           //  broker connection
-    zactor_t *worker;           //  database thread
+    zactor_t *worker;           //  database thread of auth, admin and settlement
+    zactor_t *workers [LED_MAX_DB_WORKERS];     //  settlement threads (worker first)
+    led_batch_t *inflights [LED_MAX_DB_WORKERS];    //  each one's batch, or NULL
+    size_t nworkers;
     size_t batch_max;
     size_t pending_max;         //  settle requests we hold before dropping
     led_settle_t *pending;      //  requests waiting for the next batch
     size_t pending_count, pending_cap;
-    led_batch_t *inflight;      //  the batch in the database, or NULL
-    size_t auth_inflight;       //  auth jobs in the database
-    zlistx_t *auth_jobs;        //  those jobs, freed if we stop first
+    zlistx_t *auth_jobs;        //  auth jobs in the database, freed if we stop first
+    zlistx_t *admin_jobs;       //  operators' commands in the database
+    zlistx_t *balq_jobs;        //  balance queries in the database
     int64_t stats_ms;           //  when we last logged counters
     //  Counters
     uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
+    uint64_t admins, balance_updates;
 } s_server_t;
 
+//  Hands the waiting requests to every idle settlement thread, a batch
+//  each. Two batches in the database at once overlap their inserts (each
+//  backend uses its own CPU); they meet only on the account rows, which the
+//  journal trigger locks in id order just before COMMIT.
 static void
 s_dispatch (s_server_t *self)
 {
-    if (self->inflight || self->pending_count == 0)
-        return;
-    size_t n = self->pending_count < self->batch_max ? self->pending_count : self->batch_max;
-    led_batch_t *batch = led_batch_new (n);
-    memcpy (batch->items, self->pending, n * sizeof (led_settle_t));
-    batch->count = n;
-    memmove (self->pending, self->pending + n, (self->pending_count - n) * sizeof (led_settle_t));
-    self->pending_count -= n;
-    self->inflight = batch;
-    if (zsock_send (zactor_sock (self->worker), "sp", "SETTLE", batch) != 0) {
-        log_warn ("ledger: cannot reach the database thread");
-        self->inflight = NULL;
-        led_batch_destroy (&batch);
+    for (size_t w = 0; w < self->nworkers && self->pending_count > 0; w++) {
+        if (self->inflights [w])
+            continue;
+        size_t n = self->pending_count < self->batch_max ? self->pending_count : self->batch_max;
+        led_batch_t *batch = led_batch_new (n);
+        memcpy (batch->items, self->pending, n * sizeof (led_settle_t));
+        batch->count = n;
+        memmove (self->pending, self->pending + n,
+                 (self->pending_count - n) * sizeof (led_settle_t));
+        self->pending_count -= n;
+        self->inflights [w] = batch;
+        if (zsock_send (zactor_sock (self->workers [w]), "sp", "SETTLE", batch) != 0) {
+            log_warn ("ledger: cannot reach the database thread");
+            self->inflights [w] = NULL;
+            led_batch_destroy (&batch);
+        }
     }
 }
 
@@ -93,6 +104,71 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
     }
 }
 
+//  Admin commands arrive from p2c2r-ctl; the database thread runs them
+//  between settlement batches, in order.
+static void
+s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
+{
+    led_admin_job_t *job = (led_admin_job_t *) zmalloc (sizeof (led_admin_job_t));
+    job->corr = req->corr;
+    job->command = strdup (req->command ? req->command : "");
+    job->args_json = strdup (req->args_json ? req->args_json : "");
+    job->reply_to = strdup (sender);
+    zlistx_add_end (self->admin_jobs, job);
+    if (zsock_send (zactor_sock (self->worker), "sp", "ADMIN", job) != 0) {
+        log_warn ("ledger: cannot reach the database thread");
+        zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
+    }
+}
+
+//  The scheduler does not know these gamers (it restarted, say)
+#define LED_MAX_BALANCE_QUERY 10000
+
+static void
+s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *req)
+{
+    if (req->n_account_ids == 0 || req->n_account_ids > LED_MAX_BALANCE_QUERY) {
+        self->dropped++;
+        log_debug ("ledger: balance query dropped ids=%zu from=%s", req->n_account_ids, sender);
+        return;
+    }
+    led_balq_job_t *job = (led_balq_job_t *) zmalloc (sizeof (led_balq_job_t));
+    job->ids = (int64_t *) malloc (req->n_account_ids * sizeof (int64_t));
+    assert (job->ids);
+    memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
+    job->count = req->n_account_ids;
+    zlistx_add_end (self->balq_jobs, job);
+    if (zsock_send (zactor_sock (self->worker), "sp", "BALANCES", job) != 0) {
+        log_warn ("ledger: cannot reach the database thread");
+        zlistx_delete (self->balq_jobs, zlistx_find (self->balq_jobs, job));
+    }
+}
+
+//  One BalanceUpdate per gamer to the scheduler service; when a gamer
+//  appears twice the later balance wins (it was read later)
+static void
+s_send_balances (s_server_t *self, const led_balances_t *balances)
+{
+    zhashx_t *sent = zhashx_new ();
+    for (size_t k = balances->count; k-- > 0; ) {
+        char key [32];
+        snprintf (key, sizeof key, "%lld", (long long) balances->items [k].account_id);
+        if (zhashx_insert (sent, key, (void *) 1) != 0)
+            continue;           //  a later balance of this gamer went already
+        const led_balance_t *b = &balances->items [k];
+        P2c2r__BalanceUpdate up = P2C2R__BALANCE_UPDATE__INIT;
+        up.account_id = b->account_id;
+        up.balance_pico = b->balance_pico;
+        up.disabled = b->disabled;
+        P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+        msg.msg_case = P2C2R__INTERNAL__MSG_BALANCE_UPDATE;
+        msg.balance_update = &up;
+        p2c_node_send (self->node, "scheduler", &msg);
+        self->balance_updates++;
+    }
+    zhashx_destroy (&sent);
+}
+
 static int
 s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
 {
@@ -106,6 +182,12 @@ s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
         else
         if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST && msg->auth_request)
             s_on_auth (self, sender, msg->auth_request);
+        else
+        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_ADMIN_REQUEST && msg->admin_request)
+            s_on_admin (self, sender, msg->admin_request);
+        else
+        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_BALANCE_QUERY && msg->balance_query)
+            s_on_balance_query (self, sender, msg->balance_query);
         else
         if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
             self->dropped++;
@@ -161,14 +243,20 @@ s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
     void *job = NULL;
     if (zsock_recv (sock, "sp", &command, &job) != 0 || !command)
         return 0;
-    if (!strcmp (command, "SETTLED") && job == self->inflight) {
-        led_batch_t *batch = self->inflight;
-        self->inflight = NULL;
+    size_t w = 0;
+    while (w < self->nworkers && (!job || job != self->inflights [w]))
+        w++;
+    if (!strcmp (command, "SETTLED") && w < self->nworkers) {
+        led_batch_t *batch = self->inflights [w];
+        self->inflights [w] = NULL;
         self->batches++;
         if (batch->rc != 0) {
             self->failed_batches++;
             log_warn ("ledger: batch not committed, no acks tasks=%zu", batch->count);
         }
+        //  Balances first: the scheduler then knows them when it releases
+        if (batch->rc == 0)
+            s_send_balances (self, &batch->balances);
         s_send_acks (self, batch);
         log_debug ("ledger: batch acked tasks=%zu", batch->count);
         led_batch_destroy (&batch);
@@ -185,6 +273,10 @@ s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
                      : aj->status == LED_AUTH_BAD_REQUEST ? "bad_request"
                      : aj->status == LED_AUTH_UNAVAILABLE ? "unavailable" : "auth_failed");
         reply.message = (char *) (aj->message ? aj->message : "");
+        //  The balance before the reply, so that it reaches the scheduler
+        //  before the gamer's first submit
+        if (reply.ok)
+            s_send_balances (self, &aj->balances);
         P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
         msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REPLY;
         msg.auth_reply = &reply;
@@ -193,6 +285,32 @@ s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
         log_info ("ledger: auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
                   aj->name, reply.ok, reply.code, (long long) aj->account_id);
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, aj));
+    }
+    else
+    if (!strcmp (command, "ADMINED") && job) {
+        led_admin_job_t *aj = (led_admin_job_t *) job;
+        if (aj->status == LED_ADMIN_OK)
+            s_send_balances (self, &aj->balances);
+        P2c2r__AdminReply reply = P2C2R__ADMIN_REPLY__INIT;
+        reply.corr = aj->corr;
+        reply.ok = aj->status == LED_ADMIN_OK;
+        reply.code = (char *) (reply.ok ? "" : aj->code ? aj->code : "refused");
+        reply.message = reply.ok ? "" : aj->message ? aj->message : "";
+        reply.result_json = reply.ok && aj->result_json ? aj->result_json : "{}";
+        P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+        msg.msg_case = P2C2R__INTERNAL__MSG_ADMIN_REPLY;
+        msg.admin_reply = &reply;
+        p2c_node_send (self->node, aj->reply_to, &msg);
+        self->admins++;
+        log_info ("ledger: admin command=%s from=%s ok=%d code=%s", aj->command, aj->reply_to,
+                  reply.ok, reply.code);
+        zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, aj));
+    }
+    else
+    if (!strcmp (command, "BALANCED") && job) {
+        led_balq_job_t *bj = (led_balq_job_t *) job;
+        s_send_balances (self, &bj->balances);
+        zlistx_delete (self->balq_jobs, zlistx_find (self->balq_jobs, bj));
     }
     else
         log_warn ("ledger: unexpected answer from the database thread command=%s", command);
@@ -222,11 +340,13 @@ s_cron (zloop_t *loop, int timer_id, void *arg)
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
         log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
-                  " batches=%llu failed_batches=%llu dropped=%llu auths=%llu pending=%zu",
+                  " batches=%llu failed_batches=%llu dropped=%llu auths=%llu admins=%llu"
+                  " balance_updates=%llu pending=%zu",
                   (unsigned long long) self->settled, (unsigned long long) self->replays,
                   (unsigned long long) self->rejected, (unsigned long long) self->unacked,
                   (unsigned long long) self->batches, (unsigned long long) self->failed_batches,
                   (unsigned long long) self->dropped, (unsigned long long) self->auths,
+                  (unsigned long long) self->admins, (unsigned long long) self->balance_updates,
                   self->pending_count);
     }
     return 0;
@@ -236,6 +356,18 @@ static void
 s_auth_job_free (void **item_p)
 {
     led_auth_job_destroy ((led_auth_job_t **) item_p);
+}
+
+static void
+s_admin_job_free (void **item_p)
+{
+    led_admin_job_destroy ((led_admin_job_t **) item_p);
+}
+
+static void
+s_balq_job_free (void **item_p)
+{
+    led_balq_job_destroy ((led_balq_job_t **) item_p);
 }
 
 void
@@ -249,10 +381,18 @@ led_server_actor (zsock_t *pipe, void *args)
     self->batch_max = a->batch_max ? a->batch_max : 1;
     self->pending_max = self->batch_max * 100;
     self->node = p2c_node_new (a->broker, "ledger", a->node_id);
-    self->worker = self->node ? zactor_new (led_worker_actor, &a->db) : NULL;
-    if (!self->node || !self->worker) {
+    self->nworkers = a->db_workers < 1 ? 1 : a->db_workers > LED_MAX_DB_WORKERS
+                     ? LED_MAX_DB_WORKERS : a->db_workers;
+    bool started = self->node != NULL;
+    for (size_t w = 0; w < self->nworkers && started; w++) {
+        self->workers [w] = zactor_new (led_worker_actor, &a->db);
+        started = self->workers [w] != NULL;
+    }
+    self->worker = self->workers [0];
+    if (!started) {
         log_warn ("ledger: cannot start broker=%s", a->broker);
-        zactor_destroy (&self->worker);
+        for (size_t w = 0; w < self->nworkers; w++)
+            zactor_destroy (&self->workers [w]);
         p2c_node_destroy (&self->node);
         zsock_signal (pipe, 0);
         zstr_send (pipe, "FAILED");
@@ -260,6 +400,10 @@ led_server_actor (zsock_t *pipe, void *args)
     }
     self->auth_jobs = zlistx_new ();
     zlistx_set_destructor (self->auth_jobs, s_auth_job_free);
+    self->admin_jobs = zlistx_new ();
+    zlistx_set_destructor (self->admin_jobs, s_admin_job_free);
+    self->balq_jobs = zlistx_new ();
+    zlistx_set_destructor (self->balq_jobs, s_balq_job_free);
     self->stats_ms = p2c_now_ms ();
     log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
@@ -267,7 +411,8 @@ led_server_actor (zsock_t *pipe, void *args)
 
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, p2c_node_sock (self->node), s_on_node, self);
-    zloop_reader (loop, zactor_sock (self->worker), s_on_worker, self);
+    for (size_t w = 0; w < self->nworkers; w++)
+        zloop_reader (loop, zactor_sock (self->workers [w]), s_on_worker, self);
     zloop_reader (loop, pipe, s_on_pipe, self);
     zloop_timer (loop, LED_CRON_MS, 0, s_cron, self);
     int rc = zloop_start (loop);
@@ -279,12 +424,17 @@ led_server_actor (zsock_t *pipe, void *args)
               (unsigned long long) self->settled, (unsigned long long) self->replays,
               self->pending_count);
     //  The worker finishes its current job first; what it held is ours
-    zactor_destroy (&self->worker);
-    led_batch_destroy (&self->inflight);
+    for (size_t w = 0; w < self->nworkers; w++) {
+        zactor_destroy (&self->workers [w]);
+        led_batch_destroy (&self->inflights [w]);
+    }
+    self->worker = NULL;
     for (size_t i = 0; i < self->pending_count; i++)
         led_settle_clear (&self->pending [i]);
     free (self->pending);
     zlistx_destroy (&self->auth_jobs);
+    zlistx_destroy (&self->admin_jobs);
+    zlistx_destroy (&self->balq_jobs);
     p2c_node_destroy (&self->node);
 }
 
@@ -335,6 +485,34 @@ s_test_recv (zsock_t *router, const char *dest)
     return NULL;
 }
 
+//  The next message from the ledger to anyone but the broker; *dest_p gets
+//  where it goes
+static P2c2r__Internal *
+s_test_recv_any (zsock_t *router, char **dest_p)
+{
+    zsock_set_rcvtimeo (router, 500);
+    for (int i = 0; i < 20; i++) {
+        zmsg_t *m = zmsg_recv (router);
+        if (!m)
+            continue;
+        char *from = zmsg_popstr (m);
+        char *to = zmsg_popstr (m);
+        zframe_t *body = zmsg_pop (m);
+        P2c2r__Internal *msg = NULL;
+        if (to && *to && body)
+            msg = p2c_msg_unpack_internal (zframe_data (body), zframe_size (body));
+        zframe_destroy (&body);
+        zstr_free (&from);
+        zmsg_destroy (&m);
+        if (msg) {
+            *dest_p = to;
+            return msg;
+        }
+        zstr_free (&to);
+    }
+    return NULL;
+}
+
 static void
 s_test_quiet (void *arg, const char *message)
 {
@@ -358,9 +536,9 @@ led_server_test (bool verbose)
     P2C_CHECK (port > 0);
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
-    led_server_args_t args = { endpoint, "ledger-test", 100,
+    led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT } };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT } };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer
@@ -459,6 +637,80 @@ led_server_test (bool verbose)
     }
     P2C_CHECK (acks == M && dup == 0);
     zhashx_destroy (&acked);
+
+    //  A new gamer: its balance reaches the scheduler before the AuthReply
+    //  reaches the gateway
+    auth.corr = 80;
+    auth.role = "gamer";
+    auth.name = "srv-gamer-2";
+    auth.api_key = "";
+    auth.open = true;
+    msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
+    msg.auth_request = &auth;
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    char *d1 = NULL, *d2 = NULL;
+    P2c2r__Internal *m1 = s_test_recv_any (router, &d1);
+    P2c2r__Internal *m2 = s_test_recv_any (router, &d2);
+    P2C_CHECK (m1 && d1 && !strcmp (d1, "scheduler")
+               && m1->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE);
+    P2C_CHECK (m2 && d2 && !strcmp (d2, "gw-test") && m2->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY
+               && m2->auth_reply->ok);
+    int64_t gamer2 = m2 && m2->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY
+                     ? m2->auth_reply->account_id : -1;
+    P2C_CHECK (m1 && m1->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE
+               && m1->balance_update->account_id == gamer2 && m1->balance_update->balance_pico == 0
+               && !m1->balance_update->disabled);
+    p2c_msg_internal_free (&m1);
+    p2c_msg_internal_free (&m2);
+    zstr_free (&d1);
+    zstr_free (&d2);
+
+    //  An operator's credit: the new balance to the scheduler, then the reply
+    P2c2r__AdminRequest admin = P2C2R__ADMIN_REQUEST__INIT;
+    char cargs [128];
+    snprintf (cargs, sizeof cargs, "{\"account_id\":%lld,\"amount_pico\":1000}", (long long) gamer2);
+    admin.corr = 9;
+    admin.command = "credit";
+    admin.args_json = cargs;
+    msg.msg_case = P2C2R__INTERNAL__MSG_ADMIN_REQUEST;
+    msg.admin_request = &admin;
+    s_test_send (router, "ledger-test", "ctl-test", &msg);
+    m1 = s_test_recv_any (router, &d1);
+    m2 = s_test_recv_any (router, &d2);
+    P2C_CHECK (m1 && !strcmp (d1, "scheduler") && m1->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE
+               && m1->balance_update->account_id == gamer2
+               && m1->balance_update->balance_pico == 1000);
+    P2C_CHECK (m2 && !strcmp (d2, "ctl-test") && m2->msg_case == P2C2R__INTERNAL__MSG_ADMIN_REPLY
+               && m2->admin_reply->corr == 9 && m2->admin_reply->ok
+               && strstr (m2->admin_reply->result_json, "\"balance_pico\":1000"));
+    p2c_msg_internal_free (&m1);
+    p2c_msg_internal_free (&m2);
+    zstr_free (&d1);
+    zstr_free (&d2);
+    admin.corr = 10;
+    admin.command = "format-disk";
+    s_test_send (router, "ledger-test", "ctl-test", &msg);
+    m1 = s_test_recv_any (router, &d1);
+    P2C_CHECK (m1 && !strcmp (d1, "ctl-test") && m1->msg_case == P2C2R__INTERNAL__MSG_ADMIN_REPLY
+               && m1->admin_reply->corr == 10 && !m1->admin_reply->ok
+               && !strcmp (m1->admin_reply->code, "bad_request"));
+    p2c_msg_internal_free (&m1);
+    zstr_free (&d1);
+
+    //  A scheduler that does not know the gamer asks
+    P2c2r__BalanceQuery query = P2C2R__BALANCE_QUERY__INIT;
+    int64_t ids [] = { gamer2 };
+    query.n_account_ids = 1;
+    query.account_ids = ids;
+    msg.msg_case = P2C2R__INTERNAL__MSG_BALANCE_QUERY;
+    msg.balance_query = &query;
+    s_test_send (router, "ledger-test", "sch-test", &msg);
+    m1 = s_test_recv_any (router, &d1);
+    P2C_CHECK (m1 && !strcmp (d1, "scheduler") && m1->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE
+               && m1->balance_update->account_id == gamer2
+               && m1->balance_update->balance_pico == 1000);
+    p2c_msg_internal_free (&m1);
+    zstr_free (&d1);
     zactor_destroy (&server);
     zsock_destroy (&router);
 

@@ -2,9 +2,9 @@
     event loop (zloop with one cron timer) takes AuthRequest and
     SettleRequest messages, hands them to the database thread (led_worker)
     and sends AuthReply / SettleAck to the node that asked. Settle requests
-    that arrive while a batch is in the database wait and go together in the
-    next batch (up to batch_max), so under load every transaction carries
-    many tasks. An ack leaves only after the batch's COMMIT returned; a batch
+    that arrive while batches are in the database (one per database thread,
+    db_workers of them) wait and go together in the next batch (up to
+    batch_max), so under load every transaction carries many tasks. An ack leaves only after the batch's COMMIT returned; a batch
     that failed is not acked at all (the scheduler retries). */
 #ifndef LED_SERVER_H_INCLUDED
 #define LED_SERVER_H_INCLUDED
@@ -13,10 +13,13 @@
 
 #include "led_worker.h"
 
+#define LED_MAX_DB_WORKERS 8
+
 typedef struct {
     const char *broker;         //  broker endpoint
     const char *node_id;        //  NULL or "": made up
     size_t batch_max;           //  most tasks per transaction
+    size_t db_workers;          //  settlement batches in the database at once
     led_worker_args_t db;       //  database settings
 } led_server_args_t;
 

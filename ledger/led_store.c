@@ -10,6 +10,9 @@
 
 #include <czmq.h>
 #include <dirent.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <limits.h>
@@ -26,11 +29,50 @@ struct _led_store_t {
     char *conninfo;             //  secret: never logged
     char *schema;               //  where our tables live
     char *sql_dir;              //  migrations
-    p2c_rates_t rates;          //  what a billed microsecond costs and earns
+    p2c_rates_t rates;          //  seed of the rates table when it is empty
+    led_policy_t policy;        //  starting credit, payout threshold
     PGconn *conn;               //  NULL while disconnected
     int64_t fee_account;        //  fixed system accounts, loaded at connect
     int64_t treasury_account;
+    int64_t external_account;   //  where top-ups come from and payouts go
+    int64_t payouts_account;    //  payouts requested, not yet paid
+    led_balance_t *bal;         //  gamer balances of the last call
+    size_t bal_count, bal_cap;
+    char error [256];           //  first line of the last failed statement's error
 };
+
+static void
+s_bal_reset (led_store_t *self)
+{
+    self->bal_count = 0;
+}
+
+static void
+s_bal_add (led_store_t *self, int64_t id, int64_t balance, bool disabled)
+{
+    if (self->bal_count == self->bal_cap) {
+        self->bal_cap = self->bal_cap ? self->bal_cap * 2 : 64;
+        self->bal = (led_balance_t *) realloc (self->bal, self->bal_cap * sizeof (led_balance_t));
+        assert (self->bal);
+    }
+    led_balance_t *b = &self->bal [self->bal_count++];
+    b->account_id = id;
+    b->balance_pico = balance;
+    b->disabled = disabled;
+}
+
+const led_balance_t *
+led_store_balances (led_store_t *self, size_t *count_p)
+{
+    *count_p = self->bal_count;
+    return self->bal;
+}
+
+void
+led_store_set_policy (led_store_t *self, const led_policy_t *policy)
+{
+    self->policy = *policy;
+}
 
 void
 led_settle_clear (led_settle_t *item)
@@ -68,6 +110,8 @@ led_store_new (const char *conninfo, const char *schema, const char *sql_dir,
     self->schema = strdup (schema);
     self->sql_dir = strdup (sql_dir);
     self->rates = *rates;
+    led_policy_t policy = LED_POLICY_DEFAULT;
+    self->policy = policy;
     return self;
 }
 
@@ -83,6 +127,7 @@ led_store_destroy (led_store_t **self_p)
     free (self->conninfo);
     free (self->schema);
     free (self->sql_dir);
+    free (self->bal);
     free (self);
     *self_p = NULL;
 }
@@ -110,6 +155,7 @@ s_log_error (led_store_t *self, const char *what, PGresult *res)
     if (!err || !*err)
         err = self->conn ? PQerrorMessage (self->conn) : "no connection";
     int len = (int) strcspn (err, "\n");
+    snprintf (self->error, sizeof self->error, "%.*s", len, err);
     log_warn ("store: %s failed error=\"%.*s\"", what, len, err);
 }
 
@@ -209,9 +255,12 @@ led_store_connect (led_store_t *self)
     }
     PGresult *res = s_exec (self, "load system accounts",
         "SELECT (SELECT id FROM accounts WHERE kind = 'platform_fee' AND name = 'platform'),"
-        "       (SELECT id FROM accounts WHERE kind = 'treasury' AND name = 'treasury')",
+        "       (SELECT id FROM accounts WHERE kind = 'treasury' AND name = 'treasury'),"
+        "       (SELECT id FROM accounts WHERE kind = 'external' AND name = 'funding'),"
+        "       (SELECT id FROM accounts WHERE kind = 'payouts_pending' AND name = 'payouts')",
         0, NULL, PGRES_TUPLES_OK);
-    if (!res || PQntuples (res) != 1 || PQgetisnull (res, 0, 0) || PQgetisnull (res, 0, 1)) {
+    if (!res || PQntuples (res) != 1 || PQgetisnull (res, 0, 0) || PQgetisnull (res, 0, 1)
+        || PQgetisnull (res, 0, 2) || PQgetisnull (res, 0, 3)) {
         log_warn ("store: system accounts missing schema=%s", self->schema);
         PQclear (res);
         led_store_disconnect (self);
@@ -219,7 +268,28 @@ led_store_connect (led_store_t *self)
     }
     self->fee_account = s_get_int64 (res, 0, 0);
     self->treasury_account = s_get_int64 (res, 0, 1);
+    self->external_account = s_get_int64 (res, 0, 2);
+    self->payouts_account = s_get_int64 (res, 0, 3);
     PQclear (res);
+    //  The rate flags seed an empty rates table; later changes go through
+    //  `p2c2r-ctl rates set`. The lock makes two starting ledgers seed once.
+    char g [32], p [32], f [32];
+    snprintf (g, sizeof g, "%lld", (long long) self->rates.gamer_per_hour);
+    snprintf (p, sizeof p, "%lld", (long long) self->rates.peer_per_hour);
+    snprintf (f, sizeof f, "%d", (int) self->rates.fee_bp);
+    const char *rp [] = { g, p, f };
+    bool seeded = s_command (self, "rates begin", "BEGIN", 0, NULL)
+        && s_command (self, "rates lock", "LOCK TABLE rates IN SHARE ROW EXCLUSIVE MODE", 0, NULL)
+        && s_command (self, "rates seed",
+                      "INSERT INTO rates (effective_at, gamer_pico_per_hour, peer_pico_per_hour,"
+                      " fee_bp) SELECT now (), $1::bigint, $2::bigint, $3::int"
+                      " WHERE NOT EXISTS (SELECT 1 FROM rates)", 3, rp)
+        && s_command (self, "rates commit", "COMMIT", 0, NULL);
+    if (!seeded) {
+        s_abort (self);
+        led_store_disconnect (self);
+        return -1;
+    }
     log_info ("store: connected host=%s dbname=%s schema=%s", PQhost (self->conn),
               PQdb (self->conn), self->schema);
     return 0;
@@ -506,6 +576,30 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
     zhashx_set_destructor (acct, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (acct, (zhashx_duplicator_fn *) strdup);
 
+    //  0. The rates in force now (the transaction's start). The share lock
+    //  orders us with a rates change (see s_cmd_rates_set), so a task's
+    //  settled_at and its rates always agree.
+    if (!s_command (self, "settle lock rates", "LOCK TABLE rates IN SHARE MODE", 0, NULL))
+        goto done;
+    PGresult *res = s_exec (self, "settle rates",
+                            "SELECT id, gamer_pico_per_hour, peer_pico_per_hour, fee_bp FROM rates"
+                            " WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1",
+                            0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        goto done;
+    if (PQntuples (res) != 1) {
+        log_warn ("store: no rates in force");
+        PQclear (res);
+        goto done;
+    }
+    char rate_id [32];
+    snprintf (rate_id, sizeof rate_id, "%s", PQgetvalue (res, 0, 0));
+    p2c_rates_t rates;
+    rates.gamer_per_hour = s_get_int64 (res, 0, 1);
+    rates.peer_per_hour = s_get_int64 (res, 0, 2);
+    rates.fee_bp = (int32_t) s_get_int64 (res, 0, 3);
+    PQclear (res);
+
     //  1. The accounts named must exist with the right kind
     s_buf_start (&a [0]);
     for (size_t k = 0; k < n; k++) {
@@ -514,7 +608,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
     }
     s_buf_end (&a [0]);
     const char *p1 [] = { a [0].data };
-    PGresult *res = s_exec (self, "settle accounts",
+    res = s_exec (self, "settle accounts",
                             "SELECT id, kind FROM accounts WHERE id = ANY ($1::bigint[])",
                             1, p1, PGRES_TUPLES_OK);
     if (!res)
@@ -572,7 +666,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
             continue;           //  cannot happen: we inserted only these
         led_settle_t *it = &items [pos - 1];
         int64_t tx = s_get_int64 (res, r, 0);
-        p2c_money_split (&self->rates, it->billed_us, &it->split);
+        p2c_money_split (&rates, it->billed_us, &it->split);
         it->status = LED_SETTLE_NEW;
         //  entries: tx, account, amount
         s_array_int (&a [0], tx); s_array_int (&a [1], it->gamer_account);
@@ -602,26 +696,40 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
     for (int i = 0; i < 12; i++)
         s_buf_end (&a [i]);
     if (fresh > 0) {
+        const char *pt [] = { a [3].data, a [4].data, a [5].data, a [6].data, a [7].data,
+                              a [8].data, a [9].data, a [10].data, a [11].data, rate_id };
+        if (!s_command (self, "settle tasks",
+                        "INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account,"
+                        " billed_us, compute_us, observed_us, gamer_charge_pico,"
+                        " peer_earning_pico, fee_pico, treasury_pico, rate_id)"
+                        " SELECT u.t, u.tx, u.ty, u.g, u.p, u.b, u.c, u.o,"
+                        "  ($9::bigint[])[4 * u.n - 3], ($9::bigint[])[4 * u.n - 2],"
+                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n], $10::bigint"
+                        " FROM unnest ($1::text[], $2::bigint[], $3::text[], $4::bigint[],"
+                        "  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])"
+                        "  WITH ORDINALITY AS u (t, tx, ty, g, p, b, c, o, n)",
+                        10, pt))
+            goto done;
+        //  Entries last: their trigger locks the accounts' rows, held
+        //  until COMMIT, so other batches wait for them as little as can be
         const char *pe [] = { a [0].data, a [1].data, a [2].data };
         if (!s_command (self, "settle entries",
                         "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
                         " SELECT * FROM unnest ($1::bigint[], $2::bigint[], $3::bigint[])",
                         3, pe))
             goto done;
-        const char *pt [] = { a [3].data, a [4].data, a [5].data, a [6].data, a [7].data,
-                              a [8].data, a [9].data, a [10].data, a [11].data };
-        if (!s_command (self, "settle tasks",
-                        "INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account,"
-                        " billed_us, compute_us, observed_us, gamer_charge_pico,"
-                        " peer_earning_pico, fee_pico, treasury_pico)"
-                        " SELECT u.t, u.tx, u.ty, u.g, u.p, u.b, u.c, u.o,"
-                        "  ($9::bigint[])[4 * u.n - 3], ($9::bigint[])[4 * u.n - 2],"
-                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n]"
-                        " FROM unnest ($1::text[], $2::bigint[], $3::text[], $4::bigint[],"
-                        "  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])"
-                        "  WITH ORDINALITY AS u (t, tx, ty, g, p, b, c, o, n)",
-                        9, pt))
+        //  The gamers' balances after this batch, for the scheduler
+        p1 [0] = a [6].data;
+        res = s_exec (self, "settle balances",
+                      "SELECT id, balance_pico, disabled FROM accounts"
+                      " WHERE id = ANY ($1::bigint[]) AND kind = 'gamer'",
+                      1, p1, PGRES_TUPLES_OK);
+        if (!res)
             goto done;
+        for (int r = 0; r < PQntuples (res); r++)
+            s_bal_add (self, s_get_int64 (res, r, 0), s_get_int64 (res, r, 1),
+                       !strcmp (PQgetvalue (res, r, 2), "t"));
+        PQclear (res);
     }
     //  3. Replays: answer with what was stored
     if ((size_t) fresh < n) {
@@ -667,6 +775,7 @@ int
 led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
 {
     s_reset (items, count);
+    s_bal_reset (self);
     if (!self->conn)
         return -1;
     if (count == 0)
@@ -699,6 +808,7 @@ led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
     }
     if (!ok) {
         s_reset (items, count);
+        s_bal_reset (self);
         free (idx);
         free (first);
         return -1;
@@ -751,11 +861,85 @@ s_valid_name (const char *name)
     return true;
 }
 
+void
+led_store_hash_key (const char *text, char *hash)
+{
+    unsigned char md [EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest (text, strlen (text), md, &len, EVP_sha256 (), NULL) || len != 32) {
+        //  Never matches a stored hash (those are 64 hex digits)
+        strcpy (hash, "x");
+        return;
+    }
+    for (unsigned i = 0; i < len; i++)
+        snprintf (hash + 2 * i, 3, "%02x", md [i]);
+}
+
+int
+led_store_new_key (char *key, char *hash)
+{
+    unsigned char raw [32];
+    if (RAND_bytes (raw, sizeof raw) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf (key + 2 * i, 3, "%02x", raw [i]);
+    explicit_bzero (raw, sizeof raw);
+    led_store_hash_key (key, hash);
+    return 0;
+}
+
+//  One balanced transaction of two entries: amount from one account to
+//  another. *tx_p gets its id. False on a failed statement.
+static bool
+s_transfer (led_store_t *self, const char *kind, int64_t from, int64_t to, int64_t amount,
+            const char *memo, int64_t *tx_p)
+{
+    char f [32], t [32], a [32];
+    snprintf (f, sizeof f, "%lld", (long long) from);
+    snprintf (t, sizeof t, "%lld", (long long) to);
+    snprintf (a, sizeof a, "%lld", (long long) amount);
+    const char *params [] = { kind, memo, f, t, a };
+    PGresult *res = s_exec (self, "transfer",
+        "WITH t AS (INSERT INTO journal_tx (kind, memo) VALUES ($1, $2) RETURNING id),"
+        " e AS (INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+        "       SELECT t.id, v.acct, v.amount FROM t,"
+        "       (VALUES ($3::bigint, -($5::bigint)), ($4::bigint, $5::bigint)) AS v (acct, amount))"
+        " SELECT id FROM t", 5, params, PGRES_TUPLES_OK);
+    if (!res)
+        return false;
+    bool ok = PQntuples (res) == 1;
+    if (ok && tx_p)
+        *tx_p = s_get_int64 (res, 0, 0);
+    PQclear (res);
+    return ok;
+}
+
+//  The stored balance and flag of a gamer, added to the balances to send
+static bool
+s_bal_read (led_store_t *self, int64_t id)
+{
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num };
+    PGresult *res = s_exec (self, "read balance",
+                            "SELECT id, balance_pico, disabled FROM accounts"
+                            " WHERE id = $1::bigint AND kind = 'gamer'",
+                            1, params, PGRES_TUPLES_OK);
+    if (!res)
+        return false;
+    for (int r = 0; r < PQntuples (res); r++)
+        s_bal_add (self, s_get_int64 (res, r, 0), s_get_int64 (res, r, 1),
+                   !strcmp (PQgetvalue (res, r, 2), "t"));
+    PQclear (res);
+    return true;
+}
+
 led_auth_status_t
 led_store_auth (led_store_t *self, const char *role, const char *name, const char *api_key,
                 bool open, int64_t *account_id_p, const char **message_p)
 {
     *account_id_p = 0;
+    s_bal_reset (self);
     if (!role || (strcmp (role, "gamer") && strcmp (role, "peer"))) {
         *message_p = "role must be gamer or peer";
         return LED_AUTH_BAD_REQUEST;
@@ -764,37 +948,77 @@ led_store_auth (led_store_t *self, const char *role, const char *name, const cha
         *message_p = "the id must be 1 to 128 bytes of UTF-8 text";
         return LED_AUTH_BAD_REQUEST;
     }
-    (void) api_key;
-    if (!open) {
-        *message_p = "API keys are not supported yet (a later issue adds them); "
-                     "only open registration works";
+    bool keyed = api_key && *api_key;
+    if (!keyed && !open) {
+        *message_p = "an API key is required";
         return LED_AUTH_FAILED;
     }
     if (!self->conn) {
         *message_p = "the ledger database is unavailable";
         return LED_AUTH_UNAVAILABLE;
     }
-    const char *params [] = { role, name };
-    //  Create when missing; a concurrent creation makes ours a no-op, and
-    //  the SELECT (a later snapshot) then sees the winner's row.
-    PGresult *res = s_exec (self, "auth create",
-                            "INSERT INTO accounts (kind, name) VALUES ($1, $2)"
-                            " ON CONFLICT (kind, name) DO NOTHING",
-                            2, params, PGRES_COMMAND_OK);
-    if (res) {
-        PQclear (res);
-        res = s_exec (self, "auth find",
-                      "SELECT id, disabled FROM accounts WHERE kind = $1 AND name = $2",
-                      2, params, PGRES_TUPLES_OK);
+    PGresult *res = NULL;
+    if (keyed) {
+        //  The key names the account; the client's id only names its
+        //  connection (one peer account may run many machines)
+        char hash [65];
+        led_store_hash_key (api_key, hash);
+        const char *params [] = { hash };
+        res = s_exec (self, "auth key",
+                      "SELECT id, disabled, kind, balance_pico FROM accounts WHERE key_hash = $1",
+                      1, params, PGRES_TUPLES_OK);
+        explicit_bzero (hash, sizeof hash);
+    }
+    else {
+        const char *params [] = { role, name };
+        //  Create when missing, with the starting credit for a new gamer, in
+        //  one transaction. A concurrent creation makes ours a no-op, and the
+        //  SELECT (a later snapshot) then sees the winner's row.
+        bool ok = s_command (self, "auth begin", "BEGIN", 0, NULL);
+        if (ok) {
+            res = s_exec (self, "auth create",
+                          "INSERT INTO accounts (kind, name) VALUES ($1, $2)"
+                          " ON CONFLICT (kind, name) DO NOTHING RETURNING id",
+                          2, params, PGRES_TUPLES_OK);
+            ok = res != NULL;
+            if (ok && PQntuples (res) == 1 && !strcmp (role, "gamer")
+                && self->policy.starting_credit_pico > 0)
+                ok = s_transfer (self, "credit", self->external_account, s_get_int64 (res, 0, 0),
+                                 self->policy.starting_credit_pico, "starting credit", NULL);
+            PQclear (res);
+            res = NULL;
+        }
+        if (ok)
+            res = s_exec (self, "auth find",
+                          "SELECT id, disabled, kind, balance_pico, key_hash IS NOT NULL"
+                          " FROM accounts WHERE kind = $1 AND name = $2",
+                          2, params, PGRES_TUPLES_OK);
+        if (res && !s_command (self, "auth commit", "COMMIT", 0, NULL)) {
+            PQclear (res);
+            res = NULL;
+        }
+        if (!res)
+            s_abort (self);
+        else
+        if (PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 4), "t")) {
+            //  An operator gave this account a key: the name alone is not enough
+            PQclear (res);
+            *message_p = "this account needs its API key";
+            return LED_AUTH_FAILED;
+        }
     }
     if (!res) {
-        s_abort (self);
         *message_p = "the ledger database is unavailable";
         return LED_AUTH_UNAVAILABLE;
     }
     led_auth_status_t rc = LED_AUTH_OK;
     if (PQntuples (res) != 1) {
-        *message_p = "account not found";
+        *message_p = keyed ? "unknown API key" : "account not found";
+        rc = LED_AUTH_FAILED;
+    }
+    else
+    if (strcmp (PQgetvalue (res, 0, 2), role)) {
+        *message_p = "the API key belongs to another kind of account";
         rc = LED_AUTH_FAILED;
     }
     else
@@ -805,8 +1029,456 @@ led_store_auth (led_store_t *self, const char *role, const char *name, const cha
     else {
         *account_id_p = s_get_int64 (res, 0, 0);
         *message_p = "ok";
+        if (!strcmp (role, "gamer"))
+            s_bal_add (self, *account_id_p, s_get_int64 (res, 0, 3), false);
     }
     PQclear (res);
+    return rc;
+}
+
+int
+led_store_query_balances (led_store_t *self, const int64_t *ids, size_t count)
+{
+    s_bal_reset (self);
+    if (!self->conn)
+        return -1;
+    s_buf_t b = { NULL, 0, 0 };
+    s_buf_start (&b);
+    for (size_t i = 0; i < count; i++)
+        s_array_int (&b, ids [i]);
+    s_buf_end (&b);
+    const char *params [] = { b.data };
+    PGresult *res = s_exec (self, "query balances",
+                            "SELECT id, balance_pico, disabled FROM accounts"
+                            " WHERE id = ANY ($1::bigint[]) AND kind = 'gamer'",
+                            1, params, PGRES_TUPLES_OK);
+    free (b.data);
+    if (!res) {
+        s_abort (self);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples (res); r++)
+        s_bal_add (self, s_get_int64 (res, r, 0), s_get_int64 (res, r, 1),
+                   !strcmp (PQgetvalue (res, r, 2), "t"));
+    PQclear (res);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Operators' commands. Each runs inside one transaction opened by
+//  led_store_admin; a refusal rolls it back.
+
+typedef struct {
+    led_store_t *store;
+    json_t *args;               //  the request's arguments
+    json_t *result;             //  what we answer
+    const char *code;           //  set on refusal
+    char *message;
+} s_admin_t;
+
+static bool
+s_refuse (s_admin_t *a, const char *code, const char *message)
+{
+    a->code = code;
+    free (a->message);
+    a->message = strdup (message);
+    return false;
+}
+
+//  A whole-number argument in [min, max]
+static bool
+s_arg_int (s_admin_t *a, const char *key, int64_t min, int64_t max, int64_t *value_p)
+{
+    json_t *v = json_object_get (a->args, key);
+    if (!json_is_integer (v) || json_integer_value (v) < min || json_integer_value (v) > max) {
+        char text [200];
+        snprintf (text, sizeof text, "%s must be a whole number from %lld to %lld", key,
+                  (long long) min, (long long) max);
+        return s_refuse (a, "bad_request", text);
+    }
+    *value_p = (int64_t) json_integer_value (v);
+    return true;
+}
+
+//  An optional text argument (NULL when absent), at most max bytes
+static bool
+s_arg_str (s_admin_t *a, const char *key, size_t max, const char **value_p)
+{
+    json_t *v = json_object_get (a->args, key);
+    *value_p = NULL;
+    if (!v || json_is_null (v))
+        return true;
+    if (!json_is_string (v) || strlen (json_string_value (v)) > max) {
+        char text [200];
+        snprintf (text, sizeof text, "%s must be text of at most %zu bytes", key, max);
+        return s_refuse (a, "bad_request", text);
+    }
+    *value_p = json_string_value (v);
+    return true;
+}
+
+//  A failed statement: the database's reason when it still answers
+static bool
+s_failed (s_admin_t *a)
+{
+    if (a->store->conn && PQstatus (a->store->conn) == CONNECTION_OK)
+        return s_refuse (a, "refused", a->store->error);
+    return s_refuse (a, "unavailable", "the ledger database is unavailable");
+}
+
+static void
+s_set_int (json_t *o, const char *key, int64_t value)
+{
+    json_object_set_new (o, key, json_integer ((json_int_t) value));
+}
+
+static bool
+s_cmd_account_create (s_admin_t *a)
+{
+    const char *kind, *name;
+    if (!s_arg_str (a, "kind", 16, &kind) || !s_arg_str (a, "name", 1000, &name))
+        return false;
+    if (!kind || (strcmp (kind, "gamer") && strcmp (kind, "peer") && strcmp (kind, "admin")))
+        return s_refuse (a, "bad_request", "kind must be gamer, peer or admin");
+    if (!s_valid_name (name))
+        return s_refuse (a, "bad_request", "the name must be 1 to 128 bytes of UTF-8 text");
+    char key [65], hash [65];
+    if (led_store_new_key (key, hash) != 0)
+        return s_refuse (a, "unavailable", "no random numbers for the key");
+    const char *params [] = { kind, name, hash };
+    PGresult *res = s_exec (a->store, "account create",
+                            "INSERT INTO accounts (kind, name, key_hash, key_created_at)"
+                            " VALUES ($1, $2, $3, now ()) ON CONFLICT (kind, name) DO NOTHING"
+                            " RETURNING id", 3, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    if (PQntuples (res) != 1) {
+        PQclear (res);
+        return s_refuse (a, "exists", "an account of that kind and name exists"
+                         " (rotate-key gives it a new key)");
+    }
+    int64_t id = s_get_int64 (res, 0, 0);
+    PQclear (res);
+    if (!strcmp (kind, "gamer") && a->store->policy.starting_credit_pico > 0
+        && !s_transfer (a->store, "credit", a->store->external_account, id,
+                        a->store->policy.starting_credit_pico, "starting credit", NULL))
+        return s_failed (a);
+    if (!strcmp (kind, "gamer") && !s_bal_read (a->store, id))
+        return s_failed (a);
+    s_set_int (a->result, "id", id);
+    json_object_set_new (a->result, "kind", json_string (kind));
+    json_object_set_new (a->result, "name", json_string (name));
+    json_object_set_new (a->result, "api_key", json_string (key));
+    explicit_bzero (key, sizeof key);
+    return true;
+}
+
+//  Disable or enable; for a gamer the scheduler hears of it at once
+static bool
+s_cmd_account_flag (s_admin_t *a, bool disabled)
+{
+    int64_t id;
+    if (!s_arg_int (a, "account_id", 1, INT64_MAX, &id))
+        return false;
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num, disabled ? "true" : "false" };
+    PGresult *res = s_exec (a->store, "account flag",
+                            "UPDATE accounts SET disabled = $2::boolean WHERE id = $1::bigint"
+                            " AND kind IN ('gamer', 'peer', 'admin') RETURNING kind",
+                            2, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    bool found = PQntuples (res) == 1;
+    bool gamer = found && !strcmp (PQgetvalue (res, 0, 0), "gamer");
+    PQclear (res);
+    if (!found)
+        return s_refuse (a, "not_found", "no gamer, peer or admin account with that id");
+    if (gamer && !s_bal_read (a->store, id))
+        return s_failed (a);
+    s_set_int (a->result, "id", id);
+    json_object_set_new (a->result, "disabled", json_boolean (disabled));
+    return true;
+}
+
+static bool
+s_cmd_rotate_key (s_admin_t *a)
+{
+    int64_t id;
+    if (!s_arg_int (a, "account_id", 1, INT64_MAX, &id))
+        return false;
+    char key [65], hash [65], num [32];
+    if (led_store_new_key (key, hash) != 0)
+        return s_refuse (a, "unavailable", "no random numbers for the key");
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num, hash };
+    PGresult *res = s_exec (a->store, "rotate key",
+                            "UPDATE accounts SET key_hash = $2, key_created_at = now ()"
+                            " WHERE id = $1::bigint AND kind IN ('gamer', 'peer', 'admin')"
+                            " RETURNING id", 2, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    bool found = PQntuples (res) == 1;
+    PQclear (res);
+    if (!found)
+        return s_refuse (a, "not_found", "no gamer, peer or admin account with that id");
+    s_set_int (a->result, "id", id);
+    json_object_set_new (a->result, "api_key", json_string (key));
+    explicit_bzero (key, sizeof key);
+    return true;
+}
+
+//  Largest single top-up: one million dollars
+#define LED_MAX_CREDIT_PICO (1000000LL * P2C_PICO_PER_USD)
+
+static bool
+s_cmd_credit (s_admin_t *a)
+{
+    int64_t id, amount;
+    const char *memo;
+    if (!s_arg_int (a, "account_id", 1, INT64_MAX, &id)
+        || !s_arg_int (a, "amount_pico", 1, LED_MAX_CREDIT_PICO, &amount)
+        || !s_arg_str (a, "memo", 500, &memo))
+        return false;
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num };
+    PGresult *res = s_exec (a->store, "credit account",
+                            "SELECT kind FROM accounts WHERE id = $1::bigint", 1, params,
+                            PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    bool gamer = PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "gamer");
+    PQclear (res);
+    if (!gamer)
+        return s_refuse (a, "not_found", "no gamer account with that id");
+    int64_t tx = 0;
+    if (!s_transfer (a->store, "credit", a->store->external_account, id, amount,
+                     memo ? memo : "top-up", &tx)
+        || !s_bal_read (a->store, id))
+        return s_failed (a);
+    s_set_int (a->result, "tx_id", tx);
+    s_set_int (a->result, "account_id", id);
+    s_set_int (a->result, "amount_pico", amount);
+    if (a->store->bal_count == 1)
+        s_set_int (a->result, "balance_pico", a->store->bal [0].balance_pico);
+    return true;
+}
+
+static bool
+s_cmd_rates_set (s_admin_t *a)
+{
+    int64_t gamer, peer, fee;
+    const char *from;
+    if (!s_arg_int (a, "gamer_pico_per_hour", 0, 1000000000000000LL, &gamer)
+        || !s_arg_int (a, "peer_pico_per_hour", 0, 1000000000000000LL, &peer)
+        || !s_arg_int (a, "fee_bp", 0, 10000, &fee)
+        || !s_arg_str (a, "effective_at", 64, &from))
+        return false;
+    char g [32], p [32], f [32];
+    snprintf (g, sizeof g, "%lld", (long long) gamer);
+    snprintf (p, sizeof p, "%lld", (long long) peer);
+    snprintf (f, sizeof f, "%lld", (long long) fee);
+    if (from) {
+        const char *params [] = { from };
+        PGresult *res = s_exec (a->store, "rates when",
+                                "SELECT $1::timestamptz < clock_timestamp ()", 1, params, PGRES_TUPLES_OK);
+        if (!res)
+            return s_refuse (a, "bad_request", "effective_at is not a timestamp");
+        bool past = !strcmp (PQgetvalue (res, 0, 0), "t");
+        PQclear (res);
+        if (past)
+            return s_refuse (a, "bad_request", "effective_at is in the past: rates never"
+                             " change for tasks already settled");
+    }
+    //  Settlements in progress finish first and later ones wait for our
+    //  COMMIT; "now" is taken after the lock, so a batch that started
+    //  before it (now () earlier) keeps the old rates and one that starts
+    //  after it sees ours
+    if (!s_command (a->store, "rates lock", "LOCK TABLE rates IN SHARE ROW EXCLUSIVE MODE", 0,
+                    NULL))
+        return s_failed (a);
+    const char *params [] = { from, g, p, f };
+    PGresult *res = s_exec (a->store, "rates set",
+                            "INSERT INTO rates (effective_at, gamer_pico_per_hour,"
+                            " peer_pico_per_hour, fee_bp)"
+                            " VALUES (COALESCE ($1::timestamptz, clock_timestamp ()), $2::bigint, $3::bigint,"
+                            " $4::int) RETURNING id, effective_at", 4, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    s_set_int (a->result, "id", s_get_int64 (res, 0, 0));
+    json_object_set_new (a->result, "effective_at", json_string (PQgetvalue (res, 0, 1)));
+    PQclear (res);
+    return true;
+}
+
+static bool
+s_cmd_payout_request (s_admin_t *a)
+{
+    int64_t id;
+    if (!s_arg_int (a, "account_id", 1, INT64_MAX, &id))
+        return false;
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num };
+    //  Locked: a settlement crediting the peer meanwhile waits for us
+    PGresult *res = s_exec (a->store, "payout account",
+                            "SELECT kind, balance_pico FROM accounts WHERE id = $1::bigint"
+                            " FOR UPDATE", 1, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    bool peer = PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "peer");
+    int64_t balance = peer ? s_get_int64 (res, 0, 1) : 0;
+    PQclear (res);
+    if (!peer)
+        return s_refuse (a, "not_found", "no peer account with that id");
+    if (balance <= 0 || balance < a->store->policy.payout_threshold_pico) {
+        char text [200], have [32], need [32];
+        snprintf (text, sizeof text, "the payable balance %s USD is under the threshold %s USD",
+                  p2c_money_format (balance, have, sizeof have),
+                  p2c_money_format (a->store->policy.payout_threshold_pico, need, sizeof need));
+        return s_refuse (a, "below_threshold", text);
+    }
+    int64_t tx = 0;
+    if (!s_transfer (a->store, "payout", id, a->store->payouts_account, balance,
+                     "payout requested", &tx))
+        return s_failed (a);
+    char amount [32], txn [32];
+    snprintf (amount, sizeof amount, "%lld", (long long) balance);
+    snprintf (txn, sizeof txn, "%lld", (long long) tx);
+    const char *pp [] = { num, amount, txn };
+    res = s_exec (a->store, "payout insert",
+                  "INSERT INTO payouts (account_id, amount_pico, request_tx)"
+                  " VALUES ($1::bigint, $2::bigint, $3::bigint) RETURNING id",
+                  3, pp, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    s_set_int (a->result, "payout_id", s_get_int64 (res, 0, 0));
+    PQclear (res);
+    s_set_int (a->result, "account_id", id);
+    s_set_int (a->result, "amount_pico", balance);
+    return true;
+}
+
+static bool
+s_cmd_payout_paid (s_admin_t *a)
+{
+    int64_t id;
+    const char *reference;
+    if (!s_arg_int (a, "payout_id", 1, INT64_MAX, &id)
+        || !s_arg_str (a, "reference", 200, &reference))
+        return false;
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num };
+    PGresult *res = s_exec (a->store, "payout find",
+                            "SELECT amount_pico, paid_tx IS NOT NULL FROM payouts"
+                            " WHERE id = $1::bigint FOR UPDATE", 1, params, PGRES_TUPLES_OK);
+    if (!res)
+        return s_failed (a);
+    bool found = PQntuples (res) == 1;
+    bool paid = found && !strcmp (PQgetvalue (res, 0, 1), "t");
+    int64_t amount = found ? s_get_int64 (res, 0, 0) : 0;
+    PQclear (res);
+    if (!found)
+        return s_refuse (a, "not_found", "no payout with that id");
+    if (paid)
+        return s_refuse (a, "already_paid", "that payout is marked paid already");
+    int64_t tx = 0;
+    char memo [64];
+    snprintf (memo, sizeof memo, "payout %lld paid", (long long) id);
+    if (!s_transfer (a->store, "payout", a->store->payouts_account, a->store->external_account,
+                     amount, memo, &tx))
+        return s_failed (a);
+    char txn [32];
+    snprintf (txn, sizeof txn, "%lld", (long long) tx);
+    const char *pp [] = { num, txn, reference };
+    if (!s_command (a->store, "payout paid",
+                    "UPDATE payouts SET paid_tx = $2::bigint, paid_at = now (), reference = $3"
+                    " WHERE id = $1::bigint", 3, pp))
+        return s_failed (a);
+    s_set_int (a->result, "payout_id", id);
+    s_set_int (a->result, "amount_pico", amount);
+    s_set_int (a->result, "tx_id", tx);
+    return true;
+}
+
+led_admin_status_t
+led_store_admin (led_store_t *self, const char *command, const char *args_json,
+                 char **result_p, const char **code_p, char **message_p)
+{
+    *result_p = NULL;
+    *code_p = NULL;
+    *message_p = NULL;
+    s_bal_reset (self);
+    json_error_t jerr;
+    json_t *args = args_json && *args_json ? json_loads (args_json, 0, &jerr) : json_object ();
+    if (!json_is_object (args)) {
+        json_decref (args);
+        *code_p = "bad_request";
+        *message_p = strdup ("args_json must be a JSON object");
+        return LED_ADMIN_REFUSED;
+    }
+    bool (*run) (s_admin_t *) = NULL;
+    int flag = -1;
+    if (!command)
+        ;
+    else
+    if (!strcmp (command, "account-create"))
+        run = s_cmd_account_create;
+    else
+    if (!strcmp (command, "account-disable"))
+        flag = 1;
+    else
+    if (!strcmp (command, "account-enable"))
+        flag = 0;
+    else
+    if (!strcmp (command, "rotate-key"))
+        run = s_cmd_rotate_key;
+    else
+    if (!strcmp (command, "credit"))
+        run = s_cmd_credit;
+    else
+    if (!strcmp (command, "rates-set"))
+        run = s_cmd_rates_set;
+    else
+    if (!strcmp (command, "payout-request"))
+        run = s_cmd_payout_request;
+    else
+    if (!strcmp (command, "payout-mark-paid"))
+        run = s_cmd_payout_paid;
+    if (!run && flag < 0) {
+        json_decref (args);
+        *code_p = "bad_request";
+        *message_p = strdup ("unknown command");
+        return LED_ADMIN_REFUSED;
+    }
+    if (!self->conn || !s_command (self, "admin begin", "BEGIN", 0, NULL)) {
+        json_decref (args);
+        led_store_disconnect (self);
+        *code_p = "unavailable";
+        *message_p = strdup ("the ledger database is unavailable");
+        return LED_ADMIN_UNAVAILABLE;
+    }
+    s_admin_t a = { self, args, json_object (), NULL, NULL };
+    bool ok = run ? run (&a) : s_cmd_account_flag (&a, flag == 1);
+    if (ok && !s_command (self, "admin commit", "COMMIT", 0, NULL))
+        ok = s_failed (&a);
+    led_admin_status_t rc = LED_ADMIN_OK;
+    if (ok)
+        *result_p = json_dumps (a.result, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    else {
+        s_abort (self);
+        s_bal_reset (self);
+        rc = a.code && !strcmp (a.code, "unavailable") ? LED_ADMIN_UNAVAILABLE : LED_ADMIN_REFUSED;
+        *code_p = a.code ? a.code : "refused";
+        *message_p = a.message ? a.message : strdup ("refused");
+        a.message = NULL;
+    }
+    json_decref (a.result);
+    json_decref (args);
+    free (a.message);
+    log_info ("store: admin command=%s ok=%d code=%s", command, ok, ok ? "" : *code_p);
     return rc;
 }
 
@@ -949,7 +1621,7 @@ led_store_test (bool verbose)
     P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE name = $1", "player-7", "2"));
     P2C_CHECK (led_store_auth (store, "gamer", "player-8", "key", false, &aid, &message)
                == LED_AUTH_FAILED);
-    P2C_CHECK (message && strstr (message, "later"));
+    P2C_CHECK (message && !strcmp (message, "unknown API key"));
     P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE name = $1", "player-8", "0"));
     P2C_CHECK (led_store_auth (store, "admin", "x", "", true, &aid, &message) == LED_AUTH_BAD_REQUEST);
     P2C_CHECK (led_store_auth (store, "gamer", "", "", true, &aid, &message) == LED_AUTH_BAD_REQUEST);
@@ -1088,21 +1760,202 @@ led_store_test (bool verbose)
     P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
                             " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
 
-    //  The database itself refuses an unbalanced transaction and changes
-    //  to the journal
+    //  The database itself refuses an unbalanced transaction, entries of
+    //  unknown accounts, and changes to the journal
     PQclear (PQexec (conn, "BEGIN"));
     PGresult *res = PQexec (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
                                   " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
                                   " amount_pico) SELECT id, 1, 5 FROM t");
-    P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
+    P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
-    res = PQexec (conn, "COMMIT");
+    PQclear (PQexec (conn, "ROLLBACK"));
+    res = PQexec (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                        " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                        " amount_pico) SELECT id, a, m FROM t,"
+                        " (VALUES (1, 5), (987654321, -5)) v (a, m)");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
     res = PQexec (conn, "UPDATE journal_entries SET amount_pico = 0");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
+    res = PQexec (conn, "DELETE FROM accounts WHERE kind = 'treasury'");
+    P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
+    PQclear (res);
     P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'", NULL, "0"));
+    //  Stored balances equal the entries' sums after all of the above
+    const char *mismatch_sql = "SELECT count(*) FROM accounts a WHERE balance_pico <>"
+        " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e WHERE e.account_id = a.id)";
+    P2C_CHECK (s_scalar_is (conn, mismatch_sql, NULL, "0"));
+
+    //  Settlement amounts against the formula for many random billed
+    //  times (the whole range of a type, small ones where rounding bites),
+    //  at the seeded rates, then at new rates set now; the old ones stay
+    enum { RND = 2000 };
+    static led_settle_t rnd [RND];
+    uint64_t max_billed = p2c_task_type ("encryption")->max_billed_us;
+    bool formula_ok = true;
+    p2c_rates_t now_rates = rates;
+    char *spent_before = NULL;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < RND; i++) {
+            char id [48];
+            snprintf (id, sizeof id, "rnd-%d-%d", round, i);
+            uint64_t r = ((uint64_t) randof (0x7fffffff) << 31) ^ (uint64_t) randof (0x7fffffff);
+            uint64_t billed = i % 4 == 0 ? r % 100 : i % 4 == 1 ? r % 100000 : r % (max_billed + 1);
+            s_fill (&rnd [i], id, "encryption", gamer, peer, billed);
+        }
+        P2C_CHECK (led_store_settle (store, rnd, RND) == 0);
+        for (int i = 0; i < RND; i++) {
+            p2c_split_t want;
+            p2c_money_split (&now_rates, rnd [i].billed_us, &want);
+            if (rnd [i].status != LED_SETTLE_NEW || memcmp (&want, &rnd [i].split, sizeof want)
+                || want.gamer_charge != want.fee + want.peer_earning + want.treasury) {
+                formula_ok = false;
+                fprintf (stderr, "led_store_test: billed %llu: charge %lld want %lld\n",
+                         (unsigned long long) rnd [i].billed_us,
+                         (long long) rnd [i].split.gamer_charge, (long long) want.gamer_charge);
+            }
+            led_settle_clear (&rnd [i]);
+        }
+        //  The gamer's balance after the batch is what the scheduler hears
+        size_t nb = 0;
+        const led_balance_t *bal = led_store_balances (store, &nb);
+        char gid [32];
+        snprintf (gid, sizeof gid, "%lld", (long long) gamer);
+        char *stored = s_scalar (conn, "SELECT balance_pico FROM accounts WHERE id = $1::bigint", gid);
+        P2C_CHECK (nb == 1 && bal [0].account_id == gamer
+                   && bal [0].balance_pico == strtoll (stored, NULL, 10));
+        free (stored);
+        if (round == 0) {
+            spent_before = s_scalar (conn, "SELECT SUM (cost_usd) FROM tasks WHERE task_id LIKE"
+                                     " 'rnd-0-%'", NULL);
+            char *result = NULL, *msg = NULL;
+            const char *code = NULL;
+            P2C_CHECK (led_store_admin (store, "rates-set", "{\"gamer_pico_per_hour\":"
+                       "33333333333,\"peer_pico_per_hour\":77777777777,\"fee_bp\":1234}",
+                       &result, &code, &msg) == LED_ADMIN_OK);
+            free (result);
+            free (msg);
+            now_rates.gamer_per_hour = 33333333333LL;
+            now_rates.peer_per_hour = 77777777777LL;
+            now_rates.fee_bp = 1234;
+        }
+    }
+    P2C_CHECK (formula_ok);
+    P2C_CHECK (s_scalar_is (conn, "SELECT SUM (cost_usd) FROM tasks WHERE task_id LIKE 'rnd-0-%'",
+                            NULL, spent_before));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count (DISTINCT rate_id) FROM tasks WHERE task_id LIKE"
+                            " 'rnd-%'", NULL, "2"));
+    free (spent_before);
+
+    //  Operators' commands, as the ledger runs them for p2c2r-ctl
+    char *result = NULL, *msg = NULL;
+    const char *code = NULL;
+#define ADMIN(cmd, args) (free (result), free (msg), result = msg = NULL, code = NULL, \
+                          led_store_admin (store, cmd, args, &result, &code, &msg))
+    P2C_CHECK (ADMIN ("account-create", "{\"kind\":\"peer\",\"name\":\"keyed\"}") == LED_ADMIN_OK);
+    json_error_t jerr;
+    json_t *made = json_loads (result ? result : "", 0, &jerr);
+    char key [65] = "";
+    int64_t keyed = made ? (int64_t) json_integer_value (json_object_get (made, "id")) : 0;
+    snprintf (key, sizeof key, "%s", made ? json_string_value (json_object_get (made, "api_key")) : "");
+    json_decref (made);
+    P2C_CHECK (strlen (key) == 64 && keyed > 0);
+    P2C_CHECK (ADMIN ("account-create", "{\"kind\":\"peer\",\"name\":\"keyed\"}") == LED_ADMIN_REFUSED
+               && !strcmp (code, "exists"));
+    P2C_CHECK (ADMIN ("account-create", "{\"kind\":\"treasury\",\"name\":\"x\"}") == LED_ADMIN_REFUSED
+               && !strcmp (code, "bad_request"));
+    P2C_CHECK (ADMIN ("no-such-command", "{}") == LED_ADMIN_REFUSED);
+    P2C_CHECK (ADMIN ("credit", "[1, 2]") == LED_ADMIN_REFUSED);
+    P2C_CHECK (ADMIN ("credit", "not json") == LED_ADMIN_REFUSED);
+    //  Keys: the key names the account, the role must match, only the hash is stored
+    char hash [65];
+    led_store_hash_key (key, hash);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts WHERE key_hash = $1", hash, "1"));
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", key, false, &aid, &message) == LED_AUTH_OK
+               && aid == keyed);
+    P2C_CHECK (led_store_auth (store, "gamer", "laptop-1", key, true, &aid, &message) == LED_AUTH_FAILED);
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", "0000", false, &aid, &message)
+               == LED_AUTH_FAILED);
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", "", false, &aid, &message) == LED_AUTH_FAILED
+               && !strcmp (message, "an API key is required"));
+    P2C_CHECK (led_store_auth (store, "peer", "keyed", "", true, &aid, &message) == LED_AUTH_FAILED);
+    char args [256];
+    snprintf (args, sizeof args, "{\"account_id\":%lld}", (long long) keyed);
+    P2C_CHECK (ADMIN ("account-disable", args) == LED_ADMIN_OK);
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", key, false, &aid, &message) == LED_AUTH_FAILED);
+    P2C_CHECK (ADMIN ("account-enable", args) == LED_ADMIN_OK);
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", key, false, &aid, &message) == LED_AUTH_OK);
+    P2C_CHECK (ADMIN ("rotate-key", args) == LED_ADMIN_OK && result && !strstr (result, key));
+    P2C_CHECK (led_store_auth (store, "peer", "laptop-1", key, false, &aid, &message) == LED_AUTH_FAILED);
+    P2C_CHECK (ADMIN ("account-disable", "{\"account_id\":1}") == LED_ADMIN_REFUSED
+               && !strcmp (code, "not_found"));
+    //  Disabling a gamer tells the scheduler
+    snprintf (args, sizeof args, "{\"account_id\":%lld}", (long long) gamer);
+    size_t nb = 0;
+    P2C_CHECK (ADMIN ("account-disable", args) == LED_ADMIN_OK
+               && led_store_balances (store, &nb) && nb == 1
+               && led_store_balances (store, &nb) [0].disabled);
+    P2C_CHECK (ADMIN ("account-enable", args) == LED_ADMIN_OK);
+    //  Credit: from the external account, to gamers only
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5000000000000}",
+              (long long) gamer);
+    P2C_CHECK (ADMIN ("credit", args) == LED_ADMIN_OK && nb == 1);
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE kind = 'external'",
+                            NULL, "-5000000000000"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":-5}", (long long) gamer);
+    P2C_CHECK (ADMIN ("credit", args) == LED_ADMIN_REFUSED && !strcmp (code, "bad_request"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5}", (long long) peer);
+    P2C_CHECK (ADMIN ("credit", args) == LED_ADMIN_REFUSED && !strcmp (code, "not_found"));
+    //  Rates cannot start in the past
+    P2C_CHECK (ADMIN ("rates-set", "{\"gamer_pico_per_hour\":1,\"peer_pico_per_hour\":1,"
+                      "\"fee_bp\":1,\"effective_at\":\"2000-01-01\"}") == LED_ADMIN_REFUSED);
+    P2C_CHECK (ADMIN ("rates-set", "{\"gamer_pico_per_hour\":1,\"peer_pico_per_hour\":1,"
+                      "\"fee_bp\":10001}") == LED_ADMIN_REFUSED);
+    P2C_CHECK (ADMIN ("rates-set", "{\"gamer_pico_per_hour\":1,\"peer_pico_per_hour\":1,"
+                      "\"fee_bp\":1,\"effective_at\":\"not a time\"}") == LED_ADMIN_REFUSED);
+    //  Payouts: the threshold ($10 by default), then the whole balance moves
+    snprintf (args, sizeof args, "{\"account_id\":%lld}", (long long) peer);
+    P2C_CHECK (ADMIN ("payout-request", args) == LED_ADMIN_REFUSED
+               && !strcmp (code, "below_threshold"));
+    led_policy_t policy = { 0, 1 };
+    led_store_set_policy (store, &policy);
+    char pid [32];
+    char *owed = s_scalar (conn, "SELECT balance_pico FROM accounts WHERE id = $1::bigint",
+                           (snprintf (pid, sizeof pid, "%lld", (long long) peer), pid));
+    P2C_CHECK (ADMIN ("payout-request", args) == LED_ADMIN_OK && result && strstr (result, owed));
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE id = $1::bigint", pid, "0"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE kind = 'payouts_pending'",
+                            NULL, owed));
+    free (owed);
+    P2C_CHECK (ADMIN ("payout-request", args) == LED_ADMIN_REFUSED);
+    P2C_CHECK (ADMIN ("payout-mark-paid", "{\"payout_id\":1,\"reference\":\"r1\"}") == LED_ADMIN_OK);
+    P2C_CHECK (ADMIN ("payout-mark-paid", "{\"payout_id\":1}") == LED_ADMIN_REFUSED
+               && !strcmp (code, "already_paid"));
+    P2C_CHECK (ADMIN ("payout-mark-paid", "{\"payout_id\":99}") == LED_ADMIN_REFUSED
+               && !strcmp (code, "not_found"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE kind = 'payouts_pending'",
+                            NULL, "0"));
+    //  A starting credit for new gamers, from the external account
+    policy.starting_credit_pico = 3000000000000LL;
+    led_store_set_policy (store, &policy);
+    P2C_CHECK (led_store_auth (store, "gamer", "newcomer", "", true, &aid, &message) == LED_AUTH_OK
+               && led_store_balances (store, &nb) && nb == 1
+               && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
+    P2C_CHECK (led_store_auth (store, "gamer", "newcomer", "", true, &aid, &message) == LED_AUTH_OK
+               && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
+    P2C_CHECK (ADMIN ("account-create", "{\"kind\":\"gamer\",\"name\":\"newcomer-2\"}")
+               == LED_ADMIN_OK && nb == 1);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE memo = 'starting credit'",
+                            NULL, "2"));
+    //  Balances on demand (BalanceQuery): gamers only
+    int64_t ids [] = { gamer, peer, 987654321 };
+    P2C_CHECK (led_store_query_balances (store, ids, 3) == 0
+               && led_store_balances (store, &nb) && nb == 1);
+    free (result);
+    free (msg);
+#undef ADMIN
+    P2C_CHECK (s_scalar_is (conn, mismatch_sql, NULL, "0"));
 
     led_store_destroy (&store);
     led_store_destroy (&store2);

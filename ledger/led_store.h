@@ -40,6 +40,28 @@ typedef struct {
 //  Frees the strings an item holds (not the item).
 void led_settle_clear (led_settle_t *item);
 
+//  A gamer's balance after a commit, for a BalanceUpdate to the scheduler
+typedef struct {
+    int64_t account_id;
+    int64_t balance_pico;
+    bool disabled;
+} led_balance_t;
+
+//  What an operator's command (led_store_admin) came to
+typedef enum {
+    LED_ADMIN_OK = 0,
+    LED_ADMIN_REFUSED,          //  bad request or against the rules (code says which)
+    LED_ADMIN_UNAVAILABLE       //  the database failed; nothing was written
+} led_admin_status_t;
+
+//  Settings of the ledger's business rules
+typedef struct {
+    int64_t starting_credit_pico;   //  credited to every new gamer (0: none)
+    int64_t payout_threshold_pico;  //  least payable balance a payout moves
+} led_policy_t;
+
+#define LED_POLICY_DEFAULT { 0, 10000000000000LL }
+
 typedef enum {
     LED_AUTH_OK = 0,
     LED_AUTH_FAILED,            //  unknown, disabled, or not allowed
@@ -54,8 +76,12 @@ led_store_t *led_store_new (const char *conninfo, const char *schema, const char
                             const p2c_rates_t *rates);
 void led_store_destroy (led_store_t **self_p);
 
+//  Sets the business rules (defaults: LED_POLICY_DEFAULT).
+void led_store_set_policy (led_store_t *self, const led_policy_t *policy);
+
 //  Connects, creates the schema when missing, applies the migrations under
-//  an advisory lock and loads the system accounts. 0 on success.
+//  an advisory lock, loads the system accounts and, when the rates table is
+//  empty, seeds it with the rates given to led_store_new. 0 on success.
 int led_store_connect (led_store_t *self);
 bool led_store_connected (led_store_t *self);
 void led_store_disconnect (led_store_t *self);
@@ -64,16 +90,39 @@ void led_store_disconnect (led_store_t *self);
 //  each in its own transaction. Returns how many it applied, -1 on failure.
 int led_store_migrate (led_store_t *self);
 
-//  Settles items in one transaction. Returns 0 after COMMIT succeeded (each
+//  Settles items in one transaction, at the rates in force at its start. Returns 0 after COMMIT succeeded (each
 //  item NEW, REPLAY or REJECTED), -1 when the transaction failed (all items
 //  left PENDING; the connection is dropped when it broke).
 int led_store_settle (led_store_t *self, led_settle_t *items, size_t count);
 
-//  Finds the account of role ("gamer"/"peer") and name; under open
-//  registration creates it when missing. *message_p is static text.
+//  With an API key: the account whose key it is (its kind must be role; a
+//  disabled one fails). Without: under open registration the account of role
+//  ("gamer"/"peer") and name, created when missing (a new gamer gets the
+//  starting credit); else fails. *message_p is static text.
 led_auth_status_t led_store_auth (led_store_t *self, const char *role, const char *name,
                                   const char *api_key, bool open, int64_t *account_id_p,
                                   const char **message_p);
+
+//  Runs an operator's command (AdminRequest: command, args_json) in one
+//  transaction. On success *result_p is a JSON object text (the caller
+//  frees it); else *code_p (static) and *message_p (caller frees) say why.
+led_admin_status_t led_store_admin (led_store_t *self, const char *command,
+                                    const char *args_json, char **result_p,
+                                    const char **code_p, char **message_p);
+
+//  Balances of the given accounts (gamers only), for a BalanceQuery. 0 or -1.
+int led_store_query_balances (led_store_t *self, const int64_t *ids, size_t count);
+
+//  Gamer balances changed or read by the last settle, auth, admin or query
+//  call (valid until the next call).
+const led_balance_t *led_store_balances (led_store_t *self, size_t *count_p);
+
+//  A new API key: 64 hex digits from 256 random bits (OpenSSL RAND_bytes),
+//  into key (65 bytes), and its SHA-256 in hex into hash (65 bytes). 0 or -1.
+int led_store_new_key (char *key, char *hash);
+
+//  SHA-256 of text in hex, into hash (65 bytes).
+void led_store_hash_key (const char *text, char *hash);
 
 //  True for a task id we accept: 1..128 printable ASCII characters.
 bool led_store_valid_task_id (const char *task_id);

@@ -26,6 +26,7 @@ led_batch_destroy (led_batch_t **self_p)
     for (size_t i = 0; i < self->count; i++)
         led_settle_clear (&self->items [i]);
     free (self->items);
+    free (self->balances.items);
     free (self);
     *self_p = NULL;
 }
@@ -42,8 +43,57 @@ led_auth_job_destroy (led_auth_job_t **self_p)
         explicit_bzero (self->api_key, strlen (self->api_key));
     free (self->api_key);
     free (self->reply_to);
+    free (self->balances.items);
     free (self);
     *self_p = NULL;
+}
+
+void
+led_admin_job_destroy (led_admin_job_t **self_p)
+{
+    led_admin_job_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->command);
+    free (self->args_json);
+    free (self->reply_to);
+    free (self->message);
+    //  May hold a new API key
+    if (self->result_json)
+        explicit_bzero (self->result_json, strlen (self->result_json));
+    free (self->result_json);
+    free (self->balances.items);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+led_balq_job_destroy (led_balq_job_t **self_p)
+{
+    led_balq_job_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->ids);
+    free (self->balances.items);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Copies the store's balances of its last call into a job
+static void
+s_take_balances (led_store_t *store, led_balances_t *out)
+{
+    size_t n = 0;
+    const led_balance_t *b = led_store_balances (store, &n);
+    free (out->items);
+    out->items = NULL;
+    out->count = 0;
+    if (n == 0)
+        return;
+    out->items = (led_balance_t *) malloc (n * sizeof (led_balance_t));
+    assert (out->items);
+    memcpy (out->items, b, n * sizeof (led_balance_t));
+    out->count = n;
 }
 
 typedef struct {
@@ -82,14 +132,31 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     }
     int64_t start = p2c_now_us ();
     batch->rc = led_store_settle (w->store, batch->items, batch->count);
+    if (batch->rc == 0)
+        s_take_balances (w->store, &batch->balances);
     if (batch->rc != 0 && led_store_connected (w->store) && batch->count > 1) {
         //  The server refused the batch: settle one by one, so that one bad
         //  request cannot hold back the others on every retry
         log_warn ("worker: batch failed, settling one by one tasks=%zu", batch->count);
-        for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++)
+        led_balances_t all = { NULL, 0 };
+        for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++) {
             if (led_store_settle (w->store, &batch->items [i], 1) != 0)
                 log_warn ("worker: task not settled task=%s", batch->items [i].task_id
                           ? batch->items [i].task_id : "");
+            else {
+                //  Later balances of a gamer supersede earlier ones
+                led_balances_t one = { NULL, 0 };
+                s_take_balances (w->store, &one);
+                all.items = (led_balance_t *) realloc (all.items, (all.count + one.count + 1)
+                                                       * sizeof (led_balance_t));
+                assert (all.items);
+                memcpy (all.items + all.count, one.items, one.count * sizeof (led_balance_t));
+                all.count += one.count;
+                free (one.items);
+            }
+        }
+        free (batch->balances.items);
+        batch->balances = all;
         batch->rc = 0;
     }
     if (!led_store_connected (w->store))
@@ -114,6 +181,37 @@ s_auth (s_worker_t *w, led_auth_job_t *job)
     }
     job->status = led_store_auth (w->store, job->role, job->name, job->api_key, job->open,
                                   &job->account_id, &job->message);
+    if (job->status == LED_AUTH_OK)
+        s_take_balances (w->store, &job->balances);
+    if (!led_store_connected (w->store))
+        s_ensure (w);
+}
+
+static void
+s_admin (s_worker_t *w, led_admin_job_t *job)
+{
+    free (job->message);
+    free (job->result_json);
+    job->message = job->result_json = NULL;
+    if (!w->store || !s_ensure (w)) {
+        job->status = LED_ADMIN_UNAVAILABLE;
+        job->code = "unavailable";
+        job->message = strdup ("the ledger database is unavailable");
+        return;
+    }
+    job->status = led_store_admin (w->store, job->command, job->args_json, &job->result_json,
+                                   &job->code, &job->message);
+    if (job->status == LED_ADMIN_OK)
+        s_take_balances (w->store, &job->balances);
+    if (!led_store_connected (w->store))
+        s_ensure (w);
+}
+
+static void
+s_balq (s_worker_t *w, led_balq_job_t *job)
+{
+    if (w->store && s_ensure (w) && led_store_query_balances (w->store, job->ids, job->count) == 0)
+        s_take_balances (w->store, &job->balances);
 }
 
 void
@@ -122,6 +220,8 @@ led_worker_actor (zsock_t *pipe, void *args)
     led_worker_args_t *a = (led_worker_args_t *) args;
     s_worker_t w = { NULL, 0, LED_BACKOFF_MIN_MS };
     w.store = led_store_new (a->conninfo, a->schema, a->sql_dir, &a->rates);
+    if (w.store && (a->policy.starting_credit_pico || a->policy.payout_threshold_pico))
+        led_store_set_policy (w.store, &a->policy);
     zsock_signal (pipe, 0);
     if (!w.store) {
         log_warn ("worker: bad store settings");
@@ -174,6 +274,16 @@ led_worker_actor (zsock_t *pipe, void *args)
             zsock_send (pipe, "sp", "AUTHED", aj);
         }
         else
+        if (!strcmp (command, "ADMIN") && job) {
+            s_admin (&w, (led_admin_job_t *) job);
+            zsock_send (pipe, "sp", "ADMINED", job);
+        }
+        else
+        if (!strcmp (command, "BALANCES") && job) {
+            s_balq (&w, (led_balq_job_t *) job);
+            zsock_send (pipe, "sp", "BALANCED", job);
+        }
+        else
             log_warn ("worker: unknown command=%s", command);
         zstr_free (&command);
     }
@@ -211,7 +321,7 @@ led_worker_test (bool verbose)
     p2c_rates_t rates = P2C_RATES_DEFAULT;
     //  Down: answers come back at once, nothing settled
     led_worker_args_t args = { "host=/nonexistent-p2c2r port=1 dbname=x", "led_worker_down",
-                               led_store_test_sql_dir (), rates };
+                               led_store_test_sql_dir (), rates, LED_POLICY_DEFAULT };
     zactor_t *worker = zactor_new (led_worker_actor, &args);
     led_batch_t *batch = led_batch_new (1);
     batch->count = 1;
@@ -243,7 +353,8 @@ led_worker_test (bool verbose)
     }
     char schema [64];
     snprintf (schema, sizeof schema, "led_wtest_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
-    led_worker_args_t up = { conninfo, schema, led_store_test_sql_dir (), rates };
+    led_worker_args_t up = { conninfo, schema, led_store_test_sql_dir (), rates,
+                             LED_POLICY_DEFAULT };
     worker = zactor_new (led_worker_actor, &up);
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id > 0);

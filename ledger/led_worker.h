@@ -1,8 +1,9 @@
 /*  The ledger's database thread: a czmq actor that owns the led_store and
     does every blocking PostgreSQL call, so that the server's event loop
     never waits on the database. Jobs travel over the actor's pipe as
-    pointers ("SETTLE"/"AUTH" + job); the same pointer comes back
-    ("SETTLED"/"AUTHED" + job) with its outcome filled in. The caller owns
+    pointers ("SETTLE"/"AUTH"/"ADMIN"/"BALANCES" + job); the same pointer
+    comes back ("SETTLED"/"AUTHED"/"ADMINED"/"BALANCED" + job) with its
+    outcome filled in, including the gamer balances to tell the scheduler. The caller owns
     the jobs throughout. While the database is down the worker reconnects
     with backoff and fails jobs at once. */
 #ifndef LED_WORKER_H_INCLUDED
@@ -12,10 +13,17 @@
 
 #include "led_store.h"
 
+//  Gamer balances a job produced (owned by the job)
+typedef struct {
+    led_balance_t *items;
+    size_t count;
+} led_balances_t;
+
 typedef struct {
     led_settle_t *items;        //  owned by the batch
     size_t count;
     int rc;                     //  0: items decided (PENDING ones get no ack); -1: none
+    led_balances_t balances;    //  gamers whose balance the commit changed
 } led_batch_t;
 
 led_batch_t *led_batch_new (size_t capacity);
@@ -30,15 +38,41 @@ typedef struct {
     led_auth_status_t status;
     int64_t account_id;
     const char *message;        //  static text
+    led_balances_t balances;    //  the gamer's balance, when ok
 } led_auth_job_t;
 
 void led_auth_job_destroy (led_auth_job_t **self_p);
+
+//  An operator's command from p2c2r-ctl
+typedef struct {
+    //  input
+    uint64_t corr;
+    char *command, *args_json, *reply_to;
+    //  output
+    led_admin_status_t status;
+    const char *code;           //  static, when not ok
+    char *message;              //  when not ok
+    char *result_json;          //  when ok
+    led_balances_t balances;    //  gamers the command changed
+} led_admin_job_t;
+
+void led_admin_job_destroy (led_admin_job_t **self_p);
+
+//  The scheduler asks for balances it does not know
+typedef struct {
+    int64_t *ids;
+    size_t count;
+    led_balances_t balances;    //  output
+} led_balq_job_t;
+
+void led_balq_job_destroy (led_balq_job_t **self_p);
 
 typedef struct {
     const char *conninfo;       //  borrowed until the actor has started
     const char *schema;
     const char *sql_dir;
     p2c_rates_t rates;
+    led_policy_t policy;        //  all zero: LED_POLICY_DEFAULT
 } led_worker_args_t;
 
 //  The actor function: zactor_new (led_worker_actor, &args). The actor

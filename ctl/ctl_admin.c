@@ -1,0 +1,90 @@
+/*  p2c2r-ctl's writer: every write is an AdminRequest to the ledger (the
+    only writer of PostgreSQL), sent through the broker as a node of service
+    "ctl"; we wait for the AdminReply with the same corr, or time out. */
+#include "ctl.h"
+#include "p2c_node.h"
+#include "p2c_time.h"
+
+#include <czmq.h>
+
+//  How long we wait for the broker's view before deciding no ledger is there
+#define CTL_NO_LEDGER_MS 1500
+
+int
+ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
+                json_t **result_p)
+{
+    *result_p = NULL;
+    p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
+    if (!node) {
+        fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);
+        return CTL_EXIT_ERROR;
+    }
+    char *args_text = json_dumps (args, JSON_COMPACT);
+    uint64_t corr = ((uint64_t) randof (0x7fffffff) << 20) ^ (uint64_t) p2c_now_us ();
+    P2c2r__AdminRequest req = P2C2R__ADMIN_REQUEST__INIT;
+    req.corr = corr;
+    req.command = (char *) command;
+    req.args_json = args_text ? args_text : "{}";
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_ADMIN_REQUEST;
+    msg.admin_request = &req;
+    p2c_node_send (node, "ledger", &msg);
+    free (args_text);
+
+    int status = CTL_EXIT_ERROR;
+    bool answered = false, no_ledger = false;
+    int64_t start = p2c_now_ms ();
+    zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
+    while (!answered && !zsys_interrupted) {
+        int64_t now = p2c_now_ms ();
+        if (now - start >= timeout_ms)
+            break;
+        //  The broker names the nodes it has right after our hello
+        if (now - start >= CTL_NO_LEDGER_MS && p2c_node_broker_alive (node)
+            && p2c_node_service_count (node, "ledger") == 0) {
+            no_ledger = true;
+            break;
+        }
+        zpoller_wait (poller, 100);
+        p2c_node_cron (node);
+        char *sender = NULL;
+        P2c2r__Internal *got;
+        while (!answered && (got = p2c_node_recv (node, &sender))) {
+            if (got->msg_case == P2C2R__INTERNAL__MSG_ADMIN_REPLY && got->admin_reply
+                && got->admin_reply->corr == corr) {
+                answered = true;
+                P2c2r__AdminReply *r = got->admin_reply;
+                if (r->ok) {
+                    json_error_t err;
+                    *result_p = json_loads (r->result_json ? r->result_json : "{}", 0, &err);
+                    if (!*result_p) {
+                        fprintf (stderr, "p2c2r-ctl: the ledger's answer is not JSON\n");
+                        status = CTL_EXIT_ERROR;
+                    }
+                    else
+                        status = CTL_EXIT_OK;
+                }
+                else {
+                    fprintf (stderr, "p2c2r-ctl: the ledger refused (%s): %s\n",
+                             r->code && *r->code ? r->code : "refused",
+                             r->message ? r->message : "");
+                    status = CTL_EXIT_VIOLATION;
+                }
+            }
+            p2c_msg_internal_free (&got);
+            zstr_free (&sender);
+        }
+    }
+    zpoller_destroy (&poller);
+    p2c_node_destroy (&node);
+    if (no_ledger)
+        fprintf (stderr, "p2c2r-ctl: no ledger is connected to the broker %s"
+                 " (start p2c2r-ledger); nothing was written\n", broker);
+    else
+    if (!answered)
+        fprintf (stderr, "p2c2r-ctl: no answer from a ledger through the broker %s within"
+                 " %lld ms (is the broker running?); the command may not have been applied,"
+                 " check before retrying\n", broker, (long long) timeout_ms);
+    return status;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Settlement throughput of the real ledger: a private PostgreSQL cluster
+# (deploy/local/pg.sh: fsync and synchronous_commit on), a broker and one
+# p2c2r-ledger on free ports, and build/bench/ledger_load standing in for
+# the scheduler. Each run settles 100,000 new tasks (every ack checked
+# against p2c_money_split); the last line is the median of 3 runs:
+#   ledger_settlements_per_s N
+# Options through the environment: TASKS (100000), RUNS (3), LEDGER_ARGS
+# (extra p2c2r-ledger flags, e.g. "--db-workers 1").
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+TASKS=${TASKS:-100000}
+RUNS=${RUNS:-3}
+[ -x build/bench/ledger_load ] || make --no-print-directory build/bench/ledger_load >/dev/null
+[ -x bin/p2c2r-ledger ] && [ -x bin/p2c2r-broker ] || make --no-print-directory bin/p2c2r-ledger bin/p2c2r-broker >/dev/null
+
+free_port () {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+DIR=$(mktemp -d /tmp/p2c2r-bench-ledger.XXXXXX)
+chmod 0755 "$DIR"       # the cluster may belong to another user (pg.sh as root)
+PIDS=()
+cleanup () {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  deploy/local/pg.sh stop "$DIR/pg" >/dev/null 2>&1
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+PGPORT=$(free_port)
+deploy/local/pg.sh start "$DIR/pg" "$PGPORT" || { echo "bench_ledger: PostgreSQL did not start"; exit 1; }
+export P2C2R_DB
+P2C2R_DB=$(deploy/local/pg.sh conninfo "$DIR/pg" "$PGPORT")
+BROKER=tcp://127.0.0.1:$(free_port)
+bin/p2c2r-broker --bind "$BROKER" >"$DIR/broker.log" 2>&1 &
+PIDS+=($!)
+# shellcheck disable=SC2086
+bin/p2c2r-ledger --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" ${LEDGER_ARGS:-} >"$DIR/ledger.log" 2>&1 &
+PIDS+=($!)
+echo "bench_ledger: synchronous_commit=$(psql "$P2C2R_DB" -qAtc 'SHOW synchronous_commit') fsync=$(psql "$P2C2R_DB" -qAtc 'SHOW fsync') tasks=$TASKS runs=$RUNS"
+
+rates=()
+for run in $(seq "$RUNS"); do
+  out=$(build/bench/ledger_load --broker "$BROKER" --tasks "$TASKS" --prefix "run$run" \
+        --gamers 100 --peers 100 --window 20000 --retry-ms 30000 2>"$DIR/load-$run.log")
+  rc=$?
+  echo "$out"
+  if [ $rc != 0 ]; then
+    echo "bench_ledger: run $run failed (exit $rc)"; tail -5 "$DIR/load-$run.log"; tail -5 "$DIR/ledger.log"
+    exit 1
+  fi
+  rates+=("$(sed -n 's/.*settlements_per_s=\([0-9]*\).*/\1/p' <<<"$out")")
+done
+settled=$(psql "$P2C2R_DB" -qAtc "SELECT COUNT(*) FROM tasks")
+[ "$settled" = $((TASKS * RUNS)) ] || { echo "bench_ledger: $settled tasks in the database, want $((TASKS * RUNS))"; exit 1; }
+median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "ledger_settlements_per_s $median"

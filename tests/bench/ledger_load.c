@@ -1,0 +1,285 @@
+/*  ledger_load: a load generator that stands in for the scheduler in front
+    of the real ledger. A node of service "scheduler" on the broker: it
+    registers gamers and peers (AuthRequest, open), then sends SettleRequests
+    for N tasks with at most WINDOW unacknowledged, resending any that stays
+    unacknowledged for RETRY ms (as the scheduler does), until every task is
+    acked. It checks each ack's amounts against p2c_money_split at the rates
+    given, counts duplicate acks (retries and --dup make them) and the
+    BalanceUpdates the ledger sends, and prints one summary line:
+      ledger_load: tasks=N acked=N bad=0 rejected=0 resent=R dup_acks=D
+                   balance_updates=B seconds=S settlements_per_s=X
+    Exit 0 when every task was acked ok with the right amounts.
+    Billed times are pseudo-random from --seed and the task index, so a rerun
+    with the same --prefix replays exactly the same requests. */
+#include "p2c_cfg.h"
+#include "p2c_log.h"
+#include "p2c_money.h"
+#include "p2c_node.h"
+#include "p2c_time.h"
+
+#include <czmq.h>
+
+typedef struct {
+    int64_t sent_ms;            //  0: never sent
+    bool acked;
+} s_task_t;
+
+//  A reproducible billed time for task i: 1 us .. 2 s, some exact hours'
+//  fractions where rounding matters
+static uint64_t
+s_billed (uint64_t seed, uint64_t i)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + i * 0xBF58476D1CE4E5B9ULL + 1;
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 29;
+    return 1 + x % 2000000;
+}
+
+static P2c2r__Internal *
+s_wait_msg (p2c_node_t *node, char **sender_p, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
+    int64_t end = p2c_now_ms () + timeout_ms;
+    P2c2r__Internal *msg = NULL;
+    while (!msg && p2c_now_ms () < end && !zsys_interrupted) {
+        msg = p2c_node_recv (node, sender_p);
+        if (!msg) {
+            p2c_node_cron (node);
+            zpoller_wait (poller, 50);
+        }
+    }
+    zpoller_destroy (&poller);
+    return msg;
+}
+
+//  Registers an account under open registration; its id, or 0
+static int64_t
+s_auth (p2c_node_t *node, const char *role, const char *name, uint64_t corr, uint64_t *updates)
+{
+    for (int attempt = 0; attempt < 30 && !zsys_interrupted; attempt++) {
+        P2c2r__AuthRequest req = P2C2R__AUTH_REQUEST__INIT;
+        req.corr = corr;
+        req.role = (char *) role;
+        req.name = (char *) name;
+        req.open = true;
+        P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+        msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
+        msg.auth_request = &req;
+        p2c_node_send (node, "ledger", &msg);
+        int64_t end = p2c_now_ms () + 1000;
+        while (p2c_now_ms () < end) {
+            char *sender = NULL;
+            P2c2r__Internal *got = s_wait_msg (node, &sender, 200);
+            zstr_free (&sender);
+            if (!got)
+                continue;
+            int64_t id = -1;
+            if (got->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY && got->auth_reply->corr == corr)
+                id = got->auth_reply->ok ? got->auth_reply->account_id : 0;
+            else
+            if (got->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE)
+                (*updates)++;
+            p2c_msg_internal_free (&got);
+            if (id >= 0)
+                return id;
+        }
+    }
+    return 0;
+}
+
+static void
+s_send_settle (p2c_node_t *node, const char *prefix, uint64_t seed, size_t i,
+               const int64_t *gamers, size_t ngamers, const int64_t *peers, size_t npeers)
+{
+    char id [96];
+    snprintf (id, sizeof id, "%s-%zu", prefix, i);
+    P2c2r__SettleRequest req = P2C2R__SETTLE_REQUEST__INIT;
+    req.task_id = id;
+    req.gamer_account = gamers [i % ngamers];
+    req.peer_account = peers [(i / ngamers) % npeers];
+    req.task_type = "encryption";
+    req.billed_us = s_billed (seed, i);
+    req.compute_us = req.billed_us;
+    req.observed_us = req.billed_us + 5;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_REQUEST;
+    msg.settle_request = &req;
+    p2c_node_send (node, "ledger", &msg);
+}
+
+int
+main (int argc, char *argv [])
+{
+    char *broker = NULL, *prefix = NULL;
+    long long tasks = 0, ngamers = 0, npeers = 0, window = 0, retry_ms = 0, seed = 0;
+    long long timeout_s = 0, gamer_rate = 0, peer_rate = 0, fee_bp = 0;
+    bool dup = false;
+    p2c_cfg_t table [] = {
+        { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
+        { "tasks", P2C_CFG_INT, "100000", 1, 100000000, &tasks, "tasks to settle" },
+        { "gamers", P2C_CFG_INT, "50", 1, 100000, &ngamers, "gamer accounts" },
+        { "peers", P2C_CFG_INT, "50", 1, 100000, &npeers, "peer accounts" },
+        { "window", P2C_CFG_INT, "20000", 1, 1000000, &window, "most unacked requests" },
+        { "retry-ms", P2C_CFG_INT, "3000", 10, 600000, &retry_ms,
+          "resend a request unacked this long" },
+        { "prefix", P2C_CFG_STR, "load", 0, 0, &prefix, "task id prefix (and account names)" },
+        { "seed", P2C_CFG_INT, "1", 0, 1000000000, &seed, "seed of the billed times" },
+        { "dup", P2C_CFG_BOOL, "false", 0, 0, &dup, "send every request twice" },
+        { "timeout-s", P2C_CFG_INT, "300", 1, 3600, &timeout_s, "give up after this long" },
+        { "gamer-rate-pico-per-hour", P2C_CFG_INT, "10000000000", 0, 1000000000000000LL,
+          &gamer_rate, "rate the acks are checked against" },
+        { "peer-rate-pico-per-hour", P2C_CFG_INT, "150000000000", 0, 1000000000000000LL,
+          &peer_rate, "rate the acks are checked against" },
+        { "fee-bp", P2C_CFG_INT, "1000", 0, 10000, &fee_bp, "fee the acks are checked against" },
+        { NULL, 0, NULL, 0, 0, NULL, NULL }
+    };
+    bool verbose = false;
+    int rc = p2c_cfg_parse (table, &argc, argv, "ledger_load", "[options]", &verbose);
+    if (rc != 0) {
+        p2c_cfg_free (table);
+        return rc > 0 ? 0 : 2;
+    }
+    p2c_log_init ("ledger_load", verbose);
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    p2c_rates_t rates = { gamer_rate, peer_rate, (int32_t) fee_bp };
+    p2c_node_t *node = p2c_node_new (broker, "scheduler", NULL);
+    if (!node) {
+        p2c_cfg_free (table);
+        return 2;
+    }
+    uint64_t updates = 0;
+    int64_t *gamers = (int64_t *) calloc ((size_t) ngamers, sizeof (int64_t));
+    int64_t *peers = (int64_t *) calloc ((size_t) npeers, sizeof (int64_t));
+    bool ready = true;
+    for (long long i = 0; i < ngamers && ready; i++) {
+        char name [96];
+        snprintf (name, sizeof name, "%s-gamer-%lld", prefix, i);
+        gamers [i] = s_auth (node, "gamer", name, (uint64_t) i + 1, &updates);
+        ready = gamers [i] > 0;
+    }
+    for (long long i = 0; i < npeers && ready; i++) {
+        char name [96];
+        snprintf (name, sizeof name, "%s-peer-%lld", prefix, i);
+        peers [i] = s_auth (node, "peer", name, (uint64_t) (ngamers + i + 1), &updates);
+        ready = peers [i] > 0;
+    }
+    if (!ready) {
+        log_warn ("ledger_load: no ledger registered our accounts broker=%s", broker);
+        free (gamers);
+        free (peers);
+        p2c_node_destroy (&node);
+        p2c_cfg_free (table);
+        return 2;
+    }
+    size_t n = (size_t) tasks;
+    s_task_t *state = (s_task_t *) calloc (n, sizeof (s_task_t));
+    //  Outstanding task indices, oldest first (resent ones move to the end)
+    size_t *ring = (size_t *) malloc ((size_t) window * sizeof (size_t));
+    size_t head = 0, count = 0, next = 0, acked = 0;
+    uint64_t bad = 0, rejected = 0, resent = 0, dup_acks = 0;
+    int64_t start = p2c_now_ms ();
+    int64_t deadline = start + timeout_s * 1000;
+    zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
+    int64_t cron_ms = 0;
+    while (acked < n && p2c_now_ms () < deadline && !zsys_interrupted) {
+        //  Fill the window
+        while (count < (size_t) window && next < n) {
+            s_send_settle (node, prefix, (uint64_t) seed, next, gamers, (size_t) ngamers,
+                           peers, (size_t) npeers);
+            if (dup)
+                s_send_settle (node, prefix, (uint64_t) seed, next, gamers, (size_t) ngamers,
+                               peers, (size_t) npeers);
+            state [next].sent_ms = p2c_now_ms ();
+            ring [(head + count) % (size_t) window] = next;
+            count++;
+            next++;
+        }
+        //  Receive what is there
+        char *sender = NULL;
+        P2c2r__Internal *msg;
+        int got = 0;
+        while ((msg = p2c_node_recv (node, &sender))) {
+            got++;
+            if (msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_ACK) {
+                P2c2r__SettleAck *ack = msg->settle_ack;
+                size_t plen = strlen (prefix);
+                const char *id = ack->task_id ? ack->task_id : "";
+                char *end = NULL;
+                unsigned long long i = strncmp (id, prefix, plen) || id [plen] != '-'
+                                       ? n : strtoull (id + plen + 1, &end, 10);
+                if (i >= n || !end || *end)
+                    bad++;
+                else
+                if (state [i].acked)
+                    dup_acks++;
+                else
+                if (!ack->ok) {
+                    rejected++;
+                    log_warn ("ledger_load: rejected task=%s error=%s", id, ack->error);
+                    state [i].acked = true;
+                    acked++;
+                }
+                else {
+                    p2c_split_t want;
+                    p2c_money_split (&rates, s_billed ((uint64_t) seed, i), &want);
+                    if (ack->gamer_charge_pico != want.gamer_charge
+                        || ack->peer_earning_pico != want.peer_earning
+                        || ack->fee_pico != want.fee) {
+                        bad++;
+                        log_warn ("ledger_load: wrong amounts task=%s", id);
+                    }
+                    state [i].acked = true;
+                    acked++;
+                }
+            }
+            else
+            if (msg->msg_case == P2C2R__INTERNAL__MSG_BALANCE_UPDATE)
+                updates++;
+            p2c_msg_internal_free (&msg);
+            zstr_free (&sender);
+        }
+        //  Drop acked ones from the front; resend the stale
+        int64_t now = p2c_now_ms ();
+        size_t scan = count;
+        for (size_t k = 0; k < scan && count > 0; k++) {
+            size_t i = ring [head];
+            if (state [i].acked) {
+                head = (head + 1) % (size_t) window;
+                count--;
+                continue;
+            }
+            if (now - state [i].sent_ms < retry_ms)
+                break;
+            s_send_settle (node, prefix, (uint64_t) seed, i, gamers, (size_t) ngamers,
+                           peers, (size_t) npeers);
+            resent++;
+            state [i].sent_ms = now;
+            head = (head + 1) % (size_t) window;
+            ring [(head + count - 1) % (size_t) window] = i;
+        }
+        if (now - cron_ms >= 100) {
+            p2c_node_cron (node);
+            cron_ms = now;
+        }
+        if (!got)
+            zpoller_wait (poller, 20);
+    }
+    double seconds = (double) (p2c_now_ms () - start) / 1000.0;
+    printf ("ledger_load: tasks=%zu acked=%zu bad=%llu rejected=%llu resent=%llu dup_acks=%llu"
+            " balance_updates=%llu seconds=%.3f settlements_per_s=%.0f\n", n, acked,
+            (unsigned long long) bad, (unsigned long long) rejected,
+            (unsigned long long) resent, (unsigned long long) dup_acks,
+            (unsigned long long) updates, seconds, seconds > 0 ? (double) acked / seconds : 0.0);
+    fflush (stdout);
+    int status = acked == n && bad == 0 && rejected == 0 ? 0 : 1;
+    zpoller_destroy (&poller);
+    free (ring);
+    free (state);
+    free (gamers);
+    free (peers);
+    p2c_node_destroy (&node);
+    p2c_cfg_free (table);
+    return status;
+}
