@@ -86,7 +86,7 @@ build/bench/%: tests/bench/%.c $(ALL_PROC_OBJS) $(OBJ)/libp2c2r-common.a
 unit: $(BINS) $(UNIT_TESTS)
 
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit $(BENCH_TOOLS)
 	@tests/run.sh
 
 run: deps

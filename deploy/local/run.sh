@@ -66,7 +66,9 @@ export P2C2R_DB
 P2C2R_DB=$(deploy/local/pg.sh conninfo "$VAR/pg" "$PGPORT")
 echo "run: broker $BROKER, ledger, scheduler, gateway ws://$LISTEN, one peer (logs in var/log/)"
 start broker "$BIN/p2c2r-broker" --bind "$BROKER"
-start ledger "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql"
+# Open registration: every new gamer gets $1 of credit to play with
+start ledger "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
+    --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}"
 start scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
 start gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "$LISTEN"
 start peer "$BIN/p2c2r-agent" peer --server "ws://127.0.0.1:$GW_PORT" --peer-id local-peer --slots 2

@@ -102,7 +102,9 @@ start_stack () {
   GW_PORT=$(free_port)
   SERVER=ws://127.0.0.1:$GW_PORT
   spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
-  spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" "$@"
+  # New gamers get $1 to spend, so tests run under the funds check
+  spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
+      --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}" "$@"
   # SCHED_ARGS and GW_ARGS add settings for one test (word-split)
   spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" ${SCHED_ARGS:-}
   spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT" ${GW_ARGS:-}

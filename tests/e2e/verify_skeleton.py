@@ -84,9 +84,10 @@ check("the cost each gamer saw is what it was charged", not bad_cost, bad_cost[:
 balances = {name: int(total) for name, total in sql(
     "SELECT a.name, COALESCE(SUM(e.amount_pico), 0) FROM accounts a "
     "LEFT JOIN journal_entries e ON e.account_id = a.id GROUP BY a.name, a.kind")}
+credit = int(os.environ.get("STARTING_CREDIT_PICO", "1000000000000"))
 for g in (1, 2):
-    want = -sum(split(int(r[1]))[0] for r in rows if r[5] == f"gamer-{g}")
-    check(f"gamer-{g}'s balance is minus the sum of its charges", balances.get(f"gamer-{g}") == want,
+    want = credit - sum(split(int(r[1]))[0] for r in rows if r[5] == f"gamer-{g}")
+    check(f"gamer-{g}'s balance is its starting credit minus its charges", balances.get(f"gamer-{g}") == want,
           f"{balances.get(f'gamer-{g}')} != {want}")
 for p in ("peer-a", "peer-b"):
     want = sum(split(int(r[1]))[1] for r in rows if r[6] == p)
