@@ -103,7 +103,9 @@ for p in ("peer-a", "peer-b"):
                if "#" not in t}
 paid_b = {r[0] for r in rows if r[6] == "peer-b"}
 paid_a = {r[0] for r in rows if r[6] == "peer-a"}
-check("peer-a did work before it was killed", len(done["peer-a"]) >= killed_at > 0, killed_at)
+lines_a = len(re.findall(r"task done id=", open(f"{tdir}/peer-a.log").read()))
+check("peer-a did work before it was killed", lines_a >= killed_at > 0 and done["peer-a"],
+      (lines_a, killed_at))
 check("peer-b did the rest after peer-a died", len(paid_b) > 0 and len(paid_a) + len(paid_b) == 2 * n,
       f"{len(paid_a)} + {len(paid_b)}")
 check("every task paid to peer-b was done by peer-b", paid_b <= done["peer-b"],
