@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static gw_server_t *s_server = NULL;
 
@@ -25,6 +26,10 @@ main (int argc, char **argv)
     char *listen = NULL, *broker = NULL, *node_id = NULL, *auth = NULL;
     long long max_frame = 0, default_deadline = 0, max_deadline = 0, grace = 0;
     long long auth_timeout = 0, send_queue = 0, send_queue_bytes = 0, max_bad = 0;
+    long long auth_cache = 0, auth_recheck = 0, rate = 0, burst = 0, per_ip = 0;
+    long long connect_rate = 0, connect_burst = 0, ping = 0, pong = 0, reg_timeout = 0;
+    long long drain = 0, stats_timeout = 0;
+    char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL;
     p2c_cfg_t table [] = {
         { "listen", P2C_CFG_STR, "127.0.0.1:8765", 0, 0, &listen,
           "WebSocket and HTTP address, HOST:PORT" },
@@ -48,7 +53,36 @@ main (int argc, char **argv)
         { "send-queue-bytes", P2C_CFG_INT, "67108864", 1024, 1LL << 34, &send_queue_bytes,
           "bytes queued to one client at most" },
         { "max-bad-frames", P2C_CFG_INT, "20", 1, 100000, &max_bad,
-          "bad frames in a row before the connection is closed (1008)" },
+          "bad frames (or rate-limited messages) in a row before the connection is closed (1008)" },
+        { "auth-cache-ms", P2C_CFG_INT, "30000", 0, 3600000, &auth_cache,
+          "an API key the ledger accepted is trusted this long for new registrations" },
+        { "auth-recheck-ms", P2C_CFG_INT, "5000", 500, 3600000, &auth_recheck,
+          "keys of live sessions are asked again this often; revoked ones are closed (1008)" },
+        { "tls-cert", P2C_CFG_STR, "", 0, 0, &tls_cert,
+          "PEM certificate (chain) file: serve wss:// and https:// (with --tls-key)" },
+        { "tls-key", P2C_CFG_STR, "", 0, 0, &tls_key, "PEM private key file of --tls-cert" },
+        { "rate-msgs", P2C_CFG_INT, "10000", 1, 1000000, &rate,
+          "messages per second per connection (token bucket); over it: rate_limited" },
+        { "rate-burst", P2C_CFG_INT, "20000", 1, 1000000, &burst,
+          "messages a connection may send in a burst" },
+        { "max-conns-per-ip", P2C_CFG_INT, "256", 1, 10000000, &per_ip,
+          "live connections per client address" },
+        { "connect-rate", P2C_CFG_INT, "200", 1, 1000000, &connect_rate,
+          "new connections per second per client address" },
+        { "connect-burst", P2C_CFG_INT, "400", 1, 10000000, &connect_burst,
+          "new connections per client address allowed in a burst" },
+        { "trusted-proxies", P2C_CFG_STR, "", 0, 0, &proxies,
+          "comma-separated proxy addresses (HAProxy) whose X-Forwarded-For names the client" },
+        { "ping-s", P2C_CFG_INT, "30", 1, 3600, &ping,
+          "an idle connection is pinged after this many seconds" },
+        { "pong-timeout-s", P2C_CFG_INT, "30", 1, 3600, &pong,
+          "... and dropped when still silent this many seconds later" },
+        { "register-timeout-ms", P2C_CFG_INT, "10000", 100, 86400000, &reg_timeout,
+          "a connection that has not registered by then is closed (1008)" },
+        { "drain-ms", P2C_CFG_INT, "10000", 0, 3600000, &drain,
+          "on SIGTERM, in-flight tasks get this long before clients are closed (1001)" },
+        { "stats-timeout-ms", P2C_CFG_INT, "500", 10, 60000, &stats_timeout,
+          "/api/stats waits this long for the scheduler's and ledger's figures" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -87,6 +121,37 @@ main (int argc, char **argv)
     st.send_queue = (size_t) send_queue;
     st.send_queue_bytes = (size_t) send_queue_bytes;
     st.max_bad_frames = (unsigned) max_bad;
+    st.auth_cache_ms = auth_cache;
+    st.auth_recheck_ms = auth_recheck;
+    st.tls_cert = tls_cert;
+    st.tls_key = tls_key;
+    st.rate_msgs = (double) rate;
+    st.rate_burst = (double) burst;
+    st.max_conns_per_ip = (size_t) per_ip;
+    st.connect_rate = (double) connect_rate;
+    st.connect_burst = (double) connect_burst;
+    st.trusted_proxies = proxies;
+    st.ping_s = (int) ping;
+    st.pong_timeout_s = (int) pong;
+    st.register_timeout_ms = reg_timeout;
+    st.drain_ms = drain;
+    st.stats_timeout_ms = stats_timeout;
+    if ((*tls_cert != 0) != (*tls_key != 0)) {
+        fprintf (stderr, "p2c2r-gateway: --tls-cert and --tls-key go together\n");
+        free (host);
+        p2c_cfg_free (table);
+        return 1;
+    }
+    //  Every connection is a descriptor: take what the hard limit allows
+    //  (before lws sizes its tables from it)
+    struct rlimit rl;
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+            log_warn ("gateway: cannot raise the descriptor limit");
+    }
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
+        log_info ("gateway: descriptor limit nofile=%llu", (unsigned long long) rl.rlim_cur);
 
     //  czmq would take SIGINT/SIGTERM for itself; the loop handles them
     zsys_handler_set (NULL);

@@ -4,6 +4,7 @@
     flight. */
 #include "gw_pending.h"
 #include "p2c_test.h"
+#include "p2c_time.h"
 
 struct _gw_pending_t {
     //  task id -> gw_pending_entry_t. The table has no item destructor:
@@ -62,6 +63,7 @@ gw_pending_add (gw_pending_t *self, const char *task_id, uint64_t conn,
     e->conn = conn;
     e->client_ref = strdup (client_ref ? client_ref : "");
     e->guard_ms = guard_ms;
+    e->start_ms = p2c_now_ms ();
     zhashx_insert (self->tasks, task_id, e);
     return 0;
 }

@@ -15,6 +15,7 @@ typedef struct {
     uint64_t conn;              //  the gamer's connection
     char *client_ref;           //  echoed in the reply
     int64_t guard_ms;           //  monotonic time the guard answers timeout
+    int64_t start_ms;           //  when the submit was accepted (latency metric)
 } gw_pending_entry_t;
 
 void gw_pending_entry_destroy (gw_pending_entry_t **self_p);

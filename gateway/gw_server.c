@@ -11,6 +11,10 @@
     every callback that may have sent something ends with s_drain, which
     receives until nothing is left, and the cron drains too. */
 #include "gw_server.h"
+#include "gw_authcache.h"
+#include "gw_json.h"
+#include "gw_limits.h"
+#include "gw_metrics.h"
 #include "gw_pending.h"
 #include "gw_session.h"
 #include "gw_sessions.h"
@@ -27,6 +31,9 @@
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define GW_MAX_ID           64      //  longest peer_id / gamer_id
@@ -34,11 +41,25 @@
 #define GW_MAX_CLIENT_REF   256     //  longest client_ref kept in a pending entry
 #define GW_CRON_MS          100     //  the one periodic timer
 #define GW_RX_BUFFER        65536   //  lws' receive buffer, per connection
+#define GW_SLOW_CRON_MS     1000    //  chores that need not run every tick
+#define GW_CLOSE_WAIT_MS    1500    //  after the going-away closes, the loop ends by then
+#define GW_RECHECK_CORR     (1ULL << 63)    //  marks AuthRequests that re-check a key
+
+//  One /api/stats request waiting for the scheduler's and ledger's figures
+typedef struct {
+    uint64_t corr;
+    struct lws *wsi;            //  the HTTP connection (borrowed)
+    json_t *sched;              //  StatsReply figures, NULL until they come
+    json_t *ledger;
+    int64_t deadline_ms;        //  answer with what is there by then
+} gw_stats_job_t;
 
 struct _gw_server_t {
     gw_settings_t cfg;          //  settings; its strings point at the copies below
     char *host;                 //  listen address (owned)
     char *broker;               //  broker endpoint (owned)
+    char *tls_cert, *tls_key;   //  certificate and key files (owned), NULL: plain
+    char *proxies;              //  trusted proxies (owned)
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     struct lws *zmq_wsi;        //  the ZeroMQ descriptor adopted into the loop
@@ -47,8 +68,21 @@ struct _gw_server_t {
     gw_pending_t *pending;      //  accepted submits not answered yet
     gw_taskid_t *taskids;       //  task id generator
     lws_sorted_usec_list_t cron;
-    volatile sig_atomic_t stop; //  set by gw_server_stop
+    volatile sig_atomic_t stop; //  stop requests (signals) so far
+    bool stopping;              //  the loop ends now
     bool draining;              //  s_drain is on the stack
+    bool quitting;              //  SIGTERM: no new work, finishing in-flight tasks
+    bool goodbye_sent;          //  every session was told 1001 going away
+    int64_t quit_deadline_ms;   //  in-flight tasks are given up then
+    int64_t goodbye_ms;         //  when the going-away closes were sent
+    int64_t last_slow_ms;       //  last run of the slow chores
+    gw_metrics_t *metrics;
+    gw_iplimit_t *iplimit;      //  connections and connects per client address
+    gw_authcache_t *authcache;  //  API keys the ledger accepted
+    uint64_t recheck_seq;       //  correlation of key re-checks
+    zlistx_t *stats_jobs;       //  gw_stats_job_t waiting (owned)
+    uint64_t stats_seq;
+    lws_retry_bo_t retry;       //  lws' idle ping / hang-up policy for client connections
     //  Counters (for logs now, /metrics later)
     uint64_t deliver_dropped;   //  Deliver for a task no longer pending
     uint64_t internal_dropped;  //  internal messages we do not handle
@@ -58,13 +92,21 @@ struct _gw_server_t {
 };
 
 //  lws' per-connection memory: a pointer to our session (WebSocket) or the
-//  body of a pending HTTP answer
+//  HTTP answer being made (phase 0: waiting for it, 1: headers to write,
+//  2: body to write)
 typedef struct {
     gw_session_t *session;
-    const char *http_body;
+    gw_stats_job_t *job;        //  an /api/stats answer in the making
+    uint8_t *http_body;         //  LWS_PRE spare bytes, then the body
+    size_t http_len;
+    unsigned http_status;
+    const char *http_type;
+    int http_phase;
 } gw_pss_t;
 
 static void s_drain (gw_server_t *self);
+static void s_registered (gw_server_t *self, gw_session_t *s, int64_t account_id);
+static void s_on_stats_reply (gw_server_t *self, P2c2r__StatsReply *r);
 
 // ---------------------------------------------------------------------------
 //  Pure helpers
@@ -152,33 +194,38 @@ s_peer_down (gw_server_t *self, const char *gateway, uint64_t conn)
 // ---------------------------------------------------------------------------
 //  Sending to clients: encode per dialect, queue, write when writeable
 
-//  The JSON dialect's encoder (PROTOCOL.md). Only `error` exists until the
-//  JSON decoder arrives: a JSON client cannot register before then, so
-//  nothing else can be addressed to one.
-static uint8_t *
-s_encode_json (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
+//  Metric labels come only from this list, never from free text a client
+//  (or a peer's error code passed through the scheduler) could vary
+static const char *
+s_code_label (const char *code)
 {
-    json_t *obj = NULL;
-    if (m->msg_case == P2C2R__SERVER_MESSAGE__MSG_ERROR) {
-        obj = json_pack ("{s:s, s:s, s:s}", "type", "error", "code", m->error->code,
-                         "error", m->error->message);
-        if (obj && *m->error->client_ref)
-            json_object_set_new (obj, "client_ref", json_string (m->error->client_ref));
+    static const char *known [] = { "bad_request", "auth_failed", "too_large", "rate_limited",
+        "no_peers", "timeout", "invalid_params", "unknown_task_type", "insufficient_funds",
+        "kernel_error", "rejected", "unavailable", NULL };
+    for (int i = 0; code && known [i]; i++)
+        if (!strcmp (code, known [i]))
+            return known [i];
+    return "other";
+}
+
+static const char *
+s_server_kind (const P2c2r__ServerMessage *m)
+{
+    switch (m->msg_case) {
+        case P2C2R__SERVER_MESSAGE__MSG_REGISTERED: return "registered";
+        case P2C2R__SERVER_MESSAGE__MSG_ASSIGN: return "execute_task";
+        case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: return "task_result";
+        case P2C2R__SERVER_MESSAGE__MSG_ERROR: return "error";
+        default: return "other";
     }
-    if (!obj)
-        return NULL;
-    char *text = json_dumps (obj, JSON_COMPACT);
-    json_decref (obj);
-    if (!text)
-        return NULL;
-    size_t len = strlen (text);
-    uint8_t *buf = (uint8_t *) malloc (pre + len + 1);
-    if (buf) {
-        memcpy (buf + pre, text, len);
-        *len_p = len;
-    }
-    free (text);
-    return buf;
+}
+
+//  Closes a connection with a status and reason once its queue is written
+static void
+s_close (gw_session_t *s, int code, const char *reason)
+{
+    gw_session_close (s, code, reason);
+    lws_callback_on_writable (s->wsi);
 }
 
 //  Queues one message for a client. A client whose queue is full does not
@@ -186,25 +233,34 @@ s_encode_json (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
 static void
 s_send (gw_server_t *self, gw_session_t *s, const P2c2r__ServerMessage *m)
 {
-    (void) self;
     if (s->closing)
         return;
     size_t len = 0;
     bool binary = s->dialect == GW_DIALECT_PROTOBUF;
     uint8_t *buf = binary ? p2c_msg_pack_server (m, LWS_PRE, &len)
-                          : s_encode_json (m, LWS_PRE, &len);
+                          : gw_json_encode (m, LWS_PRE, &len);
     if (!buf) {
         log_warn ("gateway: cannot encode conn=%llu kind=%d dialect=%s",
                   (unsigned long long) s->conn, (int) m->msg_case, binary ? "protobuf" : "json");
         return;
     }
     if (gw_session_queue (s, &buf, LWS_PRE, len, binary) != 0) {
-        log_warn ("gateway: send queue full, dropping conn=%llu role=%s id=%s",
+        log_warn ("gateway: send queue full, closing conn=%llu role=%s id=%s",
                   (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-");
-        s->closing = true;
-        lws_set_timeout (s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, "send_queue");
+        //  What is queued will not be read: only the close frame goes out,
+        //  and a client that does not even take that is cut after 5 s
+        gw_session_clear (s);
+        s_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: send queue full");
+        lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
         return;
     }
+    gw_metrics_inc (self->metrics, GW_M_MSG_OUT, s_server_kind (m));
+    if (m->msg_case == P2C2R__SERVER_MESSAGE__MSG_ERROR)
+        gw_metrics_inc (self->metrics, GW_M_ERRORS, s_code_label (m->error->code));
+    else
+    if (m->msg_case == P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT && !m->task_result->ok)
+        gw_metrics_inc (self->metrics, GW_M_ERRORS, s_code_label (m->task_result->error_code));
     lws_callback_on_writable (s->wsi);
 }
 
@@ -244,10 +300,10 @@ s_bad (gw_server_t *self, gw_session_t *s, const char *code, const char *client_
                code, s->bad_in_row);
     s_send_error (self, s, code, text, client_ref);
     if (s->bad_in_row >= self->cfg.max_bad_frames && !s->closing) {
-        log_info ("gateway: closing conn=%llu reason=bad_frames count=%u",
-                  (unsigned long long) s->conn, s->bad_in_row);
-        gw_session_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many bad frames");
-        lws_callback_on_writable (s->wsi);
+        log_info ("gateway: closing conn=%llu reason=bad_frames count=%u last=%s",
+                  (unsigned long long) s->conn, s->bad_in_row, code);
+        s_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                 !strcmp (code, "rate_limited") ? "rate limit exceeded" : "too many bad frames");
     }
 }
 
@@ -325,6 +381,34 @@ s_handle_register (gw_server_t *self, gw_session_t *s, gw_role_t role,
         s_bad (self, s, "bad_request", NULL, "api_key longer than %d characters", GW_MAX_API_KEY);
         return;
     }
+    if (self->quitting) {
+        s_send_error (self, s, "unavailable", "this gateway is shutting down; reconnect", NULL);
+        return;
+    }
+    if (!*key && !self->cfg.auth_open) {
+        //  The ledger would say the same; no need to ask it
+        gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_refused");
+        s_bad (self, s, "auth_failed", NULL, "an api_key is required on this server");
+        return;
+    }
+    if (*key) {
+        char hash [GW_KEY_HASH_LEN + 1];
+        gw_authcache_hash (gw_role_name (role), key, hash);
+        gw_authentry_t *e = gw_authcache_fresh (self->authcache, hash, p2c_now_ms ());
+        if (e) {
+            gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_hit");
+            s->role = role;
+            s->name = strdup (name);
+            p2c_msg_client_free (&s->reg);
+            s->reg = msg;
+            *msg_p = NULL;
+            snprintf (s->key_hash, sizeof s->key_hash, "%s", hash);
+            e->users++;
+            s_registered (self, s, e->account_id);
+            return;
+        }
+        gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_miss");
+    }
     s->role = role;
     s->name = strdup (name);
     s->state = GW_STATE_AUTHING;
@@ -352,9 +436,68 @@ s_handle_register (gw_server_t *self, gw_session_t *s, gw_role_t role,
                (unsigned long long) s->conn, gw_role_name (role), s->name);
 }
 
+//  The ledger's answer to the periodic re-check of a key in use: a key
+//  that is no longer accepted closes every session registered with it
+static void
+s_on_recheck (gw_server_t *self, P2c2r__AuthReply *r)
+{
+    gw_authentry_t *e = gw_authcache_by_corr (self->authcache, r->corr);
+    if (!e) {
+        self->auth_stale++;
+        return;
+    }
+    if (r->ok && r->account_id == e->account_id) {
+        e->verified_ms = p2c_now_ms ();
+        return;
+    }
+    if (!r->ok && !strcmp (r->code, "unavailable"))
+        return;         //  the ledger cannot tell now; ask again next time
+    char hash [GW_KEY_HASH_LEN + 1];
+    snprintf (hash, sizeof hash, "%s", e->hash);
+    size_t closed = 0;
+    zlistx_t *list = gw_sessions_list (self->sessions);
+    for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
+         s = (gw_session_t *) zlistx_next (list))
+        if (!strcmp (s->key_hash, hash) && !s->closing) {
+            s_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "api_key revoked");
+            closed++;
+        }
+    zlistx_destroy (&list);
+    gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_revoked");
+    log_info ("gateway: api key no longer accepted role=%s sessions_closed=%zu", e->role, closed);
+    gw_authcache_remove (self->authcache, hash);
+}
+
+//  Sends the re-checks that are due (from the slow cron)
+static void
+s_rechecks (gw_server_t *self, int64_t now)
+{
+    zlistx_t *due = gw_authcache_due (self->authcache, now, self->cfg.auth_recheck_ms);
+    for (gw_authentry_t *e = (gw_authentry_t *) zlistx_first (due); e;
+         e = (gw_authentry_t *) zlistx_next (due)) {
+        uint64_t corr = GW_RECHECK_CORR | ++self->recheck_seq;
+        P2c2r__AuthRequest req = P2C2R__AUTH_REQUEST__INIT;
+        req.corr = corr;
+        req.role = e->role;
+        req.name = e->name;
+        req.api_key = e->key;
+        req.open = self->cfg.auth_open;
+        P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+        m.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
+        m.auth_request = &req;
+        if (s_node_send (self, "ledger", &m) == 0)
+            gw_authcache_asked (self->authcache, e, corr, now);
+    }
+    zlistx_destroy (&due);
+}
+
 static void
 s_on_auth_reply (gw_server_t *self, P2c2r__AuthReply *r)
 {
+    if (r->corr & GW_RECHECK_CORR) {
+        s_on_recheck (self, r);
+        return;
+    }
     gw_session_t *s = gw_sessions_lookup (self->sessions, r->corr >> 16);
     if (!s || s->state != GW_STATE_AUTHING || s->auth_corr != r->corr) {
         //  The client left, or the attempt timed out already
@@ -367,8 +510,25 @@ s_on_auth_reply (gw_server_t *self, P2c2r__AuthReply *r)
                      *r->message ? r->message : "registration refused");
         return;
     }
+    const char *key = s->reg && s->reg->register_peer ? s->reg->register_peer->api_key
+                    : s->reg && s->reg->register_gamer ? s->reg->register_gamer->api_key : "";
+    if (*key) {
+        char hash [GW_KEY_HASH_LEN + 1];
+        gw_authcache_hash (gw_role_name (s->role), key, hash);
+        gw_authentry_t *e = gw_authcache_put (self->authcache, hash, gw_role_name (s->role),
+                                              s->name, key, r->account_id, p2c_now_ms ());
+        e->users++;
+        snprintf (s->key_hash, sizeof s->key_hash, "%s", hash);
+    }
+    s_registered (self, s, r->account_id);
+}
+
+//  The registration succeeded (from the ledger, or a cached key)
+static void
+s_registered (gw_server_t *self, gw_session_t *s, int64_t account_id)
+{
     s->state = GW_STATE_REGISTERED;
-    s->account_id = r->account_id;
+    s->account_id = account_id;
     log_info ("gateway: registered conn=%llu role=%s id=%s account=%lld",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name,
               (long long) s->account_id);
@@ -454,6 +614,12 @@ s_handle_submit (gw_server_t *self, gw_session_t *s, P2c2r__Submit *sub)
         s_task_error (self, s, NULL, ref, "unavailable", "out of memory");
         return;
     }
+    if (self->quitting) {
+        s_task_error (self, s, task_id, ref, "unavailable",
+                      "this gateway is shutting down; reconnect and submit again");
+        free (task_id);
+        return;
+    }
     if (p2c_node_service_count (self->node, "scheduler") == 0) {
         s_task_error (self, s, task_id, ref, "unavailable", "no scheduler is running");
         free (task_id);
@@ -503,6 +669,11 @@ s_handle_result (gw_server_t *self, gw_session_t *s, P2c2r__PeerResult *res)
 {
     if (!s_require (self, s, GW_ROLE_PEER, "result", NULL))
         return;
+    //  A JSON peer has no attempt number: it is the one this gateway
+    //  passed on with the task
+    uint32_t attempt = 0;
+    if (gw_session_assigned_take (s, res->task_id, &attempt) && s->dialect == GW_DIALECT_JSON)
+        res->attempt = attempt;
     P2c2r__Session peer = P2C2R__SESSION__INIT;
     peer.gateway = (char *) p2c_node_id (self->node);
     peer.conn = s->conn;
@@ -567,17 +738,17 @@ s_decode_protobuf (gw_server_t *self, const uint8_t *data, size_t size, const ch
     return msg;
 }
 
-//  Text frames: the JSON dialect of PROTOCOL.md. Its decoder will build a
-//  ClientMessage from the JSON object, so that the same handlers serve both
-//  dialects; until it exists every text frame is refused.
-static P2c2r__ClientMessage *
-s_decode_json (gw_server_t *self, const uint8_t *data, size_t size, const char **why_p)
+static const char *
+s_client_kind (const P2c2r__ClientMessage *m)
 {
-    (void) self;
-    (void) data;
-    (void) size;
-    *why_p = "JSON dialect not supported yet; use binary protobuf frames";
-    return NULL;
+    switch (m->msg_case) {
+        case P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER: return "register_peer";
+        case P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER: return "register_gamer";
+        case P2C2R__CLIENT_MESSAGE__MSG_SUBMIT: return "submit_task";
+        case P2C2R__CLIENT_MESSAGE__MSG_RESULT: return "task_result";
+        case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT: return "heartbeat";
+        default: return "other";
+    }
 }
 
 static void
@@ -587,12 +758,48 @@ s_on_message (gw_server_t *self, gw_session_t *s, const uint8_t *data, size_t si
         s->dialect = binary ? GW_DIALECT_PROTOBUF : GW_DIALECT_JSON;
         s->dialect_set = true;
     }
+    int64_t now = p2c_now_ms ();
+    s->last_rx_ms = now;
+    bool allowed = gw_bucket_take (&s->msgs, self->cfg.rate_msgs, self->cfg.rate_burst, now);
     uint64_t bad_before = s->bad_total;
-    const char *why = "bad frame";
-    P2c2r__ClientMessage *msg = binary ? s_decode_protobuf (self, data, size, &why)
-                                       : s_decode_json (self, data, size, &why);
+    const char *code = "bad_request";
+    char why [200] = "bad frame", ref [GW_MAX_CLIENT_REF + 1] = "";
+    P2c2r__ClientMessage *msg = NULL;
+    if (binary) {
+        msg = s_decode_protobuf (self, data, size, (const char **) &code);
+        if (!msg) {
+            snprintf (why, sizeof why, "%s", code);
+            code = "bad_request";
+        }
+        else
+        if (msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBMIT)
+            snprintf (ref, sizeof ref, "%s", msg->submit->client_ref);
+    }
+    else
+        msg = gw_json_decode ((const char *) data, size, self->cfg.max_frame, &code, why,
+                              sizeof why, ref, sizeof ref);
+    gw_metrics_inc (self->metrics, GW_M_MSG_IN, msg ? s_client_kind (msg) : "undecodable");
+    if (!allowed) {
+        //  Over the rate: answered, not done. A submit gets its one
+        //  terminal reply; in a row they count as bad frames, so a flood
+        //  ends in a close
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, "rate_limited");
+        if (msg && msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBMIT
+            && s->state == GW_STATE_REGISTERED && s->role == GW_ROLE_GAMER) {
+            s_task_error (self, s, NULL, ref, "rate_limited", "too many messages per second");
+            s->bad_total++;
+            s->bad_in_row++;
+            self->bad_frames++;
+            if (s->bad_in_row >= self->cfg.max_bad_frames && !s->closing)
+                s_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+        }
+        else
+            s_bad (self, s, "rate_limited", *ref ? ref : NULL, "too many messages per second");
+        p2c_msg_client_free (&msg);
+        return;
+    }
     if (!msg) {
-        s_bad (self, s, "bad_request", NULL, "%s", why);
+        s_bad (self, s, code, *ref ? ref : NULL, "%s", why);
         return;
     }
     s_dispatch (self, s, &msg);
@@ -628,6 +835,7 @@ s_on_deliver (gw_server_t *self, P2c2r__Deliver *d)
         s_send (self, s, &m);
         if (s->tasks)
             s->tasks--;
+        gw_metrics_observe_ms (self->metrics, (double) (p2c_now_ms () - e->start_ms));
         log_debug ("gateway: delivered task=%s conn=%llu ok=%d", e->task_id,
                    (unsigned long long) e->conn, r.ok);
     }
@@ -660,6 +868,7 @@ s_on_task_assign (gw_server_t *self, P2c2r__TaskAssign *a)
     P2c2r__ServerMessage m = P2C2R__SERVER_MESSAGE__INIT;
     m.msg_case = P2C2R__SERVER_MESSAGE__MSG_ASSIGN;
     m.assign = a->assign;
+    gw_session_assigned_add (s, a->assign->task_id, a->assign->attempt);
     s_send (self, s, &m);
     log_debug ("gateway: assign task=%s conn=%llu", a->assign->task_id,
                (unsigned long long) s->conn);
@@ -699,6 +908,9 @@ s_on_internal (gw_server_t *self, const char *sender, P2c2r__Internal *msg)
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             s_on_node_event (self, msg->node_event);
+            break;
+        case P2C2R__INTERNAL__MSG_STATS_REPLY:
+            s_on_stats_reply (self, msg->stats_reply);
             break;
         default:
             self->internal_dropped++;
@@ -744,10 +956,327 @@ s_guard (gw_server_t *self, int64_t now)
             continue;
         if (s->tasks)
             s->tasks--;
+        gw_metrics_observe_ms (self->metrics, (double) (now - e->start_ms));
         s_task_error (self, s, e->task_id, e->client_ref, "timeout",
                       "no result within the deadline");
     }
     zlistx_destroy (&expired);
+}
+
+// ---------------------------------------------------------------------------
+//  HTTP: /healthz, /readyz, /metrics, /api/stats
+
+//  Sets the answer of an HTTP request and asks to write it
+static void
+s_http_answer (struct lws *wsi, gw_pss_t *pss, unsigned status, const char *type,
+               const char *body, size_t len)
+{
+    free (pss->http_body);
+    pss->http_body = (uint8_t *) malloc (LWS_PRE + len + 1);
+    pss->http_len = pss->http_body ? len : 0;
+    if (pss->http_body)
+        memcpy (pss->http_body + LWS_PRE, body, len);
+    pss->http_status = pss->http_body ? status : HTTP_STATUS_INTERNAL_SERVER_ERROR;
+    pss->http_type = type;
+    pss->http_phase = 1;
+    lws_callback_on_writable (wsi);
+}
+
+static int
+s_http_writeable (struct lws *wsi, gw_pss_t *pss)
+{
+    if (!pss || pss->http_phase == 0)
+        return 0;
+    if (pss->http_phase == 1) {
+        uint8_t buf [LWS_PRE + 512];
+        uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+        if (lws_add_http_common_headers (wsi, pss->http_status, pss->http_type, pss->http_len,
+                                         &p, end)
+            || lws_finalize_write_http_header (wsi, start, &p, end))
+            return 1;
+        pss->http_phase = 2;
+        lws_callback_on_writable (wsi);
+        return 0;
+    }
+    int n = lws_write (wsi, pss->http_body + LWS_PRE, pss->http_len, LWS_WRITE_HTTP_FINAL);
+    free (pss->http_body);
+    pss->http_body = NULL;
+    pss->http_phase = 0;
+    if (n < 0 || (size_t) n != pss->http_len)
+        return 1;
+    return lws_http_transaction_completed (wsi) ? -1 : 0;
+}
+
+static void
+s_role_counts (gw_server_t *self, size_t *none, size_t *peers, size_t *gamers)
+{
+    *none = *peers = *gamers = 0;
+    zlistx_t *list = gw_sessions_list (self->sessions);
+    for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
+         s = (gw_session_t *) zlistx_next (list))
+        if (s->state != GW_STATE_REGISTERED)
+            (*none)++;
+        else
+        if (s->role == GW_ROLE_PEER)
+            (*peers)++;
+        else
+            (*gamers)++;
+    zlistx_destroy (&list);
+}
+
+static void
+s_http_metrics (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream (&text, &size);
+    if (!f) {
+        s_http_answer (wsi, pss, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "error\n", 6);
+        return;
+    }
+    size_t none, peers, gamers;
+    s_role_counts (self, &none, &peers, &gamers);
+    fprintf (f, "# HELP p2c2r_gateway_connections Live WebSocket connections, by role.\n"
+                "# TYPE p2c2r_gateway_connections gauge\n"
+                "p2c2r_gateway_connections{role=\"none\"} %zu\n"
+                "p2c2r_gateway_connections{role=\"peer\"} %zu\n"
+                "p2c2r_gateway_connections{role=\"gamer\"} %zu\n", none, peers, gamers);
+    fprintf (f, "# HELP p2c2r_gateway_pending_tasks Accepted submits not answered yet.\n"
+                "# TYPE p2c2r_gateway_pending_tasks gauge\np2c2r_gateway_pending_tasks %zu\n",
+             gw_pending_size (self->pending));
+    fprintf (f, "# HELP p2c2r_gateway_ready Broker, a scheduler and a ledger reachable.\n"
+                "# TYPE p2c2r_gateway_ready gauge\np2c2r_gateway_ready %d\n",
+             p2c_node_broker_alive (self->node)
+             && p2c_node_service_count (self->node, "scheduler") > 0
+             && p2c_node_service_count (self->node, "ledger") > 0 && !self->quitting);
+    fprintf (f, "# HELP p2c2r_gateway_auth_cache_keys API keys in the cache.\n"
+                "# TYPE p2c2r_gateway_auth_cache_keys gauge\np2c2r_gateway_auth_cache_keys %zu\n",
+             gw_authcache_size (self->authcache));
+    fprintf (f, "# HELP p2c2r_gateway_internal_dropped_total Internal messages dropped.\n"
+                "# TYPE p2c2r_gateway_internal_dropped_total counter\n"
+                "p2c2r_gateway_internal_dropped_total{what=\"deliver\"} %llu\n"
+                "p2c2r_gateway_internal_dropped_total{what=\"other\"} %llu\n"
+                "p2c2r_gateway_internal_dropped_total{what=\"auth_stale\"} %llu\n",
+             (unsigned long long) self->deliver_dropped, (unsigned long long) self->internal_dropped,
+             (unsigned long long) self->auth_stale);
+    gw_metrics_render (self->metrics, f);
+    fclose (f);
+    s_http_answer (wsi, pss, HTTP_STATUS_OK, "text/plain; version=0.0.4", text, size);
+    free (text);
+}
+
+static void
+s_http_ready (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
+{
+    char text [200];
+    bool broker = p2c_node_broker_alive (self->node);
+    size_t sched = p2c_node_service_count (self->node, "scheduler");
+    size_t ledger = p2c_node_service_count (self->node, "ledger");
+    bool ok = broker && sched > 0 && ledger > 0 && !self->quitting;
+    int n = snprintf (text, sizeof text, "%s broker=%s schedulers=%zu ledgers=%zu draining=%s\n",
+                      ok ? "ready" : "not ready", broker ? "up" : "down", sched, ledger,
+                      self->quitting ? "yes" : "no");
+    s_http_answer (wsi, pss, ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+                   text, (size_t) n);
+}
+
+static void
+s_stats_job_free (gw_stats_job_t **job_p)
+{
+    gw_stats_job_t *job = *job_p;
+    if (!job)
+        return;
+    json_decref (job->sched);
+    json_decref (job->ledger);
+    free (job);
+    *job_p = NULL;
+}
+
+//  Writes the /api/stats answer with the figures that came and drops the job
+static void
+s_stats_finish (gw_server_t *self, gw_stats_job_t *job)
+{
+    gw_pss_t *pss = (gw_pss_t *) lws_wsi_user (job->wsi);
+    size_t none, peers, gamers;
+    s_role_counts (self, &none, &peers, &gamers);
+    json_t *gw = gw_metrics_json (self->metrics);
+    json_object_set_new (gw, "node", json_string (p2c_node_id (self->node)));
+    json_object_set_new (gw, "connections", json_pack ("{s:I, s:I, s:I}", "none", (json_int_t) none,
+                         "peer", (json_int_t) peers, "gamer", (json_int_t) gamers));
+    json_object_set_new (gw, "pending_tasks", json_integer ((json_int_t) gw_pending_size (self->pending)));
+    json_object_set_new (gw, "draining", json_boolean (self->quitting));
+    json_t *missing = json_array ();
+    if (!job->sched)
+        json_array_append_new (missing, json_string ("scheduler"));
+    if (!job->ledger)
+        json_array_append_new (missing, json_string ("ledger"));
+    json_t *root = json_pack ("{s:o, s:O, s:O, s:o}", "gateway", gw,
+                              "scheduler", job->sched ? job->sched : json_null (),
+                              "ledger", job->ledger ? job->ledger : json_null (),
+                              "missing", missing);
+    char *text = root ? json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref (root);
+    if (pss) {
+        pss->job = NULL;
+        if (text)
+            s_http_answer (job->wsi, pss, HTTP_STATUS_OK, "application/json", text, strlen (text));
+        else
+            s_http_answer (job->wsi, pss, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
+                           "error\n", 6);
+    }
+    free (text);
+    void *handle = zlistx_find (self->stats_jobs, job);
+    if (handle)
+        zlistx_delete (self->stats_jobs, handle);
+}
+
+static void
+s_http_stats (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
+{
+    gw_stats_job_t *job = (gw_stats_job_t *) zmalloc (sizeof (gw_stats_job_t));
+    job->corr = ++self->stats_seq;
+    job->wsi = wsi;
+    job->deadline_ms = p2c_now_ms () + self->cfg.stats_timeout_ms;
+    pss->job = job;
+    zlistx_add_end (self->stats_jobs, job);
+    P2c2r__StatsRequest req = P2C2R__STATS_REQUEST__INIT;
+    req.corr = job->corr;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_STATS_REQUEST;
+    m.stats_request = &req;
+    //  A service that cannot be reached simply does not answer; the cron
+    //  writes the answer without it at the deadline
+    s_node_send (self, "scheduler", &m);
+    s_node_send (self, "ledger", &m);
+}
+
+static void
+s_on_stats_reply (gw_server_t *self, P2c2r__StatsReply *r)
+{
+    for (gw_stats_job_t *job = (gw_stats_job_t *) zlistx_first (self->stats_jobs); job;
+         job = (gw_stats_job_t *) zlistx_next (self->stats_jobs)) {
+        if (job->corr != r->corr)
+            continue;
+        json_t *v = json_loads (r->stats_json, 0, NULL);
+        if (!json_is_object (v)) {
+            json_decref (v);
+            v = json_pack ("{s:s}", "error", "stats_json is not a JSON object");
+        }
+        json_t **slot = !strcmp (r->service, "scheduler") ? &job->sched
+                      : !strcmp (r->service, "ledger") ? &job->ledger : NULL;
+        if (slot && !*slot)
+            *slot = v;
+        else
+            json_decref (v);
+        if (job->sched && job->ledger)
+            s_stats_finish (self, job);
+        return;
+    }
+    self->internal_dropped++;
+}
+
+static void
+s_stats_timeouts (gw_server_t *self, int64_t now)
+{
+    gw_stats_job_t *job = (gw_stats_job_t *) zlistx_first (self->stats_jobs);
+    while (job) {
+        gw_stats_job_t *next = (gw_stats_job_t *) zlistx_next (self->stats_jobs);
+        if (job->deadline_ms <= now)
+            s_stats_finish (self, job);
+        job = next;
+    }
+}
+
+static int
+s_on_http (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const char *uri)
+{
+    if (lws_hdr_total_length (wsi, WSI_TOKEN_GET_URI) <= 0 || !uri) {
+        s_http_answer (wsi, pss, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain", "GET only\n", 9);
+        return 0;
+    }
+    gw_metrics_inc (self->metrics, GW_M_EVENTS, "http_request");
+    if (!strcmp (uri, "/healthz"))
+        s_http_answer (wsi, pss, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+    else
+    if (!strcmp (uri, "/readyz"))
+        s_http_ready (self, wsi, pss);
+    else
+    if (!strcmp (uri, "/metrics"))
+        s_http_metrics (self, wsi, pss);
+    else
+    if (!strcmp (uri, "/api/stats"))
+        s_http_stats (self, wsi, pss);
+    else
+        s_http_answer (wsi, pss, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
+    return 0;
+}
+
+static void
+s_http_closed (gw_server_t *self, gw_pss_t *pss)
+{
+    if (!pss)
+        return;
+    if (pss->job) {
+        void *handle = zlistx_find (self->stats_jobs, pss->job);
+        if (handle)
+            zlistx_delete (self->stats_jobs, handle);
+        pss->job = NULL;
+    }
+    free (pss->http_body);
+    pss->http_body = NULL;
+    pss->http_phase = 0;
+}
+
+// ---------------------------------------------------------------------------
+//  The cron: every tick the node, auth and deadline guards; every second
+//  the slow chores (registration timeouts, key re-checks, table sweeps,
+//  the shutdown's progress)
+
+static void
+s_register_timeouts (gw_server_t *self, int64_t now)
+{
+    zlistx_t *list = gw_sessions_list (self->sessions);
+    for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
+         s = (gw_session_t *) zlistx_next (list))
+        if (s->state == GW_STATE_NEW && !s->closing
+            && now - s->connected_ms >= self->cfg.register_timeout_ms) {
+            gw_metrics_inc (self->metrics, GW_M_LIMITS, "register_timeout");
+            log_debug ("gateway: registration timeout conn=%llu", (unsigned long long) s->conn);
+            s_close (s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "registration timeout");
+        }
+    zlistx_destroy (&list);
+}
+
+//  During a shutdown: close everyone once nothing is in flight (or the
+//  bound passed), then end the loop once they are gone
+static void
+s_quit_progress (gw_server_t *self, int64_t now)
+{
+    if (!self->goodbye_sent) {
+        size_t busy = 0;
+        zlistx_t *list = gw_sessions_list (self->sessions);
+        for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
+             s = (gw_session_t *) zlistx_next (list))
+            if (s->role == GW_ROLE_PEER && !s->closing)
+                busy += gw_session_assigned (s);
+        bool idle = gw_pending_size (self->pending) == 0 && busy == 0;
+        if (!idle && now < self->quit_deadline_ms) {
+            zlistx_destroy (&list);
+            return;
+        }
+        log_info ("gateway: closing sessions=%zu pending=%zu peer_tasks=%zu",
+                  gw_sessions_size (self->sessions), gw_pending_size (self->pending), busy);
+        for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
+             s = (gw_session_t *) zlistx_next (list)) {
+            gw_session_close (s, LWS_CLOSE_STATUS_GOINGAWAY, "going away: gateway shutting down");
+            lws_callback_on_writable (s->wsi);
+        }
+        zlistx_destroy (&list);
+        self->goodbye_sent = true;
+        self->goodbye_ms = now;
+    }
+    if (gw_sessions_size (self->sessions) == 0 || now - self->goodbye_ms >= GW_CLOSE_WAIT_MS)
+        self->stopping = true;
 }
 
 static void
@@ -758,38 +1287,59 @@ s_cron (lws_sorted_usec_list_t *sul)
     p2c_node_cron (self->node);
     s_auth_timeouts (self, now);
     s_guard (self, now);
+    s_stats_timeouts (self, now);
+    if (now - self->last_slow_ms >= GW_SLOW_CRON_MS) {
+        self->last_slow_ms = now;
+        s_register_timeouts (self, now);
+        s_rechecks (self, now);
+        gw_authcache_sweep (self->authcache, now);
+        gw_iplimit_sweep (self->iplimit, now);
+    }
+    if (self->quitting)
+        s_quit_progress (self, now);
     s_drain (self);
+    if (self->stopping)
+        lws_cancel_service (self->ctx);
     lws_sul_schedule (self->ctx, 0, &self->cron, s_cron, GW_CRON_MS * LWS_US_PER_MS);
 }
 
 // ---------------------------------------------------------------------------
 //  libwebsockets callbacks
 
-static int
-s_http_reply (struct lws *wsi, gw_pss_t *pss, unsigned status, const char *body)
+//  Whether addr is one of the comma-separated trusted proxies
+static bool
+s_trusted (const char *list, const char *addr)
 {
-    uint8_t buf [LWS_PRE + 512];
-    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-    if (lws_add_http_common_headers (wsi, status, "text/plain", strlen (body), &p, end)
-        || lws_finalize_write_http_header (wsi, start, &p, end))
-        return 1;
-    pss->http_body = body;
-    lws_callback_on_writable (wsi);
-    return 0;
+    size_t n = strlen (addr);
+    for (const char *p = list; p && *p; ) {
+        const char *comma = strchr (p, ',');
+        size_t len = comma ? (size_t) (comma - p) : strlen (p);
+        if (len == n && !strncmp (p, addr, n))
+            return true;
+        p = comma ? comma + 1 : NULL;
+    }
+    return false;
 }
 
-static int
-s_http_body (struct lws *wsi, gw_pss_t *pss)
+//  The client's address: the TCP peer, or behind a trusted proxy the last
+//  address it appended to X-Forwarded-For
+static void
+s_client_ip (gw_server_t *self, struct lws *wsi, char *ip, size_t size)
 {
-    if (!pss || !pss->http_body)
-        return 0;
-    uint8_t buf [LWS_PRE + 64];
-    size_t n = strlen (pss->http_body);
-    memcpy (buf + LWS_PRE, pss->http_body, n);
-    pss->http_body = NULL;
-    if (lws_write (wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int) n)
-        return 1;
-    return lws_http_transaction_completed (wsi) ? -1 : 0;
+    if (!lws_get_peer_simple (wsi, ip, size))
+        snprintf (ip, size, "unknown");
+    if (!self->cfg.trusted_proxies || !*self->cfg.trusted_proxies
+        || !s_trusted (self->cfg.trusted_proxies, ip))
+        return;
+    char xff [256];
+    if (lws_hdr_copy (wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    char *last = strrchr (xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    if (*last && strlen (last) < size)
+        snprintf (ip, size, "%s", last);
 }
 
 static int
@@ -803,7 +1353,28 @@ s_on_established (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
     pss->session = gw_sessions_insert (self->sessions, &s);
     if (!pss->session)
         return -1;
-    log_debug ("gateway: connected conn=%llu", (unsigned long long) pss->session->conn);
+    s = pss->session;
+    int64_t now = p2c_now_ms ();
+    s->connected_ms = s->last_rx_ms = now;
+    s_client_ip (self, wsi, s->ip, sizeof s->ip);
+    gw_metrics_inc (self->metrics, GW_M_EVENTS, "connect");
+    gw_admit_t admit = gw_iplimit_admit (self->iplimit, s->ip, now);
+    if (admit == GW_ADMIT_OK)
+        s->ip_counted = true;
+    else {
+        //  Refused with a reason the client can read, rather than a reset
+        bool conns = admit == GW_ADMIT_CONNS;
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, conns ? "conns_per_ip" : "connects_per_ip");
+        log_info ("gateway: connection refused conn=%llu ip=%s reason=%s",
+                  (unsigned long long) s->conn, s->ip, conns ? "conns_per_ip" : "connect_rate");
+        s_close (s, 1013 /* try again later */,
+                 conns ? "too many connections from your address"
+                       : "too many connects per second from your address");
+        return 0;
+    }
+    if (self->quitting)
+        s_close (s, LWS_CLOSE_STATUS_GOINGAWAY, "going away: gateway shutting down");
+    log_debug ("gateway: connected conn=%llu ip=%s", (unsigned long long) s->conn, s->ip);
     return 0;
 }
 
@@ -817,12 +1388,16 @@ s_on_receive (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const void *in,
         return 0;
     gw_frame_status_t st = gw_frame_add (s->rx, in, len, lws_remaining_packet_payload (wsi),
                                          lws_is_final_fragment (wsi), lws_frame_is_binary (wsi));
-    if (st == GW_FRAME_TOO_LARGE)
+    if (st == GW_FRAME_TOO_LARGE) {
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, "frame_too_large");
         s_bad (self, s, "too_large", NULL, "message larger than %zu bytes", self->cfg.max_frame);
+    }
     else
     if (st == GW_FRAME_DONE)
         s_on_message (self, s, gw_frame_data (s->rx), gw_frame_size (s->rx),
                       gw_frame_binary (s->rx));
+    else
+        s->last_rx_ms = p2c_now_ms ();
     return 0;
 }
 
@@ -861,6 +1436,19 @@ s_on_closed (gw_server_t *self, gw_pss_t *pss)
     pss->session = NULL;
     if (s->state == GW_STATE_REGISTERED && s->role == GW_ROLE_PEER)
         s_peer_down (self, p2c_node_id (self->node), s->conn);
+    if (s->ip_counted)
+        gw_iplimit_release (self->iplimit, s->ip);
+    if (*s->key_hash) {
+        gw_authentry_t *e = gw_authcache_lookup (self->authcache, s->key_hash);
+        if (e && e->users)
+            e->users--;
+    }
+    //  lws hangs up on a client silent past the ping and pong time; it
+    //  does not say so, but the silence does
+    int64_t silent = p2c_now_ms () - s->last_rx_ms;
+    if (!s->closing && silent >= ((int64_t) self->cfg.ping_s + self->cfg.pong_timeout_s) * 1000 - 1000)
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, "idle_timeout");
+    gw_metrics_inc (self->metrics, GW_M_EVENTS, "close");
     size_t dropped = gw_pending_drop_conn (self->pending, s->conn);
     log_info ("gateway: disconnected conn=%llu role=%s id=%s tasks_dropped=%zu",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-",
@@ -876,15 +1464,22 @@ s_ws_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
     gw_pss_t *pss = (gw_pss_t *) user;
     int rc = 0;
     switch (reason) {
-        case LWS_CALLBACK_HTTP: {
-            const char *uri = (const char *) in;
-            bool get = lws_hdr_total_length (wsi, WSI_TOKEN_GET_URI) > 0;
-            if (get && uri && !strcmp (uri, "/healthz"))
-                return s_http_reply (wsi, pss, HTTP_STATUS_OK, "ok\n");
-            return s_http_reply (wsi, pss, HTTP_STATUS_NOT_FOUND, "not found\n");
-        }
+        case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+            //  Connections that raced the shutdown of the listening socket
+            return self->quitting ? -1 : 0;
+        case LWS_CALLBACK_HTTP:
+            rc = s_on_http (self, wsi, pss, (const char *) in);
+            s_drain (self);
+            return rc;
         case LWS_CALLBACK_HTTP_WRITEABLE:
-            return s_http_body (wsi, pss);
+            return s_http_writeable (wsi, pss);
+        case LWS_CALLBACK_CLOSED_HTTP:
+            s_http_closed (self, pss);
+            break;
+        case LWS_CALLBACK_RECEIVE_PONG:
+            if (pss && pss->session)
+                pss->session->last_rx_ms = p2c_now_ms ();
+            return 0;
         case LWS_CALLBACK_ESTABLISHED:
             return s_on_established (self, wsi, pss);
         case LWS_CALLBACK_RECEIVE:
@@ -961,6 +1556,18 @@ gw_server_new (const gw_settings_t *settings)
     self->cfg.host = self->host;
     self->cfg.broker = self->broker;
     self->cfg.node_id = NULL;
+    self->tls_cert = settings->tls_cert && *settings->tls_cert ? strdup (settings->tls_cert) : NULL;
+    self->tls_key = settings->tls_key && *settings->tls_key ? strdup (settings->tls_key) : NULL;
+    self->proxies = strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
+    self->cfg.tls_cert = self->tls_cert;
+    self->cfg.tls_key = self->tls_key;
+    self->cfg.trusted_proxies = self->proxies;
+    self->metrics = gw_metrics_new ();
+    self->iplimit = gw_iplimit_new (settings->max_conns_per_ip, settings->connect_rate,
+                                    settings->connect_burst);
+    self->authcache = gw_authcache_new (settings->auth_cache_ms);
+    self->stats_jobs = zlistx_new ();
+    zlistx_set_destructor (self->stats_jobs, (zlistx_destructor_fn *) s_stats_job_free);
     self->sessions = gw_sessions_new ();
     self->pending = gw_pending_new ();
     self->taskids = gw_taskid_new ();
@@ -980,6 +1587,8 @@ gw_server_new (const gw_settings_t *settings)
     struct lws_context_creation_info info;
     memset (&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (self->tls_cert)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = self;
     info.port = CONTEXT_PORT_NO_LISTEN;
     self->ctx = lws_create_context (&info);
@@ -992,6 +1601,15 @@ gw_server_new (const gw_settings_t *settings)
     info.iface = *self->host ? self->host : NULL;
     info.protocols = s_protocols;
     info.vhost_name = "default";
+    //  lws pings a connection silent for ping_s and hangs up on one that
+    //  stays silent pong_timeout_s longer
+    self->retry.secs_since_valid_ping = (uint16_t) settings->ping_s;
+    self->retry.secs_since_valid_hangup = (uint16_t) (settings->ping_s + settings->pong_timeout_s);
+    info.retry_and_idle_policy = &self->retry;
+    if (self->tls_cert) {
+        info.ssl_cert_filepath = self->tls_cert;
+        info.ssl_private_key_filepath = self->tls_key;
+    }
     self->vhost = lws_create_vhost (self->ctx, &info);
     if (!self->vhost) {
         log_warn ("gateway: cannot listen host=%s port=%d", *self->host ? self->host : "*",
@@ -1015,9 +1633,10 @@ gw_server_new (const gw_settings_t *settings)
         return NULL;
     }
     lws_sul_schedule (self->ctx, 0, &self->cron, s_cron, GW_CRON_MS * LWS_US_PER_MS);
-    log_info ("gateway: listening host=%s port=%d node=%s broker=%s auth=%s",
+    log_info ("gateway: listening host=%s port=%d node=%s broker=%s auth=%s tls=%s task_prefix=%s",
               *self->host ? self->host : "*", gw_server_port (self), p2c_node_id (self->node),
-              self->broker, self->cfg.auth_open ? "open" : "apikey");
+              self->broker, self->cfg.auth_open ? "open" : "apikey", self->tls_cert ? "on" : "off",
+              gw_taskid_prefix (self->taskids));
     return self;
 }
 
@@ -1036,6 +1655,13 @@ gw_server_destroy (gw_server_t **self_p)
     }
     gw_sessions_destroy (&self->sessions);
     gw_pending_destroy (&self->pending);
+    zlistx_destroy (&self->stats_jobs);
+    gw_metrics_destroy (&self->metrics);
+    gw_iplimit_destroy (&self->iplimit);
+    gw_authcache_destroy (&self->authcache);
+    free (self->tls_cert);
+    free (self->tls_key);
+    free (self->proxies);
     gw_taskid_destroy (&self->taskids);
     p2c_node_destroy (&self->node);
     free (self->host);
@@ -1044,14 +1670,61 @@ gw_server_destroy (gw_server_t **self_p)
     *self_p = NULL;
 }
 
+//  Stops listening while the connections live on. lws 4.1's own way
+//  (lws_context_deprecate) crashes with explicit vhosts, so the listening
+//  socket is found among our descriptors and shut down: the kernel drops
+//  it from the port at once, and a restarted gateway can bind the port
+//  while this one drains.
+static void
+s_stop_listening (gw_server_t *self)
+{
+    int port = gw_server_port (self);
+    struct rlimit rl;
+    int max = getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (int) rl.rlim_cur : 65536;
+    for (int fd = 0; fd < max; fd++) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof ss;
+        if (getsockname (fd, (struct sockaddr *) &ss, &slen) != 0)
+            continue;
+        int p = ss.ss_family == AF_INET ? ntohs (((struct sockaddr_in *) &ss)->sin_port)
+              : ss.ss_family == AF_INET6 ? ntohs (((struct sockaddr_in6 *) &ss)->sin6_port) : -1;
+        if (p == port && shutdown (fd, SHUT_RDWR) == 0)
+            log_info ("gateway: stopped listening port=%d", port);
+    }
+}
+
+//  The first SIGTERM: no new connections (the listening socket closes, so
+//  a restarted gateway can bind the port at once), no new work, and the
+//  cron closes everyone with 1001 once in-flight tasks are done or the
+//  drain bound has passed
+static void
+s_quit (gw_server_t *self)
+{
+    self->quitting = true;
+    self->quit_deadline_ms = p2c_now_ms () + self->cfg.drain_ms;
+    s_stop_listening (self);
+    log_info ("gateway: draining sessions=%zu pending=%zu drain_ms=%lld",
+              gw_sessions_size (self->sessions), gw_pending_size (self->pending),
+              (long long) self->cfg.drain_ms);
+}
+
 void
 gw_server_run (gw_server_t *self)
 {
     //  A first drain: the broker may have spoken before the loop started
     s_drain (self);
-    while (!self->stop)
+    while (!self->stopping) {
         if (lws_service (self->ctx, 0) < 0)
             break;
+        if (self->stop >= 2)
+            break;
+        if (self->stop == 1 && !self->quitting)
+            s_quit (self);
+    }
     log_info ("gateway: stopping sessions=%zu pending=%zu bad_frames=%llu timeouts=%llu "
               "deliver_dropped=%llu", gw_sessions_size (self->sessions),
               gw_pending_size (self->pending), (unsigned long long) self->bad_frames,
@@ -1061,7 +1734,7 @@ gw_server_run (gw_server_t *self)
 void
 gw_server_stop (gw_server_t *self)
 {
-    self->stop = 1;
+    self->stop++;
     if (self->ctx)
         lws_cancel_service (self->ctx);
 }

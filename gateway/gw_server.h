@@ -1,10 +1,13 @@
 /*  The gateway server: one libwebsockets loop that holds the clients'
-    WebSocket connections and /healthz, joined with the broker connection
-    (p2c_node) whose ZeroMQ descriptor is adopted into the same loop, and
-    one 100 ms cron (node heartbeat, registration timeouts, deadline
-    guard). Incoming frames are decoded per dialect into ClientMessage,
+    WebSocket connections (ws:// or wss://) and HTTP on the same port
+    (/healthz, /readyz, /metrics, /api/stats), joined with the broker
+    connection (p2c_node) whose ZeroMQ descriptor is adopted into the same
+    loop, and one 100 ms cron (node heartbeat, registration and deadline
+    guards; every second: registration timeouts, API key re-checks, table
+    sweeps, the drain's progress). Incoming frames are decoded per dialect
+    (protobuf on binary frames, gw_json on text frames) into ClientMessage,
     handled by one handler per message kind, and answers are encoded per
-    the connection's dialect. */
+    the connection's dialect. docs/gateway.md describes the settings. */
 #ifndef GW_SERVER_H_INCLUDED
 #define GW_SERVER_H_INCLUDED
 
@@ -27,6 +30,21 @@ typedef struct {
     size_t send_queue;          //  frames queued per connection at most
     size_t send_queue_bytes;    //  bytes queued per connection at most
     unsigned max_bad_frames;    //  bad frames in a row before a close
+    int64_t auth_cache_ms;      //  an accepted API key is trusted this long without asking
+    int64_t auth_recheck_ms;    //  keys of live sessions are asked again this often
+    const char *tls_cert;       //  PEM certificate: serve wss:// and https (NULL: plain)
+    const char *tls_key;        //  its private key
+    double rate_msgs;           //  messages per second per connection
+    double rate_burst;          //  ... allowed in a burst
+    size_t max_conns_per_ip;    //  live connections per client address
+    double connect_rate;        //  connects per second per client address
+    double connect_burst;       //  ... allowed in a burst
+    const char *trusted_proxies;//  comma-separated addresses whose X-Forwarded-For is believed
+    int ping_s;                 //  an idle connection is pinged after this many seconds
+    int pong_timeout_s;         //  ... and dropped when nothing came back this much later
+    int64_t register_timeout_ms;//  a connection must register within this
+    int64_t drain_ms;           //  on SIGTERM, in-flight tasks get this long to finish
+    int64_t stats_timeout_ms;   //  /api/stats waits this long for the scheduler and ledger
 } gw_settings_t;
 
 typedef struct _gw_server_t gw_server_t;
@@ -38,7 +56,9 @@ void gw_server_destroy (gw_server_t **self_p);
 //  Runs the loop until gw_server_stop.
 void gw_server_run (gw_server_t *self);
 
-//  Asks the loop to end. Safe from a signal handler.
+//  Asks the loop to end. Safe from a signal handler. The first call
+//  drains (stops accepting, lets in-flight tasks finish within drain_ms,
+//  closes clients with 1001 going away); a second ends at once.
 void gw_server_stop (gw_server_t *self);
 
 //  The port listened on (useful with port 0).

@@ -33,6 +33,7 @@ gw_session_new (uint64_t conn, struct lws *wsi, size_t max_frame, size_t outq_ma
     zlistx_set_destructor (self->outq, s_outframe_destructor);
     self->outq_max = outq_max;
     self->outq_max_bytes = outq_max_bytes;
+    self->assigned = zhashx_new ();
     if (!self->rx) {
         gw_session_destroy (&self);
         return NULL;
@@ -50,6 +51,7 @@ gw_session_destroy (gw_session_t **self_p)
     p2c_msg_client_free (&self->reg);
     gw_frame_destroy (&self->rx);
     zlistx_destroy (&self->outq);
+    zhashx_destroy (&self->assigned);
     free (self);
     *self_p = NULL;
 }
@@ -92,6 +94,41 @@ size_t
 gw_session_queued (gw_session_t *self)
 {
     return zlistx_size (self->outq);
+}
+
+void
+gw_session_clear (gw_session_t *self)
+{
+    zlistx_purge (self->outq);
+    self->outq_bytes = 0;
+}
+
+void
+gw_session_assigned_add (gw_session_t *self, const char *task_id, uint32_t attempt)
+{
+    //  A peer that never answers must not grow this without bound: its
+    //  oldest knowledge is dropped (its late results then carry attempt 0,
+    //  which the scheduler treats as stale)
+    if (zhashx_size (self->assigned) >= GW_SESSION_MAX_ASSIGNED)
+        zhashx_purge (self->assigned);
+    zhashx_update (self->assigned, task_id, (void *) (uintptr_t) ((uintptr_t) attempt + 1));
+}
+
+bool
+gw_session_assigned_take (gw_session_t *self, const char *task_id, uint32_t *attempt_p)
+{
+    uintptr_t v = (uintptr_t) zhashx_lookup (self->assigned, task_id);
+    if (!v)
+        return false;
+    zhashx_delete (self->assigned, task_id);
+    *attempt_p = (uint32_t) (v - 1);
+    return true;
+}
+
+size_t
+gw_session_assigned (gw_session_t *self)
+{
+    return zhashx_size (self->assigned);
 }
 
 void
@@ -169,6 +206,21 @@ gw_session_test (bool verbose)
     gw_session_close (s, 1000, "later");
     P2C_CHECK (s->closing && s->close_code == 1008
                && !strcmp (s->close_reason, "too many bad frames"));
+
+    //  Attempts of assigned tasks, for peers that do not echo them
+    uint32_t att = 99;
+    gw_session_assigned_add (s, "t1", 0);
+    gw_session_assigned_add (s, "t2", 3);
+    gw_session_assigned_add (s, "t2", 4);
+    P2C_CHECK (gw_session_assigned (s) == 2);
+    P2C_CHECK (gw_session_assigned_take (s, "t1", &att) && att == 0);
+    P2C_CHECK (gw_session_assigned_take (s, "t2", &att) && att == 4);
+    P2C_CHECK (!gw_session_assigned_take (s, "t2", &att) && gw_session_assigned (s) == 0);
+    //  The queue can be emptied at once
+    b = s_buf ("y", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == 0 && gw_session_queued (s) == 2);
+    gw_session_clear (s);
+    P2C_CHECK (gw_session_queued (s) == 0 && s->outq_bytes == 0);
 
     P2C_CHECK (!strcmp (gw_role_name (GW_ROLE_PEER), "peer"));
     P2C_CHECK (!strcmp (gw_role_name (GW_ROLE_GAMER), "gamer"));

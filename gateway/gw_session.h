@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "gw_frame.h"
+#include "gw_limits.h"
 #include "p2c_msg.h"
 
 struct lws;
@@ -50,6 +51,13 @@ typedef struct {
     unsigned bad_in_row;        //  bad frames since the last good one
     uint64_t bad_total;         //  bad frames in all
     size_t tasks;               //  pending tasks of this gamer
+    char ip [64];               //  the client's address (after a trusted proxy's X-Forwarded-For)
+    bool ip_counted;            //  counted in the per-address table
+    char key_hash [65];         //  the auth cache entry of its API key, "" when none
+    int64_t connected_ms;       //  when the WebSocket opened
+    int64_t last_rx_ms;         //  last message or pong from the client
+    gw_bucket_t msgs;           //  messages per second
+    zhashx_t *assigned;         //  peer: task id -> attempt + 1 of tasks sent to it
     bool closing;               //  close once the queue is written
     int close_code;             //  WebSocket close status
     char close_reason [100];
@@ -70,6 +78,21 @@ int gw_session_queue (gw_session_t *self, uint8_t **buf_p, size_t pre, size_t le
 gw_outframe_t *gw_session_pop (gw_session_t *self);
 
 size_t gw_session_queued (gw_session_t *self);
+
+//  Drops every queued frame (a client that does not read gets only its
+//  close frame).
+void gw_session_clear (gw_session_t *self);
+
+//  Remembers the attempt of a task assigned to this peer; a JSON peer
+//  does not echo it. At most GW_SESSION_MAX_ASSIGNED are kept.
+void gw_session_assigned_add (gw_session_t *self, const char *task_id, uint32_t attempt);
+
+//  Takes a task out: true and *attempt_p when it was assigned here.
+bool gw_session_assigned_take (gw_session_t *self, const char *task_id, uint32_t *attempt_p);
+
+size_t gw_session_assigned (gw_session_t *self);
+
+#define GW_SESSION_MAX_ASSIGNED 4096
 
 //  Asks for the connection to close with a status and reason once what is
 //  queued has been written.

@@ -1,5 +1,9 @@
 /*  Self-tests of the gateway's classes. */
 #include "gw_frame.h"
+#include "gw_json.h"
+#include "gw_authcache.h"
+#include "gw_limits.h"
+#include "gw_metrics.h"
 #include "gw_pending.h"
 #include "gw_server.h"
 #include "gw_session.h"
@@ -20,6 +24,10 @@ main (int argc, char **argv)
     gw_frame_test (verbose);
     gw_session_test (verbose);
     gw_sessions_test (verbose);
+    gw_json_test (verbose);
+    gw_limits_test (verbose);
+    gw_metrics_test (verbose);
+    gw_authcache_test (verbose);
     gw_server_test (verbose);
     return p2c_test_report ("gateway");
 }

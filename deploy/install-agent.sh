@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the P2C2R peer agent for a contributor on Debian 12 (or a close
+# relative): builds it from this source tree, installs it under /usr/local,
+# and runs it as a systemd service under its own unprivileged user.
+#   sudo deploy/install-agent.sh --server wss://p2c2r.example.org --api-key-file KEYFILE [--ca CAFILE]
+# The API key comes from the operator (p2c2r-ctl account create peer NAME);
+# it is stored in /etc/p2c2r/agent.env, readable by root only. --ca names
+# the server's CA certificate for a private or self-signed server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERVER="" KEYFILE="" CA=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --server) SERVER=$2; shift 2 ;;
+    --api-key-file) KEYFILE=$2; shift 2 ;;
+    --ca) CA=$2; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "install-agent: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$SERVER" ] || { echo "install-agent: --server wss://HOST[:PORT] is required" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "install-agent: run as root (sudo)" >&2; exit 1; }
+case $SERVER in
+  wss://*) ;;
+  ws://*) echo "install-agent: warning: $SERVER is not encrypted (use wss:// on the internet)" >&2 ;;
+  *) echo "install-agent: --server must start with wss:// or ws://" >&2; exit 2 ;;
+esac
+
+echo "install-agent: installing build dependencies"
+deploy/deps.sh
+echo "install-agent: building"
+make -j"$(nproc)" bin/p2c2r-agent
+install -m 0755 bin/p2c2r-agent /usr/local/bin/p2c2r-agent
+
+id p2c2r-agent >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin p2c2r-agent
+install -d -m 0755 /etc/p2c2r
+umask 077
+{
+  echo "P2C2R_SERVER=$SERVER"
+  [ -n "$KEYFILE" ] && echo "P2C2R_API_KEY=$(head -1 "$KEYFILE")"
+  if [ -n "$CA" ]; then
+    install -m 0644 "$CA" /etc/p2c2r/server-ca.pem
+    echo "P2C2R_CA=/etc/p2c2r/server-ca.pem"
+  fi
+} >/etc/p2c2r/agent.env
+chmod 0600 /etc/p2c2r/agent.env
+
+install -m 0644 deploy/systemd/p2c2r-agent.service /etc/systemd/system/p2c2r-agent.service
+systemctl daemon-reload
+systemctl enable --now p2c2r-agent.service
+echo "install-agent: running; logs: journalctl -u p2c2r-agent -f"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# wss:// with a self-signed certificate made here (openssl req): a JSON peer
+# and a JSON gamer verify it with Python's ssl module (the certificate as the
+# CA file) and run tasks; https /healthz works; a client that does not trust
+# the certificate is refused; plain ws:// on the TLS port gets nowhere.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+CL="$(dirname "$0")/gw_clients.py"
+
+start_stack --starting-credit-pico 1000000000000 || { t_report; exit 1; }
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >"$T_DIR/openssl.log" 2>&1
+check "a self-signed certificate was made" test -s "$T_DIR/cert.pem"
+GWT=$(free_port)
+spawn gw-tls "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GWT" \
+    --tls-cert "$T_DIR/cert.pem" --tls-key "$T_DIR/key.pem"
+check "https /healthz answers with the certificate trusted" \
+    wait_for 20 curl -fsS --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$GWT/healthz"
+check "https /healthz is refused without trusting the certificate" \
+    bash -c "! curl -fsS https://127.0.0.1:$GWT/healthz"
+URL=wss://127.0.0.1:$GWT/
+spawn tpeer $PY "$CL" peer "$URL" tls-peer --cafile "$T_DIR/cert.pem"
+wait_for 20 grep -q 'tls-peer: registered' "$T_DIR/tpeer.log"
+check "a JSON peer registers over wss://" grep -q 'tls-peer: registered' "$T_DIR/tpeer.log"
+$PY "$CL" gamer "$URL" tls-gamer 20 --cafile "$T_DIR/cert.pem" >"$T_DIR/tgamer.out" 2>&1
+rc=$?
+tail -1 "$T_DIR/tgamer.out" | cut -c1-200
+check "a JSON gamer gets 20 correct results over wss://" test $rc = 0
+$PY - "$URL" <<'PY' >"$T_DIR/untrusted.out" 2>&1
+import asyncio, ssl, sys, websockets
+async def main():
+    try:
+        async with websockets.connect(sys.argv[1], ssl=ssl.create_default_context()):
+            print("connected")
+    except ssl.SSLCertVerificationError:
+        print("refused: certificate not trusted")
+asyncio.run(main())
+PY
+check "a client that does not trust the certificate does not connect" grep -q 'refused' "$T_DIR/untrusted.out"
+$PY - "ws://127.0.0.1:$GWT/" <<'PY' >"$T_DIR/plain.out" 2>&1
+import asyncio, sys, websockets
+async def main():
+    try:
+        async with websockets.connect(sys.argv[1], open_timeout=5) as ws:
+            await ws.send('{"type":"register_gamer","gamer_id":"plain"}')
+            print("got", await asyncio.wait_for(ws.recv(), 5))
+    except Exception as e:
+        print("refused", type(e).__name__)
+asyncio.run(main())
+PY
+check "plain ws:// on the TLS port is refused" grep -q '^refused' "$T_DIR/plain.out"
+check "the gateway kept running" kill -0 "$PID_gw_tls"
+t_report
