@@ -1,12 +1,17 @@
 /*  The agent's WebSocket client (libwebsockets 4.1): one context, one
     connection at a time, everything on the thread that calls agt_conn_run.
     Other threads only call agt_conn_wake (lws_cancel_service), which turns
-    into LWS_CALLBACK_EVENT_WAIT_CANCELLED here and then on_wake. */
+    into LWS_CALLBACK_EVENT_WAIT_CANCELLED here and then on_wake.
+    wss:// goes through lws' OpenSSL client; a certificate that fails
+    verification is caught in OpenSSL's verify callback, so the owner can
+    tell it from a server that is down. */
 #include "agt_conn.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,11 @@ struct _agt_conn_t {
     char host [256];            //  from the URL
     int port;
     char path [512];
+    bool tls;                   //  wss://
+    char *ca_file;              //  --ca, or NULL: the system's CA store
+    bool insecure;              //  --insecure
+    agt_conn_end_t end;         //  how the current connection is ending
+    char cert_detail [160];     //  OpenSSL's verdict on the server's certificate, if it failed
     agt_conn_handlers_t handlers;
     void *arg;                  //  for the handlers
     int cron_ms;
@@ -74,8 +84,34 @@ s_closed (agt_conn_t *self, const char *why)
     self->rx_len = 0;
     self->rx_too_big = false;
     s_out_clear (self);
+    agt_conn_end_t end = self->end;
+    if (end.cert_error)
+        ;   //  why already names the certificate's fault
+    else
+    if (end.code)
+        snprintf (end.why, sizeof end.why, "closed by the server: %d%s%s", end.code,
+                  end.reason [0] ? " " : "", end.reason);
+    else
+        snprintf (end.why, sizeof end.why, "%s", why);
+    memset (&self->end, 0, sizeof self->end);
+    self->cert_detail [0] = 0;
     if (self->handlers.on_close)
-        self->handlers.on_close (self, why, self->arg);
+        self->handlers.on_close (self, &end, self->arg);
+}
+
+//  The server's close frame: 2 bytes of code (network order), then an
+//  optional reason. The reason is kept printable: it goes into log lines.
+static void
+s_peer_close (agt_conn_t *self, const uint8_t *in, size_t len)
+{
+    if (len < 2)
+        return;
+    self->end.code = (in [0] << 8) | in [1];
+    size_t n = 0;
+    for (size_t i = 2; i < len && n + 1 < sizeof self->end.reason; i++)
+        self->end.reason [n++] = in [i] >= 0x20 && in [i] < 0x7f && in [i] != '"' ? (char) in [i]
+                                                                              : '?';
+    self->end.reason [n] = 0;
 }
 
 //  A piece of a message arrived; hands over whole messages.
@@ -147,6 +183,7 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
                 break;
             self->wsi = wsi;
             self->state = S_OPEN;
+            self->cert_detail [0] = 0;
             log_debug ("agent: connected host=%s port=%d", self->host, self->port);
             if (self->handlers.on_open)
                 self->handlers.on_open (self, self->arg);
@@ -158,9 +195,33 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
             char why [200];
             snprintf (why, sizeof why, "connect failed: %.*s", in ? (int) len : 7,
                       in ? (const char *) in : "unknown");
+            //  lws' own text ends in a newline at times
+            for (char *c = why; *c; c++)
+                if (*c == '\n' || *c == '\r' || *c == '"')
+                    *c = ' ';
+            if (self->cert_detail [0]) {
+                self->end.cert_error = true;
+                snprintf (self->end.why, sizeof self->end.why,
+                          "server certificate not trusted: %s", self->cert_detail);
+            }
             s_closed (self, why);
             break;
         }
+        case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+            //  user is OpenSSL's X509_STORE_CTX, len its preverify_ok. We only
+            //  note why it failed; lws decides (it lets a self-signed one
+            //  through under --insecure), and a handshake that then fails
+            //  is reported as a certificate error
+            if (!len && user && !self->cert_detail [0]) {
+                int err = X509_STORE_CTX_get_error ((X509_STORE_CTX *) user);
+                snprintf (self->cert_detail, sizeof self->cert_detail, "%s (X509 error %d)",
+                          X509_verify_cert_error_string (err), err);
+            }
+            break;
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            if (wsi == self->wsi)
+                s_peer_close (self, (const uint8_t *) in, len);
+            break;
         case LWS_CALLBACK_CLIENT_CLOSED:
             if (wsi == self->wsi)
                 s_closed (self, "connection closed");
@@ -240,21 +301,19 @@ s_lws_log (int level, const char *line)
 
 int
 agt_conn_parse_url (const char *url, char *host, size_t host_size, int *port_p, char *path,
-                    size_t path_size, char *err, size_t err_size)
+                    size_t path_size, bool *tls_p, char *err, size_t err_size)
 {
     if (!url || !*url) {
         snprintf (err, err_size, "empty server address");
         return -1;
     }
-    if (!strncmp (url, "wss://", 6)) {
-        snprintf (err, err_size, "wss:// is not supported yet (TLS comes later): use ws://");
+    bool tls = !strncmp (url, "wss://", 6);
+    if (!tls && strncmp (url, "ws://", 5)) {
+        snprintf (err, err_size, "server address must start with ws:// or wss://, not '%.150s'",
+                  url);
         return -1;
     }
-    if (strncmp (url, "ws://", 5)) {
-        snprintf (err, err_size, "server address must start with ws://, not '%s'", url);
-        return -1;
-    }
-    const char *h = url + 5;
+    const char *h = url + (tls ? 6 : 5);
     const char *slash = strchr (h, '/');
     size_t hp_len = slash ? (size_t) (slash - h) : strlen (h);
     char hostport [300];
@@ -264,7 +323,7 @@ agt_conn_parse_url (const char *url, char *host, size_t host_size, int *port_p, 
     }
     memcpy (hostport, h, hp_len);
     hostport [hp_len] = 0;
-    int port = 8765;
+    int port = AGT_DEFAULT_PORT;
     char *hend = hostport + hp_len;
     //  [v6]:port or host:port
     char *colon = hostport [0] == '[' ? strstr (hostport, "]:") : strrchr (hostport, ':');
@@ -294,22 +353,32 @@ agt_conn_parse_url (const char *url, char *host, size_t host_size, int *port_p, 
     host [hl] = 0;
     snprintf (path, path_size, "%s", slash ? slash : "/");
     *port_p = port;
+    *tls_p = tls;
     return 0;
 }
 
 agt_conn_t *
-agt_conn_new (const char *url, const agt_conn_handlers_t *handlers, void *arg, int cron_ms)
+agt_conn_new (const char *url, const agt_conn_tls_t *tls, const agt_conn_handlers_t *handlers,
+              void *arg, int cron_ms)
 {
     agt_conn_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     char err [256];
     if (agt_conn_parse_url (url, self->host, sizeof self->host, &self->port, self->path,
-                            sizeof self->path, err, sizeof err) != 0) {
+                            sizeof self->path, &self->tls, err, sizeof err) != 0) {
         log_warn ("agent: bad server address reason=\"%s\"", err);
         free (self);
         return NULL;
     }
+    if (tls && tls->ca_file && *tls->ca_file) {
+        self->ca_file = strdup (tls->ca_file);
+        if (!self->ca_file) {
+            free (self);
+            return NULL;
+        }
+    }
+    self->insecure = tls && tls->insecure;
     self->handlers = *handlers;
     self->arg = arg;
     self->cron_ms = cron_ms > 0 ? cron_ms : 1000;
@@ -322,17 +391,51 @@ agt_conn_new (const char *url, const agt_conn_handlers_t *handlers, void *arg, i
     info.user = self;
     info.gid = -1;
     info.uid = -1;
-    //  No TLS yet: skip loading the system's CA store at start
-    info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    if (self->tls) {
+        info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        //  A CA file given is the only one trusted: a private server's CA
+        //  should not make every public CA good for it too
+        if (self->ca_file) {
+            info.client_ssl_ca_filepath = self->ca_file;
+            info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        }
+    }
+    else
+        //  Plain ws://: no need to load the system's CA store
+        info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
     self->context = lws_create_context (&info);
     if (!self->context) {
-        log_warn ("agent: cannot create the libwebsockets context");
+        log_warn ("agent: cannot create the libwebsockets context%s",
+                  self->ca_file ? " (is --ca a readable PEM file?)" : "");
+        free (self->ca_file);
         free (self);
         return NULL;
     }
     lws_sul_schedule (self->context, 0, &self->sul_cron, s_cron,
                       (lws_usec_t) self->cron_ms * LWS_US_PER_MS);
     return self;
+}
+
+int
+agt_conn_check_tls (const char *url, const agt_conn_tls_t *tls, const char *who)
+{
+    bool wss = url && !strncmp (url, "wss://", 6);
+    if (tls->ca_file) {
+        FILE *f = fopen (tls->ca_file, "r");
+        if (!f) {
+            fprintf (stderr, "p2c2r-agent %s: cannot read --ca %s: %s\n", who, tls->ca_file,
+                     strerror (errno));
+            return -1;
+        }
+        fclose (f);
+    }
+    if (!wss && (tls->ca_file || tls->insecure))
+        log_warn ("%s: --ca and --insecure have no effect on a ws:// address (no TLS)", who);
+    else
+    if (tls->insecure)
+        log_warn ("%s: insecure mode: the server's certificate is not verified (self-signed "
+                  "accepted, host name not checked); for a development server only", who);
+    return 0;
 }
 
 void
@@ -349,6 +452,7 @@ agt_conn_destroy (agt_conn_t **self_p)
     lws_context_destroy (self->context);
     s_out_clear (self);
     free (self->rx);
+    free (self->ca_file);
     free (self);
     *self_p = NULL;
 }
@@ -368,9 +472,16 @@ agt_conn_connect (agt_conn_t *self)
     ci.origin = self->host;
     ci.ietf_version_or_minus_one = -1;
     ci.local_protocol_name = s_protocols [0].name;
+    if (self->tls)
+        ci.ssl_connection = LCCSCF_USE_SSL
+            | (self->insecure ? LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK
+                              : 0);
+    memset (&self->end, 0, sizeof self->end);
+    self->cert_detail [0] = 0;
     self->state = S_CONNECTING;
     self->wsi = NULL;
-    log_debug ("agent: connecting host=%s port=%d", self->host, self->port);
+    log_debug ("agent: connecting host=%s port=%d tls=%d", self->host, self->port,
+               self->tls ? 1 : 0);
     struct lws *wsi = lws_client_connect_via_info (&ci);
     //  A failure reported synchronously may or may not have called back
     if (self->state == S_IDLE)
@@ -474,32 +585,117 @@ agt_backoff_next (agt_backoff_t *self, double jitter01)
     return delay;
 }
 
+agt_retry_t
+agt_retry_kind (const agt_conn_end_t *end, bool auth_refused)
+{
+    if (auth_refused)
+        return AGT_RETRY_AUTH;
+    switch (end->code) {
+        case 1001:
+            return AGT_RETRY_SOON;
+        case 1013:
+            return AGT_RETRY_LATER;
+        case 1008:
+            //  The gateway's words for a key it no longer accepts (docs/gateway.md);
+            //  its other 1008s (slow consumer, bad frames, registration
+            //  timeout) are worth the usual retry
+            if (strstr (end->reason, "api_key") || strstr (end->reason, "auth"))
+                return AGT_RETRY_AUTH;
+            return AGT_RETRY_BACKOFF;
+        default:
+            return AGT_RETRY_BACKOFF;
+    }
+}
+
+int64_t
+agt_retry_delay (agt_retry_t kind, agt_backoff_t *backoff, double jitter01)
+{
+    if (jitter01 < 0 || jitter01 >= 1)
+        jitter01 = 0.5;
+    switch (kind) {
+        case AGT_RETRY_SOON:
+            //  Only straight after a connection that had been fine (the
+            //  backoff was reset): a gateway that answers every connect
+            //  with 1001 gets the usual backoff, not a loop. The jitter
+            //  spreads a whole gateway's clients over a second.
+            if (backoff->base_ms <= 500) {
+                backoff->base_ms = 1000;
+                return 100 + (int64_t) (jitter01 * 900);
+            }
+            return agt_backoff_next (backoff, jitter01);
+        case AGT_RETRY_LATER:
+            if (backoff->base_ms < 5000)
+                backoff->base_ms = 5000;
+            return agt_backoff_next (backoff, jitter01);
+        case AGT_RETRY_AUTH:
+            //  A refused key stays refused until an operator acts: ask
+            //  rarely, 5 minutes +-10%
+            backoff->base_ms = 30000;
+            return 270000 + (int64_t) (jitter01 * 60000);
+        case AGT_RETRY_BACKOFF:
+        default:
+            return agt_backoff_next (backoff, jitter01);
+    }
+}
+
+const char *
+agt_retry_name (agt_retry_t kind)
+{
+    switch (kind) {
+        case AGT_RETRY_SOON: return "soon";
+        case AGT_RETRY_LATER: return "later";
+        case AGT_RETRY_AUTH: return "auth";
+        default: return "backoff";
+    }
+}
+
 void
 agt_conn_test (bool verbose)
 {
     (void) verbose;
     char host [64], path [64], err [128];
     int port = 0;
+    bool tls = true;
     P2C_CHECK (agt_conn_parse_url ("ws://127.0.0.1:8765", host, sizeof host, &port, path,
-                                   sizeof path, err, sizeof err) == 0);
-    P2C_CHECK (!strcmp (host, "127.0.0.1") && port == 8765 && !strcmp (path, "/"));
+                                   sizeof path, &tls, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "127.0.0.1") && port == 8765 && !strcmp (path, "/") && !tls);
     P2C_CHECK (agt_conn_parse_url ("ws://example.org/p2c", host, sizeof host, &port, path,
-                                   sizeof path, err, sizeof err) == 0);
-    P2C_CHECK (!strcmp (host, "example.org") && port == 8765 && !strcmp (path, "/p2c"));
+                                   sizeof path, &tls, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "example.org") && port == 8765 && !strcmp (path, "/p2c") && !tls);
     P2C_CHECK (agt_conn_parse_url ("ws://[::1]:9000/x", host, sizeof host, &port, path,
-                                   sizeof path, err, sizeof err) == 0);
+                                   sizeof path, &tls, err, sizeof err) == 0);
     P2C_CHECK (!strcmp (host, "::1") && port == 9000 && !strcmp (path, "/x"));
+    //  wss://: TLS, the same default port as ws:// (the gateway serves both on one)
     P2C_CHECK (agt_conn_parse_url ("wss://h:1", host, sizeof host, &port, path, sizeof path,
-                                   err, sizeof err) == -1);
+                                   &tls, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "h") && port == 1 && !strcmp (path, "/") && tls);
+    tls = false;
+    P2C_CHECK (agt_conn_parse_url ("wss://gw.example.org", host, sizeof host, &port, path,
+                                   sizeof path, &tls, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "gw.example.org") && port == AGT_DEFAULT_PORT && tls);
+    tls = false;
+    P2C_CHECK (agt_conn_parse_url ("wss://[::1]/a/b", host, sizeof host, &port, path,
+                                   sizeof path, &tls, err, sizeof err) == 0);
+    P2C_CHECK (!strcmp (host, "::1") && port == 8765 && !strcmp (path, "/a/b") && tls);
+    P2C_CHECK (agt_conn_parse_url ("wss://:443", host, sizeof host, &port, path, sizeof path,
+                                   &tls, err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("wss://h:70000", host, sizeof host, &port, path, sizeof path,
+                                   &tls, err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("wss:/h", host, sizeof host, &port, path, sizeof path,
+                                   &tls, err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("https://h", host, sizeof host, &port, path, sizeof path,
+                                   &tls, err, sizeof err) == -1);
     P2C_CHECK (strstr (err, "wss://") != NULL);
     P2C_CHECK (agt_conn_parse_url ("http://h", host, sizeof host, &port, path, sizeof path,
-                                   err, sizeof err) == -1);
+                                   &tls, err, sizeof err) == -1);
     P2C_CHECK (agt_conn_parse_url ("ws://h:0", host, sizeof host, &port, path, sizeof path,
-                                   err, sizeof err) == -1);
+                                   &tls, err, sizeof err) == -1);
     P2C_CHECK (agt_conn_parse_url ("ws://h:99999", host, sizeof host, &port, path, sizeof path,
-                                   err, sizeof err) == -1);
+                                   &tls, err, sizeof err) == -1);
     P2C_CHECK (agt_conn_parse_url ("ws://:80", host, sizeof host, &port, path, sizeof path,
-                                   err, sizeof err) == -1);
+                                   &tls, err, sizeof err) == -1);
+    P2C_CHECK (agt_conn_parse_url ("", host, sizeof host, &port, path, sizeof path,
+                                   &tls, err, sizeof err) == -1);
 
     //  Backoff: every delay within +-25% of 0.5 s doubling, capped at 30 s
     agt_backoff_t b;
@@ -524,4 +720,65 @@ agt_conn_test (bool verbose)
     P2C_CHECK (lo == 22500 && hi >= 37000 && hi <= 37500);
     agt_backoff_reset (&b);
     P2C_CHECK (agt_backoff_next (&b, 0.5) == 500);
+
+    //  Close codes: how a connection ended decides when to come back
+    agt_conn_end_t end;
+    memset (&end, 0, sizeof end);
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_BACKOFF);    //  no close frame
+    P2C_CHECK (agt_retry_kind (&end, true) == AGT_RETRY_AUTH);        //  auth_failed answer
+    end.code = 1001;
+    snprintf (end.reason, sizeof end.reason, "going away: gateway shutting down");
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_SOON);
+    end.code = 1013;
+    snprintf (end.reason, sizeof end.reason, "too many connections from your address");
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_LATER);
+    end.code = 1008;
+    snprintf (end.reason, sizeof end.reason, "api_key revoked");
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_AUTH);
+    snprintf (end.reason, sizeof end.reason, "slow consumer: send queue full");
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_BACKOFF);
+    snprintf (end.reason, sizeof end.reason, "registration timeout");
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_BACKOFF);
+    end.code = 1000;
+    end.reason [0] = 0;
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_BACKOFF);
+    end.code = 0;
+    end.cert_error = true;
+    P2C_CHECK (agt_retry_kind (&end, false) == AGT_RETRY_BACKOFF);
+    P2C_CHECK (!strcmp (agt_retry_name (AGT_RETRY_AUTH), "auth")
+               && !strcmp (agt_retry_name (AGT_RETRY_SOON), "soon"));
+
+    //  1001 after a good connection: within a second, whatever the jitter
+    agt_backoff_reset (&b);
+    int64_t d1 = agt_retry_delay (AGT_RETRY_SOON, &b, 0.0);
+    agt_backoff_reset (&b);
+    int64_t d2 = agt_retry_delay (AGT_RETRY_SOON, &b, 0.999999);
+    P2C_CHECK (d1 >= 100 && d1 <= 1000 && d2 >= 100 && d2 <= 1000 && d2 > d1);
+    //  ...but a gateway that says 1001 to every connect gets the usual backoff
+    int64_t d3 = agt_retry_delay (AGT_RETRY_SOON, &b, 0.5);
+    P2C_CHECK (d3 == 1000);
+    P2C_CHECK (agt_retry_delay (AGT_RETRY_SOON, &b, 0.5) == 2000);
+    //  1013: at least 5 s +-25%, then growing like the usual backoff
+    agt_backoff_reset (&b);
+    int64_t l1 = agt_retry_delay (AGT_RETRY_LATER, &b, 0.0);
+    int64_t l2 = agt_retry_delay (AGT_RETRY_LATER, &b, 0.5);
+    P2C_CHECK (l1 == 3750 && l2 == 10000);
+    for (int i = 0; i < 10; i++)
+        agt_retry_delay (AGT_RETRY_LATER, &b, 0.5);
+    P2C_CHECK (agt_retry_delay (AGT_RETRY_LATER, &b, 0.5) == 30000);
+    //  A refused or revoked key: about 5 minutes, never a fast loop
+    agt_backoff_reset (&b);
+    bool long_wait = true;
+    for (int i = 0; i < 10; i++) {
+        int64_t d = agt_retry_delay (AGT_RETRY_AUTH, &b, i / 10.0);
+        if (d < 270000 || d > 330000)
+            long_wait = false;
+    }
+    P2C_CHECK (long_wait);
+    //  After it, a plain failure does not start again from half a second
+    P2C_CHECK (agt_retry_delay (AGT_RETRY_BACKOFF, &b, 0.5) == 30000);
+    //  The usual backoff is unchanged by the policy
+    agt_backoff_reset (&b);
+    P2C_CHECK (agt_retry_delay (AGT_RETRY_BACKOFF, &b, 0.5) == 500);
+    P2C_CHECK (agt_retry_delay (AGT_RETRY_BACKOFF, &b, 0.5) == 1000);
 }

@@ -48,6 +48,8 @@ typedef struct {
     bool menu;                  //  interactive: one task per menu choice
     uint64_t file_base;         //  added to the index in saved file names
     char *url;
+    char *ca_file;              //  --ca, or NULL
+    agt_conn_tls_t tls;         //  wss:// settings (ca_file borrowed from above)
     //  Run state
     agt_conn_t *conn;
     bool registered;
@@ -451,15 +453,22 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
 }
 
 static void
-s_on_close (agt_conn_t *conn, const char *why, void *arg)
+s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
 {
     (void) conn;
     s_gamer_t *self = (s_gamer_t *) arg;
     if (self->finished)
         return;
-    fprintf (stderr, "p2c2r-agent gamer: %s (%s) with %" PRIu64 " of %" PRIu64
-             " tasks answered\n", self->registered ? "connection lost" : "cannot reach the server",
-             why, self->answered, self->count);
+    if (end->cert_error)
+        fprintf (stderr, "p2c2r-agent gamer: cannot connect to %s: %s; give the CA that signed "
+                 "the server's certificate with --ca FILE and check the host name in --server "
+                 "(--insecure for a development server)\n",
+                 self->url, end->why);
+    else
+        fprintf (stderr, "p2c2r-agent gamer: %s (%s) with %" PRIu64 " of %" PRIu64
+                 " tasks answered\n",
+                 self->registered ? "connection lost" : "cannot reach the server", end->why,
+                 self->answered, self->count);
     self->exit_code = 3;
     s_finish (self);
 }
@@ -556,7 +565,7 @@ s_run (s_gamer_t *self, bool summary)
         fatal ("gamer: out of memory for %" PRIu64 " tasks", self->count);
     int rc = 0;
     agt_conn_handlers_t handlers = { s_on_open, s_on_message, s_on_close, NULL, s_on_cron };
-    self->conn = agt_conn_new (self->url, &handlers, self, 100);
+    self->conn = agt_conn_new (self->url, &self->tls, &handlers, self, 100);
     if (!self->conn) {
         fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", self->url);
         rc = 1;
@@ -710,12 +719,16 @@ int
 agt_gamer_main (int argc, char **argv)
 {
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *gamer_id = NULL, *task = NULL;
-    char *params = NULL, *payload_file = NULL, *out_dir = NULL;
+    char *params = NULL, *payload_file = NULL, *out_dir = NULL, *ca = NULL;
     long long cloud_port = 8765, count = 1, concurrency = 1, deadline_ms = 0, timeout_s = 120;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, insecure = false;
     p2c_cfg_t table [] = {
         { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
-          "gateway address, ws://HOST:PORT" },
+          "gateway address, ws://HOST[:PORT] or wss://HOST[:PORT] (TLS) [port 8765]" },
+        { "ca", P2C_CFG_STR, NULL, 0, 0, &ca,
+          "wss://: CA certificate file (PEM) that signed the server's [the system's CA store]" },
+        { "insecure", P2C_CFG_BOOL, "false", 0, 0, &insecure,
+          "wss://: accept a self-signed certificate and any host name (development only)" },
         { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &cloud_ip,
           "gateway IP (the original demo's flag; overrides --server)" },
         { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &cloud_port, "gateway port with --cloud-ip" },
@@ -773,6 +786,11 @@ agt_gamer_main (int argc, char **argv)
         && s_read_payload (payload_file, &self->payload, &self->payload_len) != 0)
         rc = 1;
     self->url = agt_server_url (server, cloud_ip, cloud_port);
+    self->ca_file = ca && *ca ? strdup (ca) : NULL;
+    self->tls.ca_file = self->ca_file;
+    self->tls.insecure = insecure;
+    if (!rc && agt_conn_check_tls (self->url, &self->tls, "gamer") != 0)
+        rc = 1;
     if (!rc) {
         self->gamer_id = gamer_id && *gamer_id ? strdup (gamer_id) : agt_default_id ("player-");
         self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
@@ -801,6 +819,7 @@ agt_gamer_main (int argc, char **argv)
         rc = menu ? s_menu (self) : s_run (self, true);
     }
     free (self->url);
+    free (self->ca_file);
     free (self->gamer_id);
     free (self->api_key);
     free (self->task);

@@ -70,6 +70,7 @@ struct _agt_peer_t {
     agt_backoff_t backoff;
     int64_t reconnect_at_us;        //  0: no reconnect pending
     bool registered;
+    bool auth_refused;              //  this connection's registration got auth_failed
     int64_t last_beat_us;
     int exit_code;
     //  Shared with the slot threads
@@ -320,14 +321,11 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
             }
             log_warn ("peer: registration refused code=%s message=\"%.200s\"", code,
                       msg->error->message);
-            if (!strcmp (code, "auth_failed")) {
-                //  Retrying a wrong key only hammers the server
-                self->exit_code = 1;
-                atomic_store (&self->stopping, true);
-                agt_conn_stop (conn);
-            }
-            else
-                agt_conn_close (conn);
+            //  A wrong key is retried only rarely (see s_on_close): exiting
+            //  would make a supervisor restart us in a fast loop instead
+            if (!strcmp (code, "auth_failed"))
+                self->auth_refused = true;
+            agt_conn_close (conn);
             break;
         }
         case P2C2R__SERVER_MESSAGE__MSG_ASSIGN: {
@@ -363,11 +361,13 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
 }
 
 static void
-s_on_close (agt_conn_t *conn, const char *why, void *arg)
+s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
 {
     (void) conn;
     agt_peer_t *self = (agt_peer_t *) arg;
     self->registered = false;
+    bool auth_refused = self->auth_refused;
+    self->auth_refused = false;
     //  Everything of the old connection is void: running tasks are
     //  abandoned, queued ones dropped
     atomic_fetch_add (&self->gen, 1);
@@ -383,9 +383,23 @@ s_on_close (agt_conn_t *conn, const char *why, void *arg)
     }
     if (atomic_load (&self->stopping))
         return;
-    int64_t delay = agt_backoff_next (&self->backoff, (double) random () / ((double) RAND_MAX + 1));
+    agt_retry_t kind = agt_retry_kind (end, auth_refused);
+    int64_t delay = agt_retry_delay (kind, &self->backoff,
+                                     (double) random () / ((double) RAND_MAX + 1));
     self->reconnect_at_us = p2c_now_us () + delay * 1000;
-    log_info ("peer: disconnected reason=\"%s\" retry_ms=%lld", why, (long long) delay);
+    if (kind == AGT_RETRY_AUTH)
+        log_warn ("peer: api key refused by the server, check --api-key (P2C2R_API_KEY) "
+                  "reason=\"%s\" retry_ms=%lld", auth_refused ? "auth_failed" : end->why,
+                  (long long) delay);
+    else
+    if (end->cert_error)
+        log_warn ("peer: cannot connect reason=\"%s\" hint=\"give the CA that signed the server's "
+                  "certificate with --ca FILE, check the host name in --server (--insecure for "
+                  "a development server)\" retry_ms=%lld", end->why,
+                  (long long) delay);
+    else
+        log_info ("peer: disconnected reason=\"%s\" close_code=%d retry=%s retry_ms=%lld",
+                  end->why, end->code, agt_retry_name (kind), (long long) delay);
 }
 
 static void
@@ -525,11 +539,16 @@ int
 agt_peer_main (int argc, char **argv)
 {
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
+    char *ca = NULL;
     long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000;
-    bool log_tasks = false, list_kernels = false, no_bench = false;
+    bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
     p2c_cfg_t table [] = {
         { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
-          "gateway address, ws://HOST:PORT" },
+          "gateway address, ws://HOST[:PORT] or wss://HOST[:PORT] (TLS) [port 8765]" },
+        { "ca", P2C_CFG_STR, NULL, 0, 0, &ca,
+          "wss://: CA certificate file (PEM) that signed the server's [the system's CA store]" },
+        { "insecure", P2C_CFG_BOOL, "false", 0, 0, &insecure,
+          "wss://: accept a self-signed certificate and any host name (development only)" },
         { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &cloud_ip,
           "gateway IP (the original demo's flag; overrides --server)" },
         { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &cloud_port, "gateway port with --cloud-ip" },
@@ -585,6 +604,16 @@ agt_peer_main (int argc, char **argv)
     self->nslots = slots > 0 ? (int) slots : cores < 1 ? 1 : cores > 256 ? 256 : (int) cores;
     self->task_timeout_ms = task_timeout_ms;
     self->log_tasks = log_tasks;
+    agt_conn_tls_t tls = { ca && *ca ? ca : NULL, insecure };
+    if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
+        free (self->url);
+        free (self->peer_id);
+        free (self->api_key);
+        free (self->region);
+        p2c_cfg_free (table);
+        s_peer_destroy (&self);
+        return 1;
+    }
     agt_backoff_reset (&self->backoff);
     srandom ((unsigned) (p2c_now_us () ^ getpid ()));
     while (agt_kernels () [self->nkernels].name)
@@ -592,10 +621,9 @@ agt_peer_main (int argc, char **argv)
     self->ref_us = calloc (self->nkernels + 1, sizeof (uint64_t));
     if (!self->ref_us)
         fatal ("peer: out of memory");
-    p2c_cfg_free (table);
-
     agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, s_on_wake, s_on_cron };
-    self->conn = agt_conn_new (self->url, &handlers, self, 100);
+    self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
+    p2c_cfg_free (table);
     if (!self->conn) {
         fprintf (stderr, "p2c2r-agent peer: cannot use server address '%s'\n", self->url);
         free (self->url);

@@ -1,6 +1,6 @@
-/*  Self-tests of the agent's classes, without a server: URL parsing and
-    reconnect backoff (agt_conn), {i} substitution, percentiles and money
-    printing (agt_gamer), and the worker protocol end to end with real
+/*  Self-tests of the agent's classes, without a server: URL parsing (ws://
+    and wss://), reconnect backoff and the close-code policy (agt_conn), {i}
+    substitution, percentiles and money printing (agt_gamer), and the worker protocol end to end with real
     worker processes.
     The worker processes are this test binary itself, started as
     `test_agent worker --fd 3 ...`: its worker main wraps the agent's real
