@@ -54,19 +54,21 @@ s_dispatch (s_server_t *self)
     }
 }
 
-static void
-s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
+//  A fresh slot in the pending queue for a settle or reverse request, NULL
+//  when it must be dropped (the scheduler asks again).
+static led_settle_t *
+s_pending_add (s_server_t *self, const char *sender, const char *task_id)
 {
-    if (!req->task_id || !*req->task_id) {
+    if (!task_id || !*task_id) {
         log_debug ("ledger: settle without task id from=%s", sender);
         self->dropped++;
-        return;
+        return NULL;
     }
     if (self->pending_count >= self->pending_max) {
         //  The database cannot keep up; the scheduler will ask again
         self->dropped++;
-        log_debug ("ledger: settle dropped, queue full task=%s", req->task_id);
-        return;
+        log_debug ("ledger: settle dropped, queue full task=%.128s", task_id);
+        return NULL;
     }
     if (self->pending_count == self->pending_cap) {
         self->pending_cap = self->pending_cap ? self->pending_cap * 2 : 64;
@@ -76,14 +78,37 @@ s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
     }
     led_settle_t *it = &self->pending [self->pending_count++];
     memset (it, 0, sizeof *it);
-    it->task_id = strdup (req->task_id);
+    it->task_id = strdup (task_id);
+    it->reply_to = strdup (sender);
+    return it;
+}
+
+//  A released result lost its validation: its earning goes back to the
+//  treasury, in the next batch, acked like a settlement (reversed set).
+static void
+s_on_reverse (s_server_t *self, const char *sender, P2c2r__SettleReverse *req)
+{
+    led_settle_t *it = s_pending_add (self, sender, req->task_id);
+    if (!it)
+        return;
+    it->reverse = true;
+    it->task_type = strdup ("");
+    it->reason = strdup (req->reason ? req->reason : "");
+    s_dispatch (self);
+}
+
+static void
+s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
+{
+    led_settle_t *it = s_pending_add (self, sender, req->task_id);
+    if (!it)
+        return;
     it->task_type = strdup (req->task_type ? req->task_type : "");
     it->gamer_account = req->gamer_account;
     it->peer_account = req->peer_account;
     it->billed_us = req->billed_us;
     it->compute_us = req->compute_us;
     it->observed_us = req->observed_us;
-    it->reply_to = strdup (sender);
     s_dispatch (self);
 }
 
@@ -180,6 +205,9 @@ s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
         if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST && msg->settle_request)
             s_on_settle (self, sender, msg->settle_request);
         else
+        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REVERSE && msg->settle_reverse)
+            s_on_reverse (self, sender, msg->settle_reverse);
+        else
         if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST && msg->auth_request)
             s_on_auth (self, sender, msg->auth_request);
         else
@@ -211,6 +239,7 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
         }
         P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
         ack.task_id = it->task_id;
+        ack.reversed = it->reverse;
         if (it->status == LED_SETTLE_REJECTED) {
             ack.ok = false;
             ack.error = (char *) (it->error ? it->error : "rejected");

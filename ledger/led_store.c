@@ -80,7 +80,8 @@ led_settle_clear (led_settle_t *item)
     free (item->task_id);
     free (item->task_type);
     free (item->reply_to);
-    item->task_id = item->task_type = item->reply_to = NULL;
+    free (item->reason);
+    item->task_id = item->task_type = item->reply_to = item->reason = NULL;
 }
 
 static bool
@@ -527,6 +528,11 @@ s_check_item (led_settle_t *item)
         item->error = "bad task_id";
         return false;
     }
+    if (item->reverse) {
+        if (item->reason && strlen (item->reason) > 200)
+            item->reason [200] = 0;
+        return true;
+    }
     const char *canonical = item->task_type ? p2c_task_canonical (item->task_type) : NULL;
     const p2c_task_type_t *type = canonical ? p2c_task_type (canonical) : NULL;
     if (!type) {
@@ -541,7 +547,8 @@ s_check_item (led_settle_t *item)
         item->error = "time out of range";
         return false;
     }
-    if (item->gamer_account <= 0 || item->peer_account <= 0) {
+    //  gamer 0: the treasury pays
+    if (item->gamer_account < 0 || item->peer_account <= 0) {
         item->error = "bad account id";
         return false;
     }
@@ -624,7 +631,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         snprintf (p, sizeof p, "%lld", (long long) it->peer_account);
         const char *gk = (const char *) zhashx_lookup (acct, g);
         const char *pk = (const char *) zhashx_lookup (acct, p);
-        if (!gk || strcmp (gk, "gamer")) {
+        if (it->gamer_account != 0 && (!gk || strcmp (gk, "gamer"))) {
             it->status = LED_SETTLE_REJECTED;
             it->error = "unknown gamer account";
         }
@@ -668,20 +675,31 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         int64_t tx = s_get_int64 (res, r, 0);
         p2c_money_split (&rates, it->billed_us, &it->split);
         it->status = LED_SETTLE_NEW;
+        bool treasury_pays = it->gamer_account == 0;
+        int64_t payer = treasury_pays ? self->treasury_account : it->gamer_account;
+        if (treasury_pays) {
+            //  a validation run: the treasury pays the peer's earning, no fee;
+            //  as payer its "charge" is that earning, so the row balances
+            it->split.gamer_charge = it->split.peer_earning;
+            it->split.fee = 0;
+            it->split.treasury = 0;
+        }
         //  entries: tx, account, amount
-        s_array_int (&a [0], tx); s_array_int (&a [1], it->gamer_account);
+        s_array_int (&a [0], tx); s_array_int (&a [1], payer);
         s_array_int (&a [2], -it->split.gamer_charge);
-        s_array_int (&a [0], tx); s_array_int (&a [1], self->fee_account);
-        s_array_int (&a [2], it->split.fee);
         s_array_int (&a [0], tx); s_array_int (&a [1], it->peer_account);
         s_array_int (&a [2], it->split.peer_earning);
-        s_array_int (&a [0], tx); s_array_int (&a [1], self->treasury_account);
-        s_array_int (&a [2], it->split.treasury);
+        if (!treasury_pays) {
+            s_array_int (&a [0], tx); s_array_int (&a [1], self->fee_account);
+            s_array_int (&a [2], it->split.fee);
+            s_array_int (&a [0], tx); s_array_int (&a [1], self->treasury_account);
+            s_array_int (&a [2], it->split.treasury);
+        }
         //  task rows
         s_array_text (&a [3], it->task_id);
         s_array_int (&a [4], tx);
         s_array_text (&a [5], it->task_type);
-        s_array_int (&a [6], it->gamer_account);
+        s_array_int (&a [6], payer);
         s_array_int (&a [7], it->peer_account);
         s_array_int (&a [8], (int64_t) it->billed_us);
         s_array_int (&a [9], (int64_t) it->compute_us);
@@ -696,19 +714,23 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
     for (int i = 0; i < 12; i++)
         s_buf_end (&a [i]);
     if (fresh > 0) {
+        char treasury [32];
+        snprintf (treasury, sizeof treasury, "%lld", (long long) self->treasury_account);
         const char *pt [] = { a [3].data, a [4].data, a [5].data, a [6].data, a [7].data,
-                              a [8].data, a [9].data, a [10].data, a [11].data, rate_id };
+                              a [8].data, a [9].data, a [10].data, a [11].data, rate_id,
+                              treasury };
         if (!s_command (self, "settle tasks",
                         "INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account,"
                         " billed_us, compute_us, observed_us, gamer_charge_pico,"
                         " peer_earning_pico, fee_pico, treasury_pico, rate_id)"
                         " SELECT u.t, u.tx, u.ty, u.g, u.p, u.b, u.c, u.o,"
                         "  ($9::bigint[])[4 * u.n - 3], ($9::bigint[])[4 * u.n - 2],"
-                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n], $10::bigint"
+                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n],"
+                        "  CASE WHEN u.g = $11::bigint THEN NULL ELSE $10::bigint END"
                         " FROM unnest ($1::text[], $2::bigint[], $3::text[], $4::bigint[],"
                         "  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])"
                         "  WITH ORDINALITY AS u (t, tx, ty, g, p, b, c, o, n)",
-                        10, pt))
+                        11, pt))
             goto done;
         //  Entries last: their trigger locks the accounts' rows, held
         //  until COMMIT, so other batches wait for them as little as can be
@@ -771,6 +793,93 @@ done:
     return ok;
 }
 
+//  The reversals of a batch, in its transaction, one by one (they are rare:
+//  a released result that later lost its validation).
+static bool
+s_reverse_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        led_settle_t *it = &items [idx [k]];
+        const char *p1 [] = { it->task_id };
+        //  the task's row first, locked, so that two ledgers reversing the
+        //  same task at once queue here and the second sees the first's row
+        PGresult *res = s_exec (self, "reverse task",
+                                "SELECT peer_account, peer_earning_pico FROM tasks"
+                                " WHERE task_id = $1 FOR UPDATE", 1, p1, PGRES_TUPLES_OK);
+        if (!res)
+            return false;
+        if (PQntuples (res) != 1) {
+            PQclear (res);
+            it->status = LED_SETTLE_REJECTED;
+            it->error = "not settled";
+            continue;
+        }
+        int64_t peer = s_get_int64 (res, 0, 0);
+        int64_t earning = s_get_int64 (res, 0, 1);
+        PQclear (res);
+        res = s_exec (self, "reverse replay",
+                      "SELECT amount_pico FROM reversals WHERE task_id = $1", 1, p1,
+                      PGRES_TUPLES_OK);
+        if (!res)
+            return false;
+        if (PQntuples (res) == 1) {
+            it->split.peer_earning = s_get_int64 (res, 0, 0);
+            it->status = LED_SETTLE_REPLAY;
+            PQclear (res);
+            continue;
+        }
+        PQclear (res);
+        char ps [32];
+        snprintf (ps, sizeof ps, "%lld", (long long) peer);
+        const char *pb [] = { ps };
+        res = s_exec (self, "reverse balance",
+                      "SELECT balance_pico FROM accounts WHERE id = $1 FOR UPDATE", 1, pb,
+                      PGRES_TUPLES_OK);
+        if (!res)
+            return false;
+        int64_t balance = PQntuples (res) == 1 ? s_get_int64 (res, 0, 0) : 0;
+        PQclear (res);
+        //  what was paid out already is gone: never below zero
+        int64_t amount = earning < balance ? earning : balance;
+        if (amount < 0)
+            amount = 0;
+        char memo [300];
+        snprintf (memo, sizeof memo, "reverse task %s: %s", it->task_id,
+                  it->reason && *it->reason ? it->reason : "lost validation");
+        char as [32], es [32], ts [32], tx [32] = "";
+        snprintf (as, sizeof as, "%lld", (long long) amount);
+        snprintf (es, sizeof es, "%lld", (long long) earning);
+        snprintf (ts, sizeof ts, "%lld", (long long) self->treasury_account);
+        if (amount > 0) {
+            const char *pm [] = { memo };
+            res = s_exec (self, "reverse tx",
+                          "INSERT INTO journal_tx (kind, memo) VALUES ('adjust', $1) RETURNING id",
+                          1, pm, PGRES_TUPLES_OK);
+            if (!res)
+                return false;
+            snprintf (tx, sizeof tx, "%s", PQgetvalue (res, 0, 0));
+            PQclear (res);
+            const char *pe [] = { tx, ps, as, ts };
+            if (!s_command (self, "reverse entries",
+                            "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                            " VALUES ($1, $2, -$3::bigint), ($1, $4, $3::bigint)", 4, pe))
+                return false;
+        }
+        const char *pr [] = { it->task_id, *tx ? tx : NULL, ps, as, es,
+                              it->reason ? it->reason : "" };
+        if (!s_command (self, "reverse row",
+                        "INSERT INTO reversals (task_id, tx_id, peer_account, amount_pico,"
+                        " earning_pico, reason) VALUES ($1, $2, $3, $4, $5, $6)", 6, pr))
+            return false;
+        it->split.peer_earning = amount;
+        it->status = LED_SETTLE_NEW;
+        log_info ("store: earning reversed task=%s account=%lld amount_pico=%lld"
+                  " earning_pico=%lld", it->task_id, (long long) peer, (long long) amount,
+                  (long long) earning);
+    }
+    return true;
+}
+
 int
 led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
 {
@@ -789,23 +898,37 @@ led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
         if (!s_check_item (&items [i]))
             continue;
         //  A task twice in one batch is settled once; both get the answer
-        uintptr_t pos = (uintptr_t) zhashx_lookup (seen, items [i].task_id);
+        //  (a reversal's key cannot be a task id: those are printable)
+        char key [140];
+        snprintf (key, sizeof key, "%s%s", items [i].reverse ? "\t" : "", items [i].task_id);
+        uintptr_t pos = (uintptr_t) zhashx_lookup (seen, key);
         if (pos) {
             first [i] = pos - 1;
             continue;
         }
-        zhashx_insert (seen, items [i].task_id, (void *) (uintptr_t) (i + 1));
+        zhashx_insert (seen, key, (void *) (uintptr_t) (i + 1));
         idx [n++] = i;
     }
     zhashx_destroy (&seen);
+    //  settlements first, so that a reversal in the same batch finds its task
+    size_t *ridx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
+    size_t ns = 0, nr = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (items [idx [k]].reverse)
+            ridx [nr++] = idx [k];
+        else
+            idx [ns++] = idx [k];
+    }
     bool ok = true;
     if (n > 0) {
         ok = s_command (self, "settle begin", "BEGIN", 0, NULL)
-            && s_settle_tx (self, items, idx, n)
+            && (ns == 0 || s_settle_tx (self, items, idx, ns))
+            && s_reverse_tx (self, items, ridx, nr)
             && s_command (self, "settle commit", "COMMIT", 0, NULL);
         if (!ok)
             s_abort (self);
     }
+    free (ridx);
     if (!ok) {
         s_reset (items, count);
         s_bal_reset (self);
@@ -1712,9 +1835,75 @@ led_store_test (bool verbose)
     P2C_CHECK (mixed [5].status == LED_SETTLE_NEW
                && mixed [5].split.gamer_charge == mixed [0].split.gamer_charge);
     P2C_CHECK (mixed [6].status == LED_SETTLE_REJECTED);
+    int64_t mixed_earning = mixed [0].split.peer_earning;
     P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM tasks WHERE task_id LIKE 'm-%'", NULL, "1"));
     for (int i = 0; i < 7; i++)
         led_settle_clear (&mixed [i]);
+
+    //  Money of validation: the treasury pays a check run (gamer 0), no fee,
+    //  no rates row; a settled task's earning is reversed to the treasury
+    //  once; a reversal of an unsettled task is refused; a settlement and
+    //  its reversal in one batch both go through, settlement first
+    char tre [32];
+    snprintf (tre, sizeof tre, "%lld", (long long) store->treasury_account);
+    char *tre_before = s_scalar (conn, "SELECT balance_pico FROM accounts WHERE id = $1", tre);
+    char *peer_before = s_scalar (conn, "SELECT balance_pico FROM accounts WHERE id ="
+                                  " (SELECT peer_account FROM tasks WHERE task_id = $1)", "m-ok");
+    led_settle_t vr [6];
+    s_fill (&vr [0], "m-ok#c1", "compression", 0, peer, 2000000);
+    s_fill (&vr [1], "m-ok", "", 0, 0, 0);
+    vr [1].reverse = true;
+    vr [1].reason = strdup ("lost validation");
+    s_fill (&vr [2], "never-settled", "", 0, 0, 0);
+    vr [2].reverse = true;
+    s_fill (&vr [3], "rv-2", "compression", gamer, peer, 3000);
+    s_fill (&vr [4], "rv-2", "", 0, 0, 0);
+    vr [4].reverse = true;
+    s_fill (&vr [5], "m-ok", "", 0, 0, 0);
+    vr [5].reverse = true;
+    P2C_CHECK (led_store_settle (store, vr, 6) == 0);
+    P2C_CHECK (vr [0].status == LED_SETTLE_NEW && vr [0].split.fee == 0
+               && vr [0].split.peer_earning > 0
+               && vr [0].split.gamer_charge == vr [0].split.peer_earning);
+    P2C_CHECK (s_scalar_is (conn, "SELECT gamer_account = (SELECT id FROM accounts WHERE kind ="
+                            " 'treasury') AND rate_id IS NULL AND fee_pico = 0 FROM tasks"
+                            " WHERE task_id = $1", "m-ok#c1", "t"));
+    P2C_CHECK (vr [1].status == LED_SETTLE_NEW
+               && vr [1].split.peer_earning == mixed_earning);
+    P2C_CHECK (vr [2].status == LED_SETTLE_REJECTED && !strcmp (vr [2].error, "not settled"));
+    P2C_CHECK (vr [3].status == LED_SETTLE_NEW && vr [4].status == LED_SETTLE_NEW
+               && vr [4].split.peer_earning == vr [3].split.peer_earning);
+    P2C_CHECK (vr [5].status == LED_SETTLE_NEW && vr [5].split.peer_earning == mixed_earning);
+    //  the peer got the check run's earning and lost m-ok's and rv-2's
+    char want [64];
+    snprintf (want, sizeof want, "%lld", strtoll (peer_before, NULL, 10)
+              + vr [0].split.peer_earning - mixed_earning);
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE id ="
+                            " (SELECT peer_account FROM tasks WHERE task_id = $1)", "m-ok", want));
+    //  the treasury paid the check run and got both earnings back
+    snprintf (want, sizeof want, "%lld", strtoll (tre_before, NULL, 10)
+              - vr [0].split.peer_earning + mixed_earning + vr [3].split.treasury
+              + vr [3].split.peer_earning);
+    P2C_CHECK (s_scalar_is (conn, "SELECT balance_pico FROM accounts WHERE id = $1", tre, want));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM reversals", NULL, "2"));
+    free (tre_before);
+    free (peer_before);
+    for (int i = 0; i < 6; i++)
+        led_settle_clear (&vr [i]);
+    //  a replay answers the stored amount and writes nothing
+    led_settle_t again;
+    s_fill (&again, "m-ok", "", 0, 0, 0);
+    again.reverse = true;
+    P2C_CHECK (led_store_settle (store2, &again, 1) == 0);
+    P2C_CHECK (again.status == LED_SETTLE_REPLAY && again.split.peer_earning == mixed_earning);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'"
+                            " AND memo LIKE 'reverse task %'", NULL, "2"));
+    led_settle_clear (&again);
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
+                            " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
+                            " WHERE e.account_id = a.id)", NULL, "0"));
 
     //  Two stores settling the same tasks at once: each task once
     enum { R = 300 };
@@ -1781,7 +1970,8 @@ led_store_test (bool verbose)
     res = PQexec (conn, "DELETE FROM accounts WHERE kind = 'treasury'");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
-    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'", NULL, "0"));
+    P2C_CHECK (s_scalar_is (conn, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'"
+                            " AND memo NOT LIKE 'reverse task %'", NULL, "0"));
     //  Stored balances equal the entries' sums after all of the above
     const char *mismatch_sql = "SELECT count(*) FROM accounts a WHERE balance_pico <>"
         " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e WHERE e.account_id = a.id)";

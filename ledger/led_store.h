@@ -31,6 +31,9 @@ typedef struct {
     uint64_t compute_us;
     uint64_t observed_us;
     char *reply_to;             //  node id to ack (the server's business)
+    bool reverse;               //  a SettleReverse: take the settled task's
+                                //  earning back (only task_id and reason count)
+    char *reason;               //  of a reversal, kept in the reversals table
     //  Output
     led_settle_status_t status;
     p2c_split_t split;          //  amounts charged (stored ones for a replay)
@@ -93,6 +96,14 @@ int led_store_migrate (led_store_t *self);
 //  Settles items in one transaction, at the rates in force at its start. Returns 0 after COMMIT succeeded (each
 //  item NEW, REPLAY or REJECTED), -1 when the transaction failed (all items
 //  left PENDING; the connection is dropped when it broke).
+//  gamer_account 0 means the treasury pays (a validation run): the task row
+//  names the treasury as payer, its charge is the peer's earning, no fee, no
+//  rates row (the audit's rates check is for gamer charges).
+//  A reverse item takes a settled task's peer earning back to the treasury,
+//  once per task (table reversals; a replay answers the stored amount); never
+//  more than the peer's balance, so that an account already paid out does
+//  not go negative. Its split.peer_earning is the amount taken back. A task
+//  not settled (yet) is REJECTED with "not settled".
 int led_store_settle (led_store_t *self, led_settle_t *items, size_t count);
 
 //  With an API key: the account whose key it is (its kind must be role; a

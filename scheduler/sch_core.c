@@ -119,6 +119,7 @@ typedef struct {
 //  One result in a validation.
 typedef struct {
     int64_t account;            //  the peer account that made it
+    char *run_id;               //  task id of its run (the gamer's, or id#cN)
     uint8_t hash [32];          //  SHA-256 of result_json and blob
     char *version;              //  kernel version that ran
     bool counted;               //  its verdict went into the reputation
@@ -197,8 +198,27 @@ struct _sch_task_t {
     size_t heap_idx;            //  in core->heap, SCH_NO_HEAP when out
 };
 
+//  Money the ledger must move outside a gamer's settlement: a valid check
+//  run paid by the treasury, or a paid result's earning reversed. Resent
+//  until acked (the ledger is idempotent on the id), then forgotten.
+typedef struct {
+    char *key;                  //  id, or "r:" id for a reversal
+    char *id;                   //  the run's task id
+    bool reverse;
+    int64_t peer_account;
+    int type;
+    uint64_t billed_us, compute_us, observed_us;
+    int64_t next_us;            //  next resend
+    uint32_t tries;
+    void *handle;               //  in core->payout_fifo
+} sch_payout_t;
+
+#define SCH_PAYOUT_TRIES    30      //  sends before a payout is given up
+
 struct _sch_core_t {
     sch_core_config_t config;
+    zhashx_t *payouts;          //  key -> sch_payout_t * (owned, freed by hand)
+    zlistx_t *payout_fifo;      //  the same, by next resend (all share one interval)
     sch_send_fn *send;          //  where outgoing messages go
     void *send_arg;
     zhashx_t *peers;            //  key -> sch_peer_t * (owned, freed by hand)
@@ -266,8 +286,8 @@ sch_core_config_default (sch_core_config_t *config)
     for (int i = 0; i < SCH_MAX_TYPES; i++)
         config->validation_type [i] = SCH_VAL_DEFAULT;
     config->spot_permille = 50;
-    config->spot_doubted_permille = 500;
-    config->new_samples = 5;
+    config->spot_doubted_permille = 1000;
+    config->new_samples = 10;
     config->rep_half_life_ms = 24LL * 3600 * 1000;
     config->ban_min_invalid = 2.0;
     config->ban_permille = 200;
@@ -424,6 +444,8 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     self->gateways = zhashx_new ();
     self->gamers = zhashx_new ();
     self->reps = zhashx_new ();
+    self->payouts = zhashx_new ();
+    self->payout_fifo = zlistx_new ();
     self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
                                  c->cache_max_bytes);
     self->checker = (sch_gamer_t *) zmalloc (sizeof (sch_gamer_t));
@@ -488,6 +510,14 @@ sch_core_destroy (sch_core_t **self_p)
     zhashx_destroy (&self->gateways);
     zhashx_destroy (&self->gamers);
     zhashx_destroy (&self->reps);
+    for (sch_payout_t *po = (sch_payout_t *) zhashx_first (self->payouts); po;
+         po = (sch_payout_t *) zhashx_next (self->payouts)) {
+        free (po->key);
+        free (po->id);
+        free (po);
+    }
+    zhashx_destroy (&self->payouts);
+    zlistx_destroy (&self->payout_fifo);
     sch_cache_destroy (&self->cache);
     for (size_t i = 0; i < self->ntypes; i++) {
         sch_index_destroy (&self->index [i]);
@@ -835,6 +865,121 @@ s_send_balance_query (sch_core_t *self, int64_t account)
     self->stats.balance_queries++;
 }
 
+static void
+s_payout_send (sch_core_t *self, sch_payout_t *po)
+{
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    P2c2r__SettleRequest req = P2C2R__SETTLE_REQUEST__INIT;
+    P2c2r__SettleReverse rev = P2C2R__SETTLE_REVERSE__INIT;
+    if (po->reverse) {
+        rev.task_id = po->id;
+        rev.reason = "lost validation";
+        msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_REVERSE;
+        msg.settle_reverse = &rev;
+    }
+    else {
+        req.task_id = po->id;
+        req.gamer_account = 0;          //  the treasury pays
+        req.peer_account = po->peer_account;
+        req.task_type = (char *) s_type (po->type)->name;
+        req.billed_us = po->billed_us;
+        req.compute_us = po->compute_us;
+        req.observed_us = po->observed_us;
+        msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_REQUEST;
+        msg.settle_request = &req;
+    }
+    s_send (self, "ledger", &msg);
+    po->tries++;
+}
+
+//  Asks the ledger to pay a valid check run from the treasury (e: the run's
+//  result), or to reverse the earning of a paid result that lost.
+static void
+s_payout (sch_core_t *self, const sch_vent_t *e, int type, bool reverse, int64_t now_us)
+{
+    char key [SCH_MAX_ID + 32];
+    snprintf (key, sizeof key, "%s%s", reverse ? "r:" : "", e->run_id);
+    if (zhashx_lookup (self->payouts, key))
+        return;
+    sch_payout_t *po = (sch_payout_t *) zmalloc (sizeof (sch_payout_t));
+    po->key = strdup (key);
+    po->id = strdup (e->run_id);
+    po->reverse = reverse;
+    po->peer_account = e->account;
+    po->type = type;
+    po->billed_us = e->billed_us;
+    po->compute_us = e->compute_us;
+    po->observed_us = e->observed_us;
+    po->next_us = now_us + self->config.settle_retry_ms * 1000;
+    po->handle = zlistx_add_end (self->payout_fifo, po);
+    zhashx_insert (self->payouts, key, po);
+    self->stats.payouts_pending++;
+    if (reverse)
+        self->stats.reversals++;
+    else
+        self->stats.check_payouts++;
+    s_payout_send (self, po);
+}
+
+static void
+s_payout_forget (sch_core_t *self, sch_payout_t *po)
+{
+    zlistx_delete (self->payout_fifo, po->handle);
+    zhashx_delete (self->payouts, po->key);
+    self->stats.payouts_pending--;
+    free (po->key);
+    free (po->id);
+    free (po);
+}
+
+//  The ledger's answer to a payout; false when the ack is not one of ours.
+static bool
+s_payout_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
+{
+    (void) now_us;
+    char key [SCH_MAX_ID + 32];
+    snprintf (key, sizeof key, "%s%.*s", ack->reversed ? "r:" : "", SCH_MAX_ID + 16,
+              ack->task_id);
+    sch_payout_t *po = (sch_payout_t *) zhashx_lookup (self->payouts, key);
+    if (!po)
+        return false;
+    if (ack->ok) {
+        self->stats.payouts_done++;
+        log_info ("validation: %s task=%s account=%" PRId64 " amount_pico=%" PRId64,
+                  po->reverse ? "earning reversed" : "check run paid by the treasury", po->id,
+                  po->peer_account, ack->peer_earning_pico);
+        s_payout_forget (self, po);
+        return true;
+    }
+    //  a reversal may overtake its task's settlement: the cron resends it;
+    //  anything else refused is refused for good
+    if (!po->reverse || po->tries >= SCH_PAYOUT_TRIES) {
+        self->stats.payouts_dropped++;
+        log_warn ("validation: payout refused task=%s reverse=%d", po->id, po->reverse);
+        s_payout_forget (self, po);
+    }
+    return true;
+}
+
+//  Resends the payouts whose time has come (from the cron).
+static void
+s_payout_cron (sch_core_t *self, int64_t now_us)
+{
+    sch_payout_t *po;
+    while ((po = (sch_payout_t *) zlistx_first (self->payout_fifo)) && po->next_us <= now_us) {
+        if (po->tries >= SCH_PAYOUT_TRIES) {
+            self->stats.payouts_dropped++;
+            log_warn ("validation: payout never acked task=%s reverse=%d", po->id, po->reverse);
+            s_payout_forget (self, po);
+            continue;
+        }
+        s_payout_send (self, po);
+        self->stats.settle_retries++;
+        po->next_us = now_us + self->config.settle_retry_ms * 1000;
+        zlistx_move_end (self->payout_fifo, po->handle);
+    }
+}
+
 //  --------------------------------------------------------------------------
 //  Reputation
 
@@ -993,6 +1138,7 @@ s_val_free (sch_val_t **val_p)
     sch_val_t *v = *val_p;
     for (size_t i = 0; i < v->n; i++) {
         free (v->e [i].version);
+        free (v->e [i].run_id);
         free (v->e [i].result_json);
         free (v->e [i].blob);
     }
@@ -1443,6 +1589,14 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
             }
     if (win >= 0) {
         sch_vent_t *w = &val->e [win];
+        //  the gamer pays for the gamer's own run when it won, so that a
+        //  treasury-paid run never shares the gamer task's id
+        for (size_t k = 0; k < val->n; k++)
+            if (!strcmp (val->e [k].run_id, val->task_id) && s_vent_agree (&val->e [k], w))
+                w = &val->e [k];
+        bool settle_now = !val->released && val->task && val->task->state == SCH_VALIDATING;
+        if (settle_now)
+            w->paid = true;
         bool first_lost = false;
         for (size_t k = 0; k < val->n; k++) {
             sch_vent_t *e = &val->e [k];
@@ -1459,10 +1613,17 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
                     self->stats.paid_then_invalid++;
                     log_warn ("validation: paid result lost task=%s account=%" PRId64
                               " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
+                    s_payout (self, e, val->type, true, now_us);
                 }
                 else
                     log_info ("validation: result lost task=%s account=%" PRId64,
                               val->task_id, e->account);
+            }
+            else
+            if (!e->paid && self->config.pay_checks) {
+                //  a valid run the gamer does not pay for: the treasury does
+                e->paid = true;
+                s_payout (self, e, val->type, false, now_us);
             }
         }
         if (!val->done) {
@@ -1472,7 +1633,7 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
             else
                 self->stats.agreed++;
         }
-        if (!val->released && val->task && val->task->state == SCH_VALIDATING) {
+        if (settle_now) {
             val->released = true;
             s_task_settle (self, val->task, w, now_us);
         }
@@ -1491,8 +1652,10 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
                         && (val->task->state == SCH_QUEUED || val->task->state == SCH_RUNNING);
     if (val->checks_live > 0 || primary_pending)
         return;             //  more results are coming
-    //  spot: a check that brought no result ends the check
-    bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 2;
+    //  a check that brought no result (timeout, lost peer, error) is run
+    //  again elsewhere while runs are left: a cheat is caught only by a
+    //  check that answers
+    bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 1;
     if (want_more && val->runs < SCH_VAL_RUNS
         && self->stats.queued < self->config.queue_max) {
         s_check_spawn (self, val, now_us);
@@ -1517,6 +1680,7 @@ s_val_add (sch_core_t *self, sch_val_t *val, int64_t account, const P2c2r__PeerR
         return;
     sch_vent_t *e = &val->e [val->n++];
     e->account = account;
+    e->run_id = s_strndup_bounded (res->task_id, SCH_MAX_ID + 16);
     e->version = s_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
     e->result_json = s_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
     e->blob = s_memdup (res->blob.data, res->blob.len);
@@ -2072,7 +2236,10 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
 static void
 s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
 {
-    sch_task_t *task = ack->task_id
+    if (ack->task_id && (ack->reversed || strchr (ack->task_id, '#'))
+        && s_payout_ack (self, ack, now_us))
+        return;
+    sch_task_t *task = ack->task_id && !ack->reversed
                      ? (sch_task_t *) zhashx_lookup (self->tasks, ack->task_id) : NULL;
     if (!task || task->state != SCH_SETTLING) {
         //  a replayed ack for a task already delivered
@@ -2262,6 +2429,7 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
     while (self->heap_size && self->heap [0]->wake_us <= now_us)
         s_task_wake (self, self->heap [0], now_us);
     sch_cache_expire (self->cache, now_us);
+    s_payout_cron (self, now_us);
     //  tasks per second over windows of at least a second
     if (!self->rate_at_us)
         self->rate_at_us = now_us;
@@ -2352,6 +2520,11 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("validation_incomparable", s->incomparable);
     SET_INT ("validation_invalid", s->invalid_results);
     SET_INT ("validation_paid_then_invalid", s->paid_then_invalid);
+    SET_INT ("validation_check_payouts", s->check_payouts);
+    SET_INT ("validation_reversals", s->reversals);
+    SET_INT ("validation_payouts_done", s->payouts_done);
+    SET_INT ("validation_payouts_dropped", s->payouts_dropped);
+    SET_INT ("validation_payouts_pending", s->payouts_pending);
     SET_INT ("banned_results", s->banned_results);
     SET_INT ("bans", s->bans);
     SET_INT ("balance_queries", s->balance_queries);

@@ -53,6 +53,7 @@ typedef struct {
     double ban_min_invalid;         //  decayed invalid count needed for a ban
     uint32_t ban_permille;          //  and the invalid share (of verdicts) for a ban
     uint64_t seed;                  //  of the spot-check draw
+    bool pay_checks;                //  the treasury pays valid check runs' peers
     //  resources per catalogue type (0/false: no need)
     uint32_t needs_ram_gb [SCH_MAX_TYPES];
     uint32_t needs_vram_gb [SCH_MAX_TYPES];
@@ -103,6 +104,12 @@ typedef struct {
     uint64_t paid_then_invalid;     //  of those, results already settled (spot)
     uint64_t banned_results;        //  results of banned peers, refused unpaid
     uint64_t bans;                  //  peers (accounts) banned
+    //  money of validation
+    uint64_t check_payouts;         //  valid check runs settled, paid by the treasury
+    uint64_t reversals;             //  paid results that lost: earnings reversed
+    uint64_t payouts_done;          //  of both, acked by the ledger
+    uint64_t payouts_dropped;       //  given up (refused, or never acked in time)
+    size_t payouts_pending;         //  waiting for the ledger's ack
     //  gauges
     size_t peers;                   //  live peers
     size_t banned_peers;            //  of those, banned

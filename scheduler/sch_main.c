@@ -69,6 +69,7 @@ main (int argc, char **argv)
               rep_half_life_s = 0, ban_min_invalid = 0, ban_permille = 0, seed = 0,
               funds_floor_pico = 0, gamer_rate = 0, balance_wait_ms = 0, park_max = 0;
     bool funds_check = true;
+    bool pay_checks = false;
     sch_core_config_t config;
     sch_core_config_default (&config);
     char rate_def [32];
@@ -106,9 +107,9 @@ main (int argc, char **argv)
           "per task type modes, e.g. encryption=quorum,compression=none" },
         { "spot-permille", P2C_CFG_INT, "50", 0, 1000, &spot_permille,
           "share of a trusted peer's results checked again elsewhere, per mille" },
-        { "spot-doubted-permille", P2C_CFG_INT, "500", 0, 1000, &spot_doubted_permille,
+        { "spot-doubted-permille", P2C_CFG_INT, "1000", 0, 1000, &spot_doubted_permille,
           "share of a new or doubted peer's results checked again, per mille" },
-        { "new-samples", P2C_CFG_INT, "5", 0, 1000000, &new_samples,
+        { "new-samples", P2C_CFG_INT, "10", 0, 1000000, &new_samples,
           "verdicts before a peer is no longer new" },
         { "rep-half-life-s", P2C_CFG_INT, "86400", 1, 315360000, &rep_half_life_s,
           "half-life of the valid/invalid counts of a peer account" },
@@ -116,6 +117,8 @@ main (int argc, char **argv)
           "decayed invalid results needed before a ban" },
         { "ban-permille", P2C_CFG_INT, "200", 1, 1000, &ban_permille,
           "invalid share of verdicts, per mille, at which a peer is banned" },
+        { "pay-checks", P2C_CFG_BOOL, "false", 0, 0, &pay_checks,
+          "the treasury pays the peers of valid check runs (gamer_account 0)" },
         { "seed", P2C_CFG_INT, "0", 0, 0x7fffffffffffffffLL, &seed,
           "seed of the spot-check draw (0: from the clock)" },
         { "needs", P2C_CFG_STR, "", 0, 0, &needs,
@@ -173,6 +176,7 @@ main (int argc, char **argv)
     config.ban_permille = (uint32_t) ban_permille;
     config.seed = seed ? (uint64_t) seed : (uint64_t) p2c_now_us () ^ ((uint64_t) getpid () << 32);
     config.funds_check = funds_check;
+    config.pay_checks = pay_checks;
     config.funds_floor_pico = funds_floor_pico;
     config.gamer_rate_per_hour = gamer_rate;
     config.balance_wait_ms = balance_wait_ms;

@@ -5,7 +5,10 @@ encryption kernel in Python (the formula of PROTOCOL.md, result encoded
 like the agent: sorted keys, compact).
   --mode corrupt --share 0.5 : forges that share of its results
   --mode silent              : accepts tasks and never answers
-Logs one line per task on stdout: "task id=... attempt=... forged=0|1"."""
+  --mode late --delay-s 3    : answers correctly, but only after the delay
+                               (after its attempt timed out)
+Logs one line per task on stdout: "task id=... attempt=... forged=0|1"
+(late: "late id=... attempt=..." when the answer is sent)."""
 import argparse
 import asyncio
 import hashlib
@@ -34,14 +37,23 @@ def encryption(params):
     return {"algorithm": "SHA-256", "hash": cur, "iterations": n}
 
 
+async def answer_late(ws, f, task_id, attempt, delay_s, version):
+    await asyncio.sleep(delay_s)
+    result = encryption(json.loads(f.get(3, "{}") or "{}"))
+    text = json.dumps(result, sort_keys=True, separators=(",", ":"))
+    await ws.send(peer_result(task_id, attempt, text, 1000, version))
+    print(f"late id={task_id} attempt={attempt}", flush=True)
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--peer-id", required=True)
-    ap.add_argument("--mode", choices=["corrupt", "silent"], required=True)
+    ap.add_argument("--mode", choices=["corrupt", "silent", "late"], required=True)
     ap.add_argument("--share", type=float, default=0.5)
     ap.add_argument("--slots", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--delay-s", type=float, default=3.0)
     ap.add_argument("--run-s", type=float, default=300)
     ap.add_argument("--kernel-version", default="1.0.0",
                     help="what the real agent reports (p2c2r-agent peer --list-kernels)")
@@ -65,6 +77,11 @@ async def main():
             task_id, attempt = f.get(1, ""), int(f.get(6, 0))
             if a.mode == "silent":
                 print(f"task id={task_id} attempt={attempt} silent=1", flush=True)
+                continue
+            if a.mode == "late":
+                asyncio.get_running_loop().create_task(
+                    answer_late(ws, f, task_id, attempt, a.delay_s, a.kernel_version))
+                print(f"task id={task_id} attempt={attempt} late=1", flush=True)
                 continue
             t0 = time.monotonic()
             result = encryption(json.loads(f.get(3, "{}") or "{}"))

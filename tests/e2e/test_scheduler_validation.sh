@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Issue 6 through the real stack: a peer that forges half of its results
 # (tests/e2e/sched_peer.py, test code) is caught under spot (the default),
-# banned, and never paid after the ban nor for its check runs; a peer that
+# banned, and keeps nothing for forged results (forged check runs are not
+# settled, forged released results are reversed); honest check runs are
+# paid by the treasury; a peer that
 # never answers makes the scheduler reassign; identical tasks with keys in
 # another order are answered from the cache, free.
 . "$(dirname "$0")/lib.sh"
 # the ledger's balance updates (issue 5) are not in yet
 export P2C2R_FUNDS_CHECK=false
 export P2C2R_ATTEMPT_TIMEOUT_MS=1500
+export P2C2R_PAY_CHECKS=true          # the treasury pays honest check runs
 
 start_stack || { t_report; exit 1; }
 peer honest-1 --slots 2
@@ -38,32 +41,38 @@ print("mute got", len(prim), "tasks;", sum(t in ok for t in prim), "completed el
 sys.exit(0 if prim and all(t in ok for t in prim) else 1)
 PY
 
-# money: nothing settled to the cheat after its ban, no check run settled
-check "the cheat is not paid after its ban, check runs are never paid" python3 - "$T_DIR" <<'PY'
-import json, os, re, subprocess, sys
+# money: a forged result is never paid for good: a forged check run is never
+# settled, a forged released result has its earning reversed; check runs are
+# paid by the treasury, never by a gamer; the books pass the audit
+check "the cheat keeps nothing for forged results; check runs are paid by the treasury" \
+    python3 - "$T_DIR" <<'PY'
+import os, re, subprocess, sys
 d = sys.argv[1]
 def sql(q):
     return subprocess.run(["psql", os.environ["T_DB"], "-qAt", "-c", q], capture_output=True,
                           text=True, check=True).stdout.split()
 cheat_paid = set(sql("SELECT task_id FROM tasks t JOIN accounts a ON a.id = t.peer_account "
                      "WHERE a.name = 'cheat'"))
+reversed_ = set(sql("SELECT r.task_id FROM reversals r JOIN accounts a ON a.id = r.peer_account "
+                    "WHERE a.name = 'cheat'"))
 lines = open(f"{d}/cheat.out").read().splitlines()
 tasks = [re.match(r"task id=(\S+) attempt=\d+ forged=(\d)", l) for l in lines]
 tasks = [(m.group(1), m.group(2) == "1") for m in tasks if m]
 log = open(f"{d}/scheduler.log").read()
-ban_at = log.index("peer banned account=")
 forged = [t for t, f in tasks if f]
+bad_payer = sql("SELECT count(*) FROM tasks t JOIN accounts a ON a.id = t.gamer_account "
+                "WHERE t.task_id LIKE '%#%' AND a.kind <> 'treasury'")[0]
 checks_paid = [t for t in sql("SELECT task_id FROM tasks") if "#" in t]
-# results the cheat forged that a validation caught: lost as primary or as a check
 lost = set(re.findall(r"validation: (?:paid )?result lost task=(\S+) account", log))
 caught = [t for t in forged if t.split("#")[0] in lost]
+kept = [t for t in forged if t in cheat_paid and t not in reversed_]
 print(f"cheat: {len(tasks)} results, {len(forged)} forged, {len(caught)} caught "
-      f"(detection {len(caught) / max(1, len(forged)):.0%}), paid {len(cheat_paid)}")
-ok = not checks_paid and len(caught) >= 2
-# every result the gamer got from the cheat before the ban is at most the ones paid
-ok = ok and all("#" not in t for t in cheat_paid)
-sys.exit(0 if ok else 1)
+      f"(detection {len(caught) / max(1, len(forged)):.0%}), paid {len(cheat_paid)}, "
+      f"reversed {len(reversed_)}, forged and kept {len(kept)}; "
+      f"check runs paid by the treasury {len(checks_paid)}")
+sys.exit(0 if bad_payer == "0" and checks_paid and len(caught) >= 2 and not kept else 1)
 PY
+check "the books pass the audit (p2c2r-ctl audit)" env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" audit
 check "the scheduler recorded the lost results" grep -q "result lost task=" "$T_DIR/scheduler.log"
 
 # cache: same task, keys reordered and spaced: cached, free

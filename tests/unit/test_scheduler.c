@@ -258,6 +258,33 @@ s_ack (sch_core_t *core, const char *id, bool ok, int64_t charge, int64_t now)
     sch_core_handle (core, "ledger-1", &msg, now);
 }
 
+//  The ledger's ack of a reversal
+static void
+s_ack_reverse (sch_core_t *core, const char *id, bool ok, const char *error, int64_t now)
+{
+    P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
+    ack.task_id = (char *) id;
+    ack.ok = ok;
+    ack.reversed = true;
+    ack.peer_earning_pico = ok ? 7 : 0;
+    ack.error = (char *) (ok ? "" : error);
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_SETTLE_ACK;
+    msg.settle_ack = &ack;
+    sch_core_handle (core, "ledger-1", &msg, now);
+}
+
+//  The SettleRequest sent for a task id; NULL when none.
+static P2c2r__SettleRequest *
+s_settle_of (sent_t *sent, const char *id)
+{
+    for (size_t i = 0; i < sent->count; i++)
+        if (sent->msg [i] && sent->msg [i]->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST
+            && !strcmp (sent->msg [i]->settle_request->task_id, id))
+            return sent->msg [i]->settle_request;
+    return NULL;
+}
+
 static void
 s_node_down (sch_core_t *core, const char *service, const char *node_id, int64_t now)
 {
@@ -1109,12 +1136,15 @@ s_core_val (sent_t *sent, sch_val_mode_t mode, uint32_t spot, uint32_t doubted)
     config.cache_max_entries = 0;
     config.spot_permille = spot;
     config.spot_doubted_permille = doubted;
+    config.pay_checks = true;
     memset (sent, 0, sizeof *sent);
     return sch_core_new (&config, s_capture, sent);
 }
 
 //  Spot: the first result is released and settled at once; the check runs
-//  on another peer (another account) and agrees; nothing more is paid.
+//  on another peer (another account) and agrees; the gamer pays nothing
+//  more: the check run's peer is paid by the treasury (gamer_account 0),
+//  resent until acked.
 static void
 test_spot_agree (void)
 {
@@ -1134,9 +1164,25 @@ test_spot_agree (void)
     P2C_CHECK (s_deliver_of (&sent, "t1", NULL) && s_deliver_of (&sent, "t1", NULL)->reply->ok);
     s_clear (&sent);
     s_result (core, "gw-b", 2, "t1#c1", true, 100, NULL, 30 * MS);
-    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
+    P2c2r__SettleRequest *sr = s_settle_of (&sent, "t1#c1");
+    P2C_CHECK (sr && sr->gamer_account == 0 && sr->peer_account == 12 && sr->billed_us > 0);
     P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
     P2C_CHECK (sch_core_stats (core)->agreed == 1 && sch_core_stats (core)->checks == 1);
+    P2C_CHECK (sch_core_stats (core)->check_payouts == 1
+               && sch_core_stats (core)->payouts_pending == 1);
+    //  not acked: resent by the cron; acked: forgotten, a late ack is stale
+    s_clear (&sent);
+    sch_core_cron (core, 30 * MS + 2100 * MS);
+    P2C_CHECK (s_settle_of (&sent, "t1#c1") != NULL);
+    s_ack (core, "t1#c1", true, 5, 2200 * MS);
+    P2C_CHECK (sch_core_stats (core)->payouts_pending == 0
+               && sch_core_stats (core)->payouts_done == 1);
+    s_clear (&sent);
+    sch_core_cron (core, 9000 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    s_ack (core, "t1#c1", true, 5, 9100 * MS);
+    P2C_CHECK (sch_core_stats (core)->stale_acks == 1);
     double v = 0, i = 0;
     bool banned = true;
     P2C_CHECK (sch_core_reputation (core, 11, 30 * MS, &v, &i, &banned) && v == 1 && i == 0
@@ -1188,11 +1234,35 @@ test_spot_cheat_banned (void)
         uint64_t conn2 = ta ? ta->peer->conn : 0;
         s_clear (&sent);
         s_result (core, gw2copy, conn2, check, true, 100, NULL, now += MS);
-        P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+        //  the two honest checks are paid by the treasury; the cheat's
+        //  paid result is reversed; the gamer pays nothing more
+        char c1 [40];
+        snprintf (c1, sizeof c1, "%s#c1", id);
+        P2c2r__SettleRequest *p1 = s_settle_of (&sent, c1), *p2 = s_settle_of (&sent, check);
+        P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 2
+                   && p1 && p1->gamer_account == 0 && p1->peer_account != 66
+                   && p2 && p2->gamer_account == 0 && p2->peer_account != 66);
+        P2c2r__Internal *rv = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REVERSE, 0, NULL);
+        P2C_CHECK (rv && !strcmp (rv->settle_reverse->task_id, id)
+                   && s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REVERSE) == 1);
+        s_ack (core, c1, true, 5, now);
+        s_ack (core, check, true, 5, now);
         s_clear (&sent);
     }
     const sch_stats_t *st = sch_core_stats (core);
     P2C_CHECK (st->tiebreaks == 2 && st->invalid_results == 2 && st->paid_then_invalid == 2);
+    P2C_CHECK (st->reversals == 2 && st->check_payouts == 4 && st->payouts_pending == 2);
+    //  a reversal that overtook its settlement is refused, resent by the
+    //  cron, and forgotten once done
+    s_ack_reverse (core, "t0", false, "not settled", now);
+    P2C_CHECK (st->payouts_pending == 2 && st->payouts_dropped == 0);
+    s_clear (&sent);
+    sch_core_cron (core, now + 2100 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REVERSE) == 2);
+    s_ack_reverse (core, "t0", true, "", now + 2200 * MS);
+    s_ack_reverse (core, "t1", true, "", now + 2200 * MS);
+    P2C_CHECK (st->payouts_pending == 0 && st->payouts_done == 6);
+    s_clear (&sent);
     P2C_CHECK (st->bans == 1 && st->banned_peers == 1);
     double v = 0, i = 0;
     bool banned = false;
@@ -1305,9 +1375,13 @@ test_quorum (void)
     P2C_CHECK (s_where (&sent, "t1#c2", gw2, &c2) && strcmp (gw2, gw0) && strcmp (gw2, gw1));
     s_clear (&sent);
     s_result (core, gw2, c2, "t1#c2", true, 100, NULL, 30 * MS);
-    P2c2r__Internal *m = s_nth (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0, NULL);
-    P2C_CHECK (m && !strcmp (m->settle_request->task_id, "t1")
-               && m->settle_request->peer_account == 11 && m->settle_request->gamer_account == 500);
+    //  the gamer pays the gamer's run; the agreeing check is paid by the
+    //  treasury; the run of the other version is neither judged nor paid
+    P2c2r__SettleRequest *m = s_settle_of (&sent, "t1");
+    P2C_CHECK (m && m->peer_account == 11 && m->gamer_account == 500);
+    P2c2r__SettleRequest *mc = s_settle_of (&sent, "t1#c2");
+    P2C_CHECK (mc && mc->gamer_account == 0 && s_settle_of (&sent, "t1#c1") == NULL
+               && s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 2);
     s_ack (core, "t1", true, 5, 40 * MS);
     P2C_CHECK (s_deliver_of (&sent, "t1", NULL) && s_deliver_of (&sent, "t1", NULL)->reply->ok);
     double v = 0, i = 0;
