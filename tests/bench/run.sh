@@ -14,6 +14,9 @@ OUT=build/bench-results.json
 
 median () { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(statistics.median(v) if v else "null")' "$@"; }
 
+# The gateway's per-address limits are for the open internet; here every
+# client is on loopback, and idle connections must be allowed to stay idle
+export GW_ARGS="--max-conns-per-ip 100000 --connect-rate 100000 --connect-burst 100000 --register-timeout-ms 600000"
 echo "bench: starting the stack (private PostgreSQL, broker, ledger, scheduler, gateway, 2 peers)"
 start_stack || { echo "bench: the stack did not start"; exit 1; }
 spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a
