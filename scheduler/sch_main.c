@@ -117,7 +117,7 @@ main (int argc, char **argv)
           "decayed invalid results needed before a ban" },
         { "ban-permille", P2C_CFG_INT, "200", 1, 1000, &ban_permille,
           "invalid share of verdicts, per mille, at which a peer is banned" },
-        { "pay-checks", P2C_CFG_BOOL, "false", 0, 0, &pay_checks,
+        { "pay-checks", P2C_CFG_BOOL, "true", 0, 0, &pay_checks,
           "the treasury pays the peers of valid check runs (gamer_account 0)" },
         { "seed", P2C_CFG_INT, "0", 0, 0x7fffffffffffffffLL, &seed,
           "seed of the spot-check draw (0: from the clock)" },
