@@ -879,8 +879,16 @@ s_on_task_assign (gw_server_t *self, P2c2r__TaskAssign *a)
 static void
 s_on_node_event (gw_server_t *self, P2c2r__NodeEvent *ev)
 {
-    if (!ev->up || strcmp (ev->service, "scheduler"))
+    //  Announce our peers whenever the active scheduler may have changed: a
+    //  new one came up, or one went down (a scheduler restarted within the
+    //  broker's liveness time came up while the dead one was still routed
+    //  to, so the announcements sent then were lost)
+    if (strcmp (ev->service, "scheduler"))
         return;
+    if (!ev->up && p2c_node_service_count (self->node, "scheduler") == 0) {
+        log_info ("gateway: scheduler down node=%s", ev->node_id);
+        return;
+    }
     size_t n = 0;
     zlistx_t *list = gw_sessions_list (self->sessions);
     for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
@@ -890,7 +898,8 @@ s_on_node_event (gw_server_t *self, P2c2r__NodeEvent *ev)
             n++;
         }
     zlistx_destroy (&list);
-    log_info ("gateway: scheduler up node=%s peers_announced=%zu", ev->node_id, n);
+    log_info ("gateway: scheduler %s node=%s peers_announced=%zu", ev->up ? "up" : "down",
+              ev->node_id, n);
 }
 
 static void

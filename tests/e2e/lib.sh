@@ -23,8 +23,24 @@ check () {     # check "what a user would check" COMMAND...
   else T_FAIL=$((T_FAIL + 1)); echo "FAIL $what"; fi
 }
 
+# A free port below the kernel's ephemeral range, so that no outgoing
+# connection of another process can take it between here and its use
 free_port () {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randint(10000, max(10001, lo - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
 }
 
 t_cleanup () {
