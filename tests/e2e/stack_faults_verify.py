@@ -8,45 +8,14 @@ per check; exits 1 on any failure.
 
 usage: stack_faults_verify.py TDIR N ITERATIONS STATS_JSON   (T_DB in the environment;
 STATS_JSON: the gateway's /api/stats once the scheduler was idle)"""
-import hashlib
 import json
 import os
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from verify_lib import check, expected_hash, finish, split, sql  # noqa: E402
+
 tdir, n, iters, stats_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-db = os.environ["T_DB"]
-failures = 0
-passes = 0
-
-
-def check(what, ok, detail=""):
-    global failures, passes
-    passes += 1 if ok else 0
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f" ({detail})"))
-    if not ok:
-        failures += 1
-
-
-def sql(q):
-    out = subprocess.run(["psql", db, "-qAt", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", q],
-                         check=True, capture_output=True, text=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
-
-
-def expected_hash(data, iterations):
-    cur = data
-    for i in range(iterations):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
-
-
-def split(billed_us):
-    """The rounding rule of common/p2c_money.h, written again here."""
-    charge = (billed_us * 10_000_000_000 + 1_800_000_000) // 3_600_000_000
-    earning = (billed_us * 150_000_000_000 + 1_800_000_000) // 3_600_000_000
-    fee = (charge * 1000 + 5000) // 10000
-    return charge, earning, fee
 
 
 # 1. Every task got exactly one reply, and the right result
@@ -148,5 +117,4 @@ for p in ("peer-a", "peer-b"):
     got = balances.get(f"peer:{p}")
     check(f"{p}'s balance is the sum of its earnings", got == want and want > 0, f"{got} != {want}")
 
-print(f"stack_faults_verify: {passes} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish("stack_faults_verify")

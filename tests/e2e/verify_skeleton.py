@@ -4,46 +4,15 @@ results against hashlib, money against the rounding rule computed here,
 journal balance and settlement uniqueness from PostgreSQL, and who was paid
 against what each peer logged. Prints one line per check; exits 1 on any
 failure."""
-import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from verify_lib import check, expected_hash, finish, split, sql  # noqa: E402
+
 tdir, n, iters, killed_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-db = os.environ["T_DB"]
-failures = 0
-passes = 0
-
-
-def check(what, ok, detail=""):
-    global failures, passes
-    passes += 1 if ok else 0
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f" ({detail})"))
-    if not ok:
-        failures += 1
-
-
-def sql(q):
-    out = subprocess.run(["psql", db, "-qAt", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", q],
-                         check=True, capture_output=True, text=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
-
-
-def expected_hash(data, iterations):
-    cur = data
-    for i in range(iterations):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
-
-
-def split(billed_us):
-    """The rounding rule of common/p2c_money.h, written again here."""
-    charge = (billed_us * 10_000_000_000 + 1_800_000_000) // 3_600_000_000
-    earning = (billed_us * 150_000_000_000 + 1_800_000_000) // 3_600_000_000
-    fee = (charge * 1000 + 5000) // 10000
-    return charge, earning, fee
 
 
 # 1. Every task got exactly one reply, and the right result
@@ -121,5 +90,4 @@ check("no task done by peer-b was paid to peer-a", not (paid_a & done["peer-b"])
 check("every task peer-a logged as done was paid to peer-a", done["peer-a"] <= paid_a,
       list(done["peer-a"] - paid_a)[:3])
 
-print(f"verify_skeleton: {passes} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish("verify_skeleton")
