@@ -29,7 +29,7 @@ main (int argc, char **argv)
     long long auth_cache = 0, auth_recheck = 0, rate = 0, burst = 0, per_ip = 0;
     long long connect_rate = 0, connect_burst = 0, ping = 0, pong = 0, reg_timeout = 0;
     long long drain = 0, stats_timeout = 0;
-    char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL;
+    char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL, *region = NULL;
     p2c_cfg_t table [] = {
         { "listen", P2C_CFG_STR, "127.0.0.1:8765", 0, 0, &listen,
           "WebSocket and HTTP address, HOST:PORT" },
@@ -71,6 +71,8 @@ main (int argc, char **argv)
           "new connections per second per client address" },
         { "connect-burst", P2C_CFG_INT, "400", 1, 10000000, &connect_burst,
           "new connections per client address allowed in a burst" },
+        { "region", P2C_CFG_STR, "", 0, 0, &region,
+          "this gateway's region: its gamers' tasks go to peers of that region first" },
         { "trusted-proxies", P2C_CFG_STR, "", 0, 0, &proxies,
           "comma-separated proxy addresses (HAProxy) whose X-Forwarded-For names the client" },
         { "ping-s", P2C_CFG_INT, "30", 1, 3600, &ping,
@@ -131,6 +133,7 @@ main (int argc, char **argv)
     st.connect_rate = (double) connect_rate;
     st.connect_burst = (double) connect_burst;
     st.trusted_proxies = proxies;
+    st.region = region;
     st.ping_s = (int) ping;
     st.pong_timeout_s = (int) pong;
     st.register_timeout_ms = reg_timeout;

@@ -60,6 +60,7 @@ struct _gw_server_t {
     char *broker;               //  broker endpoint (owned)
     char *tls_cert, *tls_key;   //  certificate and key files (owned), NULL: plain
     char *proxies;              //  trusted proxies (owned)
+    char *region;               //  this gateway's region (owned)
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     struct lws *zmq_wsi;        //  the ZeroMQ descriptor adopted into the loop
@@ -648,6 +649,7 @@ s_handle_submit (gw_server_t *self, gw_session_t *s, P2c2r__Submit *sub)
     ts.gamer_id = s->name;
     ts.submit = &fwd;
     ts.deadline_ms = deadline;
+    ts.region = self->region;
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
     m.task_submit = &ts;
@@ -1568,6 +1570,7 @@ gw_server_new (const gw_settings_t *settings)
     self->tls_cert = settings->tls_cert && *settings->tls_cert ? strdup (settings->tls_cert) : NULL;
     self->tls_key = settings->tls_key && *settings->tls_key ? strdup (settings->tls_key) : NULL;
     self->proxies = strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
+    self->region = strdup (settings->region ? settings->region : "");
     self->cfg.tls_cert = self->tls_cert;
     self->cfg.tls_key = self->tls_key;
     self->cfg.trusted_proxies = self->proxies;
@@ -1671,6 +1674,7 @@ gw_server_destroy (gw_server_t **self_p)
     free (self->tls_cert);
     free (self->tls_key);
     free (self->proxies);
+    free (self->region);
     gw_taskid_destroy (&self->taskids);
     p2c_node_destroy (&self->node);
     free (self->host);

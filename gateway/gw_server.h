@@ -45,6 +45,8 @@ typedef struct {
     int64_t register_timeout_ms;//  a connection must register within this
     int64_t drain_ms;           //  on SIGTERM, in-flight tasks get this long to finish
     int64_t stats_timeout_ms;   //  /api/stats waits this long for the scheduler and ledger
+    const char *region;         //  this gateway's region; its gamers' tasks go to peers
+                                //  of the same region first ("" none)
 } gw_settings_t;
 
 typedef struct _gw_server_t gw_server_t;

@@ -164,6 +164,7 @@ struct _sch_task_t {
     uint8_t *payload;
     size_t payload_size;
     char *client_ref;
+    char *region;               //  the gamer's gateway's region, "" any
     int64_t gamer_account;
     uint64_t gamer_conn;
     sch_gamer_t *gamer;         //  whose queue it waits in
@@ -1194,6 +1195,7 @@ s_task_free (sch_task_t **task_p)
     free (task->params_json);
     free (task->payload);
     free (task->client_ref);
+    free (task->region);
     free (task->cache_key);
     free (task->last_peer);
     free (task->result_json);
@@ -1358,6 +1360,7 @@ s_task_queue (sch_core_t *self, sch_task_t *task, bool front, int64_t now_us)
 typedef struct {
     sch_task_t *task;
     const char *avoid;          //  a peer key to pass over, or NULL
+    const char *region;         //  only peers of this region, or NULL
 } s_pick_t;
 
 static bool
@@ -1366,6 +1369,8 @@ s_pick_ok (void *arg, const sch_index_entry_t *entry)
     s_pick_t *pick = (s_pick_t *) arg;
     sch_peer_t *peer = (sch_peer_t *) entry->item;
     if (pick->avoid && !strcmp (peer->key, pick->avoid))
+        return false;
+    if (pick->region && strcmp (peer->region, pick->region))
         return false;
     return !pick->task->val || !s_val_used (pick->task->val, peer);
 }
@@ -1378,10 +1383,18 @@ s_choose_peer (sch_core_t *self, sch_task_t *task, const char *avoid)
 {
     sch_index_t *index = self->index [task->type];
     sch_index_entry_t *e = NULL;
+    //  Same region first: the best peers of the task's region among the
+    //  first SCH_INDEX_LOOK in best-first order, then anyone
+    if (task->region && *task->region) {
+        s_pick_t pick = { task, avoid, task->region };
+        e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        if (e)
+            return (sch_peer_t *) e->item;
+    }
     if (!avoid && !task->val)
         e = sch_index_best (index, NULL, NULL, 1);
     else {
-        s_pick_t pick = { task, avoid };
+        s_pick_t pick = { task, avoid, NULL };
         e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
         if (!e && avoid) {
             pick.avoid = NULL;
@@ -2024,6 +2037,7 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
     task->payload = s_memdup (sub->submit->payload.data, sub->submit->payload.len);
     task->payload_size = task->payload ? sub->submit->payload.len : 0;
     task->client_ref = s_strndup_bounded (sub->submit->client_ref, SCH_MAX_ID);
+    task->region = s_strndup_bounded (sub->region, SCH_MAX_SHORT);
     task->gamer_account = sub->gamer_account;
     task->gamer_conn = sub->gamer->conn;
     task->gamer = s_gamer_require (self, sub->gamer_account, gateway, sub->gamer->conn);

@@ -127,6 +127,9 @@ s_failed_with (sent_t *sent, const char *task_id, const char *code)
 //  --------------------------------------------------------------------------
 //  Inputs, as the gateways, the ledger and the broker send them
 
+//  The region the next peer advertises and the next submit carries
+static const char *s_region = "";
+
 static void
 s_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
            const char *types_csv, int64_t account, int64_t now)
@@ -144,6 +147,7 @@ s_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
     caps.slots = slots;
     caps.n_task_types = n;
     caps.task_types = types;
+    caps.region = (char *) s_region;
     P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
     up.session = &session;
     up.peer_id = "laptop";
@@ -199,6 +203,7 @@ s_submit_from (sch_core_t *core, const char *gw, const char *id, const char *typ
     ts.gamer_id = "player";
     ts.submit = &submit;
     ts.deadline_ms = deadline_ms;
+    ts.region = (char *) s_region;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
     msg.task_submit = &ts;
@@ -540,6 +545,30 @@ test_attempt_timeout (void)
     s_result (core, "gw-b", 2, "t1", true, 100, NULL, 1250 * MS);
     P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
     P2C_CHECK (sch_core_stats (core)->stale_results == 2);
+    s_clear (&sent);
+    sch_core_destroy (&core);
+}
+
+//  Same region first: a task from a gateway of region "us" goes to the us
+//  peer although the eu peer has more free slots; when the us peer is full
+//  it goes elsewhere rather than wait; a task without a region takes the best.
+static void
+test_region_first (void)
+{
+    sent_t sent;
+    sch_core_t *core = s_core (&sent, 10000, 3, 100);
+    s_region = "eu";
+    s_peer_up (core, "gw-a", 1, 4, "encryption", 11, 0);
+    s_region = "us";
+    s_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    const char *dest = NULL;
+    s_submit (core, "r1", "encryption", 5000, 0);
+    P2C_CHECK (s_assign_of (&sent, "r1", &dest) && !strcmp (dest, "gw-b"));
+    s_submit (core, "r2", "encryption", 5000, 0);
+    P2C_CHECK (s_assign_of (&sent, "r2", &dest) && !strcmp (dest, "gw-a"));
+    s_region = "";
+    s_submit (core, "r3", "encryption", 5000, 0);
+    P2C_CHECK (s_assign_of (&sent, "r3", &dest) && !strcmp (dest, "gw-a"));
     s_clear (&sent);
     sch_core_destroy (&core);
 }
@@ -1571,6 +1600,7 @@ main (int argc, char **argv)
     test_peer_loss ();
     test_attempt_timeout ();
     test_same_peer_retry ();
+    test_region_first ();
     test_max_attempts ();
     test_deadline ();
     test_settlement ();
