@@ -100,7 +100,7 @@ cat <<EOT
                     p2c2r-agent peer  --server ws://${host:-THIS-HOST}:$GW_PORT
                     p2c2r-agent gamer --server ws://${host:-THIS-HOST}:$GW_PORT --task hash --params '{"data":"hi"}'
                     (or the original demo's --cloud-ip ${host:-THIS-HOST} --cloud-port $GW_PORT)
-  operator:         P2C2R_DB='$P2C2R_DB' bin/p2c2r-ctl accounts | audit
+  operator:         P2C2R_DB='$P2C2R_DB' bin/p2c2r-ctl account list | audit | revenue
 
 Serving; Ctrl-C stops everything.
 EOT
