@@ -57,6 +57,9 @@ t_cleanup () {
   if [ "$T_FAIL" = 0 ]; then rm -rf "$T_DIR"; else echo "logs kept in $T_DIR"; fi
 }
 trap t_cleanup EXIT
+# A test stopped by tests/run.sh's timeout (SIGTERM) or Ctrl-C still cleans up
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # A fresh database on the test cluster for this test
 t_db () {
