@@ -38,6 +38,7 @@
 #define SCH_MAX_ERROR_TEXT  512     //  a peer's error text is cut here
 #define SCH_NO_HEAP         SIZE_MAX
 #define SCH_VAL_RUNS        3       //  primary + check + tie-break
+#define SCH_VAL_SPARE       2       //  further runs for checks that brought no result
 #define SCH_RING_LOOK       8       //  gamers looked at per type when a peer pulls
 #define SCH_INDEX_LOOK      64      //  index entries looked at for a constrained pick
 #define SCH_DEFAULT_EXEC_US 1000.0  //  a type's speed before anything is known
@@ -1668,8 +1669,9 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
     //  a check that brought no result (timeout, lost peer, error) is run
     //  again elsewhere while runs are left: a cheat is caught only by a
     //  check that answers
+    //  (a failed run does not use up the tie-break: up to SCH_VAL_SPARE more)
     bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 1;
-    if (want_more && val->runs < SCH_VAL_RUNS
+    if (want_more && val->runs < SCH_VAL_RUNS + SCH_VAL_SPARE
         && self->stats.queued < self->config.queue_max) {
         s_check_spawn (self, val, now_us);
         return;
