@@ -723,17 +723,7 @@ agt_gamer_main (int argc, char **argv)
     long long cloud_port = 8765, count = 1, concurrency = 1, deadline_ms = 0, timeout_s = 120;
     bool json = false, quiet = false, insecure = false;
     p2c_cfg_t table [] = {
-        { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
-          "gateway address, ws://HOST[:PORT] or wss://HOST[:PORT] (TLS) [port 8765]" },
-        { "ca", P2C_CFG_STR, NULL, 0, 0, &ca,
-          "wss://: CA certificate file (PEM) that signed the server's [the system's CA store]" },
-        { "insecure", P2C_CFG_BOOL, "false", 0, 0, &insecure,
-          "wss://: accept a self-signed certificate and any host name (development only)" },
-        { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &cloud_ip,
-          "gateway IP (the original demo's flag; overrides --server)" },
-        { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &cloud_port, "gateway port with --cloud-ip" },
-        { "api-key", P2C_CFG_SECRET, NULL, 0, 0, &api_key,
-          "API key (optional under open registration)" },
+        AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
         { "gamer-id", P2C_CFG_STR, NULL, 0, 0, &gamer_id, "player name [player-hostname-pid]" },
         { "task", P2C_CFG_STR, NULL, 0, 0, &task,
           "task type to submit (without it, on a terminal: a menu of the demo's tasks)" },

@@ -543,17 +543,7 @@ agt_peer_main (int argc, char **argv)
     long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000;
     bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
     p2c_cfg_t table [] = {
-        { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &server,
-          "gateway address, ws://HOST[:PORT] or wss://HOST[:PORT] (TLS) [port 8765]" },
-        { "ca", P2C_CFG_STR, NULL, 0, 0, &ca,
-          "wss://: CA certificate file (PEM) that signed the server's [the system's CA store]" },
-        { "insecure", P2C_CFG_BOOL, "false", 0, 0, &insecure,
-          "wss://: accept a self-signed certificate and any host name (development only)" },
-        { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &cloud_ip,
-          "gateway IP (the original demo's flag; overrides --server)" },
-        { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &cloud_port, "gateway port with --cloud-ip" },
-        { "api-key", P2C_CFG_SECRET, NULL, 0, 0, &api_key,
-          "API key (optional under open registration)" },
+        AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
         { "peer-id", P2C_CFG_STR, NULL, 0, 0, &peer_id, "peer name [hostname-pid]" },
         { "region", P2C_CFG_STR, NULL, 0, 0, &region, "region, for same-region scheduling" },
         { "slots", P2C_CFG_INT, "0", 0, 256, &slots,
