@@ -123,6 +123,9 @@ s_arg (ctl_t *ctl, int i)
 
 //  ---------------------------------------------------------------- reads
 
+//  Every account kind, for commands that take any account
+#define S_ANY_KIND "gamer peer admin platform_fee treasury external payouts_pending"
+
 static int
 s_account_list (ctl_t *ctl)
 {
@@ -138,8 +141,7 @@ static int
 s_account_show (ctl_t *ctl)
 {
     char id [32];
-    if (!s_resolve (ctl, s_arg (ctl, 2), "gamer peer admin platform_fee treasury external"
-                    " payouts_pending", id, sizeof id))
+    if (!s_resolve (ctl, s_arg (ctl, 2), S_ANY_KIND, id, sizeof id))
         return CTL_EXIT_ERROR;
     const char *params [] = { id };
     return s_show (ctl,
@@ -160,8 +162,7 @@ static int
 s_balance (ctl_t *ctl)
 {
     char id [32];
-    if (!s_resolve (ctl, s_arg (ctl, 1), "gamer peer admin platform_fee treasury external"
-                    " payouts_pending", id, sizeof id))
+    if (!s_resolve (ctl, s_arg (ctl, 1), S_ANY_KIND, id, sizeof id))
         return CTL_EXIT_ERROR;
     const char *params [] = { id };
     return s_show (ctl,
@@ -173,8 +174,7 @@ static int
 s_statement (ctl_t *ctl)
 {
     char id [32];
-    if (!s_resolve (ctl, s_arg (ctl, 1), "gamer peer admin platform_fee treasury external"
-                    " payouts_pending", id, sizeof id))
+    if (!s_resolve (ctl, s_arg (ctl, 1), S_ANY_KIND, id, sizeof id))
         return CTL_EXIT_ERROR;
     const char *params [] = { id, ctl->since && *ctl->since ? ctl->since : NULL };
     //  The running balance counts the entries before --since too

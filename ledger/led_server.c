@@ -202,25 +202,31 @@ s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
     char *sender = NULL;
     P2c2r__Internal *msg;
     while ((msg = p2c_node_recv (self->node, &sender))) {
-        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST && msg->settle_request)
-            s_on_settle (self, sender, msg->settle_request);
-        else
-        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_REVERSE && msg->settle_reverse)
-            s_on_reverse (self, sender, msg->settle_reverse);
-        else
-        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST && msg->auth_request)
-            s_on_auth (self, sender, msg->auth_request);
-        else
-        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_ADMIN_REQUEST && msg->admin_request)
-            s_on_admin (self, sender, msg->admin_request);
-        else
-        if (*sender && msg->msg_case == P2C2R__INTERNAL__MSG_BALANCE_QUERY && msg->balance_query)
-            s_on_balance_query (self, sender, msg->balance_query);
-        else
-        if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
-            self->dropped++;
-            log_debug ("ledger: unexpected message type=%s from=%s",
-                       p2c_msg_internal_name (msg), sender);
+        //  protobuf-c sets the member of the case it decoded; an empty
+        //  sender is the broker itself, which sends us nothing to serve
+        switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
+            case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
+                s_on_settle (self, sender, msg->settle_request);
+                break;
+            case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
+                s_on_reverse (self, sender, msg->settle_reverse);
+                break;
+            case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
+                s_on_auth (self, sender, msg->auth_request);
+                break;
+            case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
+                s_on_admin (self, sender, msg->admin_request);
+                break;
+            case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
+                s_on_balance_query (self, sender, msg->balance_query);
+                break;
+            default:
+                if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
+                    self->dropped++;
+                    log_debug ("ledger: unexpected message type=%s from=%s",
+                               p2c_msg_internal_name (msg), sender);
+                }
+                break;
         }
         p2c_msg_internal_free (&msg);
         zstr_free (&sender);
