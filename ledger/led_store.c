@@ -235,7 +235,22 @@ led_store_connect (led_store_t *self)
     char *ident = PQescapeIdentifier (self->conn, self->schema, strlen (self->schema));
     char *sql = ident ? zsys_sprintf ("CREATE SCHEMA IF NOT EXISTS %s", ident) : NULL;
     PQfreemem (ident);
-    bool ok = sql && s_command (self, "create schema", sql, 0, NULL);
+    //  Under the migration lock: two connections running CREATE SCHEMA IF
+    //  NOT EXISTS at once can both try to create it, and one then fails on
+    //  the catalog's unique index (the ledger's database workers connect
+    //  together)
+    bool ok = sql && s_command (self, "create schema begin", "BEGIN", 0, NULL);
+    if (ok) {
+        PGresult *res = s_exec (self, "create schema lock",
+                                "SELECT pg_advisory_xact_lock (" LED_MIGRATE_LOCK_KEY ")", 0,
+                                NULL, PGRES_TUPLES_OK);
+        ok = res != NULL;
+        PQclear (res);
+        ok = ok && s_command (self, "create schema", sql, 0, NULL)
+            && s_command (self, "create schema commit", "COMMIT", 0, NULL);
+        if (!ok)
+            s_abort (self);
+    }
     zstr_free (&sql);
     if (ok) {
         //  Our tables first; pg_catalog stays implicit
