@@ -1176,6 +1176,20 @@ s_val_used (sch_val_t *val, sch_peer_t *peer)
     return false;
 }
 
+//  True when a live, unbanned peer of the task's type has not run it: a
+//  spare check run can be placed. Runs only after a failed check (rare), and
+//  looks at a bounded number of peers.
+static bool
+s_val_fresh_peer (sch_core_t *self, sch_val_t *val)
+{
+    size_t looked = 0;
+    for (sch_peer_t *peer = (sch_peer_t *) zhashx_first (self->peers);
+         peer && looked < 1000; peer = (sch_peer_t *) zhashx_next (self->peers), looked++)
+        if ((peer->types & (1u << val->type)) && !peer->rep->banned && !s_val_used (val, peer))
+            return true;
+    return false;
+}
+
 static void
 s_val_use (sch_val_t *val, sch_peer_t *peer)
 {
@@ -1669,9 +1683,11 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
     //  a check that brought no result (timeout, lost peer, error) is run
     //  again elsewhere while runs are left: a cheat is caught only by a
     //  check that answers
-    //  (a failed run does not use up the tie-break: up to SCH_VAL_SPARE more)
+    //  (a failed run does not use up the tie-break: up to SCH_VAL_SPARE more,
+    //  while a live peer that has not run the task yet exists to take it)
     bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 1;
-    if (want_more && val->runs < SCH_VAL_RUNS + SCH_VAL_SPARE
+    if (want_more && (val->runs < SCH_VAL_RUNS
+                      || (val->runs < SCH_VAL_RUNS + SCH_VAL_SPARE && s_val_fresh_peer (self, val)))
         && self->stats.queued < self->config.queue_max) {
         s_check_spawn (self, val, now_us);
         return;
