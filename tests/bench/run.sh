@@ -42,15 +42,20 @@ print(tps, p50, p99)
 PY
 }
 
+. tests/bench/cpu.sh
 for c in 1 32 256; do
   tps=(); p50=(); p99=()
+  # where the CPU goes at c256, per process (tests/bench/profile.sh does one run)
+  [ "$c" = 256 ] && cpu_start "$PID_peer_a" "$PID_peer_b"
   for r in $(seq "$RUNS"); do
-    read -r a b d < <(e2e_run "$c" "${COUNT[$c]}") || continue
+    e2e_run "$c" "${COUNT[$c]}" > "$T_DIR/e2e-run" || continue
+    read -r a b d < "$T_DIR/e2e-run"
     tps+=("$a"); p50+=("$b"); p99+=("$d")
     echo "bench: e2e c=$c run $r: $a tasks/s p50 $b ms p99 $d ms"
   done
   E2E_TPS[$c]=$(median "${tps[@]}"); E2E_P50[$c]=$(median "${p50[@]}"); E2E_P99[$c]=$(median "${p99[@]}")
 done
+cpu_stop $(( ${#tps[@]} * COUNT[256] )) > "$T_DIR/cpu"
 
 # The ceiling: the same number of round trips through a bare libwebsockets echo server
 EPORT=$(free_port)
@@ -128,6 +133,7 @@ for line in """$SCHED""".splitlines():
     k, v = line.split()
     sched[k.replace("sched_assign_ns_", "assign_ns_")] = num(v)
 res["scheduler"] = sched
+res["cpu_us_per_task_c256"] = dict((l.split()[0], float(l.split()[1])) for l in open("$T_DIR/cpu") if l.strip())
 res["runs"] = $RUNS
 json.dump(res, open(sys.argv[1], "w"), indent=2)
 print()
@@ -138,6 +144,7 @@ for c in ("c1", "c32", "c256"):
     f = lambda v, d=1: "-" if v is None else ("%.*f" % (d, v))
     print("%-8s %14s %9s %9s | %14s %9s %9s | %8s" % (c, f(e["tasks_per_s"]), f(e["p50_ms"], 3), f(e["p99_ms"], 3),
           f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
+print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
 print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
 print("ledger: %s settlements/s" % res["ledger"]["settlements_per_s"])
