@@ -89,6 +89,18 @@ p2c_msg_pack_internal (const P2c2r__Internal *msg, size_t pre, size_t *len_p)
     return s_pack (&msg->base, pre, len_p);
 }
 
+size_t
+p2c_msg_internal_size (const P2c2r__Internal *msg)
+{
+    return protobuf_c_message_get_packed_size (&msg->base);
+}
+
+size_t
+p2c_msg_pack_internal_into (const P2c2r__Internal *msg, uint8_t *buf)
+{
+    return protobuf_c_message_pack (&msg->base, buf);
+}
+
 uint8_t *
 p2c_msg_pack_client (const P2c2r__ClientMessage *msg, size_t pre, size_t *len_p)
 {
@@ -129,6 +141,12 @@ p2c_msg_test (bool verbose)
     P2C_CHECK (back && !strcmp (p2c_msg_internal_name (back), "settle_request"));
     p2c_msg_internal_free (&back);
     P2C_CHECK (back == NULL);
+
+    //  Packing into the caller's buffer writes the same bytes
+    P2C_CHECK (p2c_msg_internal_size (&msg) == len);
+    uint8_t into [64];
+    P2C_CHECK (len <= sizeof into && p2c_msg_pack_internal_into (&msg, into) == len);
+    P2C_CHECK (len <= sizeof into && memcmp (into, buf + 16, len) == 0);
     free (buf);
 
     //  Garbage and empty messages are refused, not crashed on

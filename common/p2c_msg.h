@@ -29,6 +29,12 @@ uint8_t *p2c_msg_pack_internal (const P2c2r__Internal *msg, size_t pre, size_t *
 uint8_t *p2c_msg_pack_client (const P2c2r__ClientMessage *msg, size_t pre, size_t *len_p);
 uint8_t *p2c_msg_pack_server (const P2c2r__ServerMessage *msg, size_t pre, size_t *len_p);
 
+//  Packed size of msg, and packing into a buffer of at least that size the
+//  caller owns (a zmq_msg_t's data, say, so the bytes are written once and
+//  never copied). Returns the bytes written.
+size_t p2c_msg_internal_size (const P2c2r__Internal *msg);
+size_t p2c_msg_pack_internal_into (const P2c2r__Internal *msg, uint8_t *buf);
+
 //  Name of the internal message's case, for logs and counters.
 const char *p2c_msg_internal_name (const P2c2r__Internal *msg);
 

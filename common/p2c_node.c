@@ -114,26 +114,26 @@ p2c_node_service_count (p2c_node_t *self, const char *service)
     return n;
 }
 
+//  The body is packed straight into the ZeroMQ message that is sent, so
+//  its bytes are written once: no buffer of ours, no copy by zmq_send.
 int
 p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
 {
-    size_t len = 0;
-    uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
-    if (!buf) {
-        self->dropped++;
-        return -1;
-    }
     void *handle = zsock_resolve (self->sock);
-    int rc = -1;
-    if (zmq_send (handle, dest, strlen (dest), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0
-        && zmq_send (handle, buf, len, ZMQ_DONTWAIT) >= 0)
-        rc = 0;
-    else {
+    zmq_msg_t body;
+    int rc = zmq_msg_init_size (&body, p2c_msg_internal_size (msg));
+    if (rc == 0) {
+        p2c_msg_pack_internal_into (msg, (uint8_t *) zmq_msg_data (&body));
+        if (zmq_send (handle, dest, strlen (dest), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+            || zmq_msg_send (&body, handle, ZMQ_DONTWAIT) < 0)
+            rc = -1;
+        zmq_msg_close (&body);
+    }
+    if (rc != 0) {
         self->dropped++;
         log_debug ("node: send failed dest=%s type=%s errno=%d", dest,
                    p2c_msg_internal_name (msg), errno);
     }
-    free (buf);
     return rc;
 }
 
