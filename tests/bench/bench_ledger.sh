@@ -3,15 +3,19 @@
 # (deploy/local/pg.sh: fsync and synchronous_commit on), a broker and one
 # p2c2r-ledger on free ports, and build/bench/ledger_load standing in for
 # the scheduler. Each run settles 100,000 new tasks (every ack checked
-# against p2c_money_split); the last line is the median of 3 runs:
+# against p2c_money_split); then one run at concurrency 1 (window 1: one
+# task per batch, the latency a lone task pays for its settlement). The last
+# two lines are the median of the 3 runs and the median latency at c1:
 #   ledger_settlements_per_s N
-# Options through the environment: TASKS (100000), RUNS (3), LEDGER_ARGS
-# (extra p2c2r-ledger flags, e.g. "--db-workers 1").
+#   ledger_single_settle_p50_ms L
+# Options through the environment: TASKS (100000), RUNS (3), C1_TASKS (2000),
+# LEDGER_ARGS (extra p2c2r-ledger flags, e.g. "--db-workers 1").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 TASKS=${TASKS:-100000}
 RUNS=${RUNS:-3}
+C1_TASKS=${C1_TASKS:-2000}
 [ -x build/bench/ledger_load ] || make --no-print-directory build/bench/ledger_load >/dev/null
 [ -x bin/p2c2r-ledger ] && [ -x bin/p2c2r-broker ] || make --no-print-directory bin/p2c2r-ledger bin/p2c2r-broker >/dev/null
 
@@ -57,7 +61,18 @@ for run in $(seq "$RUNS"); do
   fi
   rates+=("$(sed -n 's/.*settlements_per_s=\([0-9]*\).*/\1/p' <<<"$out")")
 done
+out=$(build/bench/ledger_load --broker "$BROKER" --tasks "$C1_TASKS" --prefix c1 \
+      --gamers 10 --peers 10 --window 1 --retry-ms 30000 2>"$DIR/load-c1.log")
+rc=$?
+echo "$out"
+if [ $rc != 0 ]; then
+  echo "bench_ledger: c1 run failed (exit $rc)"; tail -5 "$DIR/load-c1.log"; tail -5 "$DIR/ledger.log"
+  exit 1
+fi
+c1=$(sed -n 's/.*latency_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out")
 settled=$(psql "$P2C2R_DB" -qAtc "SELECT COUNT(*) FROM tasks")
-[ "$settled" = $((TASKS * RUNS)) ] || { echo "bench_ledger: $settled tasks in the database, want $((TASKS * RUNS))"; exit 1; }
+want=$((TASKS * RUNS + C1_TASKS))
+[ "$settled" = "$want" ] || { echo "bench_ledger: $settled tasks in the database, want $want"; exit 1; }
 median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 echo "ledger_settlements_per_s $median"
+echo "ledger_single_settle_p50_ms $c1"
