@@ -1617,6 +1617,24 @@ typedef struct {
     int rc;
 } s_race_t;
 
+//  True when the statement fails with a message that holds text, or (text
+//  NULL) when it succeeds; nothing it wrote stays (rolled back)
+static bool
+s_refused_for (PGconn *conn, const char *sql, const char *text)
+{
+    PQclear (PQexec (conn, "BEGIN"));
+    PGresult *res = PQexec (conn, sql);
+    const char *msg = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    bool ok = text ? PQresultStatus (res) == PGRES_FATAL_ERROR && msg && strstr (msg, text)
+                   : PQresultStatus (res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf (stderr, "s_refused_for: want %s got %s\n", text ? text : "success",
+                 msg ? msg : "success");
+    PQclear (res);
+    PQclear (PQexec (conn, "ROLLBACK"));
+    return ok;
+}
+
 static void *
 s_race_thread (void *arg)
 {
@@ -1916,6 +1934,36 @@ led_store_test (bool verbose)
                         " (VALUES (1, 5), (987654321, -5)) v (a, m)");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
+    P2C_CHECK (s_refused_for (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                              " amount_pico) SELECT id, a, m FROM t,"
+                              " (VALUES (1, 5), (987654321, -5), (2, 0)) v (a, m)",
+                              "entry for unknown account 987654321"));
+    P2C_CHECK (s_refused_for (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                              " amount_pico) SELECT id, a, m FROM t,"
+                              " (VALUES (1, 5), (2, -4)) v (a, m)", "does not balance"));
+    P2C_CHECK (s_refused_for (conn, "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                              " VALUES (987654321, 1, 5), (987654321, 2, -5)",
+                              "entry for unknown transaction 987654321"));
+    //  A task row names its own settle transaction, known accounts and rates
+    const char *task_sql = "WITH j AS (INSERT INTO journal_tx (kind, task_id) VALUES"
+        " ('settle', 'bogus-%d') RETURNING id) INSERT INTO tasks (task_id, tx_id, task_type,"
+        " gamer_account, peer_account, billed_us, compute_us, observed_us, gamer_charge_pico,"
+        " peer_earning_pico, fee_pico, treasury_pico, rate_id) SELECT 'bogus-%d', %s, 'encryption',"
+        " %s, 2, 0, 0, 0, 0, 0, 0, 0, %s FROM j";
+    char *sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, NULL));    //  all good (and rolled back)
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 2, "id", "1", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, "no settle transaction"));
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 1, "id", "987654321", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, "unknown account"));
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "987654321");
+    P2C_CHECK (s_refused_for (conn, sql, "unknown rates 987654321"));
+    zstr_free (&sql);
     res = PQexec (conn, "UPDATE journal_entries SET amount_pico = 0");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);

@@ -24,7 +24,8 @@ DECLARE
     bad TEXT;
     ids BIGINT [];
     deltas BIGINT [];
-    locked INT;
+    txs BIGINT [];
+    found INT;
 BEGIN
     -- Each statement's entries of a transaction sum to zero, so every
     -- transaction's entries, the sum of its statements', do too
@@ -34,31 +35,33 @@ BEGIN
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    -- What each account moves by, in id order
-    SELECT array_agg (d.account_id ORDER BY d.account_id), array_agg (d.delta ORDER BY d.account_id)
-      INTO ids, deltas
+    -- What each account moves by
+    SELECT array_agg (d.account_id), array_agg (d.delta) INTO ids, deltas
       FROM (SELECT account_id, SUM (amount_pico)::BIGINT AS delta
               FROM new_entries GROUP BY account_id) d;
     -- Rows locked in id order first, so two ledgers committing batches that
     -- touch the same accounts wait for each other instead of deadlocking;
     -- an account that is not there is not locked
-    SELECT count (*) INTO locked
+    SELECT count (*) INTO found
       FROM (SELECT 1 FROM accounts WHERE id = ANY (ids) ORDER BY id FOR UPDATE) l;
-    IF locked <> cardinality (ids) THEN
+    IF found <> cardinality (ids) THEN
         SELECT format ('entry for unknown account %s', i.id) INTO bad
           FROM unnest (ids) AS i (id)
-         WHERE (SELECT a.id FROM accounts a WHERE a.id = i.id) IS NULL LIMIT 1;
+         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = i.id) LIMIT 1;
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    SELECT format ('entry for unknown transaction %s', n.tx_id) INTO bad
-      FROM (SELECT DISTINCT tx_id FROM new_entries) n
-     WHERE (SELECT j.id FROM journal_tx j WHERE j.id = n.tx_id) IS NULL LIMIT 1;
-    IF bad IS NOT NULL THEN
+    SELECT array_agg (DISTINCT tx_id) INTO txs FROM new_entries;
+    SELECT count (*) INTO found FROM journal_tx WHERE id = ANY (txs);
+    IF found <> cardinality (txs) THEN
+        SELECT format ('entry for unknown transaction %s', i.id) INTO bad
+          FROM unnest (txs) AS i (id)
+         WHERE NOT EXISTS (SELECT 1 FROM journal_tx j WHERE j.id = i.id) LIMIT 1;
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    -- One table, no join: the locked rows by their index
-    UPDATE accounts a SET balance_pico = a.balance_pico + deltas [array_position (ids, a.id)]
-     WHERE a.id = ANY (ids);
+    -- One row per account, by its index (no join)
+    UPDATE accounts a SET balance_pico = a.balance_pico + d.delta
+      FROM unnest (ids, deltas) AS d (id, delta)
+     WHERE a.id = d.id;
     RETURN NULL;
 END $$;
 
@@ -66,25 +69,34 @@ CREATE OR REPLACE FUNCTION tasks_check () RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     bad TEXT;
+    ids BIGINT [];
+    found INT;
 BEGIN
+    -- An index lookup per task (tx_id is unique in tasks)
     SELECT format ('task %s: no settle transaction %s of that task', n.task_id, n.tx_id) INTO bad
       FROM new_tasks n
      WHERE (SELECT j.task_id FROM journal_tx j WHERE j.id = n.tx_id AND j.kind = 'settle')
            IS DISTINCT FROM n.task_id LIMIT 1;
     IF bad IS NULL THEN
-        SELECT format ('task %s: unknown account', n.task_id) INTO bad
-          FROM new_tasks n,
-               (SELECT gamer_account AS id FROM new_tasks
-                UNION SELECT peer_account FROM new_tasks) u
-         WHERE (SELECT a.id FROM accounts a WHERE a.id = u.id) IS NULL
-           AND u.id IN (n.gamer_account, n.peer_account) LIMIT 1;
+        SELECT array_agg (DISTINCT a) INTO ids
+          FROM new_tasks n, LATERAL (VALUES (n.gamer_account), (n.peer_account)) v (a);
+        SELECT count (*) INTO found FROM accounts WHERE id = ANY (ids);
+        IF found <> cardinality (ids) THEN
+            SELECT format ('task %s: unknown account', n.task_id) INTO bad
+              FROM new_tasks n
+             WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.gamer_account)
+                OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.peer_account) LIMIT 1;
+        END IF;
     END IF;
     IF bad IS NULL THEN
-        SELECT format ('task %s: unknown rates %s', n.task_id, n.rate_id) INTO bad
-          FROM new_tasks n,
-               (SELECT DISTINCT rate_id FROM new_tasks WHERE rate_id IS NOT NULL) u
-         WHERE (SELECT r.id FROM rates r WHERE r.id = u.rate_id) IS NULL
-           AND n.rate_id = u.rate_id LIMIT 1;
+        SELECT array_agg (DISTINCT rate_id) INTO ids FROM new_tasks WHERE rate_id IS NOT NULL;
+        SELECT count (*) INTO found FROM rates WHERE id = ANY (ids);
+        IF found <> COALESCE (cardinality (ids), 0) THEN
+            SELECT format ('task %s: unknown rates %s', n.task_id, n.rate_id) INTO bad
+              FROM new_tasks n
+             WHERE n.rate_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM rates r WHERE r.id = n.rate_id) LIMIT 1;
+        END IF;
     END IF;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION '%', bad USING ERRCODE = 'foreign_key_violation';
@@ -112,11 +124,15 @@ CREATE FUNCTION ledger_settle (
     p_fee_account BIGINT, p_treasury_account BIGINT)
 RETURNS TABLE (r_what TEXT, r_n INT, r_a BIGINT, r_b BIGINT, r_c BIGINT, r_d BIGINT)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+-- Every statement reads the arrays whole (unnest), never element by
+-- element: a subscript of a text array costs a walk from its start.
 DECLARE
     in_force BIGINT;
-    refused TEXT [];
-    new_n INT [];
-    new_tx BIGINT [];
+    bad_gamers BIGINT [];
+    bad_peers BIGINT [];
+    new_n BIGINT [];
+    replay_n BIGINT [];
+    replay_ids TEXT [];
     gamers BIGINT [];
 BEGIN
     -- The share lock orders us with a rates change (ledger's rates-set takes
@@ -130,64 +146,78 @@ BEGIN
                        FROM (SELECT 1) one LEFT JOIN rates r ON r.id = in_force;
         RETURN;
     END IF;
-    -- The accounts named must exist with the right kind
-    SELECT array_agg (CASE
-               WHEN u.g <> 0 AND (SELECT a.kind FROM accounts a WHERE a.id = u.g)
-                                 IS DISTINCT FROM 'gamer' THEN 'gamer'
-               WHEN (SELECT a.kind FROM accounts a WHERE a.id = u.p)
-                    IS DISTINCT FROM 'peer' THEN 'peer' END ORDER BY u.n)
-      INTO refused
-      FROM unnest (p_gamers, p_peers) WITH ORDINALITY AS u (g, p, n);
-    RETURN QUERY SELECT refused [u.n], u.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT,
-                        NULL::BIGINT
-                   FROM generate_subscripts (refused, 1) AS u (n)
-                  WHERE refused [u.n] IS NOT NULL;
-    -- Claim the task ids; the ones already taken are replays. Sorted, so
-    -- that two ledgers with overlapping batches take them in the same order
-    -- (a conflict waits for the other's commit, then counts as taken).
-    WITH c AS (
+    -- The accounts named must exist with the right kind: one lookup per
+    -- account of the batch
+    SELECT array_agg (g.id) INTO bad_gamers
+      FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
+     WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id) IS DISTINCT FROM 'gamer';
+    SELECT array_agg (p.id) INTO bad_peers
+      FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
+     WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id) IS DISTINCT FROM 'peer';
+    bad_gamers := COALESCE (bad_gamers, '{}');
+    bad_peers := COALESCE (bad_peers, '{}');
+    IF cardinality (bad_gamers) > 0 OR cardinality (bad_peers) > 0 THEN
+        RETURN QUERY SELECT CASE WHEN u.g = ANY (bad_gamers) THEN 'gamer' ELSE 'peer' END,
+                            u.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
+                       FROM unnest (p_gamers, p_peers) WITH ORDINALITY AS u (g, p, n)
+                      WHERE u.g = ANY (bad_gamers) OR u.p = ANY (bad_peers);
+    END IF;
+    -- Claim the task ids, and write the claimed ones' task rows and entries.
+    -- The ids already taken are replays. Claimed in sorted order, so that two
+    -- ledgers with overlapping batches take them in the same order (a
+    -- conflict waits for the other's commit, then counts as taken). The
+    -- claimed ids come back as one map (task id -> transaction id), looked up
+    -- per task, so the plan has no join whose choice depends on the sizes.
+    -- The entries' trigger locks the accounts' rows at the end of this
+    -- statement, held until the commit that follows at once.
+    WITH u AS (
+        SELECT * FROM unnest (p_task_ids, p_types, p_gamers, p_peers, p_billed, p_compute,
+                              p_observed, p_charge, p_earning, p_fee, p_treasury)
+                      WITH ORDINALITY AS x (t, ty, g, p, b, c, o, ch, ea, fe, tr, n)
+         WHERE NOT (x.g = ANY (bad_gamers)) AND NOT (x.p = ANY (bad_peers))),
+    claim AS (
         INSERT INTO journal_tx (kind, task_id)
-        SELECT 'settle', u.t FROM unnest (p_task_ids) WITH ORDINALITY AS u (t, n)
-         WHERE refused [u.n] IS NULL ORDER BY u.t
-        ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id)
-    SELECT array_agg (u.n ORDER BY u.n), array_agg (c.id ORDER BY u.n) INTO new_n, new_tx
-      FROM c JOIN unnest (p_task_ids) WITH ORDINALITY AS u (t, n) ON u.t = c.task_id;
-    IF new_n IS NOT NULL THEN
+        SELECT 'settle', u.t FROM u ORDER BY u.t
+        ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id),
+    m AS (SELECT jsonb_object_agg (task_id, id) AS map FROM claim),
+    k AS (SELECT u.*, (m.map ->> u.t)::BIGINT AS tx FROM u, m WHERE m.map ? u.t),
+    task_rows AS (
         INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account, billed_us,
                            compute_us, observed_us, gamer_charge_pico, peer_earning_pico,
                            fee_pico, treasury_pico, rate_id)
-        SELECT p_task_ids [k.n], k.tx, p_types [k.n],
-               CASE WHEN p_gamers [k.n] = 0 THEN p_treasury_account ELSE p_gamers [k.n] END,
-               p_peers [k.n], p_billed [k.n], p_compute [k.n], p_observed [k.n],
-               p_charge [k.n], p_earning [k.n], p_fee [k.n], p_treasury [k.n],
-               CASE WHEN p_gamers [k.n] = 0 THEN NULL ELSE p_rate_id END
-          FROM unnest (new_n, new_tx) AS k (n, tx);
-        -- Entries last: their trigger locks the accounts' rows, held until
-        -- the commit, so other batches wait for them as little as can be
+        SELECT k.t, k.tx, k.ty, CASE WHEN k.g = 0 THEN p_treasury_account ELSE k.g END,
+               k.p, k.b, k.c, k.o, k.ch, k.ea, k.fe, k.tr,
+               CASE WHEN k.g = 0 THEN NULL ELSE p_rate_id END
+          FROM k),
+    entry_rows AS (
         INSERT INTO journal_entries (tx_id, account_id, amount_pico)
         SELECT k.tx, e.account, e.amount
-          FROM unnest (new_n, new_tx) AS k (n, tx),
-               LATERAL (VALUES (1, CASE WHEN p_gamers [k.n] = 0 THEN p_treasury_account
-                                        ELSE p_gamers [k.n] END, -p_charge [k.n]),
-                               (2, p_peers [k.n], p_earning [k.n]),
-                               (3, p_fee_account, p_fee [k.n]),
-                               (4, p_treasury_account, p_treasury [k.n])) AS e (i, account, amount)
-         WHERE e.i <= 2 OR p_gamers [k.n] <> 0
-         ORDER BY k.n, e.i;
-        RETURN QUERY SELECT 'new', k.n, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
-                       FROM unnest (new_n) AS k (n);
-        -- The gamers' balances after this batch, for the scheduler
-        SELECT array_agg (DISTINCT p_gamers [k.n]) INTO gamers
-          FROM unnest (new_n) AS k (n) WHERE p_gamers [k.n] <> 0;
+          FROM k, LATERAL (VALUES (1, CASE WHEN k.g = 0 THEN p_treasury_account ELSE k.g END,
+                                   -k.ch),
+                                  (2, k.p, k.ea),
+                                  (3, p_fee_account, k.fe),
+                                  (4, p_treasury_account, k.tr)) AS e (i, account, amount)
+         WHERE e.i <= 2 OR k.g <> 0)
+    SELECT array_agg (u.n) FILTER (WHERE m.map ? u.t),
+           array_agg (u.n) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
+           array_agg (u.t) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
+           array_agg (DISTINCT u.g) FILTER (WHERE m.map ? u.t AND u.g <> 0)
+      INTO new_n, replay_n, replay_ids, gamers
+      FROM u, m;
+    RETURN QUERY SELECT 'new', k.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
+                   FROM unnest (new_n) AS k (n);
+    -- The gamers' balances after this batch, for the scheduler
+    IF gamers IS NOT NULL THEN
         RETURN QUERY SELECT 'balance', 0, a.id, a.balance_pico, a.disabled::INT::BIGINT,
                             NULL::BIGINT
                        FROM accounts a WHERE a.id = ANY (gamers) AND a.kind = 'gamer';
     END IF;
     -- Replays: what was stored (a new statement: it sees what the claim
     -- waited for)
-    RETURN QUERY SELECT 'replay', u.n::INT, t.gamer_charge_pico, t.peer_earning_pico,
-                        t.fee_pico, t.treasury_pico
-                   FROM unnest (p_task_ids) WITH ORDINALITY AS u (id, n),
-                        LATERAL (SELECT * FROM tasks t WHERE t.task_id = u.id LIMIT 1) t
-                  WHERE refused [u.n] IS NULL AND NOT (u.n = ANY (COALESCE (new_n, '{}')));
+    IF replay_n IS NOT NULL THEN
+        RETURN QUERY SELECT 'replay', r.n::INT, t.gamer_charge_pico, t.peer_earning_pico,
+                            t.fee_pico, t.treasury_pico
+                       FROM unnest (replay_n, replay_ids) AS r (n, id),
+                            LATERAL (SELECT * FROM tasks t WHERE t.task_id = r.id LIMIT 1) t;
+    END IF;
 END $$;
