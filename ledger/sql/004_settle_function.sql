@@ -197,7 +197,8 @@ BEGIN
                                   (2, k.p, k.ea),
                                   (3, p_fee_account, k.fe),
                                   (4, p_treasury_account, k.tr)) AS e (i, account, amount)
-         WHERE e.i <= 2 OR k.g <> 0)
+         WHERE e.i <= 2 OR k.g <> 0
+         ORDER BY k.tx, e.i)     -- entries in transaction order, as statements expect
     SELECT array_agg (u.n) FILTER (WHERE m.map ? u.t),
            array_agg (u.n) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
            array_agg (u.t) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
