@@ -19,7 +19,7 @@
 -- same rules.
 
 CREATE OR REPLACE FUNCTION journal_entries_check () RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     bad TEXT;
     ids BIGINT [];
@@ -66,7 +66,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION tasks_check () RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     bad TEXT;
     ids BIGINT [];
@@ -123,7 +123,7 @@ CREATE FUNCTION ledger_settle (
     p_charge BIGINT [], p_earning BIGINT [], p_fee BIGINT [], p_treasury BIGINT [],
     p_fee_account BIGINT, p_treasury_account BIGINT)
 RETURNS TABLE (r_what TEXT, r_n INT, r_a BIGINT, r_b BIGINT, r_c BIGINT, r_d BIGINT)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
 -- Every statement reads the arrays whole (unnest), never element by
 -- element: a subscript of a text array costs a walk from its start.
 DECLARE
