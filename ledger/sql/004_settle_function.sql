@@ -20,45 +20,50 @@
 
 CREATE OR REPLACE FUNCTION journal_entries_check () RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
+-- Few statements: each costs an executor start and end, more than the
+-- work itself for a small batch
 DECLARE
     bad TEXT;
     ids BIGINT [];
     deltas BIGINT [];
     txs BIGINT [];
     found INT;
+    found_txs INT;
 BEGIN
     -- Each statement's entries of a transaction sum to zero, so every
-    -- transaction's entries, the sum of its statements', do too
-    SELECT format ('journal transaction %s does not balance: sum %s picodollars', tx_id,
-                   SUM (amount_pico)) INTO bad
-      FROM new_entries GROUP BY tx_id HAVING SUM (amount_pico) <> 0 LIMIT 1;
+    -- transaction's entries, the sum of its statements', do too. Also what
+    -- each account moves by, and the transactions named.
+    SELECT (SELECT format ('journal transaction %s does not balance: sum %s picodollars',
+                           tx_id, SUM (amount_pico))
+              FROM new_entries GROUP BY tx_id HAVING SUM (amount_pico) <> 0 LIMIT 1),
+           d.ids, d.deltas, (SELECT array_agg (DISTINCT tx_id) FROM new_entries)
+      INTO bad, ids, deltas, txs
+      FROM (SELECT array_agg (account_id) AS ids, array_agg (delta) AS deltas
+              FROM (SELECT account_id, SUM (amount_pico)::BIGINT AS delta
+                      FROM new_entries GROUP BY account_id) g) d;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    -- What each account moves by
-    SELECT array_agg (d.account_id), array_agg (d.delta) INTO ids, deltas
-      FROM (SELECT account_id, SUM (amount_pico)::BIGINT AS delta
-              FROM new_entries GROUP BY account_id) d;
     -- Rows locked in id order first, so two ledgers committing batches that
     -- touch the same accounts wait for each other instead of deadlocking;
-    -- an account that is not there is not locked
-    SELECT count (*) INTO found
-      FROM (SELECT 1 FROM accounts WHERE id = ANY (ids) ORDER BY id FOR UPDATE) l;
+    -- an account that is not there is not locked. One index scan each.
+    SELECT (SELECT count (*)
+              FROM (SELECT 1 FROM accounts WHERE id = ANY (ids) ORDER BY id FOR UPDATE) l),
+           (SELECT count (*) FROM journal_tx WHERE id = ANY (txs))
+      INTO found, found_txs;
     IF found <> cardinality (ids) THEN
         SELECT format ('entry for unknown account %s', i.id) INTO bad
           FROM unnest (ids) AS i (id)
          WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = i.id) LIMIT 1;
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    SELECT array_agg (DISTINCT tx_id) INTO txs FROM new_entries;
-    SELECT count (*) INTO found FROM journal_tx WHERE id = ANY (txs);
-    IF found <> cardinality (txs) THEN
+    IF found_txs <> cardinality (txs) THEN
         SELECT format ('entry for unknown transaction %s', i.id) INTO bad
           FROM unnest (txs) AS i (id)
          WHERE NOT EXISTS (SELECT 1 FROM journal_tx j WHERE j.id = i.id) LIMIT 1;
         RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
     END IF;
-    -- One row per account, by its index (no join)
+    -- One row per account, by its index
     UPDATE accounts a SET balance_pico = a.balance_pico + d.delta
       FROM unnest (ids, deltas) AS d (id, delta)
      WHERE a.id = d.id;
@@ -69,34 +74,36 @@ CREATE OR REPLACE FUNCTION tasks_check () RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     bad TEXT;
-    ids BIGINT [];
-    found INT;
+    found_accounts INT;
+    want_accounts INT;
+    found_rates INT;
+    want_rates INT;
 BEGIN
-    -- An index lookup per task (tx_id is unique in tasks)
-    SELECT format ('task %s: no settle transaction %s of that task', n.task_id, n.tx_id) INTO bad
-      FROM new_tasks n
-     WHERE (SELECT j.task_id FROM journal_tx j WHERE j.id = n.tx_id AND j.kind = 'settle')
-           IS DISTINCT FROM n.task_id LIMIT 1;
-    IF bad IS NULL THEN
-        SELECT array_agg (DISTINCT a) INTO ids
-          FROM new_tasks n, LATERAL (VALUES (n.gamer_account), (n.peer_account)) v (a);
-        SELECT count (*) INTO found FROM accounts WHERE id = ANY (ids);
-        IF found <> cardinality (ids) THEN
-            SELECT format ('task %s: unknown account', n.task_id) INTO bad
+    -- An index lookup per task (tx_id is unique in tasks); one index scan
+    -- over the accounts named, one over the rates
+    WITH a AS (SELECT DISTINCT v.id
+                 FROM new_tasks n, LATERAL (VALUES (n.gamer_account), (n.peer_account)) v (id)),
+         r AS (SELECT DISTINCT rate_id AS id FROM new_tasks WHERE rate_id IS NOT NULL)
+    SELECT (SELECT format ('task %s: no settle transaction %s of that task', n.task_id, n.tx_id)
               FROM new_tasks n
-             WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.gamer_account)
-                OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.peer_account) LIMIT 1;
-        END IF;
+             WHERE (SELECT j.task_id FROM journal_tx j WHERE j.id = n.tx_id AND j.kind = 'settle')
+                   IS DISTINCT FROM n.task_id LIMIT 1),
+           (SELECT count (*) FROM accounts WHERE id = ANY (ARRAY (SELECT a.id FROM a))),
+           (SELECT count (*) FROM a),
+           (SELECT count (*) FROM rates WHERE id = ANY (ARRAY (SELECT r.id FROM r))),
+           (SELECT count (*) FROM r)
+      INTO bad, found_accounts, want_accounts, found_rates, want_rates;
+    IF bad IS NULL AND found_accounts <> want_accounts THEN
+        SELECT format ('task %s: unknown account', n.task_id) INTO bad
+          FROM new_tasks n
+         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.gamer_account)
+            OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.peer_account) LIMIT 1;
     END IF;
-    IF bad IS NULL THEN
-        SELECT array_agg (DISTINCT rate_id) INTO ids FROM new_tasks WHERE rate_id IS NOT NULL;
-        SELECT count (*) INTO found FROM rates WHERE id = ANY (ids);
-        IF found <> COALESCE (cardinality (ids), 0) THEN
-            SELECT format ('task %s: unknown rates %s', n.task_id, n.rate_id) INTO bad
-              FROM new_tasks n
-             WHERE n.rate_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM rates r WHERE r.id = n.rate_id) LIMIT 1;
-        END IF;
+    IF bad IS NULL AND found_rates <> want_rates THEN
+        SELECT format ('task %s: unknown rates %s', n.task_id, n.rate_id) INTO bad
+          FROM new_tasks n
+         WHERE n.rate_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM rates r WHERE r.id = n.rate_id) LIMIT 1;
     END IF;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION '%', bad USING ERRCODE = 'foreign_key_violation';
@@ -138,24 +145,24 @@ BEGIN
     -- The share lock orders us with a rates change (ledger's rates-set takes
     -- SHARE ROW EXCLUSIVE), so a task's settled_at and its rates agree
     LOCK TABLE rates IN SHARE MODE;
-    SELECT id INTO in_force FROM rates WHERE effective_at <= now ()
-     ORDER BY effective_at DESC LIMIT 1;
+    -- The rates in force, and the accounts named that do not exist with the
+    -- right kind (one lookup per account of the batch)
+    SELECT (SELECT id FROM rates WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1),
+           COALESCE ((SELECT array_agg (g.id)
+                        FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
+                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id)
+                             IS DISTINCT FROM 'gamer'), '{}'),
+           COALESCE ((SELECT array_agg (p.id)
+                        FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
+                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id)
+                             IS DISTINCT FROM 'peer'), '{}')
+      INTO in_force, bad_gamers, bad_peers;
     IF in_force IS NULL OR in_force <> p_rate_id THEN
         RETURN QUERY SELECT 'rates', 0, r.id, r.gamer_pico_per_hour, r.peer_pico_per_hour,
                             r.fee_bp::BIGINT
                        FROM (SELECT 1) one LEFT JOIN rates r ON r.id = in_force;
         RETURN;
     END IF;
-    -- The accounts named must exist with the right kind: one lookup per
-    -- account of the batch
-    SELECT array_agg (g.id) INTO bad_gamers
-      FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
-     WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id) IS DISTINCT FROM 'gamer';
-    SELECT array_agg (p.id) INTO bad_peers
-      FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
-     WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id) IS DISTINCT FROM 'peer';
-    bad_gamers := COALESCE (bad_gamers, '{}');
-    bad_peers := COALESCE (bad_peers, '{}');
     IF cardinality (bad_gamers) > 0 OR cardinality (bad_peers) > 0 THEN
         RETURN QUERY SELECT CASE WHEN u.g = ANY (bad_gamers) THEN 'gamer' ELSE 'peer' END,
                             u.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
@@ -205,14 +212,13 @@ BEGIN
            array_agg (DISTINCT u.g) FILTER (WHERE m.map ? u.t AND u.g <> 0)
       INTO new_n, replay_n, replay_ids, gamers
       FROM u, m;
+    -- The new ones, and the gamers' balances after this batch for the
+    -- scheduler
     RETURN QUERY SELECT 'new', k.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
-                   FROM unnest (new_n) AS k (n);
-    -- The gamers' balances after this batch, for the scheduler
-    IF gamers IS NOT NULL THEN
-        RETURN QUERY SELECT 'balance', 0, a.id, a.balance_pico, a.disabled::INT::BIGINT,
-                            NULL::BIGINT
-                       FROM accounts a WHERE a.id = ANY (gamers) AND a.kind = 'gamer';
-    END IF;
+                   FROM unnest (new_n) AS k (n)
+                 UNION ALL
+                 SELECT 'balance', 0, a.id, a.balance_pico, a.disabled::INT::BIGINT, NULL::BIGINT
+                   FROM accounts a WHERE a.id = ANY (gamers) AND a.kind = 'gamer';
     -- Replays: what was stored (a new statement: it sees what the claim
     -- waited for)
     IF replay_n IS NOT NULL THEN
