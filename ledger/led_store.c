@@ -1,8 +1,10 @@
 /*  The ledger's PostgreSQL store (see led_store.h). Settlement of a batch is
-    one transaction of a few multi-row statements over arrays (unnest), so a
-    thousand tasks cost about as much as one; idempotence comes from the
-    unique task_id of journal_tx (INSERT ... ON CONFLICT DO NOTHING), which
-    also serialises two ledgers settling the same task at once. */
+    one call of the SQL function ledger_settle (migration 004) over arrays,
+    prepared once per connection and run in autocommit: one round trip and
+    one commit per batch, and a thousand tasks cost little more than one.
+    Idempotence comes from the unique task_id of journal_tx (INSERT ... ON
+    CONFLICT DO NOTHING), which also serialises two ledgers settling the
+    same task at once. */
 #include "led_store.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
