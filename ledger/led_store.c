@@ -1,8 +1,10 @@
 /*  The ledger's PostgreSQL store (see led_store.h). Settlement of a batch is
-    one transaction of a few multi-row statements over arrays (unnest), so a
-    thousand tasks cost about as much as one; idempotence comes from the
-    unique task_id of journal_tx (INSERT ... ON CONFLICT DO NOTHING), which
-    also serialises two ledgers settling the same task at once. */
+    one call of the SQL function ledger_settle (migration 004) over arrays,
+    prepared once per connection and run in autocommit: one round trip and
+    one commit per batch, and a thousand tasks cost little more than one.
+    Idempotence comes from the unique task_id of journal_tx (INSERT ... ON
+    CONFLICT DO NOTHING), which also serialises two ledgers settling the
+    same task at once. */
 #include "led_store.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
@@ -25,6 +27,16 @@
 #define LED_MAX_SQL_FILE (1024 * 1024)
 #define LED_MAX_MIGRATIONS 1000
 
+//  The settlement function of migration 004, prepared once per connection
+#define LED_SETTLE_STMT "led_settle"
+#define LED_SETTLE_SQL \
+    "SELECT r_what, r_n, r_a, r_b, r_c, r_d FROM ledger_settle ($1::bigint, $2::text[]," \
+    " $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]," \
+    " $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint, $14::bigint)"
+#define LED_SETTLE_PARAMS 14
+//  Calls of the function per batch: a rates change makes one more
+#define LED_SETTLE_TRIES 3
+
 struct _led_store_t {
     char *conninfo;             //  secret: never logged
     char *schema;               //  where our tables live
@@ -36,6 +48,8 @@ struct _led_store_t {
     int64_t treasury_account;
     int64_t external_account;   //  where top-ups come from and payouts go
     int64_t payouts_account;    //  payouts requested, not yet paid
+    int64_t settle_rate_id;     //  rates row last seen in force (0: none yet)
+    p2c_rates_t settle_rates;   //  its rates, which settlements are computed at
     led_balance_t *bal;         //  gamer balances of the last call
     size_t bal_count, bal_cap;
     char error [256];           //  first line of the last failed statement's error
@@ -306,6 +320,17 @@ led_store_connect (led_store_t *self)
         led_store_disconnect (self);
         return -1;
     }
+    //  Prepared statements live as long as the connection: a new one (after
+    //  a database restart) gets its own
+    res = PQprepare (self->conn, LED_SETTLE_STMT, LED_SETTLE_SQL, LED_SETTLE_PARAMS, NULL);
+    if (!res || PQresultStatus (res) != PGRES_COMMAND_OK) {
+        s_log_error (self, "prepare settle", res);
+        PQclear (res);
+        led_store_disconnect (self);
+        return -1;
+    }
+    PQclear (res);
+    self->settle_rate_id = 0;
     log_info ("store: connected host=%s dbname=%s schema=%s", PQhost (self->conn),
               PQdb (self->conn), self->schema);
     return 0;
@@ -585,230 +610,135 @@ s_reset (led_settle_t *items, size_t count)
     }
 }
 
-//  The body of the settlement transaction; false on a failed statement.
+//  Settles items in one call of ledger_settle (one round trip, its own
+//  transaction); false when the call failed (nothing was written).
 //  idx lists the items still to decide (first occurrences, locally valid).
+//  The amounts are computed here, at the rates row we last saw in force;
+//  the function writes only when that row is still the one in force, else
+//  answers the row in force and we compute again.
 static bool
 s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
 {
-    s_buf_t a [12];
+    s_buf_t a [11];
     memset (a, 0, sizeof a);
     bool ok = false;
-    zhashx_t *by_id = zhashx_new ();            //  task_id -> index + 1
-    zhashx_t *acct = zhashx_new ();             //  account id -> kind
-    zhashx_set_destructor (acct, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (acct, (zhashx_duplicator_fn *) strdup);
-
-    //  0. The rates in force now (the transaction's start). The share lock
-    //  orders us with a rates change (see s_cmd_rates_set), so a task's
-    //  settled_at and its rates always agree.
-    if (!s_command (self, "settle lock rates", "LOCK TABLE rates IN SHARE MODE", 0, NULL))
-        goto done;
-    PGresult *res = s_exec (self, "settle rates",
-                            "SELECT id, gamer_pico_per_hour, peer_pico_per_hour, fee_bp FROM rates"
-                            " WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1",
-                            0, NULL, PGRES_TUPLES_OK);
-    if (!res)
-        goto done;
-    if (PQntuples (res) != 1) {
-        log_warn ("store: no rates in force");
+    for (int attempt = 0; attempt < LED_SETTLE_TRIES && !ok; attempt++) {
+        for (int i = 0; i < 11; i++)
+            s_buf_start (&a [i]);
+        for (size_t k = 0; k < n; k++) {
+            led_settle_t *it = &items [idx [k]];
+            p2c_money_split (&self->settle_rates, it->billed_us, &it->split);
+            if (it->gamer_account == 0) {
+                //  a validation run: the treasury pays the peer's earning, no
+                //  fee; as payer its "charge" is that earning, so the row balances
+                it->split.gamer_charge = it->split.peer_earning;
+                it->split.fee = 0;
+                it->split.treasury = 0;
+            }
+            s_array_text (&a [0], it->task_id);
+            s_array_text (&a [1], it->task_type);
+            s_array_int (&a [2], it->gamer_account);
+            s_array_int (&a [3], it->peer_account);
+            s_array_int (&a [4], (int64_t) it->billed_us);
+            s_array_int (&a [5], (int64_t) it->compute_us);
+            s_array_int (&a [6], (int64_t) it->observed_us);
+            s_array_int (&a [7], it->split.gamer_charge);
+            s_array_int (&a [8], it->split.peer_earning);
+            s_array_int (&a [9], it->split.fee);
+            s_array_int (&a [10], it->split.treasury);
+        }
+        for (int i = 0; i < 11; i++)
+            s_buf_end (&a [i]);
+        char rate_id [32], fee [32], treasury [32];
+        snprintf (rate_id, sizeof rate_id, "%lld", (long long) self->settle_rate_id);
+        snprintf (fee, sizeof fee, "%lld", (long long) self->fee_account);
+        snprintf (treasury, sizeof treasury, "%lld", (long long) self->treasury_account);
+        const char *pv [LED_SETTLE_PARAMS] = {
+            rate_id, a [0].data, a [1].data, a [2].data, a [3].data, a [4].data, a [5].data,
+            a [6].data, a [7].data, a [8].data, a [9].data, a [10].data, fee, treasury };
+        PGresult *res = PQexecPrepared (self->conn, LED_SETTLE_STMT, LED_SETTLE_PARAMS, pv,
+                                        NULL, NULL, 0);
+        if (!res || PQresultStatus (res) != PGRES_TUPLES_OK || PQnfields (res) != 6) {
+            s_log_error (self, "settle", res);
+            PQclear (res);
+            break;
+        }
+        int rows = PQntuples (res);
+        if (rows == 1 && !strcmp (PQgetvalue (res, 0, 0), "rates")) {
+            //  Not written: the rates in force changed (or we never knew them)
+            if (PQgetisnull (res, 0, 2)) {
+                log_warn ("store: no rates in force");
+                PQclear (res);
+                break;
+            }
+            self->settle_rate_id = s_get_int64 (res, 0, 2);
+            self->settle_rates.gamer_per_hour = s_get_int64 (res, 0, 3);
+            self->settle_rates.peer_per_hour = s_get_int64 (res, 0, 4);
+            self->settle_rates.fee_bp = (int32_t) s_get_int64 (res, 0, 5);
+            log_debug ("store: rates in force id=%lld", (long long) self->settle_rate_id);
+            PQclear (res);
+            if (attempt + 1 == LED_SETTLE_TRIES)
+                log_warn ("store: rates in force kept changing, batch not settled");
+            continue;
+        }
+        for (int r = 0; r < rows; r++) {
+            const char *what = PQgetvalue (res, r, 0);
+            if (!strcmp (what, "balance")) {
+                s_bal_add (self, s_get_int64 (res, r, 2), s_get_int64 (res, r, 3),
+                           s_get_int64 (res, r, 4) != 0);
+                continue;
+            }
+            int64_t pos = s_get_int64 (res, r, 1);
+            if (pos < 1 || (uint64_t) pos > n)
+                continue;       //  cannot happen: positions in our arrays
+            led_settle_t *it = &items [idx [pos - 1]];
+            if (!strcmp (what, "new"))
+                it->status = LED_SETTLE_NEW;
+            else
+            if (!strcmp (what, "replay")) {
+                it->split.gamer_charge = s_get_int64 (res, r, 2);
+                it->split.peer_earning = s_get_int64 (res, r, 3);
+                it->split.fee = s_get_int64 (res, r, 4);
+                it->split.treasury = s_get_int64 (res, r, 5);
+                it->status = LED_SETTLE_REPLAY;
+            }
+            else {
+                it->status = LED_SETTLE_REJECTED;
+                it->error = !strcmp (what, "gamer") ? "unknown gamer account"
+                                                    : "unknown peer account";
+            }
+        }
         PQclear (res);
-        goto done;
+        ok = true;
     }
-    char rate_id [32];
-    snprintf (rate_id, sizeof rate_id, "%s", PQgetvalue (res, 0, 0));
-    p2c_rates_t rates;
-    rates.gamer_per_hour = s_get_int64 (res, 0, 1);
-    rates.peer_per_hour = s_get_int64 (res, 0, 2);
-    rates.fee_bp = (int32_t) s_get_int64 (res, 0, 3);
-    PQclear (res);
-
-    //  1. The accounts named must exist with the right kind
-    s_buf_start (&a [0]);
-    for (size_t k = 0; k < n; k++) {
-        s_array_int (&a [0], items [idx [k]].gamer_account);
-        s_array_int (&a [0], items [idx [k]].peer_account);
-    }
-    s_buf_end (&a [0]);
-    const char *p1 [] = { a [0].data };
-    res = s_exec (self, "settle accounts",
-                            "SELECT id, kind FROM accounts WHERE id = ANY ($1::bigint[])",
-                            1, p1, PGRES_TUPLES_OK);
-    if (!res)
-        goto done;
-    for (int r = 0; r < PQntuples (res); r++)
-        zhashx_update (acct, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1));
-    PQclear (res);
-    size_t m = 0;
+    for (int i = 0; i < 11; i++)
+        free (a [i].data);
     for (size_t k = 0; k < n; k++) {
         led_settle_t *it = &items [idx [k]];
-        char g [32], p [32];
-        snprintf (g, sizeof g, "%lld", (long long) it->gamer_account);
-        snprintf (p, sizeof p, "%lld", (long long) it->peer_account);
-        const char *gk = (const char *) zhashx_lookup (acct, g);
-        const char *pk = (const char *) zhashx_lookup (acct, p);
-        if (it->gamer_account != 0 && (!gk || strcmp (gk, "gamer"))) {
-            it->status = LED_SETTLE_REJECTED;
-            it->error = "unknown gamer account";
+        if (!ok) {
+            it->status = LED_SETTLE_PENDING;
+            memset (&it->split, 0, sizeof it->split);
         }
         else
-        if (!pk || strcmp (pk, "peer")) {
-            it->status = LED_SETTLE_REJECTED;
-            it->error = "unknown peer account";
-        }
-        else
-            idx [m++] = idx [k];
+        if (it->status == LED_SETTLE_PENDING)
+            log_warn ("store: settled in the journal without a task row task=%s", it->task_id);
+        if (it->status == LED_SETTLE_PENDING || it->status == LED_SETTLE_REJECTED)
+            memset (&it->split, 0, sizeof it->split);
     }
-    n = m;
-    if (n == 0) {
-        ok = true;
-        goto done;
-    }
-    //  2. Claim the task ids; the ones already taken are replays. Sorted so
-    //  that two ledgers with overlapping batches lock in the same order.
-    s_buf_start (&a [0]);
-    for (size_t k = 0; k < n; k++) {
-        s_array_text (&a [0], items [idx [k]].task_id);
-        zhashx_insert (by_id, items [idx [k]].task_id, (void *) (uintptr_t) (idx [k] + 1));
-    }
-    s_buf_end (&a [0]);
-    p1 [0] = a [0].data;
-    res = s_exec (self, "settle claim",
-                  "INSERT INTO journal_tx (kind, task_id)"
-                  " SELECT 'settle', t FROM unnest ($1::text[]) AS u (t) ORDER BY t"
-                  " ON CONFLICT (task_id) DO NOTHING RETURNING id, task_id",
-                  1, p1, PGRES_TUPLES_OK);
-    if (!res)
-        goto done;
-    for (int i = 0; i < 12; i++)
-        s_buf_start (&a [i]);
-    int fresh = PQntuples (res);
-    for (int r = 0; r < fresh; r++) {
-        uintptr_t pos = (uintptr_t) zhashx_lookup (by_id, PQgetvalue (res, r, 1));
-        if (!pos)
-            continue;           //  cannot happen: we inserted only these
-        led_settle_t *it = &items [pos - 1];
-        int64_t tx = s_get_int64 (res, r, 0);
-        p2c_money_split (&rates, it->billed_us, &it->split);
-        it->status = LED_SETTLE_NEW;
-        bool treasury_pays = it->gamer_account == 0;
-        int64_t payer = treasury_pays ? self->treasury_account : it->gamer_account;
-        if (treasury_pays) {
-            //  a validation run: the treasury pays the peer's earning, no fee;
-            //  as payer its "charge" is that earning, so the row balances
-            it->split.gamer_charge = it->split.peer_earning;
-            it->split.fee = 0;
-            it->split.treasury = 0;
-        }
-        //  entries: tx, account, amount
-        s_array_int (&a [0], tx); s_array_int (&a [1], payer);
-        s_array_int (&a [2], -it->split.gamer_charge);
-        s_array_int (&a [0], tx); s_array_int (&a [1], it->peer_account);
-        s_array_int (&a [2], it->split.peer_earning);
-        if (!treasury_pays) {
-            s_array_int (&a [0], tx); s_array_int (&a [1], self->fee_account);
-            s_array_int (&a [2], it->split.fee);
-            s_array_int (&a [0], tx); s_array_int (&a [1], self->treasury_account);
-            s_array_int (&a [2], it->split.treasury);
-        }
-        //  task rows
-        s_array_text (&a [3], it->task_id);
-        s_array_int (&a [4], tx);
-        s_array_text (&a [5], it->task_type);
-        s_array_int (&a [6], payer);
-        s_array_int (&a [7], it->peer_account);
-        s_array_int (&a [8], (int64_t) it->billed_us);
-        s_array_int (&a [9], (int64_t) it->compute_us);
-        s_array_int (&a [10], (int64_t) it->observed_us);
-        //  amounts go in one array of 4 per task: charge, earning, fee, treasury
-        s_array_int (&a [11], it->split.gamer_charge);
-        s_array_int (&a [11], it->split.peer_earning);
-        s_array_int (&a [11], it->split.fee);
-        s_array_int (&a [11], it->split.treasury);
-    }
-    PQclear (res);
-    for (int i = 0; i < 12; i++)
-        s_buf_end (&a [i]);
-    if (fresh > 0) {
-        char treasury [32];
-        snprintf (treasury, sizeof treasury, "%lld", (long long) self->treasury_account);
-        const char *pt [] = { a [3].data, a [4].data, a [5].data, a [6].data, a [7].data,
-                              a [8].data, a [9].data, a [10].data, a [11].data, rate_id,
-                              treasury };
-        if (!s_command (self, "settle tasks",
-                        "INSERT INTO tasks (task_id, tx_id, task_type, gamer_account, peer_account,"
-                        " billed_us, compute_us, observed_us, gamer_charge_pico,"
-                        " peer_earning_pico, fee_pico, treasury_pico, rate_id)"
-                        " SELECT u.t, u.tx, u.ty, u.g, u.p, u.b, u.c, u.o,"
-                        "  ($9::bigint[])[4 * u.n - 3], ($9::bigint[])[4 * u.n - 2],"
-                        "  ($9::bigint[])[4 * u.n - 1], ($9::bigint[])[4 * u.n],"
-                        "  CASE WHEN u.g = $11::bigint THEN NULL ELSE $10::bigint END"
-                        " FROM unnest ($1::text[], $2::bigint[], $3::text[], $4::bigint[],"
-                        "  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])"
-                        "  WITH ORDINALITY AS u (t, tx, ty, g, p, b, c, o, n)",
-                        11, pt))
-            goto done;
-        //  Entries last: their trigger locks the accounts' rows, held
-        //  until COMMIT, so other batches wait for them as little as can be
-        const char *pe [] = { a [0].data, a [1].data, a [2].data };
-        if (!s_command (self, "settle entries",
-                        "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
-                        " SELECT * FROM unnest ($1::bigint[], $2::bigint[], $3::bigint[])",
-                        3, pe))
-            goto done;
-        //  The gamers' balances after this batch, for the scheduler
-        p1 [0] = a [6].data;
-        res = s_exec (self, "settle balances",
-                      "SELECT id, balance_pico, disabled FROM accounts"
-                      " WHERE id = ANY ($1::bigint[]) AND kind = 'gamer'",
-                      1, p1, PGRES_TUPLES_OK);
-        if (!res)
-            goto done;
-        for (int r = 0; r < PQntuples (res); r++)
-            s_bal_add (self, s_get_int64 (res, r, 0), s_get_int64 (res, r, 1),
-                       !strcmp (PQgetvalue (res, r, 2), "t"));
-        PQclear (res);
-    }
-    //  3. Replays: answer with what was stored
-    if ((size_t) fresh < n) {
-        s_buf_start (&a [0]);
-        for (size_t k = 0; k < n; k++)
-            if (items [idx [k]].status == LED_SETTLE_PENDING)
-                s_array_text (&a [0], items [idx [k]].task_id);
-        s_buf_end (&a [0]);
-        p1 [0] = a [0].data;
-        res = s_exec (self, "settle replays",
-                      "SELECT task_id, gamer_charge_pico, peer_earning_pico, fee_pico, treasury_pico"
-                      " FROM tasks WHERE task_id = ANY ($1::text[])",
-                      1, p1, PGRES_TUPLES_OK);
-        if (!res)
-            goto done;
-        for (int r = 0; r < PQntuples (res); r++) {
-            uintptr_t pos = (uintptr_t) zhashx_lookup (by_id, PQgetvalue (res, r, 0));
-            if (!pos || items [pos - 1].status != LED_SETTLE_PENDING)
-                continue;
-            led_settle_t *it = &items [pos - 1];
-            it->split.gamer_charge = s_get_int64 (res, r, 1);
-            it->split.peer_earning = s_get_int64 (res, r, 2);
-            it->split.fee = s_get_int64 (res, r, 3);
-            it->split.treasury = s_get_int64 (res, r, 4);
-            it->status = LED_SETTLE_REPLAY;
-        }
-        PQclear (res);
-        for (size_t k = 0; k < n; k++)
-            if (items [idx [k]].status == LED_SETTLE_PENDING)
-                log_warn ("store: settled in the journal without a task row task=%s",
-                          items [idx [k]].task_id);
-    }
-    ok = true;
-done:
-    for (int i = 0; i < 12; i++)
-        free (a [i].data);
-    zhashx_destroy (&by_id);
-    zhashx_destroy (&acct);
     return ok;
 }
 
-//  The reversals of a batch, in its transaction, one by one (they are rare:
+static void
+s_reset_some (led_settle_t *items, const size_t *idx, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        items [idx [k]].status = LED_SETTLE_PENDING;
+        items [idx [k]].error = NULL;
+        memset (&items [idx [k]].split, 0, sizeof items [idx [k]].split);
+    }
+}
+
+//  The reversals of a batch, in their own transaction, one by one (they are rare:
 //  a released result that later lost its validation).
 static bool
 s_reverse_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
@@ -934,14 +864,23 @@ led_store_settle (led_store_t *self, led_settle_t *items, size_t count)
         else
             idx [ns++] = idx [k];
     }
-    bool ok = true;
-    if (n > 0) {
-        ok = s_command (self, "settle begin", "BEGIN", 0, NULL)
-            && (ns == 0 || s_settle_tx (self, items, idx, ns))
+    //  Settlements in one statement (its own transaction); then reversals,
+    //  rare, in a transaction of their own. When the reversals fail after
+    //  the settlements committed, the settlements keep their outcome and
+    //  the reversals stay PENDING (no ack: the scheduler asks again).
+    bool ok = ns == 0 || s_settle_tx (self, items, idx, ns);
+    if (!ok)
+        s_abort (self);
+    if (ok && nr > 0) {
+        bool rok = s_command (self, "reverse begin", "BEGIN", 0, NULL)
             && s_reverse_tx (self, items, ridx, nr)
-            && s_command (self, "settle commit", "COMMIT", 0, NULL);
-        if (!ok)
+            && s_command (self, "reverse commit", "COMMIT", 0, NULL);
+        if (!rok) {
             s_abort (self);
+            s_reset_some (items, ridx, nr);
+            if (ns == 0)
+                ok = false;
+        }
     }
     free (ridx);
     if (!ok) {
@@ -1680,6 +1619,24 @@ typedef struct {
     int rc;
 } s_race_t;
 
+//  True when the statement fails with a message that holds text, or (text
+//  NULL) when it succeeds; nothing it wrote stays (rolled back)
+static bool
+s_refused_for (PGconn *conn, const char *sql, const char *text)
+{
+    PQclear (PQexec (conn, "BEGIN"));
+    PGresult *res = PQexec (conn, sql);
+    const char *msg = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    bool ok = text ? PQresultStatus (res) == PGRES_FATAL_ERROR && msg && strstr (msg, text)
+                   : PQresultStatus (res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf (stderr, "s_refused_for: want %s got %s\n", text ? text : "success",
+                 msg ? msg : "success");
+    PQclear (res);
+    PQclear (PQexec (conn, "ROLLBACK"));
+    return ok;
+}
+
 static void *
 s_race_thread (void *arg)
 {
@@ -1979,6 +1936,36 @@ led_store_test (bool verbose)
                         " (VALUES (1, 5), (987654321, -5)) v (a, m)");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
+    P2C_CHECK (s_refused_for (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                              " amount_pico) SELECT id, a, m FROM t,"
+                              " (VALUES (1, 5), (987654321, -5), (2, 0)) v (a, m)",
+                              "entry for unknown account 987654321"));
+    P2C_CHECK (s_refused_for (conn, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                              " amount_pico) SELECT id, a, m FROM t,"
+                              " (VALUES (1, 5), (2, -4)) v (a, m)", "does not balance"));
+    P2C_CHECK (s_refused_for (conn, "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                              " VALUES (987654321, 1, 5), (987654321, 2, -5)",
+                              "entry for unknown transaction 987654321"));
+    //  A task row names its own settle transaction, known accounts and rates
+    const char *task_sql = "WITH j AS (INSERT INTO journal_tx (kind, task_id) VALUES"
+        " ('settle', 'bogus-%d') RETURNING id) INSERT INTO tasks (task_id, tx_id, task_type,"
+        " gamer_account, peer_account, billed_us, compute_us, observed_us, gamer_charge_pico,"
+        " peer_earning_pico, fee_pico, treasury_pico, rate_id) SELECT 'bogus-%d', %s, 'encryption',"
+        " %s, 2, 0, 0, 0, 0, 0, 0, 0, %s FROM j";
+    char *sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, NULL));    //  all good (and rolled back)
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 2, "id", "1", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, "no settle transaction"));
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 1, "id", "987654321", "NULL");
+    P2C_CHECK (s_refused_for (conn, sql, "unknown account"));
+    zstr_free (&sql);
+    sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "987654321");
+    P2C_CHECK (s_refused_for (conn, sql, "unknown rates 987654321"));
+    zstr_free (&sql);
     res = PQexec (conn, "UPDATE journal_entries SET amount_pico = 0");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);

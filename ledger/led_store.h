@@ -1,7 +1,8 @@
 /*  The ledger's PostgreSQL store: schema migrations, accounts, and batched,
     idempotent settlement. Every call is synchronous (blocking libpq), so the
     ledger runs the store in its own thread (led_worker); tests call it
-    directly. SQL carries values only as parameters (PQexecParams). */
+    directly. SQL carries values only as parameters (PQexecParams, and
+    PQexecPrepared for settlement). */
 #ifndef LED_STORE_H_INCLUDED
 #define LED_STORE_H_INCLUDED
 
@@ -93,9 +94,12 @@ void led_store_disconnect (led_store_t *self);
 //  each in its own transaction. Returns how many it applied, -1 on failure.
 int led_store_migrate (led_store_t *self);
 
-//  Settles items in one transaction, at the rates in force at its start. Returns 0 after COMMIT succeeded (each
-//  item NEW, REPLAY or REJECTED), -1 when the transaction failed (all items
-//  left PENDING; the connection is dropped when it broke).
+//  Settles items in one transaction (one statement), at the rates in force
+//  at its start. Returns 0 after COMMIT succeeded (each item NEW, REPLAY or
+//  REJECTED), -1 when the transaction failed (all items left PENDING; the
+//  connection is dropped when it broke). Reversals, rare, run after it in a
+//  transaction of their own: when only that one fails, the reversals are
+//  left PENDING and the settlements keep their outcome (0).
 //  gamer_account 0 means the treasury pays (a validation run): the task row
 //  names the treasury as payer, its charge is the peer's earning, no fee, no
 //  rates row (the audit's rates check is for gamer charges).

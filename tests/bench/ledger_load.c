@@ -8,6 +8,9 @@
     BalanceUpdates the ledger sends, and prints one summary line:
       ledger_load: tasks=N acked=N bad=0 rejected=0 resent=R dup_acks=D
                    balance_updates=B seconds=S settlements_per_s=X
+                   latency_p50_ms=L latency_p99_ms=M
+    The latency is from the (last) send of a request to its first ack; with
+    --window 1 it is what one settlement costs a task.
     Exit 0 when every task was acked ok with the right amounts.
     Billed times are pseudo-random from --seed and the task index, so a rerun
     with the same --prefix replays exactly the same requests. */
@@ -18,9 +21,11 @@
 #include "p2c_time.h"
 
 #include <czmq.h>
+#include <stdlib.h>
 
 typedef struct {
     int64_t sent_ms;            //  0: never sent
+    int64_t sent_us;            //  of the last send, for the latency
     bool acked;
 } s_task_t;
 
@@ -34,6 +39,13 @@ s_billed (uint64_t seed, uint64_t i)
     x *= 0x94D049BB133111EBULL;
     x ^= x >> 29;
     return 1 + x % 2000000;
+}
+
+static int
+s_cmp_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
 }
 
 static P2c2r__Internal *
@@ -177,6 +189,8 @@ main (int argc, char *argv [])
     s_task_t *state = (s_task_t *) calloc (n, sizeof (s_task_t));
     //  Outstanding task indices, oldest first (resent ones move to the end)
     size_t *ring = (size_t *) malloc ((size_t) window * sizeof (size_t));
+    int64_t *lat = (int64_t *) malloc (n * sizeof (int64_t));    //  of acked tasks, us
+    size_t nlat = 0;
     size_t head = 0, count = 0, next = 0, acked = 0;
     uint64_t bad = 0, rejected = 0, resent = 0, dup_acks = 0;
     int64_t start = p2c_now_ms ();
@@ -191,7 +205,8 @@ main (int argc, char *argv [])
             if (dup)
                 s_send_settle (node, prefix, (uint64_t) seed, next, gamers, (size_t) ngamers,
                                peers, (size_t) npeers);
-            state [next].sent_ms = p2c_now_ms ();
+            state [next].sent_us = p2c_now_us ();
+            state [next].sent_ms = state [next].sent_us / 1000;
             ring [(head + count) % (size_t) window] = next;
             count++;
             next++;
@@ -216,6 +231,7 @@ main (int argc, char *argv [])
                     dup_acks++;
                 else
                 if (!ack->ok) {
+                    lat [nlat++] = p2c_now_us () - state [i].sent_us;
                     rejected++;
                     log_warn ("ledger_load: rejected task=%s error=%s", id, ack->error);
                     state [i].acked = true;
@@ -230,6 +246,7 @@ main (int argc, char *argv [])
                         bad++;
                         log_warn ("ledger_load: wrong amounts task=%s", id);
                     }
+                    lat [nlat++] = p2c_now_us () - state [i].sent_us;
                     state [i].acked = true;
                     acked++;
                 }
@@ -256,6 +273,7 @@ main (int argc, char *argv [])
                            peers, (size_t) npeers);
             resent++;
             state [i].sent_ms = now;
+            state [i].sent_us = p2c_now_us ();
             head = (head + 1) % (size_t) window;
             ring [(head + count - 1) % (size_t) window] = i;
         }
@@ -267,14 +285,20 @@ main (int argc, char *argv [])
             zpoller_wait (poller, 20);
     }
     double seconds = (double) (p2c_now_ms () - start) / 1000.0;
+    qsort (lat, nlat, sizeof (int64_t), s_cmp_i64);
+    double p50 = nlat ? (double) lat [(nlat - 1) / 2] / 1000.0 : 0.0;
+    double p99 = nlat ? (double) lat [(nlat - 1) * 99 / 100] / 1000.0 : 0.0;
     printf ("ledger_load: tasks=%zu acked=%zu bad=%llu rejected=%llu resent=%llu dup_acks=%llu"
-            " balance_updates=%llu seconds=%.3f settlements_per_s=%.0f\n", n, acked,
+            " balance_updates=%llu seconds=%.3f settlements_per_s=%.0f latency_p50_ms=%.3f"
+            " latency_p99_ms=%.3f\n", n, acked,
             (unsigned long long) bad, (unsigned long long) rejected,
             (unsigned long long) resent, (unsigned long long) dup_acks,
-            (unsigned long long) updates, seconds, seconds > 0 ? (double) acked / seconds : 0.0);
+            (unsigned long long) updates, seconds, seconds > 0 ? (double) acked / seconds : 0.0,
+            p50, p99);
     fflush (stdout);
     int status = acked == n && bad == 0 && rejected == 0 ? 0 : 1;
     zpoller_destroy (&poller);
+    free (lat);
     free (ring);
     free (state);
     free (gamers);
