@@ -79,6 +79,19 @@ gw_outframe_t *gw_session_pop (gw_session_t *self);
 
 size_t gw_session_queued (gw_session_t *self);
 
+//  Takes queued frames out, oldest first, into one buffer as complete
+//  WebSocket frames (server to client: unmasked, FIN set), for one write
+//  instead of one per frame. Takes at least one frame when any is queued,
+//  and more while they fit in cap bytes; *buf_p grows (realloc) to hold
+//  the first. Returns the bytes written at *buf_p + pre, 0 when the queue
+//  is empty or memory ran out (then nothing is taken).
+size_t gw_session_take_batch (gw_session_t *self, uint8_t **buf_p, size_t *size_p,
+                              size_t pre, size_t cap);
+
+//  The WebSocket header of an unfragmented server frame into out (at
+//  least 10 bytes); returns its length
+size_t gw_ws_header (uint8_t *out, size_t len, bool binary);
+
 //  Drops every queued frame (a client that does not read gets only its
 //  close frame).
 void gw_session_clear (gw_session_t *self);
