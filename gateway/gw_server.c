@@ -8,9 +8,11 @@
 
     ZMQ_FD is edge-triggered: a wake-up may stand for many messages, and a
     send may consume the wake-up of messages that arrived meanwhile. So
-    after every pass of the loop in which something was sent the run loop
-    calls s_drain, which receives until nothing is left, and the cron
-    drains too. */
+    after every pass of the loop in which something was sent, or in which
+    the broker socket woke us, the run loop calls s_drain, which receives
+    until nothing is left; the cron drains too. Draining once per pass,
+    not per callback, matters: an empty receive costs libzmq two system
+    calls. */
 #include "gw_server.h"
 #include "gw_authcache.h"
 #include "gw_json.h"
@@ -74,7 +76,7 @@ struct _gw_server_t {
     volatile sig_atomic_t stop; //  stop requests (signals) so far
     bool stopping;              //  the loop ends now
     bool draining;              //  s_drain is on the stack
-    bool node_sent;             //  sent to the broker since the last drain
+    bool drain_due;             //  broker messages may wait: drain at the end of the pass
     bool quitting;              //  SIGTERM: no new work, finishing in-flight tasks
     bool goodbye_sent;          //  every session was told 1001 going away
     int64_t quit_deadline_ms;   //  in-flight tasks are given up then
@@ -160,7 +162,7 @@ gw_valid_id (const char *id)
 static int
 s_node_send (gw_server_t *self, const char *dest, P2c2r__Internal *msg)
 {
-    self->node_sent = true;
+    self->drain_due = true;
     return p2c_node_send (self->node, dest, msg);
 }
 
@@ -948,7 +950,7 @@ s_drain (gw_server_t *self)
     if (self->draining || !self->node)
         return;
     self->draining = true;
-    self->node_sent = false;
+    self->drain_due = false;
     char *sender = NULL;
     P2c2r__Internal *msg;
     while ((msg = p2c_node_recv (self->node, &sender))) {
@@ -1539,7 +1541,9 @@ s_zmq_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     gw_server_t *self = (gw_server_t *) lws_context_user (lws_get_context (wsi));
     switch (reason) {
         case LWS_CALLBACK_RAW_RX_FILE:
-            s_drain (self);
+            //  Drained once at the end of this pass, together with what
+            //  the client messages of the same pass sent
+            self->drain_due = true;
             break;
         case LWS_CALLBACK_RAW_CLOSE_FILE:
             self->zmq_wsi = NULL;
@@ -1754,9 +1758,9 @@ gw_server_run (gw_server_t *self)
     while (!self->stopping) {
         if (lws_service (self->ctx, 0) < 0)
             break;
-        //  Once per pass rather than after every callback that sent: an
-        //  empty receive costs libzmq two system calls
-        if (self->node_sent)
+        //  Once per pass rather than after every callback that sent or
+        //  woke us: an empty receive costs libzmq two system calls
+        if (self->drain_due)
             s_drain (self);
         if (self->stop >= 2)
             break;
