@@ -1423,11 +1423,12 @@ s_on_receive (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const void *in,
     return 0;
 }
 
-//  Writes what is queued. One frame goes out as it is; several go out
-//  framed by us in one write (lws writes raw bytes as given), so a burst
-//  of replies costs one system call and one pass of the loop, not one
-//  each. lws keeps what the socket did not take and writes it before it
-//  calls us again, so at most one batch waits in lws beyond our queue.
+//  Writes what is queued. One frame (or a big one) goes out as it is;
+//  several go out framed by us in one write (lws writes raw bytes as
+//  given), so a burst of replies costs one system call and one pass of
+//  the loop, not one each. lws keeps what the socket did not take and
+//  writes it before it calls us again, so at most one batch waits in lws
+//  beyond our queue.
 static int
 s_on_writeable (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
 {

@@ -81,10 +81,10 @@ size_t gw_session_queued (gw_session_t *self);
 
 //  Takes queued frames out, oldest first, into one buffer as complete
 //  WebSocket frames (server to client: unmasked, FIN set), for one write
-//  instead of one per frame. Takes at least one frame when any is queued,
-//  and more while they fit in cap bytes; *buf_p grows (realloc) to hold
-//  the first. Returns the bytes written at *buf_p + pre, 0 when the queue
-//  is empty or memory ran out (then nothing is taken).
+//  instead of one per frame: as many as fit in cap bytes (counting 10
+//  header bytes each); *buf_p grows (realloc) up to pre + cap. Returns the
+//  bytes written at *buf_p + pre; 0 when the queue is empty, the oldest
+//  frame alone does not fit, or memory ran out (then nothing is taken).
 size_t gw_session_take_batch (gw_session_t *self, uint8_t **buf_p, size_t *size_p,
                               size_t pre, size_t cap);
 
