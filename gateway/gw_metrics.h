@@ -25,6 +25,9 @@ typedef struct _gw_metrics_t gw_metrics_t;
 gw_metrics_t *gw_metrics_new (void);
 void gw_metrics_destroy (gw_metrics_t **self_p);
 
+//  Counts one. The label must be a string that lives as long as the
+//  metrics and never changes (a literal, or from a static table): it is
+//  remembered by its address, so counting costs no string hashing.
 void gw_metrics_inc (gw_metrics_t *self, gw_family_t family, const char *label);
 uint64_t gw_metrics_get (gw_metrics_t *self, gw_family_t family, const char *label);
 

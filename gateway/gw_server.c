@@ -8,8 +8,11 @@
 
     ZMQ_FD is edge-triggered: a wake-up may stand for many messages, and a
     send may consume the wake-up of messages that arrived meanwhile. So
-    every callback that may have sent something ends with s_drain, which
-    receives until nothing is left, and the cron drains too. */
+    after every pass of the loop in which something was sent, or in which
+    the broker socket woke us, the run loop calls s_drain, which receives
+    until nothing is left; the cron drains too. Draining once per pass,
+    not per callback, matters: an empty receive costs libzmq two system
+    calls. */
 #include "gw_server.h"
 #include "gw_authcache.h"
 #include "gw_json.h"
@@ -44,6 +47,7 @@
 #define GW_SLOW_CRON_MS     1000    //  chores that need not run every tick
 #define GW_CLOSE_WAIT_MS    1500    //  after the going-away closes, the loop ends by then
 #define GW_RECHECK_CORR     (1ULL << 63)    //  marks AuthRequests that re-check a key
+#define GW_WRITE_BATCH      65536   //  queued frames coalesced into one write, bytes
 
 //  One /api/stats request waiting for the scheduler's and ledger's figures
 typedef struct {
@@ -72,6 +76,7 @@ struct _gw_server_t {
     volatile sig_atomic_t stop; //  stop requests (signals) so far
     bool stopping;              //  the loop ends now
     bool draining;              //  s_drain is on the stack
+    bool drain_due;             //  broker messages may wait: drain at the end of the pass
     bool quitting;              //  SIGTERM: no new work, finishing in-flight tasks
     bool goodbye_sent;          //  every session was told 1001 going away
     int64_t quit_deadline_ms;   //  in-flight tasks are given up then
@@ -84,6 +89,8 @@ struct _gw_server_t {
     zlistx_t *stats_jobs;       //  gw_stats_job_t waiting (owned)
     uint64_t stats_seq;
     lws_retry_bo_t retry;       //  lws' idle ping / hang-up policy for client connections
+    uint8_t *wbuf;              //  LWS_PRE, then frames coalesced for one write
+    size_t wbuf_size;
     //  Counters (for logs now, /metrics later)
     uint64_t deliver_dropped;   //  Deliver for a task no longer pending
     uint64_t internal_dropped;  //  internal messages we do not handle
@@ -150,9 +157,12 @@ gw_valid_id (const char *id)
 // ---------------------------------------------------------------------------
 //  Sending to the broker
 
+//  A send may take in the wake-up of messages that arrived meanwhile (see
+//  the top): the run loop drains after any pass that sent
 static int
 s_node_send (gw_server_t *self, const char *dest, P2c2r__Internal *msg)
 {
+    self->drain_due = true;
     return p2c_node_send (self->node, dest, msg);
 }
 
@@ -940,6 +950,7 @@ s_drain (gw_server_t *self)
     if (self->draining || !self->node)
         return;
     self->draining = true;
+    self->drain_due = false;
     char *sender = NULL;
     P2c2r__Internal *msg;
     while ((msg = p2c_node_recv (self->node, &sender))) {
@@ -1412,12 +1423,30 @@ s_on_receive (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const void *in,
     return 0;
 }
 
+//  Writes what is queued. One frame (or a big one) goes out as it is;
+//  several go out framed by us in one write (lws writes raw bytes as
+//  given), so a burst of replies costs one system call and one pass of
+//  the loop, not one each. lws keeps what the socket did not take and
+//  writes it before it calls us again, so at most one batch waits in lws
+//  beyond our queue.
 static int
-s_on_writeable (struct lws *wsi, gw_pss_t *pss)
+s_on_writeable (gw_server_t *self, struct lws *wsi, gw_pss_t *pss)
 {
     gw_session_t *s = pss->session;
     if (!s)
         return 0;
+    if (gw_session_queued (s) > 1) {
+        size_t len = gw_session_take_batch (s, &self->wbuf, &self->wbuf_size, LWS_PRE,
+                                            GW_WRITE_BATCH);
+        if (len) {
+            int n = lws_write (wsi, self->wbuf + LWS_PRE, len, LWS_WRITE_RAW);
+            if (n < 0 || (size_t) n < len)
+                return -1;
+            if (gw_session_queued (s) || s->closing)
+                lws_callback_on_writable (wsi);
+            return 0;
+        }
+    }
     gw_outframe_t *f = gw_session_pop (s);
     if (f) {
         int n = lws_write (wsi, f->buf + f->pre, f->len,
@@ -1473,15 +1502,12 @@ s_ws_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 {
     gw_server_t *self = (gw_server_t *) lws_context_user (lws_get_context (wsi));
     gw_pss_t *pss = (gw_pss_t *) user;
-    int rc = 0;
     switch (reason) {
         case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
             //  Connections that raced the shutdown of the listening socket
             return self->quitting ? -1 : 0;
         case LWS_CALLBACK_HTTP:
-            rc = s_on_http (self, wsi, pss, (const char *) in);
-            s_drain (self);
-            return rc;
+            return s_on_http (self, wsi, pss, (const char *) in);
         case LWS_CALLBACK_HTTP_WRITEABLE:
             return s_http_writeable (wsi, pss);
         case LWS_CALLBACK_CLOSED_HTTP:
@@ -1494,14 +1520,11 @@ s_ws_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
         case LWS_CALLBACK_ESTABLISHED:
             return s_on_established (self, wsi, pss);
         case LWS_CALLBACK_RECEIVE:
-            rc = s_on_receive (self, wsi, pss, in, len);
-            s_drain (self);
-            return rc;
+            return s_on_receive (self, wsi, pss, in, len);
         case LWS_CALLBACK_SERVER_WRITEABLE:
-            return s_on_writeable (wsi, pss);
+            return s_on_writeable (self, wsi, pss);
         case LWS_CALLBACK_CLOSED:
             s_on_closed (self, pss);
-            s_drain (self);
             return 0;
         default:
             break;
@@ -1519,7 +1542,9 @@ s_zmq_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     gw_server_t *self = (gw_server_t *) lws_context_user (lws_get_context (wsi));
     switch (reason) {
         case LWS_CALLBACK_RAW_RX_FILE:
-            s_drain (self);
+            //  Drained once at the end of this pass, together with what
+            //  the client messages of the same pass sent
+            self->drain_due = true;
             break;
         case LWS_CALLBACK_RAW_CLOSE_FILE:
             self->zmq_wsi = NULL;
@@ -1679,6 +1704,7 @@ gw_server_destroy (gw_server_t **self_p)
     p2c_node_destroy (&self->node);
     free (self->host);
     free (self->broker);
+    free (self->wbuf);
     free (self);
     *self_p = NULL;
 }
@@ -1733,6 +1759,10 @@ gw_server_run (gw_server_t *self)
     while (!self->stopping) {
         if (lws_service (self->ctx, 0) < 0)
             break;
+        //  Once per pass rather than after every callback that sent or
+        //  woke us: an empty receive costs libzmq two system calls
+        if (self->drain_due)
+            s_drain (self);
         if (self->stop >= 2)
             break;
         if (self->stop == 1 && !self->quitting)

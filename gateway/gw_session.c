@@ -96,6 +96,54 @@ gw_session_queued (gw_session_t *self)
     return zlistx_size (self->outq);
 }
 
+size_t
+gw_ws_header (uint8_t *out, size_t len, bool binary)
+{
+    //  RFC 6455 5.2: FIN and the opcode, then the shortest length form
+    out [0] = 0x80 | (binary ? 0x2 : 0x1);
+    if (len < 126) {
+        out [1] = (uint8_t) len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        out [1] = 126;
+        out [2] = (uint8_t) (len >> 8);
+        out [3] = (uint8_t) len;
+        return 4;
+    }
+    out [1] = 127;
+    for (int i = 0; i < 8; i++)
+        out [2 + i] = (uint8_t) ((uint64_t) len >> (56 - 8 * i));
+    return 10;
+}
+
+size_t
+gw_session_take_batch (gw_session_t *self, uint8_t **buf_p, size_t *size_p, size_t pre,
+                       size_t cap)
+{
+    size_t used = 0;
+    gw_outframe_t *f;
+    while ((f = (gw_outframe_t *) zlistx_first (self->outq))) {
+        size_t need = used + 10 + f->len;
+        if (need > cap)
+            break;
+        if (pre + need > *size_p) {
+            uint8_t *buf = (uint8_t *) realloc (*buf_p, pre + need);
+            if (!buf)
+                break;
+            *buf_p = buf;
+            *size_p = pre + need;
+        }
+        uint8_t *at = *buf_p + pre + used;
+        size_t hlen = gw_ws_header (at, f->len, f->binary);
+        memcpy (at + hlen, f->buf + f->pre, f->len);
+        used += hlen + f->len;
+        f = gw_session_pop (self);
+        gw_outframe_destroy (&f);
+    }
+    return used;
+}
+
 void
 gw_session_clear (gw_session_t *self)
 {
@@ -197,6 +245,41 @@ gw_session_test (bool verbose)
     f = gw_session_pop (s);
     P2C_CHECK (f && f->len == 500);
     gw_outframe_destroy (&f);
+    b = s_buf ("x", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == 0);
+
+    //  A batch is the queued frames as WebSocket frames, oldest first,
+    //  as many as fit the cap
+    gw_session_clear (s);
+    b = s_buf ("ab", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 2, true) == 0);
+    b = s_buf ("cde", 16);
+    P2C_CHECK (gw_session_queue (s, &b, 16, 3, false) == 0);
+    uint8_t *batch = NULL;
+    size_t bsize = 0;
+    size_t blen = gw_session_take_batch (s, &batch, &bsize, 4, 1024);
+    const uint8_t want [] = { 0x82, 2, 'a', 'b', 0x81, 3, 'c', 'd', 'e' };
+    P2C_CHECK (blen == sizeof want && bsize >= 4 + blen && !memcmp (batch + 4, want, blen));
+    P2C_CHECK (gw_session_queued (s) == 0 && s->outq_bytes == 0);
+    P2C_CHECK (gw_session_take_batch (s, &batch, &bsize, 4, 1024) == 0);
+    b = s_buf ("fg", 16);
+    gw_session_queue (s, &b, 16, 2, true);
+    b = s_buf ("hi", 16);
+    gw_session_queue (s, &b, 16, 2, true);
+    P2C_CHECK (gw_session_take_batch (s, &batch, &bsize, 4, 12) == 4);
+    P2C_CHECK (gw_session_queued (s) == 1);
+    //  A first frame bigger than the cap is left for a write of its own
+    P2C_CHECK (gw_session_take_batch (s, &batch, &bsize, 4, 11) == 0);
+    P2C_CHECK (gw_session_queued (s) == 1);
+    P2C_CHECK (gw_session_take_batch (s, &batch, &bsize, 4, 12) == 4
+               && !memcmp (batch + 4, "\x82\x02hi", 4));
+    free (batch);
+    //  The three length forms
+    uint8_t h [10];
+    P2C_CHECK (gw_ws_header (h, 125, false) == 2 && h [0] == 0x81 && h [1] == 125);
+    P2C_CHECK (gw_ws_header (h, 126, true) == 4 && h [1] == 126 && h [2] == 0 && h [3] == 126);
+    P2C_CHECK (gw_ws_header (h, 65535, true) == 4 && h [2] == 0xff && h [3] == 0xff);
+    P2C_CHECK (gw_ws_header (h, 65536, true) == 10 && h [1] == 127 && h [7] == 1 && h [9] == 0);
     b = s_buf ("x", 16);
     P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == 0);
 

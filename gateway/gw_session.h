@@ -79,6 +79,19 @@ gw_outframe_t *gw_session_pop (gw_session_t *self);
 
 size_t gw_session_queued (gw_session_t *self);
 
+//  Takes queued frames out, oldest first, into one buffer as complete
+//  WebSocket frames (server to client: unmasked, FIN set), for one write
+//  instead of one per frame: as many as fit in cap bytes (counting 10
+//  header bytes each); *buf_p grows (realloc) up to pre + cap. Returns the
+//  bytes written at *buf_p + pre; 0 when the queue is empty, the oldest
+//  frame alone does not fit, or memory ran out (then nothing is taken).
+size_t gw_session_take_batch (gw_session_t *self, uint8_t **buf_p, size_t *size_p,
+                              size_t pre, size_t cap);
+
+//  The WebSocket header of an unfragmented server frame into out (at
+//  least 10 bytes); returns its length
+size_t gw_ws_header (uint8_t *out, size_t len, bool binary);
+
 //  Drops every queued frame (a client that does not read gets only its
 //  close frame).
 void gw_session_clear (gw_session_t *self);

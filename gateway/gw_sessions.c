@@ -2,8 +2,11 @@
 #include "gw_sessions.h"
 #include "p2c_test.h"
 
+//  Keyed by the number itself (as a pointer-sized integer, never 0):
+//  every delivered reply and assigned task looks its session up, and a
+//  formatted string key cost a snprintf and a string hash each time
 struct _gw_sessions_t {
-    zhashx_t *by_conn;          //  "%llx" of conn -> gw_session_t (owned)
+    zhashx_t *by_conn;          //  conn -> gw_session_t (owned)
     uint64_t last_conn;         //  last number handed out
 };
 
@@ -13,10 +16,23 @@ s_session_destructor (void **item)
     gw_session_destroy ((gw_session_t **) item);
 }
 
-static void
-s_key (uint64_t conn, char *key, size_t size)
+static size_t
+s_hash (const void *key)
 {
-    snprintf (key, size, "%llx", (unsigned long long) conn);
+    //  Numbers are sequential: spread them (Fibonacci hashing)
+    return (size_t) (((uint64_t) (uintptr_t) key * 0x9E3779B97F4A7C15ULL) >> 16);
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    return a == b ? 0 : (uintptr_t) a < (uintptr_t) b ? -1 : 1;
+}
+
+static void *
+s_key (uint64_t conn)
+{
+    return (void *) (uintptr_t) conn;
 }
 
 gw_sessions_t *
@@ -25,6 +41,10 @@ gw_sessions_new (void)
     gw_sessions_t *self = (gw_sessions_t *) zmalloc (sizeof (gw_sessions_t));
     self->by_conn = zhashx_new ();
     zhashx_set_destructor (self->by_conn, s_session_destructor);
+    zhashx_set_key_hasher (self->by_conn, s_hash);
+    zhashx_set_key_comparator (self->by_conn, s_compare);
+    zhashx_set_key_duplicator (self->by_conn, NULL);
+    zhashx_set_key_destructor (self->by_conn, NULL);
     return self;
 }
 
@@ -50,9 +70,7 @@ gw_sessions_insert (gw_sessions_t *self, gw_session_t **session_p)
 {
     gw_session_t *s = *session_p;
     *session_p = NULL;
-    char key [24];
-    s_key (s->conn, key, sizeof key);
-    if (zhashx_insert (self->by_conn, key, s) != 0) {
+    if (s->conn == 0 || zhashx_insert (self->by_conn, s_key (s->conn), s) != 0) {
         gw_session_destroy (&s);
         return NULL;
     }
@@ -62,17 +80,13 @@ gw_sessions_insert (gw_sessions_t *self, gw_session_t **session_p)
 gw_session_t *
 gw_sessions_lookup (gw_sessions_t *self, uint64_t conn)
 {
-    char key [24];
-    s_key (conn, key, sizeof key);
-    return (gw_session_t *) zhashx_lookup (self->by_conn, key);
+    return (gw_session_t *) zhashx_lookup (self->by_conn, s_key (conn));
 }
 
 void
 gw_sessions_remove (gw_sessions_t *self, uint64_t conn)
 {
-    char key [24];
-    s_key (conn, key, sizeof key);
-    zhashx_delete (self->by_conn, key);
+    zhashx_delete (self->by_conn, s_key (conn));
 }
 
 size_t

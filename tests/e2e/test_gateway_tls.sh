@@ -50,5 +50,17 @@ async def main():
 asyncio.run(main())
 PY
 check "plain ws:// on the TLS port is refused" grep -q '^refused' "$T_DIR/plain.out"
+# Under load the gateway writes a connection's queued frames in one go
+# (several WebSocket frames per TLS write): protobuf agents at concurrency
+# 128 over wss:// get every result, each exactly once
+spawn apeer-a "$BIN/p2c2r-agent" peer --server "$URL" --ca "$T_DIR/cert.pem" --peer-id tls-load-a
+spawn apeer-b "$BIN/p2c2r-agent" peer --server "$URL" --ca "$T_DIR/cert.pem" --peer-id tls-load-b
+wait_for 20 grep -q 'peer: registered' "$T_DIR/apeer-b.log"
+"$BIN/p2c2r-agent" gamer --server "$URL" --ca "$T_DIR/cert.pem" --gamer-id tls-load \
+    --task encryption --params '{"data":"tls-{i}","iterations":1}' --count 3000 \
+    --concurrency 128 --quiet --timeout-s 120 >"$T_DIR/tload.out" 2>&1
+grep summary "$T_DIR/tload.out" | head -1
+check "3000 tasks at concurrency 128 over wss:// all answered once" \
+    grep -q 'summary: tasks=3000 ok=3000 errors=0 missing=0 protocol_errors=0' "$T_DIR/tload.out"
 check "the gateway kept running" kill -0 "$PID_gw_tls"
 t_report
