@@ -9,18 +9,23 @@
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+_Static_assert (AGT_CONN_PRE >= LWS_PRE, "AGT_CONN_PRE must leave lws its LWS_PRE");
 
 typedef enum { S_IDLE, S_CONNECTING, S_OPEN } s_state_t;
 
 //  One packed ClientMessage waiting for the socket
 typedef struct _s_out_t {
-    uint8_t *buf;               //  LWS_PRE spare bytes, then the message
+    uint8_t *buf;               //  spare bytes (at least LWS_PRE), then the message
+    size_t off;                 //  where the message starts
     size_t len;                 //  message length
     void *tag;                  //  passed to on_sent
     void (*on_sent) (void *tag, void *arg);
@@ -50,6 +55,17 @@ struct _agt_conn_t {
     size_t rx_len, rx_cap;
     bool rx_too_big;            //  drop pieces until the message ends
     bool stopping;              //  agt_conn_stop was called
+    bool destroying;            //  no watch calls back while the context goes
+    bool in_receive;            //  on_message is running
+};
+
+//  A descriptor the loop watches for the owner (see agt_conn_watch)
+struct _agt_conn_watch_t {
+    agt_conn_t *conn;
+    struct lws *wsi;            //  the adopted duplicate
+    void (*on_ready) (void *arg);   //  NULL once unwatched
+    void *arg;
+    agt_conn_watch_t **ref;     //  the owner's pointer, NULLed when the watch ends
 };
 
 static void
@@ -155,8 +171,11 @@ s_receive (agt_conn_t *self, struct lws *wsi, const void *in, size_t len)
         if (!msg)
             log_warn ("agent: frame dropped reason=bad_protobuf len=%zu", self->rx_len);
         else
-        if (self->handlers.on_message)
-            self->handlers.on_message (self, &msg, self->arg);
+        if (self->handlers.on_message) {
+            self->in_receive = true;
+            self->handlers.on_message (self, &msg, self->rx, self->rx_len, self->arg);
+            self->in_receive = false;
+        }
         p2c_msg_server_free (&msg);
     }
     self->rx_len = 0;
@@ -237,22 +256,28 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
                 lws_close_reason (wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
                 return -1;
             }
-            s_out_t *o = self->out_head;
-            if (!o)
-                break;
-            self->out_head = o->next;
-            if (!self->out_head)
-                self->out_tail = NULL;
-            int n = lws_write (wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY);
-            if (n < (int) o->len) {
+            //  As many as the socket takes now: one poll round per message
+            //  would cost more than the messages (many small results or
+            //  submits queue up at once under load)
+            for (int i = 0; i < 64 && self->out_head; i++) {
+                s_out_t *o = self->out_head;
+                self->out_head = o->next;
+                if (!self->out_head)
+                    self->out_tail = NULL;
+                int n = lws_write (wsi, o->buf + o->off, o->len, LWS_WRITE_BINARY);
+                if (n < (int) o->len) {
+                    s_out_free (o);
+                    log_warn ("agent: send failed");
+                    return -1;
+                }
+                if (o->on_sent)
+                    o->on_sent (o->tag, self->arg);
                 s_out_free (o);
-                log_warn ("agent: send failed");
-                return -1;
+                //  The owner may have asked to close from on_sent
+                if (self->close_asked || wsi != self->wsi || lws_send_pipe_choked (wsi))
+                    break;
             }
-            if (o->on_sent)
-                o->on_sent (o->tag, self->arg);
-            s_out_free (o);
-            if (self->out_head)
+            if (self->out_head || self->close_asked)
                 lws_callback_on_writable (wsi);
             break;
         }
@@ -271,8 +296,44 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
     return 0;
 }
 
+//  Events of a watched descriptor (see agt_conn_watch)
+static int
+s_watch_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    (void) user, (void) in, (void) len;
+    agt_conn_watch_t *w = (agt_conn_watch_t *) lws_get_opaque_user_data (wsi);
+    if (!w)
+        return 0;
+    switch (reason) {
+        case LWS_CALLBACK_RAW_RX_FILE:
+        case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+            if (!w->on_ready || w->conn->destroying)
+                return -1;
+            w->on_ready (w->arg);
+            //  Unwatched from its own call: close it now
+            return w->on_ready ? 0 : -1;
+        case LWS_CALLBACK_RAW_CLOSE_FILE: {
+            lws_set_opaque_user_data (wsi, NULL);
+            void (*on_ready) (void *arg) = w->on_ready;
+            bool tell = on_ready && !w->conn->destroying;
+            if (w->ref)
+                *w->ref = NULL;
+            void *arg = w->arg;
+            free (w);
+            if (tell)
+                on_ready (arg);
+            break;
+        }
+        default:
+            break;
+    }
+    return 0;
+}
+
 static const struct lws_protocols s_protocols [] = {
     { "p2c2r-agent", s_callback, 0, 65536, 0, NULL, 0 },
+    { "p2c2r-agent-fd", s_watch_callback, 0, 0, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -446,6 +507,7 @@ agt_conn_destroy (agt_conn_t **self_p)
         return;
     //  No handler may run while the context goes away
     memset (&self->handlers, 0, sizeof self->handlers);
+    self->destroying = true;
     self->wsi = NULL;
     self->state = S_IDLE;
     lws_sul_cancel (&self->sul_cron);
@@ -508,6 +570,53 @@ agt_conn_open (agt_conn_t *self)
 }
 
 int
+agt_conn_send_packed (agt_conn_t *self, uint8_t *buf, size_t offset, size_t len, void *tag,
+                      void (*on_sent) (void *tag, void *arg), void (*free_tag) (void *tag))
+{
+    assert (offset >= LWS_PRE);
+    s_out_t *o = agt_conn_open (self) && buf ? calloc (1, sizeof *o) : NULL;
+    if (!o) {
+        if (agt_conn_open (self) && buf)
+            log_warn ("agent: out of memory queueing a message");
+        free (buf);
+        if (free_tag && tag)
+            free_tag (tag);
+        return -1;
+    }
+    o->buf = buf;
+    o->off = offset;
+    o->len = len;
+    o->tag = tag;
+    o->on_sent = on_sent;
+    o->free_tag = free_tag;
+    //  Straight to the socket when nothing waits before it and it has
+    //  room: a peer's result leaves the moment its worker's reply is read,
+    //  not one loop turn later. Not from on_message (a gamer's submits go
+    //  out together from the writable callback). lws_send_pipe_choked
+    //  also tells lws that this write is not a back-to-back one.
+    if (!self->out_head && !self->in_receive && !lws_send_pipe_choked (self->wsi)) {
+        int n = lws_write (self->wsi, o->buf + o->off, o->len, LWS_WRITE_BINARY);
+        if (n < (int) o->len) {
+            s_out_free (o);
+            log_warn ("agent: send failed");
+            agt_conn_close (self);
+            return -1;
+        }
+        if (o->on_sent)
+            o->on_sent (o->tag, self->arg);
+        s_out_free (o);
+        return 0;
+    }
+    if (self->out_tail)
+        self->out_tail->next = o;
+    else
+        self->out_head = o;
+    self->out_tail = o;
+    lws_callback_on_writable (self->wsi);
+    return 0;
+}
+
+int
 agt_conn_send_tagged (agt_conn_t *self, const P2c2r__ClientMessage *msg, void *tag,
                       void (*on_sent) (void *tag, void *arg), void (*free_tag) (void *tag))
 {
@@ -516,26 +625,70 @@ agt_conn_send_tagged (agt_conn_t *self, const P2c2r__ClientMessage *msg, void *t
             free_tag (tag);
         return -1;
     }
-    s_out_t *o = calloc (1, sizeof *o);
-    if (o)
-        o->buf = p2c_msg_pack_client (msg, LWS_PRE, &o->len);
-    if (!o || !o->buf) {
-        free (o);
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_client (msg, AGT_CONN_PRE, &len);
+    if (!buf) {
         if (free_tag && tag)
             free_tag (tag);
         log_warn ("agent: out of memory packing a message");
         return -1;
     }
-    o->tag = tag;
-    o->on_sent = on_sent;
-    o->free_tag = free_tag;
-    if (self->out_tail)
-        self->out_tail->next = o;
-    else
-        self->out_head = o;
-    self->out_tail = o;
-    lws_callback_on_writable (self->wsi);
+    return agt_conn_send_packed (self, buf, AGT_CONN_PRE, len, tag, on_sent, free_tag);
+}
+
+int
+agt_conn_watch (agt_conn_t *self, int fd, void (*on_ready) (void *arg), void *arg,
+                agt_conn_watch_t **ref)
+{
+    assert (on_ready && ref);
+    *ref = NULL;
+    struct lws_vhost *vhost = lws_get_vhost_by_name (self->context, "default");
+    agt_conn_watch_t *w = calloc (1, sizeof *w);
+    lws_sock_file_fd_type desc;
+    memset (&desc, 0, sizeof desc);
+    //  lws closes what it adopts; the owner keeps its own descriptor
+    desc.filefd = fd >= 0 && w && vhost ? dup (fd) : -1;
+    if (desc.filefd < 0) {
+        free (w);
+        log_warn ("agent: cannot watch a worker socket");
+        return -1;
+    }
+    w->conn = self;
+    w->on_ready = on_ready;
+    w->arg = arg;
+    w->ref = ref;
+    w->wsi = lws_adopt_descriptor_vhost (vhost, LWS_ADOPT_RAW_FILE_DESC, desc, "p2c2r-agent-fd",
+                                         NULL);
+    if (!w->wsi) {
+        close (desc.filefd);
+        free (w);
+        log_warn ("agent: cannot watch a worker socket");
+        return -1;
+    }
+    lws_set_opaque_user_data (w->wsi, w);
+    *ref = w;
     return 0;
+}
+
+void
+agt_conn_watch_write (agt_conn_watch_t *w)
+{
+    if (w && w->on_ready)
+        lws_callback_on_writable (w->wsi);
+}
+
+void
+agt_conn_unwatch (agt_conn_watch_t **ref)
+{
+    agt_conn_watch_t *w = *ref;
+    if (!w)
+        return;
+    *ref = NULL;
+    w->ref = NULL;
+    w->on_ready = NULL;
+    //  Closed by lws at its next turn (or at once if this is the watch's
+    //  own callback); freed on its close
+    lws_set_timeout (w->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
 int

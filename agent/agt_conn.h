@@ -39,8 +39,11 @@ typedef struct {
 typedef struct {
     //  The WebSocket is open: send the registration
     void (*on_open) (agt_conn_t *conn, void *arg);
-    //  One message arrived; the handler takes ownership of *msg_p
-    void (*on_message) (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg);
+    //  One message arrived; the handler takes ownership of *msg_p. raw is
+    //  the message as it came (borrowed for the call), for a handler that
+    //  passes it on without packing it again.
+    void (*on_message) (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
+                        size_t raw_len, void *arg);
     //  The connection closed or could not be made
     void (*on_close) (agt_conn_t *conn, const agt_conn_end_t *end, void *arg);
     //  agt_conn_wake was called from another thread (may be NULL)
@@ -87,6 +90,30 @@ int agt_conn_send (agt_conn_t *self, const P2c2r__ClientMessage *msg);
 //  then. tag is passed through; free_tag releases it either way.
 int agt_conn_send_tagged (agt_conn_t *self, const P2c2r__ClientMessage *msg, void *tag,
                           void (*on_sent) (void *tag, void *arg), void (*free_tag) (void *tag));
+
+//  Spare bytes a buffer given to agt_conn_send_packed needs in front of its
+//  message (libwebsockets' LWS_PRE, checked at build time)
+#define AGT_CONN_PRE 16
+
+//  Like agt_conn_send_tagged for a message that is packed already: takes
+//  buf (malloc'd; freed either way) whose message of len bytes starts at
+//  buf + offset, offset at least AGT_CONN_PRE. Nothing is copied.
+int agt_conn_send_packed (agt_conn_t *self, uint8_t *buf, size_t offset, size_t len, void *tag,
+                          void (*on_sent) (void *tag, void *arg), void (*free_tag) (void *tag));
+
+//  A descriptor watched by the loop next to the connection (a worker
+//  process's socket): on_ready runs on the network thread when it is
+//  readable or closed, and once when writable after agt_conn_watch_write.
+//  The loop watches a duplicate; the caller keeps fd and does its own I/O.
+//  *ref holds the watch until it ends: agt_conn_unwatch, or the loop gave
+//  up on the descriptor (then on_ready runs once more, with *ref already
+//  NULL, so that the owner looks at its fd and finds out why).
+typedef struct _agt_conn_watch_t agt_conn_watch_t;
+int agt_conn_watch (agt_conn_t *self, int fd, void (*on_ready) (void *arg), void *arg,
+                    agt_conn_watch_t **ref);
+void agt_conn_watch_write (agt_conn_watch_t *watch);
+//  Ends the watch (NULLs *ref); no on_ready follows.
+void agt_conn_unwatch (agt_conn_watch_t **ref);
 
 //  Wakes the network thread (any thread): on_wake runs there.
 void agt_conn_wake (agt_conn_t *self);

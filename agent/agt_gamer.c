@@ -395,9 +395,10 @@ s_on_open (agt_conn_t *conn, void *arg)
 }
 
 static void
-s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
+s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
+              size_t raw_len, void *arg)
 {
-    (void) conn;
+    (void) conn, (void) raw, (void) raw_len;
     s_gamer_t *self = (s_gamer_t *) arg;
     P2c2r__ServerMessage *msg = *msg_p;
     if (self->finished)

@@ -1,10 +1,14 @@
-/*  The contributor's agent. Threads: the network thread (libwebsockets,
-    agt_conn) owns the connection and never blocks; one thread per slot
-    takes assignments from the job queue, runs each on its own worker
-    process and puts the result on the done queue, then wakes the network
-    thread, which sends it. A connection generation number ties every job
-    and result to the connection it came on: after a reconnect the old ones
-    are dropped (the scheduler has reassigned them). */
+/*  The contributor's agent. One thread runs everything that matters: the
+    libwebsockets loop (agt_conn) owns the connection to the gateway and
+    also watches the socket of each slot's worker process. An assignment
+    goes from the frame it came in straight to an idle worker (the same
+    bytes, no packing again); the worker's reply goes to the gateway from
+    the buffer it was read into, the moment it is complete. No thread hop
+    and no wake-up on the way: at concurrency 1 the hand-offs cost a few
+    system calls instead of a millisecond. A connection generation number
+    ties every task to the connection it came on: after a reconnect the old
+    ones are abandoned (the scheduler has reassigned them). A second thread
+    only times the kernels at start (agt_bench). */
 #include "agt_peer.h"
 #include "agt_bench.h"
 #include "agt_conn.h"
@@ -17,27 +21,29 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-//  One assignment waiting for a slot
+_Static_assert (AGT_WORKER_REPLY_PRE >= AGT_CONN_PRE, "a worker's reply goes out as read");
+
+//  One assignment waiting for a slot (only when the server sent more than
+//  the slots advertised)
 typedef struct _s_job_t {
     unsigned gen;                   //  connection it came on
     P2c2r__ServerMessage *msg;      //  the Assign (owned)
+    uint8_t *raw;                   //  its bytes as they came (owned)
+    size_t raw_len;
     struct _s_job_t *next;
 } s_job_t;
 
-//  One finished task waiting for the network thread
-typedef struct _s_done_t {
-    unsigned gen;
+//  One result on its way to the socket (the tag of agt_conn_send_*)
+typedef struct {
     P2c2r__ClientMessage *reply;    //  the worker's answer, or NULL
     P2c2r__PeerResult local;        //  the error we made when reply is NULL
     char type [64];                 //  task type, for the log line
     bool log_info;                  //  --log-tasks
-    struct _s_done_t *next;
 } s_done_t;
 
 typedef struct _agt_peer_t agt_peer_t;
@@ -45,9 +51,14 @@ typedef struct _agt_peer_t agt_peer_t;
 typedef struct {
     agt_peer_t *peer;
     int index;
-    pthread_t thread;
-    bool started;
     agt_worker_t *worker;           //  this slot's worker process
+    agt_conn_watch_t *watch;        //  the loop's watch on its socket
+    uint64_t watched;               //  agt_worker_serial the watch is for
+    //  The task in flight, when the worker is busy
+    unsigned gen;                   //  connection it came on
+    char task_id [128];
+    uint32_t attempt;
+    char type [64];
 } s_slot_t;
 
 struct _agt_peer_t {
@@ -56,7 +67,8 @@ struct _agt_peer_t {
     char *peer_id;
     char *api_key;
     char *region;
-    int nslots;
+    int nslots;                     //  worker processes
+    int queue;                      //  tasks advertised per worker (--worker-queue)
     long long task_timeout_ms;      //  when an Assign gives no deadline
     bool log_tasks;
     uint64_t *ref_us;               //  per kernel (agt_kernels order): reference time, 0 unknown
@@ -65,6 +77,7 @@ struct _agt_peer_t {
     char **bench_argv;              //  the worker command line, for the bench thread
     pthread_t bench_thread;
     bool bench_started;
+    pthread_mutex_t mutex;          //  guards ref_us
     //  Network thread only
     agt_conn_t *conn;
     agt_backoff_t backoff;
@@ -73,14 +86,8 @@ struct _agt_peer_t {
     bool auth_refused;              //  this connection's registration got auth_failed
     int64_t last_beat_us;
     int exit_code;
-    //  Shared with the slot threads
-    atomic_uint gen;                //  bumped whenever a connection ends
-    atomic_bool stopping;
-    atomic_int busy;                //  slots running a task
-    pthread_mutex_t mutex;          //  guards the two queues
-    pthread_cond_t cond;            //  a job arrived, or stopping
-    s_job_t *jobs, *jobs_tail;
-    s_done_t *done, *done_tail;
+    unsigned gen;                   //  bumped whenever a connection ends
+    s_job_t *jobs, *jobs_tail;      //  assignments waiting for a slot
     s_slot_t *slots;
 };
 
@@ -152,96 +159,179 @@ s_on_sent (void *tag, void *arg)
                    r->ok ? 1 : 0, (unsigned long long) r->compute_us);
 }
 
-//  ---------------------------------------------------------------------
-//  Slot threads
-
-typedef struct {
-    agt_peer_t *peer;
-    unsigned gen;
-} s_abandon_t;
-
-static bool
-s_abandon (void *arg)
+static s_done_t *
+s_done_new (agt_peer_t *self, const char *type)
 {
-    s_abandon_t *a = (s_abandon_t *) arg;
-    return atomic_load (&a->peer->stopping) || atomic_load (&a->peer->gen) != a->gen;
+    s_done_t *d = calloc (1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->log_info = self->log_tasks;
+    snprintf (d->type, sizeof d->type, "%s", type ? type : "");
+    p2c2r__peer_result__init (&d->local);
+    return d;
 }
 
-static void *
-s_slot_run (void *arg)
+//  A task that got no answer from its worker: the error goes to the server
+//  as a kernel_error result, so the task is not left to its deadline
+static void
+s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const char *type,
+              int slot, const char *why)
 {
-    s_slot_t *slot = (s_slot_t *) arg;
+    log_warn ("peer: task failed id=%s type=%s slot=%d reason=\"%s\"", task_id, type, slot, why);
+    if (!self->registered)
+        return;
+    s_done_t *d = s_done_new (self, type);
+    if (d) {
+        d->local.task_id = strdup (task_id);
+        d->local.attempt = attempt;
+        d->local.ok = false;
+        d->local.error_code = strdup ("kernel_error");
+        d->local.error = strdup (why);
+    }
+    if (!d || !d->local.task_id || !d->local.error_code || !d->local.error) {
+        if (d)
+            s_done_free (d);
+        log_warn ("peer: out of memory, result dropped id=%s", task_id);
+        return;
+    }
+    P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
+    msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_RESULT;
+    msg.result = &d->local;
+    //  agt_conn owns d from here and frees it with s_done_free
+    agt_conn_send_tagged (self->conn, &msg, d, s_on_sent, s_done_free);
+}
+
+//  ---------------------------------------------------------------------
+//  Slots: each a worker process whose socket the loop watches
+
+static void s_slot_ready (void *arg);
+static void s_slot_next (s_slot_t *slot);
+
+//  Keeps the loop's watch on the worker's current socket (a replaced
+//  worker has a new one)
+static void
+s_slot_watch (s_slot_t *slot)
+{
+    agt_worker_t *w = slot->worker;
+    if (slot->watch && slot->watched == agt_worker_serial (w))
+        return;
+    agt_conn_unwatch (&slot->watch);
+    if (agt_worker_fd (w) < 0)
+        return;
+    if (agt_conn_watch (slot->peer->conn, agt_worker_fd (w), s_slot_ready, slot, &slot->watch)
+        == 0)
+        slot->watched = agt_worker_serial (w);
+}
+
+//  Hands an assignment to this slot's idle worker
+static void
+s_slot_start (s_slot_t *slot, unsigned gen, const P2c2r__Assign *a, const uint8_t *raw,
+              size_t raw_len)
+{
     agt_peer_t *self = slot->peer;
-    while (true) {
-        pthread_mutex_lock (&self->mutex);
-        while (!self->jobs && !atomic_load (&self->stopping))
-            pthread_cond_wait (&self->cond, &self->mutex);
-        if (atomic_load (&self->stopping)) {
-            pthread_mutex_unlock (&self->mutex);
-            break;
+    slot->gen = gen;
+    snprintf (slot->task_id, sizeof slot->task_id, "%s", a->task_id);
+    slot->attempt = a->attempt;
+    snprintf (slot->type, sizeof slot->type, "%s", a->task_type ? a->task_type : "");
+    int64_t timeout_ms = a->deadline_ms ? (int64_t) a->deadline_ms : self->task_timeout_ms;
+    char why [128];
+    if (agt_worker_start (slot->worker, a->task_id, raw, raw_len, timeout_ms, why, sizeof why)
+        != 0) {
+        s_send_error (self, a->task_id, a->attempt, slot->type, slot->index, why);
+        s_slot_watch (slot);
+        return;
+    }
+    s_slot_watch (slot);
+    if (agt_worker_wants_write (slot->worker))
+        agt_conn_watch_write (slot->watch);
+}
+
+//  The worker's socket is ready (or it is time to check the time limit)
+static void
+s_slot_pump (s_slot_t *slot)
+{
+    agt_peer_t *self = slot->peer;
+    char why [128];
+    agt_worker_status_t st = agt_worker_pump (slot->worker, why, sizeof why);
+    if (st == AGT_WORKER_DONE) {
+        size_t len = 0;
+        P2c2r__ClientMessage *reply = NULL;
+        uint8_t *buf = agt_worker_take_reply (slot->worker, &len, &reply);
+        s_done_t *d = slot->gen == self->gen && self->registered
+                    ? s_done_new (self, slot->type) : NULL;
+        if (d) {
+            d->reply = reply;
+            //  The worker's bytes go out as they are: agt_conn owns buf and d
+            agt_conn_send_packed (self->conn, buf, AGT_WORKER_REPLY_PRE, len, d, s_on_sent,
+                                  s_done_free);
         }
+        else {
+            log_debug ("peer: stale result dropped id=%s", slot->task_id);
+            p2c_msg_client_free (&reply);
+            free (buf);
+        }
+    }
+    else
+    if (st == AGT_WORKER_FAILED) {
+        if (slot->gen == self->gen)
+            s_send_error (self, slot->task_id, slot->attempt, slot->type, slot->index, why);
+    }
+    else
+    if (st == AGT_WORKER_RUNNING && agt_worker_wants_write (slot->worker))
+        agt_conn_watch_write (slot->watch);
+    s_slot_watch (slot);
+    if (!agt_worker_busy (slot->worker))
+        s_slot_next (slot);
+}
+
+static void
+s_slot_ready (void *arg)
+{
+    s_slot_pump ((s_slot_t *) arg);
+}
+
+//  An idle slot takes the oldest waiting assignment of this connection
+static void
+s_slot_next (s_slot_t *slot)
+{
+    agt_peer_t *self = slot->peer;
+    while (self->jobs && !agt_worker_busy (slot->worker)) {
         s_job_t *job = self->jobs;
         self->jobs = job->next;
         if (!self->jobs)
             self->jobs_tail = NULL;
-        pthread_mutex_unlock (&self->mutex);
-
-        if (job->gen != atomic_load (&self->gen)) {
-            p2c_msg_server_free (&job->msg);
-            free (job);
-            continue;
-        }
-        const P2c2r__Assign *assign = job->msg->assign;
-        s_done_t *done = calloc (1, sizeof *done);
-        if (!done) {
-            log_warn ("peer: out of memory, task dropped id=%s", assign->task_id);
-            p2c_msg_server_free (&job->msg);
-            free (job);
-            continue;
-        }
-        done->gen = job->gen;
-        done->log_info = self->log_tasks;
-        snprintf (done->type, sizeof done->type, "%s", assign->task_type);
-        p2c2r__peer_result__init (&done->local);
-        atomic_fetch_add (&self->busy, 1);
-        int64_t timeout_ms = assign->deadline_ms ? (int64_t) assign->deadline_ms
-                                                 : self->task_timeout_ms;
-        s_abandon_t ab = { self, job->gen };
-        char why [128];
-        done->reply = agt_worker_run (slot->worker, assign, timeout_ms, s_abandon, &ab, why,
-                                      sizeof why);
-        atomic_fetch_sub (&self->busy, 1);
-        if (!done->reply) {
-            log_warn ("peer: task failed id=%s type=%s slot=%d reason=\"%s\"", assign->task_id,
-                      assign->task_type, slot->index, why);
-            done->local.task_id = strdup (assign->task_id);
-            done->local.attempt = assign->attempt;
-            done->local.ok = false;
-            done->local.error_code = strdup ("kernel_error");
-            done->local.error = strdup (why);
-            if (!done->local.task_id || !done->local.error_code || !done->local.error) {
-                s_done_free (done);
-                done = NULL;
-            }
-        }
+        if (job->gen == self->gen)
+            s_slot_start (slot, job->gen, job->msg->assign, job->raw, job->raw_len);
         p2c_msg_server_free (&job->msg);
+        free (job->raw);
         free (job);
-        if (!done)
-            continue;
-        pthread_mutex_lock (&self->mutex);
-        if (self->done_tail)
-            self->done_tail->next = done;
-        else
-            self->done = done;
-        self->done_tail = done;
-        pthread_mutex_unlock (&self->mutex);
-        agt_conn_wake (self->conn);
     }
-    return NULL;
+}
+
+static void
+s_jobs_clear (agt_peer_t *self)
+{
+    while (self->jobs) {
+        s_job_t *next = self->jobs->next;
+        p2c_msg_server_free (&self->jobs->msg);
+        free (self->jobs->raw);
+        free (self->jobs);
+        self->jobs = next;
+    }
+    self->jobs_tail = NULL;
+}
+
+static int
+s_busy_slots (agt_peer_t *self)
+{
+    int busy = 0;
+    for (int i = 0; i < self->nslots; i++)
+        busy += agt_worker_busy (self->slots [i].worker) ? 1 : 0;
+    return busy;
 }
 
 //  ---------------------------------------------------------------------
-//  Network thread
+//  Network events
 
 static void
 s_register (agt_conn_t *conn, void *arg)
@@ -277,7 +367,7 @@ s_register (agt_conn_t *conn, void *arg)
     caps.cpu_cores = cores > 0 ? (uint32_t) cores : 1;
     caps.ram_gb = pages > 0 && page > 0
                 ? (uint32_t) ((double) pages * (double) page / (1024.0 * 1024 * 1024) + 0.5) : 0;
-    caps.slots = (uint32_t) self->nslots;
+    caps.slots = (uint32_t) (self->nslots * self->queue);
     caps.n_task_types = n;
     caps.task_types = types;
     caps.n_kernels = n;
@@ -301,14 +391,16 @@ s_register (agt_conn_t *conn, void *arg)
 }
 
 static void
-s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
+s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
+              size_t raw_len, void *arg)
 {
     agt_peer_t *self = (agt_peer_t *) arg;
     P2c2r__ServerMessage *msg = *msg_p;
     switch (msg->msg_case) {
         case P2C2R__SERVER_MESSAGE__MSG_REGISTERED:
             if (!self->registered)
-                log_info ("peer: registered id=%s slots=%d", self->peer_id, self->nslots);
+                log_info ("peer: registered id=%s slots=%d workers=%d", self->peer_id,
+                          self->nslots * self->queue, self->nslots);
             self->registered = true;
             agt_backoff_reset (&self->backoff);
             break;
@@ -335,23 +427,32 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, void *arg)
                           self->registered ? "no_task_id" : "not_registered");
                 break;
             }
+            log_debug ("peer: assigned id=%s type=%s", a->task_id, a->task_type);
+            //  The worker takes the frame as it came: it is a
+            //  ServerMessage{assign} already
+            for (int i = 0; i < self->nslots; i++)
+                if (!agt_worker_busy (self->slots [i].worker)) {
+                    s_slot_start (&self->slots [i], self->gen, a, raw, raw_len);
+                    return;
+                }
             s_job_t *job = calloc (1, sizeof *job);
-            if (!job) {
+            uint8_t *copy = job ? malloc (raw_len ? raw_len : 1) : NULL;
+            if (!copy) {
+                free (job);
                 log_warn ("peer: out of memory, assignment dropped id=%s", a->task_id);
                 break;
             }
-            log_debug ("peer: assigned id=%s type=%s", a->task_id, a->task_type);
-            job->gen = atomic_load (&self->gen);
+            memcpy (copy, raw, raw_len);
+            job->gen = self->gen;
             job->msg = msg;
+            job->raw = copy;
+            job->raw_len = raw_len;
             *msg_p = NULL;
-            pthread_mutex_lock (&self->mutex);
             if (self->jobs_tail)
                 self->jobs_tail->next = job;
             else
                 self->jobs = job;
             self->jobs_tail = job;
-            pthread_cond_signal (&self->cond);
-            pthread_mutex_unlock (&self->mutex);
             break;
         }
         default:
@@ -369,19 +470,19 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
     bool auth_refused = self->auth_refused;
     self->auth_refused = false;
     //  Everything of the old connection is void: running tasks are
-    //  abandoned, queued ones dropped
-    atomic_fetch_add (&self->gen, 1);
-    pthread_mutex_lock (&self->mutex);
-    s_job_t *jobs = self->jobs;
-    self->jobs = self->jobs_tail = NULL;
-    pthread_mutex_unlock (&self->mutex);
-    while (jobs) {
-        s_job_t *next = jobs->next;
-        p2c_msg_server_free (&jobs->msg);
-        free (jobs);
-        jobs = next;
+    //  abandoned (their workers killed and replaced), queued ones dropped
+    self->gen++;
+    s_jobs_clear (self);
+    for (int i = 0; i < self->nslots; i++) {
+        s_slot_t *slot = &self->slots [i];
+        if (agt_worker_busy (slot->worker)) {
+            log_warn ("peer: task failed id=%s type=%s slot=%d reason=\"task abandoned\"",
+                      slot->task_id, slot->type, slot->index);
+            agt_worker_abandon (slot->worker);
+            s_slot_watch (slot);
+        }
     }
-    if (atomic_load (&self->stopping))
+    if (s_stop)
         return;
     agt_retry_t kind = agt_retry_kind (end, auth_refused);
     int64_t delay = agt_retry_delay (kind, &self->backoff,
@@ -403,32 +504,6 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
 }
 
 static void
-s_on_wake (agt_conn_t *conn, void *arg)
-{
-    agt_peer_t *self = (agt_peer_t *) arg;
-    pthread_mutex_lock (&self->mutex);
-    s_done_t *list = self->done;
-    self->done = self->done_tail = NULL;
-    pthread_mutex_unlock (&self->mutex);
-    unsigned gen = atomic_load (&self->gen);
-    while (list) {
-        s_done_t *d = list;
-        list = d->next;
-        d->next = NULL;
-        if (d->gen != gen || !self->registered) {
-            log_debug ("peer: stale result dropped id=%s", s_done_result (d)->task_id);
-            s_done_free (d);
-            continue;
-        }
-        P2c2r__ClientMessage local = P2C2R__CLIENT_MESSAGE__INIT;
-        local.msg_case = P2C2R__CLIENT_MESSAGE__MSG_RESULT;
-        local.result = &d->local;
-        //  agt_conn owns d from here and frees it with s_done_free
-        agt_conn_send_tagged (conn, d->reply ? d->reply : &local, d, s_on_sent, s_done_free);
-    }
-}
-
-static void
 s_on_cron (agt_conn_t *conn, void *arg)
 {
     agt_peer_t *self = (agt_peer_t *) arg;
@@ -437,11 +512,18 @@ s_on_cron (agt_conn_t *conn, void *arg)
         self->reconnect_at_us = 0;
         agt_conn_connect (conn);
     }
+    //  Time limits of running tasks (a hung worker is silent), and workers
+    //  whose watch could not be set up
+    for (int i = 0; i < self->nslots; i++) {
+        s_slot_t *slot = &self->slots [i];
+        if (agt_worker_busy (slot->worker) || !slot->watch)
+            s_slot_pump (slot);
+    }
     //  A heartbeat tells the server how loaded this peer is
     if (self->registered && now - self->last_beat_us >= 10 * 1000000LL) {
         self->last_beat_us = now;
         P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
-        hb.load = (float) atomic_load (&self->busy) / (float) self->nslots;
+        hb.load = (float) s_busy_slots (self) / (float) self->nslots;
         P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
@@ -503,34 +585,17 @@ s_peer_destroy (agt_peer_t **self_p)
     agt_peer_t *self = *self_p;
     if (!self)
         return;
-    pthread_mutex_lock (&self->mutex);
-    atomic_store (&self->stopping, true);
-    pthread_cond_broadcast (&self->cond);
-    pthread_mutex_unlock (&self->mutex);
     s_bench_stop = 1;
     if (self->bench_started)
         pthread_join (self->bench_thread, NULL);
-    for (int i = 0; self->slots && i < self->nslots; i++) {
-        if (self->slots [i].started)
-            pthread_join (self->slots [i].thread, NULL);
-        agt_worker_destroy (&self->slots [i].worker);
-    }
-    free (self->slots);
     free (self->ref_us);
+    //  The connection first: its watches point into the slots
     agt_conn_destroy (&self->conn);
-    while (self->jobs) {
-        s_job_t *next = self->jobs->next;
-        p2c_msg_server_free (&self->jobs->msg);
-        free (self->jobs);
-        self->jobs = next;
-    }
-    while (self->done) {
-        s_done_t *next = self->done->next;
-        s_done_free (self->done);
-        self->done = next;
-    }
+    for (int i = 0; self->slots && i < self->nslots; i++)
+        agt_worker_destroy (&self->slots [i].worker);
+    free (self->slots);
+    s_jobs_clear (self);
     pthread_mutex_destroy (&self->mutex);
-    pthread_cond_destroy (&self->cond);
     free (self);
     *self_p = NULL;
 }
@@ -540,7 +605,7 @@ agt_peer_main (int argc, char **argv)
 {
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
     char *ca = NULL;
-    long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000;
+    long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000, queue = 1;
     bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
     p2c_cfg_t table [] = {
         AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
@@ -548,6 +613,9 @@ agt_peer_main (int argc, char **argv)
         { "region", P2C_CFG_STR, NULL, 0, 0, &region, "region, for same-region scheduling" },
         { "slots", P2C_CFG_INT, "0", 0, 256, &slots,
           "tasks run at once, one worker process each (0: the number of online cores)" },
+        { "worker-queue", P2C_CFG_INT, "1", 1, 16, &queue,
+          "tasks advertised per worker process; 1 (honest: every slot has a worker), more "
+          "keeps a worker busy while results and tasks cross the network, tasks wait here" },
         { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
           "address space limit of each worker process, MiB" },
         { "task-timeout-ms", P2C_CFG_INT, "60000", 100, 3600000, &task_timeout_ms,
@@ -585,13 +653,13 @@ agt_peer_main (int argc, char **argv)
     if (!self)
         fatal ("peer: out of memory");
     pthread_mutex_init (&self->mutex, NULL);
-    pthread_cond_init (&self->cond, NULL);
     self->url = agt_server_url (server, cloud_ip, cloud_port);
     self->peer_id = peer_id && *peer_id ? strdup (peer_id) : agt_default_id ("");
     self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
     self->region = strdup (region ? region : "");
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     self->nslots = slots > 0 ? (int) slots : cores < 1 ? 1 : cores > 256 ? 256 : (int) cores;
+    self->queue = (int) queue;
     self->task_timeout_ms = task_timeout_ms;
     self->log_tasks = log_tasks;
     agt_conn_tls_t tls = { ca && *ca ? ca : NULL, insecure };
@@ -611,7 +679,7 @@ agt_peer_main (int argc, char **argv)
     self->ref_us = calloc (self->nkernels + 1, sizeof (uint64_t));
     if (!self->ref_us)
         fatal ("peer: out of memory");
-    agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, s_on_wake, s_on_cron };
+    agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, NULL, s_on_cron };
     self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
     p2c_cfg_free (table);
     if (!self->conn) {
@@ -638,8 +706,8 @@ agt_peer_main (int argc, char **argv)
     self->bench_argv = wargv;
     bool measure = !no_bench && !s_speeds_cached (self);
 
-    //  Workers, and slot threads that never take the signals: those must
-    //  interrupt the network thread's poll
+    //  Workers, and a bench thread that never takes the signals: those
+    //  must interrupt the network thread's poll
     sigset_t block, old;
     sigemptyset (&block);
     sigaddset (&block, SIGTERM);
@@ -655,9 +723,9 @@ agt_peer_main (int argc, char **argv)
         slot->worker = agt_worker_new ("/proc/self/exe", wargv);
         if (!slot->worker)
             fatal ("peer: cannot start worker process slot=%d", i);
-        if (pthread_create (&slot->thread, NULL, s_slot_run, slot) != 0)
-            fatal ("peer: cannot start slot thread slot=%d", i);
-        slot->started = true;
+        s_slot_watch (slot);
+        if (!slot->watch)
+            fatal ("peer: cannot watch worker process slot=%d", i);
     }
     if (measure && pthread_create (&self->bench_thread, NULL, s_measure_run, self) == 0)
         self->bench_started = true;
@@ -672,7 +740,6 @@ agt_peer_main (int argc, char **argv)
     }
     int exit_code = self->exit_code;
     log_info ("peer: stopping id=%s", self->peer_id);
-    atomic_store (&self->stopping, true);
     char *url = self->url, *pid = self->peer_id, *key = self->api_key, *reg = self->region;
     s_peer_destroy (&self);
     free (url);

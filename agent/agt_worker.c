@@ -7,6 +7,7 @@
 #include "p2c_log.h"
 #include "p2c_time.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,25 +110,6 @@ agt_worker_result_reset (P2c2r__PeerResult *r)
     p2c2r__peer_result__init (r);
 }
 
-//  Blocking I/O of exactly len bytes. Returns len, 0 at end of input
-//  before any byte, -1 on error or a cut message.
-static ssize_t
-s_read_full (int fd, uint8_t *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read (fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return got == 0 ? 0 : -1;
-        got += (size_t) n;
-    }
-    return (ssize_t) len;
-}
-
 static int
 s_write_full (int fd, const uint8_t *buf, size_t len)
 {
@@ -158,12 +141,22 @@ s_get_len (const uint8_t *p)
 }
 
 //  RLIMIT_CPU counts the whole life of the process, and a worker serves
-//  many tasks: so before each task the soft limit is moved to what was used
-//  so far plus a generous allowance. It is only a backstop for a wedged
-//  worker whose parent is gone; the parent's wall-clock limit comes first.
+//  many tasks: so the soft limit is kept at what was used so far plus a
+//  generous allowance. It is only a backstop for a wedged worker whose
+//  parent is gone; the parent's wall-clock limit comes first. Three system
+//  calls a task add up at thousands of tasks a second, so the limit moves
+//  only when the deadline changes or a second has passed: the allowance
+//  (at least 60 s of CPU) dwarfs that second.
 static void
 s_cpu_allowance (uint32_t deadline_ms)
 {
+    static int64_t last_us = 0;
+    static uint32_t last_deadline = 0;
+    int64_t now = p2c_now_us ();
+    if (last_us && deadline_ms == last_deadline && now - last_us < 1000000)
+        return;
+    last_us = now;
+    last_deadline = deadline_ms;
     struct rusage ru;
     struct rlimit rl;
     if (getrusage (RUSAGE_SELF, &ru) != 0 || getrlimit (RLIMIT_CPU, &rl) != 0)
@@ -177,31 +170,57 @@ s_cpu_allowance (uint32_t deadline_ms)
     setrlimit (RLIMIT_CPU, &rl);
 }
 
+//  Reads until buf holds at least need bytes (it may hold more: the next
+//  request). Returns 0, 1 at end of input before any byte, -1 on error.
+static int
+s_fill (int fd, uint8_t **buf_p, size_t *cap_p, size_t *len_p, size_t need)
+{
+    size_t start = *len_p;
+    while (*len_p < need) {
+        if (*cap_p < need) {
+            size_t cap = need < 65536 ? 65536 : need;
+            uint8_t *buf = realloc (*buf_p, cap);
+            if (!buf)
+                return -1;
+            *buf_p = buf;
+            *cap_p = cap;
+        }
+        ssize_t n = read (fd, *buf_p + *len_p, *cap_p - *len_p);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return *len_p == 0 && start == 0 ? 1 : -1;
+        *len_p += (size_t) n;
+    }
+    return 0;
+}
+
 int
 agt_worker_serve (int fd, agt_kernel_lookup_fn *lookup)
 {
+    uint8_t *in = NULL;
+    size_t cap = 0, have = 0;
+    int rc = 0;
     while (true) {
-        uint8_t head [4];
-        ssize_t n = s_read_full (fd, head, 4);
-        if (n == 0)
-            return 0;
-        if (n < 0)
-            return -1;
-        size_t len = s_get_len (head);
-        if (len > AGT_WORKER_MAX_MSG)
-            return -1;
-        uint8_t *body = malloc (len ? len : 1);
-        if (!body)
-            return -1;
-        if (len && s_read_full (fd, body, len) != (ssize_t) len) {
-            free (body);
-            return -1;
+        int got = s_fill (fd, &in, &cap, &have, 4);
+        if (got != 0) {
+            rc = got > 0 ? 0 : -1;
+            break;
         }
-        P2c2r__ServerMessage *msg = p2c_msg_unpack_server (body, len, AGT_WORKER_MAX_MSG);
-        free (body);
+        size_t len = s_get_len (in);
+        if (len > AGT_WORKER_MAX_MSG || s_fill (fd, &in, &cap, &have, 4 + len) != 0) {
+            rc = -1;
+            break;
+        }
+        P2c2r__ServerMessage *msg = p2c_msg_unpack_server (in + 4, len, AGT_WORKER_MAX_MSG);
+        have -= 4 + len;
+        memmove (in, in + 4 + len, have);
         if (!msg || msg->msg_case != P2C2R__SERVER_MESSAGE__MSG_ASSIGN || !msg->assign) {
             p2c_msg_server_free (&msg);
-            return -1;
+            rc = -1;
+            break;
         }
         s_cpu_allowance (msg->assign->deadline_ms);
         P2c2r__PeerResult result;
@@ -214,14 +233,30 @@ agt_worker_serve (int fd, agt_kernel_lookup_fn *lookup)
         size_t rlen = 0;
         uint8_t *buf = p2c_msg_pack_client (&reply, 4, &rlen);
         agt_worker_result_reset (&result);
-        if (!buf)
-            return -1;
+        if (!buf) {
+            rc = -1;
+            break;
+        }
         s_put_len (buf, rlen);
-        int rc = s_write_full (fd, buf, rlen + 4);
+        int wrc = s_write_full (fd, buf, rlen + 4);
         free (buf);
-        if (rc != 0)
-            return -1;
+        if (wrc != 0) {
+            rc = -1;
+            break;
+        }
+        //  A big request's buffer is not kept
+        if (cap > 1024 * 1024 && have < 65536) {
+            uint8_t *small = malloc (65536);
+            if (small) {
+                memcpy (small, in, have);
+                free (in);
+                in = small;
+                cap = 65536;
+            }
+        }
     }
+    free (in);
+    return rc;
 }
 
 int
@@ -262,11 +297,34 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 //  ---------------------------------------------------------------------
 //  Parent side
 
+//  Room kept in front of a reply so that it goes to the gateway from the
+//  buffer it was read into: the 4-byte length ends where the message
+//  starts, at AGT_WORKER_REPLY_PRE
+#define S_IN_SPARE (AGT_WORKER_REPLY_PRE - 4)
+
+//  Bytes asked of the socket per read: a usual reply comes in one
+#define S_READ_CHUNK 16384
+
 struct _agt_worker_t {
     char *exe;                  //  what to exec
     char **argv;                //  its arguments (owned copies)
     pid_t pid;                  //  the child, or -1
     int fd;                     //  our end of the socket (non-blocking), or -1
+    uint64_t serial;            //  bumped per spawn: a new fd may reuse the old number
+    //  The task in flight
+    bool busy;
+    char *task_id;              //  its id: only a result for it is an answer
+    int64_t deadline_us;        //  monotonic; past it the worker is killed
+    uint8_t *out;               //  request bytes not yet written, or NULL
+    size_t out_len, out_done;
+    //  Reply bytes read so far, from in + S_IN_SPARE (also bytes of a
+    //  following reply: the socket is a stream)
+    uint8_t *in;
+    size_t in_len, in_cap;      //  counted from in + S_IN_SPARE
+    //  The finished reply, until taken
+    uint8_t *reply;             //  the buffer; the message at AGT_WORKER_REPLY_PRE
+    size_t reply_len;
+    P2c2r__ClientMessage *reply_msg;
 };
 
 static int
@@ -298,8 +356,28 @@ s_spawn (agt_worker_t *self)
     fcntl (sv [0], F_SETFL, fcntl (sv [0], F_GETFL) | O_NONBLOCK);
     self->pid = pid;
     self->fd = sv [0];
+    self->serial++;
     log_debug ("agent: worker started pid=%d", (int) pid);
     return 0;
+}
+
+//  Forgets the task in flight and every byte of it
+static void
+s_clear_task (agt_worker_t *self)
+{
+    self->busy = false;
+    free (self->task_id);
+    self->task_id = NULL;
+    free (self->out);
+    self->out = NULL;
+    self->out_len = self->out_done = 0;
+    free (self->in);
+    self->in = NULL;
+    self->in_len = self->in_cap = 0;
+    free (self->reply);
+    self->reply = NULL;
+    self->reply_len = 0;
+    p2c_msg_client_free (&self->reply_msg);
 }
 
 //  Ends the child for good and tells how it ended (for the error text).
@@ -313,12 +391,14 @@ s_kill (agt_worker_t *self, bool wait_a_little, char *how, size_t how_size)
         return;
     int status = 0;
     pid_t got = 0;
-    //  A worker that closed its socket is on its way out: let it finish so
-    //  that its real cause of death is reported, then force it
-    for (int i = 0; wait_a_little && i < 100 && got == 0; i++) {
+    //  A worker that closed its socket is on its way out (its descriptors
+    //  close as it exits): let it finish so that its real cause of death is
+    //  reported, then force it. Bounded short: this runs on the peer's
+    //  event loop.
+    for (int i = 0; wait_a_little && i < 200 && got == 0; i++) {
         got = waitpid (self->pid, &status, WNOHANG);
         if (got == 0)
-            usleep (10000);
+            usleep (1000);
     }
     if (got <= 0) {
         kill (self->pid, SIGKILL);
@@ -368,6 +448,7 @@ agt_worker_destroy (agt_worker_t **self_p)
     if (!self)
         return;
     s_kill (self, false, NULL, 0);
+    s_clear_task (self);
     if (self->argv)
         for (size_t i = 0; self->argv [i]; i++)
             free (self->argv [i]);
@@ -389,88 +470,41 @@ agt_worker_pid (agt_worker_t *self)
     return self->pid > 0 ? (int) self->pid : -1;
 }
 
-typedef enum { S_IO_OK, S_IO_EOF, S_IO_TIMEOUT, S_IO_ABANDONED, S_IO_ERROR } s_io_t;
-
-//  Waits for the fd in slices of 100 ms so that an abandoned task is
-//  noticed quickly; deadline_us is on the monotonic clock.
-static s_io_t
-s_wait (agt_worker_t *self, short events, int64_t deadline_us, agt_worker_abandon_fn *abandon,
-        void *arg)
+int
+agt_worker_fd (agt_worker_t *self)
 {
-    while (true) {
-        if (abandon && abandon (arg))
-            return S_IO_ABANDONED;
-        int64_t left_ms = (deadline_us - p2c_now_us () + 999) / 1000;
-        if (left_ms <= 0)
-            return S_IO_TIMEOUT;
-        struct pollfd pfd = { self->fd, events, 0 };
-        int n = poll (&pfd, 1, left_ms > 100 ? 100 : (int) left_ms);
-        if (n < 0 && errno != EINTR)
-            return S_IO_ERROR;
-        if (n > 0 && (pfd.revents & events))
-            return S_IO_OK;
-        if (n > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
-            return S_IO_EOF;
-    }
+    return self->fd;
 }
 
-static s_io_t
-s_send_all (agt_worker_t *self, const uint8_t *buf, size_t len, int64_t deadline_us,
-            agt_worker_abandon_fn *abandon, void *arg)
+uint64_t
+agt_worker_serial (agt_worker_t *self)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = send (self->fd, buf + done, len - done, MSG_NOSIGNAL);
-        if (n > 0) {
-            done += (size_t) n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return S_IO_EOF;
-        s_io_t rc = s_wait (self, POLLOUT, deadline_us, abandon, arg);
-        if (rc != S_IO_OK)
-            return rc;
-    }
-    return S_IO_OK;
+    return self->serial;
 }
 
-static s_io_t
-s_recv_all (agt_worker_t *self, uint8_t *buf, size_t len, int64_t deadline_us,
-            agt_worker_abandon_fn *abandon, void *arg)
+bool
+agt_worker_busy (agt_worker_t *self)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = recv (self->fd, buf + got, len - got, 0);
-        if (n > 0) {
-            got += (size_t) n;
-            continue;
-        }
-        if (n == 0)
-            return S_IO_EOF;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return S_IO_EOF;
-        s_io_t rc = s_wait (self, POLLIN, deadline_us, abandon, arg);
-        if (rc != S_IO_OK)
-            return rc;
-    }
-    return S_IO_OK;
+    return self->busy;
 }
 
-//  The worker failed: say why, end it, and start a fresh one.
+bool
+agt_worker_wants_write (agt_worker_t *self)
+{
+    return self->busy && self->out != NULL;
+}
+
+typedef enum { S_IO_OK, S_IO_AGAIN, S_IO_EOF, S_IO_ERROR } s_io_t;
+
+//  The worker failed: say why, end it, and start a fresh one (the task,
+//  if any, is over).
 static void
-s_replace (agt_worker_t *self, s_io_t rc, char *why, size_t why_size)
+s_replace (agt_worker_t *self, const char *cause, s_io_t rc, char *why, size_t why_size)
 {
     char how [64] = "";
     s_kill (self, rc == S_IO_EOF, how, sizeof how);
-    if (rc == S_IO_TIMEOUT)
-        snprintf (why, why_size, "time limit exceeded");
-    else
-    if (rc == S_IO_ABANDONED)
-        snprintf (why, why_size, "task abandoned");
+    if (cause)
+        snprintf (why, why_size, "%s", cause);
     else
     if (rc == S_IO_EOF && !strncmp (how, "signal", 6))
         snprintf (why, why_size, "worker crashed: %s", how);
@@ -479,7 +513,224 @@ s_replace (agt_worker_t *self, s_io_t rc, char *why, size_t why_size)
         snprintf (why, why_size, "worker exited: %s", how);
     else
         snprintf (why, why_size, "worker protocol error");
+    s_clear_task (self);
     s_spawn (self);
+}
+
+//  Writes what the socket takes of the pending request
+static s_io_t
+s_flush (agt_worker_t *self)
+{
+    while (self->out_done < self->out_len) {
+        ssize_t n = send (self->fd, self->out + self->out_done, self->out_len - self->out_done,
+                          MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            self->out_done += (size_t) n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return S_IO_AGAIN;
+        return S_IO_EOF;
+    }
+    free (self->out);
+    self->out = NULL;
+    self->out_len = self->out_done = 0;
+    return S_IO_OK;
+}
+
+int
+agt_worker_start (agt_worker_t *self, const char *task_id, const uint8_t *request, size_t len,
+                  int64_t timeout_ms, char *why, size_t why_size)
+{
+    assert (!self->busy);
+    if (len > AGT_WORKER_MAX_MSG) {
+        snprintf (why, why_size, "task too large");
+        return -1;
+    }
+    if (self->pid <= 0 && s_spawn (self) != 0) {
+        snprintf (why, why_size, "worker unavailable");
+        return -1;
+    }
+    self->task_id = strdup (task_id);
+    if (!self->task_id) {
+        snprintf (why, why_size, "out of memory");
+        return -1;
+    }
+    self->busy = true;
+    self->deadline_us = p2c_now_us () + (timeout_ms + S_MARGIN_MS) * 1000;
+    uint8_t head [4];
+    s_put_len (head, len);
+    //  Straight from the caller's buffer when the socket takes it all (the
+    //  usual case: a request is small and the worker is waiting); what is
+    //  left is copied and written as the socket drains
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct iovec iov [2] = { { head, 4 }, { (void *) request, len } };
+        struct msghdr mh;
+        memset (&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = 2;
+        ssize_t n;
+        while ((n = sendmsg (self->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            n = 0;
+        if (n >= 0) {
+            size_t sent = (size_t) n;
+            if (sent == len + 4)
+                return 0;
+            self->out_len = len + 4 - sent;
+            self->out = malloc (self->out_len);
+            if (!self->out) {
+                s_replace (self, "out of memory", S_IO_ERROR, why, why_size);
+                return -1;
+            }
+            size_t head_left = sent < 4 ? 4 - sent : 0;
+            memcpy (self->out, head + 4 - head_left, head_left);
+            memcpy (self->out + head_left, request + (sent > 4 ? sent - 4 : 0),
+                    self->out_len - head_left);
+            return 0;
+        }
+        //  Nothing written and the socket is broken: the worker died while
+        //  idle (killed from outside). That is no failure of this task:
+        //  replace it and hand the task to the fresh one.
+        log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+        char *id = self->task_id;
+        self->task_id = NULL;
+        s_kill (self, false, NULL, 0);
+        s_clear_task (self);
+        if (s_spawn (self) != 0) {
+            free (id);
+            snprintf (why, why_size, "worker unavailable");
+            return -1;
+        }
+        self->task_id = id;
+        self->busy = true;
+    }
+    s_replace (self, "worker unavailable", S_IO_ERROR, why, why_size);
+    return -1;
+}
+
+//  Reads what the socket holds. S_IO_OK when a whole reply is in.
+static s_io_t
+s_read (agt_worker_t *self)
+{
+    while (true) {
+        size_t need = 4;
+        if (self->in_len >= 4) {
+            need = 4 + s_get_len (self->in + S_IN_SPARE);
+            if (need - 4 > AGT_WORKER_MAX_MSG)
+                return S_IO_ERROR;
+        }
+        if (self->in_len >= need)
+            return S_IO_OK;
+        //  Room for the whole reply at once when its length is known
+        size_t want = need > self->in_len + S_READ_CHUNK ? need : self->in_len + S_READ_CHUNK;
+        if (want > self->in_cap) {
+            uint8_t *in = realloc (self->in, S_IN_SPARE + want);
+            if (!in)
+                return S_IO_ERROR;
+            self->in = in;
+            self->in_cap = want;
+        }
+        ssize_t n = recv (self->fd, self->in + S_IN_SPARE + self->in_len,
+                          self->in_cap - self->in_len, MSG_DONTWAIT);
+        if (n > 0) {
+            self->in_len += (size_t) n;
+            continue;
+        }
+        if (n == 0)
+            return S_IO_EOF;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return S_IO_AGAIN;
+        return S_IO_EOF;
+    }
+}
+
+agt_worker_status_t
+agt_worker_pump (agt_worker_t *self, char *why, size_t why_size)
+{
+    if (self->fd < 0)
+        return self->busy ? AGT_WORKER_RUNNING : AGT_WORKER_IDLE;
+    if (!self->busy) {
+        //  Idle: nothing should come; an end of input is a worker that died
+        //  between tasks (replaced now, no task failed), anything else is
+        //  nonsense
+        uint8_t byte;
+        ssize_t n = recv (self->fd, &byte, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+            s_kill (self, true, NULL, 0);
+            s_spawn (self);
+        }
+        else
+        if (n > 0) {
+            log_warn ("agent: worker spoke while idle pid=%d, replaced", (int) self->pid);
+            s_kill (self, false, NULL, 0);
+            s_spawn (self);
+        }
+        return AGT_WORKER_IDLE;
+    }
+    if (self->reply)
+        return AGT_WORKER_DONE;
+    s_io_t rc = S_IO_OK;
+    if (self->out)
+        rc = s_flush (self);
+    if (rc == S_IO_OK || rc == S_IO_AGAIN)
+        rc = s_read (self);
+    if (rc == S_IO_AGAIN) {
+        if (p2c_now_us () < self->deadline_us)
+            return AGT_WORKER_RUNNING;
+        s_replace (self, "time limit exceeded", rc, why, why_size);
+        return AGT_WORKER_FAILED;
+    }
+    if (rc != S_IO_OK) {
+        s_replace (self, NULL, rc, why, why_size);
+        return AGT_WORKER_FAILED;
+    }
+    //  A whole reply: only a result for this very task is an answer
+    size_t len = s_get_len (self->in + S_IN_SPARE);
+    P2c2r__ClientMessage *msg = p2c_msg_unpack_client (self->in + AGT_WORKER_REPLY_PRE, len,
+                                                       AGT_WORKER_MAX_MSG);
+    if (!msg || msg->msg_case != P2C2R__CLIENT_MESSAGE__MSG_RESULT || !msg->result
+        || !msg->result->task_id || strcmp (msg->result->task_id, self->task_id)
+        || self->in_len != 4 + len) {
+        //  (one request, one reply: more bytes than the reply are nonsense too)
+        p2c_msg_client_free (&msg);
+        s_replace (self, NULL, S_IO_ERROR, why, why_size);
+        return AGT_WORKER_FAILED;
+    }
+    self->reply = self->in;
+    self->reply_len = len;
+    self->reply_msg = msg;
+    self->in = NULL;
+    self->in_len = self->in_cap = 0;
+    return AGT_WORKER_DONE;
+}
+
+uint8_t *
+agt_worker_take_reply (agt_worker_t *self, size_t *len_p, P2c2r__ClientMessage **msg_p)
+{
+    assert (self->reply);
+    uint8_t *buf = self->reply;
+    *len_p = self->reply_len;
+    *msg_p = self->reply_msg;
+    self->reply = NULL;
+    self->reply_msg = NULL;
+    s_clear_task (self);
+    return buf;
+}
+
+void
+agt_worker_abandon (agt_worker_t *self)
+{
+    if (!self->busy)
+        return;
+    char why [64];
+    s_replace (self, "task abandoned", S_IO_ERROR, why, sizeof why);
 }
 
 P2c2r__ClientMessage *
@@ -495,53 +746,42 @@ agt_worker_run (agt_worker_t *self, const P2c2r__Assign *assign, int64_t timeout
         self->pid = -1;
         s_kill (self, false, NULL, 0);
     }
-    if (self->pid <= 0 && s_spawn (self) != 0)
-        return NULL;
     P2c2r__ServerMessage req = P2C2R__SERVER_MESSAGE__INIT;
     req.msg_case = P2C2R__SERVER_MESSAGE__MSG_ASSIGN;
     req.assign = (P2c2r__Assign *) assign;
     size_t len = 0;
-    uint8_t *buf = p2c_msg_pack_server (&req, 4, &len);
+    uint8_t *buf = p2c_msg_pack_server (&req, 0, &len);
     if (!buf) {
         snprintf (why, why_size, "out of memory");
         return NULL;
     }
-    if (len > AGT_WORKER_MAX_MSG) {
-        free (buf);
-        snprintf (why, why_size, "task too large");
-        return NULL;
-    }
-    s_put_len (buf, len);
-    int64_t deadline_us = p2c_now_us () + (timeout_ms + S_MARGIN_MS) * 1000;
-    s_io_t rc = s_send_all (self, buf, len + 4, deadline_us, abandon, abandon_arg);
+    int rc = agt_worker_start (self, assign->task_id, buf, len, timeout_ms, why, why_size);
     free (buf);
-    uint8_t head [4];
-    if (rc == S_IO_OK)
-        rc = s_recv_all (self, head, 4, deadline_us, abandon, abandon_arg);
-    P2c2r__ClientMessage *reply = NULL;
-    if (rc == S_IO_OK) {
-        size_t rlen = s_get_len (head);
-        uint8_t *body = rlen <= AGT_WORKER_MAX_MSG ? malloc (rlen ? rlen : 1) : NULL;
-        if (!body)
-            rc = S_IO_ERROR;
-        else {
-            rc = s_recv_all (self, body, rlen, deadline_us, abandon, abandon_arg);
-            if (rc == S_IO_OK)
-                reply = p2c_msg_unpack_client (body, rlen, AGT_WORKER_MAX_MSG);
-            free (body);
-            //  Only a result for this very task is an answer
-            if (rc == S_IO_OK && (!reply || reply->msg_case != P2C2R__CLIENT_MESSAGE__MSG_RESULT
-                                  || !reply->result || !reply->result->task_id
-                                  || strcmp (reply->result->task_id, assign->task_id))) {
-                p2c_msg_client_free (&reply);
-                rc = S_IO_ERROR;
-            }
+    if (rc != 0)
+        return NULL;
+    while (true) {
+        agt_worker_status_t st = agt_worker_pump (self, why, why_size);
+        if (st == AGT_WORKER_FAILED)
+            return NULL;
+        if (st == AGT_WORKER_DONE) {
+            P2c2r__ClientMessage *reply = NULL;
+            size_t rlen;
+            free (agt_worker_take_reply (self, &rlen, &reply));
+            why [0] = 0;
+            return reply;
+        }
+        if (abandon && abandon (abandon_arg)) {
+            agt_worker_abandon (self);
+            snprintf (why, why_size, "task abandoned");
+            return NULL;
+        }
+        //  Slices of 100 ms so that an abandoned task is noticed quickly
+        struct pollfd pfd = { self->fd, agt_worker_wants_write (self) ? POLLOUT : POLLIN, 0 };
+        int64_t left_ms = (self->deadline_us - p2c_now_us () + 999) / 1000;
+        int n = poll (&pfd, 1, left_ms <= 0 ? 0 : left_ms > 100 ? 100 : (int) left_ms);
+        if (n < 0 && errno != EINTR) {
+            s_replace (self, NULL, S_IO_ERROR, why, why_size);
+            return NULL;
         }
     }
-    if (rc == S_IO_OK) {
-        why [0] = 0;
-        return reply;
-    }
-    s_replace (self, rc, why, why_size);
-    return NULL;
 }

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,98 @@ s_test_worker_process (const char *exe)
     agt_worker_destroy (&w);        //  safe twice
 }
 
+//  The non-blocking calls the peer's event loop makes: the request goes
+//  from the caller's buffer, the reply comes back in a buffer that can go
+//  to the gateway as it is (the message at AGT_WORKER_REPLY_PRE), and a
+//  worker killed while idle is noticed and replaced without failing a task
+static void
+s_test_worker_async (const char *exe)
+{
+    char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128", NULL };
+    agt_worker_t *w = agt_worker_new (exe, argv);
+    P2C_CHECK (w != NULL);
+    if (!w)
+        return;
+    for (int round = 0; round < 2; round++) {
+        P2c2r__Assign a;
+        s_assign (&a, round ? "as-2" : "as-1", "encryption", "{\"data\":\"as\",\"iterations\":3}");
+        P2c2r__ServerMessage req = P2C2R__SERVER_MESSAGE__INIT;
+        req.msg_case = P2C2R__SERVER_MESSAGE__MSG_ASSIGN;
+        req.assign = &a;
+        size_t len = 0;
+        uint8_t *buf = p2c_msg_pack_server (&req, 0, &len);
+        char why [128] = "";
+        P2C_CHECK (!agt_worker_busy (w));
+        P2C_CHECK (agt_worker_start (w, a.task_id, buf, len, 5000, why, sizeof why) == 0);
+        free (buf);
+        P2C_CHECK (agt_worker_busy (w) && !agt_worker_wants_write (w));
+        agt_worker_status_t st = AGT_WORKER_RUNNING;
+        for (int i = 0; i < 500 && st == AGT_WORKER_RUNNING; i++) {
+            struct pollfd pfd = { agt_worker_fd (w), POLLIN, 0 };
+            poll (&pfd, 1, 10);
+            st = agt_worker_pump (w, why, sizeof why);
+        }
+        P2C_CHECK (st == AGT_WORKER_DONE);
+        if (st != AGT_WORKER_DONE)
+            break;
+        size_t rlen = 0;
+        P2c2r__ClientMessage *msg = NULL;
+        uint8_t *reply = agt_worker_take_reply (w, &rlen, &msg);
+        P2C_CHECK (!agt_worker_busy (w));
+        P2C_CHECK (msg && msg->result && msg->result->ok && !strcmp (msg->result->task_id, a.task_id));
+        //  The bytes in the buffer are that very message
+        P2c2r__ClientMessage *again = p2c_msg_unpack_client (reply + AGT_WORKER_REPLY_PRE, rlen,
+                                                             rlen);
+        P2C_CHECK (again && !strcmp (again->result->result_json, msg->result->result_json));
+        p2c_msg_client_free (&again);
+        p2c_msg_client_free (&msg);
+        free (reply);
+        if (round == 0) {
+            //  Killed from outside while idle: the loop sees its socket end
+            int pid = agt_worker_pid (w);
+            uint64_t serial = agt_worker_serial (w);
+            kill (pid, SIGKILL);
+            struct pollfd pfd = { agt_worker_fd (w), POLLIN, 0 };
+            P2C_CHECK (poll (&pfd, 1, 2000) == 1);
+            P2C_CHECK (agt_worker_pump (w, why, sizeof why) == AGT_WORKER_IDLE);
+            P2C_CHECK (agt_worker_serial (w) != serial && agt_worker_pid (w) != pid
+                       && agt_worker_alive (w));
+            P2C_CHECK (kill (pid, 0) == -1 && errno == ESRCH);
+        }
+    }
+    //  Killed while idle and not noticed before the next task: the task
+    //  goes to a fresh worker all the same
+    int pid = agt_worker_pid (w);
+    kill (pid, SIGKILL);
+    usleep (50000);
+    P2c2r__Assign a;
+    s_assign (&a, "as-3", "encryption", "{\"data\":\"as\",\"iterations\":3}");
+    P2c2r__ServerMessage req = P2C2R__SERVER_MESSAGE__INIT;
+    req.msg_case = P2C2R__SERVER_MESSAGE__MSG_ASSIGN;
+    req.assign = &a;
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_server (&req, 0, &len);
+    char why [128] = "";
+    P2C_CHECK (agt_worker_start (w, a.task_id, buf, len, 5000, why, sizeof why) == 0);
+    free (buf);
+    P2C_CHECK (agt_worker_pid (w) != pid && agt_worker_busy (w));
+    agt_worker_status_t st = AGT_WORKER_RUNNING;
+    for (int i = 0; i < 500 && st == AGT_WORKER_RUNNING; i++) {
+        struct pollfd pfd = { agt_worker_fd (w), POLLIN, 0 };
+        poll (&pfd, 1, 10);
+        st = agt_worker_pump (w, why, sizeof why);
+    }
+    P2C_CHECK (st == AGT_WORKER_DONE);
+    if (st == AGT_WORKER_DONE) {
+        size_t rlen;
+        P2c2r__ClientMessage *msg = NULL;
+        free (agt_worker_take_reply (w, &rlen, &msg));
+        P2C_CHECK (msg && msg->result->ok && !strcmp (msg->result->task_id, "as-3"));
+        p2c_msg_client_free (&msg);
+    }
+    agt_worker_destroy (&w);
+}
+
 //  A program that is not a worker: its silence is a protocol failure
 static void
 s_test_worker_not_a_worker (void)
@@ -308,6 +401,7 @@ main (int argc, char **argv)
     agt_bench_test (verbose);
     s_test_execute ();
     s_test_worker_process ("/proc/self/exe");
+    s_test_worker_async ("/proc/self/exe");
     s_test_worker_not_a_worker ();
 
     //  The shipped agent's worker subcommand speaks the same protocol
