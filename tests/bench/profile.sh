@@ -15,6 +15,11 @@ start_stack || exit 1
 spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-a
 spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-b
 wait_for 20 grep -q 'peer: registered' "$T_DIR/peer-b.log"
+# the peers time their kernels at start (about a second of CPU each, unless
+# cached): measured load must not include it
+for p in peer-a peer-b; do
+  wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"
+done
 
 . tests/bench/cpu.sh
 cpu_start "$PID_peer_a" "$PID_peer_b"

@@ -22,6 +22,11 @@ start_stack || { echo "bench: the stack did not start"; exit 1; }
 spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a
 spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b
 wait_for 20 grep -qi registered "$T_DIR/peer-b.log"
+# the peers time their kernels at start (about a second of CPU each, unless
+# cached): measured load must not include it
+for p in peer-a peer-b; do
+  wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"
+done
 
 declare -A COUNT=([1]=2000 [32]=20000 [256]=40000)
 declare -A E2E_TPS E2E_P50 E2E_P99 ECHO_TPS ECHO_P50 ECHO_P99
