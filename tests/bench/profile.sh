@@ -2,7 +2,7 @@
 # Where the CPU goes: runs the real stack at concurrency 256 and prints the
 # CPU time each process spent per task (user+system from /proc), so the
 # process that bounds throughput on this 2-core machine is plain to see.
-#   tests/bench/profile.sh [TASKS] [CONCURRENCY]
+#   [PEER_ARGS="--worker-queue 4"] tests/bench/profile.sh [TASKS] [CONCURRENCY]
 # The gamer (the load generator) is on this machine too: its CPU is shown,
 # and counted in the total.
 set -uo pipefail
@@ -12,8 +12,8 @@ N=${1:-20000}
 C=${2:-256}
 . tests/e2e/lib.sh
 start_stack || exit 1
-spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-a
-spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-b
+spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-a ${PEER_ARGS:-}
+spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id prof-b ${PEER_ARGS:-}
 wait_for 20 grep -q 'peer: registered' "$T_DIR/peer-b.log"
 # the peers time their kernels at start (about a second of CPU each, unless
 # cached): measured load must not include it
