@@ -1,14 +1,7 @@
 /*  p2c2r-scheduler: the peer registry, task queues, retries and settlement
     of one pool. This file is the I/O shell: settings, the broker connection
     and the event loop; the rules live in sch_core.c. One zloop with a reader
-    on the broker socket and one 100 ms cron timer.
-
-    What the core sends goes to an outbox first and leaves in one burst when
-    the messages waiting have been handled (or every SCH_FLUSH_MAX of them):
-    each send that finds libzmq's I/O thread asleep costs a wake-up of that
-    thread and a TCP write of its own, and that was most of our CPU per
-    task. Nothing waits on a timer: the outbox is flushed before the loop
-    sleeps again, so a lone message leaves as soon as it is handled. */
+    on the broker socket and one 100 ms cron timer. */
 #include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_node.h"
@@ -16,67 +9,23 @@
 #include "sch_core.h"
 
 #include <czmq.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <unistd.h>
 
 //  Messages handled per wake-up, so that a flood cannot starve the cron
 #define SCH_READ_BATCH  1000
 #define SCH_CRON_MS     100
-//  Outgoing messages held at most before they leave (bounds the delay a
-//  burst adds to its first reply: a few hundred microseconds)
-#define SCH_FLUSH_MAX   64
-
-//  One packed message in the outbox: [dest NUL][body]
-typedef struct {
-    uint8_t *buf;               //  dest, its NUL, then the body (owned)
-    size_t dest_len;
-    size_t body_len;
-} sch_out_t;
 
 typedef struct {
     p2c_node_t *node;           //  our connection to the broker
     sch_core_t *core;           //  the scheduling rules
-    sch_out_t out [SCH_FLUSH_MAX];  //  the outbox, in send order
-    size_t nout;
-    uint64_t dropped;           //  messages we could not pack or queue
 } sch_server_t;
 
-//  Sends everything in the outbox, in order, as p2c_node_send would
-//  ([dest][body] on the DEALER, never blocking).
-static void
-s_flush (sch_server_t *server)
-{
-    void *handle = zsock_resolve (p2c_node_sock (server->node));
-    for (size_t i = 0; i < server->nout; i++) {
-        sch_out_t *o = &server->out [i];
-        if (zmq_send (handle, o->buf, o->dest_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-            || zmq_send (handle, o->buf + o->dest_len + 1, o->body_len, ZMQ_DONTWAIT) < 0) {
-            server->dropped++;
-            log_debug ("send failed dest=%s errno=%d", (char *) o->buf, errno);
-        }
-        free (o->buf);
-    }
-    server->nout = 0;
-}
-
-//  The core's way out: everything goes through the broker, via the outbox.
-//  The core's message and dest are borrowed, so both are packed now.
+//  The core's way out: everything goes through the broker.
 static void
 s_send (void *arg, const char *dest, const P2c2r__Internal *msg)
 {
     sch_server_t *server = (sch_server_t *) arg;
-    if (server->nout == SCH_FLUSH_MAX)
-        s_flush (server);
-    size_t dest_len = strlen (dest);
-    size_t body_len = 0;
-    uint8_t *buf = p2c_msg_pack_internal (msg, dest_len + 1, &body_len);
-    if (!buf) {
-        server->dropped++;
-        return;
-    }
-    memcpy (buf, dest, dest_len + 1);
-    server->out [server->nout++] = (sch_out_t) { buf, dest_len, body_len };
+    p2c_node_send (server->node, dest, msg);
 }
 
 static int
@@ -94,7 +43,6 @@ s_on_broker (zloop_t *loop, zsock_t *sock, void *arg)
         p2c_msg_internal_free (&msg);
         zstr_free (&sender);
     }
-    s_flush (server);
     return 0;
 }
 
@@ -106,7 +54,6 @@ s_on_cron (zloop_t *loop, int timer_id, void *arg)
     sch_server_t *server = (sch_server_t *) arg;
     p2c_node_cron (server->node);
     sch_core_cron (server->core, p2c_now_us ());
-    s_flush (server);
     return 0;
 }
 
@@ -235,8 +182,7 @@ main (int argc, char **argv)
     config.balance_wait_ms = balance_wait_ms;
     config.park_max = (size_t) park_max;
 
-    sch_server_t server;
-    memset (&server, 0, sizeof server);
+    sch_server_t server = { NULL, NULL };
     server.node = p2c_node_new (broker, "scheduler", node_id);
     if (!server.node)
         fatal ("cannot connect to the broker endpoint=%s", broker);
@@ -259,8 +205,7 @@ main (int argc, char **argv)
     //  returns on SIGINT/SIGTERM (czmq's handler sets zsys_interrupted)
     zloop_start (loop);
 
-    s_flush (&server);
-    log_info ("stopping id=%s dropped=%" PRIu64, p2c_node_id (server.node), server.dropped);
+    log_info ("stopping id=%s", p2c_node_id (server.node));
     zloop_destroy (&loop);
     sch_core_destroy (&server.core);
     p2c_node_destroy (&server.node);
