@@ -64,39 +64,173 @@ sch_cache_destroy (sch_cache_t **self_p)
     *self_p = NULL;
 }
 
+//  The parser's nesting limit for the fast path; deeper text takes jansson's
+#define SCH_CANON_DEPTH 32
+
+static const char *s_canon_value (const char *p, int depth);
+
+//  A string of printable ASCII without escapes (what jansson writes back
+//  unchanged); returns the character after it, NULL otherwise.
+static const char *
+s_canon_string (const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p != '"') {
+        unsigned char c = (unsigned char) *p;
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return NULL;
+        p++;
+    }
+    return p + 1;
+}
+
+//  An integer as jansson writes it: no sign on zero, no leading zeros, and
+//  short enough to fit in json_int_t.
+static const char *
+s_canon_integer (const char *p)
+{
+    const char *start = p;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        return p == start && !(p [1] >= '0' && p [1] <= '9') ? p + 1 : NULL;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == digits || p - digits > 18)
+        return NULL;
+    return p;
+}
+
+static const char *
+s_canon_value (const char *p, int depth)
+{
+    if (depth > SCH_CANON_DEPTH)
+        return NULL;
+    if (*p == '"')
+        return s_canon_string (p);
+    if (*p == '{') {
+        p++;
+        if (*p == '}')
+            return p + 1;
+        const char *prev = NULL;
+        size_t prev_len = 0;
+        while (true) {
+            const char *key = p + 1;
+            const char *end = s_canon_string (p);
+            if (!end || *end != ':')
+                return NULL;
+            //  keys strictly increasing as jansson sorts them (bytes, then
+            //  length): no duplicates and nothing to reorder
+            size_t len = (size_t) (end - 1 - key);
+            if (prev) {
+                int cmp = memcmp (prev, key, prev_len < len ? prev_len : len);
+                if (cmp > 0 || (cmp == 0 && prev_len >= len))
+                    return NULL;
+            }
+            prev = key;
+            prev_len = len;
+            p = s_canon_value (end + 1, depth + 1);
+            if (!p)
+                return NULL;
+            if (*p == '}')
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    }
+    if (*p == '[') {
+        p++;
+        if (*p == ']')
+            return p + 1;
+        while (true) {
+            p = s_canon_value (p, depth + 1);
+            if (!p)
+                return NULL;
+            if (*p == ']')
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    }
+    if (!strncmp (p, "true", 4))
+        return p + 4;
+    if (!strncmp (p, "false", 5))
+        return p + 5;
+    if (!strncmp (p, "null", 4))
+        return p + 4;
+    return s_canon_integer (p);
+}
+
+//  True when the text is a JSON object exactly as jansson re-encodes it
+//  (sorted keys, compact, no escapes, no reals), so that it is its own
+//  canonical form. Gamers' clients mostly send that; parsing and dumping
+//  it with jansson was the most of the scheduler's own work per task.
+//  Anything else, however valid, goes through jansson.
+static bool
+s_json_canonical (const char *text)
+{
+    if (*text != '{')
+        return false;
+    const char *end = s_canon_value (text, 0);
+    return end && *end == 0;
+}
+
+//  SHA-256, fetched once: an implicit fetch in every EVP_DigestInit_ex
+//  costs as much as the hash of a small input
+static const EVP_MD *
+s_sha256 (void)
+{
+    static EVP_MD *md = NULL;
+    if (!md)
+        md = EVP_MD_fetch (NULL, "SHA256", NULL);
+    return md ? md : EVP_sha256 ();
+}
+
 char *
 sch_cache_key (const char *type, const char *params_json, const uint8_t *payload,
                size_t payload_size)
 {
-    json_error_t err;
-    json_t *params = json_loads (params_json ? params_json : "", JSON_REJECT_DUPLICATES, &err);
-    if (!params || !json_is_object (params)) {
+    if (!params_json)
+        return NULL;
+    char *canonical = NULL;
+    if (!s_json_canonical (params_json)) {
+        json_error_t err;
+        json_t *params = json_loads (params_json, JSON_REJECT_DUPLICATES, &err);
+        if (!params || !json_is_object (params)) {
+            json_decref (params);
+            return NULL;
+        }
+        canonical = json_dumps (params, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref (params);
-        return NULL;
+        if (!canonical)
+            return NULL;
     }
-    char *canonical = json_dumps (params, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref (params);
-    if (!canonical)
-        return NULL;
+    const char *text = canonical ? canonical : params_json;
     //  lengths in front keep (type, params, payload) unambiguous
-    uint64_t lens [3] = { strlen (type), strlen (canonical), payload_size };
+    uint64_t lens [3] = { strlen (type), strlen (text), payload_size };
     unsigned char md [EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    bool ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
+    bool ok = ctx && EVP_DigestInit_ex (ctx, s_sha256 (), NULL)
            && EVP_DigestUpdate (ctx, lens, sizeof lens)
            && EVP_DigestUpdate (ctx, type, lens [0])
-           && EVP_DigestUpdate (ctx, canonical, lens [1])
+           && EVP_DigestUpdate (ctx, text, lens [1])
            && (!payload_size || EVP_DigestUpdate (ctx, payload, payload_size))
            && EVP_DigestFinal_ex (ctx, md, &md_len);
     EVP_MD_CTX_free (ctx);
     free (canonical);
     if (!ok)
         return NULL;
+    static const char digits [] = "0123456789abcdef";
     char *hex = (char *) malloc (2 * md_len + 1);
     assert (hex);
-    for (unsigned i = 0; i < md_len; i++)
-        snprintf (hex + 2 * i, 3, "%02x", md [i]);
+    for (unsigned i = 0; i < md_len; i++) {
+        hex [2 * i] = digits [md [i] >> 4];
+        hex [2 * i + 1] = digits [md [i] & 15];
+    }
+    hex [2 * md_len] = 0;
     return hex;
 }
 
@@ -178,6 +312,65 @@ uint64_t sch_cache_misses (sch_cache_t *self) { return self->misses; }
 //  --------------------------------------------------------------------------
 //  Self-test
 
+static unsigned
+s_rand (unsigned *seed)
+{
+    *seed = *seed * 1103515245 + 12345;
+    return *seed >> 16;
+}
+
+static void
+s_put (char *buf, size_t *len, size_t cap, const char *text)
+{
+    size_t n = strlen (text);
+    if (*len + n < cap) {
+        memcpy (buf + *len, text, n);
+        *len += n;
+    }
+}
+
+static void s_gen_object (char *buf, size_t *len, size_t cap, int depth, unsigned *seed);
+
+static void
+s_gen_value (char *buf, size_t *len, size_t cap, int depth, unsigned *seed)
+{
+    const char *atoms [] = { "0", "-0", "7", "-12", "01", "1.5", "1e3", "true", "false", "null",
+                             "\"\"", "\"x y\"", "\"\\u00e9\"", "\"\xc3\xa9\"", "\"a\\\"b\"",
+                             "123456789012345678", "1234567890123456789", " 5" };
+    unsigned r = s_rand (seed) % 24;
+    if (r == 22 && depth < 3)
+        s_gen_object (buf, len, cap, depth + 1, seed);
+    else
+    if (r == 23 && depth < 3) {
+        s_put (buf, len, cap, "[");
+        unsigned n = s_rand (seed) % 3;
+        for (unsigned i = 0; i < n; i++) {
+            if (i)
+                s_put (buf, len, cap, ",");
+            s_gen_value (buf, len, cap, depth + 1, seed);
+        }
+        s_put (buf, len, cap, "]");
+    }
+    else
+        s_put (buf, len, cap, atoms [r % (sizeof atoms / sizeof atoms [0])]);
+}
+
+static void
+s_gen_object (char *buf, size_t *len, size_t cap, int depth, unsigned *seed)
+{
+    const char *keys [] = { "\"a\"", "\"ab\"", "\"b\"", "\"B\"", "\"\"", "\"a b\"" };
+    s_put (buf, len, cap, "{");
+    unsigned n = s_rand (seed) % 4;
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            s_put (buf, len, cap, ",");
+        s_put (buf, len, cap, keys [s_rand (seed) % (sizeof keys / sizeof keys [0])]);
+        s_put (buf, len, cap, ":");
+        s_gen_value (buf, len, cap, depth, seed);
+    }
+    s_put (buf, len, cap, "}");
+}
+
 void
 sch_cache_test (bool verbose)
 {
@@ -194,6 +387,50 @@ sch_cache_test (bool verbose)
     P2C_CHECK (strcmp (k1, k3) && strcmp (k1, k4) && strcmp (k1, k5));
     P2C_CHECK (sch_cache_key ("encryption", "[1,2]", NULL, 0) == NULL);
     P2C_CHECK (sch_cache_key ("encryption", "{\"a\":", NULL, 0) == NULL);
+    P2C_CHECK (sch_cache_key ("encryption", "{\"a\":1,\"a\":1}", NULL, 0) == NULL);
+    P2C_CHECK (sch_cache_key ("encryption", "{\"a\":1} x", NULL, 0) == NULL);
+    //  the fast path (text already canonical) and jansson agree
+    const char *same [][2] = {
+        { "{\"data\":\"a\",\"iterations\":5}", "{\"iterations\":5,\"data\":\"a\"}" },
+        { "{\"a\":[1,{\"x\":null,\"y\":true}],\"b\":-3}", "{ \"b\":-3, \"a\":[1,{\"y\":true,\"x\":null}]}" },
+        { "{\"a\":0,\"ab\":{}}", "{\"ab\":{},\"a\":-0}" },
+        { "{}", " {}" },
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same [0]; i++) {
+        P2C_CHECK (s_json_canonical (same [i][0]) && !s_json_canonical (same [i][1]));
+        char *a = sch_cache_key ("encryption", same [i][0], NULL, 0);
+        char *b = sch_cache_key ("encryption", same [i][1], NULL, 0);
+        P2C_CHECK (a && b && !strcmp (a, b));
+        free (a);
+        free (b);
+    }
+    const char *not_canonical [] = {
+        "{\"b\":1,\"a\":2}", "{\"a\":1,\"a\":2}", "{\"a\":-0}", "{\"a\":01}", "{\"a\":1.5}",
+        "{\"a\":\"\\n\"}", "{\"a\":\"\xc3\xa9\"}", "{\"a\":1 }", "{\"a\":1}\n", "[1]", "{\"a\":tru}",
+        "{\"a\":1,}", "{\"ab\":1,\"a\":2}", "{\"a\":1234567890123456789}", "",
+    };
+    for (size_t i = 0; i < sizeof not_canonical / sizeof not_canonical [0]; i++)
+        P2C_CHECK (!s_json_canonical (not_canonical [i]));
+    //  random JSON objects (keys in random order, values from a mix of
+    //  canonical and other spellings): whatever the fast path takes is
+    //  exactly what jansson writes back for it
+    unsigned seed = 12345;
+    size_t fast = 0;
+    for (int n = 0; n < 20000; n++) {
+        char text [512];
+        size_t len = 0;
+        s_gen_object (text, &len, sizeof text, 0, &seed);
+        text [len] = 0;
+        if (!s_json_canonical (text))
+            continue;
+        fast++;
+        json_t *j = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
+        char *dumped = j ? json_dumps (j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        P2C_CHECK (j && json_is_object (j) && dumped && !strcmp (dumped, text));
+        free (dumped);
+        json_decref (j);
+    }
+    P2C_CHECK (fast > 1000);
 
     sch_cache_t *cache = sch_cache_new (1000, 2, 1 << 20);
     P2C_CHECK (sch_cache_get (cache, k1, 0) == NULL);

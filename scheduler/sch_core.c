@@ -492,6 +492,9 @@ sch_core_destroy (sch_core_t **self_p)
          v = (sch_val_t *) zhashx_next (vals))
         s_val_free (&v);
     zhashx_destroy (&vals);
+    //  the indexes mark their entries (inside the peers) out as they go
+    for (size_t i = 0; i < self->ntypes; i++)
+        sch_index_destroy (&self->index [i]);
     for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p;
          p = (sch_peer_t *) zhashx_next (self->peers))
         s_peer_free (&p);
@@ -521,10 +524,8 @@ sch_core_destroy (sch_core_t **self_p)
     zhashx_destroy (&self->payouts);
     zlistx_destroy (&self->payout_fifo);
     sch_cache_destroy (&self->cache);
-    for (size_t i = 0; i < self->ntypes; i++) {
-        sch_index_destroy (&self->index [i]);
+    for (size_t i = 0; i < self->ntypes; i++)
         zlistx_destroy (&self->ring [i]);
-    }
     free (self->heap);
     free (self);
     *self_p = NULL;
