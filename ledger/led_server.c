@@ -369,13 +369,13 @@ s_cron (s_server_t *self)
         self->stats_ms = now;
         log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
                   " batches=%llu failed_batches=%llu dropped=%llu auths=%llu admins=%llu"
-                  " balance_updates=%llu pending=%zu",
+                  " balance_updates=%llu pending=%zu wakeups=%llu",
                   (unsigned long long) self->settled, (unsigned long long) self->replays,
                   (unsigned long long) self->rejected, (unsigned long long) self->unacked,
                   (unsigned long long) self->batches, (unsigned long long) self->failed_batches,
                   (unsigned long long) self->dropped, (unsigned long long) self->auths,
                   (unsigned long long) self->admins, (unsigned long long) self->balance_updates,
-                  self->pending_count);
+                  self->pending_count, (unsigned long long) self->wakeups);
     }
 }
 
@@ -521,9 +521,10 @@ led_server_actor (zsock_t *pipe, void *args)
     //  $TERM from our owner, or interrupted: then tell the owner
     if (!s_run (self))
         zstr_send (pipe, "STOPPED");
-    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu",
+    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
               (unsigned long long) self->settled, (unsigned long long) self->replays,
-              self->pending_count);
+              self->pending_count, (unsigned long long) self->batches,
+              (unsigned long long) self->wakeups);
     //  The worker finishes its current job first; what it held is ours
     for (size_t w = 0; w < self->nworkers; w++) {
         zactor_destroy (&self->workers [w]);
