@@ -5,6 +5,8 @@
 #include "p2c_test.h"
 #include "p2c_time.h"
 
+#include <poll.h>
+
 #define LED_CRON_MS 100
 #define LED_STATS_MS 60000
 
@@ -23,6 +25,12 @@ typedef struct {
     zlistx_t *admin_jobs;       //  operators' commands in the database
     zlistx_t *balq_jobs;        //  balance queries in the database
     int64_t stats_ms;           //  when we last logged counters
+    //  Sockets to drain before the loop sleeps: ZMQ_FD signals only new
+    //  arrivals, and a send may take in an arrival's signal, so a socket
+    //  we sent on or that poll reported must be read until EAGAIN
+    bool node_dirty;
+    bool worker_dirty [LED_MAX_DB_WORKERS];
+    uint64_t wakeups;
     //  Counters
     uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
     uint64_t admins, balance_updates;
@@ -46,7 +54,8 @@ s_dispatch (s_server_t *self)
                  (self->pending_count - n) * sizeof (led_settle_t));
         self->pending_count -= n;
         self->inflights [w] = batch;
-        if (zsock_send (zactor_sock (self->workers [w]), "sp", "SETTLE", batch) != 0) {
+        self->worker_dirty [w] = true;
+        if (led_pipe_send (zactor_sock (self->workers [w]), "SETTLE", batch) != 0) {
             log_warn ("ledger: cannot reach the database thread");
             self->inflights [w] = NULL;
             led_batch_destroy (&batch);
@@ -123,7 +132,8 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
     job->open = req->open;
     job->reply_to = strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
-    if (zsock_send (zactor_sock (self->worker), "sp", "AUTH", job) != 0) {
+    self->worker_dirty [0] = true;
+    if (led_pipe_send (zactor_sock (self->worker), "AUTH", job) != 0) {
         log_warn ("ledger: cannot reach the database thread");
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
     }
@@ -140,7 +150,8 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
     job->args_json = strdup (req->args_json ? req->args_json : "");
     job->reply_to = strdup (sender);
     zlistx_add_end (self->admin_jobs, job);
-    if (zsock_send (zactor_sock (self->worker), "sp", "ADMIN", job) != 0) {
+    self->worker_dirty [0] = true;
+    if (led_pipe_send (zactor_sock (self->worker), "ADMIN", job) != 0) {
         log_warn ("ledger: cannot reach the database thread");
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
     }
@@ -163,7 +174,8 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
     memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
     job->count = req->n_account_ids;
     zlistx_add_end (self->balq_jobs, job);
-    if (zsock_send (zactor_sock (self->worker), "sp", "BALANCES", job) != 0) {
+    self->worker_dirty [0] = true;
+    if (led_pipe_send (zactor_sock (self->worker), "BALANCES", job) != 0) {
         log_warn ("ledger: cannot reach the database thread");
         zlistx_delete (self->balq_jobs, zlistx_find (self->balq_jobs, job));
     }
@@ -194,11 +206,10 @@ s_send_balances (s_server_t *self, const led_balances_t *balances)
     zhashx_destroy (&sent);
 }
 
-static int
-s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
+//  Serves every message waiting on the broker connection, until EAGAIN
+static void
+s_node_drain (s_server_t *self)
 {
-    (void) loop; (void) sock;
-    s_server_t *self = (s_server_t *) arg;
     char *sender = NULL;
     P2c2r__Internal *msg;
     while ((msg = p2c_node_recv (self->node, &sender))) {
@@ -231,7 +242,6 @@ s_on_node (zloop_t *loop, zsock_t *sock, void *arg)
         p2c_msg_internal_free (&msg);
         zstr_free (&sender);
     }
-    return 0;
 }
 
 static void
@@ -269,15 +279,12 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
     }
 }
 
-static int
-s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
+//  A job back from a database thread; its replies go out on the broker
+//  connection
+static void
+s_on_answer (s_server_t *self, const char *command, void *job)
 {
-    (void) loop;
-    s_server_t *self = (s_server_t *) arg;
-    char *command = NULL;
-    void *job = NULL;
-    if (zsock_recv (sock, "sp", &command, &job) != 0 || !command)
-        return 0;
+    self->node_dirty = true;
     size_t w = 0;
     while (w < self->nworkers && (!job || job != self->inflights [w]))
         w++;
@@ -349,42 +356,109 @@ s_on_worker (zloop_t *loop, zsock_t *sock, void *arg)
     }
     else
         log_warn ("ledger: unexpected answer from the database thread command=%s", command);
-    zstr_free (&command);
-    return 0;
 }
 
-static int
-s_on_pipe (zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_cron (s_server_t *self)
 {
-    (void) loop; (void) arg;
-    char *command = zstr_recv (sock);
-    bool term = !command || !strcmp (command, "$TERM");
-    zstr_free (&command);
-    return term ? -1 : 0;
-}
-
-static int
-s_cron (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop; (void) timer_id;
-    s_server_t *self = (s_server_t *) arg;
     p2c_node_cron (self->node);
     //  Sending may have made the socket readable without a new event
-    s_on_node (NULL, NULL, self);
+    self->node_dirty = true;
     int64_t now = p2c_now_ms ();
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
         log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
                   " batches=%llu failed_batches=%llu dropped=%llu auths=%llu admins=%llu"
-                  " balance_updates=%llu pending=%zu",
+                  " balance_updates=%llu pending=%zu wakeups=%llu",
                   (unsigned long long) self->settled, (unsigned long long) self->replays,
                   (unsigned long long) self->rejected, (unsigned long long) self->unacked,
                   (unsigned long long) self->batches, (unsigned long long) self->failed_batches,
                   (unsigned long long) self->dropped, (unsigned long long) self->auths,
                   (unsigned long long) self->admins, (unsigned long long) self->balance_updates,
-                  self->pending_count);
+                  self->pending_count, (unsigned long long) self->wakeups);
     }
-    return 0;
+}
+
+//  Most drain passes per wakeup before the loop polls again (with no wait):
+//  under a flood the owner's pipe and the timer still get their turn
+#define LED_MAX_PASSES 64
+
+//  The event loop. It sleeps in one poll(2) on the ZMQ_FDs of the broker
+//  connection, the owner's pipe and the database threads' pipes, rather
+//  than in zloop, whose zmq_poll makes about six system calls per wakeup
+//  (a zero-timeout pass, then ZMQ_EVENTS on each socket before and after
+//  the wait); at one task per batch the loop wakes twice per task. Before
+//  it sleeps, every socket that poll reported or that we sent on is read
+//  until EAGAIN (see node_dirty); the others were left drained and
+//  untouched, so their ZMQ_FD will signal. Returns true when the owner
+//  said $TERM, false when interrupted.
+static bool
+s_run (s_server_t *self)
+{
+    struct pollfd items [2 + LED_MAX_DB_WORKERS];
+    items [0] = (struct pollfd) { zsock_fd (self->pipe), POLLIN, 0 };
+    items [1] = (struct pollfd) { p2c_node_fd (self->node), POLLIN, 0 };
+    for (size_t w = 0; w < self->nworkers; w++) {
+        items [2 + w] = (struct pollfd) { zsock_fd (zactor_sock (self->workers [w])), POLLIN, 0 };
+        self->worker_dirty [w] = true;
+    }
+    nfds_t nitems = (nfds_t) (2 + self->nworkers);
+    self->node_dirty = true;
+    bool check_pipe = true;         //  a command may be queued already
+    int64_t cron_at = p2c_now_ms () + LED_CRON_MS;
+    while (!zsys_interrupted) {
+        if (check_pipe) {
+            char command [16];
+            void *job = NULL;
+            int rc;
+            while ((rc = led_pipe_recv (self->pipe, command, sizeof command, &job)) == 1)
+                if (!strcmp (command, "$TERM"))
+                    return true;
+            if (rc < 0)
+                return true;        //  our owner is gone
+        }
+        int64_t now = p2c_now_ms ();
+        if (now >= cron_at) {
+            s_cron (self);
+            cron_at = now + LED_CRON_MS;
+        }
+        bool dirty = true;
+        for (int pass = 0; dirty && pass < LED_MAX_PASSES; pass++) {
+            if (self->node_dirty) {
+                self->node_dirty = false;
+                s_node_drain (self);
+            }
+            for (size_t w = 0; w < self->nworkers; w++) {
+                if (!self->worker_dirty [w])
+                    continue;
+                self->worker_dirty [w] = false;
+                char command [16];
+                void *job = NULL;
+                while (led_pipe_recv (zactor_sock (self->workers [w]), command, sizeof command,
+                                      &job) == 1)
+                    s_on_answer (self, command, job);
+            }
+            dirty = self->node_dirty;
+            for (size_t w = 0; w < self->nworkers; w++)
+                dirty = dirty || self->worker_dirty [w];
+        }
+        now = p2c_now_ms ();
+        int timeout = dirty ? 0 : (int) (cron_at > now ? cron_at - now : 0);
+        for (nfds_t i = 0; i < nitems; i++)
+            items [i].revents = 0;
+        if (poll (items, nitems, timeout) < 0 && errno != EINTR) {
+            log_warn ("ledger: poll failed errno=%d", errno);
+            return false;
+        }
+        self->wakeups++;
+        check_pipe = items [0].revents != 0;
+        if (items [1].revents)
+            self->node_dirty = true;
+        for (size_t w = 0; w < self->nworkers; w++)
+            if (items [2 + w].revents)
+                self->worker_dirty [w] = true;
+    }
+    return false;
 }
 
 static void
@@ -444,20 +518,13 @@ led_server_actor (zsock_t *pipe, void *args)
               a->broker, self->batch_max);
     zsock_signal (pipe, 0);
 
-    zloop_t *loop = zloop_new ();
-    zloop_reader (loop, p2c_node_sock (self->node), s_on_node, self);
-    for (size_t w = 0; w < self->nworkers; w++)
-        zloop_reader (loop, zactor_sock (self->workers [w]), s_on_worker, self);
-    zloop_reader (loop, pipe, s_on_pipe, self);
-    zloop_timer (loop, LED_CRON_MS, 0, s_cron, self);
-    int rc = zloop_start (loop);
-    zloop_destroy (&loop);
-    //  rc -1: $TERM from our owner; 0: interrupted, so tell the owner
-    if (rc == 0)
+    //  $TERM from our owner, or interrupted: then tell the owner
+    if (!s_run (self))
         zstr_send (pipe, "STOPPED");
-    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu",
+    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
               (unsigned long long) self->settled, (unsigned long long) self->replays,
-              self->pending_count);
+              self->pending_count, (unsigned long long) self->batches,
+              (unsigned long long) self->wakeups);
     //  The worker finishes its current job first; what it held is ours
     for (size_t w = 0; w < self->nworkers; w++) {
         zactor_destroy (&self->workers [w]);

@@ -1,6 +1,6 @@
 /*  The ledger server: a node of service "ledger" on the broker. Its one
-    event loop (zloop with one cron timer) takes AuthRequest and
-    SettleRequest messages, hands them to the database thread (led_worker)
+    event loop (one poll(2) on the sockets' ZMQ_FDs, with a cron timer)
+    takes AuthRequest and SettleRequest messages, hands them to the database thread (led_worker)
     and sends AuthReply / SettleAck to the node that asked. Settle requests
     that arrive while batches are in the database (one per database thread,
     db_workers of them) wait and go together in the next batch (up to

@@ -5,6 +5,7 @@
 #include "p2c_time.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #define LED_BACKOFF_MIN_MS 100
 #define LED_BACKOFF_MAX_MS 5000
@@ -214,6 +215,90 @@ s_balq (s_worker_t *w, led_balq_job_t *job)
         s_take_balances (w->store, &job->balances);
 }
 
+int
+led_pipe_send (zsock_t *pipe, const char *command, void *job)
+{
+    void *handle = zsock_resolve (pipe);
+    if (zmq_send (handle, command, strlen (command), ZMQ_SNDMORE) < 0
+        || zmq_send (handle, &job, sizeof job, 0) < 0)
+        return -1;
+    return 0;
+}
+
+int
+led_pipe_recv (zsock_t *pipe, char *command, size_t size, void **job_p)
+{
+    assert (size > 0);
+    void *handle = zsock_resolve (pipe);
+    *job_p = NULL;
+    command [0] = 0;
+    int n = zmq_recv (handle, command, size - 1, ZMQ_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    command [(size_t) n < size - 1 ? (size_t) n : size - 1] = 0;
+    //  The rest of the message is here already (ZeroMQ delivers whole
+    //  messages); the first pointer-sized frame is the job
+    bool took = false;
+    int more = 0;
+    size_t more_size = sizeof more;
+    while (zmq_getsockopt (handle, ZMQ_RCVMORE, &more, &more_size) == 0 && more) {
+        void *job = NULL;
+        int got = zmq_recv (handle, &job, sizeof job, 0);
+        if (got < 0)
+            return -1;
+        if (!took && got == (int) sizeof job) {
+            *job_p = job;
+            took = true;
+        }
+        more_size = sizeof more;
+    }
+    return 1;
+}
+
+//  Does one job and sends it back; false on $TERM
+static bool
+s_worker_job (s_worker_t *w, zsock_t *pipe, const char *command, void *job)
+{
+    if (!strcmp (command, "$TERM"))
+        return false;
+    if (!strcmp (command, "SETTLE") && job) {
+        led_batch_t *batch = (led_batch_t *) job;
+        if (w->store)
+            s_settle (w, batch);
+        else
+            batch->rc = -1;
+        led_pipe_send (pipe, "SETTLED", batch);
+    }
+    else
+    if (!strcmp (command, "AUTH") && job) {
+        led_auth_job_t *aj = (led_auth_job_t *) job;
+        if (w->store)
+            s_auth (w, aj);
+        else {
+            aj->status = LED_AUTH_UNAVAILABLE;
+            aj->message = "the ledger database is unavailable";
+        }
+        led_pipe_send (pipe, "AUTHED", aj);
+    }
+    else
+    if (!strcmp (command, "ADMIN") && job) {
+        s_admin (w, (led_admin_job_t *) job);
+        led_pipe_send (pipe, "ADMINED", job);
+    }
+    else
+    if (!strcmp (command, "BALANCES") && job) {
+        s_balq (w, (led_balq_job_t *) job);
+        led_pipe_send (pipe, "BALANCED", job);
+    }
+    else
+        log_warn ("worker: unknown command=%.16s", command);
+    return true;
+}
+
+//  The worker sleeps in one poll(2) on its pipe's ZMQ_FD rather than in
+//  zpoller, whose zmq_poll makes several system calls per wakeup; at one
+//  task per batch it wakes once per task. Every turn drains the pipe to
+//  EAGAIN after the last answer was sent, then sleeps.
 void
 led_worker_actor (zsock_t *pipe, void *args)
 {
@@ -228,66 +313,32 @@ led_worker_actor (zsock_t *pipe, void *args)
     }
     else
         s_ensure (&w);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
+    struct pollfd item = { zsock_fd (pipe), POLLIN, 0 };
     while (true) {
+        char command [16];
+        void *job = NULL;
+        int rc = 0;
+        bool alive = true;
+        while (alive && (rc = led_pipe_recv (pipe, command, sizeof command, &job)) == 1)
+            alive = s_worker_job (&w, pipe, command, job);
+        if (!alive || rc < 0)
+            break;
         int timeout = -1;
         if (w.store && !led_store_connected (w.store)) {
-            int64_t wait = w.retry_ms - p2c_now_ms ();
-            timeout = wait < 0 ? 0 : (int) wait;
-        }
-        void *which = zpoller_wait (poller, timeout);
-        if (!which) {
-            if (zpoller_terminated (poller))
-                break;
-            if (w.store)
-                s_ensure (&w);
-            continue;
-        }
-        char *command = NULL;
-        void *job = NULL;
-        if (zsock_recv (pipe, "sp", &command, &job) != 0)
-            break;
-        if (!command) {
-            continue;
-        }
-        if (!strcmp (command, "$TERM")) {
-            zstr_free (&command);
-            break;
-        }
-        if (!strcmp (command, "SETTLE") && job) {
-            led_batch_t *batch = (led_batch_t *) job;
-            if (w.store)
-                s_settle (&w, batch);
-            else
-                batch->rc = -1;
-            zsock_send (pipe, "sp", "SETTLED", batch);
-        }
-        else
-        if (!strcmp (command, "AUTH") && job) {
-            led_auth_job_t *aj = (led_auth_job_t *) job;
-            if (w.store)
-                s_auth (&w, aj);
-            else {
-                aj->status = LED_AUTH_UNAVAILABLE;
-                aj->message = "the ledger database is unavailable";
+            s_ensure (&w);
+            if (!led_store_connected (w.store)) {
+                int64_t wait = w.retry_ms - p2c_now_ms ();
+                timeout = wait < 0 ? 0 : (int) wait;
             }
-            zsock_send (pipe, "sp", "AUTHED", aj);
         }
-        else
-        if (!strcmp (command, "ADMIN") && job) {
-            s_admin (&w, (led_admin_job_t *) job);
-            zsock_send (pipe, "sp", "ADMINED", job);
+        item.revents = 0;
+        if (poll (&item, 1, timeout) < 0 && errno != EINTR) {
+            log_warn ("worker: poll failed errno=%d", errno);
+            break;
         }
-        else
-        if (!strcmp (command, "BALANCES") && job) {
-            s_balq (&w, (led_balq_job_t *) job);
-            zsock_send (pipe, "sp", "BALANCED", job);
-        }
-        else
-            log_warn ("worker: unknown command=%s", command);
-        zstr_free (&command);
+        if (zsys_interrupted)
+            break;
     }
-    zpoller_destroy (&poller);
     led_store_destroy (&w.store);
 }
 

@@ -79,6 +79,19 @@ typedef struct {
 //  copies args before it signals that it has started.
 void led_worker_actor (zsock_t *pipe, void *args);
 
+//  A job message over an actor pipe, the same frames as zsock_send (pipe,
+//  "sp", command, job) makes: [command][pointer]. 0, or -1 when the pipe is
+//  gone. Blocks only when the pipe is full.
+int led_pipe_send (zsock_t *pipe, const char *command, void *job);
+
+//  Receives one such message without blocking: 1 and the command (cut to
+//  size - 1 characters) and job (NULL when the message has no pointer,
+//  like "$TERM"); 0 when none is waiting; -1 when the pipe is gone. The
+//  pipe's ZMQ_FD signals only new arrivals, so a loop that sleeps in
+//  poll(2) on it must call this until 0 before every sleep, and after every
+//  send on the pipe.
+int led_pipe_recv (zsock_t *pipe, char *command, size_t size, void **job_p);
+
 void led_worker_test (bool verbose);
 
 #endif
