@@ -19,8 +19,13 @@ median () { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]
 export GW_ARGS="--max-conns-per-ip 100000 --connect-rate 100000 --connect-burst 100000 --register-timeout-ms 600000"
 echo "bench: starting the stack (private PostgreSQL, broker, ledger, scheduler, gateway, 2 peers)"
 start_stack || { echo "bench: the stack did not start"; exit 1; }
-spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a
-spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b
+# Each peer has a worker process per core and, by default, one task per
+# worker; here each worker also holds a queue (--worker-queue), so it never
+# idles while a result and the next task cross the network. The same c256
+# run with the default peers is measured at the end, for comparison.
+WQ=${BENCH_WORKER_QUEUE:-16}
+spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a --worker-queue "$WQ"
+spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b --worker-queue "$WQ"
 wait_for 20 grep -qi registered "$T_DIR/peer-b.log"
 # the peers time their kernels at start (about a second of CPU each, unless
 # cached): measured load must not include it
@@ -61,6 +66,20 @@ for c in 1 32 256; do
   E2E_TPS[$c]=$(median "${tps[@]}"); E2E_P50[$c]=$(median "${p50[@]}"); E2E_P99[$c]=$(median "${p99[@]}")
 done
 cpu_stop $(( ${#tps[@]} * COUNT[256] )) > "$T_DIR/cpu"
+
+# c256 again with peers at their defaults (one task per worker process)
+kill "$PID_peer_a" "$PID_peer_b"; wait "$PID_peer_a" "$PID_peer_b" 2>/dev/null
+spawn peer-c "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-c
+spawn peer-d "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-d
+for p in peer-c peer-d; do wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"; done
+tps=(); p50=(); p99=()
+for r in $(seq "$RUNS"); do
+  e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" || continue
+  read -r a b d < "$T_DIR/e2e-run"
+  tps+=("$a"); p50+=("$b"); p99+=("$d")
+  echo "bench: e2e c=256 default peers run $r: $a tasks/s p50 $b ms p99 $d ms"
+done
+DEF_TPS=$(median "${tps[@]}"); DEF_P50=$(median "${p50[@]}"); DEF_P99=$(median "${p99[@]}")
 
 # The ceiling: the same number of round trips through a bare libwebsockets echo server
 EPORT=$(free_port)
@@ -130,6 +149,8 @@ for c, t, p5, p9, et, e5, e9 in [
     res["echo"][c] = {"tasks_per_s": num(et), "p50_ms": num(e5), "p99_ms": num(e9)}
     if num(t) and num(et):
         res["e2e"][c]["ratio_to_echo"] = round(num(t) / num(et), 4)
+res["e2e"]["peer_worker_queue"] = $WQ
+res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
 res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
 res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS")}
@@ -149,12 +170,23 @@ for c in ("c1", "c32", "c256"):
     f = lambda v, d=1: "-" if v is None else ("%.*f" % (d, v))
     print("%-8s %14s %9s %9s | %14s %9s %9s | %8s" % (c, f(e["tasks_per_s"]), f(e["p50_ms"], 3), f(e["p99_ms"], 3),
           f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
+d = res["e2e_default_peers"]["c256"]
+print("%-8s %14s %9s %9s   (peers at their default: one task per worker process)" % ("c256 dflt", f(d["tasks_per_s"]), f(d["p50_ms"], 3), f(d["p99_ms"], 3)))
+print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
 print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
 print("ledger: %s settlements/s" % res["ledger"]["settlements_per_s"])
 for k, v in sorted(sched.items()):
     print("scheduler %s: %s" % (k, v))
+e1, e256, pc = res["e2e"]["c1"], res["e2e"]["c256"], res["pg_commit_ms"]
+ok = lambda b: "met" if b else "NOT met"
+if e256["tasks_per_s"] and e256["p99_ms"] and e1["p50_ms"] and pc:
+    print("goal c256 >= 10000 tasks/s: %s (%.0f)" % (ok(e256["tasks_per_s"] >= 10000), e256["tasks_per_s"]))
+    print("goal c256 p99 < 10 ms: %s (%.1f ms; by Little's law 256 in flight at 10 ms needs %.0f tasks/s)"
+          % (ok(e256["p99_ms"] < 10), e256["p99_ms"], 256 / 0.010))
+    print("goal c1 p50 within 1 ms of the commit: %s (%.2f ms, commit %.3f ms)"
+          % (ok(e1["p50_ms"] <= pc + 1), e1["p50_ms"], pc))
 print("written to %s" % sys.argv[1])
 PY
 T_FAIL=0

@@ -40,7 +40,8 @@ wait_for 60 at_least k 10000
 before=$(settled k)
 check "the load was under way when the ledger was killed ($before settled)" test "$before" -ge 10000 -a "$before" -lt $N
 kill -9 "$PID_ledger1"
-spawn ledger2 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql"
+# (two database workers here, so batches overlapping in the database are tested)
+spawn ledger2 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 2
 finished load-kill; rc=$?
 check "every task acked with the right amounts after kill -9 ($(cat "$T_DIR/load-kill.out"))" test $rc = 0
 check "each task settled exactly once" test "$(settled k)" = $N
@@ -65,7 +66,7 @@ check "each task settled exactly once" test "$(settled p)" = $N
 check "audit passes after the restart" audit_ok pg
 
 # --- two ledgers on the same stream: every request twice, round robin
-spawn ledger3 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql"
+spawn ledger3 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 3
 wait_for 20 grep -q 'store: connected' "$T_DIR/ledger3.log"
 N=40000
 load load-two d $N --dup
