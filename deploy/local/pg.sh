@@ -121,6 +121,15 @@ fsync = on
 synchronous_commit = on
 full_page_writes = on
 logging_collector = off
+# Settlement writes a journal of random-keyed rows: room for the indexes in
+# memory, fewer checkpoints (each one makes the next write of every page a
+# full-page image in the WAL), and compressed page images. Durability is the
+# same: every commit is flushed.
+shared_buffers = 512MB
+wal_buffers = 16MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+wal_compression = lz4
 CONF
   if is_root; then
     chown "$PG_USER:" -- "$conf"
