@@ -36,11 +36,13 @@ done
 declare -A COUNT=([1]=2000 [32]=20000 [256]=40000)
 declare -A E2E_TPS E2E_P50 E2E_P99 ECHO_TPS ECHO_P50 ECHO_P99
 
-# One run of the gamer: prints "tasks_per_s p50 p99"
+# One run of the gamer: prints "tasks_per_s p50 p99" (params, $3: unique per task
+# unless given)
 e2e_run () {
-  local c=$1 n=$2 out
+  local c=$1 n=$2 out params='{"data":"bench-'"$RANDOM"'-{i}","iterations":1}'
+  [ -n "${3:-}" ] && params=$3
   out=$("$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id "bench-$c" --task encryption \
-        --params '{"data":"bench-'"$RANDOM"'-{i}","iterations":1}' --count "$n" --concurrency "$c" \
+        --params "$params" --count "$n" --concurrency "$c" \
         --quiet --timeout-s 300 2>&1) || { echo "bench: gamer run failed: $out" >&2; return 1; }
   python3 - "$out" <<'PY'
 import re, sys
@@ -52,6 +54,17 @@ print(tps, p50, p99)
 PY
 }
 
+# The path without peer and ledger: the same params every time, so all but
+# the first are answered from the scheduler's cache (gamer -> gateway ->
+# broker -> scheduler and back: 4 ZeroMQ hops and one WebSocket round trip)
+cached=()
+for r in $(seq "$RUNS"); do
+  e2e_run 1 "${COUNT[1]}" '{"data":"bench-cached","iterations":1}' > "$T_DIR/e2e-run" || continue
+  read -r a b d < "$T_DIR/e2e-run"
+  cached+=("$b")
+done
+CACHED_P50=$(median "${cached[@]}")
+echo "bench: c=1 cached round trip p50 $CACHED_P50 ms"
 . tests/bench/cpu.sh
 for c in 1 32 256; do
   tps=(); p50=(); p99=()
@@ -128,8 +141,11 @@ IDLE_HELD=$(median "${held[@]}"); IDLE_BYTES=$(median "${per[@]}")
 
 # Figures the ledger and scheduler benchmarks add, when present
 LEDGER_TPS=null
+LEDGER_C1=null
 if [ -x tests/bench/bench_ledger.sh ]; then
-  LEDGER_TPS=$(tests/bench/bench_ledger.sh 2>"$T_DIR/ledger-bench.log" | sed -n 's/^ledger_settlements_per_s \([0-9.]*\)/\1/p' | tail -1)
+  tests/bench/bench_ledger.sh >"$T_DIR/ledger-bench.out" 2>"$T_DIR/ledger-bench.log"
+  LEDGER_TPS=$(sed -n 's/^ledger_settlements_per_s \([0-9.]*\)/\1/p' "$T_DIR/ledger-bench.out" | tail -1)
+  LEDGER_C1=$(sed -n 's/^ledger_single_settle_p50_ms \([0-9.]*\)/\1/p' "$T_DIR/ledger-bench.out" | tail -1)
   LEDGER_TPS=${LEDGER_TPS:-null}
 fi
 SCHED=""
@@ -150,10 +166,11 @@ for c, t, p5, p9, et, e5, e9 in [
     if num(t) and num(et):
         res["e2e"][c]["ratio_to_echo"] = round(num(t) / num(et), 4)
 res["e2e"]["peer_worker_queue"] = $WQ
+res["e2e"]["c1_cached_p50_ms"] = num("$CACHED_P50")
 res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
 res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
-res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS")}
+res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS"), "single_settle_p50_ms": num("${LEDGER_C1:-null}")}
 sched = {}
 for line in """$SCHED""".splitlines():
     k, v = line.split()
@@ -172,11 +189,12 @@ for c in ("c1", "c32", "c256"):
           f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
 d = res["e2e_default_peers"]["c256"]
 print("%-8s %14s %9s %9s   (peers at their default: one task per worker process)" % ("c256 dflt", f(d["tasks_per_s"]), f(d["p50_ms"], 3), f(d["p99_ms"], 3)))
+print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["e2e"]["c1_cached_p50_ms"])
 print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
 print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
-print("ledger: %s settlements/s" % res["ledger"]["settlements_per_s"])
+print("ledger: %s settlements/s; a lone task's settlement (c1) p50 %s ms" % (res["ledger"]["settlements_per_s"], res["ledger"]["single_settle_p50_ms"]))
 for k, v in sorted(sched.items()):
     print("scheduler %s: %s" % (k, v))
 e1, e256, pc = res["e2e"]["c1"], res["e2e"]["c256"], res["pg_commit_ms"]
