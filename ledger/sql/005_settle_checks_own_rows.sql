@@ -31,107 +31,6 @@
 -- table ledger_settle writes must not write the journal (it would run under
 -- the setting).
 
-CREATE OR REPLACE FUNCTION journal_entries_check () RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
--- Few statements: each costs an executor start and end, more than the
--- work itself for a small batch
-DECLARE
-    bad TEXT;
-    ids BIGINT [];
-    deltas BIGINT [];
-    txs BIGINT [];
-    found INT;
-    found_txs INT;
-BEGIN
-    -- ledger_settle checked its own rows already (see the top of this file)
-    IF current_setting ('p2c2r.settle_checked', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
-    -- Each statement's entries of a transaction sum to zero, so every
-    -- transaction's entries, the sum of its statements', do too. Also what
-    -- each account moves by, and the transactions named.
-    SELECT (SELECT format ('journal transaction %s does not balance: sum %s picodollars',
-                           tx_id, SUM (amount_pico))
-              FROM new_entries GROUP BY tx_id HAVING SUM (amount_pico) <> 0 LIMIT 1),
-           d.ids, d.deltas, (SELECT array_agg (DISTINCT tx_id) FROM new_entries)
-      INTO bad, ids, deltas, txs
-      FROM (SELECT array_agg (account_id) AS ids, array_agg (delta) AS deltas
-              FROM (SELECT account_id, SUM (amount_pico)::BIGINT AS delta
-                      FROM new_entries GROUP BY account_id) g) d;
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
-    END IF;
-    -- Rows locked in id order first, so two ledgers committing batches that
-    -- touch the same accounts wait for each other instead of deadlocking;
-    -- an account that is not there is not locked. One index scan each.
-    SELECT (SELECT count (*)
-              FROM (SELECT 1 FROM accounts WHERE id = ANY (ids) ORDER BY id FOR UPDATE) l),
-           (SELECT count (*) FROM journal_tx WHERE id = ANY (txs))
-      INTO found, found_txs;
-    IF found <> cardinality (ids) THEN
-        SELECT format ('entry for unknown account %s', i.id) INTO bad
-          FROM unnest (ids) AS i (id)
-         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = i.id) LIMIT 1;
-        RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
-    END IF;
-    IF found_txs <> cardinality (txs) THEN
-        SELECT format ('entry for unknown transaction %s', i.id) INTO bad
-          FROM unnest (txs) AS i (id)
-         WHERE NOT EXISTS (SELECT 1 FROM journal_tx j WHERE j.id = i.id) LIMIT 1;
-        RAISE EXCEPTION '%', bad USING ERRCODE = 'check_violation';
-    END IF;
-    -- One row per account, by its index
-    UPDATE accounts a SET balance_pico = a.balance_pico + d.delta
-      FROM unnest (ids, deltas) AS d (id, delta)
-     WHERE a.id = d.id;
-    RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION tasks_check () RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    bad TEXT;
-    found_accounts INT;
-    want_accounts INT;
-    found_rates INT;
-    want_rates INT;
-BEGIN
-    -- ledger_settle checked its own rows already (see the top of this file)
-    IF current_setting ('p2c2r.settle_checked', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
-    -- An index lookup per task (tx_id is unique in tasks); one index scan
-    -- over the accounts named, one over the rates
-    WITH a AS (SELECT DISTINCT v.id
-                 FROM new_tasks n, LATERAL (VALUES (n.gamer_account), (n.peer_account)) v (id)),
-         r AS (SELECT DISTINCT rate_id AS id FROM new_tasks WHERE rate_id IS NOT NULL)
-    SELECT (SELECT format ('task %s: no settle transaction %s of that task', n.task_id, n.tx_id)
-              FROM new_tasks n
-             WHERE (SELECT j.task_id FROM journal_tx j WHERE j.id = n.tx_id AND j.kind = 'settle')
-                   IS DISTINCT FROM n.task_id LIMIT 1),
-           (SELECT count (*) FROM accounts WHERE id = ANY (ARRAY (SELECT a.id FROM a))),
-           (SELECT count (*) FROM a),
-           (SELECT count (*) FROM rates WHERE id = ANY (ARRAY (SELECT r.id FROM r))),
-           (SELECT count (*) FROM r)
-      INTO bad, found_accounts, want_accounts, found_rates, want_rates;
-    IF bad IS NULL AND found_accounts <> want_accounts THEN
-        SELECT format ('task %s: unknown account', n.task_id) INTO bad
-          FROM new_tasks n
-         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.gamer_account)
-            OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = n.peer_account) LIMIT 1;
-    END IF;
-    IF bad IS NULL AND found_rates <> want_rates THEN
-        SELECT format ('task %s: unknown rates %s', n.task_id, n.rate_id) INTO bad
-          FROM new_tasks n
-         WHERE n.rate_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM rates r WHERE r.id = n.rate_id) LIMIT 1;
-    END IF;
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION '%', bad USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END $$;
-
 -- Settles a batch: as in version 4 (same arguments, same rows answered),
 -- in fewer statements: the claim, the task rows and the entries in one,
 -- the accounts' lock, balance update and the answer in a second.
@@ -150,7 +49,7 @@ DECLARE
     bad_gamers BIGINT [];
     bad_peers BIGINT [];
     unbalanced TEXT;
-    found_own INT;
+    own_found BOOLEAN;
     new_n BIGINT [];
     replay_n BIGINT [];
     replay_ids TEXT [];
@@ -165,14 +64,14 @@ BEGIN
     -- entries would not sum to zero, and whether the fee and treasury
     -- accounts exist
     SELECT (SELECT id FROM rates WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1),
-           COALESCE ((SELECT array_agg (g.id)
-                        FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
-                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id)
-                             IS DISTINCT FROM 'gamer'), '{}'),
-           COALESCE ((SELECT array_agg (p.id)
-                        FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
-                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id)
-                             IS DISTINCT FROM 'peer'), '{}'),
+           ARRAY (SELECT g.id
+                    FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
+                   WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id)
+                         IS DISTINCT FROM 'gamer'),
+           ARRAY (SELECT p.id
+                    FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
+                   WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id)
+                         IS DISTINCT FROM 'peer'),
            (SELECT format ('task %s does not balance: charge %s, earning %s, fee %s, treasury %s',
                            x.t, x.ch, x.ea, x.fe, x.tr)
               FROM unnest (p_task_ids, p_gamers, p_charge, p_earning, p_fee, p_treasury)
@@ -180,8 +79,9 @@ BEGIN
              WHERE (x.ch = x.ea + x.fe + x.tr AND (x.g <> 0 OR (x.fe = 0 AND x.tr = 0)))
                    IS NOT TRUE
              LIMIT 1),
-           (SELECT count (*) FROM accounts WHERE id IN (p_fee_account, p_treasury_account))
-      INTO in_force, bad_gamers, bad_peers, unbalanced, found_own;
+           EXISTS (SELECT 1 FROM accounts WHERE id = p_fee_account)
+           AND EXISTS (SELECT 1 FROM accounts WHERE id = p_treasury_account)
+      INTO in_force, bad_gamers, bad_peers, unbalanced, own_found;
     IF in_force IS NULL OR in_force <> p_rate_id THEN
         RETURN QUERY SELECT 'rates', 0, r.id, r.gamer_pico_per_hour, r.peer_pico_per_hour,
                             r.fee_bp::BIGINT
@@ -191,8 +91,7 @@ BEGIN
     IF unbalanced IS NOT NULL THEN
         RAISE EXCEPTION '%', unbalanced USING ERRCODE = 'check_violation';
     END IF;
-    IF p_fee_account IS NULL OR p_treasury_account IS NULL
-       OR found_own <> 2 - (p_fee_account = p_treasury_account)::INT THEN
+    IF NOT own_found THEN
         RAISE EXCEPTION 'entry for unknown account % or %', p_fee_account, p_treasury_account
             USING ERRCODE = 'check_violation';
     END IF;
@@ -239,14 +138,16 @@ BEGIN
     entry_rows AS (
         INSERT INTO journal_entries (tx_id, account_id, amount_pico)
         SELECT e.tx, e.account, e.amount FROM e
-         ORDER BY e.tx, e.i)     -- entries in transaction order, as statements expect
-    SELECT (SELECT array_agg (u.n) FILTER (WHERE m.map ? u.t) FROM u, m),
-           (SELECT array_agg (u.n) FILTER (WHERE (m.map ? u.t) IS NOT TRUE) FROM u, m),
-           (SELECT array_agg (u.t) FILTER (WHERE (m.map ? u.t) IS NOT TRUE) FROM u, m),
-           d.ids, d.deltas
+         ORDER BY e.tx, e.i),    -- entries in transaction order, as statements expect
+    mv AS (
+        SELECT array_agg (g.account) AS ids, array_agg (g.delta) AS deltas
+          FROM (SELECT e.account, SUM (e.amount)::BIGINT AS delta FROM e GROUP BY e.account) g)
+    SELECT array_agg (u.n) FILTER (WHERE m.map ? u.t),
+           array_agg (u.n) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
+           array_agg (u.t) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
+           (SELECT mv.ids FROM mv), (SELECT mv.deltas FROM mv)
       INTO new_n, replay_n, replay_ids, ids, deltas
-      FROM (SELECT array_agg (account) AS ids, array_agg (delta) AS deltas
-              FROM (SELECT account, SUM (amount)::BIGINT AS delta FROM e GROUP BY account) g) d;
+      FROM u, m;
     -- The accounts' rows locked in id order first (so two ledgers, or a
     -- ledger and another writer, wait for each other instead of
     -- deadlocking), each moved by its entries, held until the commit that
@@ -273,3 +174,20 @@ BEGIN
                             LATERAL (SELECT * FROM tasks t WHERE t.task_id = r.id LIMIT 1) t;
     END IF;
 END $$;
+
+-- The checks skipped inside ledger_settle by the triggers' WHEN, so that
+-- PostgreSQL does not even call the functions there
+DROP TRIGGER journal_entries_check ON journal_entries;
+CREATE TRIGGER journal_entries_check
+    AFTER INSERT ON journal_entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT
+    WHEN (current_setting ('p2c2r.settle_checked', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION journal_entries_check ();
+DROP TRIGGER tasks_check ON tasks;
+CREATE TRIGGER tasks_check
+    AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_tasks
+    FOR EACH STATEMENT
+    WHEN (current_setting ('p2c2r.settle_checked', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION tasks_check ();
