@@ -52,81 +52,48 @@ PIDS+=($!)
 # shellcheck disable=SC2086
 bin/p2c2r-ledger --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" ${LEDGER_ARGS:-} >"$DIR/ledger.log" 2>&1 &
 PIDS+=($!)
-# CPU ticks of pids and all their descendants (with ONLY=text: only the
-# processes whose command line holds text, e.g. PostgreSQL's client backends)
-ticks () {
-  ONLY=${ONLY:-} python3 - "$@" <<'PY'
-import os, sys
-roots = {int(p) for p in sys.argv[1:]}
-only = os.environ.get("ONLY", "")
-procs = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
-            procs[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))
-        except (OSError, IndexError):
-            pass
-tot = 0
-for pid, (ppid, t) in procs.items():
-    if only:
-        try:
-            if only not in open(f"/proc/{pid}/cmdline").read():
-                continue
-        except OSError:
-            continue
-    p, seen = pid, 0
-    while p and seen < 64:
-        if p in roots:
-            tot += t
-            break
-        p = procs.get(p, (0, 0))[0]
-        seen += 1
-print(tot)
-PY
-}
+. tests/bench/cpu.sh
 PGPID=$(head -1 "$DIR/pg/data/postmaster.pid")
 LEDPID=${PIDS[1]}
 # The ledger's connections (the backends that run the settlements) and the
 # whole cluster (with the WAL writer, checkpointer, autovacuum)
 snap () {
-  echo "$(ticks "$PGPID") $(ONLY=local ticks "$PGPID") $(ticks "$LEDPID")"
+  s_cpu_groups "postgres=$PGPID" "backends=$PGPID@local" "ledger=$LEDPID" | awk '{printf "%s ", $2}'
 }
 # Prints the CPU per task since the snapshot in $1, of $2 tasks
 cpu_per_task () {
   python3 -c "import sys
-a = [int(x) for x in sys.argv[1].split()]; b = [int(x) for x in sys.argv[2].split()]
-f = 1e6 / int(sys.argv[3]) / int(sys.argv[4])
+a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
+f = 1e6 / int(sys.argv[3])
 print('cpu_us_per_task postgres=%.1f backends=%.1f ledger=%.1f' % tuple((y - x) * f for x, y in zip(a, b)))" \
-    "$1" "$(snap)" "$(getconf CLK_TCK)" "$2"
+    "$1" "$(snap)" "$2"
+}
+# One load: NAME TASKS GAMERS WINDOW; prints its summary and the CPU per
+# task, and exits the bench if it failed (saying why on stderr)
+load_run () {
+  local s0 out rc
+  s0=$(snap)
+  out=$(build/bench/ledger_load --broker "$BROKER" --tasks "$2" --prefix "$1" \
+        --gamers "$3" --peers "$3" --window "$4" --retry-ms 30000 2>"$DIR/load-$1.log")
+  rc=$?
+  echo "$out"
+  if [ $rc != 0 ]; then
+    { echo "bench_ledger: run $1 failed (exit $rc)"; tail -5 "$DIR/load-$1.log"; tail -5 "$DIR/ledger.log"; } >&2
+    exit 1
+  fi
+  cpu_per_task "$s0" "$2"
 }
 echo "bench_ledger: synchronous_commit=$(psql "$P2C2R_DB" -qAtc 'SHOW synchronous_commit') fsync=$(psql "$P2C2R_DB" -qAtc 'SHOW fsync') tasks=$TASKS runs=$RUNS"
 
 rates=()
 for run in $(seq "$RUNS"); do
-  s0=$(snap)
-  out=$(build/bench/ledger_load --broker "$BROKER" --tasks "$TASKS" --prefix "run$run" \
-        --gamers 100 --peers 100 --window 20000 --retry-ms 30000 2>"$DIR/load-$run.log")
-  rc=$?
-  echo "$out"
-  if [ $rc != 0 ]; then
-    echo "bench_ledger: run $run failed (exit $rc)"; tail -5 "$DIR/load-$run.log"; tail -5 "$DIR/ledger.log"
-    exit 1
-  fi
-  cpu_per_task "$s0" "$TASKS"
-  rates+=("$(sed -n 's/.*settlements_per_s=\([0-9]*\).*/\1/p' <<<"$out")")
+  load_run "run$run" "$TASKS" 100 20000 > "$DIR/run.out"
+  cat "$DIR/run.out"
+  rates+=("$(sed -n 's/.*settlements_per_s=\([0-9]*\).*/\1/p' "$DIR/run.out")")
 done
-s0=$(snap)
-out=$(build/bench/ledger_load --broker "$BROKER" --tasks "$C1_TASKS" --prefix c1 \
-      --gamers 10 --peers 10 --window 1 --retry-ms 30000 2>"$DIR/load-c1.log")
-rc=$?
-echo "$out"
-if [ $rc != 0 ]; then
-  echo "bench_ledger: c1 run failed (exit $rc)"; tail -5 "$DIR/load-c1.log"; tail -5 "$DIR/ledger.log"
-  exit 1
-fi
-cpu_per_task "$s0" "$C1_TASKS"
-c1=$(sed -n 's/.*latency_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out")
+load_run c1 "$C1_TASKS" 10 1 > "$DIR/run.out"
+cat "$DIR/run.out"
+c1=$(sed -n 's/.*latency_p50_ms=\([0-9.]*\).*/\1/p' "$DIR/run.out")
 settled=$(psql "$P2C2R_DB" -qAtc "SELECT COUNT(*) FROM tasks")
 want=$((TASKS * RUNS + C1_TASKS))
 [ "$settled" = "$want" ] || { echo "bench_ledger: $settled tasks in the database, want $want"; exit 1; }

@@ -6,7 +6,9 @@
 #   cpu_stop TASKS             prints "name microseconds-per-task" lines,
 #                              the gamer's and the total last
 
-# CPU seconds of each group of pids given as "name=pid,pid" arguments
+# CPU seconds of each group of pids given as "name=pid,pid[@text]" arguments
+# (with @text, only the processes whose command line holds text count, e.g.
+# "@local" for PostgreSQL's backends of local connections). Needs no T_DIR.
 s_cpu_groups () {
   python3 - "$@" <<'PY'
 import os, sys
@@ -21,9 +23,16 @@ for d in os.listdir("/proc"):
             pass
 for arg in sys.argv[1:]:
     name, pids = arg.split("=", 1)
+    pids, _, only = pids.partition("@")
     roots = {int(p) for p in pids.split(",") if p}
     tot = 0
     for pid, (ppid, t) in procs.items():
+        if only:
+            try:
+                if only not in open(f"/proc/{pid}/cmdline").read():
+                    continue
+            except OSError:
+                continue
         p, seen = pid, 0
         while p and seen < 64:
             if p in roots:
