@@ -165,8 +165,9 @@ for c, t, p5, p9, et, e5, e9 in [
     res["echo"][c] = {"tasks_per_s": num(et), "p50_ms": num(e5), "p99_ms": num(e9)}
     if num(t) and num(et):
         res["e2e"][c]["ratio_to_echo"] = round(num(t) / num(et), 4)
-res["e2e"]["peer_worker_queue"] = $WQ
-res["e2e"]["c1_cached_p50_ms"] = num("$CACHED_P50")
+# (beside "e2e", whose keys are all concurrency levels)
+res["e2e_peer_worker_queue"] = $WQ
+res["cached_c1_p50_ms"] = num("$CACHED_P50")
 res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
 res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
@@ -189,7 +190,7 @@ for c in ("c1", "c32", "c256"):
           f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
 d = res["e2e_default_peers"]["c256"]
 print("%-8s %14s %9s %9s   (peers at their default: one task per worker process)" % ("c256 dflt", f(d["tasks_per_s"]), f(d["p50_ms"], 3), f(d["p99_ms"], 3)))
-print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["e2e"]["c1_cached_p50_ms"])
+print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["cached_c1_p50_ms"])
 print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
