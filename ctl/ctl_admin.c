@@ -29,24 +29,28 @@ ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, jso
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_ADMIN_REQUEST;
     msg.admin_request = &req;
-    p2c_node_send (node, "ledger", &msg);
-    free (args_text);
 
     int status = CTL_EXIT_ERROR;
-    bool answered = false, no_ledger = false;
+    bool sent = false, answered = false, no_ledger = false;
     int64_t start = p2c_now_ms ();
     zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
     while (!answered && !zsys_interrupted) {
         int64_t now = p2c_now_ms ();
         if (now - start >= timeout_ms)
             break;
-        //  The broker names the nodes it has right after our hello
-        if (now - start >= CTL_NO_LEDGER_MS && p2c_node_broker_alive (node)
-            && p2c_node_service_count (node, "ledger") == 0) {
+        //  The broker names the nodes it has right after our hello. The
+        //  request goes only once it names a ledger: sent before, it would
+        //  be dropped, and it cannot be sent twice (a credit is not
+        //  idempotent). A ledger that has just started is waited for.
+        if (!sent && p2c_node_service_count (node, "ledger") > 0) {
+            p2c_node_send (node, "ledger", &msg);
+            sent = true;
+        }
+        if (!sent && now - start >= CTL_NO_LEDGER_MS && p2c_node_broker_alive (node)) {
             no_ledger = true;
             break;
         }
-        zpoller_wait (poller, 100);
+        zpoller_wait (poller, sent ? 100 : 10);
         p2c_node_cron (node);
         char *sender = NULL;
         P2c2r__Internal *got;
@@ -77,14 +81,24 @@ ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, jso
         }
     }
     zpoller_destroy (&poller);
-    p2c_node_destroy (&node);
+    free (args_text);
     if (no_ledger)
         fprintf (stderr, "p2c2r-ctl: no ledger is connected to the broker %s"
                  " (start p2c2r-ledger); nothing was written\n", broker);
+    else
+    if (!sent && !p2c_node_broker_alive (node))
+        fprintf (stderr, "p2c2r-ctl: no answer from the broker %s within %lld ms (is it"
+                 " running?); nothing was sent, nothing was written\n", broker,
+                 (long long) timeout_ms);
+    else
+    if (!sent)
+        fprintf (stderr, "p2c2r-ctl: the broker %s named no ledger within %lld ms;"
+                 " nothing was written\n", broker, (long long) timeout_ms);
     else
     if (!answered)
         fprintf (stderr, "p2c2r-ctl: no answer from a ledger through the broker %s within"
                  " %lld ms (is the broker running?); the command may not have been applied,"
                  " check before retrying\n", broker, (long long) timeout_ms);
+    p2c_node_destroy (&node);
     return status;
 }

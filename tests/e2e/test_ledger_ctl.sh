@@ -17,7 +17,11 @@ spawn broker "$BIN/p2c2r-broker" --bind "$P2C2R_BROKER"
 spawn ledger "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" \
     --starting-credit-pico $START_PICO --payout-threshold-pico 10000000000   # $0.01
 CTL=$BIN/p2c2r-ctl
-wait_for 20 sql "SELECT 1 FROM rates" || { echo "FAIL the ledger never migrated"; T_FAIL=1; t_report; exit 1; }
+# Ready when its database connection is up, migrations applied: the rates
+# table alone shows up while later migrations are still running, and a
+# command sent before the ledger listens is lost (ctl then says so and fails)
+wait_for 20 grep -q 'store: connected' "$T_DIR/ledger.log" \
+    || { echo "FAIL the ledger never connected to its database"; T_FAIL=1; t_report; exit 1; }
 ctl () { "$CTL" "$@" 2>>"$T_DIR/ctl.err"; }
 
 # --- accounts and keys
@@ -147,6 +151,16 @@ wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $b
 "$CTL" --broker "tcp://127.0.0.1:$bport2" credit alice 1 >/dev/null 2>"$T_DIR/noledger.err"
 check "a broker without a ledger: exit 2" test $? = 2
 check "... saying no ledger is connected" grep -q 'no ledger is connected' "$T_DIR/noledger.err"
+# A ledger that joins while ctl waits for one: the command goes once, to it
+# (ctl sends nothing before the broker names a ledger: a request sent
+# earlier would be dropped, and a credit cannot be sent twice)
+before=$(ctl --json balance alice | jq -r .balance_pico)
+"$CTL" --broker "tcp://127.0.0.1:$bport2" credit alice 1 >/dev/null 2>"$T_DIR/lateledger.err" &
+ctlpid=$!
+spawn ledger2 "$BIN/p2c2r-ledger" --broker "tcp://127.0.0.1:$bport2" --sql-dir "$ROOT/ledger/sql"
+wait $ctlpid
+check "a ledger joining while ctl waits gets the command (exit 0)" test $? = 0
+check "... and applies it once" test "$(ctl --json balance alice | jq -r .balance_pico)" = $((before + 1000000000000))
 "$CTL" --broker "tcp://127.0.0.1:$(free_port)" --timeout-ms 1500 credit alice 1 >/dev/null 2>"$T_DIR/nobroker.err"
 check "no broker at all: exit 2 with a timeout message" bash -c "test $? = 2 && grep -q 'no answer' '$T_DIR/nobroker.err'"
 
