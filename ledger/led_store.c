@@ -1967,7 +1967,7 @@ led_store_test (bool verbose)
     sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "987654321");
     P2C_CHECK (s_refused_for (conn, sql, "unknown rates 987654321"));
     zstr_free (&sql);
-    //  ledger_settle checks its own rows (migration 005: the triggers skip
+    //  ledger_settle checks its own rows (migration 004: the triggers skip
     //  them inside it): a task whose entries would not balance, a treasury
     //  run with a fee, an unknown fee account; and the skip ends with the
     //  call, so a later statement of the same transaction is checked

@@ -1,5 +1,5 @@
--- P2C2R ledger schema, version 4: settlement in one statement, and journal
--- checks whose plans are index lookups.
+-- P2C2R ledger schema, version 4: settlement in one statement that checks
+-- its own rows, and journal checks whose plans are index lookups.
 --
 -- ledger_settle settles a batch in one call, so that the ledger pays one
 -- round trip and one commit per batch (it runs in autocommit: the call is
@@ -111,6 +111,34 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- ledger_settle runs with the setting p2c2r.settle_checked = on (its SET
+-- clause: PostgreSQL restores the caller's value when it returns or
+-- fails, so the setting never outlives the call nor reaches the caller's
+-- next statement), and the triggers skip their checks under it. Every other
+-- writer (p2c2r-ctl, an operator's SQL, a later function) is checked as
+-- before. Why the rows ledger_settle writes keep every rule the triggers
+-- check:
+--   - a transaction's entries sum to zero: ledger_settle refuses a task
+--     whose charge is not earning + fee + treasury share, or, paid by the
+--     treasury (gamer 0), has a fee or a treasury share; its entries are
+--     -charge, +earning, +fee, +treasury (treasury run: -charge, +earning)
+--   - entries and task rows name existing accounts: gamers and peers are
+--     looked up with their kind, the fee and treasury accounts are counted,
+--     before anything is written; accounts are never deleted
+--   - entries and task rows name their own settle transaction: the ids
+--     come from the claim's INSERT ... RETURNING of the same statement
+--   - the rates row exists: it is the one in force, read under the lock
+--   - balances: ledger_settle adds each account's entries itself, after
+--     locking the accounts in id order (as the trigger does, so a batch and
+--     another writer still wait for each other instead of deadlocking)
+-- A session may set p2c2r.settle_checked itself (any user can set a
+-- placeholder setting) and insert unchecked rows: that grants nothing to the
+-- tables' owner, the one role the ledger and p2c2r-ctl use, which can
+-- already ALTER TABLE ... DISABLE TRIGGER. So INSERT on journal_entries and
+-- tasks must not be granted to any other role. A trigger added later on a
+-- table ledger_settle writes must not write the journal (it would run under
+-- the setting).
+
 -- Settles a batch: arrays of one element per task (task ids distinct),
 -- gamer 0 for a run the treasury pays (its amounts: charge = earning, no
 -- fee, no treasury share). Rows answered (r_n: 1-based position in the
@@ -124,44 +152,68 @@ END $$;
 --   'balance' a gamer's balance after the batch: r_a = account, r_b =
 --             balance, r_c = 1 when disabled
 -- A task with none of these was claimed in the journal without a task row.
+-- Few statements: the claim, the task rows and the entries in one, the
+-- accounts' lock, balance update and the answer in a second.
 CREATE FUNCTION ledger_settle (
     p_rate_id BIGINT, p_task_ids TEXT [], p_types TEXT [], p_gamers BIGINT [],
     p_peers BIGINT [], p_billed BIGINT [], p_compute BIGINT [], p_observed BIGINT [],
     p_charge BIGINT [], p_earning BIGINT [], p_fee BIGINT [], p_treasury BIGINT [],
     p_fee_account BIGINT, p_treasury_account BIGINT)
 RETURNS TABLE (r_what TEXT, r_n INT, r_a BIGINT, r_b BIGINT, r_c BIGINT, r_d BIGINT)
-LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan
+SET p2c2r.settle_checked = 'on' AS $$
 -- Every statement reads the arrays whole (unnest), never element by
 -- element: a subscript of a text array costs a walk from its start.
 DECLARE
     in_force BIGINT;
     bad_gamers BIGINT [];
     bad_peers BIGINT [];
+    unbalanced TEXT;
+    own_found BOOLEAN;
     new_n BIGINT [];
     replay_n BIGINT [];
     replay_ids TEXT [];
-    gamers BIGINT [];
+    ids BIGINT [];
+    deltas BIGINT [];
 BEGIN
     -- The share lock orders us with a rates change (ledger's rates-set takes
     -- SHARE ROW EXCLUSIVE), so a task's settled_at and its rates agree
     LOCK TABLE rates IN SHARE MODE;
-    -- The rates in force, and the accounts named that do not exist with the
-    -- right kind (one lookup per account of the batch)
+    -- The rates in force, the accounts named that do not exist with the
+    -- right kind (one lookup per account of the batch), the first task whose
+    -- entries would not sum to zero, and whether the fee and treasury
+    -- accounts exist
     SELECT (SELECT id FROM rates WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1),
-           COALESCE ((SELECT array_agg (g.id)
-                        FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
-                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id)
-                             IS DISTINCT FROM 'gamer'), '{}'),
-           COALESCE ((SELECT array_agg (p.id)
-                        FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
-                       WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id)
-                             IS DISTINCT FROM 'peer'), '{}')
-      INTO in_force, bad_gamers, bad_peers;
+           ARRAY (SELECT g.id
+                    FROM (SELECT DISTINCT id FROM unnest (p_gamers) AS u (id) WHERE id <> 0) g
+                   WHERE (SELECT a.kind FROM accounts a WHERE a.id = g.id)
+                         IS DISTINCT FROM 'gamer'),
+           ARRAY (SELECT p.id
+                    FROM (SELECT DISTINCT id FROM unnest (p_peers) AS u (id)) p
+                   WHERE (SELECT a.kind FROM accounts a WHERE a.id = p.id)
+                         IS DISTINCT FROM 'peer'),
+           (SELECT format ('task %s does not balance: charge %s, earning %s, fee %s, treasury %s',
+                           x.t, x.ch, x.ea, x.fe, x.tr)
+              FROM unnest (p_task_ids, p_gamers, p_charge, p_earning, p_fee, p_treasury)
+                   AS x (t, g, ch, ea, fe, tr)
+             WHERE (x.ch = x.ea + x.fe + x.tr AND (x.g <> 0 OR (x.fe = 0 AND x.tr = 0)))
+                   IS NOT TRUE
+             LIMIT 1),
+           EXISTS (SELECT 1 FROM accounts WHERE id = p_fee_account)
+           AND EXISTS (SELECT 1 FROM accounts WHERE id = p_treasury_account)
+      INTO in_force, bad_gamers, bad_peers, unbalanced, own_found;
     IF in_force IS NULL OR in_force <> p_rate_id THEN
         RETURN QUERY SELECT 'rates', 0, r.id, r.gamer_pico_per_hour, r.peer_pico_per_hour,
                             r.fee_bp::BIGINT
                        FROM (SELECT 1) one LEFT JOIN rates r ON r.id = in_force;
         RETURN;
+    END IF;
+    IF unbalanced IS NOT NULL THEN
+        RAISE EXCEPTION '%', unbalanced USING ERRCODE = 'check_violation';
+    END IF;
+    IF NOT own_found THEN
+        RAISE EXCEPTION 'entry for unknown account % or %', p_fee_account, p_treasury_account
+            USING ERRCODE = 'check_violation';
     END IF;
     IF cardinality (bad_gamers) > 0 OR cardinality (bad_peers) > 0 THEN
         RETURN QUERY SELECT CASE WHEN u.g = ANY (bad_gamers) THEN 'gamer' ELSE 'peer' END,
@@ -175,8 +227,7 @@ BEGIN
     -- conflict waits for the other's commit, then counts as taken). The
     -- claimed ids come back as one map (task id -> transaction id), looked up
     -- per task, so the plan has no join whose choice depends on the sizes.
-    -- The entries' trigger locks the accounts' rows at the end of this
-    -- statement, held until the commit that follows at once.
+    -- Also what each account moves by.
     WITH u AS (
         SELECT * FROM unnest (p_task_ids, p_types, p_gamers, p_peers, p_billed, p_compute,
                               p_observed, p_charge, p_earning, p_fee, p_treasury)
@@ -196,29 +247,44 @@ BEGIN
                k.p, k.b, k.c, k.o, k.ch, k.ea, k.fe, k.tr,
                CASE WHEN k.g = 0 THEN NULL ELSE p_rate_id END
           FROM k),
-    entry_rows AS (
-        INSERT INTO journal_entries (tx_id, account_id, amount_pico)
-        SELECT k.tx, e.account, e.amount
+    e AS (
+        SELECT k.tx, e.i, e.account, e.amount
           FROM k, LATERAL (VALUES (1, CASE WHEN k.g = 0 THEN p_treasury_account ELSE k.g END,
                                    -k.ch),
                                   (2, k.p, k.ea),
                                   (3, p_fee_account, k.fe),
                                   (4, p_treasury_account, k.tr)) AS e (i, account, amount)
-         WHERE e.i <= 2 OR k.g <> 0
-         ORDER BY k.tx, e.i)     -- entries in transaction order, as statements expect
+         WHERE e.i <= 2 OR k.g <> 0),
+    entry_rows AS (
+        INSERT INTO journal_entries (tx_id, account_id, amount_pico)
+        SELECT e.tx, e.account, e.amount FROM e
+         ORDER BY e.tx, e.i),    -- entries in transaction order, as statements expect
+    mv AS (
+        SELECT array_agg (g.account) AS ids, array_agg (g.delta) AS deltas
+          FROM (SELECT e.account, SUM (e.amount)::BIGINT AS delta FROM e GROUP BY e.account) g)
     SELECT array_agg (u.n) FILTER (WHERE m.map ? u.t),
            array_agg (u.n) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
            array_agg (u.t) FILTER (WHERE (m.map ? u.t) IS NOT TRUE),
-           array_agg (DISTINCT u.g) FILTER (WHERE m.map ? u.t AND u.g <> 0)
-      INTO new_n, replay_n, replay_ids, gamers
+           (SELECT mv.ids FROM mv), (SELECT mv.deltas FROM mv)
+      INTO new_n, replay_n, replay_ids, ids, deltas
       FROM u, m;
-    -- The new ones, and the gamers' balances after this batch for the
-    -- scheduler
-    RETURN QUERY SELECT 'new', k.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
-                   FROM unnest (new_n) AS k (n)
-                 UNION ALL
-                 SELECT 'balance', 0, a.id, a.balance_pico, a.disabled::INT::BIGINT, NULL::BIGINT
-                   FROM accounts a WHERE a.id = ANY (gamers) AND a.kind = 'gamer';
+    -- The accounts' rows locked in id order first (so two ledgers, or a
+    -- ledger and another writer, wait for each other instead of
+    -- deadlocking), each moved by its entries, held until the commit that
+    -- follows at once; the new tasks, and the gamers' balances after this
+    -- batch for the scheduler
+    RETURN QUERY
+        WITH l AS (SELECT a.id FROM accounts a WHERE a.id = ANY (ids) ORDER BY a.id FOR UPDATE),
+        upd AS (
+            UPDATE accounts a SET balance_pico = a.balance_pico + d.delta
+              FROM l, unnest (ids, deltas) AS d (id, delta)
+             WHERE a.id = l.id AND d.id = l.id
+            RETURNING a.id, a.kind, a.balance_pico, a.disabled)
+        SELECT 'new', k.n::INT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT
+          FROM unnest (new_n) AS k (n)
+        UNION ALL
+        SELECT 'balance', 0, upd.id, upd.balance_pico, upd.disabled::INT::BIGINT, NULL::BIGINT
+          FROM upd WHERE upd.kind = 'gamer';
     -- Replays: what was stored (a new statement: it sees what the claim
     -- waited for)
     IF replay_n IS NOT NULL THEN
@@ -228,3 +294,20 @@ BEGIN
                             LATERAL (SELECT * FROM tasks t WHERE t.task_id = r.id LIMIT 1) t;
     END IF;
 END $$;
+
+-- The checks skipped inside ledger_settle by the triggers' WHEN, so that
+-- PostgreSQL does not even call the functions there
+DROP TRIGGER journal_entries_check ON journal_entries;
+CREATE TRIGGER journal_entries_check
+    AFTER INSERT ON journal_entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT
+    WHEN (current_setting ('p2c2r.settle_checked', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION journal_entries_check ();
+DROP TRIGGER tasks_check ON tasks;
+CREATE TRIGGER tasks_check
+    AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_tasks
+    FOR EACH STATEMENT
+    WHEN (current_setting ('p2c2r.settle_checked', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION tasks_check ();
