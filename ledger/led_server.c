@@ -13,8 +13,8 @@
 typedef struct {
     zsock_t *pipe;              //  to our owner
     p2c_node_t *node;           //  broker connection
-    zactor_t *worker;           //  database thread of auth, admin and settlement
-    zactor_t *workers [LED_MAX_DB_WORKERS];     //  settlement threads (worker first)
+    //  settlement threads; the first also runs auth, admin and balance jobs
+    zactor_t *workers [LED_MAX_DB_WORKERS];
     led_batch_t *inflights [LED_MAX_DB_WORKERS];    //  each one's batch, or NULL
     size_t nworkers;
     size_t batch_max;
@@ -36,6 +36,19 @@ typedef struct {
     uint64_t admins, balance_updates;
 } s_server_t;
 
+//  Hands a job to database thread w; 0 or -1 when its pipe is gone (said
+//  in the log). Its pipe is then read before the loop sleeps: a send may
+//  take in the signal of an answer that came meanwhile.
+static int
+s_to_worker (s_server_t *self, size_t w, const char *command, void *job)
+{
+    self->worker_dirty [w] = true;
+    if (led_pipe_send (zactor_sock (self->workers [w]), command, job) == 0)
+        return 0;
+    log_warn ("ledger: cannot reach the database thread");
+    return -1;
+}
+
 //  Hands the waiting requests to every idle settlement thread, a batch
 //  each. Two batches in the database at once overlap their inserts (each
 //  backend uses its own CPU); they meet only on the account rows, which the
@@ -54,9 +67,7 @@ s_dispatch (s_server_t *self)
                  (self->pending_count - n) * sizeof (led_settle_t));
         self->pending_count -= n;
         self->inflights [w] = batch;
-        self->worker_dirty [w] = true;
-        if (led_pipe_send (zactor_sock (self->workers [w]), "SETTLE", batch) != 0) {
-            log_warn ("ledger: cannot reach the database thread");
+        if (s_to_worker (self, w, "SETTLE", batch) != 0) {
             self->inflights [w] = NULL;
             led_batch_destroy (&batch);
         }
@@ -132,9 +143,7 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
     job->open = req->open;
     job->reply_to = strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
-    self->worker_dirty [0] = true;
-    if (led_pipe_send (zactor_sock (self->worker), "AUTH", job) != 0) {
-        log_warn ("ledger: cannot reach the database thread");
+    if (s_to_worker (self, 0, "AUTH", job) != 0) {
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
     }
 }
@@ -150,9 +159,7 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
     job->args_json = strdup (req->args_json ? req->args_json : "");
     job->reply_to = strdup (sender);
     zlistx_add_end (self->admin_jobs, job);
-    self->worker_dirty [0] = true;
-    if (led_pipe_send (zactor_sock (self->worker), "ADMIN", job) != 0) {
-        log_warn ("ledger: cannot reach the database thread");
+    if (s_to_worker (self, 0, "ADMIN", job) != 0) {
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
     }
 }
@@ -174,9 +181,7 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
     memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
     job->count = req->n_account_ids;
     zlistx_add_end (self->balq_jobs, job);
-    self->worker_dirty [0] = true;
-    if (led_pipe_send (zactor_sock (self->worker), "BALANCES", job) != 0) {
-        log_warn ("ledger: cannot reach the database thread");
+    if (s_to_worker (self, 0, "BALANCES", job) != 0) {
         zlistx_delete (self->balq_jobs, zlistx_find (self->balq_jobs, job));
     }
 }
@@ -497,7 +502,6 @@ led_server_actor (zsock_t *pipe, void *args)
         self->workers [w] = zactor_new (led_worker_actor, &a->db);
         started = self->workers [w] != NULL;
     }
-    self->worker = self->workers [0];
     if (!started) {
         log_warn ("ledger: cannot start broker=%s", a->broker);
         for (size_t w = 0; w < self->nworkers; w++)
@@ -530,7 +534,6 @@ led_server_actor (zsock_t *pipe, void *args)
         zactor_destroy (&self->workers [w]);
         led_batch_destroy (&self->inflights [w]);
     }
-    self->worker = NULL;
     for (size_t i = 0; i < self->pending_count; i++)
         led_settle_clear (&self->pending [i]);
     free (self->pending);
