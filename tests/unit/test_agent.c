@@ -195,11 +195,18 @@ s_abandon_later (void *arg)
     return p2c_now_us () >= ((s_abandon_arg_t *) arg)->after_us;
 }
 
+//  A worker process of this test binary, as the peer starts them
+static agt_worker_t *
+s_worker_new (const char *exe)
+{
+    char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128", NULL };
+    return agt_worker_new (exe, argv);
+}
+
 static void
 s_test_worker_process (const char *exe)
 {
-    char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128", NULL };
-    agt_worker_t *w = agt_worker_new (exe, argv);
+    agt_worker_t *w = s_worker_new (exe);
     P2C_CHECK (w != NULL);
     if (!w)
         return;
@@ -286,8 +293,7 @@ s_test_worker_process (const char *exe)
 static void
 s_test_worker_async (const char *exe)
 {
-    char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128", NULL };
-    agt_worker_t *w = agt_worker_new (exe, argv);
+    agt_worker_t *w = s_worker_new (exe);
     P2C_CHECK (w != NULL);
     if (!w)
         return;
