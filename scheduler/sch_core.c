@@ -40,6 +40,7 @@
 #define SCH_VAL_RUNS        3       //  primary + check + tie-break
 #define SCH_VAL_SPARE       2       //  further runs for checks that brought no result
 #define SCH_RING_LOOK       8       //  gamers looked at per type when a peer pulls
+#define SCH_QUEUE_LOOK      64      //  tasks looked at per gamer when a peer pulls
 #define SCH_INDEX_LOOK      64      //  index entries looked at for a constrained pick
 #define SCH_DEFAULT_EXEC_US 1000.0  //  a type's speed before anything is known
 #define SCH_EWMA            0.2     //  weight of a new sample in moving averages
@@ -1435,10 +1436,24 @@ s_peer_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
             for (sch_gamer_t *g = (sch_gamer_t *) zlistx_first (self->ring [t]);
                  g && looked < SCH_RING_LOOK;
                  g = (sch_gamer_t *) zlistx_next (self->ring [t]), looked++) {
-                sch_task_t *head = (sch_task_t *) zlistx_first (g->queue [t]);
-                if (head && head->val && s_val_used (head->val, peer))
+                //  The first task of the gamer's queue this peer may run. A
+                //  check run never goes to a peer that ran its task: one at
+                //  the head must not keep this peer idle while a task
+                //  behind it could run here (the check runs of the treasury
+                //  queue up behind each other, and a peer pulls only when
+                //  it frees a slot)
+                sch_task_t *head = NULL;
+                int depth = 0;
+                for (sch_task_t *q = (sch_task_t *) zlistx_first (g->queue [t]);
+                     q && depth < SCH_QUEUE_LOOK;
+                     q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
+                    if (!q->val || !s_val_used (q->val, peer)) {
+                        head = q;
+                        break;
+                    }
+                if (!head)
                     continue;       //  another gamer's task may run here
-                if (head && (!best || head->seq < best->seq))
+                if (!best || head->seq < best->seq)
                     best = head;
                 break;
             }
