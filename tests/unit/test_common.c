@@ -9,15 +9,17 @@
 
 #include <string.h>
 
+static const p2c_test_entry_t s_tests [] = {
+    { "p2c_cfg",    p2c_cfg_test },
+    { "p2c_msg",    p2c_msg_test },
+    { "p2c_money",  p2c_money_test },
+    { "p2c_tasks",  p2c_tasks_test },
+    { "p2c_node",   p2c_node_test },
+    { NULL, NULL }
+};
+
 int
 main (int argc, char **argv)
 {
-    bool verbose = argc > 1 && !strcmp (argv [1], "-v");
-    p2c_log_init ("test", verbose);
-    p2c_cfg_test (verbose);
-    p2c_msg_test (verbose);
-    p2c_money_test (verbose);
-    p2c_tasks_test (verbose);
-    p2c_node_test (verbose);
-    return p2c_test_report ("common");
+    return p2c_test_main (argc, argv, "common", s_tests);
 }
