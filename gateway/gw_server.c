@@ -1,6 +1,6 @@
 /*  The gateway server (see gw_server.h).
 
-    Flow of a client frame: RECEIVE pieces -> gw_frame reassembly ->
+    Flow of a client frame: RECEIVE pieces -> p2c_frame reassembly ->
     s_decode_* per dialect -> s_dispatch to one handler per message kind
     -> answers through s_send, which encodes per the connection's dialect
     and queues for SERVER_WRITEABLE. Flow of a broker message: the adopted
@@ -1408,16 +1408,16 @@ s_on_receive (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const void *in,
         return -1;
     if (s->closing)
         return 0;
-    gw_frame_status_t st = gw_frame_add (s->rx, in, len, lws_remaining_packet_payload (wsi),
+    p2c_frame_status_t st = p2c_frame_add (s->rx, in, len, lws_remaining_packet_payload (wsi),
                                          lws_is_final_fragment (wsi), lws_frame_is_binary (wsi));
-    if (st == GW_FRAME_TOO_LARGE) {
+    if (st == P2C_FRAME_TOO_LARGE) {
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "frame_too_large");
         s_bad (self, s, "too_large", NULL, "message larger than %zu bytes", self->cfg.max_frame);
     }
     else
-    if (st == GW_FRAME_DONE)
-        s_on_message (self, s, gw_frame_data (s->rx), gw_frame_size (s->rx),
-                      gw_frame_binary (s->rx));
+    if (st == P2C_FRAME_DONE)
+        s_on_message (self, s, p2c_frame_data (s->rx), p2c_frame_size (s->rx),
+                      p2c_frame_binary (s->rx));
     else
         s->last_rx_ms = p2c_now_ms ();
     return 0;

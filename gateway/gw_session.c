@@ -28,7 +28,7 @@ gw_session_new (uint64_t conn, struct lws *wsi, size_t max_frame, size_t outq_ma
     self->wsi = wsi;
     self->state = GW_STATE_NEW;
     self->role = GW_ROLE_NONE;
-    self->rx = gw_frame_new (max_frame);
+    self->rx = p2c_frame_new (max_frame);
     self->outq = zlistx_new ();
     zlistx_set_destructor (self->outq, s_outframe_destructor);
     self->outq_max = outq_max;
@@ -49,7 +49,7 @@ gw_session_destroy (gw_session_t **self_p)
         return;
     free (self->name);
     p2c_msg_client_free (&self->reg);
-    gw_frame_destroy (&self->rx);
+    p2c_frame_destroy (&self->rx);
     zlistx_destroy (&self->outq);
     zhashx_destroy (&self->assigned);
     free (self);

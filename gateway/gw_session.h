@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gw_frame.h"
+#include "p2c_frame.h"
 #include "gw_limits.h"
 #include "p2c_msg.h"
 
@@ -43,7 +43,7 @@ typedef struct {
     P2c2r__ClientMessage *reg;  //  the registration message (capabilities)
     gw_dialect_t dialect;
     bool dialect_set;           //  the first message has fixed the dialect
-    gw_frame_t *rx;             //  reassembly of the incoming message
+    p2c_frame_t *rx;             //  reassembly of the incoming message
     zlistx_t *outq;             //  gw_outframe_t waiting for writeable
     size_t outq_bytes;          //  bytes in outq
     size_t outq_max;            //  bound on frames in outq

@@ -1,5 +1,4 @@
 /*  Self-tests of the gateway's classes. */
-#include "gw_frame.h"
 #include "gw_json.h"
 #include "gw_authcache.h"
 #include "gw_limits.h"
@@ -21,7 +20,6 @@ main (int argc, char **argv)
     p2c_log_init ("test", verbose);
     gw_taskid_test (verbose);
     gw_pending_test (verbose);
-    gw_frame_test (verbose);
     gw_session_test (verbose);
     gw_sessions_test (verbose);
     gw_json_test (verbose);

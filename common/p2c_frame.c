@@ -1,11 +1,11 @@
-/*  WebSocket message reassembly with a size limit (see gw_frame.h). */
-#include "gw_frame.h"
+/*  WebSocket message reassembly with a size limit (see p2c_frame.h). */
+#include "p2c_frame.h"
 #include "p2c_test.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct _gw_frame_t {
+struct _p2c_frame_t {
     size_t max;                 //  largest message kept
     uint8_t *buf;               //  the message so far
     size_t size;                //  bytes in buf
@@ -15,19 +15,19 @@ struct _gw_frame_t {
     bool binary;                //  opcode of this message
 };
 
-gw_frame_t *
-gw_frame_new (size_t max)
+p2c_frame_t *
+p2c_frame_new (size_t max)
 {
-    gw_frame_t *self = (gw_frame_t *) calloc (1, sizeof (gw_frame_t));
+    p2c_frame_t *self = (p2c_frame_t *) calloc (1, sizeof (p2c_frame_t));
     if (self)
         self->max = max;
     return self;
 }
 
 void
-gw_frame_destroy (gw_frame_t **self_p)
+p2c_frame_destroy (p2c_frame_t **self_p)
 {
-    gw_frame_t *self = *self_p;
+    p2c_frame_t *self = *self_p;
     if (!self)
         return;
     free (self->buf);
@@ -37,7 +37,7 @@ gw_frame_destroy (gw_frame_t **self_p)
 
 //  Gives back memory after a big message so an idle connection holds little
 static void
-s_release (gw_frame_t *self)
+s_release (p2c_frame_t *self)
 {
     if (self->cap > 64 * 1024) {
         free (self->buf);
@@ -49,7 +49,7 @@ s_release (gw_frame_t *self)
 
 //  Makes room for `need` bytes in all; false when out of memory
 static bool
-s_reserve (gw_frame_t *self, size_t need)
+s_reserve (p2c_frame_t *self, size_t need)
 {
     if (need <= self->cap)
         return true;
@@ -66,8 +66,8 @@ s_reserve (gw_frame_t *self, size_t need)
     return true;
 }
 
-gw_frame_status_t
-gw_frame_add (gw_frame_t *self, const void *data, size_t len, size_t remaining,
+p2c_frame_status_t
+p2c_frame_add (p2c_frame_t *self, const void *data, size_t len, size_t remaining,
               bool final, bool binary)
 {
     if (!self->in_message) {
@@ -96,13 +96,13 @@ gw_frame_add (gw_frame_t *self, const void *data, size_t len, size_t remaining,
         }
     }
     if (!final)
-        return GW_FRAME_MORE;
+        return P2C_FRAME_MORE;
     self->in_message = false;
-    return self->too_large ? GW_FRAME_TOO_LARGE : GW_FRAME_DONE;
+    return self->too_large ? P2C_FRAME_TOO_LARGE : P2C_FRAME_DONE;
 }
 
 const uint8_t *
-gw_frame_data (gw_frame_t *self)
+p2c_frame_data (p2c_frame_t *self)
 {
     //  An empty message still has a valid pointer for the decoder
     static const uint8_t empty [1] = { 0 };
@@ -110,83 +110,83 @@ gw_frame_data (gw_frame_t *self)
 }
 
 size_t
-gw_frame_size (gw_frame_t *self)
+p2c_frame_size (p2c_frame_t *self)
 {
     return self->size;
 }
 
 bool
-gw_frame_binary (gw_frame_t *self)
+p2c_frame_binary (p2c_frame_t *self)
 {
     return self->binary;
 }
 
 size_t
-gw_frame_held (gw_frame_t *self)
+p2c_frame_held (p2c_frame_t *self)
 {
     return self->cap;
 }
 
 void
-gw_frame_test (bool verbose)
+p2c_frame_test (bool verbose)
 {
     (void) verbose;
-    gw_frame_t *f = gw_frame_new (100);
+    p2c_frame_t *f = p2c_frame_new (100);
     P2C_CHECK (f);
 
     //  One piece, one message
-    P2C_CHECK (gw_frame_add (f, "hello", 5, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_size (f) == 5 && !memcmp (gw_frame_data (f), "hello", 5));
-    P2C_CHECK (gw_frame_binary (f));
+    P2C_CHECK (p2c_frame_add (f, "hello", 5, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 5 && !memcmp (p2c_frame_data (f), "hello", 5));
+    P2C_CHECK (p2c_frame_binary (f));
 
     //  Three pieces joined in order; the opcode is the first piece's
-    P2C_CHECK (gw_frame_add (f, "ab", 2, 3, false, false) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_add (f, "cde", 3, 0, false, false) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_add (f, "fg", 2, 0, true, false) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_size (f) == 7 && !memcmp (gw_frame_data (f), "abcdefg", 7));
-    P2C_CHECK (!gw_frame_binary (f));
+    P2C_CHECK (p2c_frame_add (f, "ab", 2, 3, false, false) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, "cde", 3, 0, false, false) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, "fg", 2, 0, true, false) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 7 && !memcmp (p2c_frame_data (f), "abcdefg", 7));
+    P2C_CHECK (!p2c_frame_binary (f));
 
     //  Exactly the limit is accepted
     uint8_t big [150];
     memset (big, 'x', sizeof big);
-    P2C_CHECK (gw_frame_add (f, big, 60, 40, false, true) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_add (f, big, 40, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_size (f) == 100);
+    P2C_CHECK (p2c_frame_add (f, big, 60, 40, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, big, 40, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 100);
 
     //  One byte over, found only at the last piece: too large, once
-    P2C_CHECK (gw_frame_add (f, big, 50, 0, false, true) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_add (f, big, 50, 0, false, true) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_add (f, big, 1, 0, true, true) == GW_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_add (f, big, 50, 0, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, big, 50, 0, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, big, 1, 0, true, true) == P2C_FRAME_TOO_LARGE);
 
     //  Announced as too large by lws' remaining count: nothing is buffered
     //  for it, and later pieces of the same message are discarded
-    P2C_CHECK (gw_frame_add (f, big, 10, 1000000, false, true) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_size (f) == 0);
-    P2C_CHECK (gw_frame_add (f, big, 150, 0, false, true) == GW_FRAME_MORE);
-    P2C_CHECK (gw_frame_size (f) == 0);
-    P2C_CHECK (gw_frame_add (f, big, 10, 0, true, true) == GW_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_add (f, big, 10, 1000000, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_size (f) == 0);
+    P2C_CHECK (p2c_frame_add (f, big, 150, 0, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_size (f) == 0);
+    P2C_CHECK (p2c_frame_add (f, big, 10, 0, true, true) == P2C_FRAME_TOO_LARGE);
 
     //  A huge hint does not overflow the arithmetic
-    P2C_CHECK (gw_frame_add (f, big, 1, (size_t) -1, true, true) == GW_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_add (f, big, 1, (size_t) -1, true, true) == P2C_FRAME_TOO_LARGE);
 
     //  After an oversize message the next one is whole again
-    P2C_CHECK (gw_frame_add (f, "ok", 2, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_size (f) == 2 && !memcmp (gw_frame_data (f), "ok", 2));
+    P2C_CHECK (p2c_frame_add (f, "ok", 2, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 2 && !memcmp (p2c_frame_data (f), "ok", 2));
 
     //  An empty message is a message
-    P2C_CHECK (gw_frame_add (f, NULL, 0, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_size (f) == 0 && gw_frame_data (f) != NULL);
-    gw_frame_destroy (&f);
+    P2C_CHECK (p2c_frame_add (f, NULL, 0, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 0 && p2c_frame_data (f) != NULL);
+    p2c_frame_destroy (&f);
     P2C_CHECK (f == NULL);
-    gw_frame_destroy (&f);
+    p2c_frame_destroy (&f);
 
     //  A big message's memory is given back when the next one starts
-    f = gw_frame_new (1024 * 1024);
+    f = p2c_frame_new (1024 * 1024);
     uint8_t *chunk = (uint8_t *) calloc (1, 512 * 1024);
-    P2C_CHECK (gw_frame_add (f, chunk, 512 * 1024, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_held (f) >= 512 * 1024);
-    P2C_CHECK (gw_frame_add (f, "x", 1, 0, true, true) == GW_FRAME_DONE);
-    P2C_CHECK (gw_frame_held (f) <= 64 * 1024);
+    P2C_CHECK (p2c_frame_add (f, chunk, 512 * 1024, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_held (f) >= 512 * 1024);
+    P2C_CHECK (p2c_frame_add (f, "x", 1, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_held (f) <= 64 * 1024);
     free (chunk);
-    gw_frame_destroy (&f);
+    p2c_frame_destroy (&f);
 }
