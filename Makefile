@@ -4,7 +4,7 @@
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
-PKGS      := libzmq libczmq libprotobuf-c libpq libwebsockets jansson openssl zlib libpng
+PKGS      := libzmq libczmq libprotobuf-c libpq libwebsockets jansson openssl zlib libpng libseccomp
 OPT       ?= -O2
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -ffp-contract=off \
               -fno-fast-math -Ibuild/gen -Icommon -Iagent -Iagent/kernels

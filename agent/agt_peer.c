@@ -607,6 +607,8 @@ agt_peer_main (int argc, char **argv)
     char *ca = NULL;
     long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000, queue = 1;
     bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
+    bool sandbox = true;
+    char *worker_user = NULL;
     p2c_cfg_t table [] = {
         AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
         { "peer-id", P2C_CFG_STR, NULL, 0, 0, &peer_id, "peer name [hostname-pid]" },
@@ -618,6 +620,11 @@ agt_peer_main (int argc, char **argv)
           "keeps a worker busy while results and tasks cross the network, tasks wait here" },
         { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
           "address space limit of each worker process, MiB" },
+        { "sandbox", P2C_CFG_BOOL, "true", 0, 0, &sandbox,
+          "run kernels under a seccomp filter with no network, exec or file writes "
+          "(agt_sandbox.h); turn off only to debug a kernel" },
+        { "worker-user", P2C_CFG_STR, "nobody", 0, 0, &worker_user,
+          "the account kernels run as when the agent runs as root" },
         { "task-timeout-ms", P2C_CFG_INT, "60000", 100, 3600000, &task_timeout_ms,
           "time limit of a task whose assignment gives no deadline" },
         { "log-tasks", P2C_CFG_BOOL, "false", 0, 0, &log_tasks,
@@ -640,6 +647,9 @@ agt_peer_main (int argc, char **argv)
         return 1;
     }
     p2c_log_init ("p2c2r-agent", verbose);
+    //  The table's strings are freed before the workers start
+    char user_arg [64];
+    snprintf (user_arg, sizeof user_arg, "%s", worker_user && *worker_user ? worker_user : "nobody");
     if (list_kernels) {
         printf ("%-24s %-8s %s\n", "kernel", "version", "aliases");
         for (const agt_kernel_t *k = agt_kernels (); k->name; k++) {
@@ -702,7 +712,12 @@ agt_peer_main (int argc, char **argv)
     snprintf (mem_arg, sizeof mem_arg, "%lld", mem_mb);
     char fd_arg [16];
     snprintf (fd_arg, sizeof fd_arg, "%d", AGT_WORKER_FD);
-    char *wargv [] = { "p2c2r-agent", "worker", "--fd", fd_arg, "--worker-mem-mb", mem_arg, NULL };
+    char *wargv [] = { "p2c2r-agent", "worker", "--fd", fd_arg, "--worker-mem-mb", mem_arg,
+                       sandbox ? "--sandbox=true" : "--sandbox=false",
+                       "--worker-user", user_arg,
+                       NULL };
+    if (!sandbox)
+        log_warn ("peer: kernels run WITHOUT the sandbox (--sandbox=false)");
     self->bench_argv = wargv;
     bool measure = !no_bench && !s_speeds_cached (self);
 

@@ -3,6 +3,7 @@
     after exec; the parent half (spawn, run with a time limit, kill and
     respawn) runs on a peer's slot thread. */
 #include "agt_worker.h"
+#include "agt_sandbox.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_time.h"
@@ -263,17 +264,25 @@ int
 agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 {
     long long fd = -1, mem_mb = 1024;
+    bool sandbox = true;
+    char *user = NULL;
     p2c_cfg_t table [] = {
         { "fd", P2C_CFG_INT, "3", 0, 65535, &fd, "the socket to the agent" },
         { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
           "address space limit of the worker, MiB" },
+        { "sandbox", P2C_CFG_BOOL, "true", 0, 0, &sandbox,
+          "seccomp filter and limits (agt_sandbox.h); off only for tests" },
+        { "worker-user", P2C_CFG_STR, "nobody", 0, 0, &user,
+          "the account kernels run as when the agent runs as root" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
     int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent worker", "--fd N (internal: run by the peer)",
                             &verbose);
-    if (rc != 0)
+    if (rc != 0) {
+        p2c_cfg_free (table);
         return rc > 0 ? 0 : 1;
+    }
     p2c_log_init ("p2c2r-agent", verbose);
     //  The parent may have had these blocked on its slot threads; exec
     //  keeps the mask. Ctrl-C in a terminal reaches the whole group: the
@@ -288,6 +297,14 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     struct rlimit rl = { (rlim_t) mem_mb * 1024 * 1024, (rlim_t) mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
         log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
+    agt_sandbox_t opts = { sandbox, user };
+    char why [256] = "";
+    if (agt_sandbox_enter (&opts, why, sizeof why) != 0) {
+        log_warn ("worker: cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
+        p2c_cfg_free (table);
+        return 1;
+    }
+    p2c_cfg_free (table);
     rc = agt_worker_serve ((int) fd, lookup);
     if (rc != 0)
         log_warn ("worker: broken request from the agent, exiting");
@@ -311,6 +328,7 @@ struct _agt_worker_t {
     pid_t pid;                  //  the child, or -1
     int fd;                     //  our end of the socket (non-blocking), or -1
     uint64_t serial;            //  bumped per spawn: a new fd may reuse the old number
+    int last_signal;            //  the signal that ended the last child, or 0
     //  The task in flight
     bool busy;
     char *task_id;              //  its id: only a result for it is an answer
@@ -405,6 +423,7 @@ s_kill (agt_worker_t *self, bool wait_a_little, char *how, size_t how_size)
         while ((got = waitpid (self->pid, &status, 0)) < 0 && errno == EINTR)
             ;
     }
+    self->last_signal = got > 0 && WIFSIGNALED (status) ? WTERMSIG (status) : 0;
     if (how && how_size) {
         if (got > 0 && WIFSIGNALED (status))
             snprintf (how, how_size, "signal %d", WTERMSIG (status));
@@ -505,6 +524,10 @@ s_replace (agt_worker_t *self, const char *cause, s_io_t rc, char *why, size_t w
     s_kill (self, rc == S_IO_EOF, how, sizeof how);
     if (cause)
         snprintf (why, why_size, "%s", cause);
+    else
+    if (rc == S_IO_EOF && agt_sandbox_killed (self->last_signal))
+        snprintf (why, why_size, "worker killed by the sandbox: a kernel made a forbidden "
+                  "system call");
     else
     if (rc == S_IO_EOF && !strncmp (how, "signal", 6))
         snprintf (why, why_size, "worker crashed: %s", how);

@@ -3,7 +3,7 @@
 # Works as root or through sudo; says what it installs.
 set -euo pipefail
 PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libczmq-dev
-      libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev
+      libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev libseccomp-dev
       postgresql python3 python3-websockets haproxy procps curl openssl)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,6 +11,7 @@
 #include "agt_bench.h"
 #include "agt_conn.h"
 #include "agt_gamer.h"
+#include "agt_sandbox.h"
 #include "agt_worker.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 //  ---------------------------------------------------------------------
@@ -60,7 +62,18 @@ s_hog_run (const json_t *params, const uint8_t *payload, size_t len, agt_kernel_
     return 0;
 }
 
+//  What an exploited kernel would try: reach the network
+static int
+s_socket_run (const json_t *params, const uint8_t *payload, size_t len, agt_kernel_out_t *out)
+{
+    (void) params, (void) payload, (void) len;
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    out->result = json_pack ("{s:i}", "fd", fd);
+    return 0;
+}
+
 static const agt_kernel_t s_test_kernels [] = {
+    { "test_socket", "0", s_socket_run, "{}" },
     { "test_crash", "0", s_crash_run, "{}" },
     { "test_hang", "0", s_hang_run, "{}" },
     { "test_hog", "0", s_hog_run, "{}" },
@@ -201,6 +214,41 @@ s_worker_new (const char *exe)
 {
     char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128", NULL };
     return agt_worker_new (exe, argv);
+}
+
+//  A kernel that opens a socket is killed by the sandbox: the task gets a
+//  failure naming the sandbox, a fresh worker takes the next task
+static void
+s_test_worker_sandbox (const char *exe)
+{
+    agt_worker_t *w = s_worker_new (exe);
+    P2C_CHECK (w != NULL);
+    if (!w)
+        return;
+    int pid = agt_worker_pid (w);
+    char why [200] = "";
+    P2c2r__Assign a;
+    s_assign (&a, "sb-1", "test_socket", "{}");
+    P2c2r__ClientMessage *reply = agt_worker_run (w, &a, 5000, NULL, NULL, why, sizeof why);
+    P2C_CHECK (reply == NULL && strstr (why, "killed by the sandbox") != NULL);
+    p2c_msg_client_free (&reply);
+    P2C_CHECK (agt_worker_alive (w) && agt_worker_pid (w) != pid);
+    P2C_CHECK (s_run_ok (w, "sb-2", 100));
+    agt_worker_destroy (&w);
+
+    //  The same kernel without the filter (--sandbox=false) gets its socket,
+    //  so the kill above is the filter's doing
+    char *argv [] = { "test_agent", "worker", "--fd", "3", "--worker-mem-mb", "128",
+                      "--sandbox=false", NULL };
+    w = agt_worker_new (exe, argv);
+    P2C_CHECK (w != NULL);
+    if (!w)
+        return;
+    s_assign (&a, "sb-3", "test_socket", "{}");
+    reply = agt_worker_run (w, &a, 5000, NULL, NULL, why, sizeof why);
+    P2C_CHECK (reply && reply->result->ok && strstr (reply->result->result_json, "\"fd\":-1") == NULL);
+    p2c_msg_client_free (&reply);
+    agt_worker_destroy (&w);
 }
 
 static void
@@ -406,7 +454,9 @@ main (int argc, char **argv)
     agt_gamer_test (verbose);
     agt_bench_test (verbose);
     s_test_execute ();
+    agt_sandbox_test (verbose);
     s_test_worker_process ("/proc/self/exe");
+    s_test_worker_sandbox ("/proc/self/exe");
     s_test_worker_async ("/proc/self/exe");
     s_test_worker_not_a_worker ();
 
