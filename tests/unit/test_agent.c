@@ -11,7 +11,9 @@
 #include "agt_bench.h"
 #include "agt_conn.h"
 #include "agt_gamer.h"
+#include "agt_prefs.h"
 #include "agt_sandbox.h"
+#include "agt_sources.h"
 #include "agt_worker.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -455,6 +457,8 @@ main (int argc, char **argv)
     agt_bench_test (verbose);
     s_test_execute ();
     agt_sandbox_test (verbose);
+    agt_prefs_test (verbose);
+    agt_sources_test (verbose);
     s_test_worker_process ("/proc/self/exe");
     s_test_worker_sandbox ("/proc/self/exe");
     s_test_worker_async ("/proc/self/exe");
