@@ -10,7 +10,9 @@
     it first), one task also goes through the real agent's worker. */
 #include "agt_bench.h"
 #include "agt_conn.h"
+#include "agt_control.h"
 #include "agt_gamer.h"
+#include "agt_guest.h"
 #include "agt_prefs.h"
 #include "agt_sandbox.h"
 #include "agt_sources.h"
@@ -459,6 +461,8 @@ main (int argc, char **argv)
     agt_sandbox_test (verbose);
     agt_prefs_test (verbose);
     agt_sources_test (verbose);
+    agt_control_test (verbose);
+    agt_guest_test (verbose);
     s_test_worker_process ("/proc/self/exe");
     s_test_worker_sandbox ("/proc/self/exe");
     s_test_worker_async ("/proc/self/exe");
