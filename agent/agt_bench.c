@@ -215,10 +215,16 @@ agt_bench_main (int argc, char **argv)
 char *
 agt_bench_cache_path (void)
 {
-    //  XDG: a relative XDG_CACHE_HOME is invalid and ignored
+    //  A systemd service writes only below its StateDirectory (the unit's
+    //  ProtectSystem/ProtectHome); XDG: a relative XDG_CACHE_HOME is
+    //  invalid and ignored
+    const char *state = getenv ("STATE_DIRECTORY");
     const char *xdg = getenv ("XDG_CACHE_HOME");
     const char *home = getenv ("HOME");
     char buf [4096];
+    if (state && state [0] == '/' && !strchr (state, ':'))
+        snprintf (buf, sizeof buf, "%s/bench.json", state);
+    else
     if (xdg && xdg [0] == '/')
         snprintf (buf, sizeof buf, "%s/p2c2r/bench.json", xdg);
     else

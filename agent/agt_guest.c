@@ -143,22 +143,16 @@ s_on_control (const char *cmd, int64_t arg, void *arg_self)
 {
     agt_guest_t *self = (agt_guest_t *) arg_self;
     int64_t now = p2c_now_us ();
-    if (!strcmp (cmd, "pause")) {
+    if (!strcmp (cmd, "pause"))
         self->user_paused = true;
-        log_info ("peer: paused by the owner");
-    }
     else
     if (!strcmp (cmd, "resume")) {
-        if (self->user_paused || self->snooze_until_us)
-            log_info ("peer: resumed by the owner");
         self->user_paused = false;
         self->snooze_until_us = 0;
     }
     else
-    if (!strcmp (cmd, "snooze")) {
+    if (!strcmp (cmd, "snooze"))
         self->snooze_until_us = now + arg * 1000000;
-        log_info ("peer: snoozed by the owner seconds=%lld", (long long) arg);
-    }
     else
     if (!strcmp (cmd, "reload"))
         agt_guest_reload (self);

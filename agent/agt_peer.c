@@ -12,6 +12,7 @@
 #include "agt_peer.h"
 #include "agt_bench.h"
 #include "agt_conn.h"
+#include "agt_guest.h"
 #include "agt_worker.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 _Static_assert (AGT_WORKER_REPLY_PRE >= AGT_CONN_PRE, "a worker's reply goes out as read");
@@ -89,10 +91,21 @@ struct _agt_peer_t {
     unsigned gen;                   //  bumped whenever a connection ends
     s_job_t *jobs, *jobs_tail;      //  assignments waiting for a slot
     s_slot_t *slots;
+    agt_guest_t *guest;             //  the owner's preferences and local control
+    agt_conn_watch_t *control_watch;//  the loop's watch on the control socket
+    int64_t register_sent_us;       //  for the round trip shown by status
 };
 
 static volatile sig_atomic_t s_stop = 0;
 static volatile sig_atomic_t s_bench_stop = 0;
+static volatile sig_atomic_t s_reload = 0;
+
+static void
+s_on_hup (int sig)
+{
+    (void) sig;
+    s_reload = 1;
+}
 
 static void
 s_on_signal (int sig)
@@ -146,9 +159,11 @@ s_done_result (s_done_t *d)
 static void
 s_on_sent (void *tag, void *arg)
 {
-    (void) arg;
     s_done_t *d = (s_done_t *) tag;
     const P2c2r__PeerResult *r = s_done_result (d);
+    agt_peer_t *self = (agt_peer_t *) arg;
+    if (self && self->guest)
+        agt_guest_task_done (self->guest, r->ok, r->compute_us);
     if (d->log_info) {
         log_info ("peer: task done id=%s type=%s ok=%d compute_us=%llu", r->task_id, d->type,
                   r->ok ? 1 : 0, (unsigned long long) r->compute_us);
@@ -295,7 +310,9 @@ static void
 s_slot_next (s_slot_t *slot)
 {
     agt_peer_t *self = slot->peer;
-    while (self->jobs && !agt_worker_busy (slot->worker)) {
+    //  A paused peer starts nothing new; what waits starts on resume
+    while (self->jobs && !agt_worker_busy (slot->worker)
+           && !(self->guest && agt_guest_paused (self->guest))) {
         s_job_t *job = self->jobs;
         self->jobs = job->next;
         if (!self->jobs)
@@ -381,6 +398,7 @@ s_register (agt_conn_t *conn, void *arg)
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
     msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER;
     msg.register_peer = &reg;
+    self->register_sent_us = p2c_now_us ();
     if (agt_conn_send (conn, &msg) != 0)
         agt_conn_close (conn);
     else
@@ -403,6 +421,11 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
                           self->nslots * self->queue, self->nslots);
             self->registered = true;
             agt_backoff_reset (&self->backoff);
+            if (self->guest)
+                agt_guest_set_link (self->guest, true,
+                                    (double) (p2c_now_us () - self->register_sent_us) / 1000.0);
+            //  the server learns at once that this peer is paused
+            self->last_beat_us = 0;
             break;
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
             const char *code = msg->error->code;
@@ -429,8 +452,10 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             }
             log_debug ("peer: assigned id=%s type=%s", a->task_id, a->task_type);
             //  The worker takes the frame as it came: it is a
-            //  ServerMessage{assign} already
-            for (int i = 0; i < self->nslots; i++)
+            //  ServerMessage{assign} already. A paused peer keeps it until
+            //  it resumes (sent before the server knew of the pause).
+            bool paused = self->guest && agt_guest_paused (self->guest);
+            for (int i = 0; i < self->nslots && !paused; i++)
                 if (!agt_worker_busy (self->slots [i].worker)) {
                     s_slot_start (&self->slots [i], self->gen, a, raw, raw_len);
                     return;
@@ -467,6 +492,8 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
     (void) conn;
     agt_peer_t *self = (agt_peer_t *) arg;
     self->registered = false;
+    if (self->guest)
+        agt_guest_set_link (self->guest, false, -1);
     bool auth_refused = self->auth_refused;
     self->auth_refused = false;
     //  Everything of the old connection is void: running tasks are
@@ -503,6 +530,43 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
                   end->why, end->code, agt_retry_name (kind), (long long) delay);
 }
 
+//  The owner's preferences, once per cron tick: a change of state is
+//  told to the server at once (by the heartbeat that follows), and a
+//  resume starts what waited
+static void
+s_guest_tick (agt_peer_t *self, int64_t now)
+{
+    if (!self->guest)
+        return;
+    if (s_reload) {
+        s_reload = 0;
+        agt_guest_reload (self->guest);
+    }
+    int pids [256];
+    int n = 0;
+    for (int i = 0; i < self->nslots && n < 256; i++) {
+        int pid = agt_worker_pid (self->slots [i].worker);
+        if (pid > 0)
+            pids [n++] = pid;
+    }
+    agt_guest_set_running (self->guest, s_busy_slots (self));
+    if (agt_guest_tick (self->guest, now, pids, n)) {
+        self->last_beat_us = 0;
+        for (int i = 0; i < self->nslots && !agt_guest_paused (self->guest); i++)
+            if (!agt_worker_busy (self->slots [i].worker))
+                s_slot_next (&self->slots [i]);
+    }
+}
+
+static void
+s_control_ready (void *arg)
+{
+    agt_peer_t *self = (agt_peer_t *) arg;
+    agt_guest_control_ready (self->guest, p2c_now_us ());
+    //  a pause or resume shows in the state at once
+    s_guest_tick (self, p2c_now_us ());
+}
+
 static void
 s_on_cron (agt_conn_t *conn, void *arg)
 {
@@ -519,11 +583,15 @@ s_on_cron (agt_conn_t *conn, void *arg)
         if (agt_worker_busy (slot->worker) || !slot->watch)
             s_slot_pump (slot);
     }
-    //  A heartbeat tells the server how loaded this peer is
+    s_guest_tick (self, now);
+    //  A heartbeat tells the server how loaded this peer is, and whether
+    //  it is paused
     if (self->registered && now - self->last_beat_us >= 10 * 1000000LL) {
         self->last_beat_us = now;
         P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
         hb.load = (float) s_busy_slots (self) / (float) self->nslots;
+        hb.paused = self->guest && agt_guest_paused (self->guest);
+        hb.reason = self->guest ? (char *) agt_guest_reason (self->guest) : "";
         P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
@@ -590,7 +658,9 @@ s_peer_destroy (agt_peer_t **self_p)
         pthread_join (self->bench_thread, NULL);
     free (self->ref_us);
     //  The connection first: its watches point into the slots
+    agt_conn_unwatch (&self->control_watch);
     agt_conn_destroy (&self->conn);
+    agt_guest_destroy (&self->guest);
     for (int i = 0; self->slots && i < self->nslots; i++)
         agt_worker_destroy (&self->slots [i].worker);
     free (self->slots);
@@ -600,15 +670,65 @@ s_peer_destroy (agt_peer_t **self_p)
     *self_p = NULL;
 }
 
+//  The --config file, read again on SIGHUP for the preferences
+static const char *
+s_config_path (int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp (argv [i], "--config"))
+            return argv [i + 1];
+    return NULL;
+}
+
+//  The counters' file: --state-dir, else systemd's StateDirectory, else
+//  XDG's state home. Caller frees; NULL when there is nowhere to keep them.
+static char *
+s_state_path (const char *state_dir)
+{
+    char dir [4096];
+    const char *sd = getenv ("STATE_DIRECTORY");
+    const char *xdg = getenv ("XDG_STATE_HOME");
+    const char *home = getenv ("HOME");
+    if (state_dir && *state_dir)
+        snprintf (dir, sizeof dir, "%s", state_dir);
+    else
+    if (sd && sd [0] == '/' && !strchr (sd, ':'))
+        snprintf (dir, sizeof dir, "%s", sd);
+    else
+    if (xdg && xdg [0] == '/')
+        snprintf (dir, sizeof dir, "%s/p2c2r", xdg);
+    else
+    if (home && home [0] == '/')
+        snprintf (dir, sizeof dir, "%s/.local/state/p2c2r", home);
+    else
+        return NULL;
+    //  mkdir -p, owner only
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir (dir, 0700);
+            *p = '/';
+        }
+    mkdir (dir, 0700);
+    char path [4200];
+    snprintf (path, sizeof path, "%s/peer-counters.json", dir);
+    return strdup (path);
+}
+
 int
 agt_peer_main (int argc, char **argv)
 {
+    //  Before p2c_cfg_parse keeps only the positional arguments in argv
+    const char *config_path = s_config_path (argc, argv);
     char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
     char *ca = NULL;
     long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000, queue = 1;
     bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
     bool sandbox = true;
     char *worker_user = NULL;
+    //  The owner's preferences (agt_prefs.h), as text: agt_prefs_set checks them
+    char *pref_text [9] = { NULL };
+    char *control = NULL, *proc_root = NULL, *sys_root = NULL, *state_dir = NULL;
     p2c_cfg_t table [] = {
         AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
         { "peer-id", P2C_CFG_STR, NULL, 0, 0, &peer_id, "peer name [hostname-pid]" },
@@ -625,6 +745,31 @@ agt_peer_main (int argc, char **argv)
           "(agt_sandbox.h); turn off only to debug a kernel" },
         { "worker-user", P2C_CFG_STR, "nobody", 0, 0, &worker_user,
           "the account kernels run as when the agent runs as root" },
+        { "run-if-user-active", P2C_CFG_STR, "true", 0, 0, &pref_text [0],
+          "run while the computer is in use; false: only after idle-time-to-run" },
+        { "idle-time-to-run", P2C_CFG_STR, "3", 0, 0, &pref_text [1],
+          "minutes without keyboard or mouse input before running (run-if-user-active false)" },
+        { "exclusive-apps", P2C_CFG_STR, "", 0, 0, &pref_text [2],
+          "programs (comma-separated names) during which the peer pauses, e.g. your games" },
+        { "cpu-usage-limit", P2C_CFG_STR, "100", 0, 0, &pref_text [3],
+          "percent of the time the workers may run (1-100; a stop/continue cycle each second)" },
+        { "max-ncpus-pct", P2C_CFG_STR, "100", 0, 0, &pref_text [4],
+          "percent of the CPUs to use when --slots is 0 (1-100)" },
+        { "run-on-batteries", P2C_CFG_STR, "false", 0, 0, &pref_text [5],
+          "run while the computer is on battery" },
+        { "suspend-cpu-usage", P2C_CFG_STR, "0", 0, 0, &pref_text [6],
+          "pause while other programs use more than this percent of the CPU (0: never)" },
+        { "run-hours", P2C_CFG_STR, "", 0, 0, &pref_text [7],
+          "when to run, e.g. \"mon-fri 18:00-23:30, sat-sun 0-24\" (empty: any time)" },
+        { "control", P2C_CFG_STR, NULL, 0, 0, &control,
+          "the local control socket (p2c2r-agent status) [$XDG_RUNTIME_DIR/p2c2r-agent/control]; "
+          "off: none" },
+        { "state-dir", P2C_CFG_STR, NULL, 0, 0, &state_dir,
+          "where the counters of work done are kept [$STATE_DIRECTORY, ~/.local/state/p2c2r]" },
+        { "proc-root", P2C_CFG_STR, "/proc", 0, 0, &proc_root,
+          "where to read processes, input and load (tests stage a directory)" },
+        { "sys-root", P2C_CFG_STR, "/sys", 0, 0, &sys_root,
+          "where to read the power supply (tests stage a directory)" },
         { "task-timeout-ms", P2C_CFG_INT, "60000", 100, 3600000, &task_timeout_ms,
           "time limit of a task whose assignment gives no deadline" },
         { "log-tasks", P2C_CFG_BOOL, "false", 0, 0, &log_tasks,
@@ -647,6 +792,17 @@ agt_peer_main (int argc, char **argv)
         return 1;
     }
     p2c_log_init ("p2c2r-agent", verbose);
+    agt_prefs_t prefs;
+    agt_prefs_defaults (&prefs);
+    for (int i = 0; agt_prefs_names [i]; i++) {
+        char why [200];
+        if (pref_text [i] && agt_prefs_set (&prefs, agt_prefs_names [i], pref_text [i], why,
+                                            sizeof why) != 0) {
+            fprintf (stderr, "p2c2r-agent peer: %s\n", why);
+            p2c_cfg_free (table);
+            return 1;
+        }
+    }
     //  The table's strings are freed before the workers start
     char user_arg [64];
     snprintf (user_arg, sizeof user_arg, "%s", worker_user && *worker_user ? worker_user : "nobody");
@@ -668,7 +824,8 @@ agt_peer_main (int argc, char **argv)
     self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
     self->region = strdup (region ? region : "");
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    self->nslots = slots > 0 ? (int) slots : cores < 1 ? 1 : cores > 256 ? 256 : (int) cores;
+    cores = cores < 1 ? 1 : cores > 256 ? 256 : cores;
+    self->nslots = slots > 0 ? (int) slots : agt_prefs_ncpus (&prefs, (int) cores);
     self->queue = (int) queue;
     self->task_timeout_ms = task_timeout_ms;
     self->log_tasks = log_tasks;
@@ -691,9 +848,18 @@ agt_peer_main (int argc, char **argv)
         fatal ("peer: out of memory");
     agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, NULL, s_on_cron };
     self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
+    char *state_path = s_state_path (state_dir);
+    agt_guest_opts_t gopts = { config_path, control, proc_root, sys_root,
+                               state_path, self->url };
+    char gwhy [512] = "";
+    self->guest = self->conn ? agt_guest_new (&gopts, &prefs, gwhy, sizeof gwhy) : NULL;
+    free (state_path);
     p2c_cfg_free (table);
-    if (!self->conn) {
-        fprintf (stderr, "p2c2r-agent peer: cannot use server address '%s'\n", self->url);
+    if (!self->conn || !self->guest) {
+        if (!self->conn)
+            fprintf (stderr, "p2c2r-agent peer: cannot use server address '%s'\n", self->url);
+        else
+            fprintf (stderr, "p2c2r-agent peer: %s\n", gwhy [0] ? gwhy : "out of memory");
         free (self->url);
         free (self->peer_id);
         free (self->api_key);
@@ -706,7 +872,13 @@ agt_peer_main (int argc, char **argv)
     sa.sa_handler = s_on_signal;
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
+    sa.sa_handler = s_on_hup;
+    sigaction (SIGHUP, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
+    if (agt_guest_control_fd (self->guest) >= 0
+        && agt_conn_watch (self->conn, agt_guest_control_fd (self->guest), s_control_ready, self,
+                           &self->control_watch) != 0)
+        log_warn ("peer: cannot watch the control socket, status answers once a tick");
 
     char mem_arg [32];
     snprintf (mem_arg, sizeof mem_arg, "%lld", mem_mb);
