@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The peer as a guest on its owner's PC, through the real stack: the local
+# control socket (status, pause, resume, snooze, prefs), an exclusive app
+# pausing and resuming the peer (a staged /proc: --proc-root), preferences
+# reloaded on SIGHUP, counters that survive a restart, and the CPU usage
+# limit held by the duty cycle (the worker's CPU time read from /proc).
+. "$(dirname "$0")/lib.sh"
+start_stack || { t_report; exit 1; }
+PROC=$T_DIR/proc
+mkdir -p "$PROC" "$T_DIR/state"
+CTL=$T_DIR/run/control
+CONF=$T_DIR/agent.conf
+printf 'cpu-usage-limit = 100\nexclusive-apps = mygame, other\n' >"$CONF"
+start_guest () {
+  peer guest --slots 1 --no-bench --config "$CONF" --control "$CTL" --proc-root "$PROC" \
+      --state-dir "$T_DIR/state"
+}
+start_guest
+wait_peers guest || { t_report; exit 1; }
+status () { "$BIN/p2c2r-agent" status --control "$CTL" "$@"; }
+
+check "status answers on the control socket" bash -c "'$BIN/p2c2r-agent' status --control '$CTL' >/dev/null"
+status >"$T_DIR/status0.txt"
+check "status: running and connected" \
+    grep -Eq '^state: +running' "$T_DIR/status0.txt" -a -n "$(grep 'connected' "$T_DIR/status0.txt" | grep -v 'not connected')"
+check "the control socket is the owner's alone" test "$(stat -c %a "$CTL")" = 600
+"$BIN/p2c2r-agent" status --control "$T_DIR/none" >"$T_DIR/none.out" 2>&1
+check "status without a peer fails, saying so" test $? = 2 -a -n "$(grep 'no peer agent answers' "$T_DIR/none.out")"
+
+"$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id g1 --task encryption \
+    --params '{"data":"guest-{i}","iterations":100}' --count 5 --quiet --timeout-s 60 >"$T_DIR/g1.out" 2>&1
+check "five tasks done" grep -q 'summary: tasks=5 ok=5' "$T_DIR/g1.out"
+tasks_today () { status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks_today"])'; }
+check "status counts the five tasks done today" test "$(tasks_today)" = 5
+
+# An exclusive app starts: paused within a couple of seconds, with the reason
+mkdir -p "$PROC/4242"
+echo mygame >"$PROC/4242/comm"
+state_is () { status --json | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if d['state']=='$1' else 1)"; }
+check "an exclusive app pauses the peer" wait_for 5 state_is paused
+check "status says why" bash -c "'$BIN/p2c2r-agent' status --control '$CTL' | grep -q \"exclusive app 'mygame' is running\""
+check "the peer logged the pause" grep -q "peer: paused reason=\"exclusive app 'mygame' is running\"" "$T_DIR/guest.log"
+rm -rf "$PROC/4242"
+check "the app ends: running again" wait_for 5 state_is running
+
+# The owner's commands
+check "pause" bash -c "'$BIN/p2c2r-agent' pause --control '$CTL' | grep -q 'paused by the owner'"
+check "paused until resumed" state_is paused
+check "resume" bash -c "'$BIN/p2c2r-agent' resume --control '$CTL' | grep -Eq '^state: +running'"
+check "snooze 10m" bash -c "'$BIN/p2c2r-agent' snooze 10m --control '$CTL' | grep -q 'snoozed by the owner'"
+check "a bad duration is refused before sending" bash -c "! '$BIN/p2c2r-agent' snooze 9y --control '$CTL' 2>/dev/null"
+"$BIN/p2c2r-agent" resume --control "$CTL" >/dev/null
+
+# SIGHUP reads the preferences again; a bad file keeps the old ones
+printf 'cpu-usage-limit = 50\nexclusive-apps = mygame\n' >"$CONF"
+kill -HUP "$PID_guest"
+limit () { "$BIN/p2c2r-agent" prefs --control "$CTL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["prefs"]["cpu_usage_limit"])'; }
+limit_is () { test "$(limit)" = "$1"; }
+check "SIGHUP reloads the preferences" wait_for 5 limit_is 50
+printf 'cpu-usage-limit = 500\n' >"$CONF"
+check "a bad preferences file is refused by prefs reload" \
+    bash -c "'$BIN/p2c2r-agent' prefs reload --control '$CTL' --json | grep -q '\"cpu_usage_limit\": *50'"
+check "and the peer says why in its log" wait_for 5 grep -q 'preferences not reloaded' "$T_DIR/guest.log"
+printf 'cpu-usage-limit = 50\nexclusive-apps = mygame\n' >"$CONF"
+
+# The CPU usage limit: the one worker runs long tasks throughout; its CPU
+# time is read from /proc for 10 s without a limit, then for 20 s under a
+# 50% limit. The share under the limit, taken relative to the unlimited
+# one (so that other load on the machine cancels out), is about half.
+printf 'cpu-usage-limit = 100\nexclusive-apps = mygame\n' >"$CONF"
+kill -HUP "$PID_guest"
+wait_for 5 limit_is 100
+"$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id g2 --task encryption \
+    --params '{"data":"cpu-{i}","iterations":1000000}' --count 300 --concurrency 2 --quiet \
+    --deadline-ms 60000 --timeout-s 180 >"$T_DIR/g2.out" 2>&1 &
+GAMER=$!
+T_PIDS+=("$GAMER")
+worker=$(pgrep -P "$PID_guest" | head -1)
+ticks () { awk '{print $14 + $15}' "/proc/$worker/stat"; }
+busy () { test "$(ticks)" -gt 0 2>/dev/null; }
+wait_for 20 busy
+# share SECONDS: the worker's CPU over a window, percent of one core
+share () {
+  local t0 t1 s0 s1
+  t0=$(ticks); s0=$(date +%s.%N)
+  sleep "$1"    # the measurement window itself, not a wait for an event
+  t1=$(ticks); s1=$(date +%s.%N)
+  python3 -c "import os; print(round(100*($t1-$t0)/os.sysconf('SC_CLK_TCK')/($s1-$s0)))"
+}
+full=$(share 10)
+printf 'cpu-usage-limit = 50\nexclusive-apps = mygame\n' >"$CONF"
+kill -HUP "$PID_guest"
+wait_for 5 limit_is 50
+half=$(share 20)
+rel=$(( full > 0 ? 100 * half / full : 0 ))
+echo "worker CPU share: $full% unlimited, $half% under a 50% limit ($rel% of unlimited)"
+check "under a 50% limit the worker gets 50% of its CPU, within 10 points ($rel%)" \
+    test "$rel" -ge 40 -a "$rel" -le 60
+kill "$GAMER" 2>/dev/null
+
+# Counters survive a restart
+kill "$PID_guest"
+gone () { ! kill -0 "$PID_guest" 2>/dev/null; }
+wait_for 10 gone
+start_guest
+wait_peers guest
+total () { status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks_total"])'; }
+total_ok () { test "$(total)" -ge 5 2>/dev/null; }
+check "the counters survive a restart" wait_for 10 total_ok
+t_report
