@@ -130,3 +130,62 @@ sch_gamers_balance (sch_core_t *self, const P2c2r__BalanceUpdate *bu, int64_t no
             sch_tasks_start (self, task, now_us);
     }
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: balance waits and the funds rule
+
+void
+sch_gamers_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.cache_max_entries = 0;
+    config.funds_check = true;
+    config.gamer_rate_per_hour = 3600000000LL;      //  1 pico per us
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    //  one gamer per account; sessions without one are gamers of their own
+    sch_gamer_t *g = sch_gamers_require (core, 7, "gw-g", 1);
+    P2C_CHECK (g && sch_gamers_require (core, 7, "gw-h", 2) == g && !g->known);
+    P2C_CHECK (sch_gamers_require (core, 0, "gw-g", 1) != sch_gamers_require (core, 0, "gw-g", 2));
+    sch_selftest_peer_up (core, "gw-p", 1, 4, "encryption", 11, 0);
+    //  an unknown balance: the task waits while the ledger is asked
+    sch_selftest_submit (core, "gw-g", "t1", "encryption", 7, 0);
+    sch_task_t *t1 = sch_selftest_task (core, "t1");
+    P2C_CHECK (t1 && t1->state == SCH_PARKED && core->stats.parked == 1);
+    P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_BALANCE_QUERY
+               && !strcmp (cap.last_dest, "ledger") && core->stats.balance_queries == 1);
+    //  the balance comes: it runs, its most reserved (30 s deadline, capped
+    //  by the type's ceiling)
+    int64_t most = sch_billing_most (t1->deadline_ms, sch_type (t1->type)->max_billed_us,
+                                     config.gamer_rate_per_hour);
+    sch_selftest_balance (core, 7, most + 5, false, 10);
+    P2C_CHECK (t1->state == SCH_RUNNING && g->known && g->reserve_pico == most
+               && t1->reserved_pico == most && core->stats.parked == 0);
+    //  a second task would take the balance under the floor
+    sch_selftest_submit (core, "gw-g", "t2", "encryption", 7, 20);
+    P2C_CHECK (sch_selftest_task (core, "t2") == NULL && !cap.last_ok
+               && !strcmp (cap.last_code, "insufficient_funds"));
+    //  the first one's end frees its reserve
+    sch_selftest_result (core, "t1", "{}", 10, 30);
+    sch_selftest_ack (core, "t1", true, 40);
+    P2C_CHECK (g->reserve_pico == 0 && core->stats.completed == 1);
+    //  a disabled account gets nothing
+    sch_selftest_balance (core, 7, most * 10, true, 50);
+    sch_selftest_submit (core, "gw-g", "t3", "encryption", 7, 60);
+    P2C_CHECK (!cap.last_ok && !strcmp (cap.last_code, "insufficient_funds"));
+    //  no account, no balance to wait for
+    sch_selftest_submit (core, "gw-g", "t4", "encryption", 0, 70);
+    P2C_CHECK (!cap.last_ok && !strcmp (cap.last_code, "unavailable"));
+    //  a balance never told: the waiting task is answered after the wait
+    sch_selftest_submit (core, "gw-g", "t5", "encryption", 8, 80);
+    P2C_CHECK (sch_selftest_task (core, "t5")->state == SCH_PARKED);
+    sch_core_cron (core, 80 + config.balance_wait_ms * 1000);
+    P2C_CHECK (sch_selftest_task (core, "t5") == NULL && !strcmp (cap.last_code, "unavailable"));
+    //  a bad balance update is counted and dropped
+    sch_selftest_balance (core, 0, 1, false, 90);
+    P2C_CHECK (core->stats.bad_messages == 1);
+    sch_core_destroy (&core);
+}

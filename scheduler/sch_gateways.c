@@ -70,3 +70,41 @@ sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
     }
     log_info ("gateway down id=%s peers=%zu queued_dropped=%zu", id, npeers, dropped);
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test
+
+void
+sch_gateways_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_t *core = sch_selftest_core (&cap, NULL);
+    //  a gateway record lives while something holds it
+    sch_gw_t *gw = sch_gateways_require (core, "gw-x");
+    P2C_CHECK (gw && sch_gateways_require (core, "gw-x") == gw);
+    sch_gateways_collect (core, gw);
+    P2C_CHECK (zhashx_lookup (core->gateways, "gw-x") == NULL);
+    //  gw-a holds a peer and a gamer: one task runs there, one waits
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    sch_selftest_submit (core, "gw-a", "t1", "encryption", 500, 0);
+    sch_selftest_submit (core, "gw-a", "t2", "encryption", 500, 0);
+    //  a gamer on gw-b whose task runs on gw-c's peer
+    sch_selftest_peer_up (core, "gw-c", 1, 1, "compression", 13, 0);
+    sch_selftest_submit (core, "gw-b", "t3", "compression", 501, 0);
+    P2C_CHECK (zhashx_size (core->gateways) == 3);
+    //  gw-a dies: its peer with it; nobody is left to answer t1 and t2
+    sch_gateways_down (core, "gw-a", 10);
+    P2C_CHECK (zhashx_lookup (core->peers, "gw-a/1") == NULL);
+    P2C_CHECK (sch_selftest_task (core, "t1") == NULL && sch_selftest_task (core, "t2") == NULL);
+    P2C_CHECK (core->stats.dropped == 2 && zhashx_lookup (core->gateways, "gw-a") == NULL);
+    //  gw-b dies while its gamer's task runs elsewhere: it finishes and settles
+    sch_gateways_down (core, "gw-b", 20);
+    sch_task_t *t3 = sch_selftest_task (core, "t3");
+    P2C_CHECK (t3 && t3->state == SCH_RUNNING && t3->gw->down);
+    sch_selftest_result (core, "t3", "{}", 10, 30);
+    P2C_CHECK (t3->state == SCH_SETTLING && cap.last_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST);
+    //  an unknown gateway is nothing
+    sch_gateways_down (core, "gw-none", 40);
+    sch_core_destroy (&core);
+}

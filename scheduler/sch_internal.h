@@ -469,4 +469,38 @@ void sch_stats_rate (sch_core_t *self, int64_t now_us);
 void sch_stats_status (sch_core_t *self, int64_t now_us);
 void sch_stats_test (bool verbose);
 
+//  --------------------------------------------------------------------------
+//  sch_selftest.c: what the self-tests above share
+
+#define SCH_SELFTEST_CASES  64      //  room for the Internal message cases
+
+typedef struct {
+    int sent;                       //  messages sent
+    int count [SCH_SELFTEST_CASES]; //  per message case
+    int last_case;                  //  of the last one
+    char last_dest [64];            //  its destination
+    char last_task [64];            //  its task id (assign, deliver, settle)
+    uint32_t last_attempt;          //  of the last TaskAssign
+    bool last_ok;                   //  of the last Deliver
+    char last_code [32];            //  its error code
+    int64_t last_gamer;             //  gamer account of the last SettleRequest
+} sch_selftest_t;
+
+//  A core that sends into cap; config NULL: the defaults with validation,
+//  funds and cache off (the rule tests' settings).
+sch_core_t *sch_selftest_core (sch_selftest_t *cap, const sch_core_config_t *config);
+//  type: comma-separated task types
+void sch_selftest_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
+                           const char *type, int64_t account, int64_t now_us);
+void sch_selftest_submit (sch_core_t *core, const char *gw, const char *id, const char *type,
+                          int64_t account, int64_t now_us);
+//  A good result of the task's current attempt, from the peer that runs it
+void sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
+                          uint64_t compute_us, int64_t now_us);
+void sch_selftest_ack (sch_core_t *core, const char *id, bool ok, int64_t now_us);
+void sch_selftest_balance (sch_core_t *core, int64_t account, int64_t balance_pico,
+                           bool disabled, int64_t now_us);
+//  The live task of that id, NULL when none
+sch_task_t *sch_selftest_task (sch_core_t *core, const char *id);
+
 #endif

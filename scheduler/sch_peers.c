@@ -291,3 +291,57 @@ sch_peers_down (sch_core_t *self, const P2c2r__PeerDown *down, int64_t now_us)
     else
         log_debug ("PeerDown for unknown peer key=%s", key);
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: registry, indexes, refreshes, speed averages, loss
+
+void
+sch_peers_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_t *core = sch_selftest_core (&cap, NULL);
+    int enc = sch_type_index ("encryption");
+    int cmp = sch_type_index ("compression");
+    P2C_CHECK (enc >= 0 && cmp >= 0 && sch_type_index ("hash") == enc);
+    P2C_CHECK (sch_type_index ("mining") == -1);
+    sch_selftest_peer_up (core, "gw-p", 1, 2, "encryption,compression,mining", 11, 0);
+    sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-p/1");
+    P2C_CHECK (peer && peer->slots == 2 && peer->pt [enc] && peer->pt [cmp]);
+    P2C_CHECK (__builtin_popcount (peer->types) == 2);
+    P2C_CHECK (core->eligible [enc] == 1 && core->stats.slots == 2);
+    P2C_CHECK (sch_index_size (core->index [enc]) == 1 && sch_index_size (core->index [cmp]) == 1);
+    P2C_CHECK (sch_core_peer_busy (core, "gw-p", 1) == 0 && sch_core_peer_busy (core, "gw-p", 2) == -1);
+    //  a busy slot: still chosen (one free), with a worse score
+    double idle = peer->pt [enc]->entry.score;
+    sch_selftest_submit (core, "gw-g", "t1", "encryption", 500, 0);
+    P2C_CHECK (peer->busy == 1 && peer->pt [enc]->entry.free == 1
+               && peer->pt [enc]->entry.score > idle);
+    //  full: out of every index
+    sch_selftest_submit (core, "gw-g", "t2", "encryption", 500, 0);
+    P2C_CHECK (peer->busy == 2 && sch_index_size (core->index [enc]) == 0
+               && sch_index_size (core->index [cmp]) == 0);
+    //  what a result teaches: compute 500 us seen over 700 us
+    sch_peers_learn (core, peer, enc, 500, 700);
+    P2C_CHECK (peer->pt [enc]->exec_us == 500 && core->type_exec_us [enc] == 500);
+    P2C_CHECK (peer->rtt_us > 39.9 && peer->rtt_us < 40.1);
+    sch_peers_learn (core, peer, enc, 1000, 1000);
+    P2C_CHECK (peer->pt [enc]->exec_us > 599.9 && peer->pt [enc]->exec_us < 600.1);
+    //  a refresh that drops a type
+    sch_selftest_peer_up (core, "gw-p", 1, 4, "encryption", 11, 0);
+    P2C_CHECK (peer->pt [cmp] == NULL && core->eligible [cmp] == 0 && core->stats.slots == 4);
+    P2C_CHECK (peer->busy == 2 && sch_index_size (core->index [enc]) == 1);
+    //  lost: its running tasks go back to the queue (no other peer), the
+    //  registry forgets it
+    sch_selftest_peer_up (core, "gw-p", 1, 2, "encryption", 11, 0);
+    sch_peers_lost (core, peer, 10, "selftest");
+    P2C_CHECK (zhashx_size (core->peers) == 0 && core->stats.slots == 0
+               && core->eligible [enc] == 0 && core->stats.busy_slots == 0);
+    sch_task_t *t1 = sch_selftest_task (core, "t1");
+    P2C_CHECK (t1 && t1->state == SCH_QUEUED && core->stats.queued == 2);
+    //  a peer that comes pulls them
+    sch_selftest_peer_up (core, "gw-q", 3, 2, "hash", 12, 20);
+    P2C_CHECK (t1->state == SCH_RUNNING && core->stats.queued == 0
+               && sch_core_peer_busy (core, "gw-q", 3) == 2);
+    sch_core_destroy (&core);
+}

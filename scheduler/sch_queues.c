@@ -154,3 +154,63 @@ sch_queues_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
                self->stats.queued);
     return true;
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: placing, queueing, the peer's pull round robin across gamers
+
+void
+sch_queues_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.gamer_queue_max = 3;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-p", 1, 1, "encryption", 11, 0);
+    sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-p/1");
+    P2C_CHECK (peer);
+    //  gamer 1 fills the slot and queues two more; gamer 2 queues one
+    sch_selftest_submit (core, "gw-g", "a1", "encryption", 1, 0);
+    sch_selftest_submit (core, "gw-g", "a2", "encryption", 1, 1);
+    sch_selftest_submit (core, "gw-g", "a3", "encryption", 1, 2);
+    sch_selftest_submit (core, "gw-g", "b1", "encryption", 2, 3);
+    sch_task_t *a1 = sch_selftest_task (core, "a1");
+    sch_task_t *a2 = sch_selftest_task (core, "a2");
+    P2C_CHECK (a1 && a1->state == SCH_RUNNING && a2 && a2->state == SCH_QUEUED);
+    P2C_CHECK (core->stats.queued == 3 && a2->gamer->queued == 2);
+    int type = a1->type;
+    P2C_CHECK (zlistx_size (core->ring [type]) == 2);
+    //  no free peer for another task
+    P2C_CHECK (sch_queues_choose (core, a2, NULL) == NULL);
+    //  a gamer's own queue has a limit; the refused task is answered
+    sch_selftest_submit (core, "gw-g", "a4", "encryption", 1, 4);
+    sch_selftest_submit (core, "gw-g", "a5", "encryption", 1, 4);
+    P2C_CHECK (sch_selftest_task (core, "a5") == NULL && !cap.last_ok
+               && !strcmp (cap.last_code, "unavailable"));
+    //  each freed slot pulls the next gamer's head: a2, then b1, then a3
+    sch_selftest_result (core, "a1", "{}", 10, 10);
+    P2C_CHECK (a2->state == SCH_RUNNING && a2->peer == peer);
+    sch_selftest_result (core, "a2", "{}", 10, 20);
+    sch_task_t *b1 = sch_selftest_task (core, "b1");
+    P2C_CHECK (b1 && b1->state == SCH_RUNNING);
+    //  gamer 2 had nothing more: out of the ring
+    P2C_CHECK (zlistx_size (core->ring [type]) == 1 && b1->gamer->ring_handle [type] == NULL);
+    sch_selftest_result (core, "b1", "{}", 10, 30);
+    sch_task_t *a3 = sch_selftest_task (core, "a3");
+    P2C_CHECK (a3 && a3->state == SCH_RUNNING);
+    //  taking a queued task out: the last one of its gamer leaves the ring
+    sch_task_t *a4 = sch_selftest_task (core, "a4");
+    P2C_CHECK (a4 && a4->state == SCH_QUEUED);
+    sch_queues_take (core, a4);
+    P2C_CHECK (a4->queue_handle == NULL && zlistx_size (core->ring [type]) == 0);
+    sch_queues_put (core, a4, true, 40);
+    P2C_CHECK (a4->state == SCH_QUEUED && zlistx_size (core->ring [type]) == 1);
+    //  a second peer: a queued task's best choice, which a running one avoids
+    sch_selftest_peer_up (core, "gw-q", 2, 1, "encryption", 12, 50);
+    P2C_CHECK (a4->state == SCH_RUNNING && a4->peer != peer);
+    sch_core_destroy (&core);
+}

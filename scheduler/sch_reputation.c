@@ -100,3 +100,54 @@ sch_core_reputation (sch_core_t *self, int64_t account, int64_t now_us, double *
     *banned_p = rep->banned;
     return true;
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: verdicts, decay, ban and unban
+
+void
+sch_reputation_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.rep_half_life_ms = 1000;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    double valid, invalid;
+    bool banned;
+    P2C_CHECK (!sch_core_reputation (core, 66, 0, &valid, &invalid, &banned));
+    sch_rep_t *rep = sch_reputation_require (core, 66, 0);
+    P2C_CHECK (rep && sch_reputation_require (core, 66, 0) == rep);
+    //  new: doubted until enough verdicts
+    P2C_CHECK (sch_reputation_doubted (core, rep));
+    for (uint32_t i = 0; i < config.new_samples; i++)
+        P2C_CHECK (!sch_reputation_verdict (core, rep, true, 0));
+    P2C_CHECK (!sch_reputation_doubted (core, rep) && !rep->banned);
+    //  one invalid result: doubted again, not banned
+    P2C_CHECK (!sch_reputation_verdict (core, rep, false, 0));
+    P2C_CHECK (sch_reputation_doubted (core, rep) && !rep->banned);
+    //  two, but a small share of the verdicts: still not banned
+    P2C_CHECK (!sch_reputation_verdict (core, rep, false, 0));
+    P2C_CHECK (!rep->banned);
+    //  a third: 3 of 13 is past the 20% share
+    P2C_CHECK (sch_reputation_verdict (core, rep, false, 0));
+    P2C_CHECK (rep->banned && core->stats.bans == 1);
+    P2C_CHECK (sch_core_reputation (core, 66, 0, &valid, &invalid, &banned)
+               && valid == config.new_samples && invalid == 3 && banned);
+    //  counts halve every half life; the ban goes when few invalid remain
+    P2C_CHECK (sch_core_reputation (core, 66, 1000000, &valid, &invalid, &banned)
+               && invalid > 1.49 && invalid < 1.51 && banned);
+    P2C_CHECK (!sch_reputation_judge (core, rep, 1000000));
+    P2C_CHECK (sch_reputation_judge (core, rep, 2000000) && !rep->banned);
+    //  the cron unbans too, and the account's peers come back
+    P2C_CHECK (sch_reputation_verdict (core, rep, false, 2000000)
+               || sch_reputation_verdict (core, rep, false, 2000000));
+    P2C_CHECK (rep->banned);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 66, 2000000);
+    int enc = sch_type_index ("encryption");
+    P2C_CHECK (core->stats.banned_peers == 1 && core->eligible [enc] == 0);
+    sch_core_cron (core, 6000000);
+    P2C_CHECK (!rep->banned && core->stats.banned_peers == 0 && core->eligible [enc] == 1);
+    P2C_CHECK (sch_index_size (core->index [enc]) == 1);
+    sch_core_destroy (&core);
+}

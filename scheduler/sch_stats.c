@@ -173,3 +173,44 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     assert (text);
     return text;
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test
+
+void
+sch_stats_test (bool verbose)
+{
+    (void) verbose;
+    P2C_CHECK (!strcmp (sch_err_name (SCH_ERR_NO_PEERS), "no_peers"));
+    P2C_CHECK (!strcmp (sch_err_name (SCH_ERR_REJECTED), "rejected"));
+    sch_selftest_t cap;
+    sch_core_t *core = sch_selftest_core (&cap, NULL);
+    //  the rate's first window opens at the first cron
+    sch_stats_rate (core, 1000000);
+    P2C_CHECK (core->rate_at_us == 1000000 && core->tasks_per_s == 0);
+    sch_selftest_peer_up (core, "gw-p", 1, 4, "encryption", 11, 1000000);
+    const char *ids [] = { "t1", "t2", "t3" };
+    for (int i = 0; i < 3; i++) {
+        sch_selftest_submit (core, "gw-g", ids [i], "encryption", 500, 1000000);
+        sch_selftest_result (core, ids [i], "{}", 10, 1000000 + 1000 * (i + 1));
+        sch_selftest_ack (core, ids [i], true, 1000000 + 2000 * (i + 1));
+    }
+    P2C_CHECK (core->latency_n == 3 && core->latency_us [0] == 2000 && core->latency_us [2] == 6000);
+    //  3 tasks in 2 s
+    sch_stats_rate (core, 3000000);
+    P2C_CHECK (core->tasks_per_s > 1.49 && core->tasks_per_s < 1.51);
+    const sch_stats_t *s = sch_core_stats (core);
+    P2C_CHECK (s->peers == 1 && s->completed == 3 && s->submitted == 3 && s->slots == 4);
+    char *json = sch_core_stats_json (core, 3000000);
+    P2C_CHECK (json && strstr (json, "\"completed\":3") && strstr (json, "\"latency_p50_ms\":4.0")
+               && strstr (json, "\"latency_p99_ms\":4.0") && strstr (json, "\"tasks_per_s\":1.5")
+               && strstr (json, "\"failed_no_peers\":0"));
+    free (json);
+    //  the status line: armed at the first call, then at each interval
+    //  when something changed
+    sch_stats_status (core, 3000000);
+    P2C_CHECK (core->status_next_us == 3000000 + core->config.status_interval_ms * 1000);
+    sch_stats_status (core, core->status_next_us);
+    P2C_CHECK (!memcmp (&core->logged, &core->stats, sizeof core->stats));
+    sch_core_destroy (&core);
+}

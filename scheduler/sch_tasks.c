@@ -315,3 +315,75 @@ sch_tasks_wake (sch_core_t *self, sch_task_t *task, int64_t now_us)
     }
     sch_queues_pull (self, peer, now_us);
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: a task's life through its states, with the timers that move it
+
+void
+sch_tasks_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_t *core = sch_selftest_core (&cap, NULL);
+    int64_t timeout_us = core->config.attempt_timeout_ms * 1000;
+    int64_t retry_us = core->config.settle_retry_ms * 1000;
+    sch_selftest_peer_up (core, "gw-p", 1, 1, "encryption", 11, 0);
+    //  runs at once on the free peer; the timer is the attempt's end
+    sch_selftest_submit (core, "gw-g", "t1", "encryption", 500, 0);
+    sch_task_t *task = sch_selftest_task (core, "t1");
+    P2C_CHECK (task && task->state == SCH_RUNNING && task->attempts == 1 && !task->is_check);
+    P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_TASK_ASSIGN
+               && !strcmp (cap.last_dest, "gw-p") && cap.last_attempt == 1);
+    P2C_CHECK (task->wake_us == timeout_us && sch_heap_top (core->timers) == task);
+    P2C_CHECK (core->stats.running == 1 && core->stats.busy_slots == 1);
+    //  the attempt expires: retried on the only peer there is
+    sch_core_cron (core, timeout_us);
+    P2C_CHECK (task->state == SCH_RUNNING && task->attempts == 2 && cap.last_attempt == 2);
+    P2C_CHECK (core->stats.reassigned == 1 && core->stats.busy_slots == 1);
+    //  a result: settling, the SettleRequest to the ledger, resent when unacked
+    int64_t now = timeout_us + 100;
+    sch_selftest_result (core, "t1", "{\"hash\":\"ab\"}", 50, now);
+    P2C_CHECK (task->state == SCH_SETTLING && core->stats.settling == 1);
+    P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST
+               && !strcmp (cap.last_dest, "ledger") && cap.last_gamer == 500);
+    P2C_CHECK (task->billed_us == 50 && task->wake_us == now + retry_us);
+    int settles = cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST];
+    sch_core_cron (core, now + retry_us);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST] == settles + 1
+               && core->stats.settle_retries == 1);
+    //  the ack: the one reply goes to the gamer's gateway and the task goes
+    sch_selftest_ack (core, "t1", true, now + retry_us + 1);
+    P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_DELIVER && cap.last_ok
+               && !strcmp (cap.last_dest, "gw-g") && !strcmp (cap.last_task, "t1"));
+    P2C_CHECK (sch_selftest_task (core, "t1") == NULL && core->stats.completed == 1);
+    P2C_CHECK (core->stats.settling == 0 && sch_heap_size (core->timers) == 0);
+    //  a type nobody runs fails at once with no_peers
+    sch_selftest_submit (core, "gw-g", "t2", "compression", 500, now);
+    P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_DELIVER && !cap.last_ok
+               && !strcmp (cap.last_code, "no_peers") && sch_selftest_task (core, "t2") == NULL);
+    //  a lost peer's task goes back to the front of its gamer's queue;
+    //  queued tasks wake at their deadline and fail with timeout
+    sch_selftest_submit (core, "gw-g", "t3", "encryption", 500, now);
+    sch_selftest_submit (core, "gw-g", "t4", "encryption", 500, now);
+    sch_task_t *t3 = sch_selftest_task (core, "t3");
+    task = sch_selftest_task (core, "t4");
+    P2C_CHECK (t3 && t3->state == SCH_RUNNING && task && task->state == SCH_QUEUED);
+    P2C_CHECK (task->wake_us == task->deadline_us);
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = "gw-p";
+    session.conn = 1;
+    P2c2r__PeerDown down = P2C2R__PEER_DOWN__INIT;
+    down.session = &session;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_DOWN;
+    msg.peer_down = &down;
+    sch_core_handle (core, "gw-p", &msg, now + 1);
+    P2C_CHECK (t3->state == SCH_QUEUED && t3->peer == NULL
+               && zlistx_first (t3->gamer->queue [t3->type]) == t3);
+    sch_core_cron (core, task->deadline_us);
+    P2C_CHECK (sch_selftest_task (core, "t3") == NULL && sch_selftest_task (core, "t4") == NULL
+               && core->stats.failed [SCH_ERR_TIMEOUT] == 2);
+    P2C_CHECK (core->stats.queued == 0 && core->stats.running == 0
+               && sch_heap_size (core->timers) == 0);
+    sch_core_destroy (&core);
+}

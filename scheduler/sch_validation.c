@@ -357,3 +357,83 @@ sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
         sch_validation_spawn (self, val, now_us);
     }
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: quorum with a treasury-paid check, a tie-break, and check
+//  runs known by their field whatever their ids say
+
+void
+sch_validation_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.validation = SCH_VAL_QUORUM;
+    config.pay_checks = true;
+    P2C_CHECK (sch_core_config_validation (&config, "compression=none") == 0);
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption,compression", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    //  quorum: the gamer's run and a check run on two accounts
+    sch_selftest_submit (core, "gw-g", "t1", "encryption", 500, 0);
+    sch_task_t *t1 = sch_selftest_task (core, "t1");
+    P2C_CHECK (t1 && t1->val && t1->val->mode == SCH_VAL_QUORUM && !t1->is_check);
+    sch_task_t *check = NULL;
+    for (sch_task_t *t = (sch_task_t *) zhashx_first (core->tasks); t;
+         t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t != t1)
+            check = t;
+    P2C_CHECK (check && check->is_check && check->val == t1->val && check->gamer == core->checker);
+    P2C_CHECK (check->state == SCH_RUNNING && check->peer->account_id != t1->peer->account_id);
+    P2C_CHECK (sch_validation_used (t1->val, t1->peer) && sch_validation_used (t1->val, check->peer));
+    P2C_CHECK (core->stats.checks == 1 && t1->val->refs == 2);
+    int64_t own = t1->peer->account_id, checker = check->peer->account_id;
+    int64_t third = 11 + 12 + 13 - own - checker;
+    //  the gamer's result waits for the second
+    sch_selftest_result (core, "t1", "{\"v\":1}", 100, 10);
+    P2C_CHECK (t1->state == SCH_VALIDATING && core->stats.validating == 1);
+    //  they disagree: a tie-break run on the third account
+    char check_id [64];
+    snprintf (check_id, sizeof check_id, "%s", check->id);
+    sch_selftest_result (core, check_id, "{\"v\":2}", 100, 20);
+    P2C_CHECK (t1->state == SCH_VALIDATING && core->stats.checks == 2);
+    sch_task_t *tie = NULL;
+    for (sch_task_t *t = (sch_task_t *) zhashx_first (core->tasks); t;
+         t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t != t1)
+            tie = t;
+    P2C_CHECK (tie && tie->is_check && tie->peer && tie->peer->account_id == third);
+    //  the tie-break agrees with the gamer's run: that one settles, paid by
+    //  the gamer; the tie-break is paid by the treasury; the check lost
+    char tie_id [64];
+    snprintf (tie_id, sizeof tie_id, "%s", tie->id);
+    sch_selftest_result (core, tie_id, "{\"v\":1}", 100, 30);
+    P2C_CHECK (t1->state == SCH_SETTLING && t1->peer_account == own);
+    P2C_CHECK (core->stats.tiebreaks == 1 && core->stats.invalid_results == 1
+               && core->stats.check_payouts == 1);
+    P2C_CHECK (sch_payouts_size (core->payouts) == 1);
+    double valid, invalid;
+    bool banned;
+    P2C_CHECK (sch_core_reputation (core, checker, 30, &valid, &invalid, &banned)
+               && invalid == 1 && valid == 0 && !banned);
+    P2C_CHECK (sch_core_reputation (core, third, 30, &valid, &invalid, &banned) && valid == 1);
+    //  the ledger's acks: the tie-break's goes to the payouts, the gamer's
+    //  task is delivered
+    sch_selftest_ack (core, tie_id, true, 40);
+    P2C_CHECK (core->stats.payouts_done == 1 && sch_payouts_size (core->payouts) == 0);
+    sch_selftest_ack (core, "t1", true, 50);
+    P2C_CHECK (core->stats.completed == 1 && cap.last_ok && !strcmp (cap.last_task, "t1"));
+    //  a gamer's task whose id looks like a check run's is still the gamer's
+    sch_selftest_submit (core, "gw-g", "odd#c1", "compression", 500, 60);
+    sch_task_t *odd = sch_selftest_task (core, "odd#c1");
+    P2C_CHECK (odd && !odd->is_check && odd->val == NULL);
+    sch_selftest_result (core, "odd#c1", "{}", 10, 70);
+    sch_selftest_ack (core, "odd#c1", true, 80);
+    P2C_CHECK (core->stats.completed == 2 && !strcmp (cap.last_task, "odd#c1"));
+    P2C_CHECK (core->stats.stale_acks == 0 && zhashx_size (core->tasks) == 0);
+    sch_core_destroy (&core);
+}

@@ -4,12 +4,7 @@
 #include "p2c_log.h"
 #include "p2c_msg.h"
 #include "p2c_test.h"
-#include "sch_core.h"
-#include "sch_billing.h"
-#include "sch_cache.h"
-#include "sch_heap.h"
-#include "sch_index.h"
-#include "sch_payouts.h"
+#include "sch_internal.h"          //  the self-tests of the core's files
 
 #include <czmq.h>
 #include <string.h>
@@ -1635,6 +1630,14 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_cache", sch_cache_test },
     { "sch_billing", sch_billing_test },
     { "sch_payouts", sch_payouts_test },
+    { "sch_tasks", sch_tasks_test },
+    { "sch_queues", sch_queues_test },
+    { "sch_peers", sch_peers_test },
+    { "sch_gateways", sch_gateways_test },
+    { "sch_gamers", sch_gamers_test },
+    { "sch_validation", sch_validation_test },
+    { "sch_reputation", sch_reputation_test },
+    { "sch_stats", sch_stats_test },
     { "sch_core", sch_core_test },
     { "least_loaded", s_rule_least_loaded },
     { "type_filter_and_no_peers", s_rule_type_filter_and_no_peers },
