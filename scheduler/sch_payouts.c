@@ -1,13 +1,9 @@
 /*  The scheduler's payouts outside settlement (see sch_payouts.h). */
-#include "sch_payouts.h"
+#include "sch_internal.h"          //  SCH_MAX_ID
 #include "p2c_log.h"
-#include "p2c_tasks.h"
 #include "p2c_test.h"
 
-#include <czmq.h>
 #include <inttypes.h>
-
-#define SCH_MAX_ID          256     //  longest task id we accept (as sch_core)
 
 typedef struct {
     char *key;                  //  id, or "r:" id for a reversal
