@@ -1,6 +1,8 @@
 /*  Tests of the scheduler's rules: sch_core driven with a fake clock, every
     message it sends captured (packed and unpacked again, as the broker would
-    carry it) and checked the way a gateway or the ledger would read it. */
+    carry it) and checked the way a gateway or the ledger would read it.
+    The suite also runs each scheduler class's self-test; `--list` names
+    every entry, `--test NAME` runs one (p2c_test_main). */
 #include "p2c_log.h"
 #include "p2c_msg.h"
 #include "p2c_test.h"
