@@ -14,6 +14,7 @@
     sch_billing.c      the billing rule (pure functions)
     sch_stats.c        counters, status line, stats JSON
     sch_heap.c, sch_index.c, sch_cache.c   containers
+    sch_selftest.c     what the self-tests of the files above share
 
     Data flows from sch_core.c into the others; the few calls back (a peer
     that frees a slot pulls queued work, a task that runs re-keys its peer)
