@@ -2,6 +2,9 @@
     `build/test/test_gateway --test NAME` (--list names them). */
 #include "gw_json.h"
 #include "gw_authcache.h"
+#include "gw_core_int.h"
+#include "gw_files.h"
+#include "gw_http.h"
 #include "gw_limits.h"
 #include "gw_metrics.h"
 #include "gw_pending.h"
@@ -20,6 +23,11 @@ static const p2c_test_entry_t s_tests [] = {
     { "gw_limits",      gw_limits_test },
     { "gw_metrics",     gw_metrics_test },
     { "gw_authcache",   gw_authcache_test },
+    { "gw_core",        gw_core_test },
+    { "gw_register",    gw_register_test },
+    { "gw_tasks",       gw_tasks_test },
+    { "gw_files",       gw_files_test },
+    { "gw_http",        gw_http_test },
     { "gw_server",      gw_server_test },
     { NULL, NULL }
 };
