@@ -1,8 +1,9 @@
 /*  The gateway core's own parts, shared by its files and nobody else:
     gw_core.c (the object, client messages in and answers out, limits,
     connections, the cron), gw_register.c (registration) and gw_tasks.c
-    (the submit path, delivery, the deadline guard, peer events). Also a
-    fake glue for their self-tests, which drive the core in memory. */
+    (the submit path, delivery, the deadline guard, peer events). Also the
+    fake glue (gw_fake.c) with which their self-tests drive the core in
+    memory. */
 #ifndef GW_CORE_INT_H_INCLUDED
 #define GW_CORE_INT_H_INCLUDED
 
@@ -78,7 +79,7 @@ void gw_tasks_peer_up (gw_core_t *self, gw_session_t *s);
 void gw_tasks_peer_down (gw_core_t *self, uint64_t conn);
 void gw_tasks_test (bool verbose);
 
-//  The self-tests' fake glue (gw_core.c): it keeps what the core sends to
+//  The self-tests' fake glue (gw_fake.c): it keeps what the core sends to
 //  the broker, and says how many schedulers there are
 
 #define GW_FAKE_MAX 64
