@@ -109,7 +109,7 @@ gw_core_send (gw_core_t *self, gw_session_t *s, const P2c2r__ServerMessage *m)
 
 void
 gw_core_send_error (gw_core_t *self, gw_session_t *s, const char *code, const char *text,
-              const char *client_ref)
+                    const char *client_ref)
 {
     P2c2r__Error err = P2C2R__ERROR__INIT;
     err.code = (char *) code;
@@ -125,7 +125,7 @@ gw_core_send_error (gw_core_t *self, gw_session_t *s, const char *code, const ch
 //  only bad frames is closed with 1008 after max_bad_frames in a row.
 void
 gw_core_bad (gw_core_t *self, gw_session_t *s, const char *code, const char *client_ref,
-       const char *fmt, ...)
+             const char *fmt, ...)
 {
     char text [256];
     va_list ap;
@@ -141,14 +141,14 @@ gw_core_bad (gw_core_t *self, gw_session_t *s, const char *code, const char *cli
     if (s->bad_in_row >= self->cfg.max_bad_frames && !s->closing) {
         log_info ("gateway: closing conn=%llu reason=bad_frames count=%u last=%s",
                   (unsigned long long) s->conn, s->bad_in_row, code);
-        gw_core_close (self, s, GW_CLOSE_POLICY,
-                 !strcmp (code, "rate_limited") ? "rate limit exceeded" : "too many bad frames");
+        gw_core_close (self, s, GW_CLOSE_POLICY, !strcmp (code, "rate_limited")
+                       ? "rate limit exceeded" : "too many bad frames");
     }
 }
 
 void
 gw_core_task_error (gw_core_t *self, gw_session_t *s, const char *task_id, const char *client_ref,
-              const char *code, const char *text)
+                    const char *code, const char *text)
 {
     P2c2r__TaskReply r = P2C2R__TASK_REPLY__INIT;
     r.task_id = (char *) (task_id ? task_id : "");
@@ -168,16 +168,16 @@ gw_core_task_error (gw_core_t *self, gw_session_t *s, const char *task_id, const
 //  True when the session is registered in the role; else answers bad.
 bool
 gw_core_require (gw_core_t *self, gw_session_t *s, gw_role_t role, const char *what,
-           const char *client_ref)
+                 const char *client_ref)
 {
     if (s->state != GW_STATE_REGISTERED) {
-        gw_core_bad (self, s, "bad_request", client_ref, "not_registered: register as a %s before %s",
-               gw_role_name (role), what);
+        gw_core_bad (self, s, "bad_request", client_ref,
+                     "not_registered: register as a %s before %s", gw_role_name (role), what);
         return false;
     }
     if (s->role != role) {
         gw_core_bad (self, s, "bad_request", client_ref, "%s is for a %s, this connection is a %s",
-               what, gw_role_name (role), gw_role_name (s->role));
+                     what, gw_role_name (role), gw_role_name (s->role));
         return false;
     }
     return true;
@@ -297,7 +297,8 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
     p2c_frame_status_t st = p2c_frame_add (s->rx, data, len, remaining, final, binary);
     if (st == P2C_FRAME_TOO_LARGE) {
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "frame_too_large");
-        gw_core_bad (self, s, "too_large", NULL, "message larger than %zu bytes", self->cfg.max_frame);
+        gw_core_bad (self, s, "too_large", NULL, "message larger than %zu bytes",
+                     self->cfg.max_frame);
     }
     else
     if (st == P2C_FRAME_DONE)
@@ -363,8 +364,8 @@ gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms)
         log_info ("gateway: connection refused conn=%llu ip=%s reason=%s",
                   (unsigned long long) s->conn, s->ip, conns ? "conns_per_ip" : "connect_rate");
         gw_core_close (self, s, GW_CLOSE_TRY_LATER,
-                 conns ? "too many connections from your address"
-                       : "too many connects per second from your address");
+                       conns ? "too many connections from your address"
+                             : "too many connects per second from your address");
         return s;
     }
     if (self->quitting)

@@ -42,7 +42,8 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
                     const char *key)
 {
     if (s->state == GW_STATE_REGISTERED) {
-        gw_core_bad (self, s, "bad_request", NULL, "already registered as %s", gw_role_name (s->role));
+        gw_core_bad (self, s, "bad_request", NULL, "already registered as %s",
+                     gw_role_name (s->role));
         return false;
     }
     if (s->state == GW_STATE_AUTHING) {
@@ -51,15 +52,17 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
     }
     if (!gw_valid_id (name)) {
         gw_core_bad (self, s, "bad_request", NULL, "%s must be 1 to %d visible ASCII characters",
-               role == GW_ROLE_PEER ? "peer_id" : "gamer_id", GW_MAX_ID);
+                     role == GW_ROLE_PEER ? "peer_id" : "gamer_id", GW_MAX_ID);
         return false;
     }
     if (strlen (key) > GW_MAX_API_KEY) {
-        gw_core_bad (self, s, "bad_request", NULL, "api_key longer than %d characters", GW_MAX_API_KEY);
+        gw_core_bad (self, s, "bad_request", NULL, "api_key longer than %d characters",
+                     GW_MAX_API_KEY);
         return false;
     }
     if (self->quitting) {
-        gw_core_send_error (self, s, "unavailable", "this gateway is shutting down; reconnect", NULL);
+        gw_core_send_error (self, s, "unavailable", "this gateway is shutting down; reconnect",
+                            NULL);
         return false;
     }
     if (!*key && !self->cfg.auth_open) {
@@ -73,7 +76,7 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
 
 void
 gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
-                   P2c2r__ClientMessage **msg_p)
+                    P2c2r__ClientMessage **msg_p)
 {
     P2c2r__ClientMessage *msg = *msg_p;
     const char *name, *key;

@@ -106,7 +106,8 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
     bool is_object = obj && json_is_object (obj);
     json_decref (obj);
     if (!is_object) {
-        gw_core_task_error (self, s, NULL, ref, "invalid_params", "params_json is not a JSON object");
+        gw_core_task_error (self, s, NULL, ref, "invalid_params",
+                            "params_json is not a JSON object");
         return;
     }
     uint32_t deadline = sub->deadline_ms ? sub->deadline_ms : self->cfg.default_deadline_ms;
@@ -120,7 +121,7 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
     }
     if (self->quitting)
         gw_core_task_error (self, s, task_id, ref, "unavailable",
-                      "this gateway is shutting down; reconnect and submit again");
+                            "this gateway is shutting down; reconnect and submit again");
     else
     if (self->io.services (self->io.arg, "scheduler") == 0)
         gw_core_task_error (self, s, task_id, ref, "unavailable", "no scheduler is running");
@@ -132,7 +133,8 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
     if (s_forward_submit (self, s, sub, task_id, type, params, deadline) != 0) {
         gw_pending_entry_t *e = gw_pending_take (self->pending, task_id);
         gw_pending_entry_destroy (&e);
-        gw_core_task_error (self, s, task_id, ref, "unavailable", "the scheduler cannot be reached");
+        gw_core_task_error (self, s, task_id, ref, "unavailable",
+                            "the scheduler cannot be reached");
     }
     else {
         s->tasks++;
@@ -283,7 +285,7 @@ gw_tasks_guard (gw_core_t *self, int64_t now)
             s->tasks--;
         gw_metrics_observe_ms (self->metrics, (double) (now - e->start_ms));
         gw_core_task_error (self, s, e->task_id, e->client_ref, "timeout",
-                      "no result within the deadline");
+                            "no result within the deadline");
     }
     zlistx_destroy (&expired);
 }
