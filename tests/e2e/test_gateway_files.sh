@@ -88,7 +88,9 @@ check "by default GET / is the source tree's web/index.html" \
 
 # ... and after make install, the installed copy
 P=$T_DIR/prefix
-make --no-print-directory -C "$ROOT" install PREFIX="$P" >"$T_DIR/install.log" 2>&1
+# (a make of its own: not the jobserver of a `make test` that runs this)
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C "$ROOT" install PREFIX="$P" \
+    >"$T_DIR/install.log" 2>&1
 check "make install puts web/ under PREFIX/share/p2c2r/web" \
     cmp -s "$P/share/p2c2r/web/index.html" "$ROOT/web/index.html"
 printf '<p>installed</p>\n' >"$P/share/p2c2r/web/index.html"
