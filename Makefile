@@ -107,6 +107,7 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/p2c2r/sql
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 ledger/sql/*.sql $(DESTDIR)$(PREFIX)/share/p2c2r/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/web && cp -R web/. $(DESTDIR)$(PREFIX)/share/p2c2r/web/
 
 clean:
 	rm -rf build bin

@@ -29,7 +29,7 @@ main (int argc, char **argv)
     long long auth_cache = 0, auth_recheck = 0, rate = 0, burst = 0, per_ip = 0;
     long long connect_rate = 0, connect_burst = 0, ping = 0, pong = 0, reg_timeout = 0;
     long long drain = 0, stats_timeout = 0;
-    char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL, *region = NULL;
+    char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL, *region = NULL, *web_root = NULL;
     p2c_cfg_t table [] = {
         { "listen", P2C_CFG_STR, "127.0.0.1:8765", 0, 0, &listen,
           "WebSocket and HTTP address, HOST:PORT" },
@@ -85,6 +85,8 @@ main (int argc, char **argv)
           "on SIGTERM, in-flight tasks get this long before clients are closed (1001)" },
         { "stats-timeout-ms", P2C_CFG_INT, "500", 10, 60000, &stats_timeout,
           "/api/stats waits this long for the scheduler's and ledger's figures" },
+        { "web-root", P2C_CFG_STR, "", 0, 0, &web_root, "static files served over HTTP (default:"
+          " web/ of the source tree when run from it, else PREFIX/share/p2c2r/web)" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -139,6 +141,7 @@ main (int argc, char **argv)
     st.register_timeout_ms = reg_timeout;
     st.drain_ms = drain;
     st.stats_timeout_ms = stats_timeout;
+    st.web_root = web_root;
     if ((*tls_cert != 0) != (*tls_key != 0)) {
         fprintf (stderr, "p2c2r-gateway: --tls-cert and --tls-key go together\n");
         free (host);
