@@ -1,6 +1,7 @@
 /*  Self-tests of the gateway's classes. */
 #include "gw_json.h"
 #include "gw_authcache.h"
+#include "gw_config.h"
 #include "gw_limits.h"
 #include "gw_metrics.h"
 #include "gw_pending.h"
@@ -27,5 +28,6 @@ main (int argc, char **argv)
     gw_metrics_test (verbose);
     gw_authcache_test (verbose);
     gw_server_test (verbose);
+    gw_config_test (verbose);
     return p2c_test_report ("gateway");
 }

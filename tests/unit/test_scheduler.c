@@ -4,6 +4,7 @@
 #include "p2c_log.h"
 #include "p2c_msg.h"
 #include "p2c_test.h"
+#include "sch_config.h"
 #include "sch_core.h"
 
 #include <czmq.h>
@@ -1593,6 +1594,7 @@ main (int argc, char **argv)
     bool verbose = argc > 1 && !strcmp (argv [1], "-v");
     p2c_log_init ("test", verbose);
     sch_core_test (verbose);
+    sch_config_test (verbose);
     test_least_loaded ();
     test_type_filter_and_no_peers ();
     test_queue_release ();
