@@ -33,7 +33,7 @@ main_of    = $(patsubst %.c,$(OBJ)/%.o,$(wildcard $(1)/*_main.c))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/test/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run test unit e2e bench asan install clean stop check-tools
+.PHONY: all deps run test unit bench asan install clean stop
 all: $(BINS)
 
 deps:

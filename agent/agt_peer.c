@@ -11,9 +11,9 @@
     only times the kernels at start (agt_bench). */
 #include "agt_peer.h"
 #include "agt_bench.h"
+#include "agt_config.h"
 #include "agt_conn.h"
 #include "agt_worker.h"
-#include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
 #include "p2c_time.h"
@@ -603,72 +603,46 @@ s_peer_destroy (agt_peer_t **self_p)
 int
 agt_peer_main (int argc, char **argv)
 {
-    char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
-    char *ca = NULL;
-    long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000, queue = 1;
-    bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
-    p2c_cfg_t table [] = {
-        AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
-        { "peer-id", P2C_CFG_STR, NULL, 0, 0, &peer_id, "peer name [hostname-pid]" },
-        { "region", P2C_CFG_STR, NULL, 0, 0, &region, "region, for same-region scheduling" },
-        { "slots", P2C_CFG_INT, "0", 0, 256, &slots,
-          "tasks run at once, one worker process each (0: the number of online cores)" },
-        { "worker-queue", P2C_CFG_INT, "1", 1, 16, &queue,
-          "tasks advertised per worker process; 1 (honest: every slot has a worker), more "
-          "keeps a worker busy while results and tasks cross the network, tasks wait here" },
-        { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
-          "address space limit of each worker process, MiB" },
-        { "task-timeout-ms", P2C_CFG_INT, "60000", 100, 3600000, &task_timeout_ms,
-          "time limit of a task whose assignment gives no deadline" },
-        { "log-tasks", P2C_CFG_BOOL, "false", 0, 0, &log_tasks,
-          "log every completed task at info (\"peer: task done id=...\")" },
-        { "list-kernels", P2C_CFG_BOOL, "false", 0, 0, &list_kernels,
-          "print the kernel names, versions and aliases and exit" },
-        { "no-bench", P2C_CFG_BOOL, "false", 0, 0, &no_bench,
-          "do not time the kernels at start (advertise no speeds)" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_peer_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent peer", "[options]", &verbose);
-    if (rc != 0) {
-        p2c_cfg_free (table);
+    int rc = p2c_cfg_parse (&agt_config_peer, &cfg, &argc, argv, &verbose);
+    if (rc != 0)
         return rc > 0 ? 0 : 1;
-    }
     if (argc > 1) {
         fprintf (stderr, "p2c2r-agent peer: unexpected argument '%s' (see --help)\n", argv [1]);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         return 1;
     }
     p2c_log_init ("p2c2r-agent", verbose);
-    if (list_kernels) {
+    if (cfg.list_kernels) {
         printf ("%-24s %-8s %s\n", "kernel", "version", "aliases");
         for (const agt_kernel_t *k = agt_kernels (); k->name; k++) {
             const p2c_task_type_t *t = p2c_task_type (k->name);
             printf ("%-24s %-8s %s\n", k->name, k->version, t && t->alias ? t->alias : "-");
         }
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         return 0;
     }
     agt_peer_t *self = calloc (1, sizeof *self);
     if (!self)
         fatal ("peer: out of memory");
     pthread_mutex_init (&self->mutex, NULL);
-    self->url = agt_server_url (server, cloud_ip, cloud_port);
-    self->peer_id = peer_id && *peer_id ? strdup (peer_id) : agt_default_id ("");
-    self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
-    self->region = strdup (region ? region : "");
+    self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
+    self->peer_id = *cfg.peer_id ? strdup (cfg.peer_id) : agt_default_id ("");
+    self->api_key = *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
+    self->region = strdup (cfg.region);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    self->nslots = slots > 0 ? (int) slots : cores < 1 ? 1 : cores > 256 ? 256 : (int) cores;
-    self->queue = (int) queue;
-    self->task_timeout_ms = task_timeout_ms;
-    self->log_tasks = log_tasks;
-    agt_conn_tls_t tls = { ca && *ca ? ca : NULL, insecure };
+    self->nslots = cfg.slots > 0 ? cfg.slots : cores < 1 ? 1 : cores > 256 ? 256 : (int) cores;
+    self->queue = cfg.queue;
+    self->task_timeout_ms = cfg.task_timeout_ms;
+    self->log_tasks = cfg.log_tasks;
+    agt_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
     if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
         free (self->url);
         free (self->peer_id);
         free (self->api_key);
         free (self->region);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         s_peer_destroy (&self);
         return 1;
     }
@@ -681,7 +655,7 @@ agt_peer_main (int argc, char **argv)
         fatal ("peer: out of memory");
     agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, NULL, s_on_cron };
     self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
-    p2c_cfg_free (table);
+    p2c_cfg_free (agt_config_peer.table, &cfg);
     if (!self->conn) {
         fprintf (stderr, "p2c2r-agent peer: cannot use server address '%s'\n", self->url);
         free (self->url);
@@ -699,12 +673,12 @@ agt_peer_main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
 
     char mem_arg [32];
-    snprintf (mem_arg, sizeof mem_arg, "%lld", mem_mb);
+    snprintf (mem_arg, sizeof mem_arg, "%d", cfg.mem_mb);
     char fd_arg [16];
     snprintf (fd_arg, sizeof fd_arg, "%d", AGT_WORKER_FD);
     char *wargv [] = { "p2c2r-agent", "worker", "--fd", fd_arg, "--worker-mem-mb", mem_arg, NULL };
     self->bench_argv = wargv;
-    bool measure = !no_bench && !s_speeds_cached (self);
+    bool measure = !cfg.no_bench && !s_speeds_cached (self);
 
     //  Workers, and a bench thread that never takes the signals: those
     //  must interrupt the network thread's poll

@@ -3,7 +3,7 @@
     after exec; the parent half (spawn, run with a time limit, kill and
     respawn) runs on a peer's slot thread. */
 #include "agt_worker.h"
-#include "p2c_cfg.h"
+#include "agt_config.h"
 #include "p2c_log.h"
 #include "p2c_time.h"
 
@@ -262,16 +262,9 @@ agt_worker_serve (int fd, agt_kernel_lookup_fn *lookup)
 int
 agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 {
-    long long fd = -1, mem_mb = 1024;
-    p2c_cfg_t table [] = {
-        { "fd", P2C_CFG_INT, "3", 0, 65535, &fd, "the socket to the agent" },
-        { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
-          "address space limit of the worker, MiB" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_worker_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent worker", "--fd N (internal: run by the peer)",
-                            &verbose);
+    int rc = p2c_cfg_parse (&agt_config_worker, &cfg, &argc, argv, &verbose);
     if (rc != 0)
         return rc > 0 ? 0 : 1;
     p2c_log_init ("p2c2r-agent", verbose);
@@ -285,10 +278,10 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     signal (SIGPIPE, SIG_IGN);
     //  An endless loop must not outlive the agent
     prctl (PR_SET_PDEATHSIG, SIGKILL);
-    struct rlimit rl = { (rlim_t) mem_mb * 1024 * 1024, (rlim_t) mem_mb * 1024 * 1024 };
+    struct rlimit rl = { (rlim_t) cfg.mem_mb * 1024 * 1024, (rlim_t) cfg.mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
         log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
-    rc = agt_worker_serve ((int) fd, lookup);
+    rc = agt_worker_serve (cfg.fd, lookup);
     if (rc != 0)
         log_warn ("worker: broken request from the agent, exiting");
     return rc == 0 ? 0 : 1;

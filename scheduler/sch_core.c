@@ -20,6 +20,7 @@
     peer's claim and what we observe, and most tasks take well under a
     millisecond, so milliseconds would bill them nothing. */
 #include "sch_internal.h"
+#include "sch_config.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
@@ -33,34 +34,11 @@
 void
 sch_core_config_default (sch_core_config_t *config)
 {
-    memset (config, 0, sizeof *config);
-    config->attempt_timeout_ms = 10000;
-    config->max_attempts = 3;
-    config->queue_max = 100000;
-    config->gamer_queue_max = 10000;
-    config->settle_retry_ms = 2000;
-    config->status_interval_ms = 10000;
-    config->default_deadline_ms = 30000;
-    config->max_deadline_ms = 300000;
-    config->cache_ttl_ms = 24LL * 3600 * 1000;
-    config->cache_max_entries = 100000;
-    config->cache_max_bytes = 256 * 1024 * 1024;
-    config->validation = SCH_VAL_SPOT;
-    for (int i = 0; i < SCH_MAX_TYPES; i++)
-        config->validation_type [i] = SCH_VAL_DEFAULT;
-    config->spot_permille = 50;
-    config->spot_doubted_permille = 1000;
-    config->new_samples = 10;
-    config->rep_half_life_ms = 24LL * 3600 * 1000;
-    config->ban_min_invalid = 2.0;
-    config->ban_permille = 200;
-    config->seed = 0x9e3779b97f4a7c15ULL;
-    config->funds_check = true;
-    config->funds_floor_pico = 0;
-    p2c_rates_t rates = P2C_RATES_DEFAULT;
-    config->gamer_rate_per_hour = rates.gamer_per_hour;
-    config->balance_wait_ms = 2000;
-    config->park_max = 10000;
+    //  The binary's defaults, from the one table that holds them
+    sch_config_t settings;
+    sch_config_defaults (&settings);
+    *config = settings.core;
+    sch_config_free (&settings);
 }
 
 int

@@ -2,6 +2,7 @@
     need PostgreSQL: P2C2R_TEST_DB holds a conninfo (tests/run.sh starts a
     private cluster with deploy/local/pg.sh); without it they fail. Run from
     the repository root (migrations from ledger/sql, or P2C2R_TEST_SQL_DIR). */
+#include "led_config.h"
 #include "led_server.h"
 #include "led_store.h"
 #include "led_worker.h"
@@ -20,5 +21,6 @@ main (int argc, char *argv [])
     led_store_test (verbose);
     led_worker_test (verbose);
     led_server_test (verbose);
+    led_config_test (verbose);
     return p2c_test_report ("ledger");
 }

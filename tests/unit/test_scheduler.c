@@ -7,6 +7,7 @@
 #include "p2c_msg.h"
 #include "p2c_test.h"
 #include "sch_internal.h"          //  the self-tests of the core's files
+#include "sch_config.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -1627,6 +1628,7 @@ RULE (funds_floor)
 RULE (stats)
 
 static const p2c_test_entry_t s_tests [] = {
+    { "sch_config", sch_config_test },
     { "sch_heap", sch_heap_test },
     { "sch_index", sch_index_test },
     { "sch_cache", sch_cache_test },
