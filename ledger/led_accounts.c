@@ -192,6 +192,61 @@ s_result_int (led_fixture_t *fx, const char *key)
     return value;
 }
 
+//  Credit, a starting credit, and the balances the scheduler asks for
+static void
+s_test_credit (led_fixture_t *fx, led_store_t *store, int64_t gamer, int64_t peer)
+{
+    char args [256];
+    size_t nb = 0;
+    //  Credit: from the external account, to gamers only
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5000000000000}",
+              (long long) gamer);
+    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_OK
+               && led_store_balances (store, &nb) && nb == 1
+               && s_result_int (fx, "balance_pico") == 5000000000000LL
+               && s_result_int (fx, "tx_id") > 0);
+    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE kind = 'external'",
+                               NULL, "-5000000000000"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT memo FROM journal_tx WHERE kind = 'credit'", NULL,
+                               "top-up"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":-5}", (long long) gamer);
+    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
+               && !strcmp (led_fixture_code (fx), "bad_request"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":%lld}", (long long) gamer,
+              LED_MAX_CREDIT_PICO + 1);
+    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
+               && !strcmp (led_fixture_code (fx), "bad_request"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5}", (long long) peer);
+    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
+               && !strcmp (led_fixture_code (fx), "not_found"));
+
+    //  A starting credit for a gamer an operator creates
+    led_policy_t policy = { 3000000000000LL, 1 };
+    led_store_set_policy (store, &policy);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-create",
+                                  "{\"kind\":\"gamer\",\"name\":\"newcomer-2\"}") == LED_ADMIN_OK
+               && led_store_balances (store, &nb) && nb == 1
+               && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-create",
+                                  "{\"kind\":\"peer\",\"name\":\"newcomer-2\"}") == LED_ADMIN_OK
+               && (led_store_balances (store, &nb), nb == 0));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE memo ="
+                               " 'starting credit'", NULL, "1"));
+
+    //  Balances on demand (BalanceQuery): gamers only
+    int64_t ids [] = { gamer, peer, 987654321 };
+    P2C_CHECK (led_accounts_query_balances (store, ids, 3) == 0
+               && led_store_balances (store, &nb) && nb == 1
+               && led_store_balances (store, &nb) [0].account_id == gamer
+               && led_store_balances (store, &nb) [0].balance_pico == 5000000000000LL);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
+                               " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
+                               " WHERE e.account_id = a.id)", NULL, "0"));
+}
+
+//  One scenario, longer than a function should be: each step uses the
+//  accounts, keys and balances the steps before it made, and reads best
+//  in that order.
 void
 led_accounts_test (bool verbose)
 {
@@ -270,52 +325,11 @@ led_accounts_test (bool verbose)
                && (led_store_balances (store, &nb), nb == 0));
     P2C_CHECK (led_fixture_admin (fx, store, "account-enable", args) == LED_ADMIN_OK);
 
-    //  Credit: from the external account, to gamers only
-    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5000000000000}",
-              (long long) gamer);
-    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_OK
-               && led_store_balances (store, &nb) && nb == 1
-               && s_result_int (fx, "balance_pico") == 5000000000000LL
-               && s_result_int (fx, "tx_id") > 0);
-    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE kind = 'external'",
-                               NULL, "-5000000000000"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT memo FROM journal_tx WHERE kind = 'credit'", NULL,
-                               "top-up"));
-    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":-5}", (long long) gamer);
-    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
-               && !strcmp (led_fixture_code (fx), "bad_request"));
-    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":%lld}", (long long) gamer,
-              LED_MAX_CREDIT_PICO + 1);
-    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
-               && !strcmp (led_fixture_code (fx), "bad_request"));
-    snprintf (args, sizeof args, "{\"account_id\":%lld,\"amount_pico\":5}", (long long) peer);
-    P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_REFUSED
-               && !strcmp (led_fixture_code (fx), "not_found"));
-
-    //  A starting credit for a gamer an operator creates
-    led_policy_t policy = { 3000000000000LL, 1 };
-    led_store_set_policy (store, &policy);
-    P2C_CHECK (led_fixture_admin (fx, store, "account-create",
-                                  "{\"kind\":\"gamer\",\"name\":\"newcomer-2\"}") == LED_ADMIN_OK
-               && led_store_balances (store, &nb) && nb == 1
-               && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
-    P2C_CHECK (led_fixture_admin (fx, store, "account-create",
-                                  "{\"kind\":\"peer\",\"name\":\"newcomer-2\"}") == LED_ADMIN_OK
-               && (led_store_balances (store, &nb), nb == 0));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE memo ="
-                               " 'starting credit'", NULL, "1"));
-
-    //  Balances on demand (BalanceQuery): gamers only
-    int64_t ids [] = { gamer, peer, 987654321 };
-    P2C_CHECK (led_accounts_query_balances (store, ids, 3) == 0
-               && led_store_balances (store, &nb) && nb == 1
-               && led_store_balances (store, &nb) [0].account_id == gamer
-               && led_store_balances (store, &nb) [0].balance_pico == 5000000000000LL);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
-                               " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
-                               " WHERE e.account_id = a.id)", NULL, "0"));
+    s_test_credit (fx, store, gamer, peer);
+    //  Without the database: no balances
     led_store_disconnect (store);
-    P2C_CHECK (led_accounts_query_balances (store, ids, 3) == -1);
+    int64_t ids [] = { gamer };
+    P2C_CHECK (led_accounts_query_balances (store, ids, 1) == -1);
     led_store_destroy (&store);
     led_fixture_destroy (&fx);
 }

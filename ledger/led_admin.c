@@ -263,6 +263,9 @@ s_args_but (const s_command_t *c, int arg)
     return text;
 }
 
+//  One scenario, longer than a function should be: each step uses the
+//  accounts, keys and balances the steps before it made, and reads best
+//  in that order.
 void
 led_admin_test (bool verbose)
 {

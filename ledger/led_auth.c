@@ -194,8 +194,9 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
 //  Self-test: keys and names, registration by name (open) and by key.
 //  Needs P2C2R_TEST_DB (led_fixture).
 
-void
-led_auth_test (bool verbose)
+//  What needs no database: keys, their hashes, names
+static void
+s_test_keys_and_names (void)
 {
     //  Keys: 64 hex digits, new every time; the stored hash is SHA-256's
     char key [65], key2 [65], hash [65], again [65];
@@ -220,6 +221,15 @@ led_auth_test (bool verbose)
     P2C_CHECK (!led_auth_valid_name (long_name));
     long_name [128] = 0;
     P2C_CHECK (led_auth_valid_name (long_name));
+}
+
+//  One scenario, longer than a function should be: each step uses the
+//  accounts, keys and balances the steps before it made, and reads best
+//  in that order.
+void
+led_auth_test (bool verbose)
+{
+    s_test_keys_and_names ();
 
     led_fixture_t *fx = led_fixture_new ("led_auth_test", verbose);
     if (!fx)
@@ -282,7 +292,8 @@ led_auth_test (bool verbose)
     //  A key names its account: the role must match, the name is only the
     //  connection's, a disabled account fails, and once keyed an account
     //  cannot be had by its name alone
-    led_auth_new_key (key, hash);
+    char key [65], hash [65];
+    P2C_CHECK (led_auth_new_key (key, hash) == 0);
     const char *kp [] = { "peer", "keyed", hash };
     PGresult *res = PQexecParams (led_fixture_conn (fx), "INSERT INTO accounts (kind, name,"
                                   " key_hash) VALUES ($1, $2, $3) RETURNING id", 3, NULL, kp,

@@ -152,8 +152,8 @@ led_migrate_run (led_store_t *self)
         snprintf (vbuf, sizeof vbuf, "%d", version);
         const char *params [] = { vbuf };
         PGresult *res = led_store_exec (self, "migration check",
-                                        "SELECT name FROM schema_migrations WHERE version = $1::int",
-                                        1, params, PGRES_TUPLES_OK);
+                                        "SELECT name FROM schema_migrations"
+                                        " WHERE version = $1::int", 1, params, PGRES_TUPLES_OK);
         if (!res) {
             applied = -1;
             break;
@@ -237,66 +237,14 @@ s_remove_dir (char **dir_p)
     zstr_free (dir_p);
 }
 
-void
-led_migrate_test (bool verbose)
+//  The schema the migrations make refuses what would break the journal
+//  (its triggers and ledger_settle's own checks)
+//  Longer than a function should be: a list of independent refusals, each
+//  a statement and the message it must fail with, read best side by side.
+static void
+s_test_rules (led_fixture_t *fx, led_store_t *store)
 {
-    //  File names: only NNN_name.sql counts
-    P2C_CHECK (led_migrate_valid_name ("001_init.sql"));
-    P2C_CHECK (led_migrate_valid_name ("123_a_b_9.sql"));
-    P2C_CHECK (!led_migrate_valid_name ("01_init.sql"));
-    P2C_CHECK (!led_migrate_valid_name ("001-init.sql"));
-    P2C_CHECK (!led_migrate_valid_name ("001_Init.sql"));
-    P2C_CHECK (!led_migrate_valid_name ("001_.sql"));
-    P2C_CHECK (!led_migrate_valid_name ("001_init.sql~"));
-    P2C_CHECK (!led_migrate_valid_name ("001_init.txt"));
-
-    led_fixture_t *fx = led_fixture_new ("led_migrate_test", verbose);
-    if (!fx)
-        return;
     PGconn *conn = led_fixture_conn (fx);
-    const char *sql_dir = led_store_test_sql_dir ();
-    p2c_rates_t rates = P2C_RATES_DEFAULT;
-
-    //  Applied once at connect, then again without harm, also by a second store
-    led_store_t *store = led_fixture_store (fx);
-    P2C_CHECK (store && led_migrate_run (store) == 0);
-    led_store_t *store2 = led_fixture_store (fx);
-    P2C_CHECK (store2 && led_migrate_run (store2) == 0);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version = 1",
-                               NULL, "1"));
-    char *files = led_fixture_scalar (fx, "SELECT count(*) FROM schema_migrations", NULL);
-    P2C_CHECK (atoi (files) >= 4);
-
-    //  A new migration is applied once, by the first store that connects
-    char *dir = s_copy_dir (sql_dir, "999_test_extra.sql",
-                            "CREATE TABLE test_extra (id INT PRIMARY KEY);");
-    P2C_CHECK (dir != NULL);
-    led_store_t *more = led_store_new (led_fixture_conninfo (fx), led_fixture_schema (fx),
-                                       dir ? dir : sql_dir, &rates);
-    P2C_CHECK (more && led_store_connect (more) == 0);
-    P2C_CHECK (led_fixture_is (fx, "SELECT name FROM schema_migrations WHERE version = 999", NULL,
-                               "999_test_extra.sql"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM test_extra", NULL, "0"));
-    P2C_CHECK (more && led_migrate_run (more) == 0);
-    led_store_destroy (&more);
-    s_remove_dir (&dir);
-
-    //  A broken one fails the connect and leaves nothing of itself
-    dir = s_copy_dir (sql_dir, "998_test_broken.sql",
-                      "CREATE TABLE test_broken (id INT); SELECT no_such_function ();");
-    P2C_CHECK (dir != NULL);
-    more = led_store_new (led_fixture_conninfo (fx), led_fixture_schema (fx),
-                          dir ? dir : sql_dir, &rates);
-    P2C_CHECK (more && led_store_connect (more) == -1 && !led_store_connected (more));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version = 998",
-                               NULL, "0"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT to_regclass ('test_broken') IS NULL", NULL, "t"));
-    led_store_destroy (&more);
-    s_remove_dir (&dir);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version < 998",
-                               NULL, files));
-    free (files);
-
     //  The schema's rules need a gamer, a peer and a settled task
     led_fixture_account (fx, "gamer", "g-1");
     int64_t gamer = led_fixture_account (fx, "gamer", "g-2");
@@ -322,17 +270,18 @@ led_migrate_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
     P2C_CHECK (led_fixture_refused (fx, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
-                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
-                              " amount_pico) SELECT id, a, m FROM t,"
-                              " (VALUES (1, 5), (987654321, -5), (2, 0)) v (a, m)",
-                              "entry for unknown account 987654321"));
+                                    " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                                    " amount_pico) SELECT id, a, m FROM t,"
+                                    " (VALUES (1, 5), (987654321, -5), (2, 0)) v (a, m)",
+                                    "entry for unknown account 987654321"));
     P2C_CHECK (led_fixture_refused (fx, "WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
-                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
-                              " amount_pico) SELECT id, a, m FROM t,"
-                              " (VALUES (1, 5), (2, -4)) v (a, m)", "does not balance"));
-    P2C_CHECK (led_fixture_refused (fx, "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
-                              " VALUES (987654321, 1, 5), (987654321, 2, -5)",
-                              "entry for unknown transaction 987654321"));
+                                    " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                                    " amount_pico) SELECT id, a, m FROM t,"
+                                    " (VALUES (1, 5), (2, -4)) v (a, m)", "does not balance"));
+    P2C_CHECK (led_fixture_refused (fx, "INSERT INTO journal_entries (tx_id, account_id,"
+                                    " amount_pico)"
+                                    " VALUES (987654321, 1, 5), (987654321, 2, -5)",
+                                    "entry for unknown transaction 987654321"));
     //  A task row names its own settle transaction, known accounts and rates
     const char *task_sql = "WITH j AS (INSERT INTO journal_tx (kind, task_id) VALUES"
         " ('settle', 'bogus-%d') RETURNING id) INSERT INTO tasks (task_id, tx_id, task_type,"
@@ -387,11 +336,12 @@ led_migrate_test (bool verbose)
     zstr_free (&sql);
     res = PQexec (conn, "SET p2c2r.settle_checked = 'off'");
     PQclear (res);
-    P2C_CHECK (led_fixture_refused (fx, "SELECT count(*) FROM ledger_settle (0, '{}', '{}', '{}', '{}',"
-                              " '{}', '{}', '{}', '{}', '{}', '{}', '{}', 1, 2);"
-                              " WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
-                              " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
-                              " amount_pico) SELECT id, 1, 5 FROM t", "does not balance"));
+    P2C_CHECK (led_fixture_refused (fx, "SELECT count(*) FROM ledger_settle (0, '{}', '{}',"
+                                    " '{}', '{}',"
+                                    " '{}', '{}', '{}', '{}', '{}', '{}', '{}', 1, 2);"
+                                    " WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust')"
+                                    " RETURNING id) INSERT INTO journal_entries (tx_id, account_id,"
+                                    " amount_pico) SELECT id, 1, 5 FROM t", "does not balance"));
     PQclear (PQexec (conn, "RESET p2c2r.settle_checked"));
     res = PQexec (conn, "UPDATE journal_entries SET amount_pico = 0");
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
@@ -400,11 +350,74 @@ led_migrate_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) != PGRES_COMMAND_OK);
     PQclear (res);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'"
-                            " AND memo NOT LIKE 'reverse task %'", NULL, "0"));
+                               " AND memo NOT LIKE 'reverse task %'", NULL, "0"));
     //  Stored balances equal the entries' sums after all of the above
     const char *mismatch_sql = "SELECT count(*) FROM accounts a WHERE balance_pico <>"
-        " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e WHERE e.account_id = a.id)";
+        " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
+        " WHERE e.account_id = a.id)";
     P2C_CHECK (led_fixture_is (fx, mismatch_sql, NULL, "0"));
+}
+
+void
+led_migrate_test (bool verbose)
+{
+    //  File names: only NNN_name.sql counts
+    P2C_CHECK (led_migrate_valid_name ("001_init.sql"));
+    P2C_CHECK (led_migrate_valid_name ("123_a_b_9.sql"));
+    P2C_CHECK (!led_migrate_valid_name ("01_init.sql"));
+    P2C_CHECK (!led_migrate_valid_name ("001-init.sql"));
+    P2C_CHECK (!led_migrate_valid_name ("001_Init.sql"));
+    P2C_CHECK (!led_migrate_valid_name ("001_.sql"));
+    P2C_CHECK (!led_migrate_valid_name ("001_init.sql~"));
+    P2C_CHECK (!led_migrate_valid_name ("001_init.txt"));
+
+    led_fixture_t *fx = led_fixture_new ("led_migrate_test", verbose);
+    if (!fx)
+        return;
+    const char *sql_dir = led_store_test_sql_dir ();
+    p2c_rates_t rates = P2C_RATES_DEFAULT;
+
+    //  Applied once at connect, then again without harm, also by a second store
+    led_store_t *store = led_fixture_store (fx);
+    P2C_CHECK (store && led_migrate_run (store) == 0);
+    led_store_t *store2 = led_fixture_store (fx);
+    P2C_CHECK (store2 && led_migrate_run (store2) == 0);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version = 1",
+                               NULL, "1"));
+    char *files = led_fixture_scalar (fx, "SELECT count(*) FROM schema_migrations", NULL);
+    P2C_CHECK (atoi (files) >= 4);
+
+    //  A new migration is applied once, by the first store that connects
+    char *dir = s_copy_dir (sql_dir, "999_test_extra.sql",
+                            "CREATE TABLE test_extra (id INT PRIMARY KEY);");
+    P2C_CHECK (dir != NULL);
+    led_store_t *more = led_store_new (led_fixture_conninfo (fx), led_fixture_schema (fx),
+                                       dir ? dir : sql_dir, &rates);
+    P2C_CHECK (more && led_store_connect (more) == 0);
+    P2C_CHECK (led_fixture_is (fx, "SELECT name FROM schema_migrations WHERE version = 999", NULL,
+                               "999_test_extra.sql"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM test_extra", NULL, "0"));
+    P2C_CHECK (more && led_migrate_run (more) == 0);
+    led_store_destroy (&more);
+    s_remove_dir (&dir);
+
+    //  A broken one fails the connect and leaves nothing of itself
+    dir = s_copy_dir (sql_dir, "998_test_broken.sql",
+                      "CREATE TABLE test_broken (id INT); SELECT no_such_function ();");
+    P2C_CHECK (dir != NULL);
+    more = led_store_new (led_fixture_conninfo (fx), led_fixture_schema (fx),
+                          dir ? dir : sql_dir, &rates);
+    P2C_CHECK (more && led_store_connect (more) == -1 && !led_store_connected (more));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version = 998",
+                               NULL, "0"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT to_regclass ('test_broken') IS NULL", NULL, "t"));
+    led_store_destroy (&more);
+    s_remove_dir (&dir);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version < 998",
+                               NULL, files));
+    free (files);
+
+    s_test_rules (fx, store);
 
     led_store_destroy (&store);
     led_store_destroy (&store2);

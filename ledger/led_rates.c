@@ -102,7 +102,8 @@ led_rates_test (bool verbose)
     led_store_t *other = led_fixture_store (fx);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM rates", NULL, "1"));
     P2C_CHECK (led_fixture_is (fx, "SELECT gamer_pico_per_hour || ' ' || peer_pico_per_hour"
-                               " || ' ' || fee_bp FROM rates", NULL, "20000000000 170000000000 500"));
+                               " || ' ' || fee_bp FROM rates", NULL,
+                               "20000000000 170000000000 500"));
     P2C_CHECK (other && led_rates_seed (other));
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM rates", NULL, "1"));
 

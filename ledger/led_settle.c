@@ -264,8 +264,8 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
     //  the task's row first, locked, so that two ledgers reversing the
     //  same task at once queue here and the second sees the first's row
     PGresult *res = led_store_exec (self, "reverse task",
-                            "SELECT peer_account, peer_earning_pico FROM tasks"
-                            " WHERE task_id = $1 FOR UPDATE", 1, p1, PGRES_TUPLES_OK);
+                                    "SELECT peer_account, peer_earning_pico FROM tasks"
+                                    " WHERE task_id = $1 FOR UPDATE", 1, p1, PGRES_TUPLES_OK);
     if (!res)
         return false;
     if (PQntuples (res) != 1) {
@@ -278,8 +278,8 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
     int64_t earning = led_store_int64 (res, 0, 1);
     PQclear (res);
     res = led_store_exec (self, "reverse replay",
-                  "SELECT amount_pico FROM reversals WHERE task_id = $1", 1, p1,
-                  PGRES_TUPLES_OK);
+                          "SELECT amount_pico FROM reversals WHERE task_id = $1", 1, p1,
+                          PGRES_TUPLES_OK);
     if (!res)
         return false;
     if (PQntuples (res) == 1) {
@@ -293,8 +293,8 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
     snprintf (ps, sizeof ps, "%lld", (long long) peer);
     const char *pb [] = { ps };
     res = led_store_exec (self, "reverse balance",
-                  "SELECT balance_pico FROM accounts WHERE id = $1 FOR UPDATE", 1, pb,
-                  PGRES_TUPLES_OK);
+                          "SELECT balance_pico FROM accounts WHERE id = $1 FOR UPDATE", 1, pb,
+                          PGRES_TUPLES_OK);
     if (!res)
         return false;
     int64_t balance = PQntuples (res) == 1 ? led_store_int64 (res, 0, 0) : 0;
@@ -313,23 +313,23 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
     if (amount > 0) {
         const char *pm [] = { memo };
         res = led_store_exec (self, "reverse tx",
-                      "INSERT INTO journal_tx (kind, memo) VALUES ('adjust', $1) RETURNING id",
-                      1, pm, PGRES_TUPLES_OK);
+                              "INSERT INTO journal_tx (kind, memo) VALUES ('adjust', $1)"
+                              " RETURNING id", 1, pm, PGRES_TUPLES_OK);
         if (!res)
             return false;
         snprintf (tx, sizeof tx, "%s", PQgetvalue (res, 0, 0));
         PQclear (res);
         const char *pe [] = { tx, ps, as, ts };
         if (!led_store_command (self, "reverse entries",
-                        "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
-                        " VALUES ($1, $2, -$3::bigint), ($1, $4, $3::bigint)", 4, pe))
+                                "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                                " VALUES ($1, $2, -$3::bigint), ($1, $4, $3::bigint)", 4, pe))
             return false;
     }
     const char *pr [] = { it->task_id, *tx ? tx : NULL, ps, as, es,
                           it->reason ? it->reason : "" };
     if (!led_store_command (self, "reverse row",
-                    "INSERT INTO reversals (task_id, tx_id, peer_account, amount_pico,"
-                    " earning_pico, reason) VALUES ($1, $2, $3, $4, $5, $6)", 6, pr))
+                            "INSERT INTO reversals (task_id, tx_id, peer_account, amount_pico,"
+                            " earning_pico, reason) VALUES ($1, $2, $3, $4, $5, $6)", 6, pr))
         return false;
     it->split.peer_earning = amount;
     it->status = LED_SETTLE_NEW;
@@ -450,6 +450,321 @@ s_race_thread (void *arg)
     return NULL;
 }
 
+//  What the steps of the self-test share
+typedef struct {
+    led_fixture_t *fx;
+    led_store_t *store, *store2;    //  two ledgers on one schema
+    int64_t gamer, peer;            //  accounts of player-7
+    p2c_rates_t rates;              //  the seeded ones
+} s_test_t;
+
+//  A batch: every amount is p2c_money_split's, every transaction sums to zero
+static void
+s_test_batch (s_test_t *t)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    led_store_t *store2 = t->store2;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    p2c_rates_t rates = t->rates;
+    enum { N = 50 };
+    led_settle_t batch [N];
+    int64_t charge_sum = 0, earn_sum = 0;
+    bool amounts_ok = true;
+    for (int i = 0; i < N; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "t-%d", i);
+        led_fixture_fill (&batch [i], id, i % 2 ? "encryption" : "hash", gamer, peer,
+                          (uint64_t) i * 12345 + 1);
+    }
+    P2C_CHECK (led_settle_batch (store, batch, N) == 0);
+    for (int i = 0; i < N; i++) {
+        p2c_split_t want;
+        p2c_money_split (&rates, batch [i].billed_us, &want);
+        if (batch [i].status != LED_SETTLE_NEW || memcmp (&want, &batch [i].split, sizeof want))
+            amounts_ok = false;
+        charge_sum += want.gamer_charge;
+        earn_sum += want.peer_earning;
+    }
+    P2C_CHECK (amounts_ok);
+    char want_txt [40], earn_txt [40];
+    p2c_money_format (charge_sum, want_txt, sizeof want_txt);
+    p2c_money_format (earn_sum, earn_txt, sizeof earn_txt);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks", NULL, "50"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
+    P2C_CHECK (led_fixture_is (fx, "SELECT total_earned_usd FROM peers WHERE peer_id = $1",
+                               "player-7", earn_txt));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                               " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_entries", NULL, "200"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT task_type FROM tasks WHERE task_id = 't-0'", NULL,
+                               "encryption"));          //  the alias is stored canonical
+    //  The gamer's balance is minus what it was charged
+    char charge_num [32];
+    snprintf (charge_num, sizeof charge_num, "%lld", (long long) -charge_sum);
+    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(amount_pico) FROM journal_entries WHERE account_id"
+                               " = (SELECT id FROM accounts WHERE kind = 'gamer' AND name = $1)",
+                               "player-7", charge_num));
+
+    //  Replaying the batch (through the other store) changes nothing and
+    //  answers the stored amounts
+    led_settle_t replay [N];
+    for (int i = 0; i < N; i++) {
+        led_fixture_fill (&replay [i], batch [i].task_id, "encryption", gamer, peer, 999999);
+    }
+    P2C_CHECK (led_settle_batch (store2, replay, N) == 0);
+    bool replay_ok = true;
+    for (int i = 0; i < N; i++)
+        if (replay [i].status != LED_SETTLE_REPLAY
+            || memcmp (&replay [i].split, &batch [i].split, sizeof batch [i].split))
+            replay_ok = false;
+    P2C_CHECK (replay_ok);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx", NULL, "50"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_entries", NULL, "200"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
+    for (int i = 0; i < N; i++) {
+        led_settle_clear (&batch [i]);
+        led_settle_clear (&replay [i]);
+    }
+}
+
+//  Bad requests are refused one by one; the good one in the same batch
+//  settles, and a task twice in a batch is settled once
+static int64_t
+s_test_mixed (s_test_t *t)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    led_settle_t mixed [7];
+    led_fixture_fill (&mixed [0], "m-ok", "compression", gamer, peer, 1000);
+    led_fixture_fill (&mixed [1], "m-type", "no_such_type", gamer, peer, 1000);
+    led_fixture_fill (&mixed [2], "m-kind", "compression", peer, gamer, 1000);
+    led_fixture_fill (&mixed [3], "m-acct", "compression", gamer, 987654321, 1000);
+    led_fixture_fill (&mixed [4], "bad id", "compression", gamer, peer, 1000);
+    led_fixture_fill (&mixed [5], "m-ok", "compression", gamer, peer, 1000);
+    led_fixture_fill (&mixed [6], "m-ceiling", "compression", gamer, peer, 1000000000000ULL);
+    P2C_CHECK (led_settle_batch (store, mixed, 7) == 0);
+    P2C_CHECK (mixed [0].status == LED_SETTLE_NEW);
+    P2C_CHECK (mixed [1].status == LED_SETTLE_REJECTED && mixed [1].error);
+    P2C_CHECK (mixed [2].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [3].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [4].status == LED_SETTLE_REJECTED);
+    P2C_CHECK (mixed [5].status == LED_SETTLE_NEW
+               && mixed [5].split.gamer_charge == mixed [0].split.gamer_charge);
+    P2C_CHECK (mixed [6].status == LED_SETTLE_REJECTED);
+    int64_t mixed_earning = mixed [0].split.peer_earning;
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks WHERE task_id LIKE 'm-%'", NULL,
+                               "1"));
+    for (int i = 0; i < 7; i++)
+        led_settle_clear (&mixed [i]);
+    return mixed_earning;
+}
+
+//  Money of validation: the treasury pays a check run (gamer 0), no fee,
+//  no rates row; a settled task's earning is reversed to the treasury
+//  once; a reversal of an unsettled task is refused; a settlement and
+//  its reversal in one batch both go through, settlement first
+static void
+s_test_validation (s_test_t *t, int64_t mixed_earning)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    led_store_t *store2 = t->store2;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    char tre [32];
+    snprintf (tre, sizeof tre, "%lld", (long long) store->treasury_account);
+    char *tre_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts WHERE id = $1",
+                                           tre);
+    char *peer_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts WHERE id ="
+                                            " (SELECT peer_account FROM tasks"
+                                            " WHERE task_id = $1)", "m-ok");
+    led_settle_t vr [6];
+    led_fixture_fill (&vr [0], "m-ok#c1", "compression", 0, peer, 2000000);
+    led_fixture_fill (&vr [1], "m-ok", "", 0, 0, 0);
+    vr [1].reverse = true;
+    vr [1].reason = strdup ("lost validation");
+    led_fixture_fill (&vr [2], "never-settled", "", 0, 0, 0);
+    vr [2].reverse = true;
+    led_fixture_fill (&vr [3], "rv-2", "compression", gamer, peer, 3000);
+    led_fixture_fill (&vr [4], "rv-2", "", 0, 0, 0);
+    vr [4].reverse = true;
+    led_fixture_fill (&vr [5], "m-ok", "", 0, 0, 0);
+    vr [5].reverse = true;
+    P2C_CHECK (led_settle_batch (store, vr, 6) == 0);
+    P2C_CHECK (vr [0].status == LED_SETTLE_NEW && vr [0].split.fee == 0
+               && vr [0].split.peer_earning > 0
+               && vr [0].split.gamer_charge == vr [0].split.peer_earning);
+    P2C_CHECK (led_fixture_is (fx, "SELECT gamer_account = (SELECT id FROM accounts WHERE kind ="
+                               " 'treasury') AND rate_id IS NULL AND fee_pico = 0 FROM tasks"
+                               " WHERE task_id = $1", "m-ok#c1", "t"));
+    P2C_CHECK (vr [1].status == LED_SETTLE_NEW
+               && vr [1].split.peer_earning == mixed_earning);
+    P2C_CHECK (vr [2].status == LED_SETTLE_REJECTED && !strcmp (vr [2].error, "not settled"));
+    P2C_CHECK (vr [3].status == LED_SETTLE_NEW && vr [4].status == LED_SETTLE_NEW
+               && vr [4].split.peer_earning == vr [3].split.peer_earning);
+    P2C_CHECK (vr [5].status == LED_SETTLE_NEW && vr [5].split.peer_earning == mixed_earning);
+    //  the peer got the check run's earning and lost m-ok's and rv-2's
+    char want [64];
+    snprintf (want, sizeof want, "%lld", strtoll (peer_before, NULL, 10)
+              + vr [0].split.peer_earning - mixed_earning);
+    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id ="
+                               " (SELECT peer_account FROM tasks WHERE task_id = $1)", "m-ok",
+                               want));
+    //  the treasury paid the check run and got both earnings back
+    snprintf (want, sizeof want, "%lld", strtoll (tre_before, NULL, 10)
+              - vr [0].split.peer_earning + mixed_earning + vr [3].split.treasury
+              + vr [3].split.peer_earning);
+    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id = $1", tre, want));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM reversals", NULL, "2"));
+    free (tre_before);
+    free (peer_before);
+    for (int i = 0; i < 6; i++)
+        led_settle_clear (&vr [i]);
+    //  a replay answers the stored amount and writes nothing
+    led_settle_t again;
+    led_fixture_fill (&again, "m-ok", "", 0, 0, 0);
+    again.reverse = true;
+    P2C_CHECK (led_settle_batch (store2, &again, 1) == 0);
+    P2C_CHECK (again.status == LED_SETTLE_REPLAY && again.split.peer_earning == mixed_earning);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'"
+                               " AND memo LIKE 'reverse task %'", NULL, "2"));
+    led_settle_clear (&again);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                               " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
+                               " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
+                               " WHERE e.account_id = a.id)", NULL, "0"));
+}
+
+//  Two stores settling the same tasks at once: each task once
+static void
+s_test_race (s_test_t *t)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    led_store_t *store2 = t->store2;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    enum { R = 300 };
+    bool race_ok = true;
+    for (int round = 0; round < 3; round++) {
+        static led_settle_t ra [R], rb [R];
+        for (int i = 0; i < R; i++) {
+            char id [48];
+            snprintf (id, sizeof id, "race-%d-%d", round, i);
+            led_fixture_fill (&ra [i], id, "physics_cloth", gamer, peer, (uint64_t) i + 1);
+            //  the other store sees them in the opposite order
+            snprintf (id, sizeof id, "race-%d-%d", round, R - 1 - i);
+            led_fixture_fill (&rb [i], id, "physics_cloth", gamer, peer, (uint64_t) (R - i));
+        }
+        s_race_t a = { store, ra, R, -1 }, b = { store2, rb, R, -1 };
+        pthread_t ta, tb;
+        pthread_create (&ta, NULL, s_race_thread, &a);
+        pthread_create (&tb, NULL, s_race_thread, &b);
+        pthread_join (ta, NULL);
+        pthread_join (tb, NULL);
+        int fresh = 0;
+        for (int i = 0; i < R; i++) {
+            fresh += (ra [i].status == LED_SETTLE_NEW) + (rb [i].status == LED_SETTLE_NEW);
+            if (ra [i].status == LED_SETTLE_PENDING || rb [i].status == LED_SETTLE_PENDING
+                || ra [i].split.gamer_charge != rb [R - 1 - i].split.gamer_charge)
+                race_ok = false;
+        }
+        if (a.rc != 0 || b.rc != 0 || fresh != R) {
+            fprintf (stderr, "led_settle_test: race round %d rc=%d/%d new=%d\n", round, a.rc,
+                     b.rc, fresh);
+            race_ok = false;
+        }
+        for (int i = 0; i < R; i++) {
+            led_settle_clear (&ra [i]);
+            led_settle_clear (&rb [i]);
+        }
+    }
+    P2C_CHECK (race_ok);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks WHERE task_id LIKE 'race-%'",
+                               NULL, "900"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE task_id LIKE 'race-%'",
+                               NULL, "900"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                               " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+}
+
+//  Settlement amounts against the formula for many random billed
+//  times (the whole range of a type, small ones where rounding bites),
+//  at the seeded rates, then at new rates set now; the old ones stay
+static void
+s_test_formula (s_test_t *t)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    p2c_rates_t rates = t->rates;
+    enum { RND = 2000 };
+    static led_settle_t rnd [RND];
+    uint64_t max_billed = p2c_task_type ("encryption")->max_billed_us;
+    bool formula_ok = true;
+    p2c_rates_t now_rates = rates;
+    char *spent_before = NULL;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < RND; i++) {
+            char id [48];
+            snprintf (id, sizeof id, "rnd-%d-%d", round, i);
+            uint64_t r = ((uint64_t) randof (0x7fffffff) << 31) ^ (uint64_t) randof (0x7fffffff);
+            uint64_t billed = i % 4 == 0 ? r % 100 : i % 4 == 1 ? r % 100000 : r % (max_billed + 1);
+            led_fixture_fill (&rnd [i], id, "encryption", gamer, peer, billed);
+        }
+        P2C_CHECK (led_settle_batch (store, rnd, RND) == 0);
+        for (int i = 0; i < RND; i++) {
+            p2c_split_t want;
+            p2c_money_split (&now_rates, rnd [i].billed_us, &want);
+            if (rnd [i].status != LED_SETTLE_NEW || memcmp (&want, &rnd [i].split, sizeof want)
+                || want.gamer_charge != want.fee + want.peer_earning + want.treasury) {
+                formula_ok = false;
+                fprintf (stderr, "led_settle_test: billed %llu: charge %lld want %lld\n",
+                         (unsigned long long) rnd [i].billed_us,
+                         (long long) rnd [i].split.gamer_charge, (long long) want.gamer_charge);
+            }
+            led_settle_clear (&rnd [i]);
+        }
+        //  The gamer's balance after the batch is what the scheduler hears
+        size_t nb = 0;
+        const led_balance_t *bal = led_store_balances (store, &nb);
+        char gid [32];
+        snprintf (gid, sizeof gid, "%lld", (long long) gamer);
+        char *stored = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts"
+                                           " WHERE id = $1::bigint", gid);
+        P2C_CHECK (nb == 1 && bal [0].account_id == gamer
+                   && bal [0].balance_pico == strtoll (stored, NULL, 10));
+        free (stored);
+        if (round == 0) {
+            spent_before = led_fixture_scalar (fx, "SELECT SUM (cost_usd) FROM tasks"
+                                               " WHERE task_id LIKE 'rnd-0-%'", NULL);
+            char *result = NULL, *msg = NULL;
+            const char *code = NULL;
+            P2C_CHECK (led_admin_run (store, "rates-set", "{\"gamer_pico_per_hour\":"
+                                      "33333333333,\"peer_pico_per_hour\":77777777777,"
+                                      "\"fee_bp\":1234}", &result, &code, &msg)
+                       == LED_ADMIN_OK);
+            free (result);
+            free (msg);
+            now_rates.gamer_per_hour = 33333333333LL;
+            now_rates.peer_per_hour = 77777777777LL;
+            now_rates.fee_bp = 1234;
+        }
+    }
+    P2C_CHECK (formula_ok);
+    P2C_CHECK (led_fixture_is (fx, "SELECT SUM (cost_usd) FROM tasks WHERE task_id LIKE 'rnd-0-%'",
+                               NULL, spent_before));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count (DISTINCT rate_id) FROM tasks WHERE task_id LIKE"
+                               " 'rnd-%'", NULL, "2"));
+    free (spent_before);
+}
+
 void
 led_settle_test (bool verbose)
 {
@@ -488,261 +803,12 @@ led_settle_test (bool verbose)
     int64_t gamer = led_fixture_account (fx, "gamer", "player-7");
     int64_t peer = led_fixture_account (fx, "peer", "player-7");
 
-    //  A batch: every amount is p2c_money_split's, every transaction sums to zero
-    enum { N = 50 };
-    led_settle_t batch [N];
-    int64_t charge_sum = 0, earn_sum = 0;
-    bool amounts_ok = true;
-    for (int i = 0; i < N; i++) {
-        char id [32];
-        snprintf (id, sizeof id, "t-%d", i);
-        led_fixture_fill (&batch [i], id, i % 2 ? "encryption" : "hash", gamer, peer,
-                (uint64_t) i * 12345 + 1);
-    }
-    P2C_CHECK (led_settle_batch (store, batch, N) == 0);
-    for (int i = 0; i < N; i++) {
-        p2c_split_t want;
-        p2c_money_split (&rates, batch [i].billed_us, &want);
-        if (batch [i].status != LED_SETTLE_NEW || memcmp (&want, &batch [i].split, sizeof want))
-            amounts_ok = false;
-        charge_sum += want.gamer_charge;
-        earn_sum += want.peer_earning;
-    }
-    P2C_CHECK (amounts_ok);
-    char want_txt [40], earn_txt [40];
-    p2c_money_format (charge_sum, want_txt, sizeof want_txt);
-    p2c_money_format (earn_sum, earn_txt, sizeof earn_txt);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks", NULL, "50"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
-    P2C_CHECK (led_fixture_is (fx, "SELECT total_earned_usd FROM peers WHERE peer_id = $1",
-                            "player-7", earn_txt));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
-                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_entries", NULL, "200"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT task_type FROM tasks WHERE task_id = 't-0'", NULL,
-                            "encryption"));          //  the alias is stored canonical
-    //  The gamer's balance is minus what it was charged
-    char charge_num [32];
-    snprintf (charge_num, sizeof charge_num, "%lld", (long long) -charge_sum);
-    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(amount_pico) FROM journal_entries WHERE account_id"
-                            " = (SELECT id FROM accounts WHERE kind = 'gamer' AND name = $1)",
-                            "player-7", charge_num));
-
-    //  Replaying the batch (through the other store) changes nothing and
-    //  answers the stored amounts
-    led_settle_t replay [N];
-    for (int i = 0; i < N; i++) {
-        led_fixture_fill (&replay [i], batch [i].task_id, "encryption", gamer, peer, 999999);
-    }
-    P2C_CHECK (led_settle_batch (store2, replay, N) == 0);
-    bool replay_ok = true;
-    for (int i = 0; i < N; i++)
-        if (replay [i].status != LED_SETTLE_REPLAY
-            || memcmp (&replay [i].split, &batch [i].split, sizeof batch [i].split))
-            replay_ok = false;
-    P2C_CHECK (replay_ok);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx", NULL, "50"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_entries", NULL, "200"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT SUM(cost_usd) FROM tasks", NULL, want_txt));
-    for (int i = 0; i < N; i++) {
-        led_settle_clear (&batch [i]);
-        led_settle_clear (&replay [i]);
-    }
-
-    //  Bad requests are refused one by one; the good one in the same batch
-    //  settles, and a task twice in a batch is settled once
-    led_settle_t mixed [7];
-    led_fixture_fill (&mixed [0], "m-ok", "compression", gamer, peer, 1000);
-    led_fixture_fill (&mixed [1], "m-type", "no_such_type", gamer, peer, 1000);
-    led_fixture_fill (&mixed [2], "m-kind", "compression", peer, gamer, 1000);
-    led_fixture_fill (&mixed [3], "m-acct", "compression", gamer, 987654321, 1000);
-    led_fixture_fill (&mixed [4], "bad id", "compression", gamer, peer, 1000);
-    led_fixture_fill (&mixed [5], "m-ok", "compression", gamer, peer, 1000);
-    led_fixture_fill (&mixed [6], "m-ceiling", "compression", gamer, peer, 1000000000000ULL);
-    P2C_CHECK (led_settle_batch (store, mixed, 7) == 0);
-    P2C_CHECK (mixed [0].status == LED_SETTLE_NEW);
-    P2C_CHECK (mixed [1].status == LED_SETTLE_REJECTED && mixed [1].error);
-    P2C_CHECK (mixed [2].status == LED_SETTLE_REJECTED);
-    P2C_CHECK (mixed [3].status == LED_SETTLE_REJECTED);
-    P2C_CHECK (mixed [4].status == LED_SETTLE_REJECTED);
-    P2C_CHECK (mixed [5].status == LED_SETTLE_NEW
-               && mixed [5].split.gamer_charge == mixed [0].split.gamer_charge);
-    P2C_CHECK (mixed [6].status == LED_SETTLE_REJECTED);
-    int64_t mixed_earning = mixed [0].split.peer_earning;
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks WHERE task_id LIKE 'm-%'", NULL, "1"));
-    for (int i = 0; i < 7; i++)
-        led_settle_clear (&mixed [i]);
-
-    //  Money of validation: the treasury pays a check run (gamer 0), no fee,
-    //  no rates row; a settled task's earning is reversed to the treasury
-    //  once; a reversal of an unsettled task is refused; a settlement and
-    //  its reversal in one batch both go through, settlement first
-    char tre [32];
-    snprintf (tre, sizeof tre, "%lld", (long long) store->treasury_account);
-    char *tre_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts WHERE id = $1", tre);
-    char *peer_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts WHERE id ="
-                                  " (SELECT peer_account FROM tasks WHERE task_id = $1)", "m-ok");
-    led_settle_t vr [6];
-    led_fixture_fill (&vr [0], "m-ok#c1", "compression", 0, peer, 2000000);
-    led_fixture_fill (&vr [1], "m-ok", "", 0, 0, 0);
-    vr [1].reverse = true;
-    vr [1].reason = strdup ("lost validation");
-    led_fixture_fill (&vr [2], "never-settled", "", 0, 0, 0);
-    vr [2].reverse = true;
-    led_fixture_fill (&vr [3], "rv-2", "compression", gamer, peer, 3000);
-    led_fixture_fill (&vr [4], "rv-2", "", 0, 0, 0);
-    vr [4].reverse = true;
-    led_fixture_fill (&vr [5], "m-ok", "", 0, 0, 0);
-    vr [5].reverse = true;
-    P2C_CHECK (led_settle_batch (store, vr, 6) == 0);
-    P2C_CHECK (vr [0].status == LED_SETTLE_NEW && vr [0].split.fee == 0
-               && vr [0].split.peer_earning > 0
-               && vr [0].split.gamer_charge == vr [0].split.peer_earning);
-    P2C_CHECK (led_fixture_is (fx, "SELECT gamer_account = (SELECT id FROM accounts WHERE kind ="
-                            " 'treasury') AND rate_id IS NULL AND fee_pico = 0 FROM tasks"
-                            " WHERE task_id = $1", "m-ok#c1", "t"));
-    P2C_CHECK (vr [1].status == LED_SETTLE_NEW
-               && vr [1].split.peer_earning == mixed_earning);
-    P2C_CHECK (vr [2].status == LED_SETTLE_REJECTED && !strcmp (vr [2].error, "not settled"));
-    P2C_CHECK (vr [3].status == LED_SETTLE_NEW && vr [4].status == LED_SETTLE_NEW
-               && vr [4].split.peer_earning == vr [3].split.peer_earning);
-    P2C_CHECK (vr [5].status == LED_SETTLE_NEW && vr [5].split.peer_earning == mixed_earning);
-    //  the peer got the check run's earning and lost m-ok's and rv-2's
-    char want [64];
-    snprintf (want, sizeof want, "%lld", strtoll (peer_before, NULL, 10)
-              + vr [0].split.peer_earning - mixed_earning);
-    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id ="
-                            " (SELECT peer_account FROM tasks WHERE task_id = $1)", "m-ok", want));
-    //  the treasury paid the check run and got both earnings back
-    snprintf (want, sizeof want, "%lld", strtoll (tre_before, NULL, 10)
-              - vr [0].split.peer_earning + mixed_earning + vr [3].split.treasury
-              + vr [3].split.peer_earning);
-    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id = $1", tre, want));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM reversals", NULL, "2"));
-    free (tre_before);
-    free (peer_before);
-    for (int i = 0; i < 6; i++)
-        led_settle_clear (&vr [i]);
-    //  a replay answers the stored amount and writes nothing
-    led_settle_t again;
-    led_fixture_fill (&again, "m-ok", "", 0, 0, 0);
-    again.reverse = true;
-    P2C_CHECK (led_settle_batch (store2, &again, 1) == 0);
-    P2C_CHECK (again.status == LED_SETTLE_REPLAY && again.split.peer_earning == mixed_earning);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE kind = 'adjust'"
-                            " AND memo LIKE 'reverse task %'", NULL, "2"));
-    led_settle_clear (&again);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
-                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
-                            " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
-                            " WHERE e.account_id = a.id)", NULL, "0"));
-
-    //  Two stores settling the same tasks at once: each task once
-    enum { R = 300 };
-    bool race_ok = true;
-    for (int round = 0; round < 3; round++) {
-        static led_settle_t ra [R], rb [R];
-        for (int i = 0; i < R; i++) {
-            char id [48];
-            snprintf (id, sizeof id, "race-%d-%d", round, i);
-            led_fixture_fill (&ra [i], id, "physics_cloth", gamer, peer, (uint64_t) i + 1);
-            //  the other store sees them in the opposite order
-            snprintf (id, sizeof id, "race-%d-%d", round, R - 1 - i);
-            led_fixture_fill (&rb [i], id, "physics_cloth", gamer, peer, (uint64_t) (R - i));
-        }
-        s_race_t a = { store, ra, R, -1 }, b = { store2, rb, R, -1 };
-        pthread_t ta, tb;
-        pthread_create (&ta, NULL, s_race_thread, &a);
-        pthread_create (&tb, NULL, s_race_thread, &b);
-        pthread_join (ta, NULL);
-        pthread_join (tb, NULL);
-        int fresh = 0;
-        for (int i = 0; i < R; i++) {
-            fresh += (ra [i].status == LED_SETTLE_NEW) + (rb [i].status == LED_SETTLE_NEW);
-            if (ra [i].status == LED_SETTLE_PENDING || rb [i].status == LED_SETTLE_PENDING
-                || ra [i].split.gamer_charge != rb [R - 1 - i].split.gamer_charge)
-                race_ok = false;
-        }
-        if (a.rc != 0 || b.rc != 0 || fresh != R) {
-            fprintf (stderr, "led_store_test: race round %d rc=%d/%d new=%d\n", round, a.rc,
-                     b.rc, fresh);
-            race_ok = false;
-        }
-        for (int i = 0; i < R; i++) {
-            led_settle_clear (&ra [i]);
-            led_settle_clear (&rb [i]);
-        }
-    }
-    P2C_CHECK (race_ok);
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM tasks WHERE task_id LIKE 'race-%'",
-                            NULL, "900"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE task_id LIKE 'race-%'",
-                            NULL, "900"));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
-                            " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
-
-
-    //  Settlement amounts against the formula for many random billed
-    //  times (the whole range of a type, small ones where rounding bites),
-    //  at the seeded rates, then at new rates set now; the old ones stay
-    enum { RND = 2000 };
-    static led_settle_t rnd [RND];
-    uint64_t max_billed = p2c_task_type ("encryption")->max_billed_us;
-    bool formula_ok = true;
-    p2c_rates_t now_rates = rates;
-    char *spent_before = NULL;
-    for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < RND; i++) {
-            char id [48];
-            snprintf (id, sizeof id, "rnd-%d-%d", round, i);
-            uint64_t r = ((uint64_t) randof (0x7fffffff) << 31) ^ (uint64_t) randof (0x7fffffff);
-            uint64_t billed = i % 4 == 0 ? r % 100 : i % 4 == 1 ? r % 100000 : r % (max_billed + 1);
-            led_fixture_fill (&rnd [i], id, "encryption", gamer, peer, billed);
-        }
-        P2C_CHECK (led_settle_batch (store, rnd, RND) == 0);
-        for (int i = 0; i < RND; i++) {
-            p2c_split_t want;
-            p2c_money_split (&now_rates, rnd [i].billed_us, &want);
-            if (rnd [i].status != LED_SETTLE_NEW || memcmp (&want, &rnd [i].split, sizeof want)
-                || want.gamer_charge != want.fee + want.peer_earning + want.treasury) {
-                formula_ok = false;
-                fprintf (stderr, "led_store_test: billed %llu: charge %lld want %lld\n",
-                         (unsigned long long) rnd [i].billed_us,
-                         (long long) rnd [i].split.gamer_charge, (long long) want.gamer_charge);
-            }
-            led_settle_clear (&rnd [i]);
-        }
-        //  The gamer's balance after the batch is what the scheduler hears
-        size_t nb = 0;
-        const led_balance_t *bal = led_store_balances (store, &nb);
-        char gid [32];
-        snprintf (gid, sizeof gid, "%lld", (long long) gamer);
-        char *stored = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts WHERE id = $1::bigint", gid);
-        P2C_CHECK (nb == 1 && bal [0].account_id == gamer
-                   && bal [0].balance_pico == strtoll (stored, NULL, 10));
-        free (stored);
-        if (round == 0) {
-            spent_before = led_fixture_scalar (fx, "SELECT SUM (cost_usd) FROM tasks WHERE task_id LIKE"
-                                     " 'rnd-0-%'", NULL);
-            char *result = NULL, *msg = NULL;
-            const char *code = NULL;
-            P2C_CHECK (led_admin_run (store, "rates-set", "{\"gamer_pico_per_hour\":"
-                       "33333333333,\"peer_pico_per_hour\":77777777777,\"fee_bp\":1234}",
-                       &result, &code, &msg) == LED_ADMIN_OK);
-            free (result);
-            free (msg);
-            now_rates.gamer_per_hour = 33333333333LL;
-            now_rates.peer_per_hour = 77777777777LL;
-            now_rates.fee_bp = 1234;
-        }
-    }
-    P2C_CHECK (formula_ok);
-    P2C_CHECK (led_fixture_is (fx, "SELECT SUM (cost_usd) FROM tasks WHERE task_id LIKE 'rnd-0-%'",
-                            NULL, spent_before));
-    P2C_CHECK (led_fixture_is (fx, "SELECT count (DISTINCT rate_id) FROM tasks WHERE task_id LIKE"
-                            " 'rnd-%'", NULL, "2"));
-    free (spent_before);
+    s_test_t t = { fx, store, store2, gamer, peer, rates };
+    s_test_batch (&t);
+    int64_t mixed_earning = s_test_mixed (&t);
+    s_test_validation (&t, mixed_earning);
+    s_test_race (&t);
+    s_test_formula (&t);
 
     led_store_destroy (&store);
     led_store_destroy (&store2);

@@ -315,6 +315,9 @@ led_store_test_sql_dir (void)
 //  Self-test: connecting, what it sets up, and the shared helpers. Needs
 //  P2C2R_TEST_DB; works in a schema of its own (led_fixture).
 
+//  One scenario, longer than a function should be: each step uses the
+//  accounts, keys and balances the steps before it made, and reads best
+//  in that order.
 void
 led_store_test (bool verbose)
 {
