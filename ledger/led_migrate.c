@@ -382,6 +382,12 @@ led_migrate_test (bool verbose)
     P2C_CHECK (store && led_migrate_run (store) == 0);
     led_store_t *store2 = led_fixture_store (fx);
     P2C_CHECK (store2 && led_migrate_run (store2) == 0);
+    if (!store || !store2) {
+        led_store_destroy (&store);
+        led_store_destroy (&store2);
+        led_fixture_destroy (&fx);
+        return;
+    }
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM schema_migrations WHERE version = 1",
                                NULL, "1"));
     char *files = led_fixture_scalar (fx, "SELECT count(*) FROM schema_migrations", NULL);

