@@ -1,8 +1,9 @@
 /*  Self-tests of the ledger's classes, one entry per class (--test NAME
-    runs one, --list names them). All but the fixture's own checks need
-    PostgreSQL: P2C2R_TEST_DB holds a conninfo (tests/run.sh starts a
-    private cluster with deploy/local/pg.sh); without it they fail. Run from
-    the repository root (migrations from ledger/sql, or P2C2R_TEST_SQL_DIR). */
+    runs one, --list names them). They need PostgreSQL: P2C2R_TEST_DB holds
+    a conninfo (tests/run.sh starts a private cluster with
+    deploy/local/pg.sh); without it they fail. Each class works in a schema
+    of its own (led_fixture). Run from the repository root (migrations from
+    ledger/sql, or P2C2R_TEST_SQL_DIR). */
 #include "led_accounts.h"
 #include "led_admin.h"
 #include "led_auth.h"
