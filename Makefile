@@ -33,7 +33,7 @@ main_of    = $(patsubst %.c,$(OBJ)/%.o,$(wildcard $(1)/*_main.c))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/test/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run test unit e2e bench asan install clean stop check-tools
+.PHONY: all deps run test unit bench asan install clean stop
 all: $(BINS)
 
 deps:
@@ -107,6 +107,7 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/p2c2r/sql
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 ledger/sql/*.sql $(DESTDIR)$(PREFIX)/share/p2c2r/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/web && cp -R web/. $(DESTDIR)$(PREFIX)/share/p2c2r/web/
 
 clean:
 	rm -rf build bin

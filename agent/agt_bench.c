@@ -2,10 +2,10 @@
     figures a peer advertises at registration (measured in a worker
     process, cached per agent and kernel version). */
 #include "agt_bench.h"
+#include "agt_config.h"
 #include "agt_image.h"
 #include "agt_peer.h"
 #include "agt_worker.h"
-#include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
@@ -114,48 +114,37 @@ agt_bench_median (const int64_t *sorted, int n)
 int
 agt_bench_main (int argc, char **argv)
 {
-    long long runs = 5;
-    bool json = false;
-    char *only = NULL;
-    p2c_cfg_t table [] = {
-        { "runs", P2C_CFG_INT, "5", 1, 1000, &runs, "runs of each kernel (the median is shown)" },
-        { "kernel", P2C_CFG_STR, NULL, 0, 0, &only, "bench only this kernel (name or alias)" },
-        { "json", P2C_CFG_BOOL, "false", 0, 0, &json, "print one JSON object instead of a table" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_bench_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent bench", "[--runs N] [--json]",
-                            &verbose);
-    if (rc != 0) {
-        p2c_cfg_free (table);
+    int rc = p2c_cfg_parse (&agt_config_bench, &cfg, &argc, argv, &verbose);
+    if (rc != 0)
         return rc > 0 ? 0 : 1;
-    }
     p2c_log_init ("p2c2r-agent", verbose);
     const agt_kernel_t *single = NULL;
-    if (only && *only) {
-        const char *canonical = p2c_task_canonical (only);
-        single = agt_kernel_find (canonical ? canonical : only);
+    if (cfg.kernel && *cfg.kernel) {
+        const char *canonical = p2c_task_canonical (cfg.kernel);
+        single = agt_kernel_find (canonical ? canonical : cfg.kernel);
         if (!single) {
             fprintf (stderr, "p2c2r-agent bench: no kernel '%s' (see p2c2r-agent peer "
-                     "--list-kernels)\n", only);
-            p2c_cfg_free (table);
+                     "--list-kernels)\n", cfg.kernel);
+            p2c_cfg_free (agt_config_bench.table, &cfg);
             return 1;
         }
     }
     if (argc > 1) {
         fprintf (stderr, "p2c2r-agent bench: unexpected argument '%s' (see --help)\n", argv [1]);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_bench.table, &cfg);
         return 1;
     }
-    p2c_cfg_free (table);
-    int64_t *times = calloc ((size_t) runs, sizeof (int64_t));
+    p2c_cfg_free (agt_config_bench.table, &cfg);
+    int64_t *times = calloc ((size_t) cfg.runs, sizeof (int64_t));
     if (!times)
         fatal ("bench: out of memory");
     json_t *list = json_array ();
-    if (!json) {
+    if (!cfg.json) {
         long cores = sysconf (_SC_NPROCESSORS_ONLN);
-        printf ("p2c2r-agent %s bench: %lld runs per kernel, one thread, %ld cores online\n",
-                AGT_VERSION, runs, cores);
+        printf ("p2c2r-agent %s bench: %d runs per kernel, one thread, %ld cores online\n",
+                AGT_VERSION, cfg.runs, cores);
         printf ("%-24s %-8s %5s %11s %10s\n", "kernel", "version", "runs", "median_ms", "runs/s");
     }
     int failed = 0;
@@ -163,22 +152,23 @@ agt_bench_main (int argc, char **argv)
         if (single && k != single)
             continue;
         char err [320];
-        int krc = agt_bench_kernel (k, (int) runs, times, err, sizeof err);
-        double median_ms = (double) agt_bench_median (times, (int) runs) / 1000.0;
+        int krc = agt_bench_kernel (k, (int) cfg.runs, times, err, sizeof err);
+        double median_ms = (double) agt_bench_median (times, (int) cfg.runs) / 1000.0;
         double per_s = median_ms > 0 ? 1000.0 / median_ms : 0;
         if (krc != 0) {
             failed++;
             fprintf (stderr, "p2c2r-agent bench: %s failed on its reference input: %s\n", k->name,
                      err);
         }
-        if (json) {
+        if (cfg.json) {
             json_t *o = json_pack ("{s:s, s:s, s:s, s:I}", "task_type", k->name, "version",
                                    k->version, "reference_params", k->reference_params,
-                                   "runs", (json_int_t) runs);
+                                   "runs", (json_int_t) cfg.runs);
             if (krc == 0) {
                 json_object_set_new (o, "median_ms", json_real (median_ms));
                 json_object_set_new (o, "min_ms", json_real ((double) times [0] / 1000.0));
-                json_object_set_new (o, "max_ms", json_real ((double) times [runs - 1] / 1000.0));
+                json_object_set_new (o, "max_ms",
+                                     json_real ((double) times [cfg.runs - 1] / 1000.0));
                 json_object_set_new (o, "runs_per_s", json_real (per_s));
             }
             else
@@ -187,15 +177,15 @@ agt_bench_main (int argc, char **argv)
         }
         else
         if (krc == 0)
-            printf ("%-24s %-8s %5lld %11.3f %10.2f\n", k->name, k->version, runs, median_ms,
+            printf ("%-24s %-8s %5d %11.3f %10.2f\n", k->name, k->version, cfg.runs, median_ms,
                     per_s);
         else
-            printf ("%-24s %-8s %5lld %11s %10s\n", k->name, k->version, runs, "error", "-");
+            printf ("%-24s %-8s %5d %11s %10s\n", k->name, k->version, cfg.runs, "error", "-");
         fflush (stdout);
     }
-    if (json) {
+    if (cfg.json) {
         json_t *doc = json_pack ("{s:s, s:I, s:o}", "agent_version", AGT_VERSION, "runs",
-                                 (json_int_t) runs, "kernels", list);
+                                 (json_int_t) cfg.runs, "kernels", list);
         char *text = json_dumps (doc, JSON_INDENT (2) | JSON_PRESERVE_ORDER
                                      | JSON_REAL_PRECISION (10));
         if (text)

@@ -153,21 +153,4 @@ const char *agt_retry_name (agt_retry_t kind);
 
 void agt_conn_test (bool verbose);
 
-
-//  The connection settings of every agent subcommand, as p2c_cfg table
-//  entries over the caller's variables: one place for their names, defaults
-//  and help (peer and gamer take the same ones)
-#define AGT_CONN_CFG(server_, ca_, insecure_, cloud_ip_, cloud_port_, api_key_) \
-    { "server", P2C_CFG_STR, "ws://127.0.0.1:8765", 0, 0, &(server_), \
-      "gateway address, ws://HOST[:PORT] or wss://HOST[:PORT] (TLS) [port 8765]" }, \
-    { "ca", P2C_CFG_STR, NULL, 0, 0, &(ca_), \
-      "wss://: CA certificate file (PEM) that signed the server's [the system's CA store]" }, \
-    { "insecure", P2C_CFG_BOOL, "false", 0, 0, &(insecure_), \
-      "wss://: accept a self-signed certificate and any host name (development only)" }, \
-    { "cloud-ip", P2C_CFG_STR, NULL, 0, 0, &(cloud_ip_), \
-      "gateway IP (the original demo's flag; overrides --server)" }, \
-    { "cloud-port", P2C_CFG_INT, "8765", 1, 65535, &(cloud_port_), "gateway port with --cloud-ip" }, \
-    { "api-key", P2C_CFG_SECRET, NULL, 0, 0, &(api_key_), \
-      "API key (optional under open registration)" }
-
 #endif

@@ -4,10 +4,10 @@
     --task it shows the original demo's menu and runs one task per choice,
     each on a connection of its own. */
 #include "agt_gamer.h"
+#include "agt_config.h"
 #include "agt_conn.h"
 #include "agt_params.h"
 #include "agt_peer.h"
-#include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
@@ -719,87 +719,59 @@ s_mkdirs (const char *dir)
 int
 agt_gamer_main (int argc, char **argv)
 {
-    char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *gamer_id = NULL, *task = NULL;
-    char *params = NULL, *payload_file = NULL, *out_dir = NULL, *ca = NULL;
-    long long cloud_port = 8765, count = 1, concurrency = 1, deadline_ms = 0, timeout_s = 120;
-    bool json = false, quiet = false, insecure = false;
-    p2c_cfg_t table [] = {
-        AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
-        { "gamer-id", P2C_CFG_STR, NULL, 0, 0, &gamer_id, "player name [player-hostname-pid]" },
-        { "task", P2C_CFG_STR, NULL, 0, 0, &task,
-          "task type to submit (without it, on a terminal: a menu of the demo's tasks)" },
-        { "params", P2C_CFG_STR, "{}", 0, 0, &params,
-          "task parameters, a JSON object; \"{i}\" becomes the task's index" },
-        { "payload-file", P2C_CFG_STR, NULL, 0, 0, &payload_file,
-          "binary input sent with every task (a PNG frame)" },
-        { "count", P2C_CFG_INT, "1", 1, 10000000, &count, "tasks in all" },
-        { "concurrency", P2C_CFG_INT, "1", 1, 100000, &concurrency, "tasks outstanding at once" },
-        { "deadline-ms", P2C_CFG_INT, "0", 0, 3600000, &deadline_ms,
-          "deadline per task (0: the server's default)" },
-        { "timeout-s", P2C_CFG_INT, "120", 1, 86400, &timeout_s,
-          "bound on the whole run; on expiry the missing tasks are listed, exit 2" },
-        { "json", P2C_CFG_BOOL, "false", 0, 0, &json,
-          "one JSON object per reply on stdout, summary on stderr" },
-        { "quiet", P2C_CFG_BOOL, "false", 0, 0, &quiet, "print only the summary" },
-        { "out", P2C_CFG_STR, NULL, 0, 0, &out_dir,
-          "save binary results (images) as DIR/<index>-<type>.png" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_gamer_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent gamer",
-                            "--task TYPE --params JSON [--count N] [--concurrency C] [options]"
-                            "  (-v: full results and debug lines)", &verbose);
-    if (rc != 0) {
-        p2c_cfg_free (table);
+    int rc = p2c_cfg_parse (&agt_config_gamer, &cfg, &argc, argv, &verbose);
+    if (rc != 0)
         return rc > 0 ? 0 : 1;
-    }
     p2c_log_init ("p2c2r-agent", verbose);
     rc = 0;
-    bool menu = (!task || !*task) && !json && !quiet && isatty (STDIN_FILENO)
+    bool menu = (!cfg.task || !*cfg.task) && !cfg.json && !cfg.quiet && isatty (STDIN_FILENO)
                 && isatty (STDOUT_FILENO);
     if (argc > 1) {
         fprintf (stderr, "p2c2r-agent gamer: unexpected argument '%s' (see --help)\n", argv [1]);
         rc = 1;
     }
-    if (!rc && !menu && (!task || !*task)) {
+    if (!rc && !menu && (!cfg.task || !*cfg.task)) {
         fprintf (stderr, "p2c2r-agent gamer: --task TYPE is required (see --help)\n");
         rc = 1;
     }
-    if (!rc && out_dir && *out_dir && s_mkdirs (out_dir) != 0) {
-        fprintf (stderr, "p2c2r-agent gamer: cannot make --out %s: %s\n", out_dir,
+    if (!rc && cfg.out_dir && *cfg.out_dir && s_mkdirs (cfg.out_dir) != 0) {
+        fprintf (stderr, "p2c2r-agent gamer: cannot make --out %s: %s\n", cfg.out_dir,
                  strerror (errno));
         rc = 1;
     }
     s_gamer_t *self = calloc (1, sizeof *self);
     if (!self)
         fatal ("gamer: out of memory");
-    if (!rc && payload_file && *payload_file
-        && s_read_payload (payload_file, &self->payload, &self->payload_len) != 0)
+    if (!rc && cfg.payload_file && *cfg.payload_file
+        && s_read_payload (cfg.payload_file, &self->payload, &self->payload_len) != 0)
         rc = 1;
-    self->url = agt_server_url (server, cloud_ip, cloud_port);
-    self->ca_file = ca && *ca ? strdup (ca) : NULL;
+    self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
+    self->ca_file = cfg.conn.ca && *cfg.conn.ca ? strdup (cfg.conn.ca) : NULL;
     self->tls.ca_file = self->ca_file;
-    self->tls.insecure = insecure;
+    self->tls.insecure = cfg.conn.insecure;
     if (!rc && agt_conn_check_tls (self->url, &self->tls, "gamer") != 0)
         rc = 1;
     if (!rc) {
-        self->gamer_id = gamer_id && *gamer_id ? strdup (gamer_id) : agt_default_id ("player-");
-        self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
-        self->task = strdup (task ? task : "");
-        self->params = strdup (params ? params : "{}");
-        self->out_dir = out_dir && *out_dir ? strdup (out_dir) : NULL;
+        self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");
+        self->api_key = cfg.conn.api_key && *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
+        self->task = strdup (cfg.task ? cfg.task : "");
+        self->params = strdup (cfg.params ? cfg.params : "{}");
+        self->out_dir = cfg.out_dir && *cfg.out_dir ? strdup (cfg.out_dir) : NULL;
         self->menu = menu;
-        self->count = menu ? 1 : (uint64_t) count;
-        self->concurrency = (uint64_t) concurrency;
-        self->deadline_ms = (uint32_t) deadline_ms;
-        self->json = json;
-        self->quiet = quiet;
+        self->count = menu ? 1 : (uint64_t) cfg.count;
+        self->concurrency = (uint64_t) cfg.concurrency;
+        self->deadline_ms = (uint32_t) cfg.deadline_ms;
+        self->json = cfg.json;
+        self->quiet = cfg.quiet;
         self->full = verbose;
-        self->timeout_us = timeout_s * 1000000LL;
+        self->timeout_us = cfg.timeout_s * 1000000LL;
         //  A bar only where a person watches, and never mixed into JSON
-        self->progress = !menu && count > 1 && !json && !quiet && isatty (STDERR_FILENO);
+        self->progress = !menu && cfg.count > 1 && !cfg.json && !cfg.quiet
+                         && isatty (STDERR_FILENO);
     }
-    p2c_cfg_free (table);
+    p2c_cfg_free (agt_config_gamer.table, &cfg);
     if (!rc) {
         struct sigaction sa;
         memset (&sa, 0, sizeof sa);

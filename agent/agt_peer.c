@@ -11,10 +11,10 @@
     only times the kernels at start (agt_bench). */
 #include "agt_peer.h"
 #include "agt_bench.h"
+#include "agt_config.h"
 #include "agt_conn.h"
 #include "agt_guest.h"
 #include "agt_worker.h"
-#include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_tasks.h"
 #include "p2c_time.h"
@@ -720,75 +720,14 @@ agt_peer_main (int argc, char **argv)
 {
     //  Before p2c_cfg_parse keeps only the positional arguments in argv
     const char *config_path = s_config_path (argc, argv);
-    char *server = NULL, *cloud_ip = NULL, *api_key = NULL, *peer_id = NULL, *region = NULL;
-    char *ca = NULL;
-    long long cloud_port = 8765, slots = 0, mem_mb = 1024, task_timeout_ms = 60000, queue = 1;
-    bool log_tasks = false, list_kernels = false, no_bench = false, insecure = false;
-    bool sandbox = true;
-    char *worker_user = NULL;
-    //  The owner's preferences (agt_prefs.h), as text: agt_prefs_set checks them
-    char *pref_text [9] = { NULL };
-    char *control = NULL, *proc_root = NULL, *sys_root = NULL, *state_dir = NULL;
-    p2c_cfg_t table [] = {
-        AGT_CONN_CFG (server, ca, insecure, cloud_ip, cloud_port, api_key),
-        { "peer-id", P2C_CFG_STR, NULL, 0, 0, &peer_id, "peer name [hostname-pid]" },
-        { "region", P2C_CFG_STR, NULL, 0, 0, &region, "region, for same-region scheduling" },
-        { "slots", P2C_CFG_INT, "0", 0, 256, &slots,
-          "tasks run at once, one worker process each (0: the number of online cores)" },
-        { "worker-queue", P2C_CFG_INT, "1", 1, 16, &queue,
-          "tasks advertised per worker process; 1 (honest: every slot has a worker), more "
-          "keeps a worker busy while results and tasks cross the network, tasks wait here" },
-        { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
-          "address space limit of each worker process, MiB" },
-        { "sandbox", P2C_CFG_BOOL, "true", 0, 0, &sandbox,
-          "run kernels under a seccomp filter with no network, exec or file writes "
-          "(agt_sandbox.h); turn off only to debug a kernel" },
-        { "worker-user", P2C_CFG_STR, "nobody", 0, 0, &worker_user,
-          "the account kernels run as when the agent runs as root" },
-        { "run-if-user-active", P2C_CFG_STR, "true", 0, 0, &pref_text [0],
-          "run while the computer is in use; false: only after idle-time-to-run" },
-        { "idle-time-to-run", P2C_CFG_STR, "3", 0, 0, &pref_text [1],
-          "minutes without keyboard or mouse input before running (run-if-user-active false)" },
-        { "exclusive-apps", P2C_CFG_STR, "", 0, 0, &pref_text [2],
-          "programs (comma-separated names) during which the peer pauses, e.g. your games" },
-        { "cpu-usage-limit", P2C_CFG_STR, "100", 0, 0, &pref_text [3],
-          "percent of the time the workers may run (1-100; a stop/continue cycle each second)" },
-        { "max-ncpus-pct", P2C_CFG_STR, "100", 0, 0, &pref_text [4],
-          "percent of the CPUs to use when --slots is 0 (1-100)" },
-        { "run-on-batteries", P2C_CFG_STR, "false", 0, 0, &pref_text [5],
-          "run while the computer is on battery" },
-        { "suspend-cpu-usage", P2C_CFG_STR, "0", 0, 0, &pref_text [6],
-          "pause while other programs use more than this percent of the CPU (0: never)" },
-        { "run-hours", P2C_CFG_STR, "", 0, 0, &pref_text [7],
-          "when to run, e.g. \"mon-fri 18:00-23:30, sat-sun 0-24\" (empty: any time)" },
-        { "control", P2C_CFG_STR, NULL, 0, 0, &control,
-          "the local control socket (p2c2r-agent status) [$XDG_RUNTIME_DIR/p2c2r-agent/control]; "
-          "off: none" },
-        { "state-dir", P2C_CFG_STR, NULL, 0, 0, &state_dir,
-          "where the counters of work done are kept [$STATE_DIRECTORY, ~/.local/state/p2c2r]" },
-        { "proc-root", P2C_CFG_STR, "/proc", 0, 0, &proc_root,
-          "where to read processes, input and load (tests stage a directory)" },
-        { "sys-root", P2C_CFG_STR, "/sys", 0, 0, &sys_root,
-          "where to read the power supply (tests stage a directory)" },
-        { "task-timeout-ms", P2C_CFG_INT, "60000", 100, 3600000, &task_timeout_ms,
-          "time limit of a task whose assignment gives no deadline" },
-        { "log-tasks", P2C_CFG_BOOL, "false", 0, 0, &log_tasks,
-          "log every completed task at info (\"peer: task done id=...\")" },
-        { "list-kernels", P2C_CFG_BOOL, "false", 0, 0, &list_kernels,
-          "print the kernel names, versions and aliases and exit" },
-        { "no-bench", P2C_CFG_BOOL, "false", 0, 0, &no_bench,
-          "do not time the kernels at start (advertise no speeds)" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_peer_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent peer", "[options]", &verbose);
-    if (rc != 0) {
-        p2c_cfg_free (table);
+    int rc = p2c_cfg_parse (&agt_config_peer, &cfg, &argc, argv, &verbose);
+    if (rc != 0)
         return rc > 0 ? 0 : 1;
-    }
     if (argc > 1) {
         fprintf (stderr, "p2c2r-agent peer: unexpected argument '%s' (see --help)\n", argv [1]);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         return 1;
     }
     p2c_log_init ("p2c2r-agent", verbose);
@@ -796,46 +735,46 @@ agt_peer_main (int argc, char **argv)
     agt_prefs_defaults (&prefs);
     for (int i = 0; agt_prefs_names [i]; i++) {
         char why [200];
-        if (pref_text [i] && agt_prefs_set (&prefs, agt_prefs_names [i], pref_text [i], why,
-                                            sizeof why) != 0) {
+        if (agt_prefs_set (&prefs, agt_prefs_names [i], cfg.prefs [i], why, sizeof why) != 0) {
             fprintf (stderr, "p2c2r-agent peer: %s\n", why);
-            p2c_cfg_free (table);
+            p2c_cfg_free (agt_config_peer.table, &cfg);
             return 1;
         }
     }
     //  The table's strings are freed before the workers start
     char user_arg [64];
-    snprintf (user_arg, sizeof user_arg, "%s", worker_user && *worker_user ? worker_user : "nobody");
-    if (list_kernels) {
+    snprintf (user_arg, sizeof user_arg, "%s", *cfg.worker_user ? cfg.worker_user : "nobody");
+    bool sandbox = cfg.sandbox;
+    if (cfg.list_kernels) {
         printf ("%-24s %-8s %s\n", "kernel", "version", "aliases");
         for (const agt_kernel_t *k = agt_kernels (); k->name; k++) {
             const p2c_task_type_t *t = p2c_task_type (k->name);
             printf ("%-24s %-8s %s\n", k->name, k->version, t && t->alias ? t->alias : "-");
         }
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         return 0;
     }
     agt_peer_t *self = calloc (1, sizeof *self);
     if (!self)
         fatal ("peer: out of memory");
     pthread_mutex_init (&self->mutex, NULL);
-    self->url = agt_server_url (server, cloud_ip, cloud_port);
-    self->peer_id = peer_id && *peer_id ? strdup (peer_id) : agt_default_id ("");
-    self->api_key = api_key && *api_key ? strdup (api_key) : NULL;
-    self->region = strdup (region ? region : "");
+    self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
+    self->peer_id = *cfg.peer_id ? strdup (cfg.peer_id) : agt_default_id ("");
+    self->api_key = *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
+    self->region = strdup (cfg.region);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     cores = cores < 1 ? 1 : cores > 256 ? 256 : cores;
-    self->nslots = slots > 0 ? (int) slots : agt_prefs_ncpus (&prefs, (int) cores);
-    self->queue = (int) queue;
-    self->task_timeout_ms = task_timeout_ms;
-    self->log_tasks = log_tasks;
-    agt_conn_tls_t tls = { ca && *ca ? ca : NULL, insecure };
+    self->nslots = cfg.slots > 0 ? cfg.slots : agt_prefs_ncpus (&prefs, (int) cores);
+    self->queue = cfg.queue;
+    self->task_timeout_ms = cfg.task_timeout_ms;
+    self->log_tasks = cfg.log_tasks;
+    agt_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
     if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
         free (self->url);
         free (self->peer_id);
         free (self->api_key);
         free (self->region);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_peer.table, &cfg);
         s_peer_destroy (&self);
         return 1;
     }
@@ -848,13 +787,13 @@ agt_peer_main (int argc, char **argv)
         fatal ("peer: out of memory");
     agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, NULL, s_on_cron };
     self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
-    char *state_path = s_state_path (state_dir);
-    agt_guest_opts_t gopts = { config_path, control, proc_root, sys_root,
-                               state_path, self->url };
+    char *state_path = s_state_path (cfg.state_dir);
+    agt_guest_opts_t gopts = { config_path, *cfg.control ? cfg.control : NULL, cfg.proc_root,
+                               cfg.sys_root, state_path, self->url };
     char gwhy [512] = "";
     self->guest = self->conn ? agt_guest_new (&gopts, &prefs, gwhy, sizeof gwhy) : NULL;
     free (state_path);
-    p2c_cfg_free (table);
+    p2c_cfg_free (agt_config_peer.table, &cfg);
     if (!self->conn || !self->guest) {
         if (!self->conn)
             fprintf (stderr, "p2c2r-agent peer: cannot use server address '%s'\n", self->url);
@@ -881,7 +820,7 @@ agt_peer_main (int argc, char **argv)
         log_warn ("peer: cannot watch the control socket, status answers once a tick");
 
     char mem_arg [32];
-    snprintf (mem_arg, sizeof mem_arg, "%lld", mem_mb);
+    snprintf (mem_arg, sizeof mem_arg, "%d", cfg.mem_mb);
     char fd_arg [16];
     snprintf (fd_arg, sizeof fd_arg, "%d", AGT_WORKER_FD);
     char *wargv [] = { "p2c2r-agent", "worker", "--fd", fd_arg, "--worker-mem-mb", mem_arg,
@@ -891,7 +830,7 @@ agt_peer_main (int argc, char **argv)
     if (!sandbox)
         log_warn ("peer: kernels run WITHOUT the sandbox (--sandbox=false)");
     self->bench_argv = wargv;
-    bool measure = !no_bench && !s_speeds_cached (self);
+    bool measure = !cfg.no_bench && !s_speeds_cached (self);
 
     //  Workers, and a bench thread that never takes the signals: those
     //  must interrupt the network thread's poll

@@ -3,8 +3,8 @@
     after exec; the parent half (spawn, run with a time limit, kill and
     respawn) runs on a peer's slot thread. */
 #include "agt_worker.h"
+#include "agt_config.h"
 #include "agt_sandbox.h"
-#include "p2c_cfg.h"
 #include "p2c_log.h"
 #include "p2c_time.h"
 
@@ -263,26 +263,11 @@ agt_worker_serve (int fd, agt_kernel_lookup_fn *lookup)
 int
 agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 {
-    long long fd = -1, mem_mb = 1024;
-    bool sandbox = true;
-    char *user = NULL;
-    p2c_cfg_t table [] = {
-        { "fd", P2C_CFG_INT, "3", 0, 65535, &fd, "the socket to the agent" },
-        { "worker-mem-mb", P2C_CFG_INT, "1024", 16, 1048576, &mem_mb,
-          "address space limit of the worker, MiB" },
-        { "sandbox", P2C_CFG_BOOL, "true", 0, 0, &sandbox,
-          "seccomp filter and limits (agt_sandbox.h); off only for tests" },
-        { "worker-user", P2C_CFG_STR, "nobody", 0, 0, &user,
-          "the account kernels run as when the agent runs as root" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    agt_worker_config_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "p2c2r-agent worker", "--fd N (internal: run by the peer)",
-                            &verbose);
-    if (rc != 0) {
-        p2c_cfg_free (table);
+    int rc = p2c_cfg_parse (&agt_config_worker, &cfg, &argc, argv, &verbose);
+    if (rc != 0)
         return rc > 0 ? 0 : 1;
-    }
     p2c_log_init ("p2c2r-agent", verbose);
     //  The parent may have had these blocked on its slot threads; exec
     //  keeps the mask. Ctrl-C in a terminal reaches the whole group: the
@@ -294,18 +279,18 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     signal (SIGPIPE, SIG_IGN);
     //  An endless loop must not outlive the agent
     prctl (PR_SET_PDEATHSIG, SIGKILL);
-    struct rlimit rl = { (rlim_t) mem_mb * 1024 * 1024, (rlim_t) mem_mb * 1024 * 1024 };
+    struct rlimit rl = { (rlim_t) cfg.mem_mb * 1024 * 1024, (rlim_t) cfg.mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
         log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
-    agt_sandbox_t opts = { sandbox, user };
+    agt_sandbox_t opts = { cfg.sandbox, cfg.user };
     char why [256] = "";
     if (agt_sandbox_enter (&opts, why, sizeof why) != 0) {
         log_warn ("worker: cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
-        p2c_cfg_free (table);
+        p2c_cfg_free (agt_config_worker.table, &cfg);
         return 1;
     }
-    p2c_cfg_free (table);
-    rc = agt_worker_serve ((int) fd, lookup);
+    rc = agt_worker_serve (cfg.fd, lookup);
+    p2c_cfg_free (agt_config_worker.table, &cfg);
     if (rc != 0)
         log_warn ("worker: broken request from the agent, exiting");
     return rc == 0 ? 0 : 1;

@@ -91,12 +91,6 @@ p2c_node_fd (p2c_node_t *self)
     return zsock_fd (self->sock);
 }
 
-uint64_t
-p2c_node_dropped (p2c_node_t *self)
-{
-    return self->dropped;
-}
-
 bool
 p2c_node_broker_alive (p2c_node_t *self)
 {

@@ -51,9 +51,6 @@ bool p2c_node_broker_alive (p2c_node_t *self);
 //  Number of live nodes of a service as the broker reported them.
 size_t p2c_node_service_count (p2c_node_t *self, const char *service);
 
-//  Counters for metrics
-uint64_t p2c_node_dropped (p2c_node_t *self);
-
 #define P2C_HEARTBEAT_MS 1000
 #define P2C_HEARTBEAT_LIVENESS 3        //  beats missed before a peer is lost
 

@@ -8,7 +8,7 @@
     environment, never on a command line. Exit status: 0 ok, 1 a violation
     (audit) or a refusal (the ledger said no), 2 a usage or connection error. */
 #include "ctl.h"
-#include "p2c_cfg.h"
+#include "ctl_config.h"
 #include "p2c_log.h"
 
 #include <czmq.h>
@@ -108,72 +108,32 @@ main (int argc, char *argv [])
     char **saved = psql_at ? (char **) calloc ((size_t) psql_argc + 1, sizeof (char *)) : NULL;
     for (int i = 0; i < psql_argc; i++)
         saved [i] = psql_argv [i];
-    char *db = NULL, *schema = NULL, *broker = NULL, *since = NULL, *kind = NULL;
-    char *memo = NULL, *reference = NULL, *from = NULL, *status = NULL;
-    long long timeout_ms = 0;
     ctl_t ctl;
-    memset (&ctl, 0, sizeof ctl);
-    p2c_cfg_t table [] = {
-        { "db", P2C_CFG_SECRET, "", 0, 0, &db,
-          "PostgreSQL conninfo (a secret: prefer P2C2R_DB or @FILE)" },
-        { "schema", P2C_CFG_STR, "public", 0, 0, &schema, "schema of the ledger's tables" },
-        { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker,
-          "broker endpoint, for writes through the ledger" },
-        { "timeout-ms", P2C_CFG_INT, "10000", 100, 600000, &timeout_ms,
-          "how long a write waits for the ledger's answer" },
-        { "json", P2C_CFG_BOOL, "false", 0, 0, &ctl.json, "print JSON for scripts" },
-        { "oneline", P2C_CFG_BOOL, "false", 0, 0, &ctl.oneline, "totals on one line" },
-        { "csv", P2C_CFG_BOOL, "false", 0, 0, &ctl.csv, "payout export: CSV" },
-        { "since", P2C_CFG_STR, "", 0, 0, &since,
-          "statement, revenue: from this time on (e.g. 2026-01-01 or '2026-01-01 12:00+00')" },
-        { "kind", P2C_CFG_STR, "", 0, 0, &kind, "account list: only this kind" },
-        { "memo", P2C_CFG_STR, "", 0, 0, &memo, "credit: a note kept with the transaction" },
-        { "reference", P2C_CFG_STR, "", 0, 0, &reference,
-          "payout mark-paid: the payment's reference" },
-        { "from", P2C_CFG_STR, "", 0, 0, &from, "rates set: in force from (default: now)" },
-        { "status", P2C_CFG_STR, "all", 0, 0, &status, "payout list: pending, paid or all" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &our_argc, argv, "p2c2r-ctl", ctl_usage, &verbose);
+    int rc = ctl_config_load (&ctl, &our_argc, argv, &verbose);
     if (rc != 0) {
-        p2c_cfg_free (table);
+        free (saved);
         return rc > 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
     }
     p2c_log_init ("ctl", verbose);
-    if (!db || !*db) {
-        fprintf (stderr, "p2c2r-ctl: no database: set P2C2R_DB or --db\n");
-        p2c_cfg_free (table);
-        return CTL_EXIT_ERROR;
-    }
     if (psql_at) {
-        rc = s_psql (db, schema, psql_argc, saved);
+        rc = s_psql (ctl.db, ctl.schema, psql_argc, saved);
         free (saved);
-        p2c_cfg_free (table);
+        ctl_config_free (&ctl);
         return rc;
     }
     zsys_init ();
     zsys_set_logstream (NULL);
-    ctl.db = db;
-    ctl.schema = schema;
-    ctl.broker = broker;
-    ctl.timeout_ms = timeout_ms;
-    ctl.since = since;
-    ctl.kind = kind;
-    ctl.memo = memo;
-    ctl.reference = reference;
-    ctl.from = from;
-    ctl.status = status;
     ctl.argc = our_argc - 1;
     ctl.argv = argv + 1;
     if (ctl.argc < 1) {
         fprintf (stderr, "usage: p2c2r-ctl %s\n", ctl_usage);
-        p2c_cfg_free (table);
+        ctl_config_free (&ctl);
         return CTL_EXIT_ERROR;
     }
-    ctl.conn = s_connect (db, schema);
+    ctl.conn = s_connect (ctl.db, ctl.schema);
     int status_code = ctl.conn ? ctl_run (&ctl) : CTL_EXIT_ERROR;
     PQfinish (ctl.conn);
-    p2c_cfg_free (table);
+    ctl_config_free (&ctl);
     return status_code;
 }

@@ -1,13 +1,12 @@
 /*  The gateway server: one libwebsockets loop that holds the clients'
     WebSocket connections (ws:// or wss://) and HTTP on the same port
-    (/healthz, /readyz, /metrics, /api/stats), joined with the broker
+    (/healthz, /readyz, /metrics, /api/stats, static files), joined with the broker
     connection (p2c_node) whose ZeroMQ descriptor is adopted into the same
     loop, and one 100 ms cron (node heartbeat, registration and deadline
     guards; every second: registration timeouts, API key re-checks, table
-    sweeps, the drain's progress). Incoming frames are decoded per dialect
-    (protobuf on binary frames, gw_json on text frames) into ClientMessage,
-    handled by one handler per message kind, and answers are encoded per
-    the connection's dialect. docs/gateway.md describes the settings. */
+    sweeps, the drain's progress). This is the glue: the gateway's rules
+    are gw_core's (tested without sockets), the HTTP answers gw_http's.
+    docs/gateway.md describes the settings. */
 #ifndef GW_SERVER_H_INCLUDED
 #define GW_SERVER_H_INCLUDED
 
@@ -47,6 +46,8 @@ typedef struct {
     int64_t stats_timeout_ms;   //  /api/stats waits this long for the scheduler and ledger
     const char *region;         //  this gateway's region; its gamers' tasks go to peers
                                 //  of the same region first ("" none)
+    const char *web_root;       //  static files served over HTTP; NULL or "": the
+                                //  default (gw_files_default_root)
 } gw_settings_t;
 
 typedef struct _gw_server_t gw_server_t;
@@ -71,10 +72,6 @@ const char *gw_server_node_id (gw_server_t *self);
 //  Parses "HOST:PORT" (HOST may be empty or a bracketless IPv4 name).
 //  0, or -1 when malformed. *host_p is the caller's to free.
 int gw_parse_listen (const char *text, char **host_p, int *port_p);
-
-//  A peer or gamer id is 1..64 visible ASCII characters (no spaces, so
-//  that it reads unambiguously in logs and key=value lines).
-bool gw_valid_id (const char *id);
 
 void gw_server_test (bool verbose);
 

@@ -1,5 +1,6 @@
 /*  The ledger's database thread (see led_worker.h). */
 #include "led_worker.h"
+#include "led_accounts.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -132,7 +133,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
         return;
     }
     int64_t start = p2c_now_us ();
-    batch->rc = led_store_settle (w->store, batch->items, batch->count);
+    batch->rc = led_settle_batch (w->store, batch->items, batch->count);
     if (batch->rc == 0)
         s_take_balances (w->store, &batch->balances);
     if (batch->rc != 0 && led_store_connected (w->store) && batch->count > 1) {
@@ -141,7 +142,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
         log_warn ("worker: batch failed, settling one by one tasks=%zu", batch->count);
         led_balances_t all = { NULL, 0 };
         for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++) {
-            if (led_store_settle (w->store, &batch->items [i], 1) != 0)
+            if (led_settle_batch (w->store, &batch->items [i], 1) != 0)
                 log_warn ("worker: task not settled task=%s", batch->items [i].task_id
                           ? batch->items [i].task_id : "");
             else {
@@ -180,8 +181,8 @@ s_auth (s_worker_t *w, led_auth_job_t *job)
         }
         return;
     }
-    job->status = led_store_auth (w->store, job->role, job->name, job->api_key, job->open,
-                                  &job->account_id, &job->message);
+    job->status = led_auth_request (w->store, job->role, job->name, job->api_key, job->open,
+                                    &job->account_id, &job->message);
     if (job->status == LED_AUTH_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))
@@ -200,8 +201,8 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
         job->message = strdup ("the ledger database is unavailable");
         return;
     }
-    job->status = led_store_admin (w->store, job->command, job->args_json, &job->result_json,
-                                   &job->code, &job->message);
+    job->status = led_admin_run (w->store, job->command, job->args_json, &job->result_json,
+                                 &job->code, &job->message);
     if (job->status == LED_ADMIN_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))
@@ -211,7 +212,8 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
 static void
 s_balq (s_worker_t *w, led_balq_job_t *job)
 {
-    if (w->store && s_ensure (w) && led_store_query_balances (w->store, job->ids, job->count) == 0)
+    if (w->store && s_ensure (w)
+        && led_accounts_query_balances (w->store, job->ids, job->count) == 0)
         s_take_balances (w->store, &job->balances);
 }
 

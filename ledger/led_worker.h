@@ -11,6 +11,9 @@
 
 #include <czmq.h>
 
+#include "led_admin.h"
+#include "led_auth.h"
+#include "led_settle.h"
 #include "led_store.h"
 
 //  Gamer balances a job produced (owned by the job)

@@ -3,43 +3,16 @@
 #include "p2c_test.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 struct _sch_index_t {
-    sch_index_entry_t **heap;   //  min-heap of entries (not owned)
-    size_t size;
-    size_t cap;
+    sch_heap_t *heap;           //  of entries (not owned), best first
 };
-
-sch_index_t *
-sch_index_new (void)
-{
-    sch_index_t *self = (sch_index_t *) calloc (1, sizeof (sch_index_t));
-    return self;
-}
-
-void
-sch_index_destroy (sch_index_t **self_p)
-{
-    sch_index_t *self = *self_p;
-    if (!self)
-        return;
-    for (size_t i = 0; i < self->size; i++)
-        self->heap [i]->pos = SCH_INDEX_NONE;
-    free (self->heap);
-    free (self);
-    *self_p = NULL;
-}
-
-size_t
-sch_index_size (sch_index_t *self)
-{
-    return self->size;
-}
 
 //  True when a goes before b: lower score, then more free slots, then the
 //  one assigned least recently (spreads work over equal peers).
-static bool
+static inline bool
 s_before (const sch_index_entry_t *a, const sch_index_entry_t *b)
 {
     if (a->score != b->score)
@@ -49,79 +22,53 @@ s_before (const sch_index_entry_t *a, const sch_index_entry_t *b)
     return a->last < b->last;
 }
 
-static void
-s_swap (sch_index_t *self, size_t a, size_t b)
+static bool
+s_heap_before (const void *a, const void *b)
 {
-    sch_index_entry_t *t = self->heap [a];
-    self->heap [a] = self->heap [b];
-    self->heap [b] = t;
-    self->heap [a]->pos = a;
-    self->heap [b]->pos = b;
+    return s_before ((const sch_index_entry_t *) a, (const sch_index_entry_t *) b);
 }
 
-static void
-s_up (sch_index_t *self, size_t i)
+sch_index_t *
+sch_index_new (void)
 {
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!s_before (self->heap [i], self->heap [parent]))
-            break;
-        s_swap (self, i, parent);
-        i = parent;
+    sch_index_t *self = (sch_index_t *) calloc (1, sizeof (sch_index_t));
+    if (!self)
+        return NULL;
+    self->heap = sch_heap_new (s_heap_before, offsetof (sch_index_entry_t, pos));
+    if (!self->heap) {
+        free (self);
+        return NULL;
     }
+    return self;
 }
 
-static void
-s_down (sch_index_t *self, size_t i)
+void
+sch_index_destroy (sch_index_t **self_p)
 {
-    while (true) {
-        size_t l = 2 * i + 1, r = l + 1, min = i;
-        if (l < self->size && s_before (self->heap [l], self->heap [min]))
-            min = l;
-        if (r < self->size && s_before (self->heap [r], self->heap [min]))
-            min = r;
-        if (min == i)
-            break;
-        s_swap (self, i, min);
-        i = min;
-    }
+    sch_index_t *self = *self_p;
+    if (!self)
+        return;
+    sch_heap_destroy (&self->heap);     //  marks the entries out
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+sch_index_size (sch_index_t *self)
+{
+    return sch_heap_size (self->heap);
 }
 
 void
 sch_index_update (sch_index_t *self, sch_index_entry_t *entry)
 {
-    if (entry->pos == SCH_INDEX_NONE) {
-        if (self->size == self->cap) {
-            size_t cap = self->cap ? self->cap * 2 : 64;
-            sch_index_entry_t **heap = (sch_index_entry_t **) realloc (self->heap,
-                                                            cap * sizeof (*heap));
-            assert (heap);
-            self->heap = heap;
-            self->cap = cap;
-        }
-        entry->pos = self->size++;
-        self->heap [entry->pos] = entry;
-    }
-    assert (entry->pos < self->size && self->heap [entry->pos] == entry);
-    s_up (self, entry->pos);
-    s_down (self, entry->pos);
+    sch_heap_update (self->heap, entry);
 }
 
 void
 sch_index_remove (sch_index_t *self, sch_index_entry_t *entry)
 {
-    size_t i = entry->pos;
-    if (i == SCH_INDEX_NONE)
-        return;
-    assert (i < self->size && self->heap [i] == entry);
-    size_t last = --self->size;
-    if (i != last) {
-        self->heap [i] = self->heap [last];
-        self->heap [i]->pos = i;
-        s_down (self, i);
-        s_up (self, i);
-    }
-    entry->pos = SCH_INDEX_NONE;
+    sch_heap_remove (self->heap, entry);
 }
 
 //  Best-first walk of the heap: a small frontier of heap positions, the
@@ -129,10 +76,11 @@ sch_index_remove (sch_index_t *self, sch_index_entry_t *entry)
 sch_index_entry_t *
 sch_index_best (sch_index_t *self, sch_index_pred_fn *pred, void *arg, size_t max_visits)
 {
-    if (!self->size)
+    size_t size = sch_heap_size (self->heap);
+    if (!size)
         return NULL;
     if (!pred)
-        return self->heap [0];
+        return (sch_index_entry_t *) sch_heap_top (self->heap);
     enum { FRONTIER = 256 };
     size_t frontier [FRONTIER];
     size_t n = 0;
@@ -140,13 +88,15 @@ sch_index_best (sch_index_t *self, sch_index_pred_fn *pred, void *arg, size_t ma
     for (size_t visits = 0; n && visits < max_visits; visits++) {
         size_t best = 0;
         for (size_t k = 1; k < n; k++)
-            if (s_before (self->heap [frontier [k]], self->heap [frontier [best]]))
+            if (s_before ((sch_index_entry_t *) sch_heap_at (self->heap, frontier [k]),
+                          (sch_index_entry_t *) sch_heap_at (self->heap, frontier [best])))
                 best = k;
         size_t i = frontier [best];
         frontier [best] = frontier [--n];
-        if (pred (arg, self->heap [i]))
-            return self->heap [i];
-        for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < self->size; c++)
+        sch_index_entry_t *entry = (sch_index_entry_t *) sch_heap_at (self->heap, i);
+        if (pred (arg, entry))
+            return entry;
+        for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < size; c++)
             if (n < FRONTIER)
                 frontier [n++] = c;
     }

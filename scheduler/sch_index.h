@@ -3,7 +3,7 @@
     finish time. The scheduler picks the top in O(1) and re-keys a peer in
     O(log n) when its load or speed changes, so no assignment scans the
     peers (issue 6: 100,000 peers). Entries live inside the caller's peer
-    struct; the index never owns them. */
+    struct; the index never owns them. The heap is sch_heap's. */
 #ifndef SCH_INDEX_H_INCLUDED
 #define SCH_INDEX_H_INCLUDED
 
@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCH_INDEX_NONE SIZE_MAX
+#include "sch_heap.h"
+
+#define SCH_INDEX_NONE SCH_HEAP_NONE
 
 //  One peer's place in one index. The caller fills the key fields and
 //  calls sch_index_update after every change.

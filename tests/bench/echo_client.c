@@ -8,7 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long long s_count, s_conc, s_size;
+typedef struct {
+    long long port;
+    long long count;            //  frames in all
+    long long conc;             //  frames in flight
+    long long size;             //  bytes per frame
+} s_settings_t;
+
+static s_settings_t s_cfg;
 static long long s_sent, s_done;
 static int64_t *s_start_us, *s_rtt_us;
 static int64_t s_t0, s_t1;
@@ -31,15 +38,15 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
             lws_callback_on_writable (wsi);
             break;
         case LWS_CALLBACK_CLIENT_WRITEABLE:
-            if (s_sent < s_count && s_sent - s_done < s_conc) {
+            if (s_sent < s_cfg.count && s_sent - s_done < s_cfg.conc) {
                 unsigned char buf [LWS_PRE + 4096];
-                memset (buf + LWS_PRE, 'x', (size_t) s_size);
+                memset (buf + LWS_PRE, 'x', (size_t) s_cfg.size);
                 memcpy (buf + LWS_PRE, &s_sent, sizeof s_sent);
                 s_start_us [s_sent] = p2c_now_us ();
-                if (lws_write (wsi, buf + LWS_PRE, (size_t) s_size, LWS_WRITE_BINARY) < 0)
+                if (lws_write (wsi, buf + LWS_PRE, (size_t) s_cfg.size, LWS_WRITE_BINARY) < 0)
                     return -1;
                 s_sent++;
-                if (s_sent < s_count && s_sent - s_done < s_conc)
+                if (s_sent < s_cfg.count && s_sent - s_done < s_cfg.conc)
                     lws_callback_on_writable (wsi);
             }
             break;
@@ -49,9 +56,9 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
             if (lws_is_first_fragment (wsi) && len >= sizeof (long long)) {
                 long long seq;
                 memcpy (&seq, in, sizeof seq);
-                if (seq >= 0 && seq < s_count) {
+                if (seq >= 0 && seq < s_cfg.count) {
                     s_rtt_us [s_done++] = p2c_now_us () - s_start_us [seq];
-                    if (s_done == s_count) {
+                    if (s_done == s_cfg.count) {
                         s_t1 = p2c_now_us ();
                         s_finished = 1;
                         return -1;
@@ -72,24 +79,29 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
     return 0;
 }
 
+#define S_F(field) P2C_CFG_FIELD (s_settings_t, field)
+static const p2c_cfg_t s_table [] = {
+    { "port", P2C_CFG_LLONG, S_F (port), "18900", 1, 65535,
+      .help = "echo server port on 127.0.0.1" },
+    { "count", P2C_CFG_LLONG, S_F (count), "20000", 1, 10000000, .help = "frames in all" },
+    { "concurrency", P2C_CFG_LLONG, S_F (conc), "1", 1, 100000, .help = "frames in flight" },
+    { "size", P2C_CFG_LLONG, S_F (size), "64", 8, 4096, .help = "bytes per frame" },
+    { .name = NULL }
+};
+#undef S_F
+
+static const p2c_cfg_spec_t s_spec = { "echo_client", "[options]", s_table, NULL };
+
 int
 main (int argc, char **argv)
 {
-    long long port = 0;
-    p2c_cfg_t table [] = {
-        { "port", P2C_CFG_INT, "18900", 1, 65535, &port, "echo server port on 127.0.0.1" },
-        { "count", P2C_CFG_INT, "20000", 1, 10000000, &s_count, "frames in all" },
-        { "concurrency", P2C_CFG_INT, "1", 1, 100000, &s_conc, "frames in flight" },
-        { "size", P2C_CFG_INT, "64", 8, 4096, &s_size, "bytes per frame" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "echo_client", "[options]", &verbose);
+    int rc = p2c_cfg_parse (&s_spec, &s_cfg, &argc, argv, &verbose);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     lws_set_log_level (LLL_ERR, NULL);
-    s_start_us = calloc ((size_t) s_count, sizeof (int64_t));
-    s_rtt_us = calloc ((size_t) s_count, sizeof (int64_t));
+    s_start_us = calloc ((size_t) s_cfg.count, sizeof (int64_t));
+    s_rtt_us = calloc ((size_t) s_cfg.count, sizeof (int64_t));
     static struct lws_protocols protocols [] = {
         { "echo", s_callback, 0, 65536, 0, NULL, 0 },
         { NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -103,7 +115,7 @@ main (int argc, char **argv)
     memset (&ci, 0, sizeof ci);
     ci.context = context;
     ci.address = "127.0.0.1";
-    ci.port = (int) port;
+    ci.port = (int) s_cfg.port;
     ci.path = "/";
     ci.host = "127.0.0.1";
     ci.origin = "127.0.0.1";
@@ -114,8 +126,8 @@ main (int argc, char **argv)
     while (!s_finished && p2c_now_us () < deadline)
         lws_service (context, 0);
     lws_context_destroy (context);
-    if (s_failed || s_done < s_count) {
-        fprintf (stderr, "echo_client: only %lld of %lld round trips\n", s_done, s_count);
+    if (s_failed || s_done < s_cfg.count) {
+        fprintf (stderr, "echo_client: only %lld of %lld round trips\n", s_done, s_cfg.count);
         return 1;
     }
     qsort (s_rtt_us, (size_t) s_done, sizeof (int64_t), s_cmp);

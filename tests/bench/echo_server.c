@@ -83,16 +83,26 @@ s_signal (int sig)
         lws_cancel_service (s_context);
 }
 
+typedef struct {
+    long long port;
+} s_settings_t;
+
+#define S_F(field) P2C_CFG_FIELD (s_settings_t, field)
+static const p2c_cfg_t s_table [] = {
+    { "port", P2C_CFG_LLONG, S_F (port), "18900", 1, 65535,
+      .help = "TCP port on 127.0.0.1" },
+    { .name = NULL }
+};
+#undef S_F
+
+static const p2c_cfg_spec_t s_spec = { "echo_server", "[--port N]", s_table, NULL };
+
 int
 main (int argc, char **argv)
 {
-    long long port = 0;
-    p2c_cfg_t table [] = {
-        { "port", P2C_CFG_INT, "18900", 1, 65535, &port, "TCP port on 127.0.0.1" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    s_settings_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "echo_server", "[--port N]", &verbose);
+    int rc = p2c_cfg_parse (&s_spec, &cfg, &argc, argv, &verbose);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     lws_set_log_level (LLL_ERR, NULL);
@@ -102,7 +112,7 @@ main (int argc, char **argv)
     };
     struct lws_context_creation_info info;
     memset (&info, 0, sizeof info);
-    info.port = (int) port;
+    info.port = (int) cfg.port;
     info.iface = "127.0.0.1";
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;

@@ -36,20 +36,35 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
     return 0;
 }
 
+typedef struct {
+    long long port;
+    long long count;
+    long long hold_s;
+    long long source_ips;
+} s_settings_t;
+
+#define S_F(field) P2C_CFG_FIELD (s_settings_t, field)
+static const p2c_cfg_t s_table [] = {
+    { "port", P2C_CFG_LLONG, S_F (port), "8765", 1, 65535,
+      .help = "gateway port on 127.0.0.1" },
+    { "count", P2C_CFG_LLONG, S_F (count), "10000", 1, 200000,
+      .help = "connections to open" },
+    { "hold-s", P2C_CFG_LLONG, S_F (hold_s), "5", 0, 3600,
+      .help = "seconds to hold them once open" },
+    { "source-ips", P2C_CFG_LLONG, S_F (source_ips), "1", 1, 250,
+      .help = "spread connections over 127.0.0.X source addresses (per-IP limits)" },
+    { .name = NULL }
+};
+#undef S_F
+
+static const p2c_cfg_spec_t s_spec = { "idle_conns", "[options]", s_table, NULL };
+
 int
 main (int argc, char **argv)
 {
-    long long port = 0, count = 0, hold_s = 0, source_ips = 0;
-    p2c_cfg_t table [] = {
-        { "port", P2C_CFG_INT, "8765", 1, 65535, &port, "gateway port on 127.0.0.1" },
-        { "count", P2C_CFG_INT, "10000", 1, 200000, &count, "connections to open" },
-        { "hold-s", P2C_CFG_INT, "5", 0, 3600, &hold_s, "seconds to hold them once open" },
-        { "source-ips", P2C_CFG_INT, "1", 1, 250, &source_ips,
-          "spread connections over 127.0.0.X source addresses (per-IP limits)" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    s_settings_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "idle_conns", "[options]", &verbose);
+    int rc = p2c_cfg_parse (&s_spec, &cfg, &argc, argv, &verbose);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     struct rlimit rl;
@@ -65,27 +80,27 @@ main (int argc, char **argv)
     memset (&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
-    info.fd_limit_per_thread = (unsigned) count + 64;
+    info.fd_limit_per_thread = (unsigned) cfg.count + 64;
     struct lws_context *context = lws_create_context (&info);
     if (!context)
         return 1;
     int64_t deadline = p2c_now_ms () + 120000;
     long long started = 0;
     char sources [250][24];
-    for (int i = 0; i < source_ips; i++)
+    for (int i = 0; i < cfg.source_ips; i++)
         snprintf (sources [i], sizeof sources [i], "127.0.0.%d", i + 1);
-    while (p2c_now_ms () < deadline && s_open + s_failed < count) {
+    while (p2c_now_ms () < deadline && s_open + s_failed < cfg.count) {
         //  Start connections in waves so the listen backlog keeps up
-        while (started < count && started - s_open - s_failed - s_closed < 200) {
+        while (started < cfg.count && started - s_open - s_failed - s_closed < 200) {
             struct lws_client_connect_info ci;
             memset (&ci, 0, sizeof ci);
             ci.context = context;
             ci.address = "127.0.0.1";
-            ci.port = (int) port;
+            ci.port = (int) cfg.port;
             ci.path = "/";
             ci.host = "127.0.0.1";
             ci.origin = "127.0.0.1";
-            ci.iface = sources [started % source_ips];
+            ci.iface = sources [started % cfg.source_ips];
             if (!lws_client_connect_via_info (&ci))
                 s_failed++;
             started++;
@@ -95,10 +110,10 @@ main (int argc, char **argv)
     long long held = s_open;
     printf ("open %lld failed %lld\n", held, s_failed);
     fflush (stdout);
-    int64_t until = p2c_now_ms () + hold_s * 1000;
+    int64_t until = p2c_now_ms () + cfg.hold_s * 1000;
     while (p2c_now_ms () < until)
         lws_service (context, 0);
     printf ("held %lld\n", s_open);
     lws_context_destroy (context);
-    return held == count ? 0 : 1;
+    return held == cfg.count ? 0 : 1;
 }

@@ -120,94 +120,122 @@ s_send_settle (p2c_node_t *node, const char *prefix, uint64_t seed, size_t i,
     p2c_node_send (node, "ledger", &msg);
 }
 
+typedef struct {
+    char *broker;
+    long long tasks;
+    long long ngamers;
+    long long npeers;
+    long long window;
+    long long retry_ms;
+    char *prefix;
+    long long seed;
+    bool dup;
+    long long timeout_s;
+    long long gamer_rate;
+    long long peer_rate;
+    long long fee_bp;
+} s_settings_t;
+
+#define S_F(field) P2C_CFG_FIELD (s_settings_t, field)
+static const p2c_cfg_t s_table [] = {
+    { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555",
+      .help = "broker endpoint" },
+    { "tasks", P2C_CFG_LLONG, S_F (tasks), "100000", 1, 100000000,
+      .help = "tasks to settle" },
+    { "gamers", P2C_CFG_LLONG, S_F (ngamers), "50", 1, 100000,
+      .help = "gamer accounts" },
+    { "peers", P2C_CFG_LLONG, S_F (npeers), "50", 1, 100000,
+      .help = "peer accounts" },
+    { "window", P2C_CFG_LLONG, S_F (window), "20000", 1, 1000000,
+      .help = "most unacked requests" },
+    { "retry-ms", P2C_CFG_LLONG, S_F (retry_ms), "3000", 10, 600000,
+      .help = "resend a request unacked this long" },
+    { "prefix", P2C_CFG_STR, S_F (prefix), "load",
+      .help = "task id prefix (and account names)" },
+    { "seed", P2C_CFG_LLONG, S_F (seed), "1", 0, 1000000000,
+      .help = "seed of the billed times" },
+    { "dup", P2C_CFG_BOOL, S_F (dup), "false",
+      .help = "send every request twice" },
+    { "timeout-s", P2C_CFG_LLONG, S_F (timeout_s), "300", 1, 3600,
+      .help = "give up after this long" },
+    { "gamer-rate-pico-per-hour", P2C_CFG_LLONG, S_F (gamer_rate), "10000000000", 0,
+      1000000000000000LL, .help = "rate the acks are checked against" },
+    { "peer-rate-pico-per-hour", P2C_CFG_LLONG, S_F (peer_rate), "150000000000", 0,
+      1000000000000000LL, .help = "rate the acks are checked against" },
+    { "fee-bp", P2C_CFG_LLONG, S_F (fee_bp), "1000", 0, 10000,
+      .help = "fee the acks are checked against" },
+    { .name = NULL }
+};
+#undef S_F
+
+static const p2c_cfg_spec_t s_spec = { "ledger_load", "[options]", s_table, NULL };
+
 int
 main (int argc, char *argv [])
 {
-    char *broker = NULL, *prefix = NULL;
-    long long tasks = 0, ngamers = 0, npeers = 0, window = 0, retry_ms = 0, seed = 0;
-    long long timeout_s = 0, gamer_rate = 0, peer_rate = 0, fee_bp = 0;
-    bool dup = false;
-    p2c_cfg_t table [] = {
-        { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
-        { "tasks", P2C_CFG_INT, "100000", 1, 100000000, &tasks, "tasks to settle" },
-        { "gamers", P2C_CFG_INT, "50", 1, 100000, &ngamers, "gamer accounts" },
-        { "peers", P2C_CFG_INT, "50", 1, 100000, &npeers, "peer accounts" },
-        { "window", P2C_CFG_INT, "20000", 1, 1000000, &window, "most unacked requests" },
-        { "retry-ms", P2C_CFG_INT, "3000", 10, 600000, &retry_ms,
-          "resend a request unacked this long" },
-        { "prefix", P2C_CFG_STR, "load", 0, 0, &prefix, "task id prefix (and account names)" },
-        { "seed", P2C_CFG_INT, "1", 0, 1000000000, &seed, "seed of the billed times" },
-        { "dup", P2C_CFG_BOOL, "false", 0, 0, &dup, "send every request twice" },
-        { "timeout-s", P2C_CFG_INT, "300", 1, 3600, &timeout_s, "give up after this long" },
-        { "gamer-rate-pico-per-hour", P2C_CFG_INT, "10000000000", 0, 1000000000000000LL,
-          &gamer_rate, "rate the acks are checked against" },
-        { "peer-rate-pico-per-hour", P2C_CFG_INT, "150000000000", 0, 1000000000000000LL,
-          &peer_rate, "rate the acks are checked against" },
-        { "fee-bp", P2C_CFG_INT, "1000", 0, 10000, &fee_bp, "fee the acks are checked against" },
-        { NULL, 0, NULL, 0, 0, NULL, NULL }
-    };
+    s_settings_t cfg;
     bool verbose = false;
-    int rc = p2c_cfg_parse (table, &argc, argv, "ledger_load", "[options]", &verbose);
+    int rc = p2c_cfg_parse (&s_spec, &cfg, &argc, argv, &verbose);
     if (rc != 0) {
-        p2c_cfg_free (table);
+        p2c_cfg_free (s_table, &cfg);
         return rc > 0 ? 0 : 2;
     }
     p2c_log_init ("ledger_load", verbose);
     zsys_init ();
     zsys_set_logstream (NULL);
-    p2c_rates_t rates = { gamer_rate, peer_rate, (int32_t) fee_bp };
-    p2c_node_t *node = p2c_node_new (broker, "scheduler", NULL);
+    p2c_rates_t rates = { cfg.gamer_rate, cfg.peer_rate, (int32_t) cfg.fee_bp };
+    p2c_node_t *node = p2c_node_new (cfg.broker, "scheduler", NULL);
     if (!node) {
-        p2c_cfg_free (table);
+        p2c_cfg_free (s_table, &cfg);
         return 2;
     }
     uint64_t updates = 0;
-    int64_t *gamers = (int64_t *) calloc ((size_t) ngamers, sizeof (int64_t));
-    int64_t *peers = (int64_t *) calloc ((size_t) npeers, sizeof (int64_t));
+    int64_t *gamers = (int64_t *) calloc ((size_t) cfg.ngamers, sizeof (int64_t));
+    int64_t *peers = (int64_t *) calloc ((size_t) cfg.npeers, sizeof (int64_t));
     bool ready = true;
-    for (long long i = 0; i < ngamers && ready; i++) {
+    for (long long i = 0; i < cfg.ngamers && ready; i++) {
         char name [96];
-        snprintf (name, sizeof name, "%s-gamer-%lld", prefix, i);
+        snprintf (name, sizeof name, "%s-gamer-%lld", cfg.prefix, i);
         gamers [i] = s_auth (node, "gamer", name, (uint64_t) i + 1, &updates);
         ready = gamers [i] > 0;
     }
-    for (long long i = 0; i < npeers && ready; i++) {
+    for (long long i = 0; i < cfg.npeers && ready; i++) {
         char name [96];
-        snprintf (name, sizeof name, "%s-peer-%lld", prefix, i);
-        peers [i] = s_auth (node, "peer", name, (uint64_t) (ngamers + i + 1), &updates);
+        snprintf (name, sizeof name, "%s-peer-%lld", cfg.prefix, i);
+        peers [i] = s_auth (node, "peer", name, (uint64_t) (cfg.ngamers + i + 1), &updates);
         ready = peers [i] > 0;
     }
     if (!ready) {
-        log_warn ("ledger_load: no ledger registered our accounts broker=%s", broker);
+        log_warn ("ledger_load: no ledger registered our accounts broker=%s", cfg.broker);
         free (gamers);
         free (peers);
         p2c_node_destroy (&node);
-        p2c_cfg_free (table);
+        p2c_cfg_free (s_table, &cfg);
         return 2;
     }
-    size_t n = (size_t) tasks;
+    size_t n = (size_t) cfg.tasks;
     s_task_t *state = (s_task_t *) calloc (n, sizeof (s_task_t));
     //  Outstanding task indices, oldest first (resent ones move to the end)
-    size_t *ring = (size_t *) malloc ((size_t) window * sizeof (size_t));
-    int64_t *lat = (int64_t *) malloc (n * sizeof (int64_t));    //  of acked tasks, us
+    size_t *ring = (size_t *) malloc ((size_t) cfg.window * sizeof (size_t));
+    int64_t *lat = (int64_t *) malloc (n * sizeof (int64_t));    //  of acked cfg.tasks, us
     size_t nlat = 0;
     size_t head = 0, count = 0, next = 0, acked = 0;
     uint64_t bad = 0, rejected = 0, resent = 0, dup_acks = 0;
     int64_t start = p2c_now_ms ();
-    int64_t deadline = start + timeout_s * 1000;
+    int64_t deadline = start + cfg.timeout_s * 1000;
     zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
     int64_t cron_ms = 0;
     while (acked < n && p2c_now_ms () < deadline && !zsys_interrupted) {
-        //  Fill the window
-        while (count < (size_t) window && next < n) {
-            s_send_settle (node, prefix, (uint64_t) seed, next, gamers, (size_t) ngamers,
-                           peers, (size_t) npeers);
-            if (dup)
-                s_send_settle (node, prefix, (uint64_t) seed, next, gamers, (size_t) ngamers,
-                               peers, (size_t) npeers);
+        //  Fill the cfg.window
+        while (count < (size_t) cfg.window && next < n) {
+            s_send_settle (node, cfg.prefix, (uint64_t) cfg.seed, next, gamers, (size_t) cfg.ngamers,
+                           peers, (size_t) cfg.npeers);
+            if (cfg.dup)
+                s_send_settle (node, cfg.prefix, (uint64_t) cfg.seed, next, gamers, (size_t) cfg.ngamers,
+                               peers, (size_t) cfg.npeers);
             state [next].sent_us = p2c_now_us ();
             state [next].sent_ms = state [next].sent_us / 1000;
-            ring [(head + count) % (size_t) window] = next;
+            ring [(head + count) % (size_t) cfg.window] = next;
             count++;
             next++;
         }
@@ -219,10 +247,10 @@ main (int argc, char *argv [])
             got++;
             if (msg->msg_case == P2C2R__INTERNAL__MSG_SETTLE_ACK) {
                 P2c2r__SettleAck *ack = msg->settle_ack;
-                size_t plen = strlen (prefix);
+                size_t plen = strlen (cfg.prefix);
                 const char *id = ack->task_id ? ack->task_id : "";
                 char *end = NULL;
-                unsigned long long i = strncmp (id, prefix, plen) || id [plen] != '-'
+                unsigned long long i = strncmp (id, cfg.prefix, plen) || id [plen] != '-'
                                        ? n : strtoull (id + plen + 1, &end, 10);
                 if (i >= n || !end || *end)
                     bad++;
@@ -239,7 +267,7 @@ main (int argc, char *argv [])
                 }
                 else {
                     p2c_split_t want;
-                    p2c_money_split (&rates, s_billed ((uint64_t) seed, i), &want);
+                    p2c_money_split (&rates, s_billed ((uint64_t) cfg.seed, i), &want);
                     if (ack->gamer_charge_pico != want.gamer_charge
                         || ack->peer_earning_pico != want.peer_earning
                         || ack->fee_pico != want.fee) {
@@ -263,19 +291,19 @@ main (int argc, char *argv [])
         for (size_t k = 0; k < scan && count > 0; k++) {
             size_t i = ring [head];
             if (state [i].acked) {
-                head = (head + 1) % (size_t) window;
+                head = (head + 1) % (size_t) cfg.window;
                 count--;
                 continue;
             }
-            if (now - state [i].sent_ms < retry_ms)
+            if (now - state [i].sent_ms < cfg.retry_ms)
                 break;
-            s_send_settle (node, prefix, (uint64_t) seed, i, gamers, (size_t) ngamers,
-                           peers, (size_t) npeers);
+            s_send_settle (node, cfg.prefix, (uint64_t) cfg.seed, i, gamers, (size_t) cfg.ngamers,
+                           peers, (size_t) cfg.npeers);
             resent++;
             state [i].sent_ms = now;
             state [i].sent_us = p2c_now_us ();
-            head = (head + 1) % (size_t) window;
-            ring [(head + count - 1) % (size_t) window] = i;
+            head = (head + 1) % (size_t) cfg.window;
+            ring [(head + count - 1) % (size_t) cfg.window] = i;
         }
         if (now - cron_ms >= 100) {
             p2c_node_cron (node);
@@ -304,6 +332,6 @@ main (int argc, char *argv [])
     free (gamers);
     free (peers);
     p2c_node_destroy (&node);
-    p2c_cfg_free (table);
+    p2c_cfg_free (s_table, &cfg);
     return status;
 }

@@ -3,6 +3,7 @@
     when no broker answers. Every command against a real ledger is tested
     end to end in tests/e2e/test_ledger_ctl.sh. */
 #include "ctl.h"
+#include "ctl_config.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 
@@ -26,6 +27,7 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     ctl_util_test (verbose);
+    ctl_config_test (verbose);
 
     //  Unknown commands and wrong argument counts are usage errors, found
     //  before any connection is used

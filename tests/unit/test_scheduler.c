@@ -1,10 +1,13 @@
 /*  Tests of the scheduler's rules: sch_core driven with a fake clock, every
     message it sends captured (packed and unpacked again, as the broker would
-    carry it) and checked the way a gateway or the ledger would read it. */
+    carry it) and checked the way a gateway or the ledger would read it.
+    The suite also runs each scheduler class's self-test; `--list` names
+    every entry, `--test NAME` runs one (p2c_test_main). */
 #include "p2c_log.h"
 #include "p2c_msg.h"
 #include "p2c_test.h"
-#include "sch_core.h"
+#include "sch_internal.h"          //  the self-tests of the core's files
+#include "sch_config.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -1587,41 +1590,94 @@ test_stats (void)
     sch_core_destroy (&core);
 }
 
+//  --------------------------------------------------------------------------
+//  The suite: each class's self-test, then each rule above by name
+//  (build/test/test_scheduler --list names them, --test NAME runs one)
+
+#define RULE(name) \
+    static void s_rule_##name (bool verbose) { (void) verbose; test_##name (); }
+RULE (least_loaded)
+RULE (type_filter_and_no_peers)
+RULE (queue_release)
+RULE (queue_full)
+RULE (peer_loss)
+RULE (attempt_timeout)
+RULE (same_peer_retry)
+RULE (region_first)
+RULE (max_attempts)
+RULE (deadline)
+RULE (settlement)
+RULE (billing_cap)
+RULE (error_result)
+RULE (gateway_down)
+RULE (peer_refresh)
+RULE (bad_input)
+RULE (expected_finish)
+RULE (resources)
+RULE (fairness)
+RULE (gamer_queue_max)
+RULE (deadline_bounds)
+RULE (cache)
+RULE (spot_agree)
+RULE (spot_cheat_banned)
+RULE (banned_result_refused)
+RULE (quorum)
+RULE (billing_reference)
+RULE (funds)
+RULE (funds_floor)
+RULE (stats)
+
+static const p2c_test_entry_t s_tests [] = {
+    { "sch_config", sch_config_test },
+    { "sch_heap", sch_heap_test },
+    { "sch_index", sch_index_test },
+    { "sch_cache", sch_cache_test },
+    { "sch_billing", sch_billing_test },
+    { "sch_payouts", sch_payouts_test },
+    { "sch_tasks", sch_tasks_test },
+    { "sch_queues", sch_queues_test },
+    { "sch_peers", sch_peers_test },
+    { "sch_gateways", sch_gateways_test },
+    { "sch_gamers", sch_gamers_test },
+    { "sch_validation", sch_validation_test },
+    { "sch_reputation", sch_reputation_test },
+    { "sch_stats", sch_stats_test },
+    { "sch_core", sch_core_test },
+    { "least_loaded", s_rule_least_loaded },
+    { "type_filter_and_no_peers", s_rule_type_filter_and_no_peers },
+    { "queue_release", s_rule_queue_release },
+    { "queue_full", s_rule_queue_full },
+    { "peer_loss", s_rule_peer_loss },
+    { "attempt_timeout", s_rule_attempt_timeout },
+    { "same_peer_retry", s_rule_same_peer_retry },
+    { "region_first", s_rule_region_first },
+    { "max_attempts", s_rule_max_attempts },
+    { "deadline", s_rule_deadline },
+    { "settlement", s_rule_settlement },
+    { "billing_cap", s_rule_billing_cap },
+    { "error_result", s_rule_error_result },
+    { "gateway_down", s_rule_gateway_down },
+    { "peer_refresh", s_rule_peer_refresh },
+    { "bad_input", s_rule_bad_input },
+    { "expected_finish", s_rule_expected_finish },
+    { "resources", s_rule_resources },
+    { "fairness", s_rule_fairness },
+    { "gamer_queue_max", s_rule_gamer_queue_max },
+    { "deadline_bounds", s_rule_deadline_bounds },
+    { "cache", s_rule_cache },
+    { "spot_agree", s_rule_spot_agree },
+    { "spot_cheat_banned", s_rule_spot_cheat_banned },
+    { "banned_result_refused", s_rule_banned_result_refused },
+    { "quorum", s_rule_quorum },
+    { "billing_reference", s_rule_billing_reference },
+    { "funds", s_rule_funds },
+    { "funds_floor", s_rule_funds_floor },
+    { "stats", s_rule_stats },
+    { NULL, NULL }
+};
+
 int
 main (int argc, char **argv)
 {
-    bool verbose = argc > 1 && !strcmp (argv [1], "-v");
-    p2c_log_init ("test", verbose);
-    sch_core_test (verbose);
-    test_least_loaded ();
-    test_type_filter_and_no_peers ();
-    test_queue_release ();
-    test_queue_full ();
-    test_peer_loss ();
-    test_attempt_timeout ();
-    test_same_peer_retry ();
-    test_region_first ();
-    test_max_attempts ();
-    test_deadline ();
-    test_settlement ();
-    test_billing_cap ();
-    test_error_result ();
-    test_gateway_down ();
-    test_peer_refresh ();
-    test_bad_input ();
-    test_expected_finish ();
-    test_resources ();
-    test_fairness ();
-    test_gamer_queue_max ();
-    test_deadline_bounds ();
-    test_cache ();
-    test_spot_agree ();
-    test_spot_cheat_banned ();
-    test_banned_result_refused ();
-    test_quorum ();
-    test_billing_reference ();
-    test_funds ();
-    test_funds_floor ();
-    test_stats ();
-    return p2c_test_report ("scheduler");
+    return p2c_test_main (argc, argv, "scheduler", s_tests);
 }

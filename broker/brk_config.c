@@ -1,0 +1,62 @@
+/*  The broker's settings table (see brk_config.h). */
+#include "brk_config.h"
+#include "p2c_cfg.h"
+#include "p2c_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const p2c_cfg_t s_table [] = {
+    { "bind", P2C_CFG_STR, P2C_CFG_FIELD (brk_config_t, bind), "tcp://127.0.0.1:5555",
+      .help = "ZeroMQ endpoint the nodes connect to" },
+    { .name = NULL }
+};
+
+static const p2c_cfg_spec_t s_spec = { "p2c2r-broker", "[options]", s_table, NULL };
+
+void
+brk_config_defaults (brk_config_t *self)
+{
+    memset (self, 0, sizeof *self);
+    p2c_cfg_defaults (s_table, self);
+}
+
+int
+brk_config_load (brk_config_t *self, int argc, char **argv, bool *verbose_p)
+{
+    memset (self, 0, sizeof *self);
+    int rc = p2c_cfg_parse (&s_spec, self, &argc, argv, verbose_p);
+    if (rc != 0)
+        return rc;
+    if (argc > 1) {
+        fprintf (stderr, "p2c2r-broker: unexpected argument '%s' (see --help)\n", argv [1]);
+        brk_config_free (self);
+        return -1;
+    }
+    return 0;
+}
+
+void
+brk_config_free (brk_config_t *self)
+{
+    p2c_cfg_free (s_table, self);
+}
+
+void
+brk_config_test (bool verbose)
+{
+    (void) verbose;
+    brk_config_t cfg;
+    brk_config_defaults (&cfg);
+    P2C_CHECK (!strcmp (cfg.bind, "tcp://127.0.0.1:5555"));
+    brk_config_free (&cfg);
+    P2C_CHECK (cfg.bind == NULL);
+
+    char a0 [] = "p2c2r-broker", a1 [] = "--bind", a2 [] = "tcp://127.0.0.1:0", a3 [] = "x";
+    char *argv [] = { a0, a1, a2, NULL };
+    P2C_CHECK (brk_config_load (&cfg, 3, argv, NULL) == 0);
+    P2C_CHECK (!strcmp (cfg.bind, "tcp://127.0.0.1:0"));
+    brk_config_free (&cfg);
+    char *argv2 [] = { a0, a3, NULL };
+    P2C_CHECK (brk_config_load (&cfg, 2, argv2, NULL) == -1);
+}

@@ -1,0 +1,216 @@
+/*  Where tasks wait and which peer gets which: per gamer and type a FIFO of
+    queued tasks, per type a ring of the gamers with queued tasks (served
+    round robin, so one gamer cannot starve the others), the choice of the
+    best free peer for a task, and the pull of queued work by a peer that
+    frees a slot. See docs/scheduler.md, "Assignment" and "Fairness". */
+#include "sch_internal.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+
+void
+sch_queues_put (sch_core_t *self, sch_task_t *task, bool front, int64_t now_us)
+{
+    sch_gamer_t *g = task->gamer;
+    int t = task->type;
+    if (!g->queue [t])
+        g->queue [t] = zlistx_new ();
+    task->queue_handle = front ? zlistx_add_start (g->queue [t], task)
+                               : zlistx_add_end (g->queue [t], task);
+    g->queued++;
+    if (!g->ring_handle [t])
+        g->ring_handle [t] = zlistx_add_end (self->ring [t], g);
+    sch_tasks_set_state (self, task, SCH_QUEUED);
+    sch_tasks_arm (self, task, now_us);
+}
+
+void
+sch_queues_take (sch_core_t *self, sch_task_t *task)
+{
+    if (!task->queue_handle)
+        return;
+    sch_gamer_t *g = task->gamer;
+    zlistx_delete (g->queue [task->type], task->queue_handle);
+    task->queue_handle = NULL;
+    g->queued--;
+    if (zlistx_size (g->queue [task->type]) == 0 && g->ring_handle [task->type]) {
+        zlistx_delete (self->ring [task->type], g->ring_handle [task->type]);
+        g->ring_handle [task->type] = NULL;
+    }
+}
+
+typedef struct {
+    sch_task_t *task;
+    const char *avoid;          //  a peer key to pass over, or NULL
+    const char *region;         //  only peers of this region, or NULL
+} s_pick_t;
+
+static bool
+s_pick_ok (void *arg, const sch_index_entry_t *entry)
+{
+    s_pick_t *pick = (s_pick_t *) arg;
+    sch_peer_t *peer = (sch_peer_t *) entry->item;
+    if (pick->avoid && !strcmp (peer->key, pick->avoid))
+        return false;
+    if (pick->region && strcmp (peer->region, pick->region))
+        return false;
+    return !pick->task->val || !sch_validation_used (pick->task->val, peer);
+}
+
+//  `avoid` names a peer to take only when no other one is free; a
+//  validated task never goes to a peer (account) that ran it.
+sch_peer_t *
+sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
+{
+    sch_index_t *index = self->index [task->type];
+    sch_index_entry_t *e = NULL;
+    //  Same region first: the best peers of the task's region among the
+    //  first SCH_INDEX_LOOK in best-first order, then anyone
+    if (task->region && *task->region) {
+        s_pick_t pick = { task, avoid, task->region };
+        e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        if (e)
+            return (sch_peer_t *) e->item;
+    }
+    if (!avoid && !task->val)
+        e = sch_index_best (index, NULL, NULL, 1);
+    else {
+        s_pick_t pick = { task, avoid, NULL };
+        e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        if (!e && avoid) {
+            pick.avoid = NULL;
+            e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        }
+    }
+    return e ? (sch_peer_t *) e->item : NULL;
+}
+
+//  The first task of the gamer's queue of type t that this peer may run,
+//  NULL when none among the first SCH_QUEUE_LOOK. A check run never goes
+//  to a peer that ran its task: one at the head must not keep this peer
+//  idle while a task behind it could run here (the check runs of the
+//  treasury queue up behind each other, and a peer pulls only when it
+//  frees a slot)
+static sch_task_t *
+s_first_runnable (sch_gamer_t *g, int t, sch_peer_t *peer)
+{
+    int depth = 0;
+    for (sch_task_t *q = (sch_task_t *) zlistx_first (g->queue [t]);
+         q && depth < SCH_QUEUE_LOOK;
+         q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
+        if (!q->val || !sch_validation_used (q->val, peer))
+            return q;
+    return NULL;
+}
+
+//  Per type the peer runs, the head task of the next gamer in that type's
+//  ring (round robin across gamers); across types, the oldest of those
+//  heads.
+void
+sch_queues_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
+{
+    while (peer->busy < peer->slots && !peer->rep->banned) {
+        sch_task_t *best = NULL;
+        for (size_t t = 0; t < self->ntypes; t++) {
+            if (!(peer->types & (1u << t)) || !zlistx_size (self->ring [t]))
+                continue;
+            int looked = 0;
+            for (sch_gamer_t *g = (sch_gamer_t *) zlistx_first (self->ring [t]);
+                 g && looked < SCH_RING_LOOK;
+                 g = (sch_gamer_t *) zlistx_next (self->ring [t]), looked++) {
+                sch_task_t *head = s_first_runnable (g, (int) t, peer);
+                if (!head)
+                    continue;       //  another gamer's task may run here
+                if (!best || head->seq < best->seq)
+                    best = head;
+                break;
+            }
+        }
+        if (!best)
+            break;
+        sch_gamer_t *g = best->gamer;
+        int t = best->type;
+        sch_queues_take (self, best);
+        //  served: to the back of the ring
+        if (g->ring_handle [t])
+            zlistx_move_end (self->ring [t], g->ring_handle [t]);
+        sch_tasks_run (self, best, peer, now_us);
+    }
+}
+
+bool
+sch_queues_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    sch_peer_t *peer = sch_queues_choose (self, task, NULL);
+    if (peer) {
+        sch_tasks_run (self, task, peer, now_us);
+        return true;
+    }
+    //  the task counts itself among the queued already
+    if (self->stats.queued > self->config.queue_max
+        || task->gamer->queued >= self->config.gamer_queue_max)
+        return false;
+    sch_queues_put (self, task, false, now_us);
+    log_debug ("task queued id=%s type=%s queued=%zu", task->id, sch_type (task->type)->name,
+               self->stats.queued);
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test: placing, queueing, the peer's pull round robin across gamers
+
+void
+sch_queues_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.gamer_queue_max = 3;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-p", 1, 1, "encryption", 11, 0);
+    sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-p/1");
+    P2C_CHECK (peer);
+    //  gamer 1 fills the slot and queues two more; gamer 2 queues one
+    sch_selftest_submit (core, "gw-g", "a1", "encryption", 1, 0);
+    sch_selftest_submit (core, "gw-g", "a2", "encryption", 1, 1);
+    sch_selftest_submit (core, "gw-g", "a3", "encryption", 1, 2);
+    sch_selftest_submit (core, "gw-g", "b1", "encryption", 2, 3);
+    sch_task_t *a1 = sch_selftest_task (core, "a1");
+    sch_task_t *a2 = sch_selftest_task (core, "a2");
+    P2C_CHECK (a1 && a1->state == SCH_RUNNING && a2 && a2->state == SCH_QUEUED);
+    P2C_CHECK (core->stats.queued == 3 && a2->gamer->queued == 2);
+    int type = a1->type;
+    P2C_CHECK (zlistx_size (core->ring [type]) == 2);
+    //  no free peer for another task
+    P2C_CHECK (sch_queues_choose (core, a2, NULL) == NULL);
+    //  a gamer's own queue has a limit; the refused task is answered
+    sch_selftest_submit (core, "gw-g", "a4", "encryption", 1, 4);
+    sch_selftest_submit (core, "gw-g", "a5", "encryption", 1, 4);
+    P2C_CHECK (sch_selftest_task (core, "a5") == NULL && !cap.last_ok
+               && !strcmp (cap.last_code, "unavailable"));
+    //  each freed slot pulls the next gamer's head: a2, then b1, then a3
+    sch_selftest_result (core, "a1", "{}", 10, 10);
+    P2C_CHECK (a2->state == SCH_RUNNING && a2->peer == peer);
+    sch_selftest_result (core, "a2", "{}", 10, 20);
+    sch_task_t *b1 = sch_selftest_task (core, "b1");
+    P2C_CHECK (b1 && b1->state == SCH_RUNNING);
+    //  gamer 2 had nothing more: out of the ring
+    P2C_CHECK (zlistx_size (core->ring [type]) == 1 && b1->gamer->ring_handle [type] == NULL);
+    sch_selftest_result (core, "b1", "{}", 10, 30);
+    sch_task_t *a3 = sch_selftest_task (core, "a3");
+    P2C_CHECK (a3 && a3->state == SCH_RUNNING);
+    //  taking a queued task out: the last one of its gamer leaves the ring
+    sch_task_t *a4 = sch_selftest_task (core, "a4");
+    P2C_CHECK (a4 && a4->state == SCH_QUEUED);
+    sch_queues_take (core, a4);
+    P2C_CHECK (a4->queue_handle == NULL && zlistx_size (core->ring [type]) == 0);
+    sch_queues_put (core, a4, true, 40);
+    P2C_CHECK (a4->state == SCH_QUEUED && zlistx_size (core->ring [type]) == 1);
+    //  a second peer: a queued task's best choice, which a running one avoids
+    sch_selftest_peer_up (core, "gw-q", 2, 1, "encryption", 12, 50);
+    P2C_CHECK (a4->state == SCH_RUNNING && a4->peer != peer);
+    sch_core_destroy (&core);
+}

@@ -1,0 +1,439 @@
+/*  Validation of untrusted results (ARCHITECTURE.md): under `spot` a share
+    of released results is run again by another peer in the background;
+    under `quorum` a task is held until two results agree. Two equal results
+    (same kernel version, same hash) win; the losers lose reputation and
+    are not paid (a paid one is reversed); a tie is broken by a third run.
+    A check run is a task of its own with `is_check` set, queued for the
+    treasury's gamer (core->checker); its id only has to be unique. */
+#include "sch_internal.h"
+#include "p2c_log.h"
+#include "p2c_test.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+
+sch_val_t *
+sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
+{
+    (void) self;
+    sch_val_t *val = (sch_val_t *) zmalloc (sizeof (sch_val_t));
+    val->task_id = strdup (task->id);
+    val->type = task->type;
+    val->mode = mode;
+    val->task = task;
+    val->refs = 1;
+    val->runs = 1;
+    val->params_json = strdup (task->params_json);
+    val->payload = sch_memdup (task->payload, task->payload_size);
+    val->payload_size = task->payload_size;
+    val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
+    val->deadline_ms = task->deadline_ms;
+    task->val = val;
+    return val;
+}
+
+void
+sch_validation_free (sch_val_t **val_p)
+{
+    sch_val_t *v = *val_p;
+    for (size_t i = 0; i < v->n; i++) {
+        free (v->e [i].version);
+        free (v->e [i].run_id);
+        free (v->e [i].result_json);
+        free (v->e [i].blob);
+    }
+    for (size_t i = 0; i < v->nused; i++)
+        free (v->used_key [i]);
+    free (v->task_id);
+    free (v->params_json);
+    free (v->payload);
+    free (v->cache_key);
+    free (v);
+    *val_p = NULL;
+}
+
+void
+sch_validation_unref (sch_core_t *self, sch_val_t *val)
+{
+    assert (val->refs > 0);
+    if (--val->refs > 0)
+        return;
+    if (!val->done)
+        self->stats.unresolved++;
+    sch_validation_free (&val);
+}
+
+bool
+sch_validation_used (sch_val_t *val, sch_peer_t *peer)
+{
+    for (size_t i = 0; i < val->nused; i++)
+        if ((peer->account_id && val->used_account [i] == peer->account_id)
+            || !strcmp (val->used_key [i], peer->key))
+            return true;
+    return false;
+}
+
+void
+sch_validation_use (sch_val_t *val, sch_peer_t *peer)
+{
+    if (val->nused < SCH_VAL_RUNS + 4 && !sch_validation_used (val, peer)) {
+        val->used_account [val->nused] = peer->account_id;
+        val->used_key [val->nused++] = strdup (peer->key);
+    }
+}
+
+//  True when a live, unbanned peer of the task's type has not run it: a
+//  spare check run can be placed. Runs only after a failed check (rare), and
+//  looks at a bounded number of peers.
+static bool
+s_fresh_peer (sch_core_t *self, sch_val_t *val)
+{
+    size_t looked = 0;
+    for (sch_peer_t *peer = (sch_peer_t *) zhashx_first (self->peers);
+         peer && looked < 1000; peer = (sch_peer_t *) zhashx_next (self->peers), looked++)
+        if ((peer->types & (1u << val->type)) && !peer->rep->banned
+            && !sch_validation_used (val, peer))
+            return true;
+    return false;
+}
+
+//  Uniform draw: true with probability permille / 1000 (xorshift64).
+static bool
+s_draw (sch_core_t *self, uint32_t permille)
+{
+    self->rng ^= self->rng << 13;
+    self->rng ^= self->rng >> 7;
+    self->rng ^= self->rng << 17;
+    return self->rng % 1000 < permille;
+}
+
+static void
+s_result_hash (const char *json, const uint8_t *blob, size_t blob_size, uint8_t out [32])
+{
+    uint64_t len = strlen (json);
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    bool ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
+           && EVP_DigestUpdate (ctx, &len, sizeof len)
+           && EVP_DigestUpdate (ctx, json, len)
+           && (!blob_size || EVP_DigestUpdate (ctx, blob, blob_size))
+           && EVP_DigestFinal_ex (ctx, out, &md_len);
+    EVP_MD_CTX_free (ctx);
+    if (!ok)
+        fatal ("cannot hash with SHA-256");
+}
+
+//  The check runs of a task are numbered after it: the id only has to be
+//  unique (the ledger settles a paid check under it); what marks a check
+//  run is the task's is_check, never the id's text.
+void
+sch_validation_spawn (sch_core_t *self, sch_val_t *val, int64_t now_us)
+{
+    char id [SCH_MAX_ID + 16];
+    snprintf (id, sizeof id, "%s#c%u", val->task_id, val->runs);
+    if (zhashx_lookup (self->tasks, id))
+        return;
+    sch_task_t *task = (sch_task_t *) zmalloc (sizeof (sch_task_t));
+    task->id = strdup (id);
+    task->type = val->type;
+    task->seq = ++self->task_seq;
+    task->is_check = true;
+    task->params_json = strdup (val->params_json);
+    task->payload = sch_memdup (val->payload, val->payload_size);
+    task->payload_size = val->payload_size;
+    task->client_ref = strdup ("");
+    task->gamer = self->checker;
+    task->submit_us = now_us;
+    task->deadline_ms = (uint32_t) val->deadline_ms;
+    task->deadline_us = val->task && val->mode == SCH_VAL_QUORUM
+                      ? val->task->deadline_us : now_us + val->deadline_ms * 1000;
+    task->heap_idx = SCH_NO_HEAP;
+    task->val = val;
+    val->refs++;
+    val->runs++;
+    val->checks_live++;
+    self->stats.checks++;
+    task->state = SCH_QUEUED;
+    self->stats.queued++;
+    zhashx_insert (self->tasks, task->id, task);
+    sch_peer_t *peer = sch_queues_choose (self, task, NULL);
+    if (peer)
+        sch_tasks_run (self, task, peer, now_us);
+    else
+        sch_queues_put (self, task, false, now_us);
+    log_debug ("check started id=%s run=%u", task->id, val->runs);
+}
+
+//  Adds a result to a validation.
+static void
+s_add (sch_core_t *self, sch_val_t *val, const sch_run_t *run, bool paid)
+{
+    if (val->n >= SCH_VAL_RUNS)
+        return;
+    const P2c2r__PeerResult *res = run->res;
+    sch_vent_t *e = &val->e [val->n++];
+    e->account = run->account;
+    e->run_id = sch_strndup_bounded (res->task_id, SCH_MAX_ID + 16);
+    e->check = run->check;
+    e->version = sch_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    e->result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
+    e->blob = sch_memdup (res->blob.data, res->blob.len);
+    e->blob_size = e->blob ? res->blob.len : 0;
+    s_result_hash (e->result_json, e->blob, e->blob_size, e->hash);
+    e->compute_us = res->compute_us;
+    e->observed_us = run->observed_us;
+    e->billed_us = run->billed_us;
+    e->paid = paid;
+    if (val->n > 1 && strcmp (e->version, val->e [0].version))
+        self->stats.incomparable++;
+}
+
+static bool
+s_agree (const sch_vent_t *a, const sch_vent_t *b)
+{
+    return !strcmp (a->version, b->version) && !memcmp (a->hash, b->hash, 32);
+}
+
+//  Asks the ledger to pay a valid run from the treasury, or to reverse the
+//  earning of a paid result that lost.
+static void
+s_payout (sch_core_t *self, const sch_vent_t *e, int type, bool reverse, int64_t now_us)
+{
+    sch_payout_run_t run = { e->run_id, e->check, e->account, type,
+                             e->billed_us, e->compute_us, e->observed_us };
+    sch_payouts_add (self->payouts, &run, reverse, now_us);
+}
+
+//  The winner's verdicts: every uncounted result of its kernel version is
+//  valid when equal to it, else it lost (and is reversed when it was paid);
+//  a valid run nobody pays for is paid by the treasury. True when the
+//  first result (the released one under spot) lost.
+static bool
+s_judge (sch_core_t *self, sch_val_t *val, const sch_vent_t *w, int64_t now_us)
+{
+    bool first_lost = false;
+    for (size_t k = 0; k < val->n; k++) {
+        sch_vent_t *e = &val->e [k];
+        if (e->counted || strcmp (e->version, w->version))
+            continue;
+        e->counted = true;
+        bool valid = !memcmp (e->hash, w->hash, 32);
+        sch_rep_t *rep = sch_reputation_require (self, e->account, now_us);
+        if (sch_reputation_verdict (self, rep, valid, now_us))
+            sch_peers_standing (self, rep);
+        if (!valid) {
+            self->stats.invalid_results++;
+            if (k == 0)
+                first_lost = true;
+            if (e->paid) {
+                self->stats.paid_then_invalid++;
+                log_warn ("validation: paid result lost task=%s account=%" PRId64
+                          " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
+                s_payout (self, e, val->type, true, now_us);
+            }
+            else
+                log_info ("validation: result lost task=%s account=%" PRId64,
+                          val->task_id, e->account);
+        }
+        else
+        if (!e->paid && self->config.pay_checks) {
+            //  a valid run the gamer does not pay for: the treasury does
+            e->paid = true;
+            s_payout (self, e, val->type, false, now_us);
+        }
+    }
+    return first_lost;
+}
+
+//  Two equal results won: verdicts, payouts, and the gamer's task settles
+//  (or, released already, the cache is corrected when it lost).
+static void
+s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
+{
+    //  the gamer pays for the gamer's own run when it won, so that a
+    //  treasury-paid run never shares the gamer task's id
+    for (size_t k = 0; k < val->n; k++)
+        if (!val->e [k].check && s_agree (&val->e [k], w))
+            w = &val->e [k];
+    bool settle_now = !val->released && val->task && val->task->state == SCH_VALIDATING;
+    if (settle_now)
+        w->paid = true;
+    bool first_lost = s_judge (self, val, w, now_us);
+    if (!val->done) {
+        val->done = true;
+        if (val->n > 2)
+            self->stats.tiebreaks++;
+        else
+            self->stats.agreed++;
+    }
+    if (settle_now) {
+        val->released = true;
+        sch_tasks_settle (self, val->task, w, now_us);
+    }
+    else
+    if (val->released && first_lost && val->cache_key) {
+        //  the released result lost: the cache must not keep serving it
+        sch_cache_drop (self->cache, val->cache_key);
+        sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
+                       w->blob_size, w->compute_us, now_us);
+    }
+}
+
+//  Starts a tie-break run while none wins and runs are left; gives up
+//  otherwise.
+void
+sch_validation_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
+{
+    for (size_t i = 0; i < val->n; i++)
+        for (size_t j = i + 1; j < val->n; j++)
+            if (s_agree (&val->e [i], &val->e [j])) {
+                s_won (self, val, &val->e [i], now_us);
+                return;
+            }
+    if (val->done)
+        return;
+    bool primary_pending = val->task && !val->released
+                        && (val->task->state == SCH_QUEUED || val->task->state == SCH_RUNNING);
+    if (val->checks_live > 0 || primary_pending)
+        return;             //  more results are coming
+    //  a check that brought no result (timeout, lost peer, error) is run
+    //  again elsewhere while runs are left: a cheat is caught only by a
+    //  check that answers
+    //  (a failed run does not use up the tie-break: up to SCH_VAL_SPARE more,
+    //  while a live peer that has not run the task yet exists to take it)
+    bool want_more = val->mode == SCH_VAL_QUORUM || val->n >= 1;
+    if (want_more && (val->runs < SCH_VAL_RUNS
+                      || (val->runs < SCH_VAL_RUNS + SCH_VAL_SPARE && s_fresh_peer (self, val)))
+        && self->stats.queued < self->config.queue_max) {
+        sch_validation_spawn (self, val, now_us);
+        return;
+    }
+    val->done = true;
+    self->stats.unresolved++;
+    log_info ("validation unresolved task=%s results=%zu", val->task_id, val->n);
+    if (val->task && !val->released && val->task->state == SCH_VALIDATING) {
+        sch_task_t *task = val->task;
+        sch_tasks_deliver_error (self, task, SCH_ERR_REJECTED, "peers disagree on the result");
+        sch_tasks_forget (self, task);
+    }
+}
+
+void
+sch_validation_check_done (sch_core_t *self, sch_task_t *task, const sch_run_t *run,
+                           int64_t now_us)
+{
+    sch_val_t *val = task->val;
+    s_add (self, val, run, false);
+    val->refs++;
+    sch_tasks_forget (self, task);
+    sch_validation_eval (self, val, now_us);
+    sch_validation_unref (self, val);
+}
+
+void
+sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch_run_t *run,
+                              int64_t now_us)
+{
+    s_add (self, task->val, run, false);
+    sch_tasks_set_state (self, task, SCH_VALIDATING);
+    sch_tasks_arm (self, task, now_us);
+    sch_validation_eval (self, task->val, now_us);
+}
+
+//  A share of results (more for doubted peers) is run again elsewhere in
+//  the background; the result was released at once.
+void
+sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                     const sch_run_t *run, int64_t now_us)
+{
+    uint32_t rate = sch_reputation_doubted (self, peer->rep) ? self->config.spot_doubted_permille
+                                                             : self->config.spot_permille;
+    if (sch_mode (self, task->type) == SCH_VAL_SPOT && self->eligible [task->type] >= 2
+        && self->stats.queued < self->config.queue_max && s_draw (self, rate)) {
+        sch_val_t *val = sch_validation_new (self, task, SCH_VAL_SPOT);
+        sch_validation_use (val, peer);
+        s_add (self, val, run, true);
+        val->released = true;
+        sch_validation_spawn (self, val, now_us);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test: quorum with a treasury-paid check, a tie-break, and check
+//  runs known by their field whatever their ids say
+
+void
+sch_validation_test (bool verbose)
+{
+    (void) verbose;
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.validation = SCH_VAL_QUORUM;
+    config.pay_checks = true;
+    P2C_CHECK (sch_core_config_validation (&config, "compression=none") == 0);
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption,compression", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    //  quorum: the gamer's run and a check run on two accounts
+    sch_selftest_submit (core, "gw-g", "t1", "encryption", 500, 0);
+    sch_task_t *t1 = sch_selftest_task (core, "t1");
+    P2C_CHECK (t1 && t1->val && t1->val->mode == SCH_VAL_QUORUM && !t1->is_check);
+    sch_task_t *check = NULL;
+    for (sch_task_t *t = (sch_task_t *) zhashx_first (core->tasks); t;
+         t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t != t1)
+            check = t;
+    P2C_CHECK (check && check->is_check && check->val == t1->val && check->gamer == core->checker);
+    P2C_CHECK (check->state == SCH_RUNNING && check->peer->account_id != t1->peer->account_id);
+    P2C_CHECK (sch_validation_used (t1->val, t1->peer) && sch_validation_used (t1->val, check->peer));
+    P2C_CHECK (core->stats.checks == 1 && t1->val->refs == 2);
+    int64_t own = t1->peer->account_id, checker = check->peer->account_id;
+    int64_t third = 11 + 12 + 13 - own - checker;
+    //  the gamer's result waits for the second
+    sch_selftest_result (core, "t1", "{\"v\":1}", 100, 10);
+    P2C_CHECK (t1->state == SCH_VALIDATING && core->stats.validating == 1);
+    //  they disagree: a tie-break run on the third account
+    char check_id [64];
+    snprintf (check_id, sizeof check_id, "%s", check->id);
+    sch_selftest_result (core, check_id, "{\"v\":2}", 100, 20);
+    P2C_CHECK (t1->state == SCH_VALIDATING && core->stats.checks == 2);
+    sch_task_t *tie = NULL;
+    for (sch_task_t *t = (sch_task_t *) zhashx_first (core->tasks); t;
+         t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t != t1)
+            tie = t;
+    P2C_CHECK (tie && tie->is_check && tie->peer && tie->peer->account_id == third);
+    //  the tie-break agrees with the gamer's run: that one settles, paid by
+    //  the gamer; the tie-break is paid by the treasury; the check lost
+    char tie_id [64];
+    snprintf (tie_id, sizeof tie_id, "%s", tie->id);
+    sch_selftest_result (core, tie_id, "{\"v\":1}", 100, 30);
+    P2C_CHECK (t1->state == SCH_SETTLING && t1->peer_account == own);
+    P2C_CHECK (core->stats.tiebreaks == 1 && core->stats.invalid_results == 1
+               && core->stats.check_payouts == 1);
+    P2C_CHECK (sch_payouts_size (core->payouts) == 1);
+    double valid, invalid;
+    bool banned;
+    P2C_CHECK (sch_core_reputation (core, checker, 30, &valid, &invalid, &banned)
+               && invalid == 1 && valid == 0 && !banned);
+    P2C_CHECK (sch_core_reputation (core, third, 30, &valid, &invalid, &banned) && valid == 1);
+    //  the ledger's acks: the tie-break's goes to the payouts, the gamer's
+    //  task is delivered
+    sch_selftest_ack (core, tie_id, true, 40);
+    P2C_CHECK (core->stats.payouts_done == 1 && sch_payouts_size (core->payouts) == 0);
+    sch_selftest_ack (core, "t1", true, 50);
+    P2C_CHECK (core->stats.completed == 1 && cap.last_ok && !strcmp (cap.last_task, "t1"));
+    //  a gamer's task whose id looks like a check run's is still the gamer's
+    sch_selftest_submit (core, "gw-g", "odd#c1", "compression", 500, 60);
+    sch_task_t *odd = sch_selftest_task (core, "odd#c1");
+    P2C_CHECK (odd && !odd->is_check && odd->val == NULL);
+    sch_selftest_result (core, "odd#c1", "{}", 10, 70);
+    sch_selftest_ack (core, "odd#c1", true, 80);
+    P2C_CHECK (core->stats.completed == 2 && !strcmp (cap.last_task, "odd#c1"));
+    P2C_CHECK (core->stats.stale_acks == 0 && zhashx_size (core->tasks) == 0);
+    sch_core_destroy (&core);
+}
