@@ -35,6 +35,7 @@ struct _agt_guest_t {
     //  Why paused: the preferences' rule, or the owner's command
     char reason [200];
     bool paused;
+    bool told;                      //  the state agt_guest_tick last reported
     bool user_paused;               //  `pause` until `resume`
     int64_t snooze_until_us;        //  `snooze`: paused until then
     int64_t judged_us;
@@ -312,7 +313,6 @@ s_duty (agt_guest_t *self, int64_t now_us, const int *pids, int npids)
 bool
 agt_guest_tick (agt_guest_t *self, int64_t now_us, const int *pids, int npids)
 {
-    bool was = self->paused;
     if (self->control)
         agt_control_serve (self->control, now_us);
     if (!self->judged_us || now_us - self->judged_us >= S_JUDGE_US
@@ -330,7 +330,10 @@ agt_guest_tick (agt_guest_t *self, int64_t now_us, const int *pids, int npids)
         self->saved_us = now_us;
         s_save_counters (self);
     }
-    return was != self->paused;
+    //  A change made by a control command between ticks counts too
+    bool changed = self->told != self->paused;
+    self->told = self->paused;
+    return changed;
 }
 
 bool
@@ -484,9 +487,13 @@ agt_guest_test (bool verbose)
                && strstr (s, "\"compute_s_total\":2.0") && strstr (s, "\"state\":\"running\""));
     free (s);
     //  The owner's commands
+    P2C_CHECK (!agt_guest_tick (g, 50000000, NULL, 0));
     s = s_on_control ("pause", 0, g);
     P2C_CHECK (s && strstr (s, "\"state\":\"paused\"") && strstr (s, "paused by the owner"));
     free (s);
+    //  the peer learns of a command's change at its next tick, once
+    P2C_CHECK (agt_guest_tick (g, 50100000, NULL, 0) && agt_guest_paused (g));
+    P2C_CHECK (!agt_guest_tick (g, 50200000, NULL, 0));
     s = s_on_control ("resume", 0, g);
     P2C_CHECK (s && strstr (s, "\"state\":\"running\""));
     free (s);

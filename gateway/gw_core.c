@@ -203,9 +203,16 @@ s_dispatch (gw_core_t *self, gw_session_t *s, P2c2r__ClientMessage **msg_p)
             gw_tasks_result (self, s, msg->result);
             break;
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT:
-            //  Accepted and not used yet: load reporting comes with the
-            //  scheduler's latency model
-            gw_core_require (self, s, GW_ROLE_PEER, "heartbeat", NULL);
+            //  The load is not used yet; a pause or resume is passed on to
+            //  the scheduler as a refreshed PeerUp (idempotent there)
+            if (gw_core_require (self, s, GW_ROLE_PEER, "heartbeat", NULL)
+                && s->state == GW_STATE_REGISTERED && msg->heartbeat
+                && msg->heartbeat->paused != s->paused) {
+                s->paused = msg->heartbeat->paused;
+                log_info ("gateway: peer %s conn=%llu id=%s", s->paused ? "paused" : "resumed",
+                          (unsigned long long) s->conn, s->name);
+                gw_tasks_peer_up (self, s);
+            }
             break;
         default:
             gw_core_bad (self, s, "bad_request", NULL, "unknown message kind");

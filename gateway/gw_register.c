@@ -366,7 +366,24 @@ s_test_open (void)
     P2C_CHECK (!strcmp (fake->dest [2], "scheduler") && up->msg_case == P2C2R__INTERNAL__MSG_PEER_UP);
     P2C_CHECK (!strcmp (up->peer_up->session->gateway, "gateway-test")
                && up->peer_up->session->conn == p->conn && up->peer_up->account_id == 88
-               && !strcmp (up->peer_up->peer_id, "p1"));
+               && !strcmp (up->peer_up->peer_id, "p1") && !up->peer_up->paused);
+    //  Its owner pauses it: the heartbeat says so, the scheduler hears it
+    //  once as a refreshed PeerUp; the same state again sends nothing
+    P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
+    hb.paused = true;
+    P2c2r__ClientMessage beat = P2C2R__CLIENT_MESSAGE__INIT;
+    beat.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
+    beat.heartbeat = &hb;
+    gw_fake_client (fake, p, &beat, 2000);
+    P2C_CHECK (fake->sent == 4 && p->paused);
+    up = gw_fake_msg (fake, 3);
+    P2C_CHECK (up->msg_case == P2C2R__INTERNAL__MSG_PEER_UP && up->peer_up->paused
+               && up->peer_up->session->conn == p->conn);
+    gw_fake_client (fake, p, &beat, 2100);
+    P2C_CHECK (fake->sent == 4);
+    hb.paused = false;
+    gw_fake_client (fake, p, &beat, 2200);
+    P2C_CHECK (fake->sent == 5 && !p->paused && !gw_fake_msg (fake, 4)->peer_up->paused);
     gw_fake_destroy (&fake);
 }
 

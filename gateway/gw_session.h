@@ -58,6 +58,7 @@ typedef struct {
     int64_t last_rx_ms;         //  last message or pong from the client
     gw_bucket_t msgs;           //  messages per second
     zhashx_t *assigned;         //  peer: task id -> attempt + 1 of tasks sent to it
+    bool paused;                //  peer: its last heartbeat said it is paused
     bool closing;               //  close once the queue is written
     int close_code;             //  WebSocket close status
     char close_reason [100];

@@ -30,6 +30,7 @@ gw_tasks_peer_up (gw_core_t *self, gw_session_t *s)
     up.account_id = s->account_id;
     up.capabilities = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
                     ? s->reg->register_peer->capabilities : &none;
+    up.paused = s->paused;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
     msg.peer_up = &up;

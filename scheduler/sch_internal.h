@@ -94,6 +94,7 @@ struct _sch_peer_t {
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
+    bool paused;                //  its owner's preferences pause it: no new tasks
     uint32_t types;             //  bit i: eligible for catalogue type i
     sch_ptype_t *pt [SCH_MAX_TYPES];   //  per eligible type, else NULL
     double rtt_us;              //  moving average of observed minus compute time

@@ -44,11 +44,12 @@ s_exec_us (sch_core_t *self, sch_peer_t *peer, int type)
     return base;
 }
 
-//  In each of its types' indexes while it has a free slot and is not banned.
+//  In each of its types' indexes while it has a free slot and is neither
+//  banned nor paused.
 void
 sch_peers_rekey (sch_core_t *self, sch_peer_t *peer)
 {
-    bool open = peer->busy < peer->slots && !peer->rep->banned;
+    bool open = peer->busy < peer->slots && !peer->rep->banned && !peer->paused;
     for (size_t t = 0; t < self->ntypes; t++) {
         sch_ptype_t *pt = peer->pt [t];
         if (!pt)
@@ -259,6 +260,10 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     peer->region = sch_strndup_bounded (caps ? caps->region : "", SCH_MAX_SHORT);
     peer->slots = slots;
     self->stats.slots += slots;
+    if (!fresh && peer->paused != up->paused)
+        log_info ("peer %s key=%s peer_id=%s", up->paused ? "paused" : "resumed", peer->key,
+                  peer->peer_id);
+    peer->paused = up->paused;
     for (size_t t = 0; t < self->ntypes; t++) {
         bool want = types & (1u << t);
         if (!want && peer->pt [t])
@@ -294,6 +299,30 @@ sch_peers_down (sch_core_t *self, const P2c2r__PeerDown *down, int64_t now_us)
 
 //  --------------------------------------------------------------------------
 //  Self-test: registry, indexes, refreshes, speed averages, loss
+
+//  A one-slot encryption peer's PeerUp with its pause flag
+static void
+s_test_up (sch_core_t *core, const char *gw, uint64_t conn, bool paused, int64_t now_us)
+{
+    char *types [1] = { "encryption" };
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = 1;
+    caps.n_task_types = 1;
+    caps.task_types = types;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = "guest";
+    up.account_id = 13;
+    up.capabilities = &caps;
+    up.paused = paused;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, now_us);
+}
 
 void
 sch_peers_test (bool verbose)
@@ -343,5 +372,17 @@ sch_peers_test (bool verbose)
     sch_selftest_peer_up (core, "gw-q", 3, 2, "hash", 12, 20);
     P2C_CHECK (t1->state == SCH_RUNNING && core->stats.queued == 0
                && sch_core_peer_busy (core, "gw-q", 3) == 2);
+    //  a peer its owner paused gets nothing new; resumed, it pulls the queue
+    s_test_up (core, "gw-r", 5, true, 30);
+    sch_peer_t *r = (sch_peer_t *) zhashx_lookup (core->peers, "gw-r/5");
+    P2C_CHECK (r && r->paused && sch_index_size (core->index [enc]) == 0);
+    sch_selftest_submit (core, "gw-g", "t3", "encryption", 500, 40);
+    sch_task_t *t3 = sch_selftest_task (core, "t3");
+    P2C_CHECK (t3 && t3->state == SCH_QUEUED && r->busy == 0);
+    s_test_up (core, "gw-r", 5, false, 50);
+    P2C_CHECK (!r->paused && t3->state == SCH_RUNNING && r->busy == 1);
+    //  paused while running: the task stays where it is
+    s_test_up (core, "gw-r", 5, true, 60);
+    P2C_CHECK (r->paused && t3->state == SCH_RUNNING && r->busy == 1);
     sch_core_destroy (&core);
 }

@@ -108,7 +108,7 @@ s_first_runnable (sch_gamer_t *g, int t, sch_peer_t *peer)
 void
 sch_queues_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
 {
-    while (peer->busy < peer->slots && !peer->rep->banned) {
+    while (peer->busy < peer->slots && !peer->rep->banned && !peer->paused) {
         sch_task_t *best = NULL;
         for (size_t t = 0; t < self->ntypes; t++) {
             if (!(peer->types & (1u << t)) || !zlistx_size (self->ring [t]))
