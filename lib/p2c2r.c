@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,7 @@ struct _p2c2r_client_t {
     uint32_t reg_events;
     pthread_t thread;
     bool thread_started;
-    volatile bool stopping;
+    atomic_bool stopping;       //  set by p2c2r_destroy, read by the thread
 };
 
 static int64_t
