@@ -7,7 +7,8 @@
 
     Usage: pathfind_loop [--server URL] [--frames N] [--gamer-id ID]
     (the API key, if any, comes from P2C2R_API_KEY; never a flag)
-    Prints one line of figures; exit 0 when results arrived and were used. */
+    Prints one line of figures (errors by code at its end); exit 0 when
+    results arrived and were used. */
 #include <p2c2r.h>
 
 #include <jansson.h>
@@ -36,6 +37,8 @@ typedef struct {
     uint64_t path_frame;        //  the frame whose request gave the route
     //  Figures
     uint64_t submitted, results, cached, used, stale, not_found, errors, moves, goals;
+    uint64_t by_code [P2C2R_CODE_COUNT];    //  errors by code
+    uint64_t disconnects;
     int in_flight;
     char last_error [160];
 } game_t;
@@ -64,6 +67,8 @@ s_on_path (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
     g->results++;
     if (p2c2r_result_code (r) != P2C2R_OK) {
         g->errors++;
+        if ((unsigned) p2c2r_result_code (r) < P2C2R_CODE_COUNT)
+            g->by_code [p2c2r_result_code (r)]++;
         snprintf (g->last_error, sizeof g->last_error, "%s: %s", p2c2r_result_code_name (r),
                   p2c2r_result_error (r));
         return;
@@ -106,6 +111,20 @@ s_on_path (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
     g->path_pos = at;
     g->path_frame = frame;
     g->used++;
+}
+
+//  The connection's state: a game would show "reconnecting..." here
+static void
+s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, const char *why,
+            void *arg)
+{
+    (void) client;
+    game_t *g = (game_t *) arg;
+    if (state == P2C2R_DISCONNECTED) {
+        g->disconnects++;
+        fprintf (stderr, "pathfind_loop: disconnected (%s: %s), reconnecting\n",
+                 p2c2r_code_name (code), why);
+    }
 }
 
 //  Asks for a route from where the unit is now, around the wall as it is now
@@ -194,6 +213,8 @@ main (int argc, char **argv)
     opt.url = server;
     opt.api_key = getenv ("P2C2R_API_KEY");
     opt.gamer_id = gamer_id;
+    opt.on_state = s_on_state;
+    opt.arg = &g;
     p2c2r_code_t code;
     g.client = p2c2r_new (&opt, &code);
     if (!g.client) {
@@ -239,7 +260,7 @@ main (int argc, char **argv)
         sum += frame_ms [i];
     printf ("frames=%ld fps=%.1f frame_ms_avg=%.3f frame_ms_p99=%.3f frame_ms_max=%.3f "
             "late_frames=%ld submitted=%llu results=%llu cached=%llu used=%llu stale=%llu not_found=%llu "
-            "errors=%llu unanswered=%d moves=%llu goals=%llu\n",
+            "errors=%llu unanswered=%d disconnects=%llu moves=%llu goals=%llu",
             frames, (double) frames / (wall / 1000.0), sum / (double) frames,
             frame_ms [(size_t) ((double) frames * 0.99) < (size_t) frames
                       ? (size_t) ((double) frames * 0.99) : (size_t) frames - 1],
@@ -247,8 +268,15 @@ main (int argc, char **argv)
             (unsigned long long) g.results, (unsigned long long) g.cached,
             (unsigned long long) g.used,
             (unsigned long long) g.stale, (unsigned long long) g.not_found,
-            (unsigned long long) g.errors, g.in_flight, (unsigned long long) g.moves,
+            (unsigned long long) g.errors, g.in_flight, (unsigned long long) g.disconnects,
+            (unsigned long long) g.moves,
             (unsigned long long) g.goals);
+    //  ... then the errors by code, e.g. " connection_lost=1"
+    for (int c = 1; c < P2C2R_CODE_COUNT; c++)
+        if (g.by_code [c])
+            printf (" %s=%llu", p2c2r_code_name ((p2c2r_code_t) c),
+                    (unsigned long long) g.by_code [c]);
+    printf ("\n");
     if (g.errors)
         printf ("last error: %s\n", g.last_error);
     free (frame_ms);

@@ -42,8 +42,8 @@ struct _p2l_conn_t {
     int port;
     char path [512];
     bool tls;                   //  wss://
-    char *ca_file;              //  --ca, or NULL: the system's CA store
-    bool insecure;              //  --insecure
+    char *ca_file;              //  the CA file to trust, or NULL: the system's CA store
+    bool insecure;              //  accept any certificate (development only)
     p2l_conn_end_t end;         //  how the current connection is ending
     char cert_detail [160];     //  OpenSSL's verdict on the server's certificate, if it failed
     p2l_conn_handlers_t handlers;
@@ -225,7 +225,7 @@ s_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
         case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
             //  user is OpenSSL's X509_STORE_CTX, len its preverify_ok. We only
             //  note why it failed; lws decides (it lets a self-signed one
-            //  through under --insecure), and a handshake that then fails
+            //  through when insecure), and a handshake that then fails
             //  is reported as a certificate error
             if (!len && user && !self->cert_detail [0]) {
                 int err = X509_STORE_CTX_get_error ((X509_STORE_CTX *) user);

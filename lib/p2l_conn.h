@@ -6,7 +6,7 @@
     all run on the thread that drives the loop (p2l_conn_run, or
     p2l_conn_step from the owner's own loop).
     ws:// or wss:// (TLS through OpenSSL in lws, the server's certificate
-    verified against --ca or the system's CA store). Also the reconnect
+    verified against a CA file given or the system's CA store). Also the reconnect
     backoff and the policy that maps how a connection ended (the gateway's
     close codes) to when to try again. */
 #ifndef P2L_CONN_H_INCLUDED
@@ -19,7 +19,7 @@
 
 #include "p2c_msg.h"
 
-//  Largest ServerMessage the agent accepts (a task's payload is a frame)
+//  Largest ServerMessage accepted (a task's payload is a frame)
 #define P2L_MAX_SERVER_MSG (64 * 1024 * 1024)
 
 typedef struct _p2l_conn_t p2l_conn_t;

@@ -72,6 +72,16 @@ after=$(settled restart-example)
 check "the loop survived the gateway's restart (600 frames, exit 0)" \
     test $rc = 0 -a "$(fig frames "$T_DIR/loop2.out")" = 600
 check "tasks ran again through the restarted gateway" test "$after" -gt "$before"
-check "the loop was told of the tasks the restart cut off (connection_lost)" \
-    grep -q 'connection_lost' "$T_DIR/loop2.out"
+L2=$T_DIR/loop2.out
+check "the loop was told it was disconnected" test "$(fig disconnects "$L2")" -ge 1
+# What may fail in between, and only that: requests the stopping gateway
+# answered (unavailable) or that were cut off with the connection
+# (connection_lost), sent before the peer was back (no_peers), or that
+# waited past their deadline for the new connection (timeout)
+restart_errors=0
+for c in unavailable connection_lost no_peers timeout; do
+  restart_errors=$((restart_errors + $(fig $c "$L2" || true) + 0))
+done
+check "every failed request failed for the restart" test "$(fig errors "$L2")" = $restart_errors
+check "every request was answered" test "$(fig results "$L2")" = "$(fig submitted "$L2")"
 t_report
