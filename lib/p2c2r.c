@@ -31,6 +31,8 @@
 #define S_MAX_REF       128
 //  The client's timer: reconnects and deadlines of queued tasks
 #define S_CRON_MS       100
+//  ... and while a connection is being made (TLS and HTTP handshakes)
+#define S_CONNECTING_MS 5
 
 //  Resubmission of tasks lost with a connection, by their client_ref.
 //  The server does not deduplicate client_refs yet (issue 15): resending
@@ -127,6 +129,7 @@ struct _p2c2r_client_t {
     int timerfd;
     int wakefd;
     int reg_fd;                 //  the socket registered in epfd, or -1
+    long timer_ms;              //  the timerfd's period now
     uint32_t reg_events;
     pthread_t thread;
     bool thread_started;
@@ -681,10 +684,26 @@ s_conn_log (int level, const char *line, void *arg)
 //  --------------------------------------------------------------------------
 //  Driving
 
+//  The timer's period: short while a connection is being made (see
+//  p2l_conn_connecting), S_CRON_MS otherwise
+static void
+s_sync_timer (p2c2r_client_t *self)
+{
+    long ms = p2l_conn_connecting (self->conn) ? S_CONNECTING_MS : S_CRON_MS;
+    if (ms == self->timer_ms)
+        return;
+    struct itimerspec its;
+    memset (&its, 0, sizeof its);
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = ms * 1000000L;
+    timerfd_settime (self->timerfd, 0, &its, NULL);
+    self->timer_ms = ms;
+}
+
 //  Keeps the connection's socket in the epoll set with the events it needs
 static void
 s_sync_epoll (p2c2r_client_t *self)
 {
+    s_sync_timer (self);
     int fd = p2l_conn_socket_fd (self->conn);
     uint32_t events = EPOLLIN | (p2l_conn_wants_write (self->conn) ? EPOLLOUT : 0);
     if (fd == self->reg_fd && events == self->reg_events)
@@ -838,10 +857,6 @@ p2c2r_new (const p2c2r_options_t *options, p2c2r_code_t *code_p)
         p2c2r_destroy (&self);
         return NULL;
     }
-    struct itimerspec its;
-    memset (&its, 0, sizeof its);
-    its.it_value.tv_nsec = its.it_interval.tv_nsec = S_CRON_MS * 1000000L;
-    timerfd_settime (self->timerfd, 0, &its, NULL);
     struct epoll_event ev;
     memset (&ev, 0, sizeof ev);
     ev.events = EPOLLIN;

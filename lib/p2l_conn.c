@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 _Static_assert (P2L_CONN_PRE >= LWS_PRE, "P2L_CONN_PRE must leave lws its LWS_PRE");
@@ -703,8 +704,23 @@ p2l_conn_socket_fd (p2l_conn_t *self)
 bool
 p2l_conn_wants_write (p2l_conn_t *self)
 {
-    //  Connecting (TCP, TLS and HTTP upgrade both ways), or bytes queued
-    return self->state == S_CONNECTING || self->out_head != NULL || self->close_asked;
+    if (self->out_head != NULL || self->close_asked)
+        return true;
+    //  A TCP connect completes when the socket turns writable. After it, a
+    //  writable socket would wake the owner for nothing through the TLS
+    //  and HTTP handshakes, which read-driven (see p2l_conn_connecting)
+    if (self->state != S_CONNECTING)
+        return false;
+    int fd = p2l_conn_socket_fd (self);
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    return fd >= 0 && getpeername (fd, (struct sockaddr *) &peer, &len) != 0;
+}
+
+bool
+p2l_conn_connecting (p2l_conn_t *self)
+{
+    return self->state == S_CONNECTING;
 }
 
 void

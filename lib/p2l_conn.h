@@ -131,6 +131,12 @@ int p2l_conn_step (p2l_conn_t *self);
 int p2l_conn_socket_fd (p2l_conn_t *self);
 bool p2l_conn_wants_write (p2l_conn_t *self);
 
+//  True from p2l_conn_connect until open or closed. The TLS and HTTP
+//  handshakes may need a write turn the socket's events do not announce
+//  (lws waits for POLLOUT, which is always there): an owner stepping on
+//  events steps often (every few ms) while this holds.
+bool p2l_conn_connecting (p2l_conn_t *self);
+
 //  Reconnect delays: 0.5 s doubling to 30 s, each +-25% jitter.
 typedef struct {
     int64_t base_ms;            //  the next delay before jitter
