@@ -3,7 +3,9 @@
     (test_sdk_install.sh). It submits N encryption tasks and one of an
     unknown type, in loop or thread mode, and prints one line per result:
         result REF ok HASH     or     result REF error CODE
-    then "done ok=N errors=M". Exit 0 when every task was answered. */
+    then "done ok=N errors=M". Exit 0 when every task was answered.
+    Mode "lost": N long tasks only; once all are sent it prints
+    "in_flight N", and the test kills the gateway under them. */
 #define _POSIX_C_SOURCE 200809L
 #include <p2c2r.h>
 
@@ -45,7 +47,7 @@ int
 main (int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf (stderr, "usage: client URL N [threaded]\n");
+        fprintf (stderr, "usage: client URL N [threaded|lost]\n");
         return 2;
     }
     signal (SIGPIPE, SIG_IGN);
@@ -56,6 +58,7 @@ main (int argc, char **argv)
     opt.url = argv [1];
     opt.gamer_id = "installed-client";
     opt.threaded = argc > 3 && !strcmp (argv [3], "threaded");
+    bool lost = argc > 3 && !strcmp (argv [3], "lost");
     p2c2r_code_t code;
     p2c2r_client_t *c = p2c2r_new (&opt, &code);
     if (!c) {
@@ -65,7 +68,8 @@ main (int argc, char **argv)
     for (int i = 0; i < n; i++) {
         char ref [32], params [96];
         snprintf (ref, sizeof ref, "%s-%d", opt.threaded ? "t" : "l", i);
-        snprintf (params, sizeof params, "{\"data\":\"inst-%d\",\"iterations\":100}", i);
+        snprintf (params, sizeof params, "{\"data\":\"inst-%d\",\"iterations\":%d}", i,
+                  lost ? 1000000 : 100);
         p2c2r_task_t task = { "encryption", params, NULL, 0, ref, 0 };
         if (!p2c2r_submit (c, &task, s_done, &t, &code)) {
             fprintf (stderr, "p2c2r_submit: %s\n", p2c2r_code_name (code));
@@ -73,10 +77,13 @@ main (int argc, char **argv)
         }
     }
     p2c2r_task_t bad = { "no_such_kernel", "{}", NULL, 0, "bad", 0 };
-    p2c2r_submit (c, &bad, s_done, &t, &code);
+    if (!lost)
+        p2c2r_submit (c, &bad, s_done, &t, &code);
+    int want = lost ? n : n + 1;
+    bool said = false;
     time_t until = time (NULL) + 60;
     int answered = 0;
-    while (answered < n + 1 && time (NULL) < until) {
+    while (answered < want && time (NULL) < until) {
         if (opt.threaded) {
             struct timespec ts = { 0, 10000000 };
             nanosleep (&ts, NULL);
@@ -89,8 +96,15 @@ main (int argc, char **argv)
         pthread_mutex_lock (&t.lock);
         answered = t.answered;
         pthread_mutex_unlock (&t.lock);
+        p2c2r_stats_t st;
+        p2c2r_stats (c, &st);
+        if (lost && !said && st.in_flight == (uint64_t) n) {
+            printf ("in_flight %d\n", n);
+            fflush (stdout);
+            said = true;
+        }
     }
     p2c2r_destroy (&c);
     printf ("done ok=%d errors=%d\n", t.ok, t.errors);
-    return answered == n + 1 ? 0 : 1;
+    return answered == want ? 0 : 1;
 }
