@@ -109,6 +109,84 @@ install: $(BINS)
 	install -m 0644 ledger/sql/*.sql $(DESTDIR)$(PREFIX)/share/p2c2r/sql/
 	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/web && cp -R web/. $(DESTDIR)$(PREFIX)/share/p2c2r/web/
 
+# ---- libp2c2r, its examples and its install (issue 18; docs/sdk.md) ----
+# The library is lib/ with the protobuf and frame code it shares with the
+# servers, built twice: as PIC objects that hide everything but p2c2r_*
+# (shared and static library, installed), and as plain objects in an
+# archive that the agent links (its gamer is a client of the library).
+LIB_VERSION  := 0.1.0
+LIB_SONAME   := libp2c2r.so.0
+CFLAGS       += -Ilib
+LIB_SRCS     := $(wildcard lib/*.c) common/p2c_frame.c common/p2c_msg.c \
+                common/p2c_test.c common/p2c_log.c
+LIB_LIBS      = $(shell pkg-config --libs libwebsockets libprotobuf-c openssl 2>/dev/null) -lpthread
+LIB_PIC      := build/obj-pic
+LIB_PIC_OBJS := $(patsubst %.c,$(LIB_PIC)/%.o,$(LIB_SRCS)) $(LIB_PIC)/gen/p2c2r.pb-c.o
+LIB_SO       := build/lib/libp2c2r.so.$(LIB_VERSION)
+LIB_A        := build/lib/libp2c2r.a
+LIB_AGENT_A  := $(OBJ)/libp2c2r-client.a
+EXAMPLES     := $(patsubst examples/%.c,build/examples/%,$(wildcard examples/*.c))
+
+.PHONY: lib examples install-lib
+lib: $(LIB_SO) $(LIB_A)
+examples: $(EXAMPLES)
+unit: lib examples
+
+$(LIB_PIC)/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC PIC  $<"
+	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -ffunction-sections -fdata-sections -MMD -MP -c -o $@ $<
+
+$(LIB_PIC)/gen/p2c2r.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -ffunction-sections -fdata-sections -c -o $@ $<
+
+# Unused code (the self-tests) is dropped; every symbol must resolve
+$(LIB_SO): $(LIB_PIC_OBJS) lib/p2c2r.map
+	@mkdir -p build/lib
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=lib/p2c2r.map \
+	    -Wl,--gc-sections -Wl,-z,defs -o $@ $(LIB_PIC_OBJS) $(LIB_LIBS)
+	$(Q)ln -sf $(notdir $@) build/lib/$(LIB_SONAME)
+	$(Q)ln -sf $(LIB_SONAME) build/lib/libp2c2r.so
+
+# One relocatable object whose hidden symbols are made local, so that a
+# program linking the static library cannot clash with its insides
+$(LIB_A): $(LIB_PIC_OBJS)
+	@mkdir -p build/lib
+	@echo "  AR      $@"
+	$(Q)ld -r -o build/lib/p2c2r-all.o $(LIB_PIC_OBJS)
+	$(Q)objcopy --localize-hidden build/lib/p2c2r-all.o
+	$(Q)rm -f $@ && ar rcs $@ build/lib/p2c2r-all.o
+
+$(LIB_AGENT_A): $(patsubst %.c,$(OBJ)/%.o,$(wildcard lib/*.c))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The agent, its tests and the bench tools that link the agent's objects
+# take the library's objects from the archive, ahead of the common one
+LIB_USERS := bin/p2c2r-agent build/test/test_agent $(BENCH_TOOLS)
+$(LIB_USERS): $(LIB_AGENT_A)
+$(LIB_USERS): private LDLIBS := $(LIB_AGENT_A) $(OBJ)/libp2c2r-common.a $(LDLIBS)
+
+# Examples link the shared library from the tree, as a game would link it
+build/examples/%: examples/%.c $(LIB_SO)
+	@mkdir -p build/examples
+	@echo "  LINK    $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -Ilib -o $@ $< \
+	    -Lbuild/lib -Wl,-rpath,$(abspath build/lib) -lp2c2r $(shell pkg-config --cflags --libs jansson) -lm
+
+install: install-lib
+install-lib: $(LIB_SO) $(LIB_A)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0644 lib/p2c2r.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libp2c2r.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(LIB_VERSION)|' lib/p2c2r.pc.in \
+	    >$(DESTDIR)$(PREFIX)/lib/pkgconfig/p2c2r.pc
+# ---- end of libp2c2r ----
+
 clean:
 	rm -rf build bin
 

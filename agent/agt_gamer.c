@@ -1,11 +1,14 @@
-/*  The player's client: one connection, one thread (libwebsockets' loop).
-    It never reconnects: a run that loses its connection cannot know which
-    tasks were answered, so it reports and exits 3. On a terminal without
-    --task it shows the original demo's menu and runs one task per choice,
-    each on a connection of its own. */
+/*  The player's client, a program on libp2c2r (lib/p2c2r.h) in its loop
+    mode: the run waits on p2c2r_fd and steps the client. It never
+    reconnects: a run that loses its connection cannot know which tasks
+    were answered (until the server deduplicates client_refs), so it
+    reports and exits 3. On a terminal without --task it shows the
+    original demo's menu and runs one task per choice, each on a
+    connection of its own. */
 #include "agt_gamer.h"
 #include "agt_config.h"
 #include "agt_conn.h"
+#include "p2c2r.h"
 #include "agt_params.h"
 #include "agt_peer.h"
 #include "p2c_log.h"
@@ -17,6 +20,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +53,9 @@ typedef struct {
     uint64_t file_base;         //  added to the index in saved file names
     char *url;
     char *ca_file;              //  --ca, or NULL
-    agt_conn_tls_t tls;         //  wss:// settings (ca_file borrowed from above)
+    bool insecure;              //  --insecure
     //  Run state
-    agt_conn_t *conn;
+    p2c2r_client_t *client;
     bool registered;
     bool finished;              //  every task answered, or given up
     uint64_t next;              //  next index to submit
@@ -60,7 +64,7 @@ typedef struct {
     uint8_t *state;             //  per index: s_task_state_t
     int64_t *submit_us;         //  per index: when it was sent
     double *latency_ms;         //  per answered task, in answer order
-    uint64_t ok, errors, cached, protocol_errors;
+    uint64_t ok, errors, cached;
     int64_t cost_pico;
     int64_t start_us, end_us;
     int64_t bar_us;             //  when the progress bar was last drawn
@@ -130,6 +134,8 @@ s_cmp_double (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void s_on_done (p2c2r_client_t *client, const p2c2r_result_t *result, void *arg);
+
 static void
 s_submit_more (s_gamer_t *self)
 {
@@ -142,20 +148,15 @@ s_submit_more (s_gamer_t *self)
         }
         char ref [24];
         snprintf (ref, sizeof ref, "%" PRIu64, i);
-        P2c2r__Submit sub = P2C2R__SUBMIT__INIT;
-        sub.task_type = self->task;
-        sub.params_json = params;
-        sub.payload.data = self->payload;
-        sub.payload.len = self->payload_len;
-        sub.client_ref = ref;
-        sub.deadline_ms = self->deadline_ms;
-        P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
-        msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_SUBMIT;
-        msg.submit = &sub;
-        int rc = agt_conn_send (self->conn, &msg);
+        p2c2r_task_t task = { self->task, params, self->payload, self->payload_len, ref,
+                              self->deadline_ms };
+        p2c2r_code_t code = P2C2R_OK;
+        uint64_t id = p2c2r_submit (self->client, &task, s_on_done, self, &code);
         free (params);
-        if (rc != 0)
+        if (!id) {
+            log_warn ("gamer: submit refused code=%s", p2c2r_code_name (code));
             return;
+        }
         self->state [i] = S_OUTSTANDING;
         self->submit_us [i] = p2c_now_us ();
         self->outstanding++;
@@ -163,25 +164,17 @@ s_submit_more (s_gamer_t *self)
     }
 }
 
-//  The task of a client_ref we sent and that is still waiting, or -1
+//  The index of a task from its client_ref (the library matched the reply
+//  to a task in flight; this checks that it is one of ours, once), or -1
 static int64_t
-s_index_of (s_gamer_t *self, const char *ref, const char **why)
+s_index_of (s_gamer_t *self, const char *ref)
 {
     char *end = NULL;
     errno = 0;
     unsigned long long v = ref && *ref >= '0' && *ref <= '9' ? strtoull (ref, &end, 10) : 0;
-    if (!ref || !*ref || *ref < '0' || *ref > '9' || errno || *end || v >= self->count) {
-        *why = "unknown_client_ref";
+    if (!ref || !*ref || *ref < '0' || *ref > '9' || errno || *end || v >= self->count
+        || self->state [v] != S_OUTSTANDING)
         return -1;
-    }
-    if (self->state [v] == S_ANSWERED) {
-        *why = "duplicate_reply";
-        return -1;
-    }
-    if (self->state [v] != S_OUTSTANDING) {
-        *why = "reply_before_submit";
-        return -1;
-    }
     return (int64_t) v;
 }
 
@@ -257,7 +250,6 @@ s_finish (s_gamer_t *self)
     self->finished = true;
     self->end_us = p2c_now_us ();
     s_bar (self, true);
-    agt_conn_stop (self->conn);
 }
 
 //  One reply in the menu: what the player wants to see
@@ -372,105 +364,65 @@ s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const ch
         s_submit_more (self);
 }
 
+//  A task's one completion (library callback, inside p2c2r_step)
 static void
-s_protocol_error (s_gamer_t *self, const char *why, const char *ref, const char *task_id)
+s_on_done (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
 {
-    self->protocol_errors++;
-    log_warn ("gamer: protocol error reason=%s client_ref=%.40s task_id=%.60s", why,
-              ref ? ref : "", task_id ? task_id : "");
-}
-
-static void
-s_on_open (agt_conn_t *conn, void *arg)
-{
+    (void) client;
     s_gamer_t *self = (s_gamer_t *) arg;
-    P2c2r__RegisterGamer reg = P2C2R__REGISTER_GAMER__INIT;
-    reg.gamer_id = self->gamer_id;
-    reg.api_key = self->api_key ? self->api_key : "";
-    P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
-    msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER;
-    msg.register_gamer = &reg;
-    if (agt_conn_send (conn, &msg) != 0)
-        agt_conn_close (conn);
-}
-
-static void
-s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
-              size_t raw_len, void *arg)
-{
-    (void) conn, (void) raw, (void) raw_len;
-    s_gamer_t *self = (s_gamer_t *) arg;
-    P2c2r__ServerMessage *msg = *msg_p;
     if (self->finished)
         return;
-    const char *why = NULL;
-    switch (msg->msg_case) {
-        case P2C2R__SERVER_MESSAGE__MSG_REGISTERED:
-            if (self->registered)
-                break;
-            self->registered = true;
-            log_debug ("gamer: registered id=%s", self->gamer_id);
-            s_submit_more (self);
-            break;
-        case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: {
-            P2c2r__TaskReply *r = msg->task_result;
-            int64_t index = s_index_of (self, r->client_ref, &why);
-            if (index < 0) {
-                s_protocol_error (self, why, r->client_ref, r->task_id);
-                break;
-            }
-            s_answer (self, index, r->task_id, r->ok, r->error_code, r->error, r->result_json,
-                      r->blob.data, r->blob.len, r->cost_pico, r->billed_us, r->cached);
-            break;
-        }
-        case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
-            P2c2r__Error *e = msg->error;
-            if (!self->registered) {
-                log_warn ("gamer: registration refused code=%s message=\"%.200s\"", e->code,
-                          e->message);
-                fprintf (stderr, "p2c2r-agent gamer: registration refused: %s (%s)\n",
-                         e->message, e->code);
-                self->exit_code = 1;
-                s_finish (self);
-                break;
-            }
-            //  A submit refused before it was accepted is answered this way
-            if (e->client_ref [0]) {
-                int64_t index = s_index_of (self, e->client_ref, &why);
-                if (index < 0)
-                    s_protocol_error (self, why, e->client_ref, NULL);
-                else
-                    s_answer (self, index, "", false, e->code, e->message, NULL, NULL, 0, 0, 0,
-                              false);
-            }
-            else
-                log_warn ("gamer: server error code=%s message=\"%.200s\"", e->code, e->message);
-            break;
-        }
-        default:
-            log_debug ("gamer: message ignored case=%d", (int) msg->msg_case);
-            break;
+    int64_t index = s_index_of (self, p2c2r_result_client_ref (r));
+    if (index < 0) {
+        log_warn ("gamer: completion for no task of ours client_ref=%.40s",
+                  p2c2r_result_client_ref (r));
+        return;
     }
+    bool ok = p2c2r_result_code (r) == P2C2R_OK;
+    size_t blob_len = 0;
+    const uint8_t *blob = p2c2r_result_blob (r, &blob_len);
+    s_answer (self, index, p2c2r_result_task_id (r), ok, p2c2r_result_code_name (r),
+              p2c2r_result_error (r), ok ? p2c2r_result_json (r) : NULL, blob, blob_len,
+              p2c2r_result_cost_pico (r), p2c2r_result_billed_us (r), p2c2r_result_cached (r));
 }
 
+//  The connection's state (library callback). Without reconnects, the
+//  first close ends the run: refused (exit 1) or lost (exit 3).
 static void
-s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
+s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, const char *why,
+            void *arg)
 {
-    (void) conn;
+    (void) client;
     s_gamer_t *self = (s_gamer_t *) arg;
     if (self->finished)
         return;
-    if (end->cert_error)
+    if (state == P2C2R_READY) {
+        self->registered = true;
+        log_debug ("gamer: registered id=%s", self->gamer_id);
+        s_submit_more (self);
+        return;
+    }
+    if (state != P2C2R_CLOSED && state != P2C2R_DISCONNECTED)
+        return;
+    if (code == P2C2R_TLS) {
         fprintf (stderr, "p2c2r-agent gamer: cannot connect to %s: %s; give the CA that signed "
                  "the server's certificate with --ca FILE and check the host name in --server "
-                 "(--insecure for a development server)\n",
-                 self->url, end->why);
+                 "(--insecure for a development server)\n", self->url, why);
+        self->exit_code = 3;
+    }
     else
+    if (code == P2C2R_CONNECTION_LOST || code == P2C2R_NOT_CONNECTED) {
         fprintf (stderr, "p2c2r-agent gamer: %s (%s) with %" PRIu64 " of %" PRIu64
                  " tasks answered\n",
-                 self->registered ? "connection lost" : "cannot reach the server", end->why,
+                 self->registered ? "connection lost" : "cannot reach the server", why,
                  self->answered, self->count);
-    self->exit_code = 3;
+        self->exit_code = 3;
+    }
+    else {
+        //  The server refused the registration
+        fprintf (stderr, "p2c2r-agent gamer: %s\n", why);
+        self->exit_code = 1;
+    }
     s_finish (self);
 }
 
@@ -488,11 +440,10 @@ s_print_missing (s_gamer_t *self)
     fprintf (stderr, "%s\n", missing > shown ? " ..." : "");
 }
 
+//  The run's bound (--timeout-s), checked on every turn of the loop
 static void
-s_on_cron (agt_conn_t *conn, void *arg)
+s_check_timeout (s_gamer_t *self)
 {
-    (void) conn;
-    s_gamer_t *self = (s_gamer_t *) arg;
     if (self->finished || p2c_now_us () - self->start_us < self->timeout_us)
         return;
     s_print_missing (self);
@@ -501,7 +452,7 @@ s_on_cron (agt_conn_t *conn, void *arg)
 }
 
 static void
-s_summary (s_gamer_t *self)
+s_summary (s_gamer_t *self, uint64_t protocol_errors)
 {
     FILE *out = self->json ? stderr : stdout;
     double wall_s = (double) ((self->end_us ? self->end_us : p2c_now_us ()) - self->start_us) / 1e6;
@@ -512,7 +463,7 @@ s_summary (s_gamer_t *self)
     agt_gamer_usd (self->cost_pico, usd, sizeof usd);
     fprintf (out, "summary: tasks=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " missing=%" PRIu64
              " protocol_errors=%" PRIu64 " cached=%" PRIu64 "\n", self->count, self->ok,
-             self->errors, self->count - self->answered, self->protocol_errors, self->cached);
+             self->errors, self->count - self->answered, protocol_errors, self->cached);
     fprintf (out, "summary: wall_s=%.3f tasks_per_s=%.1f\n", wall_s,
              wall_s > 0 ? (double) n / wall_s : 0.0);
     fprintf (out, "summary: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f\n",
@@ -555,7 +506,7 @@ s_run (s_gamer_t *self, bool summary)
 {
     self->registered = self->finished = false;
     self->next = self->outstanding = self->answered = 0;
-    self->ok = self->errors = self->cached = self->protocol_errors = 0;
+    self->ok = self->errors = self->cached = 0;
     self->cost_pico = 0;
     self->end_us = self->bar_us = 0;
     self->exit_code = 0;
@@ -565,17 +516,34 @@ s_run (s_gamer_t *self, bool summary)
     if (!self->state || !self->submit_us || !self->latency_ms)
         fatal ("gamer: out of memory for %" PRIu64 " tasks", self->count);
     int rc = 0;
-    agt_conn_handlers_t handlers = { s_on_open, s_on_message, s_on_close, NULL, s_on_cron };
-    self->conn = agt_conn_new (self->url, &self->tls, &handlers, self, 100);
-    if (!self->conn) {
+    p2c2r_options_t opt;
+    p2c2r_options_init (&opt);
+    opt.url = self->url;
+    opt.api_key = self->api_key;
+    opt.gamer_id = self->gamer_id;
+    opt.ca_file = self->ca_file;
+    opt.insecure = self->insecure;
+    opt.reconnect = false;
+    //  Every task of the run may wait for the connection at once
+    opt.max_queued = self->concurrency > 1000000 ? 1000000 : (uint32_t) self->concurrency;
+    opt.on_state = s_on_state;
+    opt.on_log = agt_conn_log;
+    opt.arg = self;
+    self->start_us = p2c_now_us ();
+    self->client = p2c2r_new (&opt, NULL);
+    if (!self->client) {
         fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", self->url);
         rc = 1;
     }
     else {
-        self->start_us = p2c_now_us ();
-        agt_conn_connect (self->conn);
-        if (agt_conn_run (self->conn, &s_stop) != 0 && !self->finished)
-            self->exit_code = 3;
+        struct pollfd pfd = { p2c2r_fd (self->client), POLLIN, 0 };
+        while (!self->finished && !s_stop) {
+            //  The client's descriptor wakes us for replies and its timer
+            if (poll (&pfd, 1, 100) < 0 && errno != EINTR)
+                break;
+            p2c2r_step (self->client);
+            s_check_timeout (self);
+        }
         if (!self->finished) {
             //  Interrupted: say what was left, like a timeout
             if (self->progress)
@@ -584,16 +552,18 @@ s_run (s_gamer_t *self, bool summary)
             self->exit_code = 2;
             self->end_us = p2c_now_us ();
         }
+        p2c2r_stats_t stats;
+        p2c2r_stats (self->client, &stats);
         if (summary && (self->exit_code != 1 || self->registered))
-            s_summary (self);
+            s_summary (self, stats.protocol_errors);
         rc = self->exit_code;
-        if (!rc && (self->protocol_errors || self->answered != self->count))
+        if (!rc && (stats.protocol_errors || self->answered != self->count))
             rc = 1;
-        if (self->protocol_errors)
+        if (stats.protocol_errors)
             fprintf (stderr, "p2c2r-agent gamer: %" PRIu64 " protocol errors (replies for unknown "
-                     "or already answered tasks)\n", self->protocol_errors);
+                     "or already answered tasks)\n", stats.protocol_errors);
     }
-    agt_conn_destroy (&self->conn);
+    p2c2r_destroy (&self->client);
     free (self->state);
     free (self->submit_us);
     free (self->latency_ms);
@@ -749,9 +719,9 @@ agt_gamer_main (int argc, char **argv)
         rc = 1;
     self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
     self->ca_file = cfg.conn.ca && *cfg.conn.ca ? strdup (cfg.conn.ca) : NULL;
-    self->tls.ca_file = self->ca_file;
-    self->tls.insecure = cfg.conn.insecure;
-    if (!rc && agt_conn_check_tls (self->url, &self->tls, "gamer") != 0)
+    self->insecure = cfg.conn.insecure;
+    p2l_conn_tls_t tls = { self->ca_file, cfg.conn.insecure };
+    if (!rc && agt_conn_check_tls (self->url, &tls, "gamer") != 0)
         rc = 1;
     if (!rc) {
         self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");

@@ -1,5 +1,5 @@
 /*  The contributor's agent. One thread runs everything that matters: the
-    libwebsockets loop (agt_conn) owns the connection to the gateway and
+    libwebsockets loop (p2l_conn) owns the connection to the gateway and
     also watches the socket of each slot's worker process. An assignment
     goes from the frame it came in straight to an idle worker (the same
     bytes, no packing again); the worker's reply goes to the gateway from
@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-_Static_assert (AGT_WORKER_REPLY_PRE >= AGT_CONN_PRE, "a worker's reply goes out as read");
+_Static_assert (AGT_WORKER_REPLY_PRE >= P2L_CONN_PRE, "a worker's reply goes out as read");
 
 //  One assignment waiting for a slot (only when the server sent more than
 //  the slots advertised)
@@ -40,7 +40,7 @@ typedef struct _s_job_t {
     struct _s_job_t *next;
 } s_job_t;
 
-//  One result on its way to the socket (the tag of agt_conn_send_*)
+//  One result on its way to the socket (the tag of p2l_conn_send_*)
 typedef struct {
     P2c2r__ClientMessage *reply;    //  the worker's answer, or NULL
     P2c2r__PeerResult local;        //  the error we made when reply is NULL
@@ -54,7 +54,7 @@ typedef struct {
     agt_peer_t *peer;
     int index;
     agt_worker_t *worker;           //  this slot's worker process
-    agt_conn_watch_t *watch;        //  the loop's watch on its socket
+    p2l_conn_watch_t *watch;        //  the loop's watch on its socket
     uint64_t watched;               //  agt_worker_serial the watch is for
     //  The task in flight, when the worker is busy
     unsigned gen;                   //  connection it came on
@@ -81,8 +81,8 @@ struct _agt_peer_t {
     bool bench_started;
     pthread_mutex_t mutex;          //  guards ref_us
     //  Network thread only
-    agt_conn_t *conn;
-    agt_backoff_t backoff;
+    p2l_conn_t *conn;
+    p2l_backoff_t backoff;
     int64_t reconnect_at_us;        //  0: no reconnect pending
     bool registered;
     bool auth_refused;              //  this connection's registration got auth_failed
@@ -92,7 +92,7 @@ struct _agt_peer_t {
     s_job_t *jobs, *jobs_tail;      //  assignments waiting for a slot
     s_slot_t *slots;
     agt_guest_t *guest;             //  the owner's preferences and local control
-    agt_conn_watch_t *control_watch;//  the loop's watch on the control socket
+    p2l_conn_watch_t *control_watch;//  the loop's watch on the control socket
     int64_t register_sent_us;       //  for the round trip shown by status
 };
 
@@ -212,8 +212,8 @@ s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const cha
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
     msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_RESULT;
     msg.result = &d->local;
-    //  agt_conn owns d from here and frees it with s_done_free
-    agt_conn_send_tagged (self->conn, &msg, d, s_on_sent, s_done_free);
+    //  p2l_conn owns d from here and frees it with s_done_free
+    p2l_conn_send_tagged (self->conn, &msg, d, s_on_sent, s_done_free);
 }
 
 //  ---------------------------------------------------------------------
@@ -230,10 +230,10 @@ s_slot_watch (s_slot_t *slot)
     agt_worker_t *w = slot->worker;
     if (slot->watch && slot->watched == agt_worker_serial (w))
         return;
-    agt_conn_unwatch (&slot->watch);
+    p2l_conn_unwatch (&slot->watch);
     if (agt_worker_fd (w) < 0)
         return;
-    if (agt_conn_watch (slot->peer->conn, agt_worker_fd (w), s_slot_ready, slot, &slot->watch)
+    if (p2l_conn_watch (slot->peer->conn, agt_worker_fd (w), s_slot_ready, slot, &slot->watch)
         == 0)
         slot->watched = agt_worker_serial (w);
 }
@@ -258,7 +258,7 @@ s_slot_start (s_slot_t *slot, unsigned gen, const P2c2r__Assign *a, const uint8_
     }
     s_slot_watch (slot);
     if (agt_worker_wants_write (slot->worker))
-        agt_conn_watch_write (slot->watch);
+        p2l_conn_watch_write (slot->watch);
 }
 
 //  The worker's socket is ready (or it is time to check the time limit)
@@ -276,8 +276,8 @@ s_slot_pump (s_slot_t *slot)
                     ? s_done_new (self, slot->type) : NULL;
         if (d) {
             d->reply = reply;
-            //  The worker's bytes go out as they are: agt_conn owns buf and d
-            agt_conn_send_packed (self->conn, buf, AGT_WORKER_REPLY_PRE, len, d, s_on_sent,
+            //  The worker's bytes go out as they are: p2l_conn owns buf and d
+            p2l_conn_send_packed (self->conn, buf, AGT_WORKER_REPLY_PRE, len, d, s_on_sent,
                                   s_done_free);
         }
         else {
@@ -293,7 +293,7 @@ s_slot_pump (s_slot_t *slot)
     }
     else
     if (st == AGT_WORKER_RUNNING && agt_worker_wants_write (slot->worker))
-        agt_conn_watch_write (slot->watch);
+        p2l_conn_watch_write (slot->watch);
     s_slot_watch (slot);
     if (!agt_worker_busy (slot->worker))
         s_slot_next (slot);
@@ -351,7 +351,7 @@ s_busy_slots (agt_peer_t *self)
 //  Network events
 
 static void
-s_register (agt_conn_t *conn, void *arg)
+s_register (p2l_conn_t *conn, void *arg)
 {
     agt_peer_t *self = (agt_peer_t *) arg;
     const agt_kernel_t *kernels = agt_kernels ();
@@ -365,7 +365,7 @@ s_register (agt_conn_t *conn, void *arg)
         free (types);
         free (infos);
         free (info_ptrs);
-        agt_conn_close (conn);
+        p2l_conn_close (conn);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -399,8 +399,8 @@ s_register (agt_conn_t *conn, void *arg)
     msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER;
     msg.register_peer = &reg;
     self->register_sent_us = p2c_now_us ();
-    if (agt_conn_send (conn, &msg) != 0)
-        agt_conn_close (conn);
+    if (p2l_conn_send (conn, &msg) != 0)
+        p2l_conn_close (conn);
     else
         log_debug ("peer: registering id=%s slots=%d types=%zu", self->peer_id, self->nslots, n);
     free (types);
@@ -409,7 +409,7 @@ s_register (agt_conn_t *conn, void *arg)
 }
 
 static void
-s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
+s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
               size_t raw_len, void *arg)
 {
     agt_peer_t *self = (agt_peer_t *) arg;
@@ -420,7 +420,7 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
                 log_info ("peer: registered id=%s slots=%d workers=%d", self->peer_id,
                           self->nslots * self->queue, self->nslots);
             self->registered = true;
-            agt_backoff_reset (&self->backoff);
+            p2l_backoff_reset (&self->backoff);
             if (self->guest)
                 agt_guest_set_link (self->guest, true,
                                     (double) (p2c_now_us () - self->register_sent_us) / 1000.0);
@@ -440,7 +440,7 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             //  would make a supervisor restart us in a fast loop instead
             if (!strcmp (code, "auth_failed"))
                 self->auth_refused = true;
-            agt_conn_close (conn);
+            p2l_conn_close (conn);
             break;
         }
         case P2C2R__SERVER_MESSAGE__MSG_ASSIGN: {
@@ -487,7 +487,7 @@ s_on_message (agt_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
 }
 
 static void
-s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
+s_on_close (p2l_conn_t *conn, const p2l_conn_end_t *end, void *arg)
 {
     (void) conn;
     agt_peer_t *self = (agt_peer_t *) arg;
@@ -511,11 +511,11 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
     }
     if (s_stop)
         return;
-    agt_retry_t kind = agt_retry_kind (end, auth_refused);
-    int64_t delay = agt_retry_delay (kind, &self->backoff,
+    p2l_retry_t kind = p2l_retry_kind (end, auth_refused);
+    int64_t delay = p2l_retry_delay (kind, &self->backoff,
                                      (double) random () / ((double) RAND_MAX + 1));
     self->reconnect_at_us = p2c_now_us () + delay * 1000;
-    if (kind == AGT_RETRY_AUTH)
+    if (kind == P2L_RETRY_AUTH)
         log_warn ("peer: api key refused by the server, check --api-key (P2C2R_API_KEY) "
                   "reason=\"%s\" retry_ms=%lld", auth_refused ? "auth_failed" : end->why,
                   (long long) delay);
@@ -527,7 +527,7 @@ s_on_close (agt_conn_t *conn, const agt_conn_end_t *end, void *arg)
                   (long long) delay);
     else
         log_info ("peer: disconnected reason=\"%s\" close_code=%d retry=%s retry_ms=%lld",
-                  end->why, end->code, agt_retry_name (kind), (long long) delay);
+                  end->why, end->code, p2l_retry_name (kind), (long long) delay);
 }
 
 //  The owner's preferences, once per cron tick: a change of state is
@@ -568,13 +568,13 @@ s_control_ready (void *arg)
 }
 
 static void
-s_on_cron (agt_conn_t *conn, void *arg)
+s_on_cron (p2l_conn_t *conn, void *arg)
 {
     agt_peer_t *self = (agt_peer_t *) arg;
     int64_t now = p2c_now_us ();
     if (self->reconnect_at_us && now >= self->reconnect_at_us) {
         self->reconnect_at_us = 0;
-        agt_conn_connect (conn);
+        p2l_conn_connect (conn);
     }
     //  Time limits of running tasks (a hung worker is silent), and workers
     //  whose watch could not be set up
@@ -595,7 +595,7 @@ s_on_cron (agt_conn_t *conn, void *arg)
         P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
-        agt_conn_send (conn, &msg);
+        p2l_conn_send (conn, &msg);
     }
 }
 
@@ -658,8 +658,8 @@ s_peer_destroy (agt_peer_t **self_p)
         pthread_join (self->bench_thread, NULL);
     free (self->ref_us);
     //  The connection first: its watches point into the slots
-    agt_conn_unwatch (&self->control_watch);
-    agt_conn_destroy (&self->conn);
+    p2l_conn_unwatch (&self->control_watch);
+    p2l_conn_destroy (&self->conn);
     agt_guest_destroy (&self->guest);
     for (int i = 0; self->slots && i < self->nslots; i++)
         agt_worker_destroy (&self->slots [i].worker);
@@ -768,7 +768,7 @@ agt_peer_main (int argc, char **argv)
     self->queue = cfg.queue;
     self->task_timeout_ms = cfg.task_timeout_ms;
     self->log_tasks = cfg.log_tasks;
-    agt_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
+    p2l_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
     if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
         free (self->url);
         free (self->peer_id);
@@ -778,15 +778,16 @@ agt_peer_main (int argc, char **argv)
         s_peer_destroy (&self);
         return 1;
     }
-    agt_backoff_reset (&self->backoff);
+    p2l_backoff_reset (&self->backoff);
     srandom ((unsigned) (p2c_now_us () ^ getpid ()));
     while (agt_kernels () [self->nkernels].name)
         self->nkernels++;
     self->ref_us = calloc (self->nkernels + 1, sizeof (uint64_t));
     if (!self->ref_us)
         fatal ("peer: out of memory");
-    agt_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, NULL, s_on_cron };
-    self->conn = agt_conn_new (self->url, &tls, &handlers, self, 100);
+    p2l_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, s_on_cron,
+                                     agt_conn_log };
+    self->conn = p2l_conn_new (self->url, &tls, &handlers, self, 100);
     char *state_path = s_state_path (cfg.state_dir);
     agt_guest_opts_t gopts = { config_path, *cfg.control ? cfg.control : NULL, cfg.proc_root,
                                cfg.sys_root, state_path, self->url };
@@ -815,7 +816,7 @@ agt_peer_main (int argc, char **argv)
     sigaction (SIGHUP, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
     if (agt_guest_control_fd (self->guest) >= 0
-        && agt_conn_watch (self->conn, agt_guest_control_fd (self->guest), s_control_ready, self,
+        && p2l_conn_watch (self->conn, agt_guest_control_fd (self->guest), s_control_ready, self,
                            &self->control_watch) != 0)
         log_warn ("peer: cannot watch the control socket, status answers once a tick");
 
@@ -859,8 +860,8 @@ agt_peer_main (int argc, char **argv)
 
     log_info ("peer: starting id=%s server=%s slots=%d version=%s", self->peer_id, self->url,
               self->nslots, AGT_VERSION);
-    agt_conn_connect (self->conn);
-    if (agt_conn_run (self->conn, &s_stop) != 0) {
+    p2l_conn_connect (self->conn);
+    if (p2l_conn_run (self->conn, &s_stop) != 0) {
         log_warn ("peer: network loop failed");
         self->exit_code = 1;
     }

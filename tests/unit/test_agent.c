@@ -1,7 +1,6 @@
-/*  Self-tests of the agent's classes, without a server: URL parsing (ws://
-    and wss://), reconnect backoff and the close-code policy (agt_conn), {i}
-    substitution, percentiles and money printing (agt_gamer), and the worker protocol end to end with real
-    worker processes.
+/*  Self-tests of the agent's classes, without a server: {i} substitution,
+    percentiles and money printing (agt_gamer), and the worker protocol
+    end to end with real worker processes.
     The worker processes are this test binary itself, started as
     `test_agent worker --fd 3 ...`: its worker main wraps the agent's real
     one (agt_worker_main) and adds three kernels that exist only here, to
@@ -10,7 +9,6 @@
     it first), one task also goes through the real agent's worker. */
 #include "agt_bench.h"
 #include "agt_config.h"
-#include "agt_conn.h"
 #include "agt_control.h"
 #include "agt_gamer.h"
 #include "agt_guest.h"
@@ -455,7 +453,6 @@ main (int argc, char **argv)
     bool verbose = argc >= 2 && !strcmp (argv [1], "-v");
     signal (SIGPIPE, SIG_IGN);
 
-    agt_conn_test (verbose);
     agt_gamer_test (verbose);
     agt_bench_test (verbose);
     agt_config_test (verbose);
