@@ -195,6 +195,12 @@ agt_guest_new (const agt_guest_opts_t *opts, const agt_prefs_t *prefs, char *why
         self->control = agt_control_new (opts->control_path ? opts->control_path : def,
                                          s_on_control, self, why, why_size);
         free (def);
+        //  A second agent of the same user goes on without local control
+        //  when it was not given a socket of its own; one that was, stops
+        if (!self->control && !opts->control_path)
+            log_warn ("peer: no local control (p2c2r-agent status): %s; give --control PATH",
+                      why);
+        else
         if (!self->control) {
             agt_guest_destroy (&self);
             return NULL;
