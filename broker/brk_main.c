@@ -8,9 +8,16 @@ int
 main (int argc, char **argv)
 {
     char *bind = NULL;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL;
+    bool curve = true;
     p2c_cfg_t table [] = {
         { "bind", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &bind,
           "ZeroMQ endpoint the nodes connect to" },
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory: the broker's pair and the allow-list (p2c2r-ctl keys)" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve,
+          "CURVE and the allow-list; false lets any process join (to measure the cost only)" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -24,8 +31,9 @@ main (int argc, char **argv)
     p2c_log_init ("broker", verbose);
     zsys_init ();
     zsys_set_logstream (NULL);
-    zactor_t *broker = zactor_new (brk_server_actor, bind);
-    if (!broker)
+    brk_server_args_t args = { bind, curve, keys, false };
+    zactor_t *broker = zactor_new (brk_server_actor, &args);
+    if (!broker || args.failed)
         fatal ("broker: cannot start endpoint=%s", bind);
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM
     while (!zsys_interrupted) {

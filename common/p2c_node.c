@@ -1,5 +1,7 @@
 /*  Broker connection of a server process (see p2c_node.h). */
 #include "p2c_node.h"
+#include "p2c_auth.h"
+#include "p2c_keys.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -17,13 +19,56 @@ struct _p2c_node_t {
     bool broker_alive;          //  false once beats stop
     zhashx_t *nodes;            //  node id -> service name (strdup'd)
     uint64_t dropped;           //  messages we could not queue or decode
+    unsigned role;              //  our role bit (p2c_auth.h)
+    uint64_t refused;           //  messages our role may not take from their sender
 };
+
+//  The process's identity (p2c_node_set_keys): its pair, the broker's
+//  public key, and whether loading them failed
+static zcert_t *s_cert = NULL;
+static char s_broker_key [41];
+static bool s_keys_broken = false;
+
+int
+p2c_node_set_keys (const char *dir, const char *name)
+{
+    p2c_node_set_plain ();
+    s_cert = p2c_keys_load (dir, name);
+    zcert_t *broker = NULL;
+    if (s_cert) {
+        char *path = zsys_sprintf ("%s/broker.key", dir);
+        broker = zcert_load (path);
+        if (!broker)
+            fprintf (stderr, "keys: no broker public key %s (p2c2r-ctl keys init)\n", path);
+        zstr_free (&path);
+    }
+    if (!s_cert || !broker) {
+        zcert_destroy (&s_cert);
+        s_keys_broken = true;
+        return -1;
+    }
+    snprintf (s_broker_key, sizeof s_broker_key, "%s", zcert_public_txt (broker));
+    zcert_destroy (&broker);
+    return 0;
+}
+
+void
+p2c_node_set_plain (void)
+{
+    zcert_destroy (&s_cert);
+    s_keys_broken = false;
+}
 
 p2c_node_t *
 p2c_node_new (const char *endpoint, const char *service, const char *node_id)
 {
+    if (s_keys_broken) {
+        log_warn ("node: no bus key, not connecting service=%s", service);
+        return NULL;
+    }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
     self->service = strdup (service);
+    self->role = p2c_auth_role (service);
     if (node_id && *node_id)
         self->id = strdup (node_id);
     else {
@@ -45,6 +90,10 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
     zsock_set_maxmsgsize (self->sock, P2C_MAX_INTERNAL + 1024);
     zsock_set_reconnect_ivl (self->sock, 100);
     zsock_set_reconnect_ivl_max (self->sock, 1000);
+    if (s_cert) {
+        zcert_apply (s_cert, zsock_resolve (self->sock));
+        zsock_set_curve_serverkey (self->sock, s_broker_key);
+    }
     if (zsock_connect (self->sock, "%s", endpoint) != 0) {
         log_warn ("node: cannot connect endpoint=%s", endpoint);
         p2c_node_destroy (&self);
@@ -95,6 +144,12 @@ uint64_t
 p2c_node_dropped (p2c_node_t *self)
 {
     return self->dropped;
+}
+
+uint64_t
+p2c_node_refused (p2c_node_t *self)
+{
+    return self->refused;
 }
 
 bool
@@ -165,62 +220,97 @@ p2c_node_cron (p2c_node_t *self)
     }
 }
 
-//  Receives a whole multipart message into sender and body; returns false
-//  when nothing is waiting. Messages of the wrong shape are skipped.
+//  Receives a whole multipart message [sender][stamp][body] into sender,
+//  stamp and body; returns false when nothing is waiting. Messages of
+//  another shape are counted and skipped.
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *body)
+s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *stamp, zmq_msg_t *body)
 {
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&part);
-            return false;
+        zmq_msg_t parts [3];
+        int n = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t part;
+            zmq_msg_init (&part);
+            if (zmq_msg_recv (&part, handle, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close (&part);
+                if (n == 0)
+                    return false;
+                break;
+            }
+            more = zmq_msg_more (&part);
+            if (n < 3)
+                parts [n++] = part;
+            else {
+                zmq_msg_close (&part);
+                n = 4;
+            }
         }
-        if (!zmq_msg_more (&part)) {
-            //  a lone frame: not ours
-            zmq_msg_close (&part);
+        if (n != 3) {
+            for (int i = 0; i < n && i < 3; i++)
+                zmq_msg_close (&parts [i]);
             self->dropped++;
             continue;
         }
-        size_t slen = zmq_msg_size (&part);
+        size_t slen = zmq_msg_size (&parts [0]);
         char *sender = (char *) malloc (slen + 1);
-        memcpy (sender, zmq_msg_data (&part), slen);
+        memcpy (sender, zmq_msg_data (&parts [0]), slen);
         sender [slen] = 0;
-        zmq_msg_close (&part);
-        zmq_msg_init (body);
-        zmq_msg_recv (body, handle, 0);
-        bool extra = zmq_msg_more (body);
-        while (zmq_msg_more (body)) {
-            //  drain extra frames of a malformed message
-            zmq_msg_close (body);
-            zmq_msg_init (body);
-            zmq_msg_recv (body, handle, 0);
-        }
-        if (extra) {
-            zmq_msg_close (body);
-            free (sender);
-            self->dropped++;
-            continue;
-        }
+        zmq_msg_close (&parts [0]);
+        *stamp = parts [1];
+        *body = parts [2];
         *sender_p = sender;
         return true;
     }
+}
+
+//  True when the stamped sender's role may send msg to us; else counted and
+//  logged with the key's name (the first few, then one in a thousand, so a
+//  flood cannot fill the disk)
+static bool
+s_authorized (p2c_node_t *self, const char *sender, zmq_msg_t *stamp, P2c2r__Internal *msg)
+{
+    const char *key;
+    size_t klen;
+    unsigned from = p2c_auth_stamp_role ((const char *) zmq_msg_data (stamp),
+                                         zmq_msg_size (stamp), &key, &klen);
+    //  Only the broker speaks with an empty sender, and it stamps "broker"
+    if ((*sender == 0) != (from == P2C_ROLE_BROKER))
+        from = 0;
+    if (p2c_auth_allowed ((int) msg->msg_case, from, self->role))
+        return true;
+    self->refused++;
+    if (self->refused <= 20 || self->refused % 1000 == 0) {
+        int rlen = (int) (zmq_msg_size (stamp) < 80 ? zmq_msg_size (stamp) : 80);
+        log_warn ("node: refused type=%s from=%s stamp=%.*s key=%.*s refused=%llu",
+                  p2c_msg_internal_name (msg), sender, rlen, (const char *) zmq_msg_data (stamp),
+                  (int) (klen < 80 ? klen : 80), key, (unsigned long long) self->refused);
+    }
+    return false;
 }
 
 P2c2r__Internal *
 p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
     char *sender = NULL;
-    zmq_msg_t body;
-    while (s_recv_raw (self, &sender, &body)) {
+    zmq_msg_t stamp, body;
+    while (s_recv_raw (self, &sender, &stamp, &body)) {
         P2c2r__Internal *msg = p2c_msg_unpack_internal (
             (const uint8_t *) zmq_msg_data (&body), zmq_msg_size (&body));
         zmq_msg_close (&body);
         if (!msg) {
             self->dropped++;
             log_debug ("node: undecodable body from=%s", sender);
+            zmq_msg_close (&stamp);
+            free (sender);
+            continue;
+        }
+        bool allowed = s_authorized (self, sender, &stamp, msg);
+        zmq_msg_close (&stamp);
+        if (!allowed) {
+            p2c_msg_internal_free (&msg);
             free (sender);
             continue;
         }
@@ -301,9 +391,54 @@ p2c_node_test (bool verbose)
     zmsg_t *out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
     zmsg_addstr (out, "");
+    zmsg_addstr (out, "broker");
     zmsg_addmem (out, buf, len);
     zmsg_send (&out, router);
     free (buf);
+
+    //  What a gateway's role may not take is refused and counted, whoever
+    //  the body claims to be: a settlement ack from a "gateway" key, an
+    //  auth reply from a scheduler, a beat that names a node as sender, a
+    //  message without a stamp
+    struct { const char *sender, *stamp; int msg_case; } wrong [] = {
+        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST },
+        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+    };
+    P2c2r__AuthReply wrong_reply = P2C2R__AUTH_REPLY__INIT;
+    P2c2r__SettleRequest wrong_settle = P2C2R__SETTLE_REQUEST__INIT;
+    P2c2r__NodeEvent wrong_ev = P2C2R__NODE_EVENT__INIT;
+    wrong_ev.service = "ledger";
+    wrong_ev.node_id = "forged";
+    wrong_ev.up = true;
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong [0]; i++) {
+        P2c2r__Internal w = P2C2R__INTERNAL__INIT;
+        w.msg_case = wrong [i].msg_case;
+        if (w.msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY)
+            w.auth_reply = &wrong_reply;
+        else
+        if (w.msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST)
+            w.settle_request = &wrong_settle;
+        else
+            w.node_event = &wrong_ev;
+        buf = p2c_msg_pack_internal (&w, 0, &len);
+        out = zmsg_new ();
+        zmsg_addstr (out, "gw-test");
+        zmsg_addstr (out, wrong [i].sender);
+        zmsg_addstr (out, wrong [i].stamp);
+        zmsg_addmem (out, buf, len);
+        zmsg_send (&out, router);
+        free (buf);
+    }
+    //  and the old shape, [sender][body] without a stamp, is dropped
+    out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addstr (out, "led-1");
+    zmsg_addstr (out, "x");
+    zmsg_send (&out, router);
 
     P2c2r__NodeEvent ev = P2C2R__NODE_EVENT__INIT;
     ev.service = "scheduler";
@@ -315,6 +450,7 @@ p2c_node_test (bool verbose)
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
     zmsg_addstr (out, "");
+    zmsg_addstr (out, "broker");
     zmsg_addmem (out, buf, len);
     zmsg_send (&out, router);
     free (buf);
@@ -330,6 +466,9 @@ p2c_node_test (bool verbose)
     P2C_CHECK (sender && !strcmp (sender, ""));
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
+    P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);
+    P2C_CHECK (p2c_node_refused (node) == 6);
+    P2C_CHECK (p2c_node_dropped (node) == 1);
     p2c_msg_internal_free (&got);
     zstr_free (&sender);
 
