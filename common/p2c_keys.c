@@ -207,6 +207,20 @@ p2c_keys_load (const char *dir, const char *name)
     return cert;
 }
 
+int
+p2c_keys_public (const char *dir, const char *name, char *buf)
+{
+    char *path = zsys_sprintf ("%s/%s.key", dir, name);
+    zconfig_t *root = zconfig_load (path);
+    zstr_free (&path);
+    const char *pub = root ? zconfig_get (root, "curve/public-key", NULL) : NULL;
+    int rc = pub && strlen (pub) == 40 ? 0 : -1;
+    if (rc == 0)
+        memcpy (buf, pub, 41);
+    zconfig_destroy (&root);
+    return rc;
+}
+
 static void
 s_each_in (const char *dir, const char *sub, bool revoked, p2c_keys_fn *fn, void *arg)
 {

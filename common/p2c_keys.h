@@ -40,6 +40,11 @@ int p2c_keys_revoke (const char *dir, const char *name);
 //  A node's pair (DIR/NAME.key_secret), NULL (printed) when missing.
 zcert_t *p2c_keys_load (const char *dir, const char *name);
 
+//  The public key (Z85) in the public certificate DIR/NAME.key alone (as
+//  zcert_load would prefer NAME.key_secret when it exists) into buf of 41
+//  bytes. 0, or -1 when missing or malformed.
+int p2c_keys_public (const char *dir, const char *name, char *buf);
+
 //  Calls fn for every key on the allow-list (revoked false) and every
 //  revoked one (revoked true), in no particular order.
 typedef void (p2c_keys_fn) (void *arg, const char *name, const char *service,

@@ -34,21 +34,24 @@ p2c_node_set_keys (const char *dir, const char *name)
 {
     p2c_node_set_plain ();
     s_cert = p2c_keys_load (dir, name);
-    zcert_t *broker = NULL;
-    if (s_cert) {
-        char *path = zsys_sprintf ("%s/broker.key", dir);
-        broker = zcert_load (path);
-        if (!broker)
-            fprintf (stderr, "keys: no broker public key %s (p2c2r-ctl keys init)\n", path);
-        zstr_free (&path);
-    }
-    if (!s_cert || !broker) {
+    bool broker = s_cert && p2c_keys_public (dir, "broker", s_broker_key) == 0;
+    if (s_cert && !broker)
+        fprintf (stderr, "keys: no broker public key %s/broker.key (p2c2r-ctl keys init)\n", dir);
+    if (!broker) {
         zcert_destroy (&s_cert);
         s_keys_broken = true;
         return -1;
     }
-    snprintf (s_broker_key, sizeof s_broker_key, "%s", zcert_public_txt (broker));
-    zcert_destroy (&broker);
+    return 0;
+}
+
+int
+p2c_node_setup (bool curve, const char *dir, const char *name)
+{
+    if (curve)
+        return p2c_node_set_keys (dir, name);
+    log_warn ("node: curve=off, the bus is neither authenticated nor encrypted");
+    p2c_node_set_plain ();
     return 0;
 }
 

@@ -35,6 +35,10 @@ int p2c_node_set_keys (const char *dir, const char *name);
 //  Back to plain connections (tests)
 void p2c_node_set_plain (void);
 
+//  What a main does with its three bus settings (keys, key-name, curve):
+//  p2c_node_set_keys with CURVE, else plain with a warning. 0 or -1.
+int p2c_node_setup (bool curve, const char *dir, const char *name);
+
 //  Connects to the broker's endpoint (e.g. "tcp://127.0.0.1:5555") as a
 //  node of `service`. node_id NULL or "" makes one: service-host-pid-random.
 //  NULL when the socket cannot be made.

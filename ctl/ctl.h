@@ -67,4 +67,10 @@ void ctl_util_test (bool verbose);
 int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                     json_t **result_p);
 
+//  ---- ctl_keys.c
+//  `p2c2r-ctl keys init|list|add|revoke` on the key directory dir (no
+//  database, no broker: the broker rereads the allow-list itself). argv
+//  starts after "keys". Returns the exit status.
+int ctl_keys (const char *dir, int argc, char **argv);
+
 #endif

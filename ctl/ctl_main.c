@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -111,6 +112,9 @@ main (int argc, char *argv [])
     char *db = NULL, *schema = NULL, *broker = NULL, *since = NULL, *kind = NULL;
     char *memo = NULL, *reference = NULL, *from = NULL, *status = NULL;
     long long timeout_ms = 0;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL, *key_name = NULL;
+    bool curve = true;
     ctl_t ctl;
     memset (&ctl, 0, sizeof ctl);
     p2c_cfg_t table [] = {
@@ -119,6 +123,12 @@ main (int argc, char *argv [])
         { "schema", P2C_CFG_STR, "public", 0, 0, &schema, "schema of the ledger's tables" },
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker,
           "broker endpoint, for writes through the ledger" },
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory of the bus: writes use its ctl key; `keys` manages it" },
+        { "key-name", P2C_CFG_STR, "ctl", 0, 0, &key_name,
+          "this tool's key pair in --keys: NAME.key_secret" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve,
+          "CURVE to the broker; false only against a broker run with --curve false" },
         { "timeout-ms", P2C_CFG_INT, "10000", 100, 600000, &timeout_ms,
           "how long a write waits for the ledger's answer" },
         { "json", P2C_CFG_BOOL, "false", 0, 0, &ctl.json, "print JSON for scripts" },
@@ -141,6 +151,12 @@ main (int argc, char *argv [])
         return rc > 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
     }
     p2c_log_init ("ctl", verbose);
+    //  The allow-list needs no database
+    if (our_argc > 1 && !strcmp (argv [1], "keys")) {
+        rc = ctl_keys (keys, our_argc - 2, argv + 2);
+        p2c_cfg_free (table);
+        return rc;
+    }
     if (!db || !*db) {
         fprintf (stderr, "p2c2r-ctl: no database: set P2C2R_DB or --db\n");
         p2c_cfg_free (table);
@@ -154,6 +170,8 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (NULL);
+    //  Reads need no key; a write without one fails when it connects
+    p2c_node_setup (curve, keys, key_name);
     ctl.db = db;
     ctl.schema = schema;
     ctl.broker = broker;

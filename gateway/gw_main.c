@@ -4,6 +4,7 @@
 #include "gw_server.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -30,7 +31,16 @@ main (int argc, char **argv)
     long long connect_rate = 0, connect_burst = 0, ping = 0, pong = 0, reg_timeout = 0;
     long long drain = 0, stats_timeout = 0;
     char *tls_cert = NULL, *tls_key = NULL, *proxies = NULL, *region = NULL;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL, *key_name = NULL;
+    bool curve = true;
     p2c_cfg_t table [] = {
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory of the bus (p2c2r-ctl keys)" },
+        { "key-name", P2C_CFG_STR, "gateway", 0, 0, &key_name,
+          "this node's key pair in --keys: NAME.key_secret" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve,
+          "CURVE to the broker; false only to measure its cost" },
         { "listen", P2C_CFG_STR, "127.0.0.1:8765", 0, 0, &listen,
           "WebSocket and HTTP address, HOST:PORT" },
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
@@ -94,6 +104,10 @@ main (int argc, char **argv)
         return rc > 0 ? 0 : 1;
     }
     p2c_log_init ("gateway", verbose);
+    if (p2c_node_setup (curve, keys, key_name) != 0) {
+        p2c_cfg_free (table);
+        return 1;
+    }
 
     gw_settings_t st;
     memset (&st, 0, sizeof st);

@@ -6,6 +6,7 @@
 #include "led_server.h"
 #include "p2c_cfg.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -38,7 +39,16 @@ main (int argc, char *argv [])
     char *broker = NULL, *node_id = NULL, *db = NULL, *schema = NULL, *sql_dir = NULL;
     long long gamer_rate = 0, peer_rate = 0, fee_bp = 0, batch_max = 0;
     long long starting_credit = 0, payout_threshold = 0, db_workers = 0;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL, *key_name = NULL;
+    bool curve = true;
     p2c_cfg_t table [] = {
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory of the bus (p2c2r-ctl keys)" },
+        { "key-name", P2C_CFG_STR, "ledger", 0, 0, &key_name,
+          "this node's key pair in --keys: NAME.key_secret" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve,
+          "CURVE to the broker; false only to measure its cost" },
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
         { "node-id", P2C_CFG_STR, "", 0, 0, &node_id,
           "node id on the broker (default: ledger-HOST-PID-RANDOM)" },
@@ -82,6 +92,10 @@ main (int argc, char *argv [])
         return rc > 0 ? 0 : 2;
     }
     p2c_log_init ("ledger", verbose);
+    if (p2c_node_setup (curve, keys, key_name) != 0) {
+        p2c_cfg_free (table);
+        return 2;
+    }
     if (argc > 1) {
         log_warn ("ledger: unexpected argument '%s' (see --help)", argv [1]);
         p2c_cfg_free (table);

@@ -1,5 +1,6 @@
 /*  The ledger server (see led_server.h). */
 #include "led_server.h"
+#include "p2c_auth.h"
 #include "p2c_log.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -559,6 +560,8 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
     zmsg_t *m = zmsg_new ();
     zmsg_addstr (m, node);
     zmsg_addstr (m, sender);
+    //  As the broker does: the stamp of a role that may send this type
+    zmsg_addstr (m, p2c_auth_sender_of ((int) msg->msg_case));
     zmsg_addmem (m, buf, len);
     zmsg_send (&m, router);
     free (buf);

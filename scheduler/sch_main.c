@@ -70,11 +70,20 @@ main (int argc, char **argv)
               funds_floor_pico = 0, gamer_rate = 0, balance_wait_ms = 0, park_max = 0;
     bool funds_check = true;
     bool pay_checks = false;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL, *key_name = NULL;
+    bool curve = true;
     sch_core_config_t config;
     sch_core_config_default (&config);
     char rate_def [32];
     snprintf (rate_def, sizeof rate_def, "%lld", (long long) config.gamer_rate_per_hour);
     p2c_cfg_t table [] = {
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory of the bus (p2c2r-ctl keys)" },
+        { "key-name", P2C_CFG_STR, "scheduler", 0, 0, &key_name,
+          "this node's key pair in --keys: NAME.key_secret" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve,
+          "CURVE to the broker; false only to measure its cost" },
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker,
           "the broker's endpoint" },
         { "node-id", P2C_CFG_STR, "", 0, 0, &node_id,
@@ -155,6 +164,10 @@ main (int argc, char **argv)
         return 2;
     }
     p2c_log_init ("scheduler", verbose);
+    if (p2c_node_setup (curve, keys, key_name) != 0) {
+        p2c_cfg_free (table);
+        return 2;
+    }
 
     config.attempt_timeout_ms = attempt_timeout_ms;
     config.max_attempts = (uint32_t) max_attempts;
