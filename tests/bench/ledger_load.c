@@ -127,7 +127,13 @@ main (int argc, char *argv [])
     long long tasks = 0, ngamers = 0, npeers = 0, window = 0, retry_ms = 0, seed = 0;
     long long timeout_s = 0, gamer_rate = 0, peer_rate = 0, fee_bp = 0;
     bool dup = false;
+    //  The bus's keys (docs/trust.md)
+    char *keys = NULL;
+    bool curve = true;
     p2c_cfg_t table [] = {
+        { "keys", P2C_CFG_STR, "var/keys", 0, 0, &keys,
+          "key directory of the bus: its gateway and scheduler pairs" },
+        { "curve", P2C_CFG_BOOL, "true", 0, 0, &curve, "CURVE to the broker" },
         { "broker", P2C_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, &broker, "broker endpoint" },
         { "tasks", P2C_CFG_INT, "100000", 1, 100000000, &tasks, "tasks to settle" },
         { "gamers", P2C_CFG_INT, "50", 1, 100000, &ngamers, "gamer accounts" },
@@ -156,8 +162,14 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     p2c_rates_t rates = { gamer_rate, peer_rate, (int32_t) fee_bp };
-    p2c_node_t *node = p2c_node_new (broker, "scheduler", NULL);
-    if (!node) {
+    //  Registration is a gateway's to ask, settlement a scheduler's
+    //  (p2c_auth.h): one node of each, each with its service's key
+    p2c_node_t *node = p2c_node_setup (curve, keys, "scheduler") == 0
+                     ? p2c_node_new (broker, "scheduler", NULL) : NULL;
+    p2c_node_t *gw = node && p2c_node_setup (curve, keys, "gateway") == 0
+                   ? p2c_node_new (broker, "gateway", NULL) : NULL;
+    if (!gw) {
+        p2c_node_destroy (&node);
         p2c_cfg_free (table);
         return 2;
     }
@@ -168,15 +180,16 @@ main (int argc, char *argv [])
     for (long long i = 0; i < ngamers && ready; i++) {
         char name [96];
         snprintf (name, sizeof name, "%s-gamer-%lld", prefix, i);
-        gamers [i] = s_auth (node, "gamer", name, (uint64_t) i + 1, &updates);
+        gamers [i] = s_auth (gw, "gamer", name, (uint64_t) i + 1, &updates);
         ready = gamers [i] > 0;
     }
     for (long long i = 0; i < npeers && ready; i++) {
         char name [96];
         snprintf (name, sizeof name, "%s-peer-%lld", prefix, i);
-        peers [i] = s_auth (node, "peer", name, (uint64_t) (ngamers + i + 1), &updates);
+        peers [i] = s_auth (gw, "peer", name, (uint64_t) (ngamers + i + 1), &updates);
         ready = peers [i] > 0;
     }
+    p2c_node_destroy (&gw);
     if (!ready) {
         log_warn ("ledger_load: no ledger registered our accounts broker=%s", broker);
         free (gamers);
