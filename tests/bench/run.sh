@@ -80,6 +80,36 @@ for c in 1 32 256; do
 done
 cpu_stop $(( ${#tps[@]} * COUNT[256] )) > "$T_DIR/cpu"
 
+# What CURVE costs (docs/trust.md): the same c256 through a second stack
+# whose bus is open (--curve false, P2C2R_CURVE), on the same database in
+# its own schema, with the same peers; its runs alternate with the closed
+# stack's, so both see the same machine
+OFF_BROKER=tcp://127.0.0.1:$(free_port)
+OFF_PORT=$(free_port)
+SERVER_OFF=ws://127.0.0.1:$OFF_PORT
+spawn broker-off env P2C2R_CURVE=false "$BIN/p2c2r-broker" --bind "$OFF_BROKER"
+spawn ledger-off env P2C2R_CURVE=false P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$OFF_BROKER" \
+    --sql-dir "$ROOT/ledger/sql" --schema bench_curve_off --starting-credit-pico 1000000000000
+spawn scheduler-off env P2C2R_CURVE=false "$BIN/p2c2r-scheduler" --broker "$OFF_BROKER"
+spawn gateway-off env P2C2R_CURVE=false "$BIN/p2c2r-gateway" --broker "$OFF_BROKER" \
+    --listen "127.0.0.1:$OFF_PORT" $GW_ARGS
+wait_for 20 healthz "$OFF_PORT"
+spawn peer-off-a "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-a --worker-queue "$WQ"
+spawn peer-off-b "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-b --worker-queue "$WQ"
+for p in peer-off-a peer-off-b; do wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"; done
+on=(); off=()
+for r in $(seq "$RUNS"); do
+  e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" && { read -r a b d < "$T_DIR/e2e-run"; on+=("$a"); }
+  SERVER=$SERVER_OFF e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" \
+    && { read -r a b d < "$T_DIR/e2e-run"; off+=("$a"); }
+  echo "bench: e2e c=256 run $r: curve on ${on[-1]:-?} tasks/s, off ${off[-1]:-?} tasks/s"
+done
+CURVE_ON=$(median "${on[@]}"); CURVE_OFF=$(median "${off[@]}")
+kill "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off" \
+     "$PID_broker_off" 2>/dev/null
+wait "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off" \
+     "$PID_broker_off" 2>/dev/null
+
 # c256 again with peers at their defaults (one task per worker process)
 kill "$PID_peer_a" "$PID_peer_b"; wait "$PID_peer_a" "$PID_peer_b" 2>/dev/null
 spawn peer-c "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-c
@@ -170,6 +200,9 @@ res["e2e_peer_worker_queue"] = $WQ
 res["cached_c1_p50_ms"] = num("$CACHED_P50")
 res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
+on, off = num("$CURVE_ON"), num("$CURVE_OFF")
+res["curve"] = {"c256_on_tasks_per_s": on, "c256_off_tasks_per_s": off,
+                "drop": round(1 - on / off, 4) if on and off else None}
 res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
 res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS"), "single_settle_p50_ms": num("${LEDGER_C1:-null}")}
 sched = {}
@@ -194,6 +227,10 @@ print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["cached
 print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
+cv = res["curve"]
+if cv["drop"] is not None:
+    print("CURVE at c256 (runs alternated): on %.0f tasks/s, off %.0f tasks/s: drop %.1f%% (goal < 15%%: %s)"
+          % (on, off, 100 * cv["drop"], "met" if cv["drop"] < 0.15 else "NOT met"))
 print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
 print("ledger: %s settlements/s; a lone task's settlement (c1) p50 %s ms" % (res["ledger"]["settlements_per_s"], res["ledger"]["single_settle_p50_ms"]))
 for k, v in sorted(sched.items()):
