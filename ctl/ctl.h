@@ -64,6 +64,10 @@ void ctl_util_test (bool verbose);
 //  and waits up to timeout_ms for the reply. Returns CTL_EXIT_OK with
 //  *result_p (caller decrefs), CTL_EXIT_VIOLATION when the ledger refused
 //  (printed to stderr), CTL_EXIT_ERROR when no ledger answered (printed).
+//  The bus identity writes use (settings curve, keys, key-name); loaded at
+//  the first ctl_admin_call, so that reads need no key. Borrowed strings.
+void ctl_admin_keys (bool curve, const char *dir, const char *name);
+
 int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                     json_t **result_p);
 

@@ -170,8 +170,8 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (NULL);
-    //  Reads need no key; a write without one fails when it connects
-    p2c_node_setup (curve, keys, key_name);
+    //  Reads need no key: it is loaded for the first write
+    ctl_admin_keys (curve, keys, key_name);
     ctl.db = db;
     ctl.schema = schema;
     ctl.broker = broker;
