@@ -43,7 +43,20 @@ s_log_refusal (uint64_t count)
     return count <= 20 || count % 100 == 0;
 }
 
-//  Sends [to][""][broker stamp][body] with body packed from msg
+//  Sends the frame [sender NUL stamp] (docs/internals.md), more to come
+static int
+s_send_from (void *handle, const char *sender, size_t slen, const char *stamp, size_t stamp_len)
+{
+    char from [256 + 1 + 256];
+    if (slen > 256 || stamp_len > 256)
+        return -1;
+    memcpy (from, sender, slen);
+    from [slen] = 0;
+    memcpy (from + slen + 1, stamp, stamp_len);
+    return zmq_send (handle, from, slen + 1 + stamp_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+}
+
+//  Sends [to][NUL "broker"][body] with body packed from msg
 static void
 s_send_ctl (s_server_t *self, const char *to, const P2c2r__Internal *msg)
 {
@@ -53,8 +66,7 @@ s_send_ctl (s_server_t *self, const char *to, const P2c2r__Internal *msg)
         return;
     void *handle = zsock_resolve (self->router);
     if (zmq_send (handle, to, strlen (to), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send (handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send (handle, "broker", 6, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || s_send_from (handle, "", 0, "broker", 6) < 0
         || zmq_send (handle, buf, len, ZMQ_DONTWAIT) < 0)
         self->dropped++;
     free (buf);
@@ -226,7 +238,10 @@ s_router_drain (s_server_t *self)
         }
         char sender [256], dest [256];
         size_t slen = zmq_msg_size (&frames [0]), dlen = zmq_msg_size (&frames [1]);
-        if (slen == 0 || slen >= sizeof sender || dlen >= sizeof dest) {
+        //  A NUL in a node's id would let it write a stamp of its own into
+        //  the frame [sender NUL stamp]: such ids are refused
+        if (slen == 0 || slen >= sizeof sender || dlen >= sizeof dest
+            || memchr (zmq_msg_data (&frames [0]), 0, slen)) {
             self->dropped++;
             for (int i = 0; i < 3; i++)
                 zmq_msg_close (&frames [i]);
@@ -274,11 +289,11 @@ s_router_drain (s_server_t *self)
                 log_debug ("broker: no route dest=%s from=%s", dest, sender);
             }
             else
-            //  Forward as [target][sender][stamp][body]; the body moves,
-            //  no copy
+            //  Forward as [target][sender NUL stamp][body]: the stamp rides
+            //  in the sender's frame, since with CURVE every frame costs an
+            //  encryption here and a decryption there; the body moves, no copy
             if (zmq_send (handle, target, strlen (target), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-                || zmq_msg_send (&frames [0], handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-                || zmq_send (handle, stamp, stamp_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+                || s_send_from (handle, sender, slen, stamp, stamp_len) < 0
                 || zmq_msg_send (&frames [2], handle, ZMQ_DONTWAIT) < 0) {
                 self->dropped++;
                 log_debug ("broker: send failed dest=%s errno=%d", target, errno);

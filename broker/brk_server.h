@@ -1,6 +1,6 @@
 /*  The broker: one ROUTER that forwards [dest][body] from a node as
     [sender][body] to the destination node, never decoding forwarded bodies.
-    Every forwarded message goes out as [sender][stamp][body], the stamp
+    Every forwarded message goes out as [sender NUL stamp][body], the stamp
     being the sender's authenticated "role:keyname", which receivers check
     against p2c_auth's table; a node cannot forge it since only the broker
     writes it. With CURVE (the default) only keys on the allow-list get in

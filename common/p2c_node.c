@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <unistd.h>
 
+//  Longest stamp "role:keyname" (with its NUL) we take
+#define P2C_NODE_STAMP_MAX 96
+
 struct _p2c_node_t {
     zsock_t *sock;              //  DEALER to the broker
     char *id;                   //  our routing id
@@ -223,47 +226,50 @@ p2c_node_cron (p2c_node_t *self)
     }
 }
 
-//  Receives a whole multipart message [sender][stamp][body] into sender,
-//  stamp and body; returns false when nothing is waiting. Messages of
-//  another shape are counted and skipped.
+//  Receives a whole multipart message [sender NUL stamp][body] into
+//  sender, stamp and body; returns false when nothing is waiting. Messages
+//  of another shape are counted and skipped. The stamp is what follows the
+//  last NUL (the broker refuses ids with a NUL, and key names have none).
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *stamp, zmq_msg_t *body)
+s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *body)
 {
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t parts [3];
-        int n = 0;
-        bool more = true;
-        while (more) {
-            zmq_msg_t part;
-            zmq_msg_init (&part);
-            if (zmq_msg_recv (&part, handle, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&part);
-                if (n == 0)
-                    return false;
-                break;
-            }
-            more = zmq_msg_more (&part);
-            if (n < 3)
-                parts [n++] = part;
-            else {
-                zmq_msg_close (&part);
-                n = 4;
+        zmq_msg_t from;
+        zmq_msg_init (&from);
+        if (zmq_msg_recv (&from, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&from);
+            return false;
+        }
+        bool ok = zmq_msg_more (&from);
+        zmq_msg_init (body);
+        if (ok) {
+            zmq_msg_recv (body, handle, 0);
+            while (zmq_msg_more (body)) {
+                //  drain extra frames of a malformed message
+                ok = false;
+                zmq_msg_close (body);
+                zmq_msg_init (body);
+                zmq_msg_recv (body, handle, 0);
             }
         }
-        if (n != 3) {
-            for (int i = 0; i < n && i < 3; i++)
-                zmq_msg_close (&parts [i]);
+        const char *data = (const char *) zmq_msg_data (&from);
+        size_t len = zmq_msg_size (&from);
+        const char *nul = ok ? (const char *) memrchr (data, 0, len) : NULL;
+        size_t slen = nul ? (size_t) (nul - data) : 0;
+        size_t tlen = nul ? len - slen - 1 : 0;
+        if (!nul || tlen >= P2C_NODE_STAMP_MAX) {
+            zmq_msg_close (&from);
+            zmq_msg_close (body);
             self->dropped++;
             continue;
         }
-        size_t slen = zmq_msg_size (&parts [0]);
         char *sender = (char *) malloc (slen + 1);
-        memcpy (sender, zmq_msg_data (&parts [0]), slen);
+        memcpy (sender, data, slen);
         sender [slen] = 0;
-        zmq_msg_close (&parts [0]);
-        *stamp = parts [1];
-        *body = parts [2];
+        memcpy (stamp, nul + 1, tlen);
+        stamp [tlen] = 0;
+        zmq_msg_close (&from);
         *sender_p = sender;
         return true;
     }
@@ -273,12 +279,11 @@ s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *stamp, zmq_msg_t *body
 //  logged with the key's name (the first few, then one in a thousand, so a
 //  flood cannot fill the disk)
 static bool
-s_authorized (p2c_node_t *self, const char *sender, zmq_msg_t *stamp, P2c2r__Internal *msg)
+s_authorized (p2c_node_t *self, const char *sender, const char *stamp, P2c2r__Internal *msg)
 {
     const char *key;
     size_t klen;
-    unsigned from = p2c_auth_stamp_role ((const char *) zmq_msg_data (stamp),
-                                         zmq_msg_size (stamp), &key, &klen);
+    unsigned from = p2c_auth_stamp_role (stamp, strlen (stamp), &key, &klen);
     //  Only the broker speaks with an empty sender, and it stamps "broker"
     if ((*sender == 0) != (from == P2C_ROLE_BROKER))
         from = 0;
@@ -286,10 +291,9 @@ s_authorized (p2c_node_t *self, const char *sender, zmq_msg_t *stamp, P2c2r__Int
         return true;
     self->refused++;
     if (self->refused <= 20 || self->refused % 1000 == 0) {
-        int rlen = (int) (zmq_msg_size (stamp) < 80 ? zmq_msg_size (stamp) : 80);
-        log_warn ("node: refused type=%s from=%s stamp=%.*s key=%.*s refused=%llu",
-                  p2c_msg_internal_name (msg), sender, rlen, (const char *) zmq_msg_data (stamp),
-                  (int) (klen < 80 ? klen : 80), key, (unsigned long long) self->refused);
+        log_warn ("node: refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
+                  p2c_msg_internal_name (msg), sender, stamp, (int) klen, key,
+                  (unsigned long long) self->refused);
     }
     return false;
 }
@@ -298,21 +302,19 @@ P2c2r__Internal *
 p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
     char *sender = NULL;
-    zmq_msg_t stamp, body;
-    while (s_recv_raw (self, &sender, &stamp, &body)) {
+    char stamp [P2C_NODE_STAMP_MAX];
+    zmq_msg_t body;
+    while (s_recv_raw (self, &sender, stamp, &body)) {
         P2c2r__Internal *msg = p2c_msg_unpack_internal (
             (const uint8_t *) zmq_msg_data (&body), zmq_msg_size (&body));
         zmq_msg_close (&body);
         if (!msg) {
             self->dropped++;
             log_debug ("node: undecodable body from=%s", sender);
-            zmq_msg_close (&stamp);
             free (sender);
             continue;
         }
-        bool allowed = s_authorized (self, sender, &stamp, msg);
-        zmq_msg_close (&stamp);
-        if (!allowed) {
+        if (!s_authorized (self, sender, stamp, msg)) {
             p2c_msg_internal_free (&msg);
             free (sender);
             continue;
@@ -346,6 +348,19 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
         return msg;
     }
     return NULL;
+}
+
+//  Adds the frame [sender NUL stamp] as the broker writes it; slen is the
+//  sender's length, which may hold a NUL of its own
+static void
+s_test_from (zmsg_t *out, const char *sender, size_t slen, const char *stamp)
+{
+    char buf [256];
+    size_t tlen = strlen (stamp);
+    memcpy (buf, sender, slen);
+    buf [slen] = 0;
+    memcpy (buf + slen + 1, stamp, tlen);
+    zmsg_addmem (out, buf, slen + 1 + tlen);
 }
 
 void
@@ -393,8 +408,7 @@ p2c_node_test (bool verbose)
     uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
     zmsg_t *out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    zmsg_addstr (out, "");
-    zmsg_addstr (out, "broker");
+    s_test_from (out, "", 0, "broker");
     zmsg_addmem (out, buf, len);
     zmsg_send (&out, router);
     free (buf);
@@ -403,13 +417,15 @@ p2c_node_test (bool verbose)
     //  the body claims to be: a settlement ack from a "gateway" key, an
     //  auth reply from a scheduler, a beat that names a node as sender, a
     //  message without a stamp
-    struct { const char *sender, *stamp; int msg_case; } wrong [] = {
-        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY },
-        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY },
-        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST },
-        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT },
-        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT },
-        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+    struct { const char *sender, *stamp; int msg_case; size_t slen; } wrong [] = {
+        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
+        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
+        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0 },
+        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT, 0 },
+        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT, 0 },
+        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
+        //  a NUL in the id cannot add a stamp: the last one counts
+        { "x\0ledger:ledger", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY, 15 },
     };
     P2c2r__AuthReply wrong_reply = P2C2R__AUTH_REPLY__INIT;
     P2c2r__SettleRequest wrong_settle = P2C2R__SETTLE_REQUEST__INIT;
@@ -430,13 +446,13 @@ p2c_node_test (bool verbose)
         buf = p2c_msg_pack_internal (&w, 0, &len);
         out = zmsg_new ();
         zmsg_addstr (out, "gw-test");
-        zmsg_addstr (out, wrong [i].sender);
-        zmsg_addstr (out, wrong [i].stamp);
+        s_test_from (out, wrong [i].sender,
+                     wrong [i].slen ? wrong [i].slen : strlen (wrong [i].sender), wrong [i].stamp);
         zmsg_addmem (out, buf, len);
         zmsg_send (&out, router);
         free (buf);
     }
-    //  and the old shape, [sender][body] without a stamp, is dropped
+    //  and a sender frame without a stamp is dropped
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
     zmsg_addstr (out, "led-1");
@@ -452,8 +468,7 @@ p2c_node_test (bool verbose)
     buf = p2c_msg_pack_internal (&msg, 0, &len);
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    zmsg_addstr (out, "");
-    zmsg_addstr (out, "broker");
+    s_test_from (out, "", 0, "broker");
     zmsg_addmem (out, buf, len);
     zmsg_send (&out, router);
     free (buf);
@@ -470,7 +485,7 @@ p2c_node_test (bool verbose)
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
     P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);
-    P2C_CHECK (p2c_node_refused (node) == 6);
+    P2C_CHECK (p2c_node_refused (node) == 7);
     P2C_CHECK (p2c_node_dropped (node) == 1);
     p2c_msg_internal_free (&got);
     zstr_free (&sender);

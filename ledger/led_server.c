@@ -559,9 +559,12 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
     uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
     zmsg_t *m = zmsg_new ();
     zmsg_addstr (m, node);
-    zmsg_addstr (m, sender);
-    //  As the broker does: the stamp of a role that may send this type
-    zmsg_addstr (m, p2c_auth_sender_of ((int) msg->msg_case));
+    //  As the broker does: [sender NUL stamp], the stamp of a role that may
+    //  send this type
+    char *from = zsys_sprintf ("%s %s", sender, p2c_auth_sender_of ((int) msg->msg_case));
+    from [strlen (sender)] = 0;
+    zmsg_addmem (m, from, strlen (sender) + 1 + strlen (from + strlen (sender) + 1));
+    zstr_free (&from);
     zmsg_addmem (m, buf, len);
     zmsg_send (&m, router);
     free (buf);
