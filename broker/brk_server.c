@@ -342,18 +342,21 @@ s_monitor_drain (s_server_t *self)
             uint32_t value;
             memcpy (&id, zmq_msg_data (&ev), 2);
             memcpy (&value, (uint8_t *) zmq_msg_data (&ev) + 2, 4);
+            //  A protocol event's value names the error; a failure with no
+            //  detail (the peer hung up mid-handshake) carries an errno
+            bool protocol = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+            bool no_curve = protocol && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
             self->refused_handshakes++;
             if (s_log_refusal (self->refused_handshakes))
-                log_warn ("broker: refused handshake key=%s reason=%s error=0x%x"
+                log_warn ("broker: refused handshake key=%s reason=%s %s=0x%x"
                           " endpoint=%.*s refused=%llu",
-                          value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? "none"
-                          : "unknown",
-                          value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? "no-curve"
-                          : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? "crypto"
-                          : "protocol", value,
+                          no_curve ? "none" : "unknown",
+                          no_curve ? "no-curve"
+                          : !protocol ? "closed"
+                          : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? "crypto" : "protocol",
+                          protocol ? "error" : "errno", value,
                           (int) zmq_msg_size (&addr), (const char *) zmq_msg_data (&addr),
                           (unsigned long long) s_refused_handshakes (self));
-            (void) id;
         }
         zmq_msg_close (&ev);
         zmq_msg_close (&addr);

@@ -64,7 +64,10 @@ val () { sed -n "s/^$2 //p" "$T_DIR/$1.out"; }
 
 check "a node without a key never gets past the handshake" [ "$(val nokey reached)" = 0 ]
 check "a key nobody listed never gets past the handshake" [ "$(val stranger reached)" = 0 ]
-check "the broker logs the keyless handshake" grep -q 'refused handshake key=none reason=no-curve' "$T_DIR/broker.log"
+# (libzmq reports the mechanism mismatch, or only that the keyless node hung
+# up mid-handshake, depending on who closes first)
+check "the broker logs the keyless handshake" \
+  grep -Eq 'refused handshake key=(none reason=no-curve|unknown reason=closed)' "$T_DIR/broker.log"
 check "the broker logs the unlisted key" grep -q 'refused handshake key=unknown .*reason=not-listed' "$T_DIR/broker.log"
 check "a gateway's key got onto the bus (the refusals below are by role)" [ "$(val gw-credit reached)" = 1 ]
 check "its admin credit got no answer" [ "$(val gw-credit admin_ok)/$(val gw-credit admin_refused)" = 0/0 ]
