@@ -106,10 +106,71 @@ p2c_auth_sender_of (int msg_case)
     return "";
 }
 
+//  Every message type against every sender and receiver role, checked
+//  against the contract as docs/internals.md writes it ("FROM>TO" pairs),
+//  written apart from the table so an edit of one shows in the other
+static void
+s_test_every_pair (void)
+{
+    static const struct {
+        int msg_case;
+        const char *pairs;
+    } spec [] = {
+        { P2C2R__INTERNAL__MSG_AUTH_REQUEST, "gateway>ledger" },
+        { P2C2R__INTERNAL__MSG_AUTH_REPLY, "ledger>gateway" },
+        { P2C2R__INTERNAL__MSG_PEER_UP, "gateway>scheduler" },
+        { P2C2R__INTERNAL__MSG_PEER_DOWN, "gateway>scheduler" },
+        { P2C2R__INTERNAL__MSG_TASK_SUBMIT, "gateway>scheduler" },
+        { P2C2R__INTERNAL__MSG_TASK_ASSIGN, "scheduler>gateway" },
+        { P2C2R__INTERNAL__MSG_TASK_RESULT, "gateway>scheduler" },
+        { P2C2R__INTERNAL__MSG_SETTLE_REQUEST, "scheduler>ledger" },
+        { P2C2R__INTERNAL__MSG_SETTLE_ACK, "ledger>scheduler" },
+        { P2C2R__INTERNAL__MSG_DELIVER, "scheduler>gateway" },
+        { P2C2R__INTERNAL__MSG_NODE_HELLO, "" },
+        { P2C2R__INTERNAL__MSG_NODE_EVENT,
+          "broker>gateway broker>scheduler broker>ledger broker>ctl" },
+        { P2C2R__INTERNAL__MSG_BROKER_BEAT,
+          "broker>gateway broker>scheduler broker>ledger broker>ctl" },
+        { P2C2R__INTERNAL__MSG_BALANCE_UPDATE, "ledger>scheduler" },
+        { P2C2R__INTERNAL__MSG_BALANCE_QUERY, "scheduler>ledger" },
+        { P2C2R__INTERNAL__MSG_ADMIN_REQUEST, "ctl>ledger" },
+        { P2C2R__INTERNAL__MSG_ADMIN_REPLY, "ledger>ctl" },
+        { P2C2R__INTERNAL__MSG_STATS_REQUEST, "gateway>scheduler gateway>ledger" },
+        { P2C2R__INTERNAL__MSG_STATS_REPLY, "scheduler>gateway ledger>gateway" },
+        { P2C2R__INTERNAL__MSG_SETTLE_REVERSE, "scheduler>ledger" },
+    };
+    const char *roles [] = { "broker", "gateway", "scheduler", "ledger", "ctl" };
+    const unsigned bits [] = { BRK, GW, SCH, LED, CTL };
+    //  Every type of the schema is in the spec
+    size_t types = 0;
+    for (unsigned i = 0; i < p2c2r__internal__descriptor.n_fields; i++)
+        for (size_t k = 0; k < sizeof spec / sizeof spec [0]; k++)
+            if ((int) p2c2r__internal__descriptor.fields [i].id == spec [k].msg_case)
+                types++;
+    P2C_CHECK (types == p2c2r__internal__descriptor.n_fields);
+    int wrong = 0;
+    for (size_t k = 0; k < sizeof spec / sizeof spec [0]; k++)
+        for (size_t f = 0; f < 5; f++)
+            for (size_t t = 0; t < 5; t++) {
+                char pair [32];
+                snprintf (pair, sizeof pair, "%s>%s", roles [f], roles [t]);
+                const char *hit = strstr (spec [k].pairs, pair);
+                bool want = hit && (hit [strlen (pair)] == ' ' || hit [strlen (pair)] == 0)
+                            && (hit == spec [k].pairs || hit [-1] == ' ');
+                if (p2c_auth_allowed (spec [k].msg_case, bits [f], bits [t]) != want) {
+                    wrong++;
+                    fprintf (stderr, "p2c_auth: %s type %d is %s\n", pair, spec [k].msg_case,
+                             want ? "refused" : "allowed");
+                }
+            }
+    P2C_CHECK (wrong == 0);
+}
+
 void
 p2c_auth_test (bool verbose)
 {
     (void) verbose;
+    s_test_every_pair ();
     //  The ledger's money paths: only a scheduler settles and reverses,
     //  only a gateway asks for auth, only ctl runs admin commands
     P2C_CHECK (p2c_auth_allowed (P2C2R__INTERNAL__MSG_SETTLE_REQUEST, SCH, LED));
