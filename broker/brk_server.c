@@ -43,20 +43,28 @@ s_log_refusal (uint64_t count)
     return count <= 20 || count % 100 == 0;
 }
 
-//  Sends the frame [sender NUL stamp] (docs/internals.md), more to come
+//  Sends the one frame [sender NUL stamp NUL body] (docs/internals.md). One
+//  frame, not three: with CURVE every frame costs an encryption here and a
+//  decryption at the node, more than the copy of a small body
 static int
-s_send_from (void *handle, const char *sender, size_t slen, const char *stamp, size_t stamp_len)
+s_send_frame (void *handle, const char *sender, size_t slen, const char *stamp, size_t stamp_len,
+              const uint8_t *body, size_t blen)
 {
-    char from [256 + 1 + 256];
-    if (slen > 256 || stamp_len > 256)
+    zmq_msg_t frame;
+    if (zmq_msg_init_size (&frame, slen + stamp_len + 2 + blen) != 0)
         return -1;
-    memcpy (from, sender, slen);
-    from [slen] = 0;
-    memcpy (from + slen + 1, stamp, stamp_len);
-    return zmq_send (handle, from, slen + 1 + stamp_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    uint8_t *out = (uint8_t *) zmq_msg_data (&frame);
+    memcpy (out, sender, slen);
+    out [slen] = 0;
+    memcpy (out + slen + 1, stamp, stamp_len);
+    out [slen + 1 + stamp_len] = 0;
+    memcpy (out + slen + stamp_len + 2, body, blen);
+    int rc = zmq_msg_send (&frame, handle, ZMQ_DONTWAIT);
+    zmq_msg_close (&frame);
+    return rc < 0 ? -1 : 0;
 }
 
-//  Sends [to][NUL "broker"][body] with body packed from msg
+//  Sends [to][NUL "broker" NUL body] with body packed from msg
 static void
 s_send_ctl (s_server_t *self, const char *to, const P2c2r__Internal *msg)
 {
@@ -66,8 +74,7 @@ s_send_ctl (s_server_t *self, const char *to, const P2c2r__Internal *msg)
         return;
     void *handle = zsock_resolve (self->router);
     if (zmq_send (handle, to, strlen (to), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || s_send_from (handle, "", 0, "broker", 6) < 0
-        || zmq_send (handle, buf, len, ZMQ_DONTWAIT) < 0)
+        || s_send_frame (handle, "", 0, "broker", 6, buf, len) < 0)
         self->dropped++;
     free (buf);
 }
@@ -164,10 +171,10 @@ s_cut_revoked (s_server_t *self)
 
 //  A hello: with CURVE, its service must be the one its key is bound to
 static void
-s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key, zmq_msg_t *body)
+s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
+                  const uint8_t *body, size_t len)
 {
-    P2c2r__Internal *msg = p2c_msg_unpack_internal (
-        (const uint8_t *) zmq_msg_data (body), zmq_msg_size (body));
+    P2c2r__Internal *msg = p2c_msg_unpack_internal (body, len);
     if (!msg || msg->msg_case != P2C2R__INTERNAL__MSG_NODE_HELLO
         || !msg->node_hello->service || !*msg->node_hello->service
         || strlen (msg->node_hello->service) > 64) {
@@ -210,7 +217,7 @@ s_router_drain (s_server_t *self)
 {
     void *handle = zsock_resolve (self->router);
     for (int budget = 0; budget < 10000; budget++) {
-        zmq_msg_t frames [3];
+        zmq_msg_t frames [2];
         int n = 0;
         bool more = true;
         while (more) {
@@ -223,34 +230,40 @@ s_router_drain (s_server_t *self)
                 break;
             }
             more = zmq_msg_more (&part);
-            if (n < 3)
+            if (n < 2)
                 frames [n++] = part;
             else {
                 zmq_msg_close (&part);
-                n = 4;              //  too many frames
+                n = 3;              //  too many frames
             }
         }
-        if (n != 3) {
+        if (n != 2) {
             self->dropped++;
-            for (int i = 0; i < n && i < 3; i++)
+            for (int i = 0; i < n && i < 2; i++)
                 zmq_msg_close (&frames [i]);
             continue;
         }
+        //  [sender][dest NUL body]
         char sender [256], dest [256];
-        size_t slen = zmq_msg_size (&frames [0]), dlen = zmq_msg_size (&frames [1]);
+        size_t slen = zmq_msg_size (&frames [0]);
+        const uint8_t *data = (const uint8_t *) zmq_msg_data (&frames [1]);
+        size_t len = zmq_msg_size (&frames [1]);
+        const uint8_t *nul = (const uint8_t *) memchr (data, 0, len < sizeof dest ? len : sizeof dest);
         //  A NUL in a node's id would let it write a stamp of its own into
-        //  the frame [sender NUL stamp]: such ids are refused
-        if (slen == 0 || slen >= sizeof sender || dlen >= sizeof dest
+        //  the frame [sender NUL stamp NUL body]: such ids are refused
+        if (slen == 0 || slen >= sizeof sender || !nul
             || memchr (zmq_msg_data (&frames [0]), 0, slen)) {
             self->dropped++;
-            for (int i = 0; i < 3; i++)
+            for (int i = 0; i < 2; i++)
                 zmq_msg_close (&frames [i]);
             continue;
         }
         memcpy (sender, zmq_msg_data (&frames [0]), slen);
         sender [slen] = 0;
-        memcpy (dest, zmq_msg_data (&frames [1]), dlen);
-        dest [dlen] = 0;
+        size_t dlen = (size_t) (nul - data);
+        memcpy (dest, data, dlen + 1);
+        const uint8_t *body = nul + 1;
+        size_t blen = len - dlen - 1;
         //  Who sent it: with CURVE the key of its connection (the ZAP user
         //  id, looked up now, so a key revoked since is refused at once);
         //  without, the service the node announced
@@ -258,7 +271,7 @@ s_router_drain (s_server_t *self)
         const char *stamp = "";
         size_t stamp_len = 0;
         if (self->curve) {
-            const char *pub = zmq_msg_gets (&frames [2], "User-Id");
+            const char *pub = zmq_msg_gets (&frames [1], "User-Id");
             key = brk_auth_key (self->auth, pub);
             if (!key) {
                 self->refused_messages++;
@@ -266,7 +279,7 @@ s_router_drain (s_server_t *self)
                     log_warn ("broker: refused message from=%s key=%s refused=%llu", sender,
                               brk_auth_name (self->auth, pub),
                               (unsigned long long) self->refused_messages);
-                for (int i = 0; i < 3; i++)
+                for (int i = 0; i < 2; i++)
                     zmq_msg_close (&frames [i]);
                 continue;
             }
@@ -281,7 +294,7 @@ s_router_drain (s_server_t *self)
             }
         }
         if (dlen == 0)
-            s_handle_control (self, sender, key, &frames [2]);
+            s_handle_control (self, sender, key, body, blen);
         else {
             const char *target = brk_table_route (self->table, dest);
             if (!target) {
@@ -289,19 +302,15 @@ s_router_drain (s_server_t *self)
                 log_debug ("broker: no route dest=%s from=%s", dest, sender);
             }
             else
-            //  Forward as [target][sender NUL stamp][body]: the stamp rides
-            //  in the sender's frame, since with CURVE every frame costs an
-            //  encryption here and a decryption there; the body moves, no copy
             if (zmq_send (handle, target, strlen (target), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-                || s_send_from (handle, sender, slen, stamp, stamp_len) < 0
-                || zmq_msg_send (&frames [2], handle, ZMQ_DONTWAIT) < 0) {
+                || s_send_frame (handle, sender, slen, stamp, stamp_len, body, blen) < 0) {
                 self->dropped++;
                 log_debug ("broker: send failed dest=%s errno=%d", target, errno);
             }
             else
                 self->forwarded++;
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 2; i++)
             zmq_msg_close (&frames [i]);
     }
     return true;
@@ -700,6 +709,41 @@ brk_server_test (bool verbose)
     stats = zstr_recv (broker);
     P2C_CHECK (stats && sscanf (stats, "%llu", &fwd) == 1 && fwd == 2 + (unsigned long long) burst);
     zstr_free (&stats);
+
+    //  A node whose id holds a NUL could write a stamp of its own into the
+    //  frame [sender NUL stamp NUL body]: the broker drops what it sends
+    zsock_t *forger = zsock_new (ZMQ_DEALER);
+    zmq_setsockopt (zsock_resolve (forger), ZMQ_ROUTING_ID, "x\0ledger:ledger", 15);
+    zsock_connect (forger, "%s", endpoint);
+    req.corr = 999;
+    msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
+    msg.auth_request = &req;
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
+    uint8_t *forged = (uint8_t *) malloc (len + 7);
+    memcpy (forged, "ledger", 7);
+    memcpy (forged + 7, buf, len);
+    zmq_send (zsock_resolve (forger), forged, len + 7, 0);
+    free (forged);
+    free (buf);
+    until = p2c_now_ms () + 5000;
+    dropped = 1;
+    while (dropped == 1 && p2c_now_ms () < until) {
+        zstr_send (broker, "STATS");
+        stats = zstr_recv (broker);
+        if (stats)
+            sscanf (stats, "%*u %llu", &dropped);
+        zstr_free (&stats);
+        zpoller_wait (poller, 20);
+    }
+    P2C_CHECK (dropped == 2);
+    got = NULL;
+    while ((got = p2c_node_recv (led, &sender))) {
+        P2C_CHECK (got->msg_case != P2C2R__INTERNAL__MSG_AUTH_REQUEST);
+        p2c_msg_internal_free (&got);
+        zstr_free (&sender);
+    }
+    zsock_destroy (&forger);
 
     //  The ledger goes away: the gateway is told within the liveness time
     p2c_node_destroy (&led);

@@ -1,7 +1,8 @@
-/*  The broker: one ROUTER that forwards [dest][body] from a node as
-    [sender][body] to the destination node, never decoding forwarded bodies.
-    Every forwarded message goes out as [sender NUL stamp][body], the stamp
-    being the sender's authenticated "role:keyname", which receivers check
+/*  The broker: one ROUTER that forwards [dest NUL body] from a node as
+    [sender NUL stamp NUL body] to the destination node, never decoding
+    forwarded bodies (one frame each way: with CURVE a frame is a crypto
+    operation at each end).
+    The stamp is the sender's authenticated "role:keyname", which receivers check
     against p2c_auth's table; a node cannot forge it since only the broker
     writes it. With CURVE (the default) only keys on the allow-list get in
     (brk_auth.h), each only as the service it is bound to.

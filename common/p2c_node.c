@@ -175,20 +175,25 @@ p2c_node_service_count (p2c_node_t *self, const char *service)
     return n;
 }
 
-//  The body is packed straight into the ZeroMQ message that is sent, so
-//  its bytes are written once: no buffer of ours, no copy by zmq_send.
+//  One frame [dest NUL body]: with CURVE every frame costs an encryption
+//  here and a decryption at the broker, so the destination rides with the
+//  body. The body is packed straight into the ZeroMQ message that is sent,
+//  so its bytes are written once: no buffer of ours, no copy by zmq_send.
 int
 p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
 {
     void *handle = zsock_resolve (self->sock);
-    zmq_msg_t body;
-    int rc = zmq_msg_init_size (&body, p2c_msg_internal_size (msg));
+    size_t dlen = strlen (dest);
+    zmq_msg_t frame;
+    int rc = zmq_msg_init_size (&frame, dlen + 1 + p2c_msg_internal_size (msg));
     if (rc == 0) {
-        p2c_msg_pack_internal_into (msg, (uint8_t *) zmq_msg_data (&body));
-        if (zmq_send (handle, dest, strlen (dest), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-            || zmq_msg_send (&body, handle, ZMQ_DONTWAIT) < 0)
+        uint8_t *data = (uint8_t *) zmq_msg_data (&frame);
+        memcpy (data, dest, dlen);
+        data [dlen] = 0;
+        p2c_msg_pack_internal_into (msg, data + dlen + 1);
+        if (zmq_msg_send (&frame, handle, ZMQ_DONTWAIT) < 0)
             rc = -1;
-        zmq_msg_close (&body);
+        zmq_msg_close (&frame);
     }
     if (rc != 0) {
         self->dropped++;
@@ -226,50 +231,46 @@ p2c_node_cron (p2c_node_t *self)
     }
 }
 
-//  Receives a whole multipart message [sender NUL stamp][body] into
-//  sender, stamp and body; returns false when nothing is waiting. Messages
-//  of another shape are counted and skipped. The stamp is what follows the
-//  last NUL (the broker refuses ids with a NUL, and key names have none).
+//  Receives one message, the frame [sender NUL stamp NUL body], into
+//  sender, stamp and the frame itself (the body starts at *body_at);
+//  returns false when nothing is waiting. Messages of another shape are
+//  counted and skipped. Neither a node id (the broker refuses ids with a
+//  NUL) nor a stamp holds a NUL, so the first two NULs split the frame.
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *body)
+s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *frame, size_t *body_at)
 {
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t from;
-        zmq_msg_init (&from);
-        if (zmq_msg_recv (&from, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&from);
+        zmq_msg_init (frame);
+        if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (frame);
             return false;
         }
-        bool ok = zmq_msg_more (&from);
-        zmq_msg_init (body);
-        if (ok) {
-            zmq_msg_recv (body, handle, 0);
-            while (zmq_msg_more (body)) {
-                //  drain extra frames of a malformed message
-                ok = false;
-                zmq_msg_close (body);
-                zmq_msg_init (body);
-                zmq_msg_recv (body, handle, 0);
-            }
+        bool ok = !zmq_msg_more (frame);
+        while (zmq_msg_more (frame)) {
+            //  drain the parts of a malformed message
+            zmq_msg_close (frame);
+            zmq_msg_init (frame);
+            zmq_msg_recv (frame, handle, 0);
         }
-        const char *data = (const char *) zmq_msg_data (&from);
-        size_t len = zmq_msg_size (&from);
-        const char *nul = ok ? (const char *) memrchr (data, 0, len) : NULL;
-        size_t slen = nul ? (size_t) (nul - data) : 0;
-        size_t tlen = nul ? len - slen - 1 : 0;
-        if (!nul || tlen >= P2C_NODE_STAMP_MAX) {
-            zmq_msg_close (&from);
-            zmq_msg_close (body);
+        const char *data = (const char *) zmq_msg_data (frame);
+        size_t len = zmq_msg_size (frame);
+        const char *nul1 = ok ? (const char *) memchr (data, 0, len) : NULL;
+        const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
+                                : NULL;
+        size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
+        size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
+        if (!nul2 || tlen >= P2C_NODE_STAMP_MAX) {
+            zmq_msg_close (frame);
             self->dropped++;
             continue;
         }
         char *sender = (char *) malloc (slen + 1);
         memcpy (sender, data, slen);
         sender [slen] = 0;
-        memcpy (stamp, nul + 1, tlen);
+        memcpy (stamp, nul1 + 1, tlen);
         stamp [tlen] = 0;
-        zmq_msg_close (&from);
+        *body_at = (size_t) (nul2 + 1 - data);
         *sender_p = sender;
         return true;
     }
@@ -303,11 +304,12 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
     char *sender = NULL;
     char stamp [P2C_NODE_STAMP_MAX];
-    zmq_msg_t body;
-    while (s_recv_raw (self, &sender, stamp, &body)) {
+    zmq_msg_t frame;
+    size_t at;
+    while (s_recv_raw (self, &sender, stamp, &frame, &at)) {
         P2c2r__Internal *msg = p2c_msg_unpack_internal (
-            (const uint8_t *) zmq_msg_data (&body), zmq_msg_size (&body));
-        zmq_msg_close (&body);
+            (const uint8_t *) zmq_msg_data (&frame) + at, zmq_msg_size (&frame) - at);
+        zmq_msg_close (&frame);
         if (!msg) {
             self->dropped++;
             log_debug ("node: undecodable body from=%s", sender);
@@ -350,17 +352,17 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
     return NULL;
 }
 
-//  Adds the frame [sender NUL stamp] as the broker writes it; slen is the
-//  sender's length, which may hold a NUL of its own
+//  Adds the frame [sender NUL stamp NUL body] as the broker writes it
 static void
-s_test_from (zmsg_t *out, const char *sender, size_t slen, const char *stamp)
+s_test_frame (zmsg_t *out, const char *sender, const char *stamp, const uint8_t *body, size_t len)
 {
-    char buf [256];
-    size_t tlen = strlen (stamp);
-    memcpy (buf, sender, slen);
-    buf [slen] = 0;
-    memcpy (buf + slen + 1, stamp, tlen);
-    zmsg_addmem (out, buf, slen + 1 + tlen);
+    size_t slen = strlen (sender), tlen = strlen (stamp);
+    uint8_t *buf = (uint8_t *) malloc (slen + tlen + 2 + len);
+    memcpy (buf, sender, slen + 1);
+    memcpy (buf + slen + 1, stamp, tlen + 1);
+    memcpy (buf + slen + tlen + 2, body, len);
+    zmsg_addmem (out, buf, slen + tlen + 2 + len);
+    free (buf);
 }
 
 void
@@ -382,7 +384,7 @@ p2c_node_test (bool verbose)
 
     //  Against a ROUTER standing in for the broker: hello arrives with our
     //  id, a beat marks the broker alive, an event updates the view, and a
-    //  message to a service goes out as [id][dest][body].
+    //  message to a service goes out as [id][dest NUL body].
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     P2C_CHECK (port > 0);
@@ -391,12 +393,13 @@ p2c_node_test (bool verbose)
     node = p2c_node_new (endpoint, "gateway", "gw-test");
     zsock_set_rcvtimeo (router, 2000);
     zmsg_t *m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     char *rid = m ? zmsg_popstr (m) : NULL;
-    char *dest = m ? zmsg_popstr (m) : NULL;
+    zframe_t *hello = m ? zmsg_pop (m) : NULL;
     P2C_CHECK (rid && !strcmp (rid, "gw-test"));
-    P2C_CHECK (dest && !strcmp (dest, ""));
-    zstr_free (&dest);
+    //  a hello goes to the broker itself: an empty destination
+    P2C_CHECK (hello && zframe_size (hello) > 1 && zframe_data (hello) [0] == 0);
+    zframe_destroy (&hello);
     zmsg_destroy (&m);
 
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
@@ -408,8 +411,7 @@ p2c_node_test (bool verbose)
     uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
     zmsg_t *out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    s_test_from (out, "", 0, "broker");
-    zmsg_addmem (out, buf, len);
+    s_test_frame (out, "", "broker", buf, len);
     zmsg_send (&out, router);
     free (buf);
 
@@ -417,15 +419,13 @@ p2c_node_test (bool verbose)
     //  the body claims to be: a settlement ack from a "gateway" key, an
     //  auth reply from a scheduler, a beat that names a node as sender, a
     //  message without a stamp
-    struct { const char *sender, *stamp; int msg_case; size_t slen; } wrong [] = {
-        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
-        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
-        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST, 0 },
-        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT, 0 },
-        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT, 0 },
-        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY, 0 },
-        //  a NUL in the id cannot add a stamp: the last one counts
-        { "x\0ledger:ledger", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY, 15 },
+    struct { const char *sender, *stamp; int msg_case; } wrong [] = {
+        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST },
+        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY },
     };
     P2c2r__AuthReply wrong_reply = P2C2R__AUTH_REPLY__INIT;
     P2c2r__SettleRequest wrong_settle = P2C2R__SETTLE_REQUEST__INIT;
@@ -446,17 +446,19 @@ p2c_node_test (bool verbose)
         buf = p2c_msg_pack_internal (&w, 0, &len);
         out = zmsg_new ();
         zmsg_addstr (out, "gw-test");
-        s_test_from (out, wrong [i].sender,
-                     wrong [i].slen ? wrong [i].slen : strlen (wrong [i].sender), wrong [i].stamp);
-        zmsg_addmem (out, buf, len);
+        s_test_frame (out, wrong [i].sender, wrong [i].stamp, buf, len);
         zmsg_send (&out, router);
         free (buf);
     }
-    //  and a sender frame without a stamp is dropped
+    //  and a frame without a stamp, or in two parts, is dropped
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    zmsg_addstr (out, "led-1");
-    zmsg_addstr (out, "x");
+    zmsg_addmem (out, "led-1\0x", 7);
+    zmsg_send (&out, router);
+    out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addmem (out, "led-1\0ledger", 13);
+    zmsg_addmem (out, "\0x", 2);
     zmsg_send (&out, router);
 
     P2c2r__NodeEvent ev = P2C2R__NODE_EVENT__INIT;
@@ -468,8 +470,7 @@ p2c_node_test (bool verbose)
     buf = p2c_msg_pack_internal (&msg, 0, &len);
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    s_test_from (out, "", 0, "broker");
-    zmsg_addmem (out, buf, len);
+    s_test_frame (out, "", "broker", buf, len);
     zmsg_send (&out, router);
     free (buf);
 
@@ -485,14 +486,14 @@ p2c_node_test (bool verbose)
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
     P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);
-    P2C_CHECK (p2c_node_refused (node) == 7);
-    P2C_CHECK (p2c_node_dropped (node) == 1);
+    P2C_CHECK (p2c_node_refused (node) == 6);
+    P2C_CHECK (p2c_node_dropped (node) == 2);
     p2c_msg_internal_free (&got);
     zstr_free (&sender);
 
     //  Our answer to the new epoch is a hello
     m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     zmsg_destroy (&m);
 
     P2c2r__PeerDown down = P2C2R__PEER_DOWN__INIT;
@@ -500,13 +501,13 @@ p2c_node_test (bool verbose)
     msg.peer_down = &down;
     P2C_CHECK (p2c_node_send (node, "scheduler", &msg) == 0);
     m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     if (m) {
         zframe_t *f = zmsg_pop (m);
         zframe_destroy (&f);
-        char *d = zmsg_popstr (m);
-        P2C_CHECK (d && !strcmp (d, "scheduler"));
-        zstr_free (&d);
+        f = zmsg_pop (m);
+        P2C_CHECK (f && zframe_size (f) > 10 && !memcmp (zframe_data (f), "scheduler\0", 10));
+        zframe_destroy (&f);
         zmsg_destroy (&m);
     }
     zstr_free (&rid);
