@@ -9,6 +9,11 @@
 static const p2c_cfg_t s_table [] = {
     { "bind", P2C_CFG_STR, P2C_CFG_FIELD (brk_config_t, bind), "tcp://127.0.0.1:5555",
       .help = "ZeroMQ endpoint the nodes connect to" },
+    { "keys", P2C_CFG_STR, P2C_CFG_FIELD (brk_config_t, keys), "var/keys",
+      .help = "key directory: the broker's pair and the allow-list (p2c2r-ctl keys)" },
+    { "curve", P2C_CFG_BOOL, P2C_CFG_FIELD (brk_config_t, curve), "true",
+      .help = "CURVE and the allow-list; false lets any process join (to measure the cost"
+      " only)" },
     { .name = NULL }
 };
 

@@ -7,6 +7,8 @@
 
 typedef struct {
     char *bind;                 //  ZeroMQ endpoint the nodes connect to
+    char *keys;                 //  key directory: the broker's pair and the allow-list
+    bool curve;                 //  CURVE and the allow-list (false: anyone joins)
 } brk_config_t;
 
 //  Every setting's default, without parsing. Free with brk_config_free.

@@ -15,8 +15,9 @@ main (int argc, char **argv)
     p2c_log_init ("broker", verbose);
     zsys_init ();
     zsys_set_logstream (NULL);
-    zactor_t *broker = zactor_new (brk_server_actor, cfg.bind);
-    if (!broker)
+    brk_server_args_t args = { cfg.bind, cfg.curve, cfg.keys, false };
+    zactor_t *broker = zactor_new (brk_server_actor, &args);
+    if (!broker || args.failed)
         fatal ("broker: cannot start endpoint=%s", cfg.bind);
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM
     while (!zsys_interrupted) {

@@ -107,6 +107,22 @@ brk_table_hello (brk_table_t *self, const char *node_id, const char *service, in
 }
 
 const char *
+brk_table_service (brk_table_t *self, const char *node_id)
+{
+    s_node_t *node = (s_node_t *) zhashx_lookup (self->nodes, node_id);
+    return node ? node->service : NULL;
+}
+
+bool
+brk_table_remove (brk_table_t *self, const char *node_id)
+{
+    s_node_t *node = (s_node_t *) zhashx_lookup (self->nodes, node_id);
+    if (node)
+        s_remove (self, node);
+    return node != NULL;
+}
+
+const char *
 brk_table_route (brk_table_t *self, const char *dest)
 {
     s_service_t *svc = (s_service_t *) zhashx_lookup (self->services, dest);
@@ -190,6 +206,8 @@ brk_table_test (bool verbose)
     //  A node id routes to itself; unknown names route nowhere
     P2C_CHECK (!strcmp (brk_table_route (table, "led-2"), "led-2"));
     P2C_CHECK (brk_table_route (table, "nobody") == NULL);
+    P2C_CHECK (!strcmp (brk_table_service (table, "sch-2"), "scheduler"));
+    P2C_CHECK (brk_table_service (table, "nobody") == NULL);
 
     //  sch-1 and led-1 fall silent: they expire, the others stay
     brk_table_hello (table, "led-2", "ledger", 5000);
@@ -198,6 +216,11 @@ brk_table_test (bool verbose)
     brk_table_expire (table, 5000, 3000, s_count_lost, &lost);
     P2C_CHECK (lost == 2);
     P2C_CHECK (brk_table_size (table) == 2);
+    //  A revoked node goes at once, and its service with it
+    P2C_CHECK (brk_table_remove (table, "sch-2"));
+    P2C_CHECK (!brk_table_remove (table, "sch-2"));
+    P2C_CHECK (brk_table_route (table, "scheduler") == NULL);
+    P2C_CHECK (brk_table_hello (table, "sch-2", "scheduler", 5000));
     P2C_CHECK (!strcmp (brk_table_route (table, "scheduler"), "sch-2"));
     P2C_CHECK (!strcmp (brk_table_route (table, "ledger"), "led-2"));
     P2C_CHECK (!strcmp (brk_table_route (table, "ledger"), "led-2"));

@@ -34,6 +34,12 @@ void brk_table_each (brk_table_t *self, brk_table_lost_fn *each, void *arg);
 
 size_t brk_table_size (brk_table_t *self);
 
+//  The service a known node serves, NULL when unknown
+const char *brk_table_service (brk_table_t *self, const char *node_id);
+
+//  Forgets a node at once (its key was revoked). True when it was known.
+bool brk_table_remove (brk_table_t *self, const char *node_id);
+
 void brk_table_test (bool verbose);
 
 #endif

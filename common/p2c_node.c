@@ -1,11 +1,16 @@
 /*  Broker connection of a server process (see p2c_node.h). */
 #include "p2c_node.h"
+#include "p2c_auth.h"
+#include "p2c_keys.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
 #include <errno.h>
 #include <unistd.h>
+
+//  Longest stamp "role:keyname" (with its NUL) we take
+#define P2C_NODE_STAMP_MAX 96
 
 struct _p2c_node_t {
     zsock_t *sock;              //  DEALER to the broker
@@ -17,13 +22,59 @@ struct _p2c_node_t {
     bool broker_alive;          //  false once beats stop
     zhashx_t *nodes;            //  node id -> service name (strdup'd)
     uint64_t dropped;           //  messages we could not queue or decode
+    unsigned role;              //  our role bit (p2c_auth.h)
+    uint64_t refused;           //  messages our role may not take from their sender
 };
+
+//  The process's identity (p2c_node_set_keys): its pair, the broker's
+//  public key, and whether loading them failed
+static zcert_t *s_cert = NULL;
+static char s_broker_key [41];
+static bool s_keys_broken = false;
+
+int
+p2c_node_set_keys (const char *dir, const char *name)
+{
+    p2c_node_set_plain ();
+    s_cert = p2c_keys_load (dir, name);
+    bool broker = s_cert && p2c_keys_public (dir, "broker", s_broker_key) == 0;
+    if (s_cert && !broker)
+        fprintf (stderr, "keys: no broker public key %s/broker.key (p2c2r-ctl keys init)\n", dir);
+    if (!broker) {
+        zcert_destroy (&s_cert);
+        s_keys_broken = true;
+        return -1;
+    }
+    return 0;
+}
+
+int
+p2c_node_setup (bool curve, const char *dir, const char *name)
+{
+    if (curve)
+        return p2c_node_set_keys (dir, name);
+    log_warn ("node: curve=off, the bus is neither authenticated nor encrypted");
+    p2c_node_set_plain ();
+    return 0;
+}
+
+void
+p2c_node_set_plain (void)
+{
+    zcert_destroy (&s_cert);
+    s_keys_broken = false;
+}
 
 p2c_node_t *
 p2c_node_new (const char *endpoint, const char *service, const char *node_id)
 {
+    if (s_keys_broken) {
+        log_warn ("node: no bus key, not connecting service=%s", service);
+        return NULL;
+    }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
     self->service = strdup (service);
+    self->role = p2c_auth_role (service);
     if (node_id && *node_id)
         self->id = strdup (node_id);
     else {
@@ -45,6 +96,10 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
     zsock_set_maxmsgsize (self->sock, P2C_MAX_INTERNAL + 1024);
     zsock_set_reconnect_ivl (self->sock, 100);
     zsock_set_reconnect_ivl_max (self->sock, 1000);
+    if (s_cert) {
+        zcert_apply (s_cert, zsock_resolve (self->sock));
+        zsock_set_curve_serverkey (self->sock, s_broker_key);
+    }
     if (zsock_connect (self->sock, "%s", endpoint) != 0) {
         log_warn ("node: cannot connect endpoint=%s", endpoint);
         p2c_node_destroy (&self);
@@ -91,6 +146,18 @@ p2c_node_fd (p2c_node_t *self)
     return zsock_fd (self->sock);
 }
 
+uint64_t
+p2c_node_dropped (p2c_node_t *self)
+{
+    return self->dropped;
+}
+
+uint64_t
+p2c_node_refused (p2c_node_t *self)
+{
+    return self->refused;
+}
+
 bool
 p2c_node_broker_alive (p2c_node_t *self)
 {
@@ -108,20 +175,25 @@ p2c_node_service_count (p2c_node_t *self, const char *service)
     return n;
 }
 
-//  The body is packed straight into the ZeroMQ message that is sent, so
-//  its bytes are written once: no buffer of ours, no copy by zmq_send.
+//  One frame [dest NUL body]: with CURVE every frame costs an encryption
+//  here and a decryption at the broker, so the destination rides with the
+//  body. The body is packed straight into the ZeroMQ message that is sent,
+//  so its bytes are written once: no buffer of ours, no copy by zmq_send.
 int
 p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
 {
     void *handle = zsock_resolve (self->sock);
-    zmq_msg_t body;
-    int rc = zmq_msg_init_size (&body, p2c_msg_internal_size (msg));
+    size_t dlen = strlen (dest);
+    zmq_msg_t frame;
+    int rc = zmq_msg_init_size (&frame, dlen + 1 + p2c_msg_internal_size (msg));
     if (rc == 0) {
-        p2c_msg_pack_internal_into (msg, (uint8_t *) zmq_msg_data (&body));
-        if (zmq_send (handle, dest, strlen (dest), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-            || zmq_msg_send (&body, handle, ZMQ_DONTWAIT) < 0)
+        uint8_t *data = (uint8_t *) zmq_msg_data (&frame);
+        memcpy (data, dest, dlen);
+        data [dlen] = 0;
+        p2c_msg_pack_internal_into (msg, data + dlen + 1);
+        if (zmq_msg_send (&frame, handle, ZMQ_DONTWAIT) < 0)
             rc = -1;
-        zmq_msg_close (&body);
+        zmq_msg_close (&frame);
     }
     if (rc != 0) {
         self->dropped++;
@@ -159,62 +231,93 @@ p2c_node_cron (p2c_node_t *self)
     }
 }
 
-//  Receives a whole multipart message into sender and body; returns false
-//  when nothing is waiting. Messages of the wrong shape are skipped.
+//  Receives one message, the frame [sender NUL stamp NUL body], into
+//  sender, stamp and the frame itself (the body starts at *body_at);
+//  returns false when nothing is waiting. Messages of another shape are
+//  counted and skipped. Neither a node id (the broker refuses ids with a
+//  NUL) nor a stamp holds a NUL, so the first two NULs split the frame.
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, zmq_msg_t *body)
+s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *frame, size_t *body_at)
 {
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&part);
+        zmq_msg_init (frame);
+        if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (frame);
             return false;
         }
-        if (!zmq_msg_more (&part)) {
-            //  a lone frame: not ours
-            zmq_msg_close (&part);
+        bool ok = !zmq_msg_more (frame);
+        while (zmq_msg_more (frame)) {
+            //  drain the parts of a malformed message
+            zmq_msg_close (frame);
+            zmq_msg_init (frame);
+            zmq_msg_recv (frame, handle, 0);
+        }
+        const char *data = (const char *) zmq_msg_data (frame);
+        size_t len = zmq_msg_size (frame);
+        const char *nul1 = ok ? (const char *) memchr (data, 0, len) : NULL;
+        const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
+                                : NULL;
+        size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
+        size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
+        if (!nul2 || tlen >= P2C_NODE_STAMP_MAX) {
+            zmq_msg_close (frame);
             self->dropped++;
             continue;
         }
-        size_t slen = zmq_msg_size (&part);
         char *sender = (char *) malloc (slen + 1);
-        memcpy (sender, zmq_msg_data (&part), slen);
+        memcpy (sender, data, slen);
         sender [slen] = 0;
-        zmq_msg_close (&part);
-        zmq_msg_init (body);
-        zmq_msg_recv (body, handle, 0);
-        bool extra = zmq_msg_more (body);
-        while (zmq_msg_more (body)) {
-            //  drain extra frames of a malformed message
-            zmq_msg_close (body);
-            zmq_msg_init (body);
-            zmq_msg_recv (body, handle, 0);
-        }
-        if (extra) {
-            zmq_msg_close (body);
-            free (sender);
-            self->dropped++;
-            continue;
-        }
+        memcpy (stamp, nul1 + 1, tlen);
+        stamp [tlen] = 0;
+        *body_at = (size_t) (nul2 + 1 - data);
         *sender_p = sender;
         return true;
     }
+}
+
+//  True when the stamped sender's role may send msg to us; else counted and
+//  logged with the key's name (the first few, then one in a thousand, so a
+//  flood cannot fill the disk)
+static bool
+s_authorized (p2c_node_t *self, const char *sender, const char *stamp, P2c2r__Internal *msg)
+{
+    const char *key;
+    size_t klen;
+    unsigned from = p2c_auth_stamp_role (stamp, strlen (stamp), &key, &klen);
+    //  Only the broker speaks with an empty sender, and it stamps "broker"
+    if ((*sender == 0) != (from == P2C_ROLE_BROKER))
+        from = 0;
+    if (p2c_auth_allowed ((int) msg->msg_case, from, self->role))
+        return true;
+    self->refused++;
+    if (self->refused <= 20 || self->refused % 1000 == 0) {
+        log_warn ("node: refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
+                  p2c_msg_internal_name (msg), sender, stamp, (int) klen, key,
+                  (unsigned long long) self->refused);
+    }
+    return false;
 }
 
 P2c2r__Internal *
 p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
     char *sender = NULL;
-    zmq_msg_t body;
-    while (s_recv_raw (self, &sender, &body)) {
+    char stamp [P2C_NODE_STAMP_MAX];
+    zmq_msg_t frame;
+    size_t at;
+    while (s_recv_raw (self, &sender, stamp, &frame, &at)) {
         P2c2r__Internal *msg = p2c_msg_unpack_internal (
-            (const uint8_t *) zmq_msg_data (&body), zmq_msg_size (&body));
-        zmq_msg_close (&body);
+            (const uint8_t *) zmq_msg_data (&frame) + at, zmq_msg_size (&frame) - at);
+        zmq_msg_close (&frame);
         if (!msg) {
             self->dropped++;
             log_debug ("node: undecodable body from=%s", sender);
+            free (sender);
+            continue;
+        }
+        if (!s_authorized (self, sender, stamp, msg)) {
+            p2c_msg_internal_free (&msg);
             free (sender);
             continue;
         }
@@ -249,6 +352,19 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
     return NULL;
 }
 
+//  Adds the frame [sender NUL stamp NUL body] as the broker writes it
+static void
+s_test_frame (zmsg_t *out, const char *sender, const char *stamp, const uint8_t *body, size_t len)
+{
+    size_t slen = strlen (sender), tlen = strlen (stamp);
+    uint8_t *buf = (uint8_t *) malloc (slen + tlen + 2 + len);
+    memcpy (buf, sender, slen + 1);
+    memcpy (buf + slen + 1, stamp, tlen + 1);
+    memcpy (buf + slen + tlen + 2, body, len);
+    zmsg_addmem (out, buf, slen + tlen + 2 + len);
+    free (buf);
+}
+
 void
 p2c_node_test (bool verbose)
 {
@@ -268,7 +384,7 @@ p2c_node_test (bool verbose)
 
     //  Against a ROUTER standing in for the broker: hello arrives with our
     //  id, a beat marks the broker alive, an event updates the view, and a
-    //  message to a service goes out as [id][dest][body].
+    //  message to a service goes out as [id][dest NUL body].
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     P2C_CHECK (port > 0);
@@ -277,12 +393,13 @@ p2c_node_test (bool verbose)
     node = p2c_node_new (endpoint, "gateway", "gw-test");
     zsock_set_rcvtimeo (router, 2000);
     zmsg_t *m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     char *rid = m ? zmsg_popstr (m) : NULL;
-    char *dest = m ? zmsg_popstr (m) : NULL;
+    zframe_t *hello = m ? zmsg_pop (m) : NULL;
     P2C_CHECK (rid && !strcmp (rid, "gw-test"));
-    P2C_CHECK (dest && !strcmp (dest, ""));
-    zstr_free (&dest);
+    //  a hello goes to the broker itself: an empty destination
+    P2C_CHECK (hello && zframe_size (hello) > 1 && zframe_data (hello) [0] == 0);
+    zframe_destroy (&hello);
     zmsg_destroy (&m);
 
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
@@ -294,10 +411,55 @@ p2c_node_test (bool verbose)
     uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
     zmsg_t *out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    zmsg_addstr (out, "");
-    zmsg_addmem (out, buf, len);
+    s_test_frame (out, "", "broker", buf, len);
     zmsg_send (&out, router);
     free (buf);
+
+    //  What a gateway's role may not take is refused and counted, whoever
+    //  the body claims to be: a settlement ack from a "gateway" key, an
+    //  auth reply from a scheduler, a beat that names a node as sender, a
+    //  message without a stamp
+    struct { const char *sender, *stamp; int msg_case; } wrong [] = {
+        { "gw-evil", "gateway:gw-evil", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "sch-1", "scheduler:scheduler", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+        { "led-1", "ledger:ledger", P2C2R__INTERNAL__MSG_SETTLE_REQUEST },
+        { "led-1", "broker", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "", "ledger:ledger", P2C2R__INTERNAL__MSG_NODE_EVENT },
+        { "led-1", "", P2C2R__INTERNAL__MSG_AUTH_REPLY },
+    };
+    P2c2r__AuthReply wrong_reply = P2C2R__AUTH_REPLY__INIT;
+    P2c2r__SettleRequest wrong_settle = P2C2R__SETTLE_REQUEST__INIT;
+    P2c2r__NodeEvent wrong_ev = P2C2R__NODE_EVENT__INIT;
+    wrong_ev.service = "ledger";
+    wrong_ev.node_id = "forged";
+    wrong_ev.up = true;
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong [0]; i++) {
+        P2c2r__Internal w = P2C2R__INTERNAL__INIT;
+        w.msg_case = wrong [i].msg_case;
+        if (w.msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY)
+            w.auth_reply = &wrong_reply;
+        else
+        if (w.msg_case == P2C2R__INTERNAL__MSG_SETTLE_REQUEST)
+            w.settle_request = &wrong_settle;
+        else
+            w.node_event = &wrong_ev;
+        buf = p2c_msg_pack_internal (&w, 0, &len);
+        out = zmsg_new ();
+        zmsg_addstr (out, "gw-test");
+        s_test_frame (out, wrong [i].sender, wrong [i].stamp, buf, len);
+        zmsg_send (&out, router);
+        free (buf);
+    }
+    //  and a frame without a stamp, or in two parts, is dropped
+    out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addmem (out, "led-1\0x", 7);
+    zmsg_send (&out, router);
+    out = zmsg_new ();
+    zmsg_addstr (out, "gw-test");
+    zmsg_addmem (out, "led-1\0ledger", 13);
+    zmsg_addmem (out, "\0x", 2);
+    zmsg_send (&out, router);
 
     P2c2r__NodeEvent ev = P2C2R__NODE_EVENT__INIT;
     ev.service = "scheduler";
@@ -308,8 +470,7 @@ p2c_node_test (bool verbose)
     buf = p2c_msg_pack_internal (&msg, 0, &len);
     out = zmsg_new ();
     zmsg_addstr (out, "gw-test");
-    zmsg_addstr (out, "");
-    zmsg_addmem (out, buf, len);
+    s_test_frame (out, "", "broker", buf, len);
     zmsg_send (&out, router);
     free (buf);
 
@@ -324,12 +485,15 @@ p2c_node_test (bool verbose)
     P2C_CHECK (sender && !strcmp (sender, ""));
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
+    P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);
+    P2C_CHECK (p2c_node_refused (node) == 6);
+    P2C_CHECK (p2c_node_dropped (node) == 2);
     p2c_msg_internal_free (&got);
     zstr_free (&sender);
 
     //  Our answer to the new epoch is a hello
     m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     zmsg_destroy (&m);
 
     P2c2r__PeerDown down = P2C2R__PEER_DOWN__INIT;
@@ -337,13 +501,13 @@ p2c_node_test (bool verbose)
     msg.peer_down = &down;
     P2C_CHECK (p2c_node_send (node, "scheduler", &msg) == 0);
     m = zmsg_recv (router);
-    P2C_CHECK (m && zmsg_size (m) == 3);
+    P2C_CHECK (m && zmsg_size (m) == 2);
     if (m) {
         zframe_t *f = zmsg_pop (m);
         zframe_destroy (&f);
-        char *d = zmsg_popstr (m);
-        P2C_CHECK (d && !strcmp (d, "scheduler"));
-        zstr_free (&d);
+        f = zmsg_pop (m);
+        P2C_CHECK (f && zframe_size (f) > 10 && !memcmp (zframe_data (f), "scheduler\0", 10));
+        zframe_destroy (&f);
         zmsg_destroy (&m);
     }
     zstr_free (&rid);

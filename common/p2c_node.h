@@ -1,7 +1,10 @@
 /*  A server process's connection to the broker: one DEALER socket whose
     routing id is the node id. Outgoing messages are [destination][body],
     where destination is a service name ("scheduler", "ledger", "gateway")
-    or a node id; incoming ones are [sender][body]. The node says hello at
+    or a node id; incoming ones are [sender][stamp][body], where the stamp
+    is the sender's authenticated "role:keyname" that only the broker
+    writes: a message its sender's role may not send to ours (p2c_auth.h)
+    is dropped, logged and counted here. The node says hello at
     start and every heartbeat, tracks the broker's heartbeat (a new epoch
     means the broker restarted; the continuous hellos re-announce us) and
     keeps the set of nodes the broker reports, per service.
@@ -16,9 +19,43 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "p2c_cfg.h"
 #include "p2c_msg.h"
 
 typedef struct _p2c_node_t p2c_node_t;
+
+//  The bus settings of every node process (docs/trust.md), a member of its
+//  settings struct, with their table entries (T: the struct, f: the member,
+//  name: the default key name)
+typedef struct {
+    char *keys;                 //  key directory of the bus (p2c2r-ctl keys)
+    char *key_name;             //  this node's key pair in keys: NAME.key_secret
+    bool curve;                 //  CURVE to the broker; false only to measure its cost
+} p2c_node_bus_t;
+
+#define P2C_NODE_BUS_ENTRIES(T, f, name) \
+    { "keys", P2C_CFG_STR, P2C_CFG_FIELD (T, f.keys), "var/keys", \
+      .help = "key directory of the bus (p2c2r-ctl keys)" }, \
+    { "key-name", P2C_CFG_STR, P2C_CFG_FIELD (T, f.key_name), name, \
+      .help = "this node's key pair in --keys: NAME.key_secret" }, \
+    { "curve", P2C_CFG_BOOL, P2C_CFG_FIELD (T, f.curve), "true", \
+      .help = "CURVE to the broker; false only to measure its cost" }
+
+//  The bus identity of this process, used by every node it makes from now
+//  on: CURVE with the pair DIR/NAME.key_secret, talking only to the broker
+//  whose public key is DIR/broker.key (p2c_keys.h). A process has one
+//  identity, so it is set once by main, before any node is made (the
+//  gateway makes its node deep inside its server). Returns 0, or -1 when a
+//  key is missing (printed): nodes made after that fail (NULL), so a
+//  process meant to use CURVE never joins without it. Never called: plain,
+//  unauthenticated connections (the unit tests, --curve false).
+int p2c_node_set_keys (const char *dir, const char *name);
+//  Back to plain connections (tests)
+void p2c_node_set_plain (void);
+
+//  What a main does with its three bus settings (keys, key-name, curve):
+//  p2c_node_set_keys with CURVE, else plain with a warning. 0 or -1.
+int p2c_node_setup (bool curve, const char *dir, const char *name);
 
 //  Connects to the broker's endpoint (e.g. "tcp://127.0.0.1:5555") as a
 //  node of `service`. node_id NULL or "" makes one: service-host-pid-random.
@@ -50,6 +87,11 @@ bool p2c_node_broker_alive (p2c_node_t *self);
 
 //  Number of live nodes of a service as the broker reported them.
 size_t p2c_node_service_count (p2c_node_t *self, const char *service);
+
+//  Counters for metrics and tests: messages we could not queue or decode;
+//  messages refused because their sender's role may not send them to us
+uint64_t p2c_node_dropped (p2c_node_t *self);
+uint64_t p2c_node_refused (p2c_node_t *self);
 
 #define P2C_HEARTBEAT_MS 1000
 #define P2C_HEARTBEAT_LIVENESS 3        //  beats missed before a peer is lost

@@ -5,6 +5,7 @@
 #ifndef CTL_H_INCLUDED
 #define CTL_H_INCLUDED
 
+#include "p2c_node.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@ typedef struct {
     const char *status;         //  --status for payout list
     int argc;                   //  positional arguments after the command
     char **argv;
+    p2c_node_bus_t bus;         //  the bus's keys: writes use the ctl key
 } ctl_t;
 
 //  Runs the command named by argv [0] (and argv [1] for groups). Returns
@@ -64,7 +66,17 @@ void ctl_util_test (bool verbose);
 //  and waits up to timeout_ms for the reply. Returns CTL_EXIT_OK with
 //  *result_p (caller decrefs), CTL_EXIT_VIOLATION when the ledger refused
 //  (printed to stderr), CTL_EXIT_ERROR when no ledger answered (printed).
+//  The bus identity writes use (settings curve, keys, key-name); loaded at
+//  the first ctl_admin_call, so that reads need no key. Borrowed strings.
+void ctl_admin_keys (bool curve, const char *dir, const char *name);
+
 int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                     json_t **result_p);
+
+//  ---- ctl_keys.c
+//  `p2c2r-ctl keys init|list|add|revoke` on the key directory dir (no
+//  database, no broker: the broker rereads the allow-list itself). argv
+//  starts after "keys". Returns the exit status.
+int ctl_keys (const char *dir, int argc, char **argv);
 
 #endif

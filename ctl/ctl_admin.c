@@ -10,11 +10,33 @@
 //  How long we wait for the broker's view before deciding no ledger is there
 #define CTL_NO_LEDGER_MS 1500
 
+//  The bus identity of the writes, applied once (p2c_node_setup); unset in
+//  unit tests, which talk plain to a broker of their own
+static struct {
+    bool set;                   //  ctl_admin_keys was called
+    bool curve;
+    const char *dir, *name;
+} s_keys;
+
+void
+ctl_admin_keys (bool curve, const char *dir, const char *name)
+{
+    s_keys.set = true;
+    s_keys.curve = curve;
+    s_keys.dir = dir;
+    s_keys.name = name;
+}
+
 int
 ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                 json_t **result_p)
 {
     *result_p = NULL;
+    if (s_keys.set) {
+        s_keys.set = false;
+        if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
+            return CTL_EXIT_ERROR;
+    }
     p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
     if (!node) {
         fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);

@@ -34,6 +34,12 @@ const char *ctl_usage =
     "  rates set GAMER_USD_PER_HOUR PEER_USD_PER_HOUR FEE_BP [--from TIME]\n"
     "  payout request PEER                    moves the peer's payable balance to payouts pending\n"
     "  payout mark-paid PAYOUT_ID [--reference TEXT]\n"
+    "Bus keys (the key directory --keys, no database; the broker rereads it):\n"
+    "  keys init                              makes the broker's and one key per service if missing\n"
+    "  keys list                              listed and revoked keys: name, service, public key\n"
+    "  keys add NAME SERVICE [PUBLIC_KEY]     lists a key for gateway|scheduler|ledger|ctl; makes\n"
+    "                                         the pair (NAME.key_secret) unless PUBLIC_KEY is given\n"
+    "  keys revoke NAME                       refused from the broker's next reread on (1 s)\n"
     "ACCOUNT is an id, KIND:NAME, or a name that only one gamer, peer or admin has.";
 
 #define CTL_AUDIT_SHOW 100          //  rows printed per failed check

@@ -9,6 +9,7 @@
 
 #define S_F(field) P2C_CFG_FIELD (ctl_t, field)
 static const p2c_cfg_t s_table [] = {
+    P2C_NODE_BUS_ENTRIES (ctl_t, bus, "ctl"),
     { "db", P2C_CFG_SECRET, S_F (db), "",
       .help = "PostgreSQL conninfo (a secret: prefer P2C2R_DB or @FILE)" },
     { "schema", P2C_CFG_STR, S_F (schema), "public", .help = "schema of the ledger's tables" },
@@ -47,14 +48,8 @@ ctl_config_load (ctl_t *self, int *argc_p, char **argv, bool *verbose_p)
     //  The usage text is ctl_cmds.c's, not a constant here
     p2c_cfg_spec_t spec = { "p2c2r-ctl", ctl_usage, s_table, NULL };
     int rc = p2c_cfg_parse (&spec, self, argc_p, argv, verbose_p);
-    if (rc != 0)
-        return rc;
-    if (!*self->db) {
-        fprintf (stderr, "p2c2r-ctl: no database: set P2C2R_DB or --db\n");
-        ctl_config_free (self);
-        return -1;
-    }
-    return 0;
+    //  (a database is checked for by main: `keys` needs none)
+    return rc;
 }
 
 void
@@ -79,7 +74,10 @@ ctl_config_test (bool verbose)
          a4 [] = "dbname=x";
     char *argv [] = { a0, a1, a2, NULL };
     int argc = 3;
-    P2C_CHECK (ctl_config_load (&ctl, &argc, argv, NULL) == -1);
+    //  No database is the main's to refuse (`keys` needs none)
+    P2C_CHECK (ctl_config_load (&ctl, &argc, argv, NULL) == 0 && !strcmp (ctl.db, ""));
+    P2C_CHECK (!strcmp (ctl.bus.key_name, "ctl") && ctl.bus.curve);
+    ctl_config_free (&ctl);
     char *argv2 [] = { a0, a1, a2, a3, a4, NULL };
     argc = 5;
     P2C_CHECK (ctl_config_load (&ctl, &argc, argv2, NULL) == 0);

@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "ctl_config.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -116,6 +117,19 @@ main (int argc, char *argv [])
         return rc > 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
     }
     p2c_log_init ("ctl", verbose);
+    //  The allow-list needs no database
+    if (our_argc > 1 && !strcmp (argv [1], "keys")) {
+        rc = ctl_keys (ctl.bus.keys, our_argc - 2, argv + 2);
+        free (saved);
+        ctl_config_free (&ctl);
+        return rc;
+    }
+    if (!*ctl.db) {
+        fprintf (stderr, "p2c2r-ctl: no database: set P2C2R_DB or --db\n");
+        free (saved);
+        ctl_config_free (&ctl);
+        return CTL_EXIT_ERROR;
+    }
     if (psql_at) {
         rc = s_psql (ctl.db, ctl.schema, psql_argc, saved);
         free (saved);
@@ -124,6 +138,8 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (NULL);
+    //  Reads need no key: it is loaded for the first write
+    ctl_admin_keys (ctl.bus.curve, ctl.bus.keys, ctl.bus.key_name);
     ctl.argc = our_argc - 1;
     ctl.argv = argv + 1;
     if (ctl.argc < 1) {

@@ -13,6 +13,7 @@ static const char *const s_auth_names [] = { "open", "apikey", NULL };
 
 #define S_F(field) P2C_CFG_FIELD (gw_config_t, field)
 static const p2c_cfg_t s_table [] = {
+    P2C_NODE_BUS_ENTRIES (gw_config_t, bus, "gateway"),
     { "listen", P2C_CFG_STR, S_F (listen), "127.0.0.1:8765",
       .help = "WebSocket and HTTP address, HOST:PORT" },
     { "broker", P2C_CFG_STR, S_F (server.broker), "tcp://127.0.0.1:5555",

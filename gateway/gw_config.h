@@ -8,6 +8,7 @@
 #define GW_CONFIG_H_INCLUDED
 
 #include "gw_server.h"
+#include "p2c_node.h"
 
 #include <stdbool.h>
 
@@ -24,6 +25,7 @@ typedef struct {
     int auth;                   //  gw_config_auth_t (into server.auth_open)
     char host [GW_CONFIG_HOST_MAX + 1];     //  server.host points here
     gw_settings_t server;       //  what the server runs with
+    p2c_node_bus_t bus;         //  the bus's keys
 } gw_config_t;
 
 //  Every setting's default and what derives from them, without parsing.

@@ -3,6 +3,7 @@
     main: settings (gw_config.c), signals, the server actor. */
 #include "gw_config.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -28,6 +29,10 @@ main (int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 1;
     p2c_log_init ("gateway", verbose);
+    if (p2c_node_setup (cfg.bus.curve, cfg.bus.keys, cfg.bus.key_name) != 0) {
+        gw_config_free (&cfg);
+        return 1;
+    }
 
     //  Every connection is a descriptor: take what the hard limit allows
     //  (before lws sizes its tables from it)

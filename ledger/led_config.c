@@ -15,6 +15,7 @@
 
 #define S_F(field) P2C_CFG_FIELD (led_config_t, server.field)
 static const p2c_cfg_t s_table [] = {
+    P2C_NODE_BUS_ENTRIES (led_config_t, bus, "ledger"),
     { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555", .help = "broker endpoint" },
     { "node-id", P2C_CFG_STR, S_F (node_id), "",
       .help = "node id on the broker (default: ledger-HOST-PID-RANDOM)" },

@@ -7,6 +7,7 @@
 #define LED_CONFIG_H_INCLUDED
 
 #include "led_server.h"
+#include "p2c_node.h"
 
 #include <stdbool.h>
 
@@ -15,6 +16,7 @@
 
 typedef struct {
     led_server_args_t server;   //  what the server actor runs with
+    p2c_node_bus_t bus;         //  the bus's keys
 } led_config_t;
 
 //  Every setting's default (and the migrations directory), without

@@ -5,6 +5,7 @@
     settings (led_config.c) and runs the server actor until a signal. */
 #include "led_config.h"
 #include "p2c_log.h"
+#include "p2c_node.h"
 
 int
 main (int argc, char *argv [])
@@ -15,6 +16,10 @@ main (int argc, char *argv [])
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     p2c_log_init ("ledger", verbose);
+    if (p2c_node_setup (cfg.bus.curve, cfg.bus.keys, cfg.bus.key_name) != 0) {
+        led_config_free (&cfg);
+        return 2;
+    }
     zsys_init ();
     zsys_set_logstream (NULL);
     const led_worker_args_t *db = &cfg.server.db;

@@ -1,5 +1,6 @@
 /*  The ledger server (see led_server.h). */
 #include "led_server.h"
+#include "p2c_auth.h"
 #include "p2c_log.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -556,12 +557,41 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
 {
     size_t len = 0;
     uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
+    //  As the broker does: [sender NUL stamp NUL body], the stamp of a role
+    //  that may send this type
+    const char *stamp = p2c_auth_sender_of ((int) msg->msg_case);
+    size_t slen = strlen (sender), tlen = strlen (stamp);
+    uint8_t *frame = (uint8_t *) malloc (slen + tlen + 2 + len);
+    memcpy (frame, sender, slen + 1);
+    memcpy (frame + slen + 1, stamp, tlen + 1);
+    memcpy (frame + slen + tlen + 2, buf, len);
     zmsg_t *m = zmsg_new ();
     zmsg_addstr (m, node);
-    zmsg_addstr (m, sender);
-    zmsg_addmem (m, buf, len);
+    zmsg_addmem (m, frame, slen + tlen + 2 + len);
     zmsg_send (&m, router);
+    free (frame);
     free (buf);
+}
+
+//  Unpacks a node's frame [dest NUL body]: *to_p (the caller's) and the
+//  message, NULL when it has none
+static P2c2r__Internal *
+s_test_unpack (zmsg_t *m, char **to_p)
+{
+    char *from = zmsg_popstr (m);
+    zframe_t *frame = zmsg_pop (m);
+    zstr_free (&from);
+    *to_p = NULL;
+    const byte *nul = frame ? (const byte *) memchr (zframe_data (frame), 0, zframe_size (frame))
+                            : NULL;
+    P2c2r__Internal *msg = NULL;
+    if (nul) {
+        size_t dlen = (size_t) (nul - zframe_data (frame));
+        *to_p = strndup ((const char *) zframe_data (frame), dlen);
+        msg = p2c_msg_unpack_internal (nul + 1, zframe_size (frame) - dlen - 1);
+    }
+    zframe_destroy (&frame);
+    return msg;
 }
 
 //  The next message from the ledger to dest that is not a hello; NULL after
@@ -577,14 +607,10 @@ s_test_recv (zsock_t *router, const char *dest)
         zmsg_t *m = zmsg_recv (router);
         if (!m)
             continue;
-        char *from = zmsg_popstr (m);
-        char *to = zmsg_popstr (m);
-        zframe_t *body = zmsg_pop (m);
-        P2c2r__Internal *msg = NULL;
-        if (to && body && !strcmp (to, dest))
-            msg = p2c_msg_unpack_internal (zframe_data (body), zframe_size (body));
-        zframe_destroy (&body);
-        zstr_free (&from);
+        char *to = NULL;
+        P2c2r__Internal *msg = s_test_unpack (m, &to);
+        if (msg && (!to || strcmp (to, dest)))
+            p2c_msg_internal_free (&msg);
         zstr_free (&to);
         zmsg_destroy (&m);
         if (msg)
@@ -603,14 +629,10 @@ s_test_recv_any (zsock_t *router, char **dest_p)
         zmsg_t *m = zmsg_recv (router);
         if (!m)
             continue;
-        char *from = zmsg_popstr (m);
-        char *to = zmsg_popstr (m);
-        zframe_t *body = zmsg_pop (m);
-        P2c2r__Internal *msg = NULL;
-        if (to && *to && body)
-            msg = p2c_msg_unpack_internal (zframe_data (body), zframe_size (body));
-        zframe_destroy (&body);
-        zstr_free (&from);
+        char *to = NULL;
+        P2c2r__Internal *msg = s_test_unpack (m, &to);
+        if (msg && (!to || !*to))
+            p2c_msg_internal_free (&msg);
         zmsg_destroy (&m);
         if (msg) {
             *dest_p = to;

@@ -17,6 +17,7 @@ static const char *const s_validation_names [] = { "none", "spot", "quorum", NUL
 
 #define S_F(field) P2C_CFG_FIELD (sch_config_t, field)
 static const p2c_cfg_t s_table [] = {
+    P2C_NODE_BUS_ENTRIES (sch_config_t, bus, "scheduler"),
     { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555",
       .help = "the broker's endpoint" },
     { "node-id", P2C_CFG_STR, S_F (node_id), "",

@@ -7,6 +7,7 @@
 #ifndef SCH_CONFIG_H_INCLUDED
 #define SCH_CONFIG_H_INCLUDED
 
+#include "p2c_node.h"
 #include "sch_core.h"
 
 #include <stdbool.h>
@@ -17,6 +18,7 @@ typedef struct {
     char *validation_types;     //  per task type modes, as given (into core.validation_type)
     char *needs;                //  resources per task type, as given (into core.needs_*)
     sch_core_config_t core;     //  the rules' settings
+    p2c_node_bus_t bus;         //  the bus's keys
 } sch_config_t;
 
 //  Every setting's default, and the derived arrays, without parsing.

@@ -65,6 +65,10 @@ main (int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     p2c_log_init ("scheduler", verbose);
+    if (p2c_node_setup (cfg.bus.curve, cfg.bus.keys, cfg.bus.key_name) != 0) {
+        sch_config_free (&cfg);
+        return 2;
+    }
 
     sch_server_t server = { NULL, NULL };
     server.node = p2c_node_new (cfg.broker, "scheduler", cfg.node_id);

@@ -64,6 +64,10 @@ echo "run: PostgreSQL in var/pg"
 deploy/local/pg.sh start "$VAR/pg" "$PGPORT" || { echo "run: PostgreSQL did not start (see var/pg/log)"; exit 1; }
 export P2C2R_DB
 P2C2R_DB=$(deploy/local/pg.sh conninfo "$VAR/pg" "$PGPORT")
+# The bus's CURVE keys (docs/trust.md): made on the first start, reused
+# after; every process below (and p2c2r-ctl) finds them through P2C2R_KEYS
+export P2C2R_KEYS=$VAR/keys
+"$BIN/p2c2r-ctl" keys init >/dev/null || { echo "run: cannot make the bus keys in var/keys"; exit 1; }
 echo "run: broker $BROKER, ledger, scheduler, gateway ws://$LISTEN, one peer (logs in var/log/)"
 start broker "$BIN/p2c2r-broker" --bind "$BROKER"
 # Open registration: every new gamer gets $1 of credit to play with
@@ -101,6 +105,7 @@ cat <<EOT
                     p2c2r-agent gamer --server ws://${host:-THIS-HOST}:$GW_PORT --task hash --params '{"data":"hi"}'
                     (or the original demo's --cloud-ip ${host:-THIS-HOST} --cloud-port $GW_PORT)
   operator:         P2C2R_DB='$P2C2R_DB' bin/p2c2r-ctl account list | audit | revenue
+  bus keys:         P2C2R_KEYS=var/keys bin/p2c2r-ctl keys list | add NAME SERVICE | revoke NAME
 
 Serving; Ctrl-C stops everything.
 EOT

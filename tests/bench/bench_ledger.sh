@@ -22,13 +22,17 @@ TASKS=${TASKS:-100000}
 RUNS=${RUNS:-3}
 C1_TASKS=${C1_TASKS:-2000}
 [ -x build/bench/ledger_load ] || make --no-print-directory build/bench/ledger_load >/dev/null
-[ -x bin/p2c2r-ledger ] && [ -x bin/p2c2r-broker ] || make --no-print-directory bin/p2c2r-ledger bin/p2c2r-broker >/dev/null
+[ -x bin/p2c2r-ledger ] && [ -x bin/p2c2r-broker ] && [ -x bin/p2c2r-ctl ] \
+  || make --no-print-directory bin/p2c2r-ledger bin/p2c2r-broker bin/p2c2r-ctl >/dev/null
 
 free_port () {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 DIR=$(mktemp -d /tmp/p2c2r-bench-ledger.XXXXXX)
 chmod 0755 "$DIR"       # the cluster may belong to another user (pg.sh as root)
+# The bus's keys (docs/trust.md): the caller's (make bench's), or made here
+export P2C2R_KEYS=${P2C2R_KEYS:-$DIR/keys}
+[ -d "$P2C2R_KEYS/allow" ] || bin/p2c2r-ctl keys init >/dev/null || { echo "bench_ledger: no bus keys"; exit 1; }
 PIDS=()
 cleanup () {
   local pid

@@ -134,10 +134,14 @@ typedef struct {
     long long gamer_rate;
     long long peer_rate;
     long long fee_bp;
+    p2c_node_bus_t bus;         //  its gateway and scheduler pairs (key names fixed)
 } s_settings_t;
 
 #define S_F(field) P2C_CFG_FIELD (s_settings_t, field)
 static const p2c_cfg_t s_table [] = {
+    { "keys", P2C_CFG_STR, S_F (bus.keys), "var/keys",
+      .help = "key directory of the bus: its gateway and scheduler pairs" },
+    { "curve", P2C_CFG_BOOL, S_F (bus.curve), "true", .help = "CURVE to the broker" },
     { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555",
       .help = "broker endpoint" },
     { "tasks", P2C_CFG_LLONG, S_F (tasks), "100000", 1, 100000000,
@@ -184,8 +188,14 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     p2c_rates_t rates = { cfg.gamer_rate, cfg.peer_rate, (int32_t) cfg.fee_bp };
-    p2c_node_t *node = p2c_node_new (cfg.broker, "scheduler", NULL);
-    if (!node) {
+    //  Registration is a gateway's to ask, settlement a scheduler's
+    //  (p2c_auth.h): one node of each, each with its service's key
+    p2c_node_t *node = p2c_node_setup (cfg.bus.curve, cfg.bus.keys, "scheduler") == 0
+                     ? p2c_node_new (cfg.broker, "scheduler", NULL) : NULL;
+    p2c_node_t *gw = node && p2c_node_setup (cfg.bus.curve, cfg.bus.keys, "gateway") == 0
+                   ? p2c_node_new (cfg.broker, "gateway", NULL) : NULL;
+    if (!gw) {
+        p2c_node_destroy (&node);
         p2c_cfg_free (s_table, &cfg);
         return 2;
     }
@@ -196,15 +206,16 @@ main (int argc, char *argv [])
     for (long long i = 0; i < cfg.ngamers && ready; i++) {
         char name [96];
         snprintf (name, sizeof name, "%s-gamer-%lld", cfg.prefix, i);
-        gamers [i] = s_auth (node, "gamer", name, (uint64_t) i + 1, &updates);
+        gamers [i] = s_auth (gw, "gamer", name, (uint64_t) i + 1, &updates);
         ready = gamers [i] > 0;
     }
     for (long long i = 0; i < cfg.npeers && ready; i++) {
         char name [96];
         snprintf (name, sizeof name, "%s-peer-%lld", cfg.prefix, i);
-        peers [i] = s_auth (node, "peer", name, (uint64_t) (cfg.ngamers + i + 1), &updates);
+        peers [i] = s_auth (gw, "peer", name, (uint64_t) (cfg.ngamers + i + 1), &updates);
         ready = peers [i] > 0;
     }
+    p2c_node_destroy (&gw);
     if (!ready) {
         log_warn ("ledger_load: no ledger registered our accounts broker=%s", cfg.broker);
         free (gamers);

@@ -80,6 +80,55 @@ for c in 1 32 256; do
 done
 cpu_stop $(( ${#tps[@]} * COUNT[256] )) > "$T_DIR/cpu"
 
+# What CURVE costs (docs/trust.md): the same c256 through a second stack
+# whose bus is open (--curve false, P2C2R_CURVE), on the same database in
+# its own schema, with the same peers; its runs alternate with the closed
+# stack's, so both see the same machine
+OFF_BROKER=tcp://127.0.0.1:$(free_port)
+OFF_PORT=$(free_port)
+SERVER_OFF=ws://127.0.0.1:$OFF_PORT
+spawn broker-off env P2C2R_CURVE=false "$BIN/p2c2r-broker" --bind "$OFF_BROKER"
+spawn ledger-off env P2C2R_CURVE=false P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$OFF_BROKER" \
+    --sql-dir "$ROOT/ledger/sql" --schema bench_curve_off --starting-credit-pico 1000000000000
+spawn scheduler-off env P2C2R_CURVE=false "$BIN/p2c2r-scheduler" --broker "$OFF_BROKER"
+spawn gateway-off env P2C2R_CURVE=false "$BIN/p2c2r-gateway" --broker "$OFF_BROKER" \
+    --listen "127.0.0.1:$OFF_PORT" $GW_ARGS
+wait_for 20 healthz "$OFF_PORT"
+spawn peer-off-a "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-a --worker-queue "$WQ"
+spawn peer-off-b "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-b --worker-queue "$WQ"
+for p in peer-off-a peer-off-b; do wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"; done
+# Tasks/s of one c256 run swing with whatever else runs on the machine; the
+# CPU the bus's processes (broker, gateway, scheduler, ledger) spend per
+# task does not, so it is measured for each run too
+bus_cpu () {    # bus_cpu PID...: their CPU seconds, descendants included
+  s_cpu_groups "bus=$(IFS=,; echo "$*")" | awk '{print $2}'
+}
+curve_run () {  # curve_run on|off: appends tasks/s and bus CPU us per task
+  local which=$1 pids c0 c1
+  if [ "$which" = on ]; then pids=("$PID_broker" "$PID_gateway" "$PID_scheduler" "$PID_ledger")
+  else pids=("$PID_broker_off" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off"); fi
+  c0=$(bus_cpu "${pids[@]}")
+  if [ "$which" = on ]; then e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" || return 1
+  else SERVER=$SERVER_OFF e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" || return 1; fi
+  c1=$(bus_cpu "${pids[@]}")
+  local tps us
+  read -r tps b d < "$T_DIR/e2e-run"
+  us=$(awk -v x="$c0" -v y="$c1" -v n="${COUNT[256]}" 'BEGIN {printf "%.1f", (y - x) * 1e6 / n}')
+  if [ "$which" = on ]; then on+=("$tps"); on_cpu+=("$us"); else off+=("$tps"); off_cpu+=("$us"); fi
+}
+on=(); off=(); on_cpu=(); off_cpu=()
+for r in $(seq "$RUNS"); do
+  curve_run on; curve_run off
+  echo "bench: e2e c=256 run $r: curve on ${on[-1]:-?} tasks/s (bus ${on_cpu[-1]:-?} us/task)," \
+       "off ${off[-1]:-?} tasks/s (bus ${off_cpu[-1]:-?} us/task)"
+done
+CURVE_ON=$(median "${on[@]}"); CURVE_OFF=$(median "${off[@]}")
+CURVE_ON_CPU=$(median "${on_cpu[@]}"); CURVE_OFF_CPU=$(median "${off_cpu[@]}")
+kill "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off" \
+     "$PID_broker_off" 2>/dev/null
+wait "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off" \
+     "$PID_broker_off" 2>/dev/null
+
 # c256 again with peers at their defaults (one task per worker process)
 kill "$PID_peer_a" "$PID_peer_b"; wait "$PID_peer_a" "$PID_peer_b" 2>/dev/null
 spawn peer-c "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-c
@@ -170,6 +219,11 @@ res["e2e_peer_worker_queue"] = $WQ
 res["cached_c1_p50_ms"] = num("$CACHED_P50")
 res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
+on, off = num("$CURVE_ON"), num("$CURVE_OFF")
+res["curve"] = {"c256_on_tasks_per_s": on, "c256_off_tasks_per_s": off,
+                "drop": round(1 - on / off, 4) if on and off else None,
+                "bus_cpu_us_per_task_on": num("$CURVE_ON_CPU"),
+                "bus_cpu_us_per_task_off": num("$CURVE_OFF_CPU")}
 res["gateway"] = {"idle_connections": num("$IDLE_HELD"), "bytes_per_connection": num("$IDLE_BYTES")}
 res["ledger"] = {"settlements_per_s": num("$LEDGER_TPS"), "single_settle_p50_ms": num("${LEDGER_C1:-null}")}
 sched = {}
@@ -194,6 +248,20 @@ print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["cached
 print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
+cv = res["curve"]
+if cv["drop"] is not None:
+    print("CURVE at c256 (runs alternated): on %.0f tasks/s, off %.0f tasks/s: drop %.1f%% (goal < 15%%: %s)"
+          % (on, off, 100 * cv["drop"], "met" if cv["drop"] < 0.15 else "NOT met"))
+# At the CPU ceiling tasks/s is inverse to CPU per task: CURVE's extra bus
+# CPU against the whole stack's (measured with CURVE on) is the drop there
+con, coff, tot = cv["bus_cpu_us_per_task_on"], cv["bus_cpu_us_per_task_off"], \
+    res["cpu_us_per_task_c256"].get("total")
+if con and coff and tot:
+    cv["ceiling_drop"] = round((con - coff) / tot, 4)
+    print("CURVE's CPU: broker+gateway+scheduler+ledger %.1f us/task on, %.1f off; at the 2-core"
+          " ceiling a drop of %.1f%% (goal < 15%%: %s)" % (con, coff, 100 * cv["ceiling_drop"],
+          "met" if cv["ceiling_drop"] < 0.15 else "NOT met"))
+    json.dump(res, open(sys.argv[1], "w"), indent=2)
 print("gateway: %s idle connections held, %s bytes per connection" % (res["gateway"]["idle_connections"], res["gateway"]["bytes_per_connection"]))
 print("ledger: %s settlements/s; a lone task's settlement (c1) p50 %s ms" % (res["ledger"]["settlements_per_s"], res["ledger"]["single_settle_p50_ms"]))
 for k, v in sorted(sched.items()):

@@ -16,6 +16,12 @@ chmod 755 "$T_DIR"      # a private PostgreSQL may run as another user below it
 export XDG_CACHE_HOME=$T_DIR/cache
 T_OWN_PG=""
 T_DBNAME=""
+# The bus's CURVE keys (docs/trust.md), made once per test in its temp dir:
+# every process a test starts finds them through P2C2R_KEYS (each its own
+# service's pair, the broker its own and the allow-list), so every test
+# runs with the bus closed, as a deployment does
+export P2C2R_KEYS=$T_DIR/keys
+"$BIN/p2c2r-ctl" keys init >/dev/null || { echo "cannot make the bus keys"; exit 1; }
 
 check () {     # check "what a user would check" COMMAND...
   local what=$1; shift

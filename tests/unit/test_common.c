@@ -1,6 +1,8 @@
 /*  Self-tests of the common library. */
+#include "p2c_auth.h"
 #include "p2c_cfg.h"
 #include "p2c_frame.h"
+#include "p2c_keys.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_msg.h"
@@ -17,6 +19,8 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_money",  p2c_money_test },
     { "p2c_tasks",  p2c_tasks_test },
     { "p2c_node",   p2c_node_test },
+    { "p2c_auth",   p2c_auth_test },
+    { "p2c_keys",   p2c_keys_test },
     { NULL, NULL }
 };
 
