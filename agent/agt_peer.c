@@ -431,8 +431,11 @@ s_ask_earnings (agt_peer_t *self, int64_t now)
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
     msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS;
     msg.get_earnings = &ge;
-    if (agt_conn_send (self->conn, &msg) == 0)
-        self->earn_asked_us = now;
+    //  Counted as asked even when the send failed: the connection is then
+    //  failing, and the next registration asks again
+    self->earn_asked_us = now;
+    if (agt_conn_send (self->conn, &msg) != 0)
+        log_debug ("peer: earnings not asked, send failed");
 }
 
 //  The answer: shown by status (decimal text, exact) and, once an hour,
