@@ -48,6 +48,7 @@ struct _agt_guest_t {
     double latency_ms;
     int running;
     char *earnings;                 //  JSON object text from the server, or NULL
+    bool status_asked;              //  a status command came since the peer last looked
     //  Counters, kept in state_path
     char day [16];                  //  YYYY-MM-DD of the "today" counters
     long long tasks_today, tasks_total;
@@ -144,6 +145,8 @@ s_on_control (const char *cmd, int64_t arg, void *arg_self)
 {
     agt_guest_t *self = (agt_guest_t *) arg_self;
     int64_t now = p2c_now_us ();
+    if (!strcmp (cmd, "status"))
+        self->status_asked = true;
     if (!strcmp (cmd, "pause"))
         self->user_paused = true;
     else
@@ -405,6 +408,14 @@ agt_guest_set_earnings (agt_guest_t *self, const char *json)
     self->earnings = json ? strdup (json) : NULL;
 }
 
+bool
+agt_guest_take_status_asked (agt_guest_t *self)
+{
+    bool asked = self->status_asked;
+    self->status_asked = false;
+    return asked;
+}
+
 const agt_prefs_t *
 agt_guest_prefs (agt_guest_t *self)
 {
@@ -509,6 +520,14 @@ agt_guest_test (bool verbose)
     s = s_on_control ("prefs", 0, g);
     P2C_CHECK (s && strstr (s, "\"exclusive_apps\":[\"mygame\"]"));
     free (s);
+    //  A status is answered at once with what is known; the peer hears
+    //  that one was asked, once
+    P2C_CHECK (!agt_guest_take_status_asked (g));
+    agt_guest_set_earnings (g, "{\"balance\":\"0.000000520833\"}");
+    s = s_on_control ("status", 0, g);
+    P2C_CHECK (s && strstr (s, "\"earnings\":{\"balance\":\"0.000000520833\"}"));
+    free (s);
+    P2C_CHECK (agt_guest_take_status_asked (g) && !agt_guest_take_status_asked (g));
     agt_guest_destroy (&g);
     char cmd [300];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);

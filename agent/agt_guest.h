@@ -56,6 +56,9 @@ void agt_guest_set_running (agt_guest_t *self, int tasks_running);
 //  The account's figures as the server reported them (a JSON object text,
 //  copied); shown by status
 void agt_guest_set_earnings (agt_guest_t *self, const char *json);
+//  True once after an owner asked for status (the peer may then refresh
+//  the earnings for the next status; this one is answered at once)
+bool agt_guest_take_status_asked (agt_guest_t *self);
 
 const agt_prefs_t *agt_guest_prefs (agt_guest_t *self);
 

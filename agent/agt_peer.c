@@ -16,10 +16,12 @@
 #include "agt_guest.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
+#include "p2c_money.h"
 #include "p2c_tasks.h"
 #include "p2c_time.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,14 @@
 #include <unistd.h>
 
 _Static_assert (AGT_WORKER_REPLY_PRE >= P2L_CONN_PRE, "a worker's reply goes out as read");
+
+//  The account's earnings are asked of the server at registration, every
+//  hour, and when the owner asks for status and the last answer is older
+//  than a minute (that status shows what is known; the next one the fresh
+//  figures). Never more often than the gateway's limit per connection.
+#define S_EARN_EVERY_US     (3600 * 1000000LL)
+#define S_EARN_STALE_US     (60 * 1000000LL)
+#define S_EARN_MIN_GAP_US   (10 * 1000000LL)
 
 //  One assignment waiting for a slot (only when the server sent more than
 //  the slots advertised)
@@ -94,6 +104,9 @@ struct _agt_peer_t {
     agt_guest_t *guest;             //  the owner's preferences and local control
     p2l_conn_watch_t *control_watch;//  the loop's watch on the control socket
     int64_t register_sent_us;       //  for the round trip shown by status
+    int64_t earn_asked_us;          //  GetEarnings last sent (0: never)
+    int64_t earn_got_us;            //  ... last answered
+    int64_t earn_logged_us;         //  ... last written to the log
 };
 
 static volatile sig_atomic_t s_stop = 0;
@@ -408,6 +421,70 @@ s_register (p2l_conn_t *conn, void *arg)
     free (info_ptrs);
 }
 
+//  Asks the server for this account's earnings (its answer: s_on_earnings)
+static void
+s_ask_earnings (agt_peer_t *self, int64_t now)
+{
+    if (!self->registered || (self->earn_asked_us && now - self->earn_asked_us < S_EARN_MIN_GAP_US))
+        return;
+    P2c2r__GetEarnings ge = P2C2R__GET_EARNINGS__INIT;
+    P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
+    msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS;
+    msg.get_earnings = &ge;
+    //  Counted as asked even when the send failed: the connection is then
+    //  failing, and the next registration asks again
+    self->earn_asked_us = now;
+    if (p2l_conn_send (self->conn, &msg) != 0)
+        log_debug ("peer: earnings not asked, send failed");
+}
+
+//  The answer: shown by status (decimal text, exact) and, once an hour,
+//  one line in the log
+static void
+s_on_earnings (agt_peer_t *self, const P2c2r__Earnings *e)
+{
+    int64_t now = p2c_now_us ();
+    char today [32], total [32], balance [32], pending [32], threshold [32];
+    char spent_today [32], spent_total [32];
+    p2c_money_format (e->earned_today_pico, today, sizeof today);
+    p2c_money_format (e->earned_total_pico, total, sizeof total);
+    p2c_money_format (e->balance_pico, balance, sizeof balance);
+    p2c_money_format (e->pending_payout_pico, pending, sizeof pending);
+    p2c_money_format (e->payout_threshold_pico, threshold, sizeof threshold);
+    p2c_money_format (e->spent_today_pico, spent_today, sizeof spent_today);
+    p2c_money_format (e->spent_total_pico, spent_total, sizeof spent_total);
+    json_t *o = json_pack ("{s:s s:s s:s s:s s:s s:s s:s s:s s:I s:I}",
+                           "earned_today", today, "earned_total", total, "balance", balance,
+                           "pending_payout", pending, "payout_threshold", threshold,
+                           "spent_today", spent_today, "spent_total", spent_total,
+                           "as_of", e->as_of,
+                           "tasks_today", (json_int_t) e->tasks_today,
+                           "tasks_total", (json_int_t) e->tasks_total);
+    char *text = o ? json_dumps (o, JSON_COMPACT) : NULL;
+    json_decref (o);
+    if (text && self->guest)
+        agt_guest_set_earnings (self->guest, text);
+    free (text);
+    self->earn_got_us = now;
+    if (!self->earn_logged_us || now - self->earn_logged_us >= S_EARN_EVERY_US) {
+        self->earn_logged_us = now;
+        log_info ("peer: earnings id=%s earned_today=%s earned_total=%s balance=%s"
+                  " pending_payout=%s payout_threshold=%s tasks_total=%llu as_of=%s",
+                  self->peer_id, today, total, balance, pending, threshold,
+                  (unsigned long long) e->tasks_total, e->as_of);
+    }
+}
+
+//  The owner asked for status: fresher figures for the next one, when
+//  these are older than a minute
+static void
+s_status_refresh (agt_peer_t *self, int64_t now)
+{
+    if (self->guest && agt_guest_take_status_asked (self->guest)
+        && (!self->earn_got_us || now - self->earn_got_us >= S_EARN_STALE_US))
+        s_ask_earnings (self, now);
+}
+
 static void
 s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw,
               size_t raw_len, void *arg)
@@ -426,6 +503,11 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
                                     (double) (p2c_now_us () - self->register_sent_us) / 1000.0);
             //  the server learns at once that this peer is paused
             self->last_beat_us = 0;
+            self->earn_asked_us = 0;        //  a new connection: ask at once
+            s_ask_earnings (self, p2c_now_us ());
+            break;
+        case P2C2R__SERVER_MESSAGE__MSG_EARNINGS:
+            s_on_earnings (self, msg->earnings);
             break;
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
             const char *code = msg->error->code;
@@ -565,6 +647,7 @@ s_control_ready (void *arg)
     agt_guest_control_ready (self->guest, p2c_now_us ());
     //  a pause or resume shows in the state at once
     s_guest_tick (self, p2c_now_us ());
+    s_status_refresh (self, p2c_now_us ());
 }
 
 static void
@@ -584,6 +667,9 @@ s_on_cron (p2l_conn_t *conn, void *arg)
             s_slot_pump (slot);
     }
     s_guest_tick (self, now);
+    s_status_refresh (self, now);
+    if (self->registered && now - self->earn_asked_us >= S_EARN_EVERY_US)
+        s_ask_earnings (self, now);
     //  A heartbeat tells the server how loaded this peer is, and whether
     //  it is paused
     if (self->registered && now - self->last_beat_us >= 10 * 1000000LL) {

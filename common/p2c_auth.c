@@ -40,6 +40,8 @@ static const s_rule_t s_rules [] = {
     { P2C2R__INTERNAL__MSG_ADMIN_REPLY,     LED,        CTL },
     { P2C2R__INTERNAL__MSG_STATS_REQUEST,   GW,         SCH | LED },
     { P2C2R__INTERNAL__MSG_STATS_REPLY,     SCH | LED,  GW },
+    { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, GW,        LED },
+    { P2C2R__INTERNAL__MSG_EARNINGS_REPLY,  LED,        GW },
 };
 
 static const struct {
@@ -137,6 +139,8 @@ s_test_every_pair (void)
         { P2C2R__INTERNAL__MSG_ADMIN_REPLY, "ledger>ctl" },
         { P2C2R__INTERNAL__MSG_STATS_REQUEST, "gateway>scheduler gateway>ledger" },
         { P2C2R__INTERNAL__MSG_STATS_REPLY, "scheduler>gateway ledger>gateway" },
+        { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, "gateway>ledger" },
+        { P2C2R__INTERNAL__MSG_EARNINGS_REPLY, "ledger>gateway" },
         { P2C2R__INTERNAL__MSG_SETTLE_REVERSE, "scheduler>ledger" },
     };
     const char *roles [] = { "broker", "gateway", "scheduler", "ledger", "ctl" };

@@ -44,7 +44,7 @@ s_code_label (const char *code)
 {
     static const char *known [] = { "bad_request", "auth_failed", "too_large", "rate_limited",
         "no_peers", "timeout", "invalid_params", "unknown_task_type", "insufficient_funds",
-        "kernel_error", "rejected", "unavailable", NULL };
+        "kernel_error", "rejected", "unavailable", "not_found", NULL };
     for (int i = 0; code && known [i]; i++)
         if (!strcmp (code, known [i]))
             return known [i];
@@ -59,6 +59,7 @@ s_server_kind (const P2c2r__ServerMessage *m)
         case P2C2R__SERVER_MESSAGE__MSG_ASSIGN: return "execute_task";
         case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: return "task_result";
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: return "error";
+        case P2C2R__SERVER_MESSAGE__MSG_EARNINGS: return "earnings";
         default: return "other";
     }
 }
@@ -214,6 +215,9 @@ s_dispatch (gw_core_t *self, gw_session_t *s, P2c2r__ClientMessage **msg_p)
                 gw_tasks_peer_up (self, s);
             }
             break;
+        case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS:
+            gw_earnings_handle (self, s);
+            break;
         default:
             gw_core_bad (self, s, "bad_request", NULL, "unknown message kind");
             break;
@@ -229,6 +233,7 @@ s_client_kind (const P2c2r__ClientMessage *m)
         case P2C2R__CLIENT_MESSAGE__MSG_SUBMIT: return "submit_task";
         case P2C2R__CLIENT_MESSAGE__MSG_RESULT: return "task_result";
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT: return "heartbeat";
+        case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS: return "get_earnings";
         default: return "other";
     }
 }
@@ -334,6 +339,9 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);
+            break;
+        case P2C2R__INTERNAL__MSG_EARNINGS_REPLY:
+            gw_earnings_on_reply (self, msg->earnings_reply);
             break;
         default:
             self->counters.internal_dropped++;
@@ -464,6 +472,7 @@ gw_core_cron (gw_core_t *self, int64_t now_ms)
     if (now_ms - self->last_slow_ms >= GW_SLOW_CRON_MS) {
         self->last_slow_ms = now_ms;
         s_register_timeouts (self, now_ms);
+        gw_earnings_timeouts (self, now_ms);
         gw_register_rechecks (self, now_ms);
         gw_authcache_sweep (self->authcache, now_ms);
         gw_iplimit_sweep (self->iplimit, now_ms);

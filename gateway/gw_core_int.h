@@ -79,6 +79,14 @@ void gw_tasks_peer_up (gw_core_t *self, gw_session_t *s);
 void gw_tasks_peer_down (gw_core_t *self, uint64_t conn);
 void gw_tasks_test (bool verbose);
 
+//  A client reads its own account's figures (gw_earnings.c)
+
+void gw_earnings_handle (gw_core_t *self, gw_session_t *s);
+void gw_earnings_on_reply (gw_core_t *self, P2c2r__EarningsReply *r);
+//  Requests the ledger has not answered in time
+void gw_earnings_timeouts (gw_core_t *self, int64_t now);
+void gw_earnings_test (bool verbose);
+
 //  The self-tests' fake glue (gw_fake.c): it keeps what the core sends to
 //  the broker, and says how many schedulers there are
 

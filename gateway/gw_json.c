@@ -3,6 +3,7 @@
     unpacked through p2c_msg, so the caller gets a message with exactly the
     ownership of one decoded from a binary frame. */
 #include "gw_json.h"
+#include "p2c_money.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -210,6 +211,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     P2c2r__Submit sub = P2C2R__SUBMIT__INIT;
     P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
     P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
+    P2c2r__GetEarnings ge = P2C2R__GET_EARNINGS__INIT;
     const char *types [GW_JSON_MAX_TYPES];
     char *params = NULL, *result = NULL;
     char ref_num [32];
@@ -370,6 +372,13 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
     }
+    else
+    if (!strcmp (type, "get_earnings")) {
+        //  Any other field (an account id, say) is ignored: the answer is
+        //  always the session's own account
+        msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS;
+        msg.get_earnings = &ge;
+    }
     else {
         s_fail (&e, "bad_request", "unknown message type '%.40s'", type);
         goto done;
@@ -419,6 +428,45 @@ s_object (const char *text)
         v = json_object ();
     }
     return v;
+}
+
+//  Sets key to the exact decimal text of pico dollars and key_pico to the
+//  integer: a script reads either, neither goes through a double
+static void
+s_money (json_t *obj, const char *key, int64_t pico)
+{
+    char text [40], name [64];
+    json_object_set_new (obj, key, json_string (p2c_money_format (pico, text, sizeof text)));
+    snprintf (name, sizeof name, "%s_pico", key);
+    json_object_set_new (obj, name, json_integer ((json_int_t) pico));
+}
+
+//  The answer to get_earnings
+static json_t *
+s_earnings (const P2c2r__Earnings *e)
+{
+    json_t *obj = json_pack ("{s:s, s:s, s:s}", "type", "earnings", "role", e->role,
+                             "as_of", e->as_of);
+    json_t *rates = json_object ();
+    if (!obj || !rates) {
+        json_decref (obj);
+        json_decref (rates);
+        return NULL;
+    }
+    s_money (obj, "balance", e->balance_pico);
+    s_money (obj, "earned_today", e->earned_today_pico);
+    s_money (obj, "earned_total", e->earned_total_pico);
+    s_money (obj, "spent_today", e->spent_today_pico);
+    s_money (obj, "spent_total", e->spent_total_pico);
+    s_money (obj, "pending_payout", e->pending_payout_pico);
+    s_money (obj, "payout_threshold", e->payout_threshold_pico);
+    s_money (rates, "gamer_per_hour", e->gamer_pico_per_hour);
+    s_money (rates, "peer_per_hour", e->peer_pico_per_hour);
+    json_object_set_new (rates, "fee_bp", json_integer (e->fee_bp));
+    json_object_set_new (obj, "rates", rates);
+    json_object_set_new (obj, "tasks_today", json_integer ((json_int_t) e->tasks_today));
+    json_object_set_new (obj, "tasks_total", json_integer ((json_int_t) e->tasks_total));
+    return obj;
 }
 
 uint8_t *
@@ -487,6 +535,9 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
             }
             break;
         }
+        case P2C2R__SERVER_MESSAGE__MSG_EARNINGS:
+            obj = s_earnings (m->earnings);
+            break;
         default:
             break;
     }
@@ -697,5 +748,45 @@ gw_json_test (bool verbose)
     v = s_enc (&sm);
     P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "registered")
                && !strcmp (json_string_value (json_object_get (v, "peer_id")), "laptop-1"));
+    json_decref (v);
+
+    //  get_earnings names no account (one given is ignored); the answer's
+    //  money is exact text and integer picodollars
+    m = s_dec ("{\"type\":\"get_earnings\",\"account_id\":3}", &code, why, ref);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS);
+    p2c_msg_client_free (&m);
+    P2c2r__Earnings e = P2C2R__EARNINGS__INIT;
+    e.role = "peer";
+    e.as_of = "2026-12-02T10:00:00Z";
+    e.balance_pico = 41666667;
+    e.earned_total_pico = 42187500;
+    e.spent_total_pico = -1;
+    e.payout_threshold_pico = 10 * 1000000000000LL;
+    e.peer_pico_per_hour = 150000000000LL;
+    e.fee_bp = 1000;
+    e.tasks_total = 2;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_EARNINGS;
+    sm.earnings = &e;
+    v = s_enc (&sm);
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "earnings")
+               && !strcmp (json_string_value (json_object_get (v, "role")), "peer")
+               && !strcmp (json_string_value (json_object_get (v, "as_of")), e.as_of));
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "balance")), "0.000041666667")
+               && json_integer_value (json_object_get (v, "balance_pico")) == 41666667
+               && !strcmp (json_string_value (json_object_get (v, "earned_total")),
+                           "0.000042187500")
+               && !strcmp (json_string_value (json_object_get (v, "earned_today")),
+                           "0.000000000000")
+               && !strcmp (json_string_value (json_object_get (v, "spent_total")),
+                           "-0.000000000001")
+               && !strcmp (json_string_value (json_object_get (v, "payout_threshold")),
+                           "10.000000000000")
+               && json_integer_value (json_object_get (v, "tasks_total")) == 2);
+    json_t *rates = v ? json_object_get (v, "rates") : NULL;
+    P2C_CHECK (rates && !strcmp (json_string_value (json_object_get (rates, "peer_per_hour")),
+                                 "0.150000000000")
+               && json_integer_value (json_object_get (rates, "peer_per_hour_pico"))
+                  == 150000000000LL
+               && json_integer_value (json_object_get (rates, "fee_bp")) == 1000);
     json_decref (v);
 }

@@ -1,5 +1,6 @@
 /*  The ledger server (see led_server.h). */
 #include "led_server.h"
+#include "led_earnings.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
 #include "p2c_node.h"
@@ -25,6 +26,7 @@ typedef struct {
     zlistx_t *auth_jobs;        //  auth jobs in the database, freed if we stop first
     zlistx_t *admin_jobs;       //  operators' commands in the database
     zlistx_t *balq_jobs;        //  balance queries in the database
+    zlistx_t *earn_jobs;        //  clients' GetEarnings in the database
     int64_t stats_ms;           //  when we last logged counters
     //  Sockets to drain before the loop sleeps: ZMQ_FD signals only new
     //  arrivals, and a send may take in an arrival's signal, so a socket
@@ -187,6 +189,68 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
     }
 }
 
+//  A client's own figures (GetEarnings through its gateway), read on the
+//  first database thread. Bounded: past LED_MAX_EARNINGS_JOBS in the
+//  database the gateway hears unavailable at once, so a flood of clients
+//  cannot queue unbounded work ahead of auth and settlement.
+#define LED_MAX_EARNINGS_JOBS 256
+
+static void
+s_earnings_reply (s_server_t *self, led_earnings_job_t *job)
+{
+    const led_earnings_t *f = &job->figures;
+    P2c2r__Earnings e = P2C2R__EARNINGS__INIT;
+    P2c2r__EarningsReply reply = P2C2R__EARNINGS_REPLY__INIT;
+    reply.corr = job->corr;
+    reply.account_id = job->account_id;
+    reply.ok = job->status == LED_EARNINGS_OK;
+    reply.code = (char *) (reply.ok ? "" : job->status == LED_EARNINGS_NOT_FOUND ? "not_found"
+                                                                                : "unavailable");
+    reply.message = (char *) (reply.ok ? ""
+                    : job->status == LED_EARNINGS_NOT_FOUND ? "no such account"
+                    : "the ledger database is unavailable; try again later");
+    if (reply.ok) {
+        e.role = (char *) f->role;
+        e.balance_pico = f->balance;
+        e.earned_today_pico = f->earned_today;
+        e.earned_total_pico = f->earned_total;
+        e.spent_today_pico = f->spent_today;
+        e.spent_total_pico = f->spent_total;
+        e.pending_payout_pico = f->pending_payout;
+        e.payout_threshold_pico = f->payout_threshold;
+        e.gamer_pico_per_hour = f->rates.gamer_per_hour;
+        e.peer_pico_per_hour = f->rates.peer_per_hour;
+        e.fee_bp = f->rates.fee_bp;
+        e.tasks_today = f->tasks_today;
+        e.tasks_total = f->tasks_total;
+        e.as_of = (char *) f->as_of;
+        reply.earnings = &e;
+    }
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_EARNINGS_REPLY;
+    msg.earnings_reply = &reply;
+    p2c_node_send (self->node, job->reply_to, &msg);
+    log_debug ("ledger: earnings account=%lld ok=%d code=%s", (long long) job->account_id,
+               reply.ok, reply.code);
+}
+
+static void
+s_on_earnings (s_server_t *self, const char *sender, P2c2r__EarningsRequest *req)
+{
+    led_earnings_job_t *job = led_earnings_job_new (req->corr, req->account_id, req->role,
+                                                    sender);
+    if (zlistx_size (self->earn_jobs) >= LED_MAX_EARNINGS_JOBS) {
+        s_earnings_reply (self, job);       //  status: unavailable
+        led_earnings_job_destroy (&job);
+        return;
+    }
+    zlistx_add_end (self->earn_jobs, job);
+    if (s_to_worker (self, 0, "EARNINGS", job) != 0) {
+        s_earnings_reply (self, job);
+        zlistx_delete (self->earn_jobs, zlistx_find (self->earn_jobs, job));
+    }
+}
+
 //  One BalanceUpdate per gamer to the scheduler service; when a gamer
 //  appears twice the later balance wins (it was read later)
 static void
@@ -236,6 +300,9 @@ s_node_drain (s_server_t *self)
                 break;
             case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
                 s_on_balance_query (self, sender, msg->balance_query);
+                break;
+            case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
+                s_on_earnings (self, sender, msg->earnings_request);
                 break;
             default:
                 if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
@@ -359,6 +426,11 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         led_balq_job_t *bj = (led_balq_job_t *) job;
         s_send_balances (self, &bj->balances);
         zlistx_delete (self->balq_jobs, zlistx_find (self->balq_jobs, bj));
+    }
+    else
+    if (!strcmp (command, "EARNED") && job) {
+        s_earnings_reply (self, (led_earnings_job_t *) job);
+        zlistx_delete (self->earn_jobs, zlistx_find (self->earn_jobs, job));
     }
     else
         log_warn ("ledger: unexpected answer from the database thread command=%s", command);
@@ -485,6 +557,12 @@ s_balq_job_free (void **item_p)
     led_balq_job_destroy ((led_balq_job_t **) item_p);
 }
 
+static void
+s_earn_job_free (void **item_p)
+{
+    led_earnings_job_destroy ((led_earnings_job_t **) item_p);
+}
+
 void
 led_server_actor (zsock_t *pipe, void *args)
 {
@@ -518,6 +596,8 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->admin_jobs, s_admin_job_free);
     self->balq_jobs = zlistx_new ();
     zlistx_set_destructor (self->balq_jobs, s_balq_job_free);
+    self->earn_jobs = zlistx_new ();
+    zlistx_set_destructor (self->earn_jobs, s_earn_job_free);
     self->stats_ms = p2c_now_ms ();
     log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
@@ -541,6 +621,7 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->auth_jobs);
     zlistx_destroy (&self->admin_jobs);
     zlistx_destroy (&self->balq_jobs);
+    zlistx_destroy (&self->earn_jobs);
     p2c_node_destroy (&self->node);
 }
 
@@ -847,6 +928,36 @@ led_server_test (bool verbose)
                && m1->balance_update->balance_pico == 1000);
     p2c_msg_internal_free (&m1);
     zstr_free (&d1);
+
+    //  A client's own figures, through its gateway: the peer's, answered
+    //  to the asking node with the same corr; an account of another kind
+    //  than the session's role is not found
+    P2c2r__EarningsRequest ereq = P2C2R__EARNINGS_REQUEST__INIT;
+    ereq.corr = 501;
+    ereq.account_id = peer;
+    ereq.role = "peer";
+    msg.msg_case = P2C2R__INTERNAL__MSG_EARNINGS_REQUEST;
+    msg.earnings_request = &ereq;
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_EARNINGS_REPLY
+               && got->earnings_reply->corr == 501 && got->earnings_reply->ok
+               && got->earnings_reply->account_id == peer && got->earnings_reply->earnings
+               && !strcmp (got->earnings_reply->earnings->role, "peer")
+               && got->earnings_reply->earnings->tasks_total == 501
+               && got->earnings_reply->earnings->earned_total_pico
+                  == got->earnings_reply->earnings->balance_pico
+               && got->earnings_reply->earnings->earned_total_pico > 520833);
+    p2c_msg_internal_free (&got);
+    ereq.corr = 502;
+    ereq.role = "gamer";
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_EARNINGS_REPLY
+               && got->earnings_reply->corr == 502 && !got->earnings_reply->ok
+               && !strcmp (got->earnings_reply->code, "not_found")
+               && !got->earnings_reply->earnings);
+    p2c_msg_internal_free (&got);
     zactor_destroy (&server);
     zsock_destroy (&router);
 

@@ -1,6 +1,7 @@
 /*  The ledger's database thread (see led_worker.h). */
 #include "led_worker.h"
 #include "led_accounts.h"
+#include "led_earnings.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -217,6 +218,17 @@ s_balq (s_worker_t *w, led_balq_job_t *job)
         s_take_balances (w->store, &job->balances);
 }
 
+//  A client's own figures; while the database is down: unavailable at once
+static void
+s_earnings (s_worker_t *w, led_earnings_job_t *job)
+{
+    job->status = w->store && s_ensure (w)
+                ? led_earnings_read (w->store, job->account_id, job->role, &job->figures)
+                : LED_EARNINGS_UNAVAILABLE;
+    if (w->store && !led_store_connected (w->store))
+        s_ensure (w);
+}
+
 int
 led_pipe_send (zsock_t *pipe, const char *command, void *job)
 {
@@ -291,6 +303,11 @@ s_worker_job (s_worker_t *w, zsock_t *pipe, const char *command, void *job)
     if (!strcmp (command, "BALANCES") && job) {
         s_balq (w, (led_balq_job_t *) job);
         led_pipe_send (pipe, "BALANCED", job);
+    }
+    else
+    if (!strcmp (command, "EARNINGS") && job) {
+        s_earnings (w, (led_earnings_job_t *) job);
+        led_pipe_send (pipe, "EARNED", job);
     }
     else
         log_warn ("worker: unknown command=%.16s", command);

@@ -27,6 +27,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "gw_core",        gw_core_test },
     { "gw_register",    gw_register_test },
     { "gw_tasks",       gw_tasks_test },
+    { "gw_earnings",    gw_earnings_test },
     { "gw_files",       gw_files_test },
     { "gw_http",        gw_http_test },
     { "gw_server",      gw_server_test },
