@@ -325,6 +325,9 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
         case P2C2R__INTERNAL__MSG_TASK_ASSIGN:
             gw_tasks_assign (self, msg->task_assign);
             break;
+        case P2C2R__INTERNAL__MSG_SETTLE_ACK:
+            gw_tasks_failed_ack (self, msg->settle_ack);
+            break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);
             break;
