@@ -320,7 +320,7 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             gw_register_on_reply (self, msg->auth_reply);
             break;
         case P2C2R__INTERNAL__MSG_DELIVER:
-            gw_tasks_deliver (self, msg->deliver);
+            gw_tasks_deliver (self, sender, msg->deliver);
             break;
         case P2C2R__INTERNAL__MSG_TASK_ASSIGN:
             gw_tasks_assign (self, msg->task_assign);

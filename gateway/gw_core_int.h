@@ -70,7 +70,8 @@ void gw_register_test (bool verbose);
 
 void gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub);
 void gw_tasks_result (gw_core_t *self, gw_session_t *s, P2c2r__PeerResult *res);
-void gw_tasks_deliver (gw_core_t *self, P2c2r__Deliver *d);
+//  A reply from the scheduler node sender; acked to it
+void gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d);
 void gw_tasks_assign (gw_core_t *self, P2c2r__TaskAssign *a);
 void gw_tasks_node_event (gw_core_t *self, P2c2r__NodeEvent *ev);
 //  Answers timeout for every task past its deadline and grace

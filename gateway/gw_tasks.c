@@ -174,13 +174,33 @@ gw_tasks_result (gw_core_t *self, gw_session_t *s, P2c2r__PeerResult *res)
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
+//  Tells the scheduler node that sent a reply that it arrived, so that it
+//  stops sending it again (it keeps replies until then: a Deliver lost with
+//  the broker is sent again)
+static void
+s_deliver_ack (gw_core_t *self, const char *sender, const char *task_id)
+{
+    if (!sender || !*sender || !task_id || !*task_id)
+        return;
+    P2c2r__DeliverAck ack = P2C2R__DELIVER_ACK__INIT;
+    ack.task_id = (char *) task_id;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_DELIVER_ACK;
+    m.deliver_ack = &ack;
+    if (self->io.send (self->io.arg, sender, &m) != 0)
+        log_debug ("gateway: cannot ack deliver task=%s", task_id);
+}
+
 void
-gw_tasks_deliver (gw_core_t *self, P2c2r__Deliver *d)
+gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d)
 {
     if (!d->reply) {
         self->counters.deliver_dropped++;
         return;
     }
+    //  acked whatever becomes of it: a duplicate (or a reply to a task the
+    //  guard answered, or whose gamer left) needs no second send either
+    s_deliver_ack (self, sender, d->reply->task_id);
     gw_pending_entry_t *e = gw_pending_take (self->pending, d->reply->task_id);
     if (!e) {
         //  Answered already (guard, or the gamer left): exactly one reply
@@ -553,6 +573,28 @@ s_test_delivery (void)
     m.deliver = &none;
     gw_fake_internal (fake, &m, 4300);
     P2C_CHECK (core->counters.deliver_dropped == 4);
+    //  Every reply is acked to the scheduler node that sent it, so that it
+    //  stops sending it again; a second copy (a resend) reaches the gamer
+    //  no more, and is acked too
+    s_submit (fake, g2, "hash", "{}", "e", 0, 5000);
+    snprintf (t2, sizeof t2, "%s", s_last_submit (fake)->task_id);
+    P2c2r__TaskReply r = P2C2R__TASK_REPLY__INIT;
+    r.task_id = t2;
+    r.ok = true;
+    r.result_json = "{}";
+    P2c2r__Deliver d = P2C2R__DELIVER__INIT;
+    d.reply = &r;
+    m.deliver = &d;
+    for (int copy = 0; copy < 2; copy++) {
+        sent = fake->sent;
+        gw_core_handle (core, "scheduler-1", &m, 5100);
+        P2c2r__Internal *ack = gw_fake_msg (fake, fake->sent - 1);
+        P2C_CHECK (fake->sent == sent + 1 && ack->msg_case == P2C2R__INTERNAL__MSG_DELIVER_ACK
+                   && !strcmp (ack->deliver_ack->task_id, t2)
+                   && !strcmp (fake->dest [(fake->sent - 1) % GW_FAKE_MAX], "scheduler-1"));
+        P2C_CHECK (copy ? gw_session_queued (g2) == 0 : s_result_is (g2, t2, "e", NULL));
+    }
+    P2C_CHECK (core->counters.deliver_dropped == 5);
     gw_fake_destroy (&fake);
 }
 

@@ -43,6 +43,8 @@ sch_gateways_collect (sch_core_t *self, sch_gw_t *gw)
 void
 sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
 {
+    //  replies to its gamers reach nobody now (their tasks may be gone)
+    sch_outbox_gateway_down (self->outbox, id);
     sch_gw_t *gw = (sch_gw_t *) zhashx_lookup (self->gateways, id);
     if (!gw)
         return;

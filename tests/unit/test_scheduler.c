@@ -1634,6 +1634,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_cache", sch_cache_test },
     { "sch_billing", sch_billing_test },
     { "sch_payouts", sch_payouts_test },
+    { "sch_outbox", sch_outbox_test },
     { "sch_tasks", sch_tasks_test },
     { "sch_queues", sch_queues_test },
     { "sch_peers", sch_peers_test },
