@@ -497,6 +497,11 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
     //  a payout's ack (a check run paid by the treasury, or a reversal)
     if (sch_payouts_ack (self->payouts, ack))
         return;
+    //  a refund's, for a result whose gateway was lost
+    if (ack->failed) {
+        sch_outbox_refund_ack (self->outbox, ack->task_id);
+        return;
+    }
     sch_task_t *task = ack->task_id && !ack->reversed
                      ? (sch_task_t *) zhashx_lookup (self->tasks, ack->task_id) : NULL;
     if (!task || task->state != SCH_SETTLING) {

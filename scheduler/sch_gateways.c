@@ -1,7 +1,9 @@
 /*  The gateway nodes the scheduler core hears from, and what dies with one:
     its peers, and the waiting tasks of its gamers (nobody is left to answer
     them). Running tasks of its gamers finish and settle: the peers did the
-    work. */
+    work and are paid; but nobody can receive those results, so their
+    charges are refunded (sch_outbox), as are those of replies the gateway
+    had not confirmed. */
 #include "sch_internal.h"
 #include "p2c_log.h"
 #include "p2c_test.h"

@@ -18,6 +18,8 @@ typedef struct {
     int64_t next_us;            //  next send, 0: one cron after it was added
     int64_t until_us;           //  given up after this
     void *handle;               //  in self->order
+    int64_t account;            //  a charged result's gamer, else 0
+    bool refund;                //  a TaskFailed to the ledger, not a Deliver
 } s_entry_t;
 
 struct _sch_outbox_t {
@@ -82,11 +84,11 @@ s_remove (sch_outbox_t *self, s_entry_t *e)
     zlistx_delete (self->order, e->handle);
 }
 
-void
-sch_outbox_send (sch_outbox_t *self, const char *gateway, const char *task_id,
-                 const P2c2r__Internal *msg, int64_t until_us)
+//  Keeps a copy of msg, sent now, to send again to dest until acked
+static void
+s_keep (sch_outbox_t *self, const char *dest, const char *task_id, const P2c2r__Internal *msg,
+        int64_t account, bool refund, int64_t until_us)
 {
-    self->send (self->send_arg, gateway, msg);
     if (self->max_entries == 0)
         return;
     s_entry_t *old = (s_entry_t *) zhashx_lookup (self->entries, task_id);
@@ -100,49 +102,111 @@ sch_outbox_send (sch_outbox_t *self, const char *gateway, const char *task_id,
     while ((zhashx_size (self->entries) >= self->max_entries
             || self->bytes + size > self->max_bytes)
            && (first = (s_entry_t *) zlistx_first (self->order))) {
-        log_warn ("deliver given up for room task=%s gateway=%s", first->task_id, first->gateway);
+        log_warn ("%s given up for room task=%s dest=%s", first->refund ? "refund" : "deliver",
+                  first->task_id, first->gateway);
         self->stats.evicted++;
         s_remove (self, first);
     }
     s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
     e->task_id = strdup (task_id);
-    e->gateway = strdup (gateway);
+    e->gateway = strdup (dest);
     e->packed = (uint8_t *) malloc (size ? size : 1);
     assert (e->task_id && e->gateway && e->packed);
     e->size = p2c2r__internal__pack (msg, e->packed);
-    //  the first resend one interval after the cron that sees it: entries
-    //  added between two crons keep the list's order
+    //  the first resend one interval after the last cron: entries added
+    //  between two crons keep the list's order
     e->next_us = self->now_us + self->retry_us;
     e->until_us = until_us;
+    e->account = account;
+    e->refund = refund;
     e->handle = zlistx_add_end (self->order, e);
     zhashx_insert (self->entries, e->task_id, e);
     self->bytes += e->size;
+}
+
+void
+sch_outbox_send (sch_outbox_t *self, const char *gateway, const char *task_id,
+                 const P2c2r__Internal *msg, int64_t account, int64_t until_us)
+{
+    self->send (self->send_arg, gateway, msg);
+    s_keep (self, gateway, task_id, msg, account, false, until_us);
     self->stats.sent++;
+}
+
+void
+sch_outbox_refund (sch_outbox_t *self, const char *task_id, int64_t account)
+{
+    P2c2r__TaskFailed tf = P2C2R__TASK_FAILED__INIT;
+    tf.task_id = (char *) task_id;
+    tf.gamer_account = account;
+    tf.code = "gateway_lost";
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_FAILED;
+    msg.task_failed = &tf;
+    self->send (self->send_arg, "ledger", &msg);
+    s_keep (self, "ledger", task_id, &msg, account, true,
+            self->now_us + SCH_OUTBOX_REFUND_KEEP_MS * 1000);
+    self->stats.refunds++;
+    log_info ("refund asked for a lost gateway task=%s account=%lld", task_id,
+              (long long) account);
+}
+
+//  Ends a kept entry of the kind acked; false when there is none
+static bool
+s_ack (sch_outbox_t *self, const char *task_id, bool refund)
+{
+    s_entry_t *e = task_id ? (s_entry_t *) zhashx_lookup (self->entries, task_id) : NULL;
+    if (!e || e->refund != refund)
+        return false;
+    s_remove (self, e);
+    return true;
 }
 
 bool
 sch_outbox_ack (sch_outbox_t *self, const char *task_id)
 {
-    s_entry_t *e = task_id ? (s_entry_t *) zhashx_lookup (self->entries, task_id) : NULL;
-    if (!e)
-        return false;
-    s_remove (self, e);
-    self->stats.acked++;
-    return true;
+    bool found = s_ack (self, task_id, false);
+    self->stats.acked += found;
+    return found;
+}
+
+bool
+sch_outbox_refund_ack (sch_outbox_t *self, const char *task_id)
+{
+    bool found = s_ack (self, task_id, true);
+    self->stats.refunds_acked += found;
+    return found;
 }
 
 void
 sch_outbox_gateway_down (sch_outbox_t *self, const char *gateway)
 {
+    //  gathered first: a refund changes the list
+    zlistx_t *charged = zlistx_new ();
+    zlistx_set_destructor (charged, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *accounts = zlistx_new ();
     s_entry_t *e = (s_entry_t *) zlistx_first (self->order);
     while (e) {
         s_entry_t *next = (s_entry_t *) zlistx_next (self->order);
-        if (!strcmp (e->gateway, gateway)) {
+        if (!e->refund && !strcmp (e->gateway, gateway)) {
             self->stats.lost_gateway++;
+            if (e->account > 0) {
+                zlistx_add_end (charged, strdup (e->task_id));
+                zlistx_add_end (accounts, (void *) (intptr_t) e->account);
+            }
             s_remove (self, e);
         }
         e = next;
     }
+    const char *id = (const char *) zlistx_first (charged);
+    void *account = zlistx_first (accounts);
+    while (id) {
+        sch_outbox_refund (self, id, (int64_t) (intptr_t) account);
+        id = (const char *) zlistx_next (charged);
+        account = zlistx_next (accounts);
+    }
+    zlistx_destroy (&charged);
+    zlistx_destroy (&accounts);
 }
 
 void
@@ -152,8 +216,8 @@ sch_outbox_cron (sch_outbox_t *self, int64_t now_us)
     s_entry_t *e;
     while ((e = (s_entry_t *) zlistx_first (self->order)) && e->next_us <= now_us) {
         if (now_us >= e->until_us) {
-            log_info ("deliver unconfirmed, given up task=%s gateway=%s", e->task_id,
-                      e->gateway);
+            log_info ("%s unconfirmed, given up task=%s dest=%s",
+                      e->refund ? "refund" : "deliver", e->task_id, e->gateway);
             self->stats.expired++;
             s_remove (self, e);
             continue;
@@ -163,7 +227,8 @@ sch_outbox_cron (sch_outbox_t *self, int64_t now_us)
             self->send (self->send_arg, e->gateway, msg);
             p2c2r__internal__free_unpacked (msg, NULL);
             self->stats.resent++;
-            log_debug ("deliver resent task=%s gateway=%s", e->task_id, e->gateway);
+            log_debug ("%s resent task=%s dest=%s", e->refund ? "refund" : "deliver",
+                       e->task_id, e->gateway);
         }
         e->next_us = now_us + self->retry_us;
         zlistx_move_end (self->order, e->handle);
@@ -226,7 +291,7 @@ s_deliver (sch_outbox_t *o, const char *gateway, const char *task_id, const char
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_DELIVER;
     msg.deliver = &d;
-    sch_outbox_send (o, gateway, task_id, &msg, until_us);
+    sch_outbox_send (o, gateway, task_id, &msg, 0, until_us);
 }
 
 void
@@ -260,6 +325,21 @@ sch_outbox_test (bool verbose)
     s_deliver (o, "gw-b", "t4", "{}", 99000);
     sch_outbox_gateway_down (o, "gw-a");
     P2C_CHECK (sch_outbox_size (o) == 1 && sch_outbox_stats (o)->lost_gateway == 1);
+    //  ... and a charged result among them is refunded, sent again until
+    //  the ledger acks it
+    P2c2r__Internal dm = P2C2R__INTERNAL__INIT;
+    dm.msg_case = P2C2R__INTERNAL__MSG_DELIVER_ACK;
+    int before = cap.sent;
+    sch_outbox_send (o, "gw-c", "t3c", &dm, 77, 99000);
+    P2C_CHECK (cap.sent == before + 1 && !strcmp (cap.last_dest, "gw-c"));
+    sch_outbox_gateway_down (o, "gw-c");
+    P2C_CHECK (cap.sent == before + 2 && !strcmp (cap.last_dest, "ledger")
+               && sch_outbox_stats (o)->refunds == 1 && sch_outbox_size (o) == 2);
+    P2C_CHECK (!sch_outbox_ack (o, "t3c"));     //  a gateway's ack is not the ledger's
+    sch_outbox_cron (o, 5000 + 1000);
+    P2C_CHECK (!strcmp (cap.last_dest, "ledger"));
+    P2C_CHECK (sch_outbox_refund_ack (o, "t3c") && sch_outbox_size (o) == 1
+               && sch_outbox_stats (o)->refunds_acked == 1);
     //  bounds: the oldest go first, by count and by bytes
     s_deliver (o, "gw-b", "t5", "{}", 99000);
     s_deliver (o, "gw-b", "t6", "{}", 99000);

@@ -44,9 +44,16 @@ sch_tasks_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_DELIVER;
     msg.deliver = &deliver;
+    //  a charged result is refunded when its gamer's gateway is lost
+    int64_t account = reply->ok && reply->cost_pico > 0 ? task->gamer_account : 0;
+    if (task->gw->down) {
+        if (account > 0)
+            sch_outbox_refund (self->outbox, task->id, account);
+        return;
+    }
     //  kept and sent again until the gateway confirms it, while its
     //  deadline guard has not answered yet
-    sch_outbox_send (self->outbox, task->gw->id, task->id, &msg,
+    sch_outbox_send (self->outbox, task->gw->id, task->id, &msg, account,
                      task->deadline_us + SCH_DELIVER_KEEP_MS * 1000);
 }
 
