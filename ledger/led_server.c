@@ -291,9 +291,11 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
             ack.gamer_charge_pico = it->split.gamer_charge;
             ack.peer_earning_pico = it->split.peer_earning;
             ack.fee_pico = it->split.fee;
-            if (it->status == LED_SETTLE_REPLAY)
+            //  a failure recorded is neither a settlement nor its replay
+            if (it->status == LED_SETTLE_REPLAY && !it->failed)
                 self->replays++;
             else
+            if (!it->failed)
                 self->settled++;
         }
         P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
