@@ -418,9 +418,9 @@ s_refund (led_store_t *self, const char *task_id, int64_t gamer, const char *cod
     snprintf (fs, sizeof fs, "%lld", (long long) fee);
     snprintf (fa, sizeof fa, "%lld", (long long) self->fee_account);
     snprintf (ts, sizeof ts, "%lld", (long long) self->treasury_account);
-    //  the treasury gives back what it kept of the charge (or took: the
-    //  subsidy makes this negative at the default rates, never mind: the
-    //  entries still sum to zero)
+    //  the treasury gives back the rest of the charge (charge - fee): with
+    //  the peer's earning kept, the treasury has then paid that earning in
+    //  full, as for a check run
     snprintf (tb, sizeof tb, "%lld", (long long) (charge - fee));
     if (charge > 0) {
         char memo [200];
