@@ -100,6 +100,13 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@tests/bench/run.sh
 
+# Kills each server process with -9 under load (and restarts PostgreSQL),
+# ROUNDS times; one row per fault, 0 lost in every row (tests/chaos/chaos.sh)
+.PHONY: chaos
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@ROUNDS=$(or $(ROUNDS),1) tests/chaos/chaos.sh
+
 asan:
 	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" OPT=-O1 all
 

@@ -197,11 +197,14 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
         zhashx_update (self->node_keys, sender, key->public_txt);
     if (brk_table_hello (self->table, sender, service, p2c_now_ms ())) {
         log_info ("broker: node joined id=%s service=%s", sender, service);
+        //  Tell it our epoch now rather than at the next beat, and before
+        //  the nodes already here: a node that sees a new epoch forgets
+        //  every node it knew (the broker restarted), so a beat after
+        //  these events would make it forget them
+        s_send_beat (self, sender);
         s_event_ctx_t ctx = { self, sender, service, true };
         brk_table_each (self->table, s_event_to, &ctx);
         brk_table_each (self->table, s_existing_to_new, &ctx);
-        //  Tell it our epoch now rather than at the next beat
-        s_send_beat (self, sender);
     }
     p2c_msg_internal_free (&msg);
 }

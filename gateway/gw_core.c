@@ -332,10 +332,13 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             gw_register_on_reply (self, msg->auth_reply);
             break;
         case P2C2R__INTERNAL__MSG_DELIVER:
-            gw_tasks_deliver (self, msg->deliver);
+            gw_tasks_deliver (self, sender, msg->deliver);
             break;
         case P2C2R__INTERNAL__MSG_TASK_ASSIGN:
             gw_tasks_assign (self, msg->task_assign);
+            break;
+        case P2C2R__INTERNAL__MSG_SETTLE_ACK:
+            gw_tasks_failed_ack (self, msg->settle_ack);
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);

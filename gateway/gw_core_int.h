@@ -70,11 +70,16 @@ void gw_register_test (bool verbose);
 
 void gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub);
 void gw_tasks_result (gw_core_t *self, gw_session_t *s, P2c2r__PeerResult *res);
-void gw_tasks_deliver (gw_core_t *self, P2c2r__Deliver *d);
+//  A reply from the scheduler node sender; acked to it
+void gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d);
 void gw_tasks_assign (gw_core_t *self, P2c2r__TaskAssign *a);
 void gw_tasks_node_event (gw_core_t *self, P2c2r__NodeEvent *ev);
 //  Answers timeout for every task past its deadline and grace
 void gw_tasks_guard (gw_core_t *self, int64_t now);
+//  The ledger acknowledged a failure the guard reported
+void gw_tasks_failed_ack (gw_core_t *self, P2c2r__SettleAck *ack);
+//  How often an unacknowledged failure is sent to the ledger again
+#define GW_FAILED_RESEND_MS 1000
 void gw_tasks_peer_up (gw_core_t *self, gw_session_t *s);
 void gw_tasks_peer_down (gw_core_t *self, uint64_t conn);
 void gw_tasks_test (bool verbose);

@@ -127,7 +127,7 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
     if (self->io.services (self->io.arg, "scheduler") == 0)
         gw_core_task_error (self, s, task_id, ref, "unavailable", "no scheduler is running");
     else
-    if (gw_pending_add (self->pending, task_id, s->conn, ref,
+    if (gw_pending_add (self->pending, task_id, s->conn, s->account_id, ref,
                         self->now_ms + deadline + self->cfg.guard_grace_ms) != 0)
         gw_core_task_error (self, s, task_id, ref, "unavailable", "duplicate task id");
     else
@@ -175,13 +175,33 @@ gw_tasks_result (gw_core_t *self, gw_session_t *s, P2c2r__PeerResult *res)
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
+//  Tells the scheduler node that sent a reply that it arrived, so that it
+//  stops sending it again (it keeps replies until then: a Deliver lost with
+//  the broker is sent again)
+static void
+s_deliver_ack (gw_core_t *self, const char *sender, const char *task_id)
+{
+    if (!sender || !*sender || !task_id || !*task_id)
+        return;
+    P2c2r__DeliverAck ack = P2C2R__DELIVER_ACK__INIT;
+    ack.task_id = (char *) task_id;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_DELIVER_ACK;
+    m.deliver_ack = &ack;
+    if (self->io.send (self->io.arg, sender, &m) != 0)
+        log_debug ("gateway: cannot ack deliver task=%s", task_id);
+}
+
 void
-gw_tasks_deliver (gw_core_t *self, P2c2r__Deliver *d)
+gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d)
 {
     if (!d->reply) {
         self->counters.deliver_dropped++;
         return;
     }
+    //  acked whatever becomes of it: a duplicate (or a reply to a task the
+    //  guard answered, or whose gamer left) needs no second send either
+    s_deliver_ack (self, sender, d->reply->task_id);
     gw_pending_entry_t *e = gw_pending_take (self->pending, d->reply->task_id);
     if (!e) {
         //  Answered already (guard, or the gamer left): exactly one reply
@@ -266,10 +286,36 @@ gw_tasks_node_event (gw_core_t *self, P2c2r__NodeEvent *ev)
 }
 
 // ---------------------------------------------------------------------------
-//  The deadline guard
+//  The deadline guard, and the failures it reported
+
+//  Sends the ledger every failure due (again): until it acks, the task may
+//  still settle somewhere (a late result, a Deliver lost with the broker or
+//  the scheduler, a ledger that committed but could not ack), and the
+//  ledger refunds what settles of a task reported failed
+static void
+s_failed_send (gw_core_t *self, int64_t now)
+{
+    if (gw_pending_fail_size (self->pending) == 0)
+        return;
+    zlistx_t *due = gw_pending_fail_due (self->pending, now, GW_FAILED_RESEND_MS);
+    for (gw_failed_t *f = (gw_failed_t *) zlistx_first (due); f;
+         f = (gw_failed_t *) zlistx_next (due)) {
+        P2c2r__TaskFailed tf = P2C2R__TASK_FAILED__INIT;
+        tf.task_id = f->task_id;
+        tf.gamer_account = f->account;
+        tf.code = f->code;
+        P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+        m.msg_case = P2C2R__INTERNAL__MSG_TASK_FAILED;
+        m.task_failed = &tf;
+        if (self->io.send (self->io.arg, "ledger", &m) != 0)
+            log_debug ("gateway: cannot send task_failed task=%s", f->task_id);
+    }
+    zlistx_destroy (&due);
+}
 
 //  Tasks past their deadline and grace: the gamer gets timeout, once (the
-//  entry is taken out, so a late Deliver finds nothing)
+//  entry is taken out, so a late Deliver finds nothing), and the ledger
+//  hears it, so that the task is never charged
 void
 gw_tasks_guard (gw_core_t *self, int64_t now)
 {
@@ -282,6 +328,11 @@ gw_tasks_guard (gw_core_t *self, int64_t now)
                   (unsigned long long) e->conn);
         if (!s)
             continue;
+        //  recorded before the gamer hears it: a failure the ledger never
+        //  hears of must not be one the gamer did
+        if (gw_pending_fail_add (self->pending, e->task_id, e->account, "timeout", now) != 0)
+            log_warn ("gateway: too many failures unacknowledged by the ledger, task=%s"
+                      " may be charged", e->task_id);
         if (s->tasks)
             s->tasks--;
         gw_metrics_observe_ms (self->metrics, (double) (now - e->start_ms));
@@ -289,6 +340,23 @@ gw_tasks_guard (gw_core_t *self, int64_t now)
                             "no result within the deadline");
     }
     zlistx_destroy (&expired);
+    s_failed_send (self, now);
+}
+
+void
+gw_tasks_failed_ack (gw_core_t *self, P2c2r__SettleAck *ack)
+{
+    if (!ack->failed || !gw_pending_fail_ack (self->pending, ack->task_id)) {
+        self->counters.internal_dropped++;
+        return;
+    }
+    if (!ack->ok)
+        log_warn ("gateway: ledger refused a failure task=%s error=\"%.100s\"", ack->task_id,
+                  ack->error ? ack->error : "");
+    else
+    if (ack->gamer_charge_pico)
+        log_info ("gateway: failed task refunded task=%s amount_pico=%lld", ack->task_id,
+                  (long long) ack->gamer_charge_pico);
 }
 
 // ---------------------------------------------------------------------------
@@ -324,6 +392,32 @@ s_deliver (gw_fake_t *fake, const char *task_id, bool ok, int64_t now)
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_DELIVER;
     m.deliver = &d;
+    gw_fake_internal (fake, &m, now);
+}
+
+//  The last message sent is a TaskFailed of the task to the ledger
+static bool
+s_last_failed (gw_fake_t *fake, const char *task_id, int64_t account)
+{
+    P2c2r__Internal *m = fake->sent ? gw_fake_msg (fake, fake->sent - 1) : NULL;
+    return m && m->msg_case == P2C2R__INTERNAL__MSG_TASK_FAILED
+        && !strcmp (fake->dest [(fake->sent - 1) % GW_FAKE_MAX], "ledger")
+        && !strcmp (m->task_failed->task_id, task_id)
+        && m->task_failed->gamer_account == account
+        && !strcmp (m->task_failed->code, "timeout");
+}
+
+//  The ledger's ack of a failure
+static void
+s_failed_ack (gw_fake_t *fake, const char *task_id, int64_t now)
+{
+    P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
+    ack.task_id = (char *) task_id;
+    ack.ok = true;
+    ack.failed = true;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_SETTLE_ACK;
+    m.settle_ack = &ack;
     gw_fake_internal (fake, &m, now);
 }
 
@@ -427,7 +521,7 @@ s_test_delivery (void)
     snprintf (t1, sizeof t1, "%s", s_last_submit (fake)->task_id);
     s_submit (fake, g2, "hash", "{}", "b", 0, 1000);
     snprintf (t2, sizeof t2, "%s", s_last_submit (fake)->task_id);
-    s_submit (fake, g2, "hash", "{}", "c", 3000, 1000);
+    s_submit (fake, g2, "hash", "{}", "c", 5000, 1000);
     snprintf (t3, sizeof t3, "%s", s_last_submit (fake)->task_id);
     P2C_CHECK (gw_core_pending (core) == 3);
     //  A reply goes to the session that submitted, with its client_ref
@@ -445,8 +539,21 @@ s_test_delivery (void)
     gw_core_cron (core, 1000 + 1000 + 500);
     P2C_CHECK (s_result_is (g1, t1, "a", "timeout"));
     P2C_CHECK (core->counters.timeouts == 1 && g1->tasks == 0);
+    //  ... and tells the ledger, so that the task is never charged
+    P2C_CHECK (s_last_failed (fake, t1, 1));
+    size_t sent = fake->sent;
     gw_core_cron (core, 3000);
-    P2C_CHECK (gw_session_queued (g1) == 0);
+    P2C_CHECK (gw_session_queued (g1) == 0 && fake->sent == sent);
+    //  ... again each second until the ledger acks it
+    gw_core_cron (core, 2500 + GW_FAILED_RESEND_MS);
+    P2C_CHECK (fake->sent == sent + 1 && s_last_failed (fake, t1, 1));
+    s_failed_ack (fake, t1, 3600);
+    gw_core_cron (core, 6000);
+    P2C_CHECK (fake->sent == sent + 1);
+    //  an ack of nothing we sent is dropped
+    uint64_t dropped = core->counters.internal_dropped;
+    s_failed_ack (fake, t1, 3700);
+    P2C_CHECK (core->counters.internal_dropped == dropped + 1);
     //  ... and the scheduler's late reply finds nothing
     s_deliver (fake, t1, true, 3000);
     P2C_CHECK (gw_session_queued (g1) == 0 && core->counters.deliver_dropped == 2);
@@ -467,6 +574,28 @@ s_test_delivery (void)
     m.deliver = &none;
     gw_fake_internal (fake, &m, 4300);
     P2C_CHECK (core->counters.deliver_dropped == 4);
+    //  Every reply is acked to the scheduler node that sent it, so that it
+    //  stops sending it again; a second copy (a resend) reaches the gamer
+    //  no more, and is acked too
+    s_submit (fake, g2, "hash", "{}", "e", 0, 5000);
+    snprintf (t2, sizeof t2, "%s", s_last_submit (fake)->task_id);
+    P2c2r__TaskReply r = P2C2R__TASK_REPLY__INIT;
+    r.task_id = t2;
+    r.ok = true;
+    r.result_json = "{}";
+    P2c2r__Deliver d = P2C2R__DELIVER__INIT;
+    d.reply = &r;
+    m.deliver = &d;
+    for (int copy = 0; copy < 2; copy++) {
+        sent = fake->sent;
+        gw_core_handle (core, "scheduler-1", &m, 5100);
+        P2c2r__Internal *ack = gw_fake_msg (fake, fake->sent - 1);
+        P2C_CHECK (fake->sent == sent + 1 && ack->msg_case == P2C2R__INTERNAL__MSG_DELIVER_ACK
+                   && !strcmp (ack->deliver_ack->task_id, t2)
+                   && !strcmp (fake->dest [(fake->sent - 1) % GW_FAKE_MAX], "scheduler-1"));
+        P2C_CHECK (copy ? gw_session_queued (g2) == 0 : s_result_is (g2, t2, "e", NULL));
+    }
+    P2C_CHECK (core->counters.deliver_dropped == 5);
     gw_fake_destroy (&fake);
 }
 

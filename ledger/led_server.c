@@ -120,6 +120,21 @@ s_on_reverse (s_server_t *self, const char *sender, P2c2r__SettleReverse *req)
     s_dispatch (self);
 }
 
+//  A gateway told its gamer that the task failed: recorded, and a
+//  settlement of it refunded, in the next batch; acked to the gateway
+static void
+s_on_task_failed (s_server_t *self, const char *sender, P2c2r__TaskFailed *req)
+{
+    led_settle_t *it = s_pending_add (self, sender, req->task_id);
+    if (!it)
+        return;
+    it->failed = true;
+    it->task_type = strdup ("");
+    it->gamer_account = req->gamer_account;
+    it->reason = strdup (req->code ? req->code : "");
+    s_dispatch (self);
+}
+
 static void
 s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
 {
@@ -292,6 +307,9 @@ s_node_drain (s_server_t *self)
             case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
                 s_on_reverse (self, sender, msg->settle_reverse);
                 break;
+            case P2C2R__INTERNAL__MSG_TASK_FAILED:
+                s_on_task_failed (self, sender, msg->task_failed);
+                break;
             case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
                 s_on_auth (self, sender, msg->auth_request);
                 break;
@@ -329,6 +347,7 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
         P2c2r__SettleAck ack = P2C2R__SETTLE_ACK__INIT;
         ack.task_id = it->task_id;
         ack.reversed = it->reverse;
+        ack.failed = it->failed;
         if (it->status == LED_SETTLE_REJECTED) {
             ack.ok = false;
             ack.error = (char *) (it->error ? it->error : "rejected");
@@ -340,9 +359,11 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
             ack.gamer_charge_pico = it->split.gamer_charge;
             ack.peer_earning_pico = it->split.peer_earning;
             ack.fee_pico = it->split.fee;
-            if (it->status == LED_SETTLE_REPLAY)
+            //  a failure recorded is neither a settlement nor its replay
+            if (it->status == LED_SETTLE_REPLAY && !it->failed)
                 self->replays++;
             else
+            if (!it->failed)
                 self->settled++;
         }
         P2c2r__Internal msg = P2C2R__INTERNAL__INIT;

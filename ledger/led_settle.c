@@ -19,6 +19,8 @@
 #define LED_SETTLE_PARAMS 14
 //  Calls of the function per batch: a rates change makes one more
 #define LED_SETTLE_TRIES 3
+//  Longest error code a failure records (table failed_tasks)
+#define LED_FAILED_CODE_MAX 32
 
 void
 led_settle_clear (led_settle_t *item)
@@ -70,6 +72,15 @@ s_check_item (led_settle_t *item)
     if (item->reverse) {
         if (item->reason && strlen (item->reason) > 200)
             item->reason [200] = 0;
+        return true;
+    }
+    if (item->failed) {
+        if (item->reason && strlen (item->reason) > LED_FAILED_CODE_MAX)
+            item->reason [LED_FAILED_CODE_MAX] = 0;
+        if (item->gamer_account <= 0) {
+            item->error = "bad account id";
+            return false;
+        }
         return true;
     }
     const char *canonical = item->task_type ? p2c_task_canonical (item->task_type) : NULL;
@@ -350,6 +361,215 @@ s_reverse_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
     return true;
 }
 
+//  What s_refund found
+typedef enum {
+    S_REFUND_UNSETTLED,         //  no settlement of the task (yet)
+    S_REFUND_NEW,               //  refunded now
+    S_REFUND_REPLAY,            //  refunded before
+    S_REFUND_NOT_GAMERS         //  settled, but not paid by that gamer
+} s_refund_t;
+
+//  Refunds a settled task's charge to its gamer, once; gamer 0: whoever
+//  paid (a check run, paid by the treasury, is never refunded). *amount_p
+//  gets the amount refunded (now or before). False on a failed statement.
+static bool
+s_refund (led_store_t *self, const char *task_id, int64_t gamer, const char *code,
+          s_refund_t *outcome, int64_t *amount_p)
+{
+    *outcome = S_REFUND_UNSETTLED;
+    *amount_p = 0;
+    const char *p1 [] = { task_id };
+    //  the task's row locked, so that two ledgers refunding the same task
+    //  queue here and the second sees the first's refund
+    PGresult *res = led_store_exec (self, "refund task",
+                                    "SELECT gamer_account, gamer_charge_pico, fee_pico FROM tasks"
+                                    " WHERE task_id = $1 FOR UPDATE", 1, p1, PGRES_TUPLES_OK);
+    if (!res)
+        return false;
+    if (PQntuples (res) != 1) {
+        PQclear (res);
+        return true;
+    }
+    int64_t payer = led_store_int64 (res, 0, 0);
+    int64_t charge = led_store_int64 (res, 0, 1);
+    int64_t fee = led_store_int64 (res, 0, 2);
+    PQclear (res);
+    if ((gamer && payer != gamer) || payer == self->treasury_account) {
+        *outcome = S_REFUND_NOT_GAMERS;
+        return true;
+    }
+    res = led_store_exec (self, "refund replay",
+                          "SELECT amount_pico FROM refunds WHERE task_id = $1", 1, p1,
+                          PGRES_TUPLES_OK);
+    if (!res)
+        return false;
+    if (PQntuples (res) == 1) {
+        *amount_p = led_store_int64 (res, 0, 0);
+        *outcome = S_REFUND_REPLAY;
+        PQclear (res);
+        return true;
+    }
+    PQclear (res);
+    char reason [80];
+    snprintf (reason, sizeof reason, "reported failed: %s", code && *code ? code : "error");
+    char ps [32], cs [32], fs [32], ts [32], fa [32], tb [32], tx [32] = "";
+    snprintf (ps, sizeof ps, "%lld", (long long) payer);
+    snprintf (cs, sizeof cs, "%lld", (long long) charge);
+    snprintf (fs, sizeof fs, "%lld", (long long) fee);
+    snprintf (fa, sizeof fa, "%lld", (long long) self->fee_account);
+    snprintf (ts, sizeof ts, "%lld", (long long) self->treasury_account);
+    //  the treasury gives back the rest of the charge (charge - fee): with
+    //  the peer's earning kept, the treasury has then paid that earning in
+    //  full, as for a check run
+    snprintf (tb, sizeof tb, "%lld", (long long) (charge - fee));
+    if (charge > 0) {
+        char memo [200];
+        snprintf (memo, sizeof memo, "refund task %s: %s", task_id, reason);
+        const char *pm [] = { memo };
+        res = led_store_exec (self, "refund tx",
+                              "INSERT INTO journal_tx (kind, memo) VALUES ('adjust', $1)"
+                              " RETURNING id", 1, pm, PGRES_TUPLES_OK);
+        if (!res)
+            return false;
+        snprintf (tx, sizeof tx, "%s", PQgetvalue (res, 0, 0));
+        PQclear (res);
+        //  no entry of zero: the fee or the treasury's part may be nothing
+        const char *pe [] = { tx, ps, cs, fa, fs, ts, tb };
+        if (!led_store_command (self, "refund entries",
+                                "INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
+                                " SELECT $1, a, m FROM (VALUES ($2::bigint, $3::bigint),"
+                                " ($4::bigint, -$5::bigint), ($6::bigint, -$7::bigint)) e (a, m)"
+                                " WHERE m <> 0", 7, pe))
+            return false;
+    }
+    const char *pr [] = { task_id, *tx ? tx : NULL, ps, cs, fs, reason };
+    if (!led_store_command (self, "refund row",
+                            "INSERT INTO refunds (task_id, tx_id, gamer_account, amount_pico,"
+                            " fee_pico, reason) VALUES ($1, $2, $3, $4, $5, $6)", 6, pr))
+        return false;
+    if (charge > 0 && !led_store_bal_read (self, payer))
+        return false;
+    *amount_p = charge;
+    *outcome = S_REFUND_NEW;
+    log_info ("store: charge refunded task=%s account=%lld amount_pico=%lld reason=\"%s\"",
+              task_id, (long long) payer, (long long) charge, reason);
+    return true;
+}
+
+//  Records one failure reported to a gamer and refunds the task when it is
+//  settled; false on a failed statement
+static bool
+s_failed_one (led_store_t *self, led_settle_t *it)
+{
+    char gs [32];
+    snprintf (gs, sizeof gs, "%lld", (long long) it->gamer_account);
+    const char *code = it->reason ? it->reason : "";
+    const char *p [] = { it->task_id, gs, code };
+    //  an unknown gamer inserts nothing (and breaks no foreign key)
+    PGresult *res = led_store_exec (self, "failed row",
+                                    "INSERT INTO failed_tasks (task_id, gamer_account, code)"
+                                    " SELECT $1, id, $3 FROM accounts"
+                                    " WHERE id = $2::bigint AND kind = 'gamer'"
+                                    " ON CONFLICT (task_id) DO NOTHING RETURNING 1", 3, p,
+                                    PGRES_TUPLES_OK);
+    if (!res)
+        return false;
+    bool fresh = PQntuples (res) == 1;
+    PQclear (res);
+    if (!fresh) {
+        res = led_store_exec (self, "failed replay",
+                              "SELECT gamer_account FROM failed_tasks WHERE task_id = $1", 1, p,
+                              PGRES_TUPLES_OK);
+        if (!res)
+            return false;
+        bool known = PQntuples (res) == 1;
+        PQclear (res);
+        if (!known) {
+            it->status = LED_SETTLE_REJECTED;
+            it->error = "unknown gamer account";
+            return true;
+        }
+    }
+    s_refund_t outcome;
+    int64_t amount;
+    if (!s_refund (self, it->task_id, it->gamer_account, code, &outcome, &amount))
+        return false;
+    if (outcome == S_REFUND_NOT_GAMERS) {
+        it->status = LED_SETTLE_REJECTED;
+        it->error = "the task is not that gamer's";
+        return true;
+    }
+    it->split.gamer_charge = amount;
+    it->status = fresh || outcome == S_REFUND_NEW ? LED_SETTLE_NEW : LED_SETTLE_REPLAY;
+    if (fresh)
+        log_info ("store: failure recorded task=%s account=%lld code=%s refunded_pico=%lld",
+                  it->task_id, (long long) it->gamer_account, code, (long long) amount);
+    return true;
+}
+
+//  The failures of a batch in a transaction of their own. The share lock
+//  on tasks waits for settlements in progress (another ledger's too) and
+//  holds new ones back until we commit: a settlement we cannot see yet
+//  commits after us and its batch's look for failures (s_refund_settled)
+//  then sees ours.
+static bool
+s_failed_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
+{
+    if (!led_store_command (self, "failed begin", "BEGIN", 0, NULL)
+        || !led_store_command (self, "failed lock", "LOCK TABLE tasks IN SHARE MODE", 0, NULL))
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (!s_failed_one (self, &items [idx [k]]))
+            return false;
+    return led_store_command (self, "failed commit", "COMMIT", 0, NULL);
+}
+
+//  After settlements committed: those of tasks already reported failed to
+//  their gamers are refunded. False on a failed statement (the caller then
+//  acks none of them, so the scheduler asks again and we look again).
+static bool
+s_refund_settled (led_store_t *self, led_settle_t *items, const size_t *idx, size_t n)
+{
+    led_array_t ids = { NULL, 0, 0 };
+    led_array_start (&ids);
+    size_t want = 0;
+    for (size_t k = 0; k < n; k++) {
+        led_settle_t *it = &items [idx [k]];
+        if ((it->status == LED_SETTLE_NEW || it->status == LED_SETTLE_REPLAY)
+            && it->gamer_account != 0) {
+            led_array_text (&ids, it->task_id);
+            want++;
+        }
+    }
+    led_array_end (&ids);
+    if (want == 0) {
+        free (ids.data);
+        return true;
+    }
+    const char *p [] = { ids.data };
+    PGresult *res = led_store_exec (self, "failed look",
+                                    "SELECT f.task_id, f.code FROM failed_tasks f"
+                                    " WHERE f.task_id = ANY ($1::text[]) AND NOT EXISTS"
+                                    " (SELECT 1 FROM refunds r WHERE r.task_id = f.task_id)",
+                                    1, p, PGRES_TUPLES_OK);
+    free (ids.data);
+    if (!res)
+        return false;
+    bool ok = true;
+    if (PQntuples (res) > 0) {
+        ok = led_store_command (self, "refund begin", "BEGIN", 0, NULL);
+        for (int r = 0; ok && r < PQntuples (res); r++) {
+            s_refund_t outcome;
+            int64_t amount;
+            ok = s_refund (self, PQgetvalue (res, r, 0), 0, PQgetvalue (res, r, 1), &outcome,
+                           &amount);
+        }
+        ok = ok && led_store_command (self, "refund commit", "COMMIT", 0, NULL);
+    }
+    PQclear (res);
+    return ok;
+}
+
 int
 led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
 {
@@ -370,7 +590,9 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
         //  A task twice in one batch is settled once; both get the answer
         //  (a reversal's key cannot be a task id: those are printable)
         char key [140];
-        snprintf (key, sizeof key, "%s%s", items [i].reverse ? "\t" : "", items [i].task_id);
+        //  (neither can a failure's)
+        snprintf (key, sizeof key, "%s%s",
+                  items [i].reverse ? "\t" : items [i].failed ? "\n" : "", items [i].task_id);
         uintptr_t pos = (uintptr_t) zhashx_lookup (seen, key);
         if (pos) {
             first [i] = pos - 1;
@@ -382,10 +604,14 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
     zhashx_destroy (&seen);
     //  settlements first, so that a reversal in the same batch finds its task
     size_t *ridx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
-    size_t ns = 0, nr = 0;
+    size_t *fidx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
+    size_t ns = 0, nr = 0, nf = 0;
     for (size_t k = 0; k < n; k++) {
         if (items [idx [k]].reverse)
             ridx [nr++] = idx [k];
+        else
+        if (items [idx [k]].failed)
+            fidx [nf++] = idx [k];
         else
             idx [ns++] = idx [k];
     }
@@ -396,6 +622,14 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
     bool ok = ns == 0 || s_settle_tx (self, items, idx, ns);
     if (!ok)
         led_store_abort (self);
+    if (ok && ns > 0 && !s_refund_settled (self, items, idx, ns)) {
+        //  settled but perhaps owed a refund: no ack, the scheduler asks
+        //  again and the replay looks again
+        led_store_abort (self);
+        s_reset_some (items, idx, ns);
+        if (nr == 0 && nf == 0)
+            ok = false;
+    }
     if (ok && nr > 0) {
         bool rok = led_store_command (self, "reverse begin", "BEGIN", 0, NULL)
             && s_reverse_tx (self, items, ridx, nr)
@@ -407,7 +641,16 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
                 ok = false;
         }
     }
+    if (ok && nf > 0) {
+        if (!s_failed_tx (self, items, fidx, nf)) {
+            led_store_abort (self);
+            s_reset_some (items, fidx, nf);
+            if (ns == 0 && nr == 0)
+                ok = false;
+        }
+    }
     free (ridx);
+    free (fidx);
     if (!ok) {
         s_reset (items, count);
         led_store_bal_reset (self);
@@ -640,6 +883,89 @@ s_test_validation (s_test_t *t, int64_t mixed_earning)
                                " WHERE e.account_id = a.id)", NULL, "0"));
 }
 
+//  A failure reported to the gamer: a task settled before it is refunded
+//  once (the gamer gets its charge back, the fee account its fee, the
+//  treasury the rest; the peer keeps its earning); a task settled after it
+//  (the other store, the race of a late result) is refunded by the batch
+//  that settles it; a failure of another gamer's task refunds nothing
+static void
+s_test_failed (s_test_t *t)
+{
+    led_fixture_t *fx = t->fx;
+    led_store_t *store = t->store;
+    led_store_t *store2 = t->store2;
+    int64_t gamer = t->gamer;
+    int64_t peer = t->peer;
+    char gs [32], ps [32];
+    snprintf (gs, sizeof gs, "%lld", (long long) gamer);
+    snprintf (ps, sizeof ps, "%lld", (long long) peer);
+    char *gamer_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts"
+                                             " WHERE id = $1::bigint", gs);
+    char *peer_before = led_fixture_scalar (fx, "SELECT balance_pico FROM accounts"
+                                            " WHERE id = $1::bigint", ps);
+    led_settle_t a [4];
+    led_fixture_fill (&a [0], "f-before", "encryption", gamer, peer, 4000000);
+    led_fixture_fill (&a [1], "f-free", "encryption", gamer, peer, 0);
+    P2C_CHECK (led_settle_batch (store, a, 2) == 0 && a [0].status == LED_SETTLE_NEW);
+    int64_t charge = a [0].split.gamer_charge, earning = a [0].split.peer_earning;
+    P2C_CHECK (charge > 0 && a [0].split.fee > 0);
+    led_settle_clear (&a [0]);
+    led_settle_clear (&a [1]);
+    //  the failures: one settled, one free, one not settled yet, one of
+    //  another gamer, one twice in the batch
+    const char *ids [] = { "f-before", "f-free", "f-after", "f-before" };
+    led_settle_t f [5];
+    for (int i = 0; i < 4; i++) {
+        led_fixture_fill (&f [i], ids [i], "", gamer, 0, 0);
+        f [i].failed = true;
+        f [i].reason = strdup ("timeout");
+    }
+    led_fixture_fill (&f [4], "f-before", "", peer, 0, 0);
+    f [4].failed = true;
+    P2C_CHECK (led_settle_batch (store, f, 4) == 0);
+    P2C_CHECK (f [0].status == LED_SETTLE_NEW && f [0].split.gamer_charge == charge);
+    P2C_CHECK (f [1].status == LED_SETTLE_NEW && f [1].split.gamer_charge == 0);
+    P2C_CHECK (f [2].status == LED_SETTLE_NEW && f [2].split.gamer_charge == 0);
+    P2C_CHECK (f [3].status == LED_SETTLE_NEW && f [3].split.gamer_charge == charge);
+    //  the gamer's balance after the refund is what the scheduler hears
+    size_t nb = 0;
+    const led_balance_t *bal = led_store_balances (store, &nb);
+    P2C_CHECK (nb == 1 && bal [0].account_id == gamer);
+    P2C_CHECK (led_settle_batch (store, &f [4], 1) == 0 && f [4].status == LED_SETTLE_REJECTED);
+    //  the late settlement of f-after, through the other store: refunded
+    led_fixture_fill (&a [2], "f-after", "encryption", gamer, peer, 4000000);
+    P2C_CHECK (led_settle_batch (store2, &a [2], 1) == 0 && a [2].status == LED_SETTLE_NEW);
+    //  replays change nothing
+    led_fixture_fill (&a [3], "f-after", "encryption", gamer, peer, 4000000);
+    P2C_CHECK (led_settle_batch (store, &a [3], 1) == 0 && a [3].status == LED_SETTLE_REPLAY);
+    P2C_CHECK (led_settle_batch (store2, &f [0], 1) == 0 && f [0].status == LED_SETTLE_REPLAY
+               && f [0].split.gamer_charge == charge);
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM failed_tasks WHERE task_id LIKE 'f-%'",
+                               NULL, "3"));
+    char refunded [64];
+    snprintf (refunded, sizeof refunded, "3 %lld", (long long) (2 * charge));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) || ' ' || SUM (amount_pico) FROM refunds",
+                               NULL, refunded));
+    //  the gamer paid nothing in the end; the peer kept both earnings
+    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id = $1::bigint", gs,
+                               gamer_before));
+    char want [64];
+    snprintf (want, sizeof want, "%lld", strtoll (peer_before, NULL, 10) + 2 * earning);
+    P2C_CHECK (led_fixture_is (fx, "SELECT balance_pico FROM accounts WHERE id = $1::bigint", ps,
+                               want));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM (SELECT tx_id FROM journal_entries"
+                               " GROUP BY tx_id HAVING SUM(amount_pico) <> 0) u", NULL, "0"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts a WHERE balance_pico <>"
+                               " (SELECT COALESCE (SUM (amount_pico), 0) FROM journal_entries e"
+                               " WHERE e.account_id = a.id)", NULL, "0"));
+    free (gamer_before);
+    free (peer_before);
+    for (int i = 0; i < 5; i++)
+        led_settle_clear (&f [i]);
+    led_settle_clear (&a [2]);
+    led_settle_clear (&a [3]);
+}
+
 //  Two stores settling the same tasks at once: each task once
 static void
 s_test_race (s_test_t *t)
@@ -807,6 +1133,7 @@ led_settle_test (bool verbose)
     s_test_batch (&t);
     int64_t mixed_earning = s_test_mixed (&t);
     s_test_validation (&t, mixed_earning);
+    s_test_failed (&t);
     s_test_race (&t);
     s_test_formula (&t);
 

@@ -30,7 +30,11 @@ typedef struct {
     char *reply_to;             //  node id to ack (the server's business)
     bool reverse;               //  a SettleReverse: take the settled task's
                                 //  earning back (only task_id and reason count)
-    char *reason;               //  of a reversal, kept in the reversals table
+    char *reason;               //  of a reversal, kept in the reversals table;
+                                //  of a failure, its error code
+    bool failed;                //  a TaskFailed: the gamer was told the task
+                                //  failed (only task_id, gamer_account and
+                                //  reason count); a settlement of it is refunded
     //  Output
     led_settle_status_t status;
     p2c_split_t split;          //  amounts charged (stored ones for a replay)
@@ -59,6 +63,17 @@ int led_settle_prepare (led_store_t *store);
 //  more than the peer's balance, so that an account already paid out does
 //  not go negative. Its split.peer_earning is the amount taken back. A task
 //  not settled (yet) is REJECTED with "not settled".
+//  A failed item records that the gamer was told the task failed (table
+//  failed_tasks, once per task) and, when the task is settled, refunds the
+//  gamer's charge once (table refunds): the gamer gets its charge back, the
+//  fee account gives its fee back, the treasury the rest; the peer keeps its
+//  earning. Its split.gamer_charge is the amount refunded (0: not settled,
+//  or free). Failures run last, in a transaction of their own that waits
+//  for settlements in progress (a share lock on tasks), and every batch of
+//  settlements looks for failures recorded of its tasks afterwards: a
+//  settlement that races a failure, in any order and on any ledger, is
+//  refunded. A failure whose gamer_account is not the task's payer refunds
+//  nothing (REJECTED).
 //  The gamers whose balance changed are in led_store_balances.
 int led_settle_batch (led_store_t *store, led_settle_t *items, size_t count);
 

@@ -174,6 +174,8 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     self->gamers = zhashx_new ();
     self->reps = zhashx_new ();
     self->payouts = sch_payouts_new (c->settle_retry_ms * 1000, send, arg, &self->stats);
+    self->outbox = sch_outbox_new (SCH_DELIVER_RETRY_MS * 1000, SCH_DELIVER_MAX,
+                                   SCH_DELIVER_MAX_BYTES, send, arg);
     self->timers = sch_heap_new (s_wakes_before, offsetof (sch_task_t, heap_idx));
     assert (self->timers);
     self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
@@ -238,6 +240,7 @@ sch_core_destroy (sch_core_t **self_p)
     zhashx_destroy (&self->gamers);
     zhashx_destroy (&self->reps);
     sch_payouts_destroy (&self->payouts);
+    sch_outbox_destroy (&self->outbox);
     sch_cache_destroy (&self->cache);
     for (size_t i = 0; i < self->ntypes; i++)
         zlistx_destroy (&self->ring [i]);
@@ -494,6 +497,11 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
     //  a payout's ack (a check run paid by the treasury, or a reversal)
     if (sch_payouts_ack (self->payouts, ack))
         return;
+    //  a refund's, for a result whose gateway was lost
+    if (ack->failed) {
+        sch_outbox_refund_ack (self->outbox, ack->task_id);
+        return;
+    }
     sch_task_t *task = ack->task_id && !ack->reversed
                      ? (sch_task_t *) zhashx_lookup (self->tasks, ack->task_id) : NULL;
     if (!task || task->state != SCH_SETTLING) {
@@ -578,6 +586,10 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
         case P2C2R__INTERNAL__MSG_SETTLE_ACK:
             s_on_settle_ack (self, msg->settle_ack, now_us);
             break;
+        case P2C2R__INTERNAL__MSG_DELIVER_ACK:
+            //  an ack of a resend that crossed the first ack finds nothing
+            sch_outbox_ack (self->outbox, msg->deliver_ack->task_id);
+            break;
         case P2C2R__INTERNAL__MSG_BALANCE_UPDATE:
             sch_gamers_balance (self, msg->balance_update, now_us);
             break;
@@ -613,6 +625,7 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
         sch_tasks_wake (self, task, now_us);
     sch_cache_expire (self->cache, now_us);
     sch_payouts_cron (self->payouts, now_us);
+    sch_outbox_cron (self->outbox, now_us);
     sch_stats_rate (self, now_us);
     //  bans decay: look at the banned accounts once a second
     if (self->stats.bans && now_us >= self->unban_next_us) {

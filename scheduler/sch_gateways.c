@@ -1,7 +1,9 @@
 /*  The gateway nodes the scheduler core hears from, and what dies with one:
     its peers, and the waiting tasks of its gamers (nobody is left to answer
     them). Running tasks of its gamers finish and settle: the peers did the
-    work. */
+    work and are paid; but nobody can receive those results, so their
+    charges are refunded (sch_outbox), as are those of replies the gateway
+    had not confirmed. */
 #include "sch_internal.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
@@ -43,6 +45,8 @@ sch_gateways_collect (sch_core_t *self, sch_gw_t *gw)
 void
 sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
 {
+    //  replies to its gamers reach nobody now (their tasks may be gone)
+    sch_outbox_gateway_down (self->outbox, id);
     sch_gw_t *gw = (sch_gw_t *) zhashx_lookup (self->gateways, id);
     if (!gw)
         return;

@@ -11,6 +11,7 @@
     sch_validation.c   validation of results by more than one peer
     sch_reputation.c   verdict counts per peer account, bans
     sch_payouts.c      treasury payouts and reversals (own class)
+    sch_outbox.c       replies kept until their gateway confirms them (own class)
     sch_billing.c      the billing rule (pure functions)
     sch_stats.c        counters, status line, stats JSON
     sch_heap.c, sch_index.c, sch_cache.c   containers
@@ -28,6 +29,7 @@
 #include "sch_cache.h"
 #include "sch_heap.h"
 #include "sch_index.h"
+#include "sch_outbox.h"
 #include "sch_payouts.h"
 #include "p2c_tasks.h"
 
@@ -46,6 +48,11 @@
 #define SCH_DEFAULT_EXEC_US 1000.0  //  a type's speed before anything is known
 #define SCH_EWMA            0.2     //  weight of a new sample in moving averages
 #define SCH_LATENCIES       4096    //  recent latencies kept for percentiles
+#define SCH_DELIVER_RETRY_MS 1000   //  an unconfirmed reply is sent again
+#define SCH_DELIVER_KEEP_MS 10000   //  ... until the task's deadline and this
+                                    //  (past the gateway's guard grace)
+#define SCH_DELIVER_MAX     100000  //  replies kept at most
+#define SCH_DELIVER_MAX_BYTES (256u << 20)  //  and their bytes
 
 typedef enum {
     SCH_PARKED,                 //  waiting for the gamer's balance
@@ -216,6 +223,7 @@ struct _sch_task_t {
 struct _sch_core_t {
     sch_core_config_t config;
     sch_payouts_t *payouts;     //  treasury payouts and reversals
+    sch_outbox_t *outbox;       //  replies sent, kept until their gateway acks
     sch_send_fn *send;          //  where outgoing messages go
     void *send_arg;
     zhashx_t *peers;            //  key -> sch_peer_t * (owned, freed by hand)

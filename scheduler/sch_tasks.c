@@ -44,7 +44,17 @@ sch_tasks_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_DELIVER;
     msg.deliver = &deliver;
-    sch_send (self, task->gw->id, &msg);
+    //  a charged result is refunded when its gamer's gateway is lost
+    int64_t account = reply->ok && reply->cost_pico > 0 ? task->gamer_account : 0;
+    if (task->gw->down) {
+        if (account > 0)
+            sch_outbox_refund (self->outbox, task->id, account);
+        return;
+    }
+    //  kept and sent again until the gateway confirms it, while its
+    //  deadline guard has not answered yet
+    sch_outbox_send (self->outbox, task->gw->id, task->id, &msg, account,
+                     task->deadline_us + SCH_DELIVER_KEEP_MS * 1000);
 }
 
 void
@@ -357,6 +367,23 @@ sch_tasks_test (bool verbose)
                && !strcmp (cap.last_dest, "gw-g") && !strcmp (cap.last_task, "t1"));
     P2C_CHECK (sch_selftest_task (core, "t1") == NULL && core->stats.completed == 1);
     P2C_CHECK (core->stats.settling == 0 && sch_heap_size (core->timers) == 0);
+    //  the reply is kept until the gateway confirms it: sent again each
+    //  interval (a Deliver lost with the broker), no more once acked
+    now += retry_us + 1;
+    int delivers = cap.count [P2C2R__INTERNAL__MSG_DELIVER];
+    sch_core_cron (core, now + SCH_DELIVER_RETRY_MS * 1000);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == delivers + 1
+               && !strcmp (cap.last_dest, "gw-g") && !strcmp (cap.last_task, "t1"));
+    P2c2r__DeliverAck dack = P2C2R__DELIVER_ACK__INIT;
+    dack.task_id = "t1";
+    P2c2r__Internal dm = P2C2R__INTERNAL__INIT;
+    dm.msg_case = P2C2R__INTERNAL__MSG_DELIVER_ACK;
+    dm.deliver_ack = &dack;
+    sch_core_handle (core, "gw-g", &dm, now + SCH_DELIVER_RETRY_MS * 1000);
+    sch_core_cron (core, now + 5 * SCH_DELIVER_RETRY_MS * 1000);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == delivers + 1
+               && sch_outbox_size (core->outbox) == 0);
+    now += 5 * SCH_DELIVER_RETRY_MS * 1000;
     //  a type nobody runs fails at once with no_peers
     sch_selftest_submit (core, "gw-g", "t2", "compression", 500, now);
     P2C_CHECK (cap.last_case == P2C2R__INTERNAL__MSG_DELIVER && !cap.last_ok

@@ -830,9 +830,14 @@ test_gateway_down (void)
     s_result (core, "gw-b", 2, "t2", true, 100, NULL, 200 * MS);
     P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 1);
     P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-b"));
+    //  its gamer's gateway is gone: nobody can receive the result, so the
+    //  ledger refunds its charge (a settled result reaches its gamer or is
+    //  not charged)
     s_ack (core, "t2", true, 5, 300 * MS);
-    P2c2r__Deliver *d = s_deliver_of (&sent, "t2", &dest);
-    P2C_CHECK (d && d->reply->ok && !strcmp (dest, "gw-a"));
+    P2C_CHECK (s_deliver_of (&sent, "t2", &dest) == NULL);
+    P2c2r__Internal *tf = s_nth (&sent, P2C2R__INTERNAL__MSG_TASK_FAILED, 0, &dest);
+    P2C_CHECK (tf && !strcmp (dest, "ledger") && !strcmp (tf->task_failed->task_id, "t2")
+               && !strcmp (tf->task_failed->code, "gateway_lost"));
     s_clear (&sent);
 
     //  the dropped task never comes back, not even as a timeout
@@ -1634,6 +1639,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_cache", sch_cache_test },
     { "sch_billing", sch_billing_test },
     { "sch_payouts", sch_payouts_test },
+    { "sch_outbox", sch_outbox_test },
     { "sch_tasks", sch_tasks_test },
     { "sch_queues", sch_queues_test },
     { "sch_peers", sch_peers_test },
