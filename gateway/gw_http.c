@@ -127,6 +127,9 @@ s_metrics (gw_http_t *self, gw_http_answer_t *a)
     fprintf (f, "# HELP p2c2r_gateway_pending_tasks Accepted submits not answered yet.\n"
                 "# TYPE p2c2r_gateway_pending_tasks gauge\np2c2r_gateway_pending_tasks %zu\n",
              gw_core_pending (self->core));
+    fprintf (f, "# HELP p2c2r_gateway_input_held_bytes Unfinished client messages held.\n"
+                "# TYPE p2c2r_gateway_input_held_bytes gauge\np2c2r_gateway_input_held_bytes %zu\n",
+             gw_core_input_held (self->core));
     fprintf (f, "# HELP p2c2r_gateway_ready Broker, a scheduler and a ledger reachable.\n"
                 "# TYPE p2c2r_gateway_ready gauge\np2c2r_gateway_ready %d\n", s_ready (self));
     fprintf (f, "# HELP p2c2r_gateway_auth_cache_keys API keys in the cache.\n"
