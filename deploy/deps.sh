@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libczmq-dev
       libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev
-      postgresql python3 python3-websockets haproxy procps curl openssl)
+      postgresql python3 python3-websockets haproxy procps curl openssl
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -53,6 +53,13 @@ for t in build/test/test_*; do
   [ $rc != 0 ] && tail -20 "$out" | sed 's/^/    /'
 done
 
+echo "== fuzzing (a few seconds per libFuzzer target; make fuzz FUZZ_S=N for longer)"
+out=$LOGDIR/fuzz.log
+timeout 300 tests/fuzz/run.sh "${FUZZ_S:-3}" >"$out" 2>&1
+rc=$?
+count "$out" "fuzz" $rc
+[ $rc != 0 ] && grep -A8 FAIL "$out" | head -20 | sed 's/^/    /'
+
 echo "== end-to-end tests"
 for t in tests/e2e/test_*.sh tests/e2e/test_*.py; do
   [ -e "$t" ] || continue
