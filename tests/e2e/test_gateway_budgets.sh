@@ -48,8 +48,15 @@ HELD=$(metric p2c2r_gateway_input_held_bytes)
 echo "    held: $(cat "$T_DIR/held.out") rss_kb: $BASE -> $PEAK input_held=$HELD"
 check "what the connections hold stays within --max-input-bytes (32 MiB)" \
     test "${HELD:-999999999}" -le $((32 * MIB))
-check "the gateway's RSS grew by less than the budget + 16 MiB (105 MiB were sent)" \
-    test $((PEAK - BASE)) -lt $(((32 + 16) * 1024))
+# Under ASan (make test-asan) RSS says little: freed memory waits in its
+# quarantine (256 MiB) and the shadow grows with it; the budget's own
+# figure above is checked in both builds
+if nm "$BIN/p2c2r-gateway" 2>/dev/null | grep -q __asan_init; then
+  echo "    (ASan build: the RSS bound is not checked)"
+else
+  check "the gateway's RSS grew by less than the budget + 16 MiB (105 MiB were sent)" \
+      test $((PEAK - BASE)) -lt $(((32 + 16) * 1024))
+fi
 # (a client still sending when closed may see a reset instead of the frame)
 check "connections past the budget were closed, those that read it with 1013" \
     python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); assert r["closed"] >= 15 and r["busy"] >= 1 and r["open"] >= 4, r' \
