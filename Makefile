@@ -86,7 +86,7 @@ build/bench/%: tests/bench/%.c $(ALL_PROC_OBJS) $(OBJ)/libp2c2r-common.a
 unit: $(BINS) $(UNIT_TESTS)
 
 test: deps
-	@$(MAKE) --no-print-directory all unit $(BENCH_TOOLS)
+	@$(MAKE) --no-print-directory all unit $(BENCH_TOOLS) fuzz-build
 	@tests/run.sh
 
 run: deps
@@ -109,6 +109,34 @@ chaos: deps
 
 asan:
 	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" OPT=-O1 all
+
+# --- Fuzzing and sanitizers (issue 15) ------------------------------------
+# libFuzzer targets tests/fuzz/fuzz_*.c, built by clang with ASan/UBSan in
+# build/obj-fuzz (a sub-make with CC, OBJ and SAN of its own). `make fuzz`
+# runs each for FUZZ_S seconds; `make test` runs them a few seconds each.
+# `make test-asan` runs the end-to-end suite on the `make asan` binaries.
+FUZZ_S       ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_MAKE     = $(MAKE) --no-print-directory CC=clang OBJ=build/obj-fuzz OPT=-O1 \
+                SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+.PHONY: fuzz fuzz-build test-asan
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(ALL_PROC_OBJS) $(OBJ)/libp2c2r-common.a
+	@mkdir -p build/fuzz
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -Igateway -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-build:
+	+@$(FUZZ_MAKE) $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_S)
+
+# The end-to-end suite on ASan/UBSan binaries with LeakSanitizer; bin/ holds
+# the normal binaries again afterwards. Takes far longer than make test.
+test-asan: deps
+	@$(MAKE) --no-print-directory asan
+	@tests/run_asan.sh; rc=$$?; rm -f $(BINS); $(MAKE) --no-print-directory all; exit $$rc
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/p2c2r/sql

@@ -23,6 +23,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+//  Built with AddressSanitizer (gcc says __SANITIZE_ADDRESS__, clang
+//  __has_feature)
+#if defined (__SANITIZE_ADDRESS__)
+#   define AGT_ASAN 1
+#elif defined (__has_feature)
+#   if __has_feature (address_sanitizer)
+#       define AGT_ASAN 1
+#   endif
+#endif
+#ifndef AGT_ASAN
+#   define AGT_ASAN 0
+#endif
+
 //  Time the parent grants beyond an assignment's deadline for the reply to
 //  cross the socket
 #define S_MARGIN_MS 500
@@ -279,10 +292,20 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     signal (SIGPIPE, SIG_IGN);
     //  An endless loop must not outlive the agent
     prctl (PR_SET_PDEATHSIG, SIGKILL);
+#if AGT_ASAN
+    //  ASan has mapped terabytes of shadow address space by now, so any
+    //  address-space limit would fail every later mmap: the ASan build
+    //  (make asan, make test-asan) runs its workers without one
+    (void) cfg.mem_mb;
+#else
     struct rlimit rl = { (rlim_t) cfg.mem_mb * 1024 * 1024, (rlim_t) cfg.mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
         log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
-    agt_sandbox_t opts = { cfg.sandbox, cfg.user };
+#endif
+    //  The sanitizers' own machinery (LeakSanitizer's exit check forks,
+    //  ptraces and reads /proc) cannot live under the filter: the ASan
+    //  build runs its kernels at idle priority but unfiltered
+    agt_sandbox_t opts = { cfg.sandbox && !AGT_ASAN, cfg.user };
     char why [256] = "";
     if (agt_sandbox_enter (&opts, why, sizeof why) != 0) {
         log_warn ("worker: cannot enter the sandbox, no kernel runs reason=\"%s\"", why);

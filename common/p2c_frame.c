@@ -11,8 +11,9 @@ struct _p2c_frame_t {
     size_t size;                //  bytes in buf
     size_t cap;                 //  bytes allocated
     bool in_message;            //  a message has started and not ended
-    bool too_large;             //  this message passed the limit
+    bool discard;               //  this message was refused: drop its pieces
     bool binary;                //  opcode of this message
+    p2c_frame_budget_t *budget; //  shared bound on what is held, or NULL
 };
 
 p2c_frame_t *
@@ -30,9 +31,21 @@ p2c_frame_destroy (p2c_frame_t **self_p)
     p2c_frame_t *self = *self_p;
     if (!self)
         return;
+    if (self->budget)
+        self->budget->used -= self->cap;
     free (self->buf);
     free (self);
     *self_p = NULL;
+}
+
+void
+p2c_frame_set_budget (p2c_frame_t *self, p2c_frame_budget_t *budget)
+{
+    if (self->budget)
+        self->budget->used -= self->cap;
+    self->budget = budget;
+    if (budget)
+        budget->used += self->cap;
 }
 
 //  Gives back memory after a big message so an idle connection holds little
@@ -40,6 +53,8 @@ static void
 s_release (p2c_frame_t *self)
 {
     if (self->cap > 64 * 1024) {
+        if (self->budget)
+            self->budget->used -= self->cap;
         free (self->buf);
         self->buf = NULL;
         self->cap = 0;
@@ -47,23 +62,34 @@ s_release (p2c_frame_t *self)
     self->size = 0;
 }
 
-//  Makes room for `need` bytes in all; false when out of memory
-static bool
+//  Makes room for `need` bytes in all, growing by doubling up to the
+//  limit. 0; -1 out of memory; -2 over the shared budget.
+static int
 s_reserve (p2c_frame_t *self, size_t need)
 {
     if (need <= self->cap)
-        return true;
+        return 0;
     size_t cap = self->cap ? self->cap : 4096;
     while (cap < need)
         cap *= 2;
     if (cap > self->max)
         cap = self->max;
+    if (self->budget) {
+        size_t room = self->budget->used < self->budget->max
+                    ? self->budget->max - self->budget->used : 0;
+        if (cap - self->cap > room)
+            cap = need;         //  doubling would pass it: just what is needed
+        if (cap - self->cap > room)
+            return -2;
+    }
     uint8_t *buf = (uint8_t *) realloc (self->buf, cap);
     if (!buf)
-        return false;
+        return -1;
+    if (self->budget)
+        self->budget->used += cap - self->cap;
     self->buf = buf;
     self->cap = cap;
-    return true;
+    return 0;
 }
 
 p2c_frame_status_t
@@ -73,32 +99,36 @@ p2c_frame_add (p2c_frame_t *self, const void *data, size_t len, size_t remaining
     if (!self->in_message) {
         s_release (self);
         self->in_message = true;
-        self->too_large = false;
+        self->discard = false;
         self->binary = binary;
     }
-    if (!self->too_large) {
-        //  Compared without adding, so that huge hints cannot overflow
-        if (len > self->max - self->size || remaining > self->max - self->size - len) {
-            self->too_large = true;
-            s_release (self);
-        }
+    p2c_frame_status_t status = P2C_FRAME_MORE;
+    if (!self->discard) {
+        int rc = 0;
+        //  Compared without adding, so that huge announced lengths (up to
+        //  2^63 in a WebSocket header) cannot overflow
+        if (len > self->max - self->size || remaining > self->max - self->size - len)
+            status = P2C_FRAME_TOO_LARGE;
         else
-        if (!s_reserve (self, self->size + len + remaining)) {
+        if ((rc = s_reserve (self, self->size + len)) != 0)
             //  Out of memory for this message: refuse it as too large
             //  rather than fail the process
-            self->too_large = true;
-            s_release (self);
-        }
+            status = rc == -2 ? P2C_FRAME_NO_BUDGET : P2C_FRAME_TOO_LARGE;
         else {
             if (len)
                 memcpy (self->buf + self->size, data, len);
             self->size += len;
+            if (final)
+                status = P2C_FRAME_DONE;
+        }
+        if (status == P2C_FRAME_TOO_LARGE || status == P2C_FRAME_NO_BUDGET) {
+            self->discard = true;
+            s_release (self);
         }
     }
-    if (!final)
-        return P2C_FRAME_MORE;
-    self->in_message = false;
-    return self->too_large ? P2C_FRAME_TOO_LARGE : P2C_FRAME_DONE;
+    if (final)
+        self->in_message = false;
+    return status;
 }
 
 const uint8_t *
@@ -158,16 +188,21 @@ p2c_frame_test (bool verbose)
     P2C_CHECK (p2c_frame_add (f, big, 50, 0, false, true) == P2C_FRAME_MORE);
     P2C_CHECK (p2c_frame_add (f, big, 1, 0, true, true) == P2C_FRAME_TOO_LARGE);
 
-    //  Announced as too large by lws' remaining count: nothing is buffered
-    //  for it, and later pieces of the same message are discarded
-    P2C_CHECK (p2c_frame_add (f, big, 10, 1000000, false, true) == P2C_FRAME_MORE);
+    //  Announced as too large by lws' remaining count: said at once (the
+    //  rest may never come), nothing is buffered for it, and later pieces
+    //  of the same message are discarded without a second answer
+    P2C_CHECK (p2c_frame_add (f, big, 10, 1000000, false, true) == P2C_FRAME_TOO_LARGE);
     P2C_CHECK (p2c_frame_size (f) == 0);
     P2C_CHECK (p2c_frame_add (f, big, 150, 0, false, true) == P2C_FRAME_MORE);
     P2C_CHECK (p2c_frame_size (f) == 0);
-    P2C_CHECK (p2c_frame_add (f, big, 10, 0, true, true) == P2C_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_add (f, big, 10, 0, true, true) == P2C_FRAME_MORE);
 
-    //  A huge hint does not overflow the arithmetic
+    //  A huge hint (2^62, as a WebSocket header may claim) does not
+    //  overflow the arithmetic
     P2C_CHECK (p2c_frame_add (f, big, 1, (size_t) -1, true, true) == P2C_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_add (f, big, 1, (size_t) 1 << 62, false, true) == P2C_FRAME_TOO_LARGE);
+    P2C_CHECK (p2c_frame_held (f) <= 4096);
+    P2C_CHECK (p2c_frame_add (f, big, 1, 0, true, true) == P2C_FRAME_MORE);
 
     //  After an oversize message the next one is whole again
     P2C_CHECK (p2c_frame_add (f, "ok", 2, 0, true, true) == P2C_FRAME_DONE);
@@ -187,6 +222,32 @@ p2c_frame_test (bool verbose)
     P2C_CHECK (p2c_frame_held (f) >= 512 * 1024);
     P2C_CHECK (p2c_frame_add (f, "x", 1, 0, true, true) == P2C_FRAME_DONE);
     P2C_CHECK (p2c_frame_held (f) <= 64 * 1024);
-    free (chunk);
+
+    //  An announced length reserves nothing: only bytes that came are held
+    P2C_CHECK (p2c_frame_add (f, "x", 1, 1000 * 1000, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_held (f) <= 4096);
+    P2C_CHECK (p2c_frame_add (f, chunk, 100, 0, true, true) == P2C_FRAME_DONE);
+
+    //  A shared budget: two reassemblers hold at most its bytes together;
+    //  the one that would pass it is refused once, and its memory returns
+    p2c_frame_budget_t budget = { 0, 300 * 1024 };
+    p2c_frame_t *g = p2c_frame_new (1024 * 1024);
+    p2c_frame_set_budget (f, &budget);
+    p2c_frame_set_budget (g, &budget);
+    size_t before = budget.used;
+    P2C_CHECK (before == p2c_frame_held (f) + p2c_frame_held (g));
+    P2C_CHECK (p2c_frame_add (f, chunk, 200 * 1024, 0, false, true) == P2C_FRAME_MORE);
+    P2C_CHECK (budget.used <= budget.max);
+    P2C_CHECK (p2c_frame_add (g, chunk, 200 * 1024, 0, false, true) == P2C_FRAME_NO_BUDGET);
+    P2C_CHECK (budget.used <= budget.max);
+    P2C_CHECK (p2c_frame_add (g, chunk, 10, 0, true, true) == P2C_FRAME_MORE);
+    P2C_CHECK (p2c_frame_add (f, chunk, 1, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_size (f) == 200 * 1024 + 1);
+    //  Once f's big message is given back, g fits again
+    P2C_CHECK (p2c_frame_add (f, "y", 1, 0, true, true) == P2C_FRAME_DONE);
+    P2C_CHECK (p2c_frame_add (g, chunk, 200 * 1024, 0, true, true) == P2C_FRAME_DONE);
+    p2c_frame_destroy (&g);
     p2c_frame_destroy (&f);
+    P2C_CHECK (budget.used == 0);
+    free (chunk);
 }

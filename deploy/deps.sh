@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libczmq-dev
       libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev libseccomp-dev
-      postgresql python3 python3-websockets haproxy procps curl openssl)
+      postgresql python3 python3-websockets haproxy procps curl openssl
+      clang libclang-rt-14-dev)
 # tests/e2e/test_sdk_js.sh: web/sdk/p2c2r.js in headless Chromium
 PKGS+=(chromium chromium-driver python3-selenium)
 missing=()

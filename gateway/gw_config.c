@@ -25,6 +25,9 @@ static const p2c_cfg_t s_table [] = {
       .names = s_auth_names },
     { "max-frame", P2C_CFG_SIZE, S_F (server.max_frame), "8388608", 1024, 64LL * 1024 * 1024,
       .help = "largest client message, bytes" },
+    { "max-input-bytes", P2C_CFG_SIZE, S_F (server.max_input_bytes), "134217728", 65536,
+      1LL << 40, .help = "bytes of unfinished client messages all connections may hold together;"
+      " a connection that would pass it is closed (1013)" },
     { "default-deadline-ms", P2C_CFG_UINT32, S_F (server.default_deadline_ms), "30000", 100,
       3600000, .help = "deadline of a task that names none" },
     { "max-deadline-ms", P2C_CFG_UINT32, S_F (server.max_deadline_ms), "300000", 100, 3600000,

@@ -311,6 +311,18 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "frame_too_large");
         gw_core_bad (self, s, "too_large", NULL, "message larger than %zu bytes",
                      self->cfg.max_frame);
+        //  Said as soon as it is known (from an announced length, the rest
+        //  may never come); the rest of the message is read and dropped
+        //  without holding it, and the connection goes on
+    }
+    else
+    if (st == P2C_FRAME_NO_BUDGET) {
+        gw_metrics_inc (self->metrics, GW_M_LIMITS, "input_budget");
+        log_info ("gateway: closing conn=%llu reason=input_budget held=%zu max=%zu",
+                  (unsigned long long) s->conn, self->input.used, self->input.max);
+        gw_core_send_error (self, s, "unavailable",
+                            "gateway busy: too much unfinished input, try again later", NULL);
+        gw_core_close (self, s, GW_CLOSE_TRY_LATER, "server busy: input budget full");
     }
     else
     if (st == P2C_FRAME_DONE)
@@ -369,6 +381,8 @@ gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms)
     s = gw_sessions_insert (self->sessions, &s);
     if (!s)
         return NULL;
+    if (self->cfg.max_input_bytes)
+        p2c_frame_set_budget (s->rx, &self->input);
     s->connected_ms = s->last_rx_ms = now_ms;
     snprintf (s->ip, sizeof s->ip, "%s", ip);
     gw_metrics_inc (self->metrics, GW_M_EVENTS, "connect");
@@ -390,6 +404,21 @@ gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms)
         gw_core_close (self, s, GW_CLOSE_GOING_AWAY, "going away: gateway shutting down");
     log_debug ("gateway: connected conn=%llu ip=%s", (unsigned long long) s->conn, s->ip);
     return s;
+}
+
+bool
+gw_core_may_connect (gw_core_t *self, const char *ip, int64_t now_ms)
+{
+    if (self->quitting)
+        return false;
+    gw_admit_t admit = gw_iplimit_check (self->iplimit, ip, now_ms);
+    if (admit == GW_ADMIT_OK)
+        return true;
+    gw_metrics_inc (self->metrics, GW_M_LIMITS, admit == GW_ADMIT_CONNS ? "conns_per_ip"
+                                                                        : "connects_per_ip");
+    log_debug ("gateway: connection refused before the handshake ip=%s reason=%s", ip,
+               admit == GW_ADMIT_CONNS ? "conns_per_ip" : "connect_rate");
+    return false;
 }
 
 void
@@ -497,6 +526,7 @@ gw_core_new (const gw_core_config_t *config, const gw_core_io_t *io)
     self->region = strdup (config->region ? config->region : "");
     self->cfg.node_id = self->node_id;
     self->cfg.region = self->region;
+    self->input.max = config->max_input_bytes;
     self->metrics = gw_metrics_new ();
     self->iplimit = gw_iplimit_new (config->max_conns_per_ip, config->connect_rate,
                                     config->connect_burst);
@@ -573,6 +603,12 @@ gw_core_role_counts (gw_core_t *self, size_t *none, size_t *peers, size_t *gamer
 }
 
 size_t
+gw_core_input_held (gw_core_t *self)
+{
+    return self->input.used;
+}
+
+size_t
 gw_core_pending (gw_core_t *self)
 {
     return gw_pending_size (self->pending);
@@ -636,6 +672,10 @@ s_test_connections (void)
     P2C_CHECK (c->closing && c->close_code == GW_CLOSE_TRY_LATER
                && strstr (c->close_reason, "too many connections"));
     P2C_CHECK (gw_metrics_get (core->metrics, GW_M_LIMITS, "conns_per_ip") == 1);
+    //  ... and the next from there is refused before its handshake
+    P2C_CHECK (!gw_core_may_connect (core, "192.0.2.1", 1000));
+    P2C_CHECK (gw_core_may_connect (core, "192.0.2.99", 1000));
+    P2C_CHECK (gw_metrics_get (core->metrics, GW_M_LIMITS, "conns_per_ip") == 2);
     P2C_CHECK (gw_core_sessions (core) == 3);
     P2C_CHECK (gw_core_session (core, b->conn) == b);
     //  A closed connection frees its place at the address
@@ -696,15 +736,24 @@ s_test_bad_frames (void)
     gw_core_receive (core, s, junk, sizeof junk, 0, true, true, 40);
     P2C_CHECK (gw_session_queued (s) == 0);
 
-    //  A message over max_frame, in pieces: one too_large answer
+    //  A message over max_frame found at its last piece: one too_large
+    //  answer, and the connection goes on
     gw_session_t *t = gw_core_open (core, NULL, "192.0.2.3", 0);
     uint8_t *big = (uint8_t *) zmalloc (4000);
-    gw_core_receive (core, t, big, 4000, 1000, false, true, 50);
+    gw_core_receive (core, t, big, 4000, 0, false, true, 50);
     P2C_CHECK (gw_session_queued (t) == 0);
     gw_core_receive (core, t, big, 1000, 0, true, true, 50);
     P2C_CHECK (s_error_is (t, "too_large"));
-    P2C_CHECK (gw_session_queued (t) == 0);
+    P2C_CHECK (gw_session_queued (t) == 0 && !t->closing);
     P2C_CHECK (gw_metrics_get (core->metrics, GW_M_LIMITS, "frame_too_large") == 1);
+    //  One whose header announces more (up to 2^62 bytes): answered at
+    //  once, holding nothing for it; what follows is dropped unanswered
+    gw_session_t *u = gw_core_open (core, NULL, "192.0.2.4", 0);
+    gw_core_receive (core, u, big, 10, (size_t) 1 << 62, false, true, 55);
+    P2C_CHECK (s_error_is (u, "too_large"));
+    P2C_CHECK (!u->closing && p2c_frame_held (u->rx) <= 4096);
+    gw_core_receive (core, u, big, 4000, ((size_t) 1 << 62) - 4010, false, true, 56);
+    P2C_CHECK (gw_session_queued (u) == 0 && p2c_frame_held (u->rx) <= 4096);
     free (big);
     //  ... while one in two pieces under it is handled once whole
     size_t len = 0;
@@ -714,6 +763,32 @@ s_test_bad_frames (void)
     gw_core_receive (core, t, buf + 1, len - 1, 0, true, true, 60);
     P2C_CHECK (s_error_is (t, "bad_request"));   //  a heartbeat, not registered
     free (buf);
+    gw_fake_destroy (&fake);
+
+    //  The input budget across sessions: three hold 3 KB each of an
+    //  unfinished message under a budget of 8 KB; the third is closed with
+    //  1013 and an unavailable error, and the held bytes stay in budget
+    gw_core_config_t config = gw_fake_config ();
+    config.max_input_bytes = 8192;
+    config.max_conns_per_ip = 10;
+    fake = gw_fake_new (&config);
+    core = fake->core;
+    uint8_t piece [3000];
+    memset (piece, 'x', sizeof piece);
+    gw_session_t *v [3];
+    for (int i = 0; i < 3; i++) {
+        v [i] = gw_core_open (core, NULL, "192.0.2.5", 100);
+        gw_core_receive (core, v [i], piece, sizeof piece, 0, false, true, 100);
+    }
+    P2C_CHECK (!v [0]->closing && !v [1]->closing);
+    P2C_CHECK (v [2]->closing && v [2]->close_code == GW_CLOSE_TRY_LATER);
+    P2C_CHECK (s_error_is (v [2], "unavailable"));
+    P2C_CHECK (gw_core_input_held (core) <= 8192);
+    P2C_CHECK (gw_metrics_get (core->metrics, GW_M_LIMITS, "input_budget") == 1);
+    //  A closed session gives its bytes back
+    size_t held = gw_core_input_held (core);
+    gw_core_closed (core, v [0], 200);
+    P2C_CHECK (gw_core_input_held (core) < held);
     gw_fake_destroy (&fake);
 }
 

@@ -36,6 +36,7 @@ typedef struct {
     const char *region;         //  stamped on its gamers' tasks, "" none (copied)
     bool auth_open;             //  open registration (accounts made on use)
     size_t max_frame;           //  largest client message, bytes
+    size_t max_input_bytes;     //  client input all sessions hold together (0: no bound)
     uint32_t default_deadline_ms;
     uint32_t max_deadline_ms;
     int64_t guard_grace_ms;     //  the deadline guard fires this long after the deadline
@@ -93,6 +94,12 @@ void gw_core_destroy (gw_core_t **self_p);
 //  returned already closing (with a reason the client can read).
 gw_session_t *gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms);
 
+//  A TCP connection from ip is about to start its handshake: false when
+//  ip is already at its per-address limits (or the gateway is quitting),
+//  so that the glue drops it before spending a handshake on it. Counts
+//  nothing: gw_core_open admits and counts.
+bool gw_core_may_connect (gw_core_t *self, const char *ip, int64_t now_ms);
+
 //  A piece of a client's message, as the WebSocket layer hands it over
 //  (see p2c_frame_add); a whole message is handled at once.
 void gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
@@ -126,6 +133,9 @@ gw_session_t *gw_core_session (gw_core_t *self, uint64_t conn);
 size_t gw_core_sessions (gw_core_t *self);
 void gw_core_role_counts (gw_core_t *self, size_t *none, size_t *peers, size_t *gamers);
 size_t gw_core_pending (gw_core_t *self);
+
+//  Bytes of client input the sessions hold now (reassembly buffers)
+size_t gw_core_input_held (gw_core_t *self);
 size_t gw_core_auth_keys (gw_core_t *self);
 const char *gw_core_node_id (gw_core_t *self);
 const char *gw_core_task_prefix (gw_core_t *self);

@@ -33,6 +33,10 @@ struct _gw_core_t {
     int64_t goodbye_ms;         //  when the going-away closes were sent
     int64_t last_slow_ms;       //  last run of the slow chores
     gw_core_counters_t counters;
+    //  What every session's reassembler holds, bounded by max_input_bytes:
+    //  per-connection limits alone let many connections together take
+    //  max_frame each (60 unfinished 8 MiB messages took 490 MiB)
+    p2c_frame_budget_t input;
 };
 
 //  Answers to clients (gw_core.c)

@@ -127,6 +127,9 @@ s_metrics (gw_http_t *self, gw_http_answer_t *a)
     fprintf (f, "# HELP p2c2r_gateway_pending_tasks Accepted submits not answered yet.\n"
                 "# TYPE p2c2r_gateway_pending_tasks gauge\np2c2r_gateway_pending_tasks %zu\n",
              gw_core_pending (self->core));
+    fprintf (f, "# HELP p2c2r_gateway_input_held_bytes Unfinished client messages held.\n"
+                "# TYPE p2c2r_gateway_input_held_bytes gauge\np2c2r_gateway_input_held_bytes %zu\n",
+             gw_core_input_held (self->core));
     fprintf (f, "# HELP p2c2r_gateway_ready Broker, a scheduler and a ledger reachable.\n"
                 "# TYPE p2c2r_gateway_ready gauge\np2c2r_gateway_ready %d\n", s_ready (self));
     fprintf (f, "# HELP p2c2r_gateway_auth_cache_keys API keys in the cache.\n"
@@ -161,10 +164,13 @@ s_readyz (gw_http_t *self, gw_http_answer_t *a)
 }
 
 //  Hands the /api/stats answer with the figures that came to the glue and
-//  drops the job
+//  frees the job, which the caller took off the list first: the answer
+//  goes out through the glue, which may call back into this class (a
+//  walk of the list must not hold a cursor across that call)
 static void
-s_stats_finish (gw_http_t *self, gw_stats_job_t *job)
+s_stats_finish (gw_http_t *self, gw_stats_job_t **job_p)
 {
+    gw_stats_job_t *job = *job_p;
     size_t none, peers, gamers;
     gw_core_role_counts (self->core, &none, &peers, &gamers);
     json_t *gw = gw_metrics_json (gw_core_metrics (self->core));
@@ -192,9 +198,7 @@ s_stats_finish (gw_http_t *self, gw_stats_job_t *job)
         s_answer (self, &a, 500, "text/plain", "error\n", 6);
     free (text);
     void *conn = job->conn;
-    void *handle = zlistx_find (self->stats_jobs, job);
-    if (handle)
-        zlistx_delete (self->stats_jobs, handle);
+    s_stats_job_free (job_p);
     self->io.done (self->io.arg, conn, &a);
     gw_http_answer_free (&a);
 }
@@ -221,6 +225,10 @@ s_stats (gw_http_t *self, void *conn, int64_t now_ms)
 void
 gw_http_stats_reply (gw_http_t *self, P2c2r__StatsReply *r)
 {
+    if (!r->service || !r->stats_json) {
+        gw_core_counters (self->core)->internal_dropped++;
+        return;
+    }
     for (gw_stats_job_t *job = (gw_stats_job_t *) zlistx_first (self->stats_jobs); job;
          job = (gw_stats_job_t *) zlistx_next (self->stats_jobs)) {
         if (job->corr != r->corr)
@@ -236,23 +244,34 @@ gw_http_stats_reply (gw_http_t *self, P2c2r__StatsReply *r)
             *slot = v;
         else
             json_decref (v);
-        if (job->sched && job->ledger)
-            s_stats_finish (self, job);
+        if (job->sched && job->ledger) {
+            zlistx_detach_cur (self->stats_jobs);
+            s_stats_finish (self, &job);
+        }
         return;
     }
     gw_core_counters (self->core)->internal_dropped++;
 }
 
+//  Answers the requests whose wait is over. The due jobs are taken off the
+//  list before any answer goes out: finishing one used to delete it from
+//  the list this loop was walking (zlistx_find moved the cursor), so with
+//  two requests due at once the second was freed and then read again.
 void
 gw_http_cron (gw_http_t *self, int64_t now_ms)
 {
+    zlistx_t *due = zlistx_new ();
     gw_stats_job_t *job = (gw_stats_job_t *) zlistx_first (self->stats_jobs);
     while (job) {
-        gw_stats_job_t *next = (gw_stats_job_t *) zlistx_next (self->stats_jobs);
-        if (job->deadline_ms <= now_ms)
-            s_stats_finish (self, job);
-        job = next;
+        if (job->deadline_ms <= now_ms) {
+            zlistx_detach_cur (self->stats_jobs);
+            zlistx_add_end (due, job);
+        }
+        job = (gw_stats_job_t *) zlistx_next (self->stats_jobs);
     }
+    while ((job = (gw_stats_job_t *) zlistx_detach (due, NULL)))
+        s_stats_finish (self, &job);
+    zlistx_destroy (&due);
 }
 
 void
@@ -260,10 +279,11 @@ gw_http_forget (gw_http_t *self, void *conn)
 {
     gw_stats_job_t *job = (gw_stats_job_t *) zlistx_first (self->stats_jobs);
     while (job) {
-        gw_stats_job_t *next = (gw_stats_job_t *) zlistx_next (self->stats_jobs);
-        if (job->conn == conn)
-            zlistx_delete (self->stats_jobs, zlistx_find (self->stats_jobs, job));
-        job = next;
+        if (job->conn == conn) {
+            zlistx_detach_cur (self->stats_jobs);
+            s_stats_job_free (&job);
+        }
+        job = (gw_stats_job_t *) zlistx_next (self->stats_jobs);
     }
 }
 
@@ -314,6 +334,7 @@ typedef struct {
     size_t to_scheduler, to_ledger;     //  StatsRequests sent
     uint64_t corr;              //  of the last one
     void *done_conn;            //  the last late answer
+    size_t done_count;          //  late answers so far
     gw_http_answer_t done;
 } s_fake_io_t;
 
@@ -352,6 +373,7 @@ s_fake_done (void *arg, void *conn, gw_http_answer_t *answer)
     io->done = *answer;
     memset (answer, 0, sizeof *answer);
     io->done_conn = conn;
+    io->done_count++;
 }
 
 //  The answer's body as a string (in a static buffer, cut at 4 KB)
@@ -463,6 +485,24 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     gw_http_forget (http, &conn_a);
     gw_http_cron (http, 9000);
     P2C_CHECK (!fio->done_conn);
+    //  Three requests due at the same tick each get one answer (finishing
+    //  one while walking the list freed the next: issue 15)
+    int conn_c;
+    size_t count = fio->done_count;
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 10000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", 10000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_c, "/api/stats", 10000, &a));
+    gw_http_cron (http, 10500);
+    P2C_CHECK (fio->done_count == count + 3 && fio->done_conn == &conn_c);
+    gw_http_cron (http, 20000);
+    P2C_CHECK (fio->done_count == count + 3);
+    //  Forgetting one of several leaves the others waiting
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 30000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", 30000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 30000, &a));
+    gw_http_forget (http, &conn_a);
+    gw_http_cron (http, 30500);
+    P2C_CHECK (fio->done_count == count + 4 && fio->done_conn == &conn_b);
 }
 
 void

@@ -2,6 +2,7 @@
 #include "gw_limits.h"
 #include "p2c_test.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 
 bool
@@ -64,9 +65,34 @@ gw_iplimit_destroy (gw_iplimit_t **self_p)
     *self_p = NULL;
 }
 
-gw_admit_t
-gw_iplimit_admit (gw_iplimit_t *self, const char *ip, int64_t now_ms)
+//  The key an address is counted under. An IPv6 client commonly holds a
+//  whole /64 (SLAAC, privacy addresses), so counting single addresses
+//  would let it open a fresh one per connection: its /64 is the unit.
+//  An IPv4-mapped address counts as the IPv4 address.
+static void
+s_key (const char *ip, char *key, size_t size)
 {
+    struct in6_addr a6;
+    if (strchr (ip, ':') && inet_pton (AF_INET6, ip, &a6) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED (&a6)) {
+            inet_ntop (AF_INET, &a6.s6_addr [12], key, (socklen_t) size);
+            return;
+        }
+        memset (&a6.s6_addr [8], 0, 8);
+        char text [INET6_ADDRSTRLEN];
+        if (inet_ntop (AF_INET6, &a6, text, sizeof text)) {
+            snprintf (key, size, "%s/64", text);
+            return;
+        }
+    }
+    snprintf (key, size, "%s", ip);
+}
+
+gw_admit_t
+gw_iplimit_admit (gw_iplimit_t *self, const char *ip_text, int64_t now_ms)
+{
+    char ip [INET6_ADDRSTRLEN + 8];
+    s_key (ip_text, ip, sizeof ip);
     s_addr_t *a = (s_addr_t *) zhashx_lookup (self->addrs, ip);
     if (!a) {
         a = (s_addr_t *) zmalloc (sizeof (s_addr_t));
@@ -80,9 +106,26 @@ gw_iplimit_admit (gw_iplimit_t *self, const char *ip, int64_t now_ms)
     return GW_ADMIT_OK;
 }
 
-void
-gw_iplimit_release (gw_iplimit_t *self, const char *ip)
+gw_admit_t
+gw_iplimit_check (gw_iplimit_t *self, const char *ip_text, int64_t now_ms)
 {
+    char ip [INET6_ADDRSTRLEN + 8];
+    s_key (ip_text, ip, sizeof ip);
+    s_addr_t *a = (s_addr_t *) zhashx_lookup (self->addrs, ip);
+    if (!a)
+        return GW_ADMIT_OK;
+    if (a->conns >= self->max_conns)
+        return GW_ADMIT_CONNS;
+    double tokens = a->connects.last_ms == 0 ? self->burst
+                  : a->connects.tokens + (double) (now_ms - a->connects.last_ms) * self->rate / 1000.0;
+    return tokens >= 1.0 ? GW_ADMIT_OK : GW_ADMIT_RATE;
+}
+
+void
+gw_iplimit_release (gw_iplimit_t *self, const char *ip_text)
+{
+    char ip [INET6_ADDRSTRLEN + 8];
+    s_key (ip_text, ip, sizeof ip);
     s_addr_t *a = (s_addr_t *) zhashx_lookup (self->addrs, ip);
     if (a && a->conns)
         a->conns--;
@@ -147,6 +190,26 @@ gw_limits_test (bool verbose)
     P2C_CHECK (gw_iplimit_size (lim) == 1);
     gw_iplimit_sweep (lim, 60000);
     P2C_CHECK (gw_iplimit_size (lim) == 0);
+
+    //  IPv6: counted per /64, whatever the interface part; another /64 is
+    //  another client; an IPv4-mapped address is its IPv4 address
+    P2C_CHECK (gw_iplimit_admit (lim, "2001:db8:1:2::1", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_admit (lim, "2001:db8:1:2:aaaa:bbbb:cccc:dddd", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_admit (lim, "2001:0db8:0001:0002:ffff::9", 100000) == GW_ADMIT_CONNS);
+    P2C_CHECK (gw_iplimit_admit (lim, "2001:db8:1:3::1", 100000) == GW_ADMIT_OK);
+    gw_iplimit_release (lim, "2001:db8:1:2:ffff:ffff:ffff:ffff");
+    P2C_CHECK (gw_iplimit_admit (lim, "2001:db8:1:2::77", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_admit (lim, "::ffff:10.0.0.7", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_admit (lim, "10.0.0.7", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_admit (lim, "::ffff:10.0.0.7", 100000) == GW_ADMIT_CONNS);
+    P2C_CHECK (gw_iplimit_size (lim) == 3);
+    //  The check before the handshake counts nothing
+    P2C_CHECK (gw_iplimit_check (lim, "10.0.0.7", 100000) == GW_ADMIT_CONNS);
+    P2C_CHECK (gw_iplimit_check (lim, "2001:db8:1:2::abc", 100000) == GW_ADMIT_CONNS);
+    P2C_CHECK (gw_iplimit_check (lim, "2001:db8:1:3::abc", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_check (lim, "2001:db8:1:3::abc", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_check (lim, "10.9.9.9", 100000) == GW_ADMIT_OK);
+    P2C_CHECK (gw_iplimit_size (lim) == 3);
     gw_iplimit_destroy (&lim);
     P2C_CHECK (lim == NULL);
 }

@@ -29,6 +29,11 @@ void gw_iplimit_destroy (gw_iplimit_t **self_p);
 //  A new connection from ip: admitted (and counted) or refused.
 gw_admit_t gw_iplimit_admit (gw_iplimit_t *self, const char *ip, int64_t now_ms);
 
+//  Whether a connection from ip would be admitted now, counting nothing:
+//  the glue asks before the WebSocket (and TLS) handshake, so that an
+//  address at its limit costs no handshake and no session.
+gw_admit_t gw_iplimit_check (gw_iplimit_t *self, const char *ip, int64_t now_ms);
+
 //  An admitted connection from ip closed.
 void gw_iplimit_release (gw_iplimit_t *self, const char *ip);
 

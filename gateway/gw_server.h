@@ -22,6 +22,7 @@ typedef struct {
     const char *node_id;        //  NULL or "" to make one
     bool auth_open;             //  open registration (accounts made on use)
     size_t max_frame;           //  largest client message, bytes
+    size_t max_input_bytes;     //  unfinished client messages held together, bytes
     uint32_t default_deadline_ms;
     uint32_t max_deadline_ms;
     int64_t guard_grace_ms;     //  the deadline guard fires this long after the deadline

@@ -7,6 +7,7 @@
 #include "p2c_test.h"
 #include "p2c_time.h"
 
+#include <jansson.h>
 #include <poll.h>
 
 #define LED_CRON_MS 100
@@ -36,7 +37,8 @@ typedef struct {
     uint64_t wakeups;
     //  Counters
     uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
-    uint64_t admins, balance_updates;
+    uint64_t admins, balance_updates, stats_requests;
+    int64_t started_ms;         //  for uptime_s in the stats
 } s_server_t;
 
 //  Hands a job to database thread w; 0 or -1 when its pipe is gone (said
@@ -291,6 +293,47 @@ s_send_balances (s_server_t *self, const led_balances_t *balances)
     zhashx_destroy (&sent);
 }
 
+//  A gateway's /api/stats asks for our figures: the counters this loop
+//  keeps, answered at once (no database round trip, so a busy database
+//  never delays the page; the money itself is p2c2r-ctl's to report)
+static void
+s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
+{
+    self->stats_requests++;
+    size_t inflight = 0;
+    for (size_t w = 0; w < self->nworkers; w++)
+        inflight += self->inflights [w] != NULL;
+    json_t *root = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                              " s:I, s:I, s:I, s:I}",
+        "settled", (json_int_t) self->settled,
+        "replays", (json_int_t) self->replays,
+        "rejected", (json_int_t) self->rejected,
+        "unacked", (json_int_t) self->unacked,
+        "batches", (json_int_t) self->batches,
+        "failed_batches", (json_int_t) self->failed_batches,
+        "dropped", (json_int_t) self->dropped,
+        "auths", (json_int_t) self->auths,
+        "admins", (json_int_t) self->admins,
+        "balance_updates", (json_int_t) self->balance_updates,
+        "stats_requests", (json_int_t) self->stats_requests,
+        "pending", (json_int_t) self->pending_count,
+        "pending_max", (json_int_t) self->pending_max,
+        "inflight_batches", (json_int_t) inflight,
+        "db_workers", (json_int_t) self->nworkers,
+        "uptime_s", (json_int_t) ((p2c_now_ms () - self->started_ms) / 1000));
+    char *json = root ? json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref (root);
+    P2c2r__StatsReply reply = P2C2R__STATS_REPLY__INIT;
+    reply.corr = req->corr;
+    reply.service = "ledger";
+    reply.stats_json = json ? json : "{}";
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_STATS_REPLY;
+    msg.stats_reply = &reply;
+    p2c_node_send (self->node, sender, &msg);
+    free (json);
+}
+
 //  Serves every message waiting on the broker connection, until EAGAIN
 static void
 s_node_drain (s_server_t *self)
@@ -321,6 +364,9 @@ s_node_drain (s_server_t *self)
                 break;
             case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
                 s_on_earnings (self, sender, msg->earnings_request);
+                break;
+            case P2C2R__INTERNAL__MSG_STATS_REQUEST:
+                s_on_stats (self, sender, msg->stats_request);
                 break;
             default:
                 if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
@@ -619,7 +665,7 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->balq_jobs, s_balq_job_free);
     self->earn_jobs = zlistx_new ();
     zlistx_set_destructor (self->earn_jobs, s_earn_job_free);
-    self->stats_ms = p2c_now_ms ();
+    self->stats_ms = self->started_ms = p2c_now_ms ();
     log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
     zsock_signal (pipe, 0);
@@ -978,6 +1024,25 @@ led_server_test (bool verbose)
                && got->earnings_reply->corr == 502 && !got->earnings_reply->ok
                && !strcmp (got->earnings_reply->code, "not_found")
                && !got->earnings_reply->earnings);
+    p2c_msg_internal_free (&got);
+    //  A gateway's /api/stats: our counters, under the same corr
+    P2c2r__StatsRequest sreq = P2C2R__STATS_REQUEST__INIT;
+    sreq.corr = 4242;
+    msg.msg_case = P2C2R__INTERNAL__MSG_STATS_REQUEST;
+    msg.stats_request = &sreq;
+    s_test_send (router, "ledger-test", "gw-test", &msg);
+    got = s_test_recv (router, "gw-test");
+    P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY
+               && got->stats_reply->corr == 4242 && !strcmp (got->stats_reply->service, "ledger"));
+    json_t *figures = got && got->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY
+                      ? json_loads (got->stats_reply->stats_json, 0, NULL) : NULL;
+    //  501 settled once each (the replay of srv-task-1 is not settled again)
+    P2C_CHECK (json_is_object (figures)
+               && json_integer_value (json_object_get (figures, "settled")) == 501
+               && json_integer_value (json_object_get (figures, "replays")) >= 1
+               && json_integer_value (json_object_get (figures, "rejected")) == 1
+               && json_integer_value (json_object_get (figures, "db_workers")) == 2);
+    json_decref (figures);
     p2c_msg_internal_free (&got);
     zactor_destroy (&server);
     zsock_destroy (&router);

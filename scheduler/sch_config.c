@@ -30,6 +30,12 @@ static const p2c_cfg_t s_table [] = {
       .help = "tasks waiting for a free slot before submits get unavailable" },
     { "gamer-queue-max", P2C_CFG_SIZE, S_F (core.gamer_queue_max), "10000", 1, 100000000,
       .help = "tasks of one gamer waiting for a free slot before its submits get unavailable" },
+    { "queue-max-bytes", P2C_CFG_SIZE, S_F (core.queue_max_bytes), "536870912", 65536,
+      1LL << 40, .help = "bytes (params and payloads) of all queued tasks before submits get"
+      " unavailable" },
+    { "gamer-queue-max-bytes", P2C_CFG_SIZE, S_F (core.gamer_queue_max_bytes), "67108864",
+      65536, 1LL << 40, .help = "bytes of one gamer's queued tasks before its submits get"
+      " unavailable" },
     { "settle-retry-ms", P2C_CFG_INT64, S_F (core.settle_retry_ms), "2000", 10, 600000,
       .help = "resend interval of a settlement the ledger has not acknowledged" },
     { "status-interval-ms", P2C_CFG_INT64, S_F (core.status_interval_ms), "10000", 100, 3600000,

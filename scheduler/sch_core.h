@@ -35,6 +35,8 @@ typedef struct {
     uint32_t max_attempts;          //  assignments per task before `timeout`
     size_t queue_max;               //  queued tasks before `unavailable`
     size_t gamer_queue_max;         //  queued tasks of one gamer before `unavailable`
+    size_t queue_max_bytes;         //  bytes of queued tasks (params + payload), all gamers
+    size_t gamer_queue_max_bytes;   //  ... of one gamer
     int64_t settle_retry_ms;        //  resend interval of an unacked SettleRequest
     int64_t status_interval_ms;     //  status line interval (when something changed)
     int64_t default_deadline_ms;    //  when a submit names none
@@ -117,6 +119,7 @@ typedef struct {
     size_t busy_slots;              //  slots running a task
     size_t parked;                  //  tasks waiting for a gamer's balance
     size_t queued;                  //  tasks waiting for a slot
+    size_t queued_bytes;            //  their params and payloads, bytes
     size_t running;                 //  tasks in flight on a peer (checks too)
     size_t validating;              //  results waiting for a quorum
     size_t settling;                //  tasks waiting for the ledger's ack

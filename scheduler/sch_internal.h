@@ -125,6 +125,7 @@ typedef struct {
     zlistx_t *queue [SCH_MAX_TYPES];    //  its queued tasks per type (lazy, not owned)
     void *ring_handle [SCH_MAX_TYPES];  //  in core->ring [type] while it has some
     size_t queued;              //  tasks in its queues
+    size_t queued_bytes;        //  their params and payloads
 } sch_gamer_t;
 
 //  One finished run of a task, as a result brings it in

@@ -7,6 +7,14 @@
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+//  What a queued task holds that its submitter chose: the count limits
+//  alone let 40 queued 5 MiB tasks take 418 MiB
+static size_t
+s_task_bytes (const sch_task_t *task)
+{
+    return task->payload_size + (task->params_json ? strlen (task->params_json) : 0);
+}
+
 void
 sch_queues_put (sch_core_t *self, sch_task_t *task, bool front, int64_t now_us)
 {
@@ -17,6 +25,9 @@ sch_queues_put (sch_core_t *self, sch_task_t *task, bool front, int64_t now_us)
     task->queue_handle = front ? zlistx_add_start (g->queue [t], task)
                                : zlistx_add_end (g->queue [t], task);
     g->queued++;
+    size_t bytes = s_task_bytes (task);
+    g->queued_bytes += bytes;
+    self->stats.queued_bytes += bytes;
     if (!g->ring_handle [t])
         g->ring_handle [t] = zlistx_add_end (self->ring [t], g);
     sch_tasks_set_state (self, task, SCH_QUEUED);
@@ -32,6 +43,9 @@ sch_queues_take (sch_core_t *self, sch_task_t *task)
     zlistx_delete (g->queue [task->type], task->queue_handle);
     task->queue_handle = NULL;
     g->queued--;
+    size_t bytes = s_task_bytes (task);
+    g->queued_bytes -= bytes;
+    self->stats.queued_bytes -= bytes;
     if (zlistx_size (g->queue [task->type]) == 0 && g->ring_handle [task->type]) {
         zlistx_delete (self->ring [task->type], g->ring_handle [task->type]);
         g->ring_handle [task->type] = NULL;
@@ -146,8 +160,11 @@ sch_queues_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
         return true;
     }
     //  the task counts itself among the queued already
+    size_t bytes = s_task_bytes (task);
     if (self->stats.queued > self->config.queue_max
-        || task->gamer->queued >= self->config.gamer_queue_max)
+        || task->gamer->queued >= self->config.gamer_queue_max
+        || bytes > self->config.gamer_queue_max_bytes - task->gamer->queued_bytes
+        || bytes > self->config.queue_max_bytes - self->stats.queued_bytes)
         return false;
     sch_queues_put (self, task, false, now_us);
     log_debug ("task queued id=%s type=%s queued=%zu", task->id, sch_type (task->type)->name,
@@ -157,6 +174,81 @@ sch_queues_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
 
 //  --------------------------------------------------------------------------
 //  Self-test: placing, queueing, the peer's pull round robin across gamers
+
+//  A submit of gamer `account` with a payload of `size` bytes
+static void
+s_submit_sized (sch_core_t *core, const char *id, int64_t account, size_t size)
+{
+    uint8_t *payload = (uint8_t *) zmalloc (size);
+    P2c2r__Session gamer = P2C2R__SESSION__INIT;
+    gamer.gateway = "gw-g";
+    gamer.conn = 1;
+    P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
+    submit.task_type = "encryption";
+    submit.params_json = "{\"n\":1}";
+    submit.client_ref = "ref";
+    submit.payload.data = payload;
+    submit.payload.len = size;
+    P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
+    ts.task_id = (char *) id;
+    ts.gamer = &gamer;
+    ts.gamer_account = account;
+    ts.submit = &submit;
+    ts.deadline_ms = 30000;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    msg.task_submit = &ts;
+    sch_core_handle (core, "gw-g", &msg, 0);
+    free (payload);
+}
+
+//  The byte budgets: one gamer's queue, then everyone's
+static void
+s_test_bytes (void)
+{
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.gamer_queue_max_bytes = 3 * 1024 * 1024 + 100;
+    config.queue_max_bytes = 5 * 1024 * 1024 + 100;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-p", 1, 1, "encryption", 11, 0);
+    const size_t mib = 1024 * 1024;
+    //  Gamer 1: one runs, three queue (3 MiB), the fifth is refused
+    s_submit_sized (core, "g1-0", 1, mib);
+    for (int i = 1; i <= 3; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "g1-%d", i);
+        s_submit_sized (core, id, 1, mib);
+        P2C_CHECK (sch_selftest_task (core, id) != NULL);
+    }
+    sch_task_t *t = sch_selftest_task (core, "g1-1");
+    P2C_CHECK (t && t->state == SCH_QUEUED && t->gamer->queued_bytes >= 3 * mib);
+    s_submit_sized (core, "g1-4", 1, mib);
+    P2C_CHECK (sch_selftest_task (core, "g1-4") == NULL && !cap.last_ok
+               && !strcmp (cap.last_code, "unavailable"));
+    //  ... but a small task of the same gamer still fits
+    s_submit_sized (core, "g1-small", 1, 10);
+    P2C_CHECK (sch_selftest_task (core, "g1-small") != NULL);
+    //  Gamer 2: two more MiB fill the global budget; the third is refused
+    s_submit_sized (core, "g2-1", 2, mib);
+    s_submit_sized (core, "g2-2", 2, mib);
+    P2C_CHECK (sch_selftest_task (core, "g2-2") != NULL);
+    P2C_CHECK (core->stats.queued_bytes <= config.queue_max_bytes);
+    s_submit_sized (core, "g2-3", 2, mib);
+    P2C_CHECK (sch_selftest_task (core, "g2-3") == NULL && !strcmp (cap.last_code, "unavailable"));
+    //  A finished task lets the next one run: its bytes leave the queue
+    size_t before = core->stats.queued_bytes;
+    sch_selftest_result (core, "g1-0", "{}", 10, 10);
+    P2C_CHECK (core->stats.queued_bytes < before);
+    char *json = sch_core_stats_json (core, 20);
+    P2C_CHECK (json && strstr (json, "\"queued_bytes\":"));
+    free (json);
+    sch_core_destroy (&core);
+}
 
 void
 sch_queues_test (bool verbose)
@@ -209,8 +301,12 @@ sch_queues_test (bool verbose)
     P2C_CHECK (a4->queue_handle == NULL && zlistx_size (core->ring [type]) == 0);
     sch_queues_put (core, a4, true, 40);
     P2C_CHECK (a4->state == SCH_QUEUED && zlistx_size (core->ring [type]) == 1);
+    P2C_CHECK (a4->gamer->queued_bytes == strlen (a4->params_json) + a4->payload_size
+               && core->stats.queued_bytes == a4->gamer->queued_bytes);
     //  a second peer: a queued task's best choice, which a running one avoids
     sch_selftest_peer_up (core, "gw-q", 2, 1, "encryption", 12, 50);
     P2C_CHECK (a4->state == SCH_RUNNING && a4->peer != peer);
+    P2C_CHECK (core->stats.queued_bytes == 0 && a4->gamer->queued_bytes == 0);
     sch_core_destroy (&core);
+    s_test_bytes ();
 }

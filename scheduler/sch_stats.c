@@ -126,6 +126,7 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("slots", s->slots);
     SET_INT ("slots_busy", s->busy_slots);
     SET_INT ("queue_depth", s->queued);
+    SET_INT ("queued_bytes", s->queued_bytes);
     SET_INT ("parked", s->parked);
     SET_INT ("running", s->running);
     SET_INT ("validating", s->validating);

@@ -43,8 +43,10 @@ fi
 export P2C2R_TEST_PGDIR=$PGDIR P2C2R_TEST_PGPORT=$PGPORT
 export P2C2R_TEST_DB=$(deploy/local/pg.sh conninfo "$PGDIR" "$PGPORT")
 
+# P2C2R_E2E_ONLY=1 (make test-asan): the end-to-end tests alone
 echo "== unit tests"
 for t in build/test/test_*; do
+  [ -n "${P2C2R_E2E_ONLY:-}" ] && break
   name=unit/$(basename "$t" | sed 's/^test_//')
   out=$LOGDIR/$(basename "$t").log
   timeout 300 "$t" >"$out" 2>&1
@@ -52,6 +54,15 @@ for t in build/test/test_*; do
   count "$out" "$name" $rc
   [ $rc != 0 ] && tail -20 "$out" | sed 's/^/    /'
 done
+
+echo "== fuzzing (a few seconds per libFuzzer target; make fuzz FUZZ_S=N for longer)"
+out=$LOGDIR/fuzz.log
+if [ -z "${P2C2R_E2E_ONLY:-}" ]; then
+  timeout 300 tests/fuzz/run.sh "${FUZZ_S:-3}" >"$out" 2>&1
+  rc=$?
+  count "$out" "fuzz" $rc
+  [ $rc != 0 ] && grep -A8 FAIL "$out" | head -20 | sed 's/^/    /'
+fi
 
 echo "== end-to-end tests"
 for t in tests/e2e/test_*.sh tests/e2e/test_*.py; do
