@@ -6,7 +6,9 @@
 
 #include "agt_kernel.h"
 
-#define K_ENCRYPTION_VERSION "1.0.0"
+//  2.0.0: chains the raw 32-byte digest as the original demo does (1.0.0
+//  chained its hex text)
+#define K_ENCRYPTION_VERSION "2.0.0"
 #define K_ENCRYPTION_REFERENCE "{\"data\":\"p2c2r benchmark\",\"iterations\":50000}"
 agt_kernel_fn k_encryption_run;
 
