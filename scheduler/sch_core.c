@@ -1596,6 +1596,11 @@ s_val_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
 static void
 s_task_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us)
 {
+    if (task->cache_key && !sch_cache_version_ok (s_type (task->type)->name, e->version)) {
+        //  another kernel version's result: delivered, never cached
+        free (task->cache_key);
+        task->cache_key = NULL;
+    }
     task->peer_account = e->account;
     task->compute_us = e->compute_us;
     task->observed_us = e->observed_us;
@@ -1682,7 +1687,8 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
             s_task_settle (self, val->task, w, now_us);
         }
         else
-        if (val->released && first_lost && val->cache_key) {
+        if (val->released && first_lost && val->cache_key
+            && sch_cache_version_ok (s_type (val->type)->name, w->version)) {
             //  the released result lost: the cache must not keep serving it
             sch_cache_drop (self->cache, val->cache_key);
             sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
@@ -2253,6 +2259,7 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
     else {
         sch_vent_t e = { 0 };
         e.account = peer->account_id;
+        e.version = res->kernel_version;    //  borrowed for s_task_settle
         e.result_json = s_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
         e.blob = s_memdup (res->blob.data, res->blob.len);
         e.blob_size = e.blob ? res->blob.len : 0;
