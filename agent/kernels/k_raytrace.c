@@ -28,6 +28,9 @@
 #define SEGMENT_BUDGET (1u << 23)
 #define WORK_BUDGET 600000000.0
 #define MAX_SPHERES 32
+//  Frames up to 4K (4096 x 2160 and 3840 x 2160 alike); the work budget
+//  above bounds what a frame may cost, whatever its shape
+#define MAX_SIDE 4096
 #define MAX_LIGHTS 8
 
 typedef enum { MODE_SHADOWS, MODE_REFLECTIONS, MODE_GI } mode_t_;
@@ -36,7 +39,7 @@ enum { P_RES, P_BOUNCES, P_LIGHTS, P_SPP, P_SPHERES, P_SEED, P_COUNT };
 
 //  One table per kernel: the defaults differ by what each mode needs
 static const agt_param_t s_params_shadows [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 0, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 2, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 4, .min = 1, .max = 256 },
@@ -44,7 +47,7 @@ static const agt_param_t s_params_shadows [P_COUNT] = {
     [P_SEED] = { .name = "seed", .type = AGT_P_INT, .def = 1, .min = 0, .max = 9007199254740991.0 },
 };
 static const agt_param_t s_params_reflections [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 3, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 2, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 1, .min = 1, .max = 256 },
@@ -52,7 +55,7 @@ static const agt_param_t s_params_reflections [P_COUNT] = {
     [P_SEED] = { .name = "seed", .type = AGT_P_INT, .def = 1, .min = 0, .max = 9007199254740991.0 },
 };
 static const agt_param_t s_params_gi [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 128, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 128, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 3, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 1, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 16, .min = 1, .max = 256 },

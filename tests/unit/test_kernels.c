@@ -334,7 +334,7 @@ typedef struct {
 static const bad_t s_bad [] = {
     { "encryption", "{\"data\":42}", "data" },
     { "encryption", "{\"iterations\":0}", "iterations" },
-    { "encryption", "{\"iterations\":1000001}", "iterations" },
+    { "encryption", "{\"iterations\":10000001}", "iterations" },
     { "encryption", "{\"iterations\":\"5\"}", "iterations" },
     { "encryption", "{\"iterations\":2.5}", "iterations" },
     { "encryption", "[1,2]", "params" },
@@ -343,8 +343,8 @@ static const bad_t s_bad [] = {
     { "compression", "{\"level\":-1}", "level" },
     { "compression", "{\"data\":\"abcdefgh\",\"repeat\":1000000000}", "repeat" },
     { "compression", "{\"data\":\"abcdefghijklmnopqrstuvwxyz\",\"repeat\":1000000}", "repeat" },
-    { "ai_dialogue", "{}", "player_input" },
     { "ai_dialogue", "{\"player_input\":5}", "player_input" },
+    { "ai_dialogue", "{\"context\":7}", "context" },
     { "ai_dialogue", "{\"player_input\":\"hi\",\"character\":[]}", "npc_name" },
     { "ai_dialogue", "{\"player_input\":\"hi\",\"context\":{}}", "context" },
     { "ai_pathfinding", "{\"grid_size\":[0,10]}", "grid_size" },
@@ -360,7 +360,9 @@ static const bad_t s_bad [] = {
     { "ai_procedural", "{\"size\":[64,1000]}", "size" },
     { "ai_procedural", "{\"type\":\"maze\"}", "type" },
     { "ai_procedural", "{\"seed\":-1}", "seed" },
-    { "rt_reflections", "{\"resolution\":[1024,64]}", "resolution" },
+    { "rt_reflections", "{\"resolution\":[4097,64]}", "resolution" },
+    { "rt_reflections", "{\"resolution\":[4096,4096]}", "samples_per_pixel" },
+    { "rt_reflections", "{\"resolution\":[1920,1080],\"bounces\":4}", "samples_per_pixel" },
     { "rt_reflections", "{\"resolution\":\"64x64\"}", "resolution" },
     { "rt_reflections", "{\"bounces\":11}", "bounces" },
     { "rt_shadows", "{\"lights\":0}", "lights" },
@@ -384,6 +386,8 @@ static const bad_t s_bad [] = {
     { "physics_fluid", "{\"grid_size\":128,\"iterations\":1000}", "iterations" },
     { "physics_fluid", "{\"dt\":\"fast\"}", "dt" },
     { "physics_destruction", "{\"complexity\":1}", "complexity" },
+    { "physics_destruction", "{\"complexity\":1025}", "complexity" },
+    { "physics_destruction", "{\"complexity\":1024,\"resolution\":96,\"fracture_depth\":2}", "complexity" },
     { "physics_destruction", "{\"fracture_depth\":7}", "fracture_depth" },
     { "physics_destruction", "{\"size\":[1,1]}", "size" },
     { "physics_destruction", "{\"size\":[1,-1,1]}", "size" },
@@ -483,6 +487,32 @@ s_test_semantics (const uint8_t *png, size_t png_len)
     P2C_CHECK (!strcmp (json_string_value (json_object_get (out.result, "category")), "unknown"));
     P2C_CHECK (json_real_value (json_object_get (out.result, "confidence")) == 0.0);
     agt_kernel_out_reset (&out);
+    //  No player_input (the original menu): the NPC speaks first, the
+    //  context drives the line, the same line every time
+    const char *menu_npc = "{\"character\":\"Shopkeeper\",\"context\":\"greeting\",\"personality\":\"friendly\"}";
+    P2C_CHECK (s_run ("ai_dialogue", menu_npc, NULL, 0, &out) == 0);
+    P2C_CHECK (out.result && !strcmp (json_string_value (json_object_get (out.result, "category")), "greeting"));
+    P2C_CHECK (out.result && strstr (json_string_value (json_object_get (out.result, "dialogue")), "Shopkeeper"));
+    P2C_CHECK (out.result && !strcmp (json_string_value (json_object_get (out.result, "personality")), "friendly"));
+    char *first = out.result ? s_dump (out.result) : NULL;
+    agt_kernel_out_reset (&out);
+    P2C_CHECK (s_run ("ai_dialogue", menu_npc, NULL, 0, &out) == 0);
+    char *second = out.result ? s_dump (out.result) : NULL;
+    P2C_CHECK (first && second && !strcmp (first, second));
+    free (first);
+    free (second);
+    agt_kernel_out_reset (&out);
+    P2C_CHECK (s_run ("ai_dialogue", "{\"character\":\"Bram\",\"context\":\"trade\",\"personality\":\"grumpy\"}", NULL, 0, &out) == 0);
+    P2C_CHECK (out.result && !strcmp (json_string_value (json_object_get (out.result, "category")), "trade"));
+    agt_kernel_out_reset (&out);
+    P2C_CHECK (s_run ("ai_dialogue", "{\"character\":\"Bram\",\"context\":\"quests\"}", NULL, 0, &out) == 0);
+    P2C_CHECK (out.result && !strcmp (json_string_value (json_object_get (out.result, "category")), "quest"));
+    agt_kernel_out_reset (&out);
+    //  a given player_input still decides alone with the context at half
+    //  weight ("greeting" is no keyword of it): results of 1.0.0 stand
+    P2C_CHECK (s_run ("ai_dialogue", "{\"player_input\":\"zzz\",\"context\":\"greeting\"}", NULL, 0, &out) == 0);
+    P2C_CHECK (out.result && !strcmp (json_string_value (json_object_get (out.result, "category")), "unknown"));
+    agt_kernel_out_reset (&out);
 
     //  Fracture conserves the volume of the box
     P2C_CHECK (s_run ("physics_destruction", "{\"size\":[2,1,0.5],\"complexity\":12,\"fracture_depth\":3}", NULL, 0, &out) == 0);
@@ -534,6 +564,40 @@ s_test_semantics (const uint8_t *png, size_t png_len)
     agt_kernel_out_reset (&out);
 }
 
+//  The original demo's gamer menu, exactly as it sends its nine tasks: every
+//  one accepted and answered
+static void
+s_test_menu (void)
+{
+    const char *menu [][2] = {
+        { "ai_dialogue", "{\"character\":\"Shopkeeper\",\"context\":\"greeting\",\"personality\":\"friendly\"}" },
+        { "ai_pathfinding", "{\"start\":[0,0],\"end\":[5,5],\"obstacles\":[[2,2]]}" },
+        { "ai_procedural", "{\"type\":\"dungeon\",\"size\":[8,8],\"seed\":42}" },
+        { "rt_reflections", "{\"resolution\":[1920,1080],\"bounces\":2,\"lights\":2}" },
+        { "rt_shadows", "{\"quality\":\"medium\",\"lights\":3}" },
+        { "rt_global_illumination", "{\"bounces\":2,\"samples_per_pixel\":100}" },
+        { "physics_rigid_body", "{\"num_objects\":20,\"simulation_steps\":5}" },
+        { "physics_fluid", "{\"grid_size\":[32,32,32],\"iterations\":10}" },
+        { "physics_destruction", "{\"complexity\":100,\"fracture_depth\":2}" },
+    };
+    for (size_t k = 0; k < sizeof menu / sizeof menu [0]; k++) {
+        agt_kernel_out_t out;
+        int rc = s_run (menu [k][0], menu [k][1], NULL, 0, &out);
+        if (rc)
+            fprintf (stderr, "menu %s: %s %s\n", menu [k][0], out.error_code, out.error);
+        P2C_CHECK (rc == 0 && out.result);
+        agt_kernel_out_reset (&out);
+    }
+    //  the full-HD frame is the size asked for
+    agt_kernel_out_t out;
+    P2C_CHECK (s_run ("rt_reflections", menu [3][1], NULL, 0, &out) == 0);
+    P2C_CHECK (s_int (&out, "width") == 1920 && s_int (&out, "height") == 1080);
+    agt_kernel_out_reset (&out);
+    P2C_CHECK (s_run ("physics_destruction", menu [8][1], NULL, 0, &out) == 0);
+    P2C_CHECK (s_int (&out, "fragments") > 100);
+    agt_kernel_out_reset (&out);
+}
+
 static void
 s_test_registry (void)
 {
@@ -581,6 +645,7 @@ main (int argc, char **argv)
     P2C_CHECK (png != NULL);
     s_test_registry ();
     s_test_encryption ();
+    s_test_menu ();
     s_test_compression ();
     s_test_bad_params ();
     s_test_semantics (png, png_len);
