@@ -365,6 +365,11 @@ static const bad_t s_bad [] = {
     { "rt_reflections", "{\"resolution\":[1920,1080],\"bounces\":4}", "samples_per_pixel" },
     { "rt_reflections", "{\"resolution\":\"64x64\"}", "resolution" },
     { "rt_reflections", "{\"bounces\":11}", "bounces" },
+    { "rt_reflections", "{\"resolution\":[64,48],\"tile\":[0,40,64,9]}", "tile" },
+    { "rt_reflections", "{\"resolution\":[64,48],\"tile\":[60,0,5,48]}", "tile" },
+    { "rt_reflections", "{\"resolution\":[64,48],\"tile\":[0,0,0,48]}", "tile" },
+    { "rt_shadows", "{\"tile\":[0,0,8]}", "tile" },
+    { "rt_global_illumination", "{\"tile\":\"top\"}", "tile" },
     { "rt_shadows", "{\"lights\":0}", "lights" },
     { "rt_shadows", "{\"samples_per_pixel\":0}", "samples_per_pixel" },
     { "rt_global_illumination", "{\"resolution\":[512,512],\"samples_per_pixel\":64,\"bounces\":10}", "samples_per_pixel" },
@@ -564,6 +569,78 @@ s_test_semantics (const uint8_t *png, size_t png_len)
     agt_kernel_out_reset (&out);
 }
 
+//  Decodes a PNG to RGB with libpng's simplified API (the test's own reader)
+static uint8_t *
+s_png_rgb (const uint8_t *png, size_t len, uint32_t *w, uint32_t *h)
+{
+    png_image image;
+    memset (&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory (&image, png, len))
+        return NULL;
+    image.format = PNG_FORMAT_RGB;
+    uint8_t *rgb = malloc (PNG_IMAGE_SIZE (image));
+    if (!rgb || !png_image_finish_read (&image, NULL, rgb, 0, NULL)) {
+        free (rgb);
+        png_image_free (&image);
+        return NULL;
+    }
+    *w = image.width;
+    *h = image.height;
+    return rgb;
+}
+
+//  A tile of a frame has exactly the pixels of that region of the whole
+//  render, for every ray-tracing mode; rows of tiles add up to the frame's
+//  rays and intersections
+static void
+s_test_tiles (void)
+{
+    const char *kernels [] = { "rt_reflections", "rt_shadows", "rt_global_illumination" };
+    const char *frame = "\"resolution\":[64,48],\"bounces\":2,\"lights\":2,\"samples_per_pixel\":2,\"seed\":5";
+    //  three bands of rows, and a rectangle inside
+    const int tiles [][4] = { { 0, 0, 64, 17 }, { 0, 17, 64, 17 }, { 0, 34, 64, 14 }, { 9, 5, 30, 21 } };
+    for (size_t k = 0; k < 3; k++) {
+        char params [256];
+        snprintf (params, sizeof params, "{%s}", frame);
+        agt_kernel_out_t full;
+        P2C_CHECK (s_run (kernels [k], params, NULL, 0, &full) == 0);
+        uint32_t fw = 0, fh = 0;
+        uint8_t *whole = full.blob ? s_png_rgb (full.blob, full.blob_len, &fw, &fh) : NULL;
+        P2C_CHECK (whole && fw == 64 && fh == 48);
+        json_int_t rays = 0, hits = 0;
+        for (size_t t = 0; whole && t < 4; t++) {
+            const int *r = tiles [t];
+            snprintf (params, sizeof params, "{%s,\"tile\":[%d,%d,%d,%d]}", frame, r [0], r [1], r [2], r [3]);
+            agt_kernel_out_t out;
+            P2C_CHECK (s_run (kernels [k], params, NULL, 0, &out) == 0);
+            uint32_t w = 0, h = 0;
+            uint8_t *part = out.blob ? s_png_rgb (out.blob, out.blob_len, &w, &h) : NULL;
+            P2C_CHECK (part && w == (uint32_t) r [2] && h == (uint32_t) r [3]);
+            bool same = part != NULL;
+            for (int y = 0; same && y < r [3]; y++)
+                same = !memcmp (part + (size_t) y * r [2] * 3,
+                                whole + ((size_t) (r [1] + y) * 64 + (size_t) r [0]) * 3, (size_t) r [2] * 3);
+            P2C_CHECK (same);
+            //  the frame's size and the tile are in the result
+            json_t *echo = out.result ? json_object_get (out.result, "tile") : NULL;
+            P2C_CHECK (s_int (&out, "width") == 64 && s_int (&out, "height") == 48
+                       && json_array_size (echo) == 4
+                       && json_integer_value (json_array_get (echo, 1)) == r [1]);
+            if (t < 3) {
+                rays += s_int (&out, "rays_traced");
+                hits += s_int (&out, "intersections");
+            }
+            free (part);
+            agt_kernel_out_reset (&out);
+        }
+        P2C_CHECK (rays == s_int (&full, "rays_traced") && hits == s_int (&full, "intersections"));
+        P2C_CHECK (json_object_get (full.result, "tile") == NULL);
+        free (whole);
+        agt_kernel_out_reset (&full);
+    }
+}
+
 //  The original demo's gamer menu, exactly as it sends its nine tasks: every
 //  one accepted and answered
 static void
@@ -646,6 +723,7 @@ main (int argc, char **argv)
     s_test_registry ();
     s_test_encryption ();
     s_test_menu ();
+    s_test_tiles ();
     s_test_compression ();
     s_test_bad_params ();
     s_test_semantics (png, png_len);
