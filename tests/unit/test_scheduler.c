@@ -6,6 +6,7 @@
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "sch_core.h"
+#include "sch_tiles.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -1604,6 +1605,7 @@ main (int argc, char **argv)
     bool verbose = argc > 1 && !strcmp (argv [1], "-v");
     p2c_log_init ("test", verbose);
     sch_core_test (verbose);
+    sch_tiles_test (verbose);
     test_least_loaded ();
     test_type_filter_and_no_peers ();
     test_queue_release ();
