@@ -301,6 +301,10 @@ sch_core_config_default (sch_core_config_t *config)
     config->gamer_rate_per_hour = rates.gamer_per_hour;
     config->balance_wait_ms = 2000;
     config->park_max = 10000;
+    //  a quarter of full HD (960 x 540) is about a tenth of a second for one
+    //  peer; a 1920 x 1080 frame becomes four tiles
+    config->tile_px = 518400;
+    config->tile_max = 16;
 }
 
 int

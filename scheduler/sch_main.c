@@ -67,7 +67,8 @@ main (int argc, char **argv)
               max_deadline_ms = 0, cache_ttl_s = 0, cache_max_entries = 0, cache_max_mb = 0,
               spot_permille = 0, spot_doubted_permille = 0, new_samples = 0,
               rep_half_life_s = 0, ban_min_invalid = 0, ban_permille = 0, seed = 0,
-              funds_floor_pico = 0, gamer_rate = 0, balance_wait_ms = 0, park_max = 0;
+              funds_floor_pico = 0, gamer_rate = 0, balance_wait_ms = 0, park_max = 0,
+              tile_px = 0, tile_max = 0;
     bool funds_check = true;
     bool pay_checks = false;
     sch_core_config_t config;
@@ -133,6 +134,9 @@ main (int argc, char **argv)
           "how long a task waits for an unknown gamer's balance before unavailable" },
         { "park-max", P2C_CFG_INT, "10000", 1, 10000000, &park_max,
           "tasks waiting for balances before submits get unavailable" },
+        { "tile-px", P2C_CFG_INT, "518400", 0, 16777216, &tile_px,
+          "ray-tracing frames above this many pixels run as tiles on several peers (0: never)" },
+        { "tile-max", P2C_CFG_INT, "16", 2, 64, &tile_max, "most tiles of one frame" },
         { NULL, 0, NULL, 0, 0, NULL, NULL }
     };
     bool verbose = false;
@@ -181,6 +185,8 @@ main (int argc, char **argv)
     config.gamer_rate_per_hour = gamer_rate;
     config.balance_wait_ms = balance_wait_ms;
     config.park_max = (size_t) park_max;
+    config.tile_px = (uint64_t) tile_px;
+    config.tile_max = (size_t) tile_max;
 
     sch_server_t server = { NULL, NULL };
     server.node = p2c_node_new (broker, "scheduler", node_id);
