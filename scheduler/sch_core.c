@@ -19,6 +19,7 @@
 #include "sch_core.h"
 #include "sch_cache.h"
 #include "sch_index.h"
+#include "sch_tiles.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_tasks.h"
@@ -56,6 +57,7 @@ typedef enum {
 
 typedef struct _sch_peer_t sch_peer_t;
 typedef struct _sch_task_t sch_task_t;
+typedef struct _sch_frame_t sch_frame_t;
 
 //  A gateway node: what dies with it.
 typedef struct {
@@ -161,6 +163,9 @@ struct _sch_task_t {
     uint64_t seq;               //  arrival order, for "oldest first"
     sch_state_t state;
     bool is_check;              //  a validation run: no gamer, never settled
+    bool is_tile;               //  a tile of a split frame (id#tN): no gateway
+    sch_frame_t *frame;         //  the gamer's task: its tiles; a tile: its frame
+    size_t tile;                //  a tile: its index in the frame
     //  what the gamer asked
     char *params_json;
     uint8_t *payload;
@@ -217,6 +222,22 @@ typedef struct {
 } sch_payout_t;
 
 #define SCH_PAYOUT_TRIES    30      //  sends before a payout is given up
+
+//  A frame split into tiles (sch_tiles): the gamer's task waits while each
+//  tile runs as a task of its own (assigned, validated, retried alone). A
+//  tile's result is held, not settled, until every tile is in, so that a
+//  frame that cannot finish charges the gamer nothing; then every tile is
+//  settled on its own and the gamer gets one reply with the whole frame.
+struct _sch_frame_t {
+    sch_tiles_t *tiles;
+    sch_task_t *parent;         //  the gamer's task
+    sch_task_t *child [SCH_TILES_MAX];  //  live tile tasks (NULL: gone)
+    size_t held;                //  tiles whose result is in
+    size_t settled;             //  tiles the ledger settled
+    bool current;               //  every tile came from the catalogue's kernel version
+    int64_t cost_pico;          //  what the gamer was charged, summed
+    uint64_t compute_us, billed_us;
+};
 
 struct _sch_core_t {
     sch_core_config_t config;
@@ -1221,6 +1242,11 @@ s_task_free (sch_task_t **task_p)
     free (task->last_peer);
     free (task->result_json);
     free (task->blob);
+    if (task->frame && !task->is_tile) {
+        //  only at sch_core_destroy: a forgotten task has let its frame go
+        sch_tiles_destroy (&task->frame->tiles);
+        free (task->frame);
+    }
     free (task);
     *task_p = NULL;
 }
@@ -1281,9 +1307,13 @@ s_task_unqueue (sch_core_t *self, sch_task_t *task)
 
 //  Removes a task from every index and frees it. A running task must have
 //  been taken off its peer first (the caller then gives the slot new work).
+static void s_frame_forget (sch_core_t *self, sch_task_t *task);
+
 static void
 s_task_forget (sch_core_t *self, sch_task_t *task)
 {
+    if (task->frame)
+        s_frame_forget (self, task);
     assert (!task->peer);
     s_task_unqueue (self, task);
     if (task->park_handle) {
@@ -1495,6 +1525,9 @@ s_task_place (sch_core_t *self, sch_task_t *task, int64_t now_us)
 }
 
 static void s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us);
+static void s_frame_fail (sch_core_t *self, sch_frame_t *frame, sch_err_t err, const char *text,
+                          int64_t now_us);
+static void s_tile_hold (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us);
 
 //  Ends a task that failed: the gamer hears the error; a check that failed
 //  lets its validation decide what next.
@@ -1502,6 +1535,11 @@ static void
 s_task_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *text,
              int64_t now_us)
 {
+    if (task->is_tile) {
+        //  a tile that cannot finish ends its frame
+        s_frame_fail (self, task->frame, err, text, now_us);
+        return;
+    }
     if (task->is_check) {
         sch_val_t *val = task->val;
         val->refs++;            //  keep it through the forget
@@ -1600,6 +1638,10 @@ s_val_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
 static void
 s_task_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us)
 {
+    if (task->is_tile) {
+        s_tile_hold (self, task, e, now_us);
+        return;
+    }
     if (task->cache_key && !sch_cache_version_ok (s_type (task->type)->name, e->version)) {
         //  another kernel version's result: delivered, never cached
         free (task->cache_key);
@@ -1722,9 +1764,7 @@ s_val_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
     self->stats.unresolved++;
     log_info ("validation unresolved task=%s results=%zu", val->task_id, val->n);
     if (val->task && !val->released && val->task->state == SCH_VALIDATING) {
-        sch_task_t *task = val->task;
-        s_deliver_error (self, task, SCH_ERR_REJECTED, "peers disagree on the result");
-        s_task_forget (self, task);
+        s_task_fail (self, val->task, SCH_ERR_REJECTED, "peers disagree on the result", now_us);
     }
 }
 
@@ -2004,9 +2044,245 @@ s_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gat
 
 //  A task that passed the funds check (or needs none): start its validation
 //  under quorum, then run or queue it.
+//  --------------------------------------------------------------------------
+//  Frames split into tiles (sch_tiles.h; struct _sch_frame_t above)
+
+static void s_task_start (sch_core_t *self, sch_task_t *task, int64_t now_us);
+
+//  A task leaves: a tile leaves its frame; the gamer's task takes its live
+//  tiles with it (a running one is taken off its peer, whose late answer
+//  is then stale) and frees the frame.
+static void
+s_frame_forget (sch_core_t *self, sch_task_t *task)
+{
+    sch_frame_t *frame = task->frame;
+    task->frame = NULL;
+    if (task->is_tile) {
+        frame->child [task->tile] = NULL;
+        return;
+    }
+    for (size_t k = 0; k < sch_tiles_count (frame->tiles); k++) {
+        sch_task_t *tile = frame->child [k];
+        if (!tile)
+            continue;
+        frame->child [k] = NULL;
+        tile->frame = NULL;
+        if (tile->peer)
+            s_task_unrun (self, tile);
+        s_task_forget (self, tile);
+    }
+    sch_tiles_destroy (&frame->tiles);
+    free (frame);
+}
+
+//  Splits the gamer's ray-tracing task into tiles when its frame is above
+//  the threshold, and starts them; true when it did (the task then waits
+//  for its tiles until its deadline, or has been answered).
+static bool
+s_frame_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    if (task->is_check || task->is_tile || !task->gw || !self->config.tile_px)
+        return false;
+    sch_tiles_t *tiles = sch_tiles_new (s_type (task->type)->name, task->params_json,
+                                        self->config.tile_px, self->config.tile_max);
+    if (!tiles)
+        return false;
+    size_t n = sch_tiles_count (tiles);
+    //  every tile may cost what one task may: the reserve grows to match
+    int64_t more = task->reserved_pico * (int64_t) (n - 1);
+    sch_gamer_t *g = task->gamer;
+    if (more && g->balance_pico - g->reserve_pico - more < self->config.funds_floor_pico) {
+        sch_tiles_destroy (&tiles);
+        s_task_fail (self, task, SCH_ERR_INSUFFICIENT_FUNDS, "balance too low for the frame's tiles",
+                     now_us);
+        return true;
+    }
+    task->reserved_pico += more;
+    g->reserve_pico += more;
+    sch_frame_t *frame = (sch_frame_t *) zmalloc (sizeof (sch_frame_t));
+    frame->tiles = tiles;
+    frame->parent = task;
+    frame->current = true;
+    task->frame = frame;
+    s_task_set_state (self, task, SCH_VALIDATING);
+    s_task_arm (self, task, now_us);
+    for (size_t k = 0; k < n; k++) {
+        char id [SCH_MAX_ID + 16];
+        snprintf (id, sizeof id, "%s#t%zu", task->id, k);
+        sch_task_t *tile = (sch_task_t *) zmalloc (sizeof (sch_task_t));
+        tile->id = strdup (id);
+        tile->type = task->type;
+        tile->seq = ++self->task_seq;
+        tile->is_tile = true;
+        tile->frame = frame;
+        tile->tile = k;
+        tile->params_json = sch_tiles_params (tiles, k);
+        assert (tile->params_json);
+        tile->client_ref = strdup ("");
+        tile->region = strdup (task->region);
+        tile->gamer_account = task->gamer_account;
+        tile->gamer = task->gamer;
+        tile->submit_us = now_us;
+        tile->deadline_ms = task->deadline_ms;
+        tile->deadline_us = task->deadline_us;
+        tile->heap_idx = SCH_NO_HEAP;
+        tile->state = SCH_QUEUED;       //  counted as queued until placed
+        self->stats.queued++;
+        zhashx_insert (self->tasks, tile->id, tile);
+        frame->child [k] = tile;
+    }
+    log_info ("frame split id=%s tiles=%zu size=%ux%u", task->id, n, sch_tiles_width (tiles),
+              sch_tiles_height (tiles));
+    //  a tile refused at once (no peers, full queue) ends the frame and
+    //  frees it: stop starting tiles then
+    char *id = strdup (task->id);
+    for (size_t k = 0; k < n && zhashx_lookup (self->tasks, id); k++)
+        if (frame->child [k] && frame->child [k]->state == SCH_QUEUED
+            && !frame->child [k]->queue_handle)
+            s_task_start (self, frame->child [k], now_us);
+    free (id);
+    return true;
+}
+
+//  The frame cannot finish: one error to the gamer, who is charged for no
+//  tile. The peers of the tiles held so far did valid work: the treasury
+//  pays them as it pays check runs (--pay-checks).
+static void
+s_frame_fail (sch_core_t *self, sch_frame_t *frame, sch_err_t err, const char *text,
+              int64_t now_us)
+{
+    for (size_t k = 0; self->config.pay_checks && k < sch_tiles_count (frame->tiles); k++) {
+        sch_task_t *tile = frame->child [k];
+        if (!tile || tile->state != SCH_VALIDATING || !tile->result_json)
+            continue;
+        sch_vent_t e = { 0 };
+        e.account = tile->peer_account;
+        e.run_id = tile->id;
+        e.compute_us = tile->compute_us;
+        e.observed_us = tile->observed_us;
+        e.billed_us = tile->billed_us;
+        s_payout (self, &e, tile->type, false, now_us);
+    }
+    log_info ("frame failed id=%s code=%s tiles_in=%zu/%zu", frame->parent->id, sch_err_name (err),
+              frame->held, sch_tiles_count (frame->tiles));
+    s_task_fail (self, frame->parent, err, text, now_us);
+}
+
+//  A tile's result that won (or needs no validation): held for its frame.
+//  When the last tile is in, every tile is settled on its own.
+static void
+s_tile_hold (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us)
+{
+    sch_frame_t *frame = task->frame;
+    if (!sch_tiles_put (frame->tiles, task->tile, e->result_json, e->blob, e->blob_size)) {
+        s_frame_fail (self, frame, SCH_ERR_KERNEL_ERROR,
+                      "a peer answered a tile with something else (a kernel older than 1.1.0?)",
+                      now_us);
+        return;
+    }
+    task->peer_account = e->account;
+    task->compute_us = e->compute_us;
+    task->observed_us = e->observed_us;
+    task->billed_us = e->billed_us;
+    free (task->result_json);
+    task->result_json = strdup (e->result_json);
+    if (!sch_cache_version_ok (s_type (task->type)->name, e->version))
+        frame->current = false;
+    if (task->state != SCH_VALIDATING)
+        s_task_set_state (self, task, SCH_VALIDATING);
+    s_task_arm (self, task, now_us);
+    if (++frame->held < sch_tiles_count (frame->tiles))
+        return;
+    for (size_t k = 0; k < sch_tiles_count (frame->tiles); k++) {
+        sch_task_t *tile = frame->child [k];
+        tile->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
+        s_task_set_state (self, tile, SCH_SETTLING);
+        s_task_arm (self, tile, now_us);
+        s_send_settle (self, tile);
+        self->stats.settle_sent++;
+    }
+}
+
+//  A tile's result from a peer, outside quorum: spot-checked like any
+//  task's (drawn first: holding the result may end the frame), then held.
+static void
+s_tile_result (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+               const P2c2r__PeerResult *res, uint64_t billed, uint64_t observed, int64_t now_us)
+{
+    uint32_t rate = s_rep_doubted (self, peer->rep) ? self->config.spot_doubted_permille
+                                                    : self->config.spot_permille;
+    if (s_mode (self, task->type) == SCH_VAL_SPOT && self->eligible [task->type] >= 2
+        && self->stats.queued < self->config.queue_max && s_draw (self, rate)) {
+        sch_val_t *val = s_val_new (self, task, SCH_VAL_SPOT);
+        s_val_use (val, peer);
+        s_val_add (self, val, peer->account_id, res, billed, observed, true);
+        val->released = true;
+        s_check_spawn (self, val, now_us);
+    }
+    sch_vent_t e = { 0 };
+    e.account = peer->account_id;
+    e.version = res->kernel_version;
+    e.result_json = res->result_json ? res->result_json : "";
+    e.blob = res->blob.data;
+    e.blob_size = res->blob.len;
+    e.compute_us = res->compute_us;
+    e.observed_us = observed;
+    e.billed_us = billed;
+    s_tile_hold (self, task, &e, now_us);
+}
+
+//  The ledger settled a tile (or refused to). When every tile is settled
+//  the gamer gets one reply: the whole frame, the total cost.
+static void
+s_tile_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *ack, int64_t now_us)
+{
+    sch_frame_t *frame = task->frame;
+    if (!ack->ok) {
+        s_frame_fail (self, frame, SCH_ERR_UNAVAILABLE, "settlement of a tile failed", now_us);
+        return;
+    }
+    frame->settled++;
+    frame->cost_pico += ack->gamer_charge_pico;
+    frame->compute_us += task->compute_us;
+    frame->billed_us += task->billed_us;
+    s_task_forget (self, task);
+    if (frame->settled < sch_tiles_count (frame->tiles))
+        return;
+    sch_task_t *parent = frame->parent;
+    char *json = NULL;
+    uint8_t *png = NULL;
+    size_t png_size = 0;
+    if (!sch_tiles_assemble (frame->tiles, &json, &png, &png_size)) {
+        s_task_fail (self, parent, SCH_ERR_KERNEL_ERROR, "the frame could not be assembled", now_us);
+        return;
+    }
+    P2c2r__TaskReply reply = P2C2R__TASK_REPLY__INIT;
+    reply.ok = true;
+    reply.result_json = json;
+    reply.blob.data = png;
+    reply.blob.len = png_size;
+    reply.compute_us = frame->compute_us;
+    reply.billed_us = frame->billed_us;
+    reply.cost_pico = frame->cost_pico;
+    s_deliver (self, parent, &reply);
+    self->stats.completed++;
+    s_latency (self, parent, now_us);
+    //  cached as a whole, when every tile came from the current kernel
+    if (parent->cache_key && frame->current)
+        sch_cache_put (self->cache, parent->cache_key, json, png, png_size, frame->compute_us,
+                       now_us);
+    log_info ("frame done id=%s tiles=%zu billed_us=%" PRIu64 " cost_pico=%" PRId64, parent->id,
+              sch_tiles_count (frame->tiles), frame->billed_us, frame->cost_pico);
+    free (json);
+    free (png);
+    s_task_forget (self, parent);
+}
+
 static void
 s_task_start (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
+    if (s_frame_split (self, task, now_us))
+        return;
     if (self->eligible [task->type] == 0) {
         s_task_fail (self, task, SCH_ERR_NO_PEERS, "No peers available", now_us);
         return;
@@ -2260,6 +2536,9 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
         s_task_arm (self, task, now_us);
         s_val_eval (self, task->val, now_us);
     }
+    else
+    if (task->is_tile)
+        s_tile_result (self, task, peer, res, billed, observed, now_us);
     else {
         sch_vent_t e = { 0 };
         e.account = peer->account_id;
@@ -2304,6 +2583,10 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
         //  a replayed ack for a task already delivered
         self->stats.stale_acks++;
         log_debug ("stale settle ack id=%.64s", ack->task_id ? ack->task_id : "");
+        return;
+    }
+    if (task->is_tile) {
+        s_tile_settled (self, task, ack, now_us);
         return;
     }
     if (ack->ok) {
@@ -2428,6 +2711,11 @@ s_task_wake (sch_core_t *self, sch_task_t *task, int64_t now_us)
             s_task_fail (self, task, SCH_ERR_TIMEOUT, "no peer was free before the deadline", now_us);
             return;
         case SCH_VALIDATING: {
+            if (task->frame && !task->is_tile) {
+                s_frame_fail (self, task->frame, SCH_ERR_TIMEOUT,
+                              "the frame's tiles did not all finish before the deadline", now_us);
+                return;
+            }
             bool split = task->val && task->val->n >= 2;
             s_task_fail (self, task, split ? SCH_ERR_REJECTED : SCH_ERR_TIMEOUT,
                          split ? "peers disagree on the result"
