@@ -222,6 +222,9 @@ typedef struct {
 } sch_payout_t;
 
 #define SCH_PAYOUT_TRIES    30      //  sends before a payout is given up
+//  Split frames in flight hold their pixels (3 bytes each) while tiles come
+//  in: beyond this, a frame runs whole on one peer rather than split
+#define SCH_FRAME_BYTES_MAX (256u * 1024 * 1024)
 
 //  A frame split into tiles (sch_tiles): the gamer's task waits while each
 //  tile runs as a task of its own (assigned, validated, retried alone). A
@@ -252,6 +255,7 @@ struct _sch_core_t {
     zhashx_t *reps;             //  account -> sch_rep_t * (owned, freed by hand)
     sch_gamer_t *checker;       //  the queues of validation runs
     sch_cache_t *cache;
+    size_t frame_bytes;         //  pixels the split frames in flight may hold
     size_t ntypes;              //  catalogue size
     sch_index_t *index [SCH_MAX_TYPES]; //  peers with a free slot, per type
     size_t eligible [SCH_MAX_TYPES];    //  live unbanned peers per type
@@ -2071,6 +2075,8 @@ s_frame_forget (sch_core_t *self, sch_task_t *task)
             s_task_unrun (self, tile);
         s_task_forget (self, tile);
     }
+    self->frame_bytes -= (size_t) sch_tiles_width (frame->tiles)
+                       * sch_tiles_height (frame->tiles) * 3;
     sch_tiles_destroy (&frame->tiles);
     free (frame);
 }
@@ -2087,6 +2093,13 @@ s_frame_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
                                         self->config.tile_px, self->config.tile_max);
     if (!tiles)
         return false;
+    size_t bytes = (size_t) sch_tiles_width (tiles) * sch_tiles_height (tiles) * 3;
+    if (self->frame_bytes + bytes > SCH_FRAME_BYTES_MAX) {
+        log_info ("frame not split id=%s: split frames hold %zu bytes already", task->id,
+                  self->frame_bytes);
+        sch_tiles_destroy (&tiles);
+        return false;
+    }
     size_t n = sch_tiles_count (tiles);
     //  every tile may cost what one task may: the reserve grows to match
     int64_t more = task->reserved_pico * (int64_t) (n - 1);
@@ -2099,6 +2112,7 @@ s_frame_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
     }
     task->reserved_pico += more;
     g->reserve_pico += more;
+    self->frame_bytes += bytes;
     sch_frame_t *frame = (sch_frame_t *) zmalloc (sizeof (sch_frame_t));
     frame->tiles = tiles;
     frame->parent = task;
