@@ -1336,6 +1336,19 @@ test_tiles (void)
     //  its peer's late answer is stale
     s_tile_result (core, "gw-a", 1, "f4#t0", 0, 6, true, 800 * MS);
     P2C_CHECK (sent.count == 0);
+    //  split frames in flight hold their pixels: ten 4096x2048 frames (24 MiB
+    //  each) are split into 16 tiles each; the eleventh, past 256 MiB, runs
+    //  whole
+    s_params = "{\"resolution\":[4096,2048]}";
+    char id [16];
+    for (int k = 0; k < 11; k++) {
+        const sch_stats_t *st = sch_core_stats (core);
+        size_t before = st->queued + st->running;
+        snprintf (id, sizeof id, "big%d", k);
+        s_submit (core, id, "rt_reflections", 30000, 900 * MS);
+        P2C_CHECK (st->queued + st->running == before + (k < 10 ? 16 : 1));
+    }
+    s_clear (&sent);
     s_params = "{\"n\":1}";
     sch_core_destroy (&core);
 }
