@@ -1418,6 +1418,16 @@ typedef struct {
     const char *region;         //  only peers of this region, or NULL
 } s_pick_t;
 
+//  A tile goes only to a peer that advertised the catalogue's kernel
+//  version of its type: an older kernel, or the original demo's peers,
+//  ignore `tile` and render the whole frame
+static bool
+s_tile_capable (sch_peer_t *peer, int type)
+{
+    const sch_ptype_t *pt = peer->pt [type];
+    return pt && !strcmp (pt->version, s_type (type)->version);
+}
+
 static bool
 s_pick_ok (void *arg, const sch_index_entry_t *entry)
 {
@@ -1426,6 +1436,8 @@ s_pick_ok (void *arg, const sch_index_entry_t *entry)
     if (pick->avoid && !strcmp (peer->key, pick->avoid))
         return false;
     if (pick->region && strcmp (peer->region, pick->region))
+        return false;
+    if (pick->task->is_tile && !s_tile_capable (peer, pick->task->type))
         return false;
     return !pick->task->val || !s_val_used (pick->task->val, peer);
 }
@@ -1446,7 +1458,7 @@ s_choose_peer (sch_core_t *self, sch_task_t *task, const char *avoid)
         if (e)
             return (sch_peer_t *) e->item;
     }
-    if (!avoid && !task->val)
+    if (!avoid && !task->val && !task->is_tile)
         e = sch_index_best (index, NULL, NULL, 1);
     else {
         s_pick_t pick = { task, avoid, NULL };
@@ -1485,7 +1497,8 @@ s_peer_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
                 for (sch_task_t *q = (sch_task_t *) zlistx_first (g->queue [t]);
                      q && depth < SCH_QUEUE_LOOK;
                      q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
-                    if (!q->val || !s_val_used (q->val, peer)) {
+                    if ((!q->val || !s_val_used (q->val, peer))
+                        && (!q->is_tile || s_tile_capable (peer, t))) {
                         head = q;
                         break;
                     }
@@ -2088,6 +2101,14 @@ static bool
 s_frame_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
     if (task->is_check || task->is_tile || !task->gw || !self->config.tile_px)
+        return false;
+    //  without a peer that renders tiles the frame runs whole (a fleet of
+    //  the original demo's peers); the scan stops at the first that does
+    bool capable = false;
+    for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p && !capable;
+         p = (sch_peer_t *) zhashx_next (self->peers))
+        capable = !p->rep->banned && s_tile_capable (p, task->type);
+    if (!capable)
         return false;
     sch_tiles_t *tiles = sch_tiles_new (s_type (task->type)->name, task->params_json,
                                         self->config.tile_px, self->config.tile_max);
