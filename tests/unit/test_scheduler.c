@@ -1254,14 +1254,26 @@ test_tiles (void)
     config.tile_px = 100;
     memset (&sent, 0, sizeof sent);
     sch_core_t *core = sch_core_new (&config, s_capture, &sent);
-    s_peer_up (core, "gw-a", 1, 1, "rt_reflections", 11, 0);
-    s_peer_up (core, "gw-b", 2, 1, "rt_reflections", 12, 0);
+    const char *rt = p2c_task_type ("rt_reflections")->version;
+    //  only a peer of an older kernel (which ignores `tile`): the frame runs whole
+    s_peer_up_ex (core, "gw-o", 9, 2, "rt_reflections", 19, 0, false, 0, "1.0.0", 0);
+    s_params = "{\"resolution\":[16,12],\"seed\":9}";
+    s_submit (core, "f0", "rt_reflections", 30000, 0);
+    P2C_CHECK (s_assign_of (&sent, "f0", NULL) != NULL && s_assign_of (&sent, "f0#t0", NULL) == NULL);
+    s_result (core, "gw-o", 9, "f0", true, 100, NULL, 1 * MS);
+    s_ack (core, "f0", true, 5, 2 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "f0", NULL) != NULL);
+    s_clear (&sent);
+    //  with peers of the current kernel, tiles go to them only (gw-o has a free slot)
+    s_peer_up_ex (core, "gw-a", 1, 1, "rt_reflections", 11, 0, false, 0, rt, 0);
+    s_peer_up_ex (core, "gw-b", 2, 1, "rt_reflections", 12, 0, false, 0, rt, 0);
     s_params = "{\"resolution\":[16,12]}";
     s_submit (core, "f1", "rt_reflections", 30000, 0);
     const char *d0 = NULL, *d1 = NULL;
     P2c2r__TaskAssign *a0 = s_assign_of (&sent, "f1#t0", &d0);
     P2c2r__TaskAssign *a1 = s_assign_of (&sent, "f1#t1", &d1);
     P2C_CHECK (a0 && a1 && s_assign_of (&sent, "f1", NULL) == NULL && strcmp (d0, d1));
+    P2C_CHECK (d0 && d1 && strcmp (d0, "gw-o") && strcmp (d1, "gw-o"));
     P2C_CHECK (a0 && strstr (a0->assign->params_json, "\"tile\":[0,0,16,6]"));
     P2C_CHECK (a1 && strstr (a1->assign->params_json, "\"tile\":[0,6,16,6]"));
     uint64_t c0 = a0 ? a0->peer->conn : 0, c1 = a1 ? a1->peer->conn : 0;
