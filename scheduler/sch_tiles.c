@@ -216,9 +216,10 @@ s_encode (const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t **png, si
     image.width = width;
     image.height = height;
     image.format = PNG_FORMAT_RGB;
-    png_alloc_size_t size = 0;
-    if (!png_image_write_to_memory (&image, NULL, &size, 0, rgb, 0, NULL))
-        return false;
+    //  One pass into a buffer of the largest size the PNG can have, then
+    //  trimmed: asking libpng for the size first encodes the image twice
+    //  (the same bytes, twice the time: a full-HD frame is a few hundred ms)
+    png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX (image);
     uint8_t *buffer = (uint8_t *) malloc (size);
     if (!buffer)
         return false;
@@ -226,6 +227,9 @@ s_encode (const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t **png, si
         free (buffer);
         return false;
     }
+    uint8_t *trimmed = (uint8_t *) realloc (buffer, size);
+    if (trimmed)
+        buffer = trimmed;
     *png = buffer;
     *png_size = size;
     return true;
