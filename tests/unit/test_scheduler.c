@@ -1365,6 +1365,58 @@ test_tiles (void)
     sch_core_destroy (&core);
 }
 
+//  Under quorum each tile runs on two peers and is held once two agree; the
+//  agreeing checks are paid by the treasury, the gamer pays each tile once
+static void
+test_tiles_quorum (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_QUORUM;
+    config.funds_check = false;
+    config.pay_checks = true;
+    config.tile_px = 100;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    const char *rt = p2c_task_type ("rt_reflections")->version;
+    s_peer_up_ex (core, "gw-a", 1, 2, "rt_reflections", 11, 0, false, 0, rt, 0);
+    s_peer_up_ex (core, "gw-b", 2, 2, "rt_reflections", 12, 0, false, 0, rt, 0);
+    s_params = "{\"resolution\":[16,12],\"seed\":4}";
+    s_submit (core, "q1", "rt_reflections", 30000, 0);
+    const char *ids [4] = { "q1#t0", "q1#t0#c1", "q1#t1", "q1#t1#c1" };
+    char gw [4][16];
+    uint64_t conn [4];
+    for (int k = 0; k < 4; k++) {
+        const char *d = NULL;
+        P2c2r__TaskAssign *a = s_assign_of (&sent, ids [k], &d);
+        P2C_CHECK (a != NULL);
+        snprintf (gw [k], sizeof gw [k], "%s", d ? d : "");
+        conn [k] = a ? a->peer->conn : 0;
+    }
+    //  each tile and its check on two different peers
+    P2C_CHECK (strcmp (gw [0], gw [1]) && strcmp (gw [2], gw [3]));
+    s_clear (&sent);
+    for (int k = 0; k < 4; k++)
+        s_tile_result (core, gw [k], conn [k], ids [k], k < 2 ? 0 : 6, 6, true, (10 + k) * MS);
+    //  both tiles agreed: each settled once to the gamer, each check paid by the treasury
+    P2c2r__SettleRequest *t0 = s_settle_of (&sent, "q1#t0"), *t1 = s_settle_of (&sent, "q1#t1");
+    P2c2r__SettleRequest *c0 = s_settle_of (&sent, "q1#t0#c1"), *c1 = s_settle_of (&sent, "q1#t1#c1");
+    P2C_CHECK (t0 && t1 && t0->gamer_account == 500 && t1->gamer_account == 500);
+    P2C_CHECK (c0 && c1 && c0->gamer_account == 0 && c1->gamer_account == 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    s_clear (&sent);
+    s_ack (core, "q1#t0#c1", true, 3, 20 * MS);
+    s_ack (core, "q1#t0", true, 4, 21 * MS);
+    s_ack (core, "q1#t1", true, 6, 22 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "q1", NULL);
+    P2C_CHECK (d && d->reply->ok && d->reply->cost_pico == 10);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    s_clear (&sent);
+    s_params = "{\"n\":1}";
+    sch_core_destroy (&core);
+}
+
 static sch_core_t *
 s_core_val (sent_t *sent, sch_val_mode_t mode, uint32_t spot, uint32_t doubted)
 {
@@ -1827,6 +1879,7 @@ main (int argc, char **argv)
     test_deadline_bounds ();
     test_cache ();
     test_tiles ();
+    test_tiles_quorum ();
     test_spot_agree ();
     test_spot_cheat_banned ();
     test_banned_result_refused ();
