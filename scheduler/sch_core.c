@@ -1309,10 +1309,10 @@ s_task_unqueue (sch_core_t *self, sch_task_t *task)
     }
 }
 
-//  Removes a task from every index and frees it. A running task must have
-//  been taken off its peer first (the caller then gives the slot new work).
 static void s_frame_forget (sch_core_t *self, sch_task_t *task);
 
+//  Removes a task from every index and frees it. A running task must have
+//  been taken off its peer first (the caller then gives the slot new work).
 static void
 s_task_forget (sch_core_t *self, sch_task_t *task)
 {
@@ -2059,8 +2059,6 @@ s_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gat
 }
 
 
-//  A task that passed the funds check (or needs none): start its validation
-//  under quorum, then run or queue it.
 //  --------------------------------------------------------------------------
 //  Frames split into tiles (sch_tiles.h; struct _sch_frame_t above)
 
@@ -2313,6 +2311,9 @@ s_tile_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *ack,
     s_task_forget (self, parent);
 }
 
+//  A task that passed the funds check (or needs none): split it into tiles
+//  when it is a large frame; else start its validation under quorum, then
+//  run or queue it.
 static void
 s_task_start (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
