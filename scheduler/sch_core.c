@@ -164,6 +164,7 @@ struct _sch_task_t {
     sch_state_t state;
     bool is_check;              //  a validation run: no gamer, never settled
     bool is_tile;               //  a tile of a split frame (id#tN): no gateway
+    bool tile_run;              //  a tile or a check run of one: for tile-capable peers only
     sch_frame_t *frame;         //  the gamer's task: its tiles; a tile: its frame
     size_t tile;                //  a tile: its index in the frame
     //  what the gamer asked
@@ -1437,7 +1438,7 @@ s_pick_ok (void *arg, const sch_index_entry_t *entry)
         return false;
     if (pick->region && strcmp (peer->region, pick->region))
         return false;
-    if (pick->task->is_tile && !s_tile_capable (peer, pick->task->type))
+    if (pick->task->tile_run && !s_tile_capable (peer, pick->task->type))
         return false;
     return !pick->task->val || !s_val_used (pick->task->val, peer);
 }
@@ -1458,7 +1459,7 @@ s_choose_peer (sch_core_t *self, sch_task_t *task, const char *avoid)
         if (e)
             return (sch_peer_t *) e->item;
     }
-    if (!avoid && !task->val && !task->is_tile)
+    if (!avoid && !task->val && !task->tile_run)
         e = sch_index_best (index, NULL, NULL, 1);
     else {
         s_pick_t pick = { task, avoid, NULL };
@@ -1498,7 +1499,7 @@ s_peer_pull (sch_core_t *self, sch_peer_t *peer, int64_t now_us)
                      q && depth < SCH_QUEUE_LOOK;
                      q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
                     if ((!q->val || !s_val_used (q->val, peer))
-                        && (!q->is_tile || s_tile_capable (peer, t))) {
+                        && (!q->tile_run || s_tile_capable (peer, t))) {
                         head = q;
                         break;
                     }
@@ -1604,6 +1605,9 @@ s_check_spawn (sch_core_t *self, sch_val_t *val, int64_t now_us)
     task->type = val->type;
     task->seq = ++self->task_seq;
     task->is_check = true;
+    //  a tile's check (id#tN#cM) also renders a tile: a gamer's task id,
+    //  made by the gateway, has no '#'
+    task->tile_run = strstr (val->task_id, "#t") != NULL;
     task->params_json = strdup (val->params_json);
     task->payload = s_memdup (val->payload, val->payload_size);
     task->payload_size = val->payload_size;
@@ -2147,6 +2151,7 @@ s_frame_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->type = task->type;
         tile->seq = ++self->task_seq;
         tile->is_tile = true;
+        tile->tile_run = true;
         tile->frame = frame;
         tile->tile = k;
         tile->params_json = sch_tiles_params (tiles, k);
