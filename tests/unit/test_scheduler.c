@@ -1380,6 +1380,8 @@ test_tiles_quorum (void)
     memset (&sent, 0, sizeof sent);
     sch_core_t *core = sch_core_new (&config, s_capture, &sent);
     const char *rt = p2c_task_type ("rt_reflections")->version;
+    //  a peer of an older kernel, free all along, gets neither tiles nor their checks
+    s_peer_up_ex (core, "gw-o", 9, 4, "rt_reflections", 19, 0, false, 0, "1.0.0", 0);
     s_peer_up_ex (core, "gw-a", 1, 2, "rt_reflections", 11, 0, false, 0, rt, 0);
     s_peer_up_ex (core, "gw-b", 2, 2, "rt_reflections", 12, 0, false, 0, rt, 0);
     s_params = "{\"resolution\":[16,12],\"seed\":4}";
@@ -1394,8 +1396,10 @@ test_tiles_quorum (void)
         snprintf (gw [k], sizeof gw [k], "%s", d ? d : "");
         conn [k] = a ? a->peer->conn : 0;
     }
-    //  each tile and its check on two different peers
+    //  each tile and its check on two different peers, none on gw-o
     P2C_CHECK (strcmp (gw [0], gw [1]) && strcmp (gw [2], gw [3]));
+    for (int k = 0; k < 4; k++)
+        P2C_CHECK (strcmp (gw [k], "gw-o"));
     s_clear (&sent);
     for (int k = 0; k < 4; k++)
         s_tile_result (core, gw [k], conn [k], ids [k], k < 2 ? 0 : 6, 6, true, (10 + k) * MS);
