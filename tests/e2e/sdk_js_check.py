@@ -70,10 +70,11 @@ try:
                  pico: rs.map(r => typeof r.costPico === "bigint" ? r.costPico.toString() : "no"),
                  usd: rs.map(r => r.costUsd), cached: rs.map(r => r.cached) };""")
     def expect(i):
-        cur = f"web-{i}"
+        # encryption 2.0.0, the original demo's hash_data: the raw digest is chained
+        cur = f"web-{i}".encode()
         for k in range(100):
-            cur = hashlib.sha256((cur + str(k)).encode()).hexdigest()
-        return cur
+            cur = hashlib.sha256(cur + str(k).encode()).digest()
+        return cur.hex()
     check("ten submits resolve with the right results (hashlib)",
           got is not None and got["hashes"] == [expect(i) for i in range(10)])
     check("each promise has an id, each result its client_ref",
