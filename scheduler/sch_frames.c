@@ -240,3 +240,132 @@ sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *
     free (png);
     sch_tasks_forget (self, parent);
 }
+
+//  --------------------------------------------------------------------------
+//  Self-test: which peers render tiles, a frame split and its tiles
+//  assigned alone, a frame that misses its deadline answered once with
+//  nothing left behind, a frame run whole without a tile-capable peer. A
+//  frame's tiles held, settled and assembled are test_scheduler's `tiles`
+//  and `tiles_quorum` rules (they need real tile PNGs).
+
+static void
+s_test_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
+                const char *version)
+{
+    char *types [] = { "rt_reflections" };
+    P2c2r__KernelInfo ki = P2C2R__KERNEL_INFO__INIT;
+    ki.task_type = "rt_reflections";
+    ki.version = (char *) version;
+    P2c2r__KernelInfo *kis [] = { &ki };
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = slots;
+    caps.n_task_types = 1;
+    caps.task_types = types;
+    caps.n_kernels = 1;
+    caps.kernels = kis;
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = "selftest";
+    up.account_id = (int64_t) conn;
+    up.capabilities = &caps;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, 0);
+}
+
+static void
+s_test_submit (sch_core_t *core, const char *id, const char *params, int64_t now_us)
+{
+    P2c2r__Session gamer = P2C2R__SESSION__INIT;
+    gamer.gateway = "gw-g";
+    gamer.conn = 1;
+    P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
+    submit.task_type = "rt_reflections";
+    submit.params_json = (char *) params;
+    submit.client_ref = "ref";
+    P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
+    ts.task_id = (char *) id;
+    ts.gamer = &gamer;
+    ts.gamer_account = 500;
+    ts.submit = &submit;
+    ts.deadline_ms = 30000;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    msg.task_submit = &ts;
+    sch_core_handle (core, "gw-g", &msg, now_us);
+}
+
+void
+sch_frames_test (bool verbose)
+{
+    (void) verbose;
+    const char *current = sch_type (sch_type_index ("rt_reflections"))->version;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    P2C_CHECK (config.tile_px == 518400 && config.tile_max == 16);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.tile_px = 100;           //  a 16x12 frame (192 pixels) is two tiles
+    config.tile_max = 4;
+    sch_selftest_t cap;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    int rt = sch_type_index ("rt_reflections");
+
+    //  only a peer of the catalogue's kernel version renders tiles
+    s_test_peer_up (core, "gw-o", 9, 1, "1.0.0");
+    sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-o/9");
+    P2C_CHECK (old && !sch_frames_capable (old, rt));
+    //  ...without one, a frame runs whole
+    s_test_submit (core, "w1", "{\"resolution\":[16,12]}", 0);
+    sch_task_t *whole = sch_selftest_task (core, "w1");
+    P2C_CHECK (whole && !whole->frame && whole->state == SCH_RUNNING && whole->peer == old);
+    P2C_CHECK (!sch_selftest_task (core, "w1#t0") && core->frame_bytes == 0);
+    sch_tasks_unrun (core, whole);
+    sch_tasks_forget (core, whole);
+
+    s_test_peer_up (core, "gw-a", 1, 2, current);
+    sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-a/1");
+    P2C_CHECK (peer && sch_frames_capable (peer, rt));
+
+    //  a frame above the threshold: two tiles, each a task of its own on
+    //  the capable peer (the old one has a free slot and gets none)
+    int assigns = cap.count [P2C2R__INTERNAL__MSG_TASK_ASSIGN];
+    s_test_submit (core, "f1", "{\"resolution\":[16,12],\"seed\":3}", 0);
+    sch_task_t *parent = sch_selftest_task (core, "f1");
+    P2C_CHECK (parent && parent->frame && parent->state == SCH_VALIDATING);
+    P2C_CHECK (core->frame_bytes == 16 * 12 * 3);
+    for (size_t k = 0; k < 2; k++) {
+        char id [32];
+        snprintf (id, sizeof id, "f1#t%zu", k);
+        sch_task_t *tile = sch_selftest_task (core, id);
+        P2C_CHECK (tile && tile->is_tile && tile->tile_run && tile->tile == k && !tile->gw);
+        P2C_CHECK (tile && tile->peer == peer && tile->frame == parent->frame);
+        P2C_CHECK (tile && strstr (tile->params_json, "\"tile\":[0,"));
+    }
+    P2C_CHECK (!sch_selftest_task (core, "f1#t2"));
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_TASK_ASSIGN] == assigns + 2);
+    P2C_CHECK (old->busy == 0);
+
+    //  the deadline passes: one timeout to the gamer, the tiles leave with
+    //  the frame (taken off their peer), nothing to settle or pay
+    int delivers = cap.count [P2C2R__INTERNAL__MSG_DELIVER];
+    sch_core_cron (core, 30001 * 1000LL);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == delivers + 1);
+    P2C_CHECK (!strcmp (cap.last_task, "f1") && !cap.last_ok && !strcmp (cap.last_code, "timeout"));
+    P2C_CHECK (!sch_selftest_task (core, "f1") && !sch_selftest_task (core, "f1#t0")
+               && !sch_selftest_task (core, "f1#t1"));
+    P2C_CHECK (zhashx_size (core->tasks) == 0 && core->frame_bytes == 0 && peer->busy == 0);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST] == 0);
+    P2C_CHECK (sch_payouts_size (core->payouts) == 0);
+
+    //  a frame at or below the threshold is not split
+    s_test_submit (core, "s1", "{\"resolution\":[10,10]}", 31000 * 1000LL);
+    sch_task_t *small = sch_selftest_task (core, "s1");
+    P2C_CHECK (small && !small->frame && small->state == SCH_RUNNING);
+    sch_core_destroy (&core);
+}

@@ -504,6 +504,7 @@ void sch_frames_hold (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, i
 //  gets one reply with the whole frame and the summed cost.
 void sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *ack,
                          int64_t now_us);
+void sch_frames_test (bool verbose);
 
 //  --------------------------------------------------------------------------
 //  sch_reputation.c

@@ -1911,6 +1911,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_reputation", sch_reputation_test },
     { "sch_stats", sch_stats_test },
     { "sch_tiles", sch_tiles_test },
+    { "sch_frames", sch_frames_test },
     { "sch_core", sch_core_test },
     { "least_loaded", s_rule_least_loaded },
     { "type_filter_and_no_peers", s_rule_type_filter_and_no_peers },
