@@ -68,11 +68,12 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
     if (task->is_check || task->is_tile || !task->gw || !self->config.tile_px)
         return false;
     //  without a peer that renders tiles the frame runs whole (a fleet of
-    //  the original demo's peers); the scan stops at the first that does
+    //  the original demo's peers, or its only such peers paused by their
+    //  owners); the scan stops at the first that does
     bool capable = false;
     for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p && !capable;
          p = (sch_peer_t *) zhashx_next (self->peers))
-        capable = !p->rep->banned && sch_frames_capable (p, task->type);
+        capable = !p->rep->banned && !p->paused && sch_frames_capable (p, task->type);
     if (!capable)
         return false;
     sch_tiles_t *tiles = sch_tiles_new (sch_type (task->type)->name, task->params_json,
@@ -244,13 +245,14 @@ sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *
 //  --------------------------------------------------------------------------
 //  Self-test: which peers render tiles, a frame split and its tiles
 //  assigned alone, a frame that misses its deadline answered once with
-//  nothing left behind, a frame run whole without a tile-capable peer. A
-//  frame's tiles held, settled and assembled are test_scheduler's `tiles`
-//  and `tiles_quorum` rules (they need real tile PNGs).
+//  nothing left behind, a frame run whole without a tile-capable peer (or
+//  with its only one paused). A frame's tiles held, settled and assembled
+//  are test_scheduler's `tiles` and `tiles_quorum` rules (they need real
+//  tile PNGs).
 
 static void
 s_test_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
-                const char *version)
+                const char *version, bool paused)
 {
     char *types [] = { "rt_reflections" };
     P2c2r__KernelInfo ki = P2C2R__KERNEL_INFO__INIT;
@@ -271,6 +273,7 @@ s_test_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
     up.peer_id = "selftest";
     up.account_id = (int64_t) conn;
     up.capabilities = &caps;
+    up.paused = paused;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
     msg.peer_up = &up;
@@ -317,7 +320,7 @@ sch_frames_test (bool verbose)
     int rt = sch_type_index ("rt_reflections");
 
     //  only a peer of the catalogue's kernel version renders tiles
-    s_test_peer_up (core, "gw-o", 9, 1, "1.0.0");
+    s_test_peer_up (core, "gw-o", 9, 1, "1.0.0", false);
     sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-o/9");
     P2C_CHECK (old && !sch_frames_capable (old, rt));
     //  ...without one, a frame runs whole
@@ -328,7 +331,7 @@ sch_frames_test (bool verbose)
     sch_tasks_unrun (core, whole);
     sch_tasks_forget (core, whole);
 
-    s_test_peer_up (core, "gw-a", 1, 2, current);
+    s_test_peer_up (core, "gw-a", 1, 2, current, false);
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-a/1");
     P2C_CHECK (peer && sch_frames_capable (peer, rt));
 
@@ -366,6 +369,14 @@ sch_frames_test (bool verbose)
     //  a frame at or below the threshold is not split
     s_test_submit (core, "s1", "{\"resolution\":[10,10]}", 31000 * 1000LL);
     sch_task_t *small = sch_selftest_task (core, "s1");
-    P2C_CHECK (small && !small->frame && small->state == SCH_RUNNING);
+    P2C_CHECK (small && !small->frame && small->state == SCH_RUNNING && small->peer == peer);
+
+    //  the only tile-capable peer paused by its owner: the frame runs whole
+    //  (on the old kernel's free peer) rather than wait for it
+    s_test_peer_up (core, "gw-a", 1, 2, current, true);
+    P2C_CHECK (peer->paused);
+    s_test_submit (core, "f2", "{\"resolution\":[16,12]}", 32000 * 1000LL);
+    sch_task_t *f2 = sch_selftest_task (core, "f2");
+    P2C_CHECK (f2 && !f2->frame && f2->peer == old && !sch_selftest_task (core, "f2#t0"));
     sch_core_destroy (&core);
 }
