@@ -114,8 +114,10 @@ try:
     # clear code); the client comes back by itself to the restarted gateway
     ok = run("""
         window.inflight = [];
+        // 1e7 rounds of encryption 2.0.0 (some 3 s) are the work 1e6 of 1.0.0 were:
+        // long enough to be in flight when the gateway goes
         for (let i = 0; i < 6; i++)
-            inflight.push(client.submit("encryption", { data: "long-" + i, iterations: 1000000 })
+            inflight.push(client.submit("encryption", { data: "long-" + i, iterations: 10000000 })
                 .then(() => "completed", e => e.code));
         for (let i = 0; i < 100 && client._ws.bufferedAmount > 0; i++)
             await new Promise(r => setTimeout(r, 10));
