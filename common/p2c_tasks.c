@@ -7,20 +7,20 @@
 #include <string.h>
 
 static const p2c_task_type_t s_types [] = {
-    { "encryption", "hash", 60000000 },
-    { "compression", NULL, 60000000 },
-    { "ai_dialogue", "ai_npc_dialogue", 60000000 },
-    { "ai_pathfinding", NULL, 60000000 },
-    { "ai_procedural", NULL, 60000000 },
-    { "rt_reflections", "raytracing_reflections", 60000000 },
-    { "rt_shadows", NULL, 60000000 },
-    { "rt_global_illumination", NULL, 60000000 },
-    { "physics_rigid_body", NULL, 60000000 },
-    { "physics_cloth", NULL, 60000000 },
-    { "physics_fluid", NULL, 60000000 },
-    { "physics_destruction", NULL, 60000000 },
-    { "frame_upscale", "upscale", 60000000 },
-    { NULL, NULL, 0 }
+    { "encryption", "hash", 60000000, "2.0.0" },
+    { "compression", NULL, 60000000, "1.0.0" },
+    { "ai_dialogue", "ai_npc_dialogue", 60000000, "1.0.0" },
+    { "ai_pathfinding", NULL, 60000000, "1.0.0" },
+    { "ai_procedural", NULL, 60000000, "1.0.0" },
+    { "rt_reflections", "raytracing_reflections", 60000000, "1.1.0" },
+    { "rt_shadows", NULL, 60000000, "1.1.0" },
+    { "rt_global_illumination", NULL, 60000000, "1.1.0" },
+    { "physics_rigid_body", NULL, 60000000, "1.0.0" },
+    { "physics_cloth", NULL, 60000000, "1.0.0" },
+    { "physics_fluid", NULL, 60000000, "1.0.0" },
+    { "physics_destruction", NULL, 60000000, "1.0.0" },
+    { "frame_upscale", "upscale", 60000000, "1.0.0" },
+    { NULL, NULL, 0, NULL }
 };
 
 const char *
@@ -60,6 +60,7 @@ p2c_tasks_test (bool verbose)
     P2C_CHECK (p2c_task_canonical ("mining") == NULL);
     P2C_CHECK (p2c_task_canonical (NULL) == NULL);
     P2C_CHECK (p2c_task_type ("compression")->max_billed_us > 0);
+    P2C_CHECK (!strcmp (p2c_task_type ("encryption")->version, "2.0.0"));
     int n = 0;
     for (const p2c_task_type_t *t = p2c_task_types (); t->name; t++)
         n++;

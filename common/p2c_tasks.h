@@ -1,5 +1,10 @@
-/*  The catalogue of task types (PROTOCOL.md): canonical names, the original
-    demo's aliases, and the per-type ceiling on billed time. */
+/*  The catalogue of task types (docs/protocol.md): canonical names, the
+    original demo's aliases, the per-type ceiling on billed time, and the
+    kernel version the server knows: only results of that version enter the
+    scheduler's result cache, and the cache key carries it, so that results
+    of an older kernel are never served for the current one. It equals the
+    agent's kernel version (agent/kernels/agt_kernels_list.h; test_kernels
+    checks that they agree). */
 #ifndef P2C_TASKS_H_INCLUDED
 #define P2C_TASKS_H_INCLUDED
 
@@ -10,6 +15,7 @@ typedef struct {
     const char *name;           //  canonical name
     const char *alias;          //  the demo's name, or NULL
     uint64_t max_billed_us;     //  ceiling on billed compute time per task
+    const char *version;        //  the kernel version whose results count
 } p2c_task_type_t;
 
 //  The canonical name for a name or alias; NULL when unknown.

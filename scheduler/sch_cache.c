@@ -2,6 +2,7 @@
     entry, and a list in insertion order for expiry and eviction: entries
     are never refreshed in place, so the oldest is always at the front. */
 #include "sch_cache.h"
+#include "p2c_tasks.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -188,9 +189,28 @@ s_sha256 (void)
     return md ? md : EVP_sha256 ();
 }
 
+static char *s_key (const char *type, const char *version, const char *params_json,
+                    const uint8_t *payload, size_t payload_size);
+
 char *
 sch_cache_key (const char *type, const char *params_json, const uint8_t *payload,
                size_t payload_size)
+{
+    const p2c_task_type_t *t = type ? p2c_task_type (type) : NULL;
+    return t ? s_key (type, t->version, params_json, payload, payload_size) : NULL;
+}
+
+bool
+sch_cache_version_ok (const char *type, const char *version)
+{
+    const p2c_task_type_t *t = type ? p2c_task_type (type) : NULL;
+    return t && version && !strcmp (t->version, version);
+}
+
+//  The key of a result of the given kernel version
+static char *
+s_key (const char *type, const char *version, const char *params_json, const uint8_t *payload,
+       size_t payload_size)
 {
     if (!params_json)
         return NULL;
@@ -208,15 +228,16 @@ sch_cache_key (const char *type, const char *params_json, const uint8_t *payload
             return NULL;
     }
     const char *text = canonical ? canonical : params_json;
-    //  lengths in front keep (type, params, payload) unambiguous
-    uint64_t lens [3] = { strlen (type), strlen (text), payload_size };
+    //  lengths in front keep (type, version, params, payload) unambiguous
+    uint64_t lens [4] = { strlen (type), strlen (version), strlen (text), payload_size };
     unsigned char md [EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
     bool ok = ctx && EVP_DigestInit_ex (ctx, s_sha256 (), NULL)
            && EVP_DigestUpdate (ctx, lens, sizeof lens)
            && EVP_DigestUpdate (ctx, type, lens [0])
-           && EVP_DigestUpdate (ctx, text, lens [1])
+           && EVP_DigestUpdate (ctx, version, lens [1])
+           && EVP_DigestUpdate (ctx, text, lens [2])
            && (!payload_size || EVP_DigestUpdate (ctx, payload, payload_size))
            && EVP_DigestFinal_ex (ctx, md, &md_len);
     EVP_MD_CTX_free (ctx);
@@ -385,6 +406,19 @@ sch_cache_test (bool verbose)
     P2C_CHECK (k1 && k2 && k3 && k4 && k5 && strlen (k1) == 64);
     P2C_CHECK (!strcmp (k1, k2));
     P2C_CHECK (strcmp (k1, k3) && strcmp (k1, k4) && strcmp (k1, k5));
+    //  the kernel version is part of the key: a result of encryption 1.0.0
+    //  (hex text chained) is never the answer for the current version
+    char *old = s_key ("encryption", "1.0.0", "{\"data\":\"a\",\"iterations\":5}", NULL, 0);
+    char *cur = s_key ("encryption", p2c_task_type ("encryption")->version,
+                       "{\"data\":\"a\",\"iterations\":5}", NULL, 0);
+    P2C_CHECK (old && cur && strcmp (old, cur) && !strcmp (cur, k1));
+    free (old);
+    free (cur);
+    P2C_CHECK (sch_cache_version_ok ("encryption", p2c_task_type ("encryption")->version));
+    P2C_CHECK (!sch_cache_version_ok ("encryption", "1.0.0"));
+    P2C_CHECK (!sch_cache_version_ok ("encryption", NULL));
+    P2C_CHECK (!sch_cache_version_ok ("mining", "1.0.0"));
+    P2C_CHECK (sch_cache_key ("mining", "{}", NULL, 0) == NULL);
     P2C_CHECK (sch_cache_key ("encryption", "[1,2]", NULL, 0) == NULL);
     P2C_CHECK (sch_cache_key ("encryption", "{\"a\":", NULL, 0) == NULL);
     P2C_CHECK (sch_cache_key ("encryption", "{\"a\":1,\"a\":1}", NULL, 0) == NULL);

@@ -23,11 +23,19 @@ typedef struct {
 sch_cache_t *sch_cache_new (int64_t ttl_us, size_t max_entries, size_t max_bytes);
 void sch_cache_destroy (sch_cache_t **self_p);
 
-//  The cache key of a task: hex SHA-256 over the type, the canonical
+//  The cache key of a task: hex SHA-256 over the canonical type, the
+//  catalogue's kernel version of it (common/p2c_tasks.c), the canonical
 //  parameters and the payload. NULL when params_json is not a JSON object
-//  (such a task is never cached). The caller frees the key.
+//  or the type is unknown (such a task is never cached). The caller frees
+//  the key.
 char *sch_cache_key (const char *type, const char *params_json, const uint8_t *payload,
                      size_t payload_size);
+
+//  True when a result made by this kernel version may enter the cache: it
+//  is the version the catalogue knows for the type. A result of another
+//  (older) version differs for the same input and must never be served
+//  under the current version's key.
+bool sch_cache_version_ok (const char *type, const char *version);
 
 //  The live entry for the key, or NULL (expired entries count as missing).
 //  Counts a hit or a miss.

@@ -88,6 +88,13 @@ static const p2c_cfg_t s_table [] = {
       .help = "how long a task waits for an unknown gamer's balance before unavailable" },
     { "park-max", P2C_CFG_SIZE, S_F (core.park_max), "10000", 1, 10000000,
       .help = "tasks waiting for balances before submits get unavailable" },
+    //  a quarter of full HD (960 x 540) is about a tenth of a second for one
+    //  peer; a 1920 x 1080 frame becomes four tiles
+    { "tile-px", P2C_CFG_UINT64, S_F (core.tile_px), "518400", 0, 16777216,
+      .help = "ray-tracing frames above this many pixels run as tiles on several peers"
+      " (0: never)" },
+    { "tile-max", P2C_CFG_SIZE, S_F (core.tile_max), "16", 2, 64,
+      .help = "most tiles of one frame" },
     { .name = NULL }
 };
 #undef S_F
@@ -180,6 +187,7 @@ sch_config_test (bool verbose)
     P2C_CHECK (cfg.core.gamer_rate_per_hour == rates.gamer_per_hour);
     P2C_CHECK (cfg.core.validation_type [0] == SCH_VAL_DEFAULT);
     P2C_CHECK (!cfg.core.needs_gpu [0] && cfg.core.needs_ram_gb [0] == 0);
+    P2C_CHECK (cfg.core.tile_px == 518400 && cfg.core.tile_max == 16);
     sch_config_free (&cfg);
     P2C_CHECK (cfg.broker == NULL);
 

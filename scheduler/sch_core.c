@@ -407,17 +407,28 @@ s_result_accept (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, const sch
                  int64_t now_us)
 {
     const P2c2r__PeerResult *res = run->res;
+    if (task->is_tile) {
+        //  the spot draw first: holding the tile's result may end (and
+        //  free) its frame
+        log_debug ("tile done id=%s peer=%s billed_us=%" PRIu64, task->id, peer->key,
+                   run->billed_us);
+        sch_validation_spot (self, task, peer, run, now_us);
+    }
     sch_vent_t e = { 0 };
     e.account = run->account;
+    e.version = res->kernel_version;    //  borrowed, for the cache's version check
     e.result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
     e.blob = sch_memdup (res->blob.data, res->blob.len);
     e.blob_size = e.blob ? res->blob.len : 0;
     e.compute_us = res->compute_us;
     e.observed_us = run->observed_us;
     e.billed_us = run->billed_us;
+    bool tile = task->is_tile;
     sch_tasks_settle (self, task, &e, now_us);
     free (e.result_json);
     free (e.blob);
+    if (tile)
+        return;
     sch_validation_spot (self, task, peer, run, now_us);
     log_debug ("task done id=%s peer=%s billed_us=%" PRIu64 " claimed_us=%" PRIu64
                " observed_us=%" PRIu64, task->id, peer->key, run->billed_us, res->compute_us,
@@ -508,6 +519,10 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
         //  a replayed ack for a task already delivered
         self->stats.stale_acks++;
         log_debug ("stale settle ack id=%.64s", ack->task_id ? ack->task_id : "");
+        return;
+    }
+    if (task->is_tile) {
+        sch_frames_settled (self, task, ack, now_us);
         return;
     }
     if (ack->ok) {

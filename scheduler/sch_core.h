@@ -66,6 +66,9 @@ typedef struct {
     int64_t gamer_rate_per_hour;    //  picodollars, for the reserve of in-flight tasks
     int64_t balance_wait_ms;        //  how long a task waits for an unknown balance
     size_t park_max;                //  tasks waiting for balances before `unavailable`
+    //  frames split into tiles across peers (sch_tiles)
+    uint64_t tile_px;               //  ray-tracing frames above this many pixels are split; 0: never
+    size_t tile_max;                //  most tiles of one frame
 } sch_core_config_t;
 
 //  Terminal error codes the scheduler answers with, for the counters.

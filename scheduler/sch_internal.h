@@ -9,6 +9,7 @@
     sch_gateways.c     gateway nodes and what dies with them
     sch_gamers.c       gamer accounts and the funds check
     sch_validation.c   validation of results by more than one peer
+    sch_frames.c       frames split into tiles across peers (sch_tiles)
     sch_reputation.c   verdict counts per peer account, bans
     sch_payouts.c      treasury payouts and reversals (own class)
     sch_outbox.c       replies kept until their gateway confirms them (own class)
@@ -31,6 +32,7 @@
 #include "sch_index.h"
 #include "sch_outbox.h"
 #include "sch_payouts.h"
+#include "sch_tiles.h"
 #include "p2c_tasks.h"
 
 #include <czmq.h>
@@ -53,6 +55,9 @@
                                     //  (past the gateway's guard grace)
 #define SCH_DELIVER_MAX     100000  //  replies kept at most
 #define SCH_DELIVER_MAX_BYTES (256u << 20)  //  and their bytes
+//  Split frames in flight hold their pixels (3 bytes each) while tiles come
+//  in: beyond this, a frame runs whole on one peer rather than split
+#define SCH_FRAME_BYTES_MAX (256u * 1024 * 1024)
 
 typedef enum {
     SCH_PARKED,                 //  waiting for the gamer's balance
@@ -64,6 +69,7 @@ typedef enum {
 
 typedef struct _sch_peer_t sch_peer_t;
 typedef struct _sch_task_t sch_task_t;
+typedef struct _sch_frame_t sch_frame_t;
 
 //  A gateway node: what dies with it.
 typedef struct {
@@ -164,6 +170,7 @@ typedef struct {
     size_t payload_size;
     char *cache_key;            //  to correct the cache when a released result loses
     int64_t deadline_ms;        //  what a check gets
+    bool tile_run;              //  a tile's: its checks render the tile too
     sch_vent_t e [SCH_VAL_RUNS];
     size_t n;                   //  results in
     uint32_t runs;              //  runs started (the gamer's task counts one)
@@ -181,6 +188,10 @@ struct _sch_task_t {
     uint64_t seq;               //  arrival order, for "oldest first"
     sch_state_t state;
     bool is_check;              //  a validation run: no gamer, never settled
+    bool is_tile;               //  a tile of a split frame (id#tN): no gateway
+    bool tile_run;              //  a tile or a check run of one: for tile-capable peers only
+    sch_frame_t *frame;         //  the gamer's task: its tiles; a tile: its frame
+    size_t tile;                //  a tile: its index in the frame
     //  what the gamer asked
     char *params_json;
     uint8_t *payload;
@@ -234,6 +245,7 @@ struct _sch_core_t {
     zhashx_t *reps;             //  account -> sch_rep_t * (owned, freed by hand)
     sch_gamer_t *checker;       //  the queues of validation runs
     sch_cache_t *cache;
+    size_t frame_bytes;         //  pixels the split frames in flight hold
     size_t ntypes;              //  catalogue size
     sch_index_t *index [SCH_MAX_TYPES]; //  peers with a free slot, per type
     size_t eligible [SCH_MAX_TYPES];    //  live unbanned peers per type
@@ -360,9 +372,12 @@ void sch_tasks_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const ch
                      int64_t now_us);
 //  After a lost peer or an expired attempt: again elsewhere, or `timeout`.
 void sch_tasks_retry (sch_core_t *self, sch_task_t *task, int64_t now_us);
-//  Takes a result's settlement figures and asks the ledger to settle.
+//  Takes a result's settlement figures and asks the ledger to settle (a
+//  tile's result is held for its frame instead).
 void sch_tasks_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e,
                        int64_t now_us);
+//  Asks the ledger to settle a task whose figures are in (settling).
+void sch_tasks_settle_send (sch_core_t *self, sch_task_t *task, int64_t now_us);
 //  A task that passed the funds check: validation under quorum, then placed.
 void sch_tasks_start (sch_core_t *self, sch_task_t *task, int64_t now_us);
 //  The one terminal reply to a task, to the gamer's gateway.
@@ -454,6 +469,51 @@ void sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch
 void sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                           const sch_run_t *run, int64_t now_us);
 void sch_validation_test (bool verbose);
+
+//  --------------------------------------------------------------------------
+//  sch_frames.c: a ray-tracing frame above --tile-px runs as tiles, each a
+//  task of its own (id#tN, no gateway); the gamer's task waits for them
+
+//  A frame split into tiles: the gamer's task waits while each tile runs as
+//  a task of its own (assigned, validated, retried alone). A tile's result
+//  is held, not settled, until every tile is in, so that a frame that
+//  cannot finish charges the gamer nothing; then every tile is settled on
+//  its own and the gamer gets one reply with the whole frame.
+struct _sch_frame_t {
+    sch_tiles_t *tiles;
+    sch_task_t *parent;         //  the gamer's task
+    sch_task_t *child [SCH_TILES_MAX];  //  live tile tasks (NULL: gone)
+    size_t held;                //  tiles whose result is in
+    size_t settled;             //  tiles the ledger settled
+    bool current;               //  every tile came from the catalogue's kernel version
+    int64_t cost_pico;          //  what the gamer was charged, summed
+    uint64_t compute_us, billed_us;
+};
+
+//  True when the peer advertised the catalogue's kernel version of the
+//  type: only such a peer renders a tile (older kernels and the original
+//  demo's peers ignore `tile` and render the whole frame).
+bool sch_frames_capable (sch_peer_t *peer, int type);
+//  Splits the gamer's ray-tracing task into tiles when its frame is above
+//  the threshold, and starts them; true when it did (the task then waits
+//  for its tiles until its deadline, or has been answered).
+bool sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us);
+//  A task with a frame leaves: a tile leaves its frame; the gamer's task
+//  takes its live tiles with it and frees the frame.
+void sch_frames_forget (sch_core_t *self, sch_task_t *task);
+//  Frees a frame without its tiles (sch_core_destroy frees every task).
+void sch_frames_free (sch_frame_t **frame_p);
+//  The frame cannot finish: one error to the gamer, charged for no tile.
+void sch_frames_fail (sch_core_t *self, sch_frame_t *frame, sch_err_t err, const char *text,
+                      int64_t now_us);
+//  A tile's result that won (or needs no validation): held for its frame;
+//  when the last tile is in, every tile is settled on its own.
+void sch_frames_hold (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us);
+//  The ledger settled a tile (or refused to); after the last, the gamer
+//  gets one reply with the whole frame and the summed cost.
+void sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *ack,
+                         int64_t now_us);
+void sch_frames_test (bool verbose);
 
 //  --------------------------------------------------------------------------
 //  sch_reputation.c

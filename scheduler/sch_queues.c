@@ -67,11 +67,14 @@ s_pick_ok (void *arg, const sch_index_entry_t *entry)
         return false;
     if (pick->region && strcmp (peer->region, pick->region))
         return false;
+    if (pick->task->tile_run && !sch_frames_capable (peer, pick->task->type))
+        return false;
     return !pick->task->val || !sch_validation_used (pick->task->val, peer);
 }
 
 //  `avoid` names a peer to take only when no other one is free; a
-//  validated task never goes to a peer (account) that ran it.
+//  validated task never goes to a peer (account) that ran it; a tile (or
+//  its check) only to a peer that renders tiles.
 sch_peer_t *
 sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
 {
@@ -85,7 +88,7 @@ sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
         if (e)
             return (sch_peer_t *) e->item;
     }
-    if (!avoid && !task->val)
+    if (!avoid && !task->val && !task->tile_run)
         e = sch_index_best (index, NULL, NULL, 1);
     else {
         s_pick_t pick = { task, avoid, NULL };
@@ -103,7 +106,7 @@ sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
 //  to a peer that ran its task: one at the head must not keep this peer
 //  idle while a task behind it could run here (the check runs of the
 //  treasury queue up behind each other, and a peer pulls only when it
-//  frees a slot)
+//  frees a slot); nor does a tile to a peer of an older kernel
 static sch_task_t *
 s_first_runnable (sch_gamer_t *g, int t, sch_peer_t *peer)
 {
@@ -111,7 +114,8 @@ s_first_runnable (sch_gamer_t *g, int t, sch_peer_t *peer)
     for (sch_task_t *q = (sch_task_t *) zlistx_first (g->queue [t]);
          q && depth < SCH_QUEUE_LOOK;
          q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
-        if (!q->val || !sch_validation_used (q->val, peer))
+        if ((!q->val || !sch_validation_used (q->val, peer))
+            && (!q->tile_run || sch_frames_capable (peer, t)))
             return q;
     return NULL;
 }

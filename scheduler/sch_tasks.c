@@ -22,6 +22,9 @@ sch_tasks_free (sch_task_t **task_p)
     free (task->last_peer);
     free (task->result_json);
     free (task->blob);
+    //  only at sch_core_destroy: a forgotten task has let its frame go
+    if (task->frame && !task->is_tile)
+        sch_frames_free (&task->frame);
     free (task);
     *task_p = NULL;
 }
@@ -131,6 +134,8 @@ sch_tasks_unrun (sch_core_t *self, sch_task_t *task)
 void
 sch_tasks_forget (sch_core_t *self, sch_task_t *task)
 {
+    if (task->frame)
+        sch_frames_forget (self, task);
     assert (!task->peer);
     sch_queues_take (self, task);
     if (task->park_handle) {
@@ -209,11 +214,16 @@ sch_tasks_run (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, int64_t now
 //  --------------------------------------------------------------------------
 //  Endings
 
-//  A check that failed lets its validation decide what next.
+//  A check that failed lets its validation decide what next; a tile that
+//  cannot finish ends its frame.
 void
 sch_tasks_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *text,
                 int64_t now_us)
 {
+    if (task->is_tile) {
+        sch_frames_fail (self, task->frame, err, text, now_us);
+        return;
+    }
     if (task->is_check) {
         sch_val_t *val = task->val;
         val->refs++;            //  keep it through the forget
@@ -248,10 +258,30 @@ sch_tasks_retry (sch_core_t *self, sch_task_t *task, int64_t now_us)
         sch_queues_put (self, task, true, now_us);
 }
 
-//  Moves the settlement figures of a result into the gamer's task.
+void
+sch_tasks_settle_send (sch_core_t *self, sch_task_t *task, int64_t now_us)
+{
+    task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
+    sch_tasks_set_state (self, task, SCH_SETTLING);
+    sch_tasks_arm (self, task, now_us);
+    s_send_settle (self, task);
+    self->stats.settle_sent++;
+}
+
+//  Moves the settlement figures of a result into the gamer's task. A
+//  result of a kernel version other than the catalogue's is delivered but
+//  never cached (issue 12: encryption 1.0.0 and 2.0.0 differ).
 void
 sch_tasks_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_t now_us)
 {
+    if (task->is_tile) {
+        sch_frames_hold (self, task, e, now_us);
+        return;
+    }
+    if (task->cache_key && !sch_cache_version_ok (sch_type (task->type)->name, e->version)) {
+        free (task->cache_key);
+        task->cache_key = NULL;
+    }
     task->peer_account = e->account;
     task->compute_us = e->compute_us;
     task->observed_us = e->observed_us;
@@ -261,16 +291,15 @@ sch_tasks_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64
     free (task->blob);
     task->blob = sch_memdup (e->blob, e->blob_size);
     task->blob_size = e->blob_size;
-    task->settle_next_us = now_us + self->config.settle_retry_ms * 1000;
-    sch_tasks_set_state (self, task, SCH_SETTLING);
-    sch_tasks_arm (self, task, now_us);
-    s_send_settle (self, task);
-    self->stats.settle_sent++;
+    sch_tasks_settle_send (self, task, now_us);
 }
 
+//  A large ray-tracing frame is split into tiles first (sch_frames.c).
 void
 sch_tasks_start (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
+    if (sch_frames_split (self, task, now_us))
+        return;
     if (self->eligible [task->type] == 0) {
         sch_tasks_fail (self, task, SCH_ERR_NO_PEERS, "No peers available", now_us);
         return;
@@ -306,6 +335,12 @@ sch_tasks_wake (sch_core_t *self, sch_task_t *task, int64_t now_us)
             sch_tasks_fail (self, task, SCH_ERR_TIMEOUT, "no peer was free before the deadline", now_us);
             return;
         case SCH_VALIDATING: {
+            if (task->frame && !task->is_tile) {
+                sch_frames_fail (self, task->frame, SCH_ERR_TIMEOUT,
+                                 "the frame's tiles did not all finish before the deadline",
+                                 now_us);
+                return;
+            }
             bool split = task->val && task->val->n >= 2;
             sch_tasks_fail (self, task, split ? SCH_ERR_REJECTED : SCH_ERR_TIMEOUT,
                             split ? "peers disagree on the result"

@@ -28,6 +28,7 @@ sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
     val->payload_size = task->payload_size;
     val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
     val->deadline_ms = task->deadline_ms;
+    val->tile_run = task->tile_run;
     task->val = val;
     return val;
 }
@@ -138,6 +139,8 @@ sch_validation_spawn (sch_core_t *self, sch_val_t *val, int64_t now_us)
     task->type = val->type;
     task->seq = ++self->task_seq;
     task->is_check = true;
+    //  a tile's check (id#tN#cM) renders the tile too: for peers that can
+    task->tile_run = val->tile_run;
     task->params_json = strdup (val->params_json);
     task->payload = sch_memdup (val->payload, val->payload_size);
     task->payload_size = val->payload_size;
@@ -271,7 +274,8 @@ s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
         sch_tasks_settle (self, val->task, w, now_us);
     }
     else
-    if (val->released && first_lost && val->cache_key) {
+    if (val->released && first_lost && val->cache_key
+        && sch_cache_version_ok (sch_type (val->type)->name, w->version)) {
         //  the released result lost: the cache must not keep serving it
         sch_cache_drop (self->cache, val->cache_key);
         sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
@@ -311,11 +315,10 @@ sch_validation_eval (sch_core_t *self, sch_val_t *val, int64_t now_us)
     val->done = true;
     self->stats.unresolved++;
     log_info ("validation unresolved task=%s results=%zu", val->task_id, val->n);
-    if (val->task && !val->released && val->task->state == SCH_VALIDATING) {
-        sch_task_t *task = val->task;
-        sch_tasks_deliver_error (self, task, SCH_ERR_REJECTED, "peers disagree on the result");
-        sch_tasks_forget (self, task);
-    }
+    //  through sch_tasks_fail: a tile's ends its frame
+    if (val->task && !val->released && val->task->state == SCH_VALIDATING)
+        sch_tasks_fail (self, val->task, SCH_ERR_REJECTED, "peers disagree on the result",
+                        now_us);
 }
 
 void

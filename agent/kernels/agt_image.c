@@ -15,9 +15,10 @@ agt_png_encode (const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t **p
     image.width = width;
     image.height = height;
     image.format = PNG_FORMAT_RGB;
-    png_alloc_size_t size = 0;
-    if (!png_image_write_to_memory (&image, NULL, &size, 0, rgb, 0, NULL))
-        return false;
+    //  One pass into a buffer of the largest size the PNG can have, then
+    //  trimmed: asking libpng for the size first encodes the image twice
+    //  (the same bytes, twice the time: a full-HD frame is a few hundred ms)
+    png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX (image);
     uint8_t *buffer = malloc (size);
     if (!buffer)
         return false;
@@ -25,6 +26,9 @@ agt_png_encode (const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t **p
         free (buffer);
         return false;
     }
+    uint8_t *trimmed = realloc (buffer, size);
+    if (trimmed)
+        buffer = trimmed;
     *png = buffer;
     *png_len = size;
     return true;

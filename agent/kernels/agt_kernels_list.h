@@ -6,7 +6,9 @@
 
 #include "agt_kernel.h"
 
-#define K_ENCRYPTION_VERSION "1.0.0"
+//  2.0.0: chains the raw 32-byte digest as the original demo does (1.0.0
+//  chained its hex text)
+#define K_ENCRYPTION_VERSION "2.0.0"
 #define K_ENCRYPTION_REFERENCE "{\"data\":\"p2c2r benchmark\",\"iterations\":50000}"
 agt_kernel_fn k_encryption_run;
 
@@ -26,7 +28,8 @@ agt_kernel_fn k_pathfinding_run;
 #define K_PROCEDURAL_REFERENCE "{\"size\":[256,256],\"type\":\"cave\",\"seed\":42}"
 agt_kernel_fn k_procedural_run;
 
-#define K_RT_VERSION "1.0.0"
+//  1.1.0: the `tile` parameter (1.0.0 ignored it and rendered the whole frame)
+#define K_RT_VERSION "1.1.0"
 #define K_RT_REFLECTIONS_REFERENCE "{\"resolution\":[256,192],\"bounces\":3,\"lights\":2,\"samples_per_pixel\":1}"
 #define K_RT_SHADOWS_REFERENCE "{\"resolution\":[256,192],\"lights\":2,\"samples_per_pixel\":4}"
 #define K_RT_GI_REFERENCE "{\"resolution\":[128,96],\"bounces\":3,\"lights\":1,\"samples_per_pixel\":8}"

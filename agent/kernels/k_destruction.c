@@ -16,10 +16,14 @@
 
 #define MAX_FRAGMENTS 4096
 #define LISTED 200
+//  Nearest-seed tests: resolution^3 x complexity per level, at most
+//  fracture_depth levels; about half a second on a laptop at the bound (the
+//  old per-field bounds, 96^3 x 64 x 6, cost 3.4e8)
+#define WORK_BUDGET 400000000.0
 
 enum { P_COMPLEXITY, P_DEPTH, P_RES, P_SIZE, P_IMPACT, P_FORCE, P_SEED, P_COUNT };
 static const agt_param_t s_params [P_COUNT] = {
-    [P_COMPLEXITY] = { .name = "complexity", .type = AGT_P_INT, .def = 8, .min = 2, .max = 64 },
+    [P_COMPLEXITY] = { .name = "complexity", .type = AGT_P_INT, .def = 8, .min = 2, .max = 1024 },
     [P_DEPTH] = { .name = "fracture_depth", .type = AGT_P_INT, .def = 2, .min = 1, .max = 6 },
     [P_RES] = { .name = "resolution", .type = AGT_P_INT, .def = 32, .min = 4, .max = 96 },
     [P_SIZE] = { .name = "size", .type = AGT_P_ARRAY, .min = 3, .max = 3 },
@@ -59,6 +63,11 @@ k_destruction_run (const json_t *params, const uint8_t *payload, size_t payload_
     if (v [P_IMPACT].arr && !s_read3 (v [P_IMPACT].arr, 0, 1, impact))
         return agt_kernel_fail (out, "invalid_params", "impact: must be [x,y,z] relative to the box, each in [0, 1]");
     int res = (int) v [P_RES].i, seeds = (int) v [P_COMPLEXITY].i, depth = (int) v [P_DEPTH].i;
+    double work = (double) res * res * res * seeds * depth;
+    if (work > WORK_BUDGET)
+        return agt_kernel_fail (out, "invalid_params",
+                                "complexity: resolution^3 x complexity x fracture_depth is %.0f, "
+                                "at most %.0f allowed", work, WORK_BUDGET);
     size_t cells = (size_t) res * res * res;
     int32_t *owner = calloc (cells, sizeof *owner);
     double (*points) [3] = malloc ((size_t) seeds * sizeof *points);

@@ -3,7 +3,13 @@
     lower-case words; each intent sums the weights of its keywords found; the
     best score wins (ties: the earlier intent in the table). The reply is a
     template of that intent for the NPC's personality, picked by a hash of
-    the line so equal input gives the same reply. */
+    the line so equal input gives the same reply.
+    Without player_input (the original demo's menu sends only character,
+    context and personality: the NPC speaks first) the context drives the
+    line: its words count at full weight, a word naming an intent
+    ("greeting", "trade", ...) counts as that intent's strongest keyword,
+    and the variant is picked by a hash of the context. Results with a
+    player_input are unchanged by this. */
 #include "agt_params.h"
 #include "agt_kernels_list.h"
 
@@ -13,7 +19,7 @@
 
 enum { P_INPUT, P_NAME, P_PERSONALITY, P_CONTEXT, P_COUNT };
 static const agt_param_t s_params [P_COUNT] = {
-    [P_INPUT] = { .name = "player_input", .type = AGT_P_STRING, .required = true, .min = 0, .max = 4096 },
+    [P_INPUT] = { .name = "player_input", .type = AGT_P_STRING, .min = 0, .max = 4096 },
     [P_NAME] = { .name = "npc_name", .alias = "character", .type = AGT_P_STRING, .def_s = "Guard", .min = 0, .max = 64 },
     [P_PERSONALITY] = { .name = "personality", .type = AGT_P_STRING, .def_s = "neutral", .min = 0, .max = 64 },
     [P_CONTEXT] = { .name = "context", .type = AGT_P_STRING, .def_s = "", .min = 0, .max = 4096 },
@@ -146,6 +152,31 @@ s_score (const char *text, size_t len, double factor, double *score)
     }
 }
 
+//  Adds 2 to score[i] for every word of text that names intent i (its
+//  category, or that word with an 's', e.g. "greeting(s)", "quests")
+static void
+s_score_names (const char *text, size_t len, double *score)
+{
+    size_t k = 0;
+    while (k < len) {
+        while (k < len && !isalpha ((unsigned char) text [k]))
+            k++;
+        char word [32];
+        size_t n = 0;
+        while (k < len && isalpha ((unsigned char) text [k])) {
+            if (n < sizeof word - 1)
+                word [n++] = (char) tolower ((unsigned char) text [k]);
+            k++;
+        }
+        word [n] = 0;
+        if (n > 1 && word [n - 1] == 's')
+            word [n - 1] = 0;
+        for (size_t i = 0; n && i < INTENT_COUNT; i++)
+            if (!strcmp (s_intents [i].category, word))
+                score [i] += 2;
+    }
+}
+
 //  FNV-1a, for choosing a reply variant
 static uint32_t
 s_fnv1a (const char *s, size_t len)
@@ -169,8 +200,15 @@ k_dialogue_run (const json_t *params, const uint8_t *payload, size_t payload_len
         return -1;
 
     double score [INTENT_COUNT] = { 0 };
-    s_score (v [P_INPUT].s, v [P_INPUT].slen, 1.0, score);
-    s_score (v [P_CONTEXT].s, v [P_CONTEXT].slen, 0.5, score);
+    bool spoken = v [P_INPUT].given;
+    if (spoken) {
+        s_score (v [P_INPUT].s, v [P_INPUT].slen, 1.0, score);
+        s_score (v [P_CONTEXT].s, v [P_CONTEXT].slen, 0.5, score);
+    }
+    else {
+        s_score (v [P_CONTEXT].s, v [P_CONTEXT].slen, 1.0, score);
+        s_score_names (v [P_CONTEXT].s, v [P_CONTEXT].slen, score);
+    }
     size_t best = INTENT_COUNT;
     double best_score = 0, total = 0;
     for (size_t i = 0; i < INTENT_COUNT; i++) {
@@ -189,7 +227,8 @@ k_dialogue_run (const json_t *params, const uint8_t *payload, size_t payload_len
     for (size_t p = 0; p < PERSONALITY_COUNT; p++)
         if (!strcasecmp (s_personalities [p], v [P_PERSONALITY].s))
             personality = p;
-    size_t variant = s_fnv1a (v [P_INPUT].s, v [P_INPUT].slen) % 2;
+    size_t variant = spoken ? s_fnv1a (v [P_INPUT].s, v [P_INPUT].slen) % 2
+                            : s_fnv1a (v [P_CONTEXT].s, v [P_CONTEXT].slen) % 2;
     const char *name = v [P_NAME].slen? v [P_NAME].s: "Guard";
     char dialogue [512];
     snprintf (dialogue, sizeof dialogue, s_replies [best][personality][variant], name);

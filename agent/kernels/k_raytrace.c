@@ -10,7 +10,12 @@
       shadow ray per light, then one cosine-weighted bounce; the sky lights
       the scene too; `bounces` bounds the path length.
     Randomness: splitmix64 seeded per pixel from (seed, pixel index), so the
-    image does not depend on the order pixels are rendered in. Only + - * /
+    image does not depend on the order pixels are rendered in.
+    `tile` [x, y, w, h] renders only that rectangle of the frame, as a PNG
+    of w x h: the camera, the pixel seeds and the work budget are the whole
+    frame's, so its pixels are byte-identical to the same region of the
+    whole render, and the scheduler (sch_tiles) can run a full-HD frame as
+    tiles on several peers and assemble the same PNG. Only + - * /
     and sqrt on doubles in the hot path (-ffp-contract=off): byte-equal PNGs
     on every x86_64 build. */
 #include "agt_image.h"
@@ -28,36 +33,42 @@
 #define SEGMENT_BUDGET (1u << 23)
 #define WORK_BUDGET 600000000.0
 #define MAX_SPHERES 32
+//  Frames up to 4K (4096 x 2160 and 3840 x 2160 alike); the work budget
+//  above bounds what a frame may cost, whatever its shape
+#define MAX_SIDE 4096
 #define MAX_LIGHTS 8
 
 typedef enum { MODE_SHADOWS, MODE_REFLECTIONS, MODE_GI } mode_t_;
 
-enum { P_RES, P_BOUNCES, P_LIGHTS, P_SPP, P_SPHERES, P_SEED, P_COUNT };
+enum { P_RES, P_BOUNCES, P_LIGHTS, P_SPP, P_SPHERES, P_SEED, P_TILE, P_COUNT };
 
 //  One table per kernel: the defaults differ by what each mode needs
 static const agt_param_t s_params_shadows [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 0, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 2, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 4, .min = 1, .max = 256 },
     [P_SPHERES] = { .name = "spheres", .type = AGT_P_INT, .def = 5, .min = 1, .max = MAX_SPHERES },
     [P_SEED] = { .name = "seed", .type = AGT_P_INT, .def = 1, .min = 0, .max = 9007199254740991.0 },
+    [P_TILE] = { .name = "tile", .type = AGT_P_INTVEC, .len = 4, .def = 0, .min = 0, .max = MAX_SIDE },
 };
 static const agt_param_t s_params_reflections [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 256, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 3, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 2, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 1, .min = 1, .max = 256 },
     [P_SPHERES] = { .name = "spheres", .type = AGT_P_INT, .def = 5, .min = 1, .max = MAX_SPHERES },
     [P_SEED] = { .name = "seed", .type = AGT_P_INT, .def = 1, .min = 0, .max = 9007199254740991.0 },
+    [P_TILE] = { .name = "tile", .type = AGT_P_INTVEC, .len = 4, .def = 0, .min = 0, .max = MAX_SIDE },
 };
 static const agt_param_t s_params_gi [P_COUNT] = {
-    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 128, .min = 8, .max = 512 },
+    [P_RES] = { .name = "resolution", .type = AGT_P_INTVEC, .len = 2, .def = 128, .min = 8, .max = MAX_SIDE },
     [P_BOUNCES] = { .name = "bounces", .type = AGT_P_INT, .def = 3, .min = 0, .max = 10 },
     [P_LIGHTS] = { .name = "lights", .type = AGT_P_INT, .def = 1, .min = 1, .max = MAX_LIGHTS },
     [P_SPP] = { .name = "samples_per_pixel", .type = AGT_P_INT, .def = 16, .min = 1, .max = 256 },
     [P_SPHERES] = { .name = "spheres", .type = AGT_P_INT, .def = 5, .min = 1, .max = MAX_SPHERES },
     [P_SEED] = { .name = "seed", .type = AGT_P_INT, .def = 1, .min = 0, .max = 9007199254740991.0 },
+    [P_TILE] = { .name = "tile", .type = AGT_P_INTVEC, .len = 4, .def = 0, .min = 0, .max = MAX_SIDE },
 };
 
 typedef struct {
@@ -321,6 +332,18 @@ s_render (mode_t_ mode, const agt_param_t *table, const json_t *params, agt_kern
         return -1;
     int width = (int) v [P_RES].v [0], height = (int) v [P_RES].v [1];
     int spp = (int) v [P_SPP].i, bounces = (int) v [P_BOUNCES].i;
+    //  The rectangle to render: the whole frame unless a tile is given
+    int tx = 0, ty = 0, tw = width, th = height;
+    if (v [P_TILE].given) {
+        tx = (int) v [P_TILE].v [0];
+        ty = (int) v [P_TILE].v [1];
+        tw = (int) v [P_TILE].v [2];
+        th = (int) v [P_TILE].v [3];
+        if (tw < 1 || th < 1 || tx + tw > width || ty + th > height)
+            return agt_kernel_fail (out, "invalid_params",
+                                    "tile: must be [x,y,w,h] with w, h >= 1 inside the %dx%d frame",
+                                    width, height);
+    }
     uint64_t segments = (uint64_t) width * height * spp * (uint64_t) (bounces + 1);
     if (segments > SEGMENT_BUDGET)
         return agt_kernel_fail (out, "invalid_params",
@@ -332,7 +355,7 @@ s_render (mode_t_ mode, const agt_param_t *table, const json_t *params, agt_kern
                                 "samples_per_pixel: width x height x samples_per_pixel x (bounces+1) x "
                                 "(lights+1) x (spheres+2) must be at most %.0f", WORK_BUDGET);
     scene_t *scene = malloc (sizeof *scene);
-    uint8_t *rgb = malloc ((size_t) width * height * 3);
+    uint8_t *rgb = malloc ((size_t) tw * th * 3);
     if (!scene || !rgb) {
         free (scene);
         free (rgb);
@@ -348,9 +371,10 @@ s_render (mode_t_ mode, const agt_param_t *table, const json_t *params, agt_kern
     vec_t up = v_cross (forward, right);
     double half_h = 0.52057;    //  tan (27.5 degrees)
     double half_w = half_h * width / height;
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
+    for (int y = ty; y < ty + th; y++)
+        for (int x = tx; x < tx + tw; x++) {
             size_t pixel = (size_t) y * width + x;
+            size_t out_px = (size_t) (y - ty) * tw + (size_t) (x - tx);
             agt_rng_t rng = { seed * 0x9E3779B97F4A7C15ull + pixel };
             vec_t sum = v_make (0, 0, 0);
             for (int s = 0; s < spp; s++) {
@@ -364,15 +388,15 @@ s_render (mode_t_ mode, const agt_param_t *table, const json_t *params, agt_kern
                 sum = v_add (sum, c);
             }
             sum = v_scale (sum, 1.0 / spp);
-            rgb [pixel * 3] = s_to_byte (sum.x);
-            rgb [pixel * 3 + 1] = s_to_byte (sum.y);
-            rgb [pixel * 3 + 2] = s_to_byte (sum.z);
+            rgb [out_px * 3] = s_to_byte (sum.x);
+            rgb [out_px * 3 + 1] = s_to_byte (sum.y);
+            rgb [out_px * 3 + 2] = s_to_byte (sum.z);
         }
     uint64_t rays = scene->rays, hits = scene->hits;
     free (scene);
     uint8_t *png = NULL;
     size_t png_len = 0;
-    bool encoded = agt_png_encode (rgb, (uint32_t) width, (uint32_t) height, &png, &png_len);
+    bool encoded = agt_png_encode (rgb, (uint32_t) tw, (uint32_t) th, &png, &png_len);
     free (rgb);
     if (!encoded)
         return agt_kernel_fail (out, "kernel_error", "PNG encoding failed");
@@ -380,6 +404,8 @@ s_render (mode_t_ mode, const agt_param_t *table, const json_t *params, agt_kern
                              "rays_traced", (json_int_t) rays, "intersections", (json_int_t) hits,
                              "width", width, "height", height, "samples_per_pixel", spp,
                              "bounces", bounces, "lights", (int) v [P_LIGHTS].i, "format", "png");
+    if (out->result && v [P_TILE].given)
+        json_object_set_new (out->result, "tile", json_pack ("[iiii]", tx, ty, tw, th));
     if (!out->result) {
         free (png);
         return agt_kernel_fail (out, "kernel_error", "out of memory");

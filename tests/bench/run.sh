@@ -197,6 +197,12 @@ if [ -x tests/bench/bench_ledger.sh ]; then
   LEDGER_C1=$(sed -n 's/^ledger_single_settle_p50_ms \([0-9.]*\)/\1/p' "$T_DIR/ledger-bench.out" | tail -1)
   LEDGER_TPS=${LEDGER_TPS:-null}
 fi
+# A full-HD rt_reflections frame whole on one peer and as tiles on 1, 2, 4
+# peers (tests/bench/bench_tiles.sh starts a stack of its own)
+TILES=""
+[ -x tests/bench/bench_tiles.sh ] \
+  && TILES=$(RUNS=$RUNS tests/bench/bench_tiles.sh 2>"$T_DIR/tiles-bench.log" | grep '^tiles_')
+echo "bench: full-HD frame: $(echo $TILES)"
 SCHED=""
 [ -x "$B/bench_sched" ] && SCHED=$("$B/bench_sched" 2>/dev/null | grep '^sched_assign_ns')
 
@@ -231,6 +237,11 @@ for line in """$SCHED""".splitlines():
     k, v = line.split()
     sched[k.replace("sched_assign_ns_", "assign_ns_")] = num(v)
 res["scheduler"] = sched
+tiles = {}
+for line in """$TILES""".splitlines():
+    k, v = line.split()
+    tiles[k.replace("tiles_", "").replace("_ms", "")] = num(v)
+res["frame_1920x1080_rt_reflections_ms"] = tiles
 res["cpu_us_per_task_c256"] = dict((l.split()[0], float(l.split()[1])) for l in open("$T_DIR/cpu") if l.strip())
 res["runs"] = $RUNS
 json.dump(res, open(sys.argv[1], "w"), indent=2)
@@ -266,6 +277,9 @@ print("gateway: %s idle connections held, %s bytes per connection" % (res["gatew
 print("ledger: %s settlements/s; a lone task's settlement (c1) p50 %s ms" % (res["ledger"]["settlements_per_s"], res["ledger"]["single_settle_p50_ms"]))
 for k, v in sorted(sched.items()):
     print("scheduler %s: %s" % (k, v))
+if tiles:
+    print("1920x1080 rt_reflections frame latency, ms: whole on 1 peer %s; as tiles on 1 / 2 / 4 peers %s / %s / %s"
+          % (tiles.get("whole_1_peer"), tiles.get("peers_1"), tiles.get("peers_2"), tiles.get("peers_4")))
 e1, e256, pc = res["e2e"]["c1"], res["e2e"]["c256"], res["pg_commit_ms"]
 ok = lambda b: "met" if b else "NOT met"
 if e256["tasks_per_s"] and e256["p99_ms"] and e1["p50_ms"] and pc:

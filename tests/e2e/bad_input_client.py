@@ -85,9 +85,11 @@ async def main():
 
         await ws.send(pb.submit("encryption", '{"data":"abc","iterations":3}', "good"))
         kind, m = await reply(ws)
-        want = "abc"
+        # the original demo's formula: each round hashes the raw digest
+        cur = b"abc"
         for i in range(3):
-            want = hashlib.sha256((want + str(i)).encode()).hexdigest()
+            cur = hashlib.sha256(cur + str(i).encode()).digest()
+        want = cur.hex()
         ok = kind == "task_result" and m.get(3) == 1 and json.loads(m.get(6, "{}")).get("hash") == want
         check("a valid task on the same connection still gets the right result", ok, (kind, m))
 

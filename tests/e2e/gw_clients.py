@@ -39,10 +39,14 @@ def check(what, ok, detail=""):
 
 
 def want_hash(data, iterations):
-    cur = data
+    """The original demo's formula: each round hashes the raw 32-byte digest."""
+    cur = data.encode("utf-8")
     for i in range(iterations):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
+        h = hashlib.sha256()
+        h.update(cur)
+        h.update(str(i).encode())
+        cur = h.digest()
+    return cur.hex()
 
 
 def ssl_ctx(args):

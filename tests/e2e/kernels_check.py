@@ -93,9 +93,14 @@ def png_decode(data):
 
 
 def sha_chain(data, iterations):
+    """The original demo's formula: each round hashes the raw 32-byte digest."""
+    cur = data.encode("utf-8")
     for i in range(iterations):
-        data = hashlib.sha256((data + str(i)).encode()).hexdigest()
-    return data
+        h = hashlib.sha256()
+        h.update(cur)
+        h.update(str(i).encode())
+        cur = h.digest()
+    return cur.hex()
 
 
 RT_KEYS = ["rays_traced", "intersections", "width", "height"]

@@ -30,11 +30,11 @@ def peer_result(task_id, attempt, result_json, compute_us, version):
 
 
 def encryption(params):
-    cur = str(params.get("data", ""))
+    cur = str(params.get("data", "")).encode("utf-8")
     n = int(params.get("iterations", 1000))
     for i in range(n):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return {"algorithm": "SHA-256", "hash": cur, "iterations": n}
+        cur = hashlib.sha256(cur + str(i).encode()).digest()
+    return {"algorithm": "SHA-256", "hash": cur.hex(), "iterations": n}
 
 
 async def answer_late(ws, f, task_id, attempt, delay_s, version):

@@ -70,10 +70,11 @@ try:
                  pico: rs.map(r => typeof r.costPico === "bigint" ? r.costPico.toString() : "no"),
                  usd: rs.map(r => r.costUsd), cached: rs.map(r => r.cached) };""")
     def expect(i):
-        cur = f"web-{i}"
+        # encryption 2.0.0, the original demo's hash_data: the raw digest is chained
+        cur = f"web-{i}".encode()
         for k in range(100):
-            cur = hashlib.sha256((cur + str(k)).encode()).hexdigest()
-        return cur
+            cur = hashlib.sha256(cur + str(k).encode()).digest()
+        return cur.hex()
     check("ten submits resolve with the right results (hashlib)",
           got is not None and got["hashes"] == [expect(i) for i in range(10)])
     check("each promise has an id, each result its client_ref",
@@ -113,8 +114,10 @@ try:
     # clear code); the client comes back by itself to the restarted gateway
     ok = run("""
         window.inflight = [];
+        // 1e7 rounds of encryption 2.0.0 (some 3 s) are the work 1e6 of 1.0.0 were:
+        // long enough to be in flight when the gateway goes
         for (let i = 0; i < 6; i++)
-            inflight.push(client.submit("encryption", { data: "long-" + i, iterations: 1000000 })
+            inflight.push(client.submit("encryption", { data: "long-" + i, iterations: 10000000 })
                 .then(() => "completed", e => e.code));
         for (let i = 0; i < 100 && client._ws.bufferedAmount > 0; i++)
             await new Promise(r => setTimeout(r, 10));

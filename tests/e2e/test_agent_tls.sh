@@ -32,10 +32,10 @@ path, n, iters, prefix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.ar
 seen = {}
 for line in open(path):
     r = json.loads(line)
-    cur = f"{prefix}-{r['index']}"
+    cur = f"{prefix}-{r['index']}".encode()
     for i in range(iters):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    seen[r["index"]] = r["ok"] and r["result"]["hash"] == cur
+        cur = hashlib.sha256(cur + str(i).encode()).digest()
+    seen[r["index"]] = r["ok"] and r["result"]["hash"] == cur.hex()
 bad = [i for i in range(n) if not seen.get(i)]
 print("all correct" if not bad else f"wrong or missing: {bad[:10]}")
 sys.exit(1 if bad else 0)

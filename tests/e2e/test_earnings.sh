@@ -118,4 +118,6 @@ check "unregistered: get_earnings gets an error" \
     test "$(jf "$T_DIR/json-none.out" - type)" = error -a "$(jf "$T_DIR/json-none.out" - code)" = bad_request
 check "unregistered: no account data in the answer" \
     test -z "$(jf "$T_DIR/json-none.out" - balance)$(jf "$T_DIR/json-none.out" - balance_pico)$(jf "$T_DIR/json-none.out" - earned_total)"
+# What a contributor sees (kept for the README's example)
+mkdir -p "$ROOT/build" && status >"$ROOT/build/status-sample.txt" 2>&1
 t_report

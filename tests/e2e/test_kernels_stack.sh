@@ -58,7 +58,7 @@ sys.exit(not (len(adv) == 13 and all(adv[k] == (v["version"], v["reference_us"])
 
 # Crash isolation through the stack: kill the worker running a long task
 spawn_out long "$BIN/p2c2r-agent" gamer --server "$SERVER" --task encryption \
-    --params '{"data":"long","iterations":1000000}' --json --timeout-s 60
+    --params '{"data":"long","iterations":10000000}' --json --timeout-s 60
 busy_worker () {     # the worker process of peer-k whose CPU time grows now
   local c t0=() kids
   kids=$(cat /proc/"$PID_peer_k"/task/*/children 2>/dev/null)

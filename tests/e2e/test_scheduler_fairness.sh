@@ -9,7 +9,9 @@ start_stack || { t_report; exit 1; }
 peer p1 --slots 2
 peer p2 --slots 2
 wait_peers p1 p2
-PARAMS='{"data":"%s-{i}","iterations":2000}'
+# 20000 rounds of encryption 2.0.0 are the work 2000 of 1.0.0 were (a round
+# is ten times cheaper): enough that A's flood keeps the peers busy
+PARAMS='{"data":"%s-{i}","iterations":20000}'
 
 # B on a quiet system, for the baseline
 spawn_out quiet "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id quiet --task encryption \

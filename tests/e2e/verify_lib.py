@@ -29,10 +29,11 @@ def sql(q, db=None):
 
 
 def expected_hash(data, iterations):
-    cur = data
+    """The original demo's formula: each round hashes the raw 32-byte digest."""
+    cur = data.encode("utf-8")
     for i in range(iterations):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
+        cur = hashlib.sha256(cur + str(i).encode()).digest()
+    return cur.hex()
 
 
 def split(billed_us):

@@ -94,21 +94,23 @@ s_test_lookup (const char *name)
 
 //  ---------------------------------------------------------------------
 
-//  The encryption kernel's formula (PROTOCOL.md), computed independently
+//  The encryption kernel's formula (docs/kernels.md, the original demo's),
+//  computed independently: each round hashes the raw 32-byte digest
 static void
 s_expected_hash (const char *data, int iterations, char hex [65])
 {
-    char cur [200];
-    snprintf (cur, sizeof cur, "%s", data);
+    unsigned char cur [200];
+    size_t len = strlen (data) < sizeof cur ? strlen (data) : sizeof cur;
+    memcpy (cur, data, len);
     for (int i = 0; i < iterations; i++) {
-        char buf [256];
-        int n = snprintf (buf, sizeof buf, "%s%d", cur, i);
-        unsigned char md [SHA256_DIGEST_LENGTH];
-        SHA256 ((const unsigned char *) buf, (size_t) n, md);
-        for (int k = 0; k < SHA256_DIGEST_LENGTH; k++)
-            sprintf (cur + 2 * k, "%02x", md [k]);
+        unsigned char buf [256];
+        memcpy (buf, cur, len);
+        int n = snprintf ((char *) buf + len, sizeof buf - len, "%d", i);
+        SHA256 (buf, len + (size_t) n, cur);
+        len = SHA256_DIGEST_LENGTH;
     }
-    memcpy (hex, cur, 64);
+    for (int k = 0; k < SHA256_DIGEST_LENGTH; k++)
+        sprintf (hex + 2 * k, "%02x", cur [k]);
     hex [64] = 0;
 }
 

@@ -5,11 +5,14 @@
     every entry, `--test NAME` runs one (p2c_test_main). */
 #include "p2c_log.h"
 #include "p2c_msg.h"
+#include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "sch_internal.h"          //  the self-tests of the core's files
 #include "sch_config.h"
+#include "sch_tiles.h"
 
 #include <czmq.h>
+#include <png.h>
 #include <string.h>
 
 #define MS 1000                 //  the core's clock is in microseconds
@@ -1128,8 +1131,17 @@ test_cache (void)
     memset (&sent, 0, sizeof sent);
     sch_core_t *core = sch_core_new (&config, s_capture, &sent);
     s_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    //  a result of an older kernel version is delivered but never cached
+    s_kernel_version = "1.0.0";
     s_params = "{\"data\":\"x\",\"iterations\":3}";
+    s_submit (core, "t0", "encryption", 30000, 0);
+    s_result (core, "gw-a", 1, "t0", true, 700, NULL, 1 * MS);
+    s_ack (core, "t0", true, 99, 2 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "t0", NULL) != NULL);
+    s_clear (&sent);
+    s_kernel_version = p2c_task_type ("encryption")->version;
     s_submit (core, "t1", "encryption", 30000, 0);
+    P2C_CHECK (s_assign_of (&sent, "t1", NULL) != NULL);
     s_result (core, "gw-a", 1, "t1", true, 700, NULL, 10 * MS);
     s_ack (core, "t1", true, 99, 20 * MS);
     s_clear (&sent);
@@ -1157,9 +1169,263 @@ test_cache (void)
     P2C_CHECK (s_assign_of (&sent, "t4", NULL) != NULL);
     s_params = "{\"n\":1}";
     char *json = sch_core_stats_json (core, 60100 * MS);
-    P2C_CHECK (json && strstr (json, "\"cache_hits\":1") && strstr (json, "\"cache_misses\":3"));
+    P2C_CHECK (json && strstr (json, "\"cache_hits\":1") && strstr (json, "\"cache_misses\":4"));
     free (json);
     s_clear (&sent);
+    s_kernel_version = "1";
+    sch_core_destroy (&core);
+}
+
+//  --------------------------------------------------------------------------
+//  Frames split into tiles (issue 12)
+
+//  A PNG of rows [y, y+rows) of a 16-wide pattern frame, as a 1.1.0 kernel
+//  renders that tile
+static uint8_t *
+s_tile_png (uint32_t y, uint32_t rows, size_t *size)
+{
+    uint8_t *rgb = malloc ((size_t) 16 * rows * 3);
+    assert (rgb);
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t x = 0; x < 16; x++)
+            for (int c = 0; c < 3; c++)
+                rgb [((size_t) r * 16 + x) * 3 + (size_t) c] = (uint8_t) ((y + r) * 16 + x + c * 50);
+    png_image image;
+    memset (&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = 16;
+    image.height = rows;
+    image.format = PNG_FORMAT_RGB;
+    png_alloc_size_t len = 0;
+    png_image_write_to_memory (&image, NULL, &len, 0, rgb, 0, NULL);
+    uint8_t *png = malloc (len);
+    assert (png && png_image_write_to_memory (&image, png, &len, 0, rgb, 0, NULL));
+    free (rgb);
+    *size = len;
+    return png;
+}
+
+//  A peer's answer to tile y..y+rows of a 16x12 frame, or an error
+static void
+s_tile_result (sch_core_t *core, const char *gw, uint64_t conn, const char *id, uint32_t y,
+               uint32_t rows, bool ok, int64_t now)
+{
+    char json [256];
+    snprintf (json, sizeof json, "{\"bounces\":3,\"format\":\"png\",\"height\":12,"
+              "\"intersections\":%u,\"lights\":2,\"rays_traced\":%u,\"samples_per_pixel\":1,"
+              "\"tile\":[0,%u,16,%u],\"width\":16}", rows, 10 * rows, y, rows);
+    size_t len = 0;
+    uint8_t *png = s_tile_png (y, rows, &len);
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
+    res.task_id = (char *) id;
+    res.ok = ok;
+    res.compute_us = 1000;
+    res.attempt = *s_attempt_slot (id);
+    res.kernel_version = (char *) p2c_task_type ("rt_reflections")->version;
+    if (ok) {
+        res.result_json = json;
+        res.blob.data = png;
+        res.blob.len = len;
+    }
+    else {
+        res.error_code = "invalid_params";
+        res.error = "samples_per_pixel: too much";
+    }
+    P2c2r__TaskResult tr = P2C2R__TASK_RESULT__INIT;
+    tr.peer = &session;
+    tr.result = &res;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_RESULT;
+    msg.task_result = &tr;
+    sch_core_handle (core, gw, &msg, now);
+    free (png);
+}
+
+//  A 16x12 frame above the threshold runs as two tiles (rows 0-5, 6-11),
+//  each assigned, reassigned when its peer is lost, and settled on its own
+//  once both are in; the gamer gets one reply with the whole frame's PNG
+//  and the summed cost; the frame is then cached whole. A frame whose tile
+//  fails gets one error, no gamer settlement, and the held tile's peer is
+//  paid by the treasury.
+static void
+test_tiles (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    config.pay_checks = true;
+    config.tile_px = 100;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    const char *rt = p2c_task_type ("rt_reflections")->version;
+    //  only a peer of an older kernel (which ignores `tile`): the frame runs whole
+    s_peer_up_ex (core, "gw-o", 9, 2, "rt_reflections", 19, 0, false, 0, "1.0.0", 0);
+    s_params = "{\"resolution\":[16,12],\"seed\":9}";
+    s_submit (core, "f0", "rt_reflections", 30000, 0);
+    P2C_CHECK (s_assign_of (&sent, "f0", NULL) != NULL && s_assign_of (&sent, "f0#t0", NULL) == NULL);
+    s_result (core, "gw-o", 9, "f0", true, 100, NULL, 1 * MS);
+    s_ack (core, "f0", true, 5, 2 * MS);
+    P2C_CHECK (s_deliver_of (&sent, "f0", NULL) != NULL);
+    s_clear (&sent);
+    //  with peers of the current kernel, tiles go to them only (gw-o has a free slot)
+    s_peer_up_ex (core, "gw-a", 1, 1, "rt_reflections", 11, 0, false, 0, rt, 0);
+    s_peer_up_ex (core, "gw-b", 2, 1, "rt_reflections", 12, 0, false, 0, rt, 0);
+    s_params = "{\"resolution\":[16,12]}";
+    s_submit (core, "f1", "rt_reflections", 30000, 0);
+    const char *d0 = NULL, *d1 = NULL;
+    P2c2r__TaskAssign *a0 = s_assign_of (&sent, "f1#t0", &d0);
+    P2c2r__TaskAssign *a1 = s_assign_of (&sent, "f1#t1", &d1);
+    P2C_CHECK (a0 && a1 && s_assign_of (&sent, "f1", NULL) == NULL && strcmp (d0, d1));
+    P2C_CHECK (d0 && d1 && strcmp (d0, "gw-o") && strcmp (d1, "gw-o"));
+    P2C_CHECK (a0 && strstr (a0->assign->params_json, "\"tile\":[0,0,16,6]"));
+    P2C_CHECK (a1 && strstr (a1->assign->params_json, "\"tile\":[0,6,16,6]"));
+    uint64_t c0 = a0 ? a0->peer->conn : 0, c1 = a1 ? a1->peer->conn : 0;
+    char g0 [16], g1 [16];
+    snprintf (g0, sizeof g0, "%s", d0 ? d0 : "");
+    snprintf (g1, sizeof g1, "%s", d1 ? d1 : "");
+    s_clear (&sent);
+    //  tile 0 in: held, nothing settled, nothing delivered
+    s_tile_result (core, g0, c0, "f1#t0", 0, 6, true, 10 * MS);
+    P2C_CHECK (sent.count == 0);
+    //  tile 1's peer is lost: the tile is reassigned to the other peer
+    s_peer_down (core, g1, c1, 20 * MS);
+    P2c2r__TaskAssign *a2 = s_assign_of (&sent, "f1#t1", NULL);
+    P2C_CHECK (a2 && a2->peer->conn == c0 && a2->assign->attempt == 2);
+    s_clear (&sent);
+    s_tile_result (core, g0, c0, "f1#t1", 6, 6, true, 30 * MS);
+    //  both in: two settlements charged to the gamer, no reply yet
+    P2c2r__SettleRequest *s0 = s_settle_of (&sent, "f1#t0"), *s1 = s_settle_of (&sent, "f1#t1");
+    P2C_CHECK (s0 && s1 && s0->gamer_account == 500 && s1->gamer_account == 500);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    s_clear (&sent);
+    s_ack (core, "f1#t0", true, 7, 40 * MS);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    s_ack (core, "f1#t1", true, 11, 41 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "f1", NULL);
+    P2C_CHECK (d && d->reply->ok && d->reply->cost_pico == 18 && !d->reply->cached);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    //  the whole frame: rows 0-11 of the pattern, counts summed, no tile
+    size_t whole_len = 0;
+    uint8_t *whole = s_tile_png (0, 12, &whole_len);
+    P2C_CHECK (d && d->reply->blob.len == whole_len && !memcmp (d->reply->blob.data, whole, whole_len));
+    P2C_CHECK (d && !strcmp (d->reply->result_json, "{\"bounces\":3,\"format\":\"png\",\"height\":12,"
+                             "\"intersections\":12,\"lights\":2,\"rays_traced\":120,"
+                             "\"samples_per_pixel\":1,\"width\":16}"));
+    s_clear (&sent);
+    //  the same frame again: cached whole, free, no peer runs it
+    s_submit (core, "f2", "rt_reflections", 30000, 50 * MS);
+    d = s_deliver_of (&sent, "f2", NULL);
+    P2C_CHECK (d && d->reply->cached && d->reply->cost_pico == 0 && d->reply->blob.len == whole_len);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_TASK_ASSIGN) == 0);
+    s_clear (&sent);
+    free (whole);
+
+    //  a frame whose second tile fails
+    s_params = "{\"resolution\":[16,12],\"seed\":2}";
+    s_submit (core, "f3", "rt_reflections", 30000, 60 * MS);
+    a0 = s_assign_of (&sent, "f3#t0", NULL);
+    P2C_CHECK (a0 && s_assign_of (&sent, "f3#t1", NULL) == NULL);     //  one peer, one slot
+    s_clear (&sent);
+    s_tile_result (core, "gw-a", 1, "f3#t0", 0, 6, true, 70 * MS);
+    P2C_CHECK (s_assign_of (&sent, "f3#t1", NULL) != NULL);
+    s_clear (&sent);
+    s_tile_result (core, "gw-a", 1, "f3#t1", 6, 6, false, 80 * MS);
+    P2C_CHECK (s_failed_with (&sent, "f3", "invalid_params"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    //  the gamer pays for no tile; the tile that finished is paid by the treasury
+    P2c2r__SettleRequest *pay = s_settle_of (&sent, "f3#t0");
+    P2C_CHECK (pay && pay->gamer_account == 0 && pay->peer_account == 11);
+    P2C_CHECK (s_settle_of (&sent, "f3#t1") == NULL && s_settle_of (&sent, "f3") == NULL);
+    s_clear (&sent);
+
+    //  a frame whose tiles do not all finish by the deadline: one timeout
+    s_submit (core, "f4", "rt_reflections", 500, 100 * MS);
+    s_clear (&sent);
+    sch_core_cron (core, 700 * MS);
+    P2C_CHECK (s_failed_with (&sent, "f4", "timeout"));
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
+    P2C_CHECK (sch_core_stats (core)->running == 0 && sch_core_stats (core)->queued == 0
+               && sch_core_stats (core)->validating == 0 && sch_core_stats (core)->settling == 0);
+    s_clear (&sent);
+    //  its peer's late answer is stale
+    s_tile_result (core, "gw-a", 1, "f4#t0", 0, 6, true, 800 * MS);
+    P2C_CHECK (sent.count == 0);
+    //  split frames in flight hold their pixels: ten 4096x2048 frames (24 MiB
+    //  each) are split into 16 tiles each; the eleventh, past 256 MiB, runs
+    //  whole
+    s_params = "{\"resolution\":[4096,2048]}";
+    char id [16];
+    for (int k = 0; k < 11; k++) {
+        const sch_stats_t *st = sch_core_stats (core);
+        size_t before = st->queued + st->running;
+        snprintf (id, sizeof id, "big%d", k);
+        s_submit (core, id, "rt_reflections", 30000, 900 * MS);
+        P2C_CHECK (st->queued + st->running == before + (k < 10 ? 16 : 1));
+    }
+    s_clear (&sent);
+    s_params = "{\"n\":1}";
+    sch_core_destroy (&core);
+}
+
+//  Under quorum each tile runs on two peers and is held once two agree; the
+//  agreeing checks are paid by the treasury, the gamer pays each tile once
+static void
+test_tiles_quorum (void)
+{
+    sent_t sent;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_QUORUM;
+    config.funds_check = false;
+    config.pay_checks = true;
+    config.tile_px = 100;
+    memset (&sent, 0, sizeof sent);
+    sch_core_t *core = sch_core_new (&config, s_capture, &sent);
+    const char *rt = p2c_task_type ("rt_reflections")->version;
+    //  a peer of an older kernel, free all along, gets neither tiles nor their checks
+    s_peer_up_ex (core, "gw-o", 9, 4, "rt_reflections", 19, 0, false, 0, "1.0.0", 0);
+    s_peer_up_ex (core, "gw-a", 1, 2, "rt_reflections", 11, 0, false, 0, rt, 0);
+    s_peer_up_ex (core, "gw-b", 2, 2, "rt_reflections", 12, 0, false, 0, rt, 0);
+    s_params = "{\"resolution\":[16,12],\"seed\":4}";
+    s_submit (core, "q1", "rt_reflections", 30000, 0);
+    const char *ids [4] = { "q1#t0", "q1#t0#c1", "q1#t1", "q1#t1#c1" };
+    char gw [4][16];
+    uint64_t conn [4];
+    for (int k = 0; k < 4; k++) {
+        const char *d = NULL;
+        P2c2r__TaskAssign *a = s_assign_of (&sent, ids [k], &d);
+        P2C_CHECK (a != NULL);
+        snprintf (gw [k], sizeof gw [k], "%s", d ? d : "");
+        conn [k] = a ? a->peer->conn : 0;
+    }
+    //  each tile and its check on two different peers, none on gw-o
+    P2C_CHECK (strcmp (gw [0], gw [1]) && strcmp (gw [2], gw [3]));
+    for (int k = 0; k < 4; k++)
+        P2C_CHECK (strcmp (gw [k], "gw-o"));
+    s_clear (&sent);
+    for (int k = 0; k < 4; k++)
+        s_tile_result (core, gw [k], conn [k], ids [k], k < 2 ? 0 : 6, 6, true, (10 + k) * MS);
+    //  both tiles agreed: each settled once to the gamer, each check paid by the treasury
+    P2c2r__SettleRequest *t0 = s_settle_of (&sent, "q1#t0"), *t1 = s_settle_of (&sent, "q1#t1");
+    P2c2r__SettleRequest *c0 = s_settle_of (&sent, "q1#t0#c1"), *c1 = s_settle_of (&sent, "q1#t1#c1");
+    P2C_CHECK (t0 && t1 && t0->gamer_account == 500 && t1->gamer_account == 500);
+    P2C_CHECK (c0 && c1 && c0->gamer_account == 0 && c1->gamer_account == 0);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 0);
+    s_clear (&sent);
+    s_ack (core, "q1#t0#c1", true, 3, 20 * MS);
+    s_ack (core, "q1#t0", true, 4, 21 * MS);
+    s_ack (core, "q1#t1", true, 6, 22 * MS);
+    P2c2r__Deliver *d = s_deliver_of (&sent, "q1", NULL);
+    P2C_CHECK (d && d->reply->ok && d->reply->cost_pico == 10);
+    P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_DELIVER) == 1);
+    s_clear (&sent);
+    s_params = "{\"n\":1}";
     sch_core_destroy (&core);
 }
 
@@ -1623,6 +1889,8 @@ RULE (fairness)
 RULE (gamer_queue_max)
 RULE (deadline_bounds)
 RULE (cache)
+RULE (tiles)
+RULE (tiles_quorum)
 RULE (spot_agree)
 RULE (spot_cheat_banned)
 RULE (banned_result_refused)
@@ -1648,6 +1916,8 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_validation", sch_validation_test },
     { "sch_reputation", sch_reputation_test },
     { "sch_stats", sch_stats_test },
+    { "sch_tiles", sch_tiles_test },
+    { "sch_frames", sch_frames_test },
     { "sch_core", sch_core_test },
     { "least_loaded", s_rule_least_loaded },
     { "type_filter_and_no_peers", s_rule_type_filter_and_no_peers },
@@ -1671,6 +1941,8 @@ static const p2c_test_entry_t s_tests [] = {
     { "gamer_queue_max", s_rule_gamer_queue_max },
     { "deadline_bounds", s_rule_deadline_bounds },
     { "cache", s_rule_cache },
+    { "tiles", s_rule_tiles },
+    { "tiles_quorum", s_rule_tiles_quorum },
     { "spot_agree", s_rule_spot_agree },
     { "spot_cheat_banned", s_rule_spot_cheat_banned },
     { "banned_result_refused", s_rule_banned_result_refused },
