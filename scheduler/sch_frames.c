@@ -354,11 +354,13 @@ sch_frames_test (bool verbose)
     P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_TASK_ASSIGN] == assigns + 2);
     P2C_CHECK (old->busy == 0);
 
-    //  the deadline passes: one timeout to the gamer, the tiles leave with
-    //  the frame (taken off their peer), nothing to settle or pay
+    //  the deadline passes: a timeout to the gamer, the tiles leave with
+    //  the frame (taken off their peer), nothing to settle or pay (the
+    //  outbox may also send earlier unconfirmed replies again: the gateway
+    //  drops those by task id)
     int delivers = cap.count [P2C2R__INTERNAL__MSG_DELIVER];
     sch_core_cron (core, 30001 * 1000LL);
-    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == delivers + 1);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] > delivers);
     P2C_CHECK (!strcmp (cap.last_task, "f1") && !cap.last_ok && !strcmp (cap.last_code, "timeout"));
     P2C_CHECK (!sch_selftest_task (core, "f1") && !sch_selftest_task (core, "f1#t0")
                && !sch_selftest_task (core, "f1#t1"));
