@@ -25,7 +25,8 @@ check "the peers logged 300 tasks done, each once" \
     test "$(done_ids | sort -u | wc -l)" = 300 -a "$(done_ids | wc -l)" = 300
 check "both peers worked" test "$(grep -c 'task done' "$T_DIR/q2.log")" -gt 0 -a "$(grep -c 'task done' "$T_DIR/q1.log")" -gt 0
 settled () { sql "SELECT count(*) FROM tasks t JOIN accounts a ON a.id = t.gamer_account WHERE a.name = 'g1'"; }
-wait_for 10 test "$(settled)" = 300
+all_300 () { test "$(settled)" = 300; }
+wait_for 10 all_300
 check "all 300 settled" test "$(settled)" = 300
 
 # Kill q2's idle worker from outside: the loop sees its socket end

@@ -28,7 +28,8 @@ check "the unit walked them" test "$(fig moves)" -gt 10
 # run and settled for the example's account
 settled () { sql "SELECT count(*) FROM tasks t JOIN accounts a ON a.id = t.gamer_account WHERE a.name = '$1'"; }
 ran=$(( $(fig submitted) - $(fig cached) ))
-wait_for 10 test "$(settled pathfind-example)" = "$ran"
+all_settled () { test "$(settled pathfind-example)" = "$ran"; }
+wait_for 10 all_settled
 check "the server settled each request it ran ($ran)" test "$(settled pathfind-example)" = "$ran"
 
 "$EX/raytrace_png" --server "$SERVER" --out "$T_DIR/frame.png" --width 200 --height 150 \
@@ -55,12 +56,15 @@ assert len(raw) >= 150 * (1 + 200 * 3), len(raw)
 PY
 
 # The library reconnects: the gateway goes away mid-loop and comes back on
-# the same port; the loop keeps its frames, and routes flow again after
-"$EX/pathfind_loop" --server "$SERVER" --frames 600 --gamer-id restart-example \
+# the same port; the loop keeps its frames, and routes flow again after.
+# (30 s of frames: the old gateway drains for up to 10 s on SIGTERM, and a
+# busy machine is slow to settle the first 20, so the loop must outlast both)
+"$EX/pathfind_loop" --server "$SERVER" --frames 1800 --gamer-id restart-example \
     >"$T_DIR/loop2.out" 2>"$T_DIR/loop2.err" &
 LOOP=$!
 T_PIDS+=("$LOOP")
-wait_for 10 test "$(settled restart-example)" -gt 20
+over_20 () { test "$(settled restart-example)" -gt 20; }
+wait_for 30 over_20
 kill "$PID_gateway"
 wait "$PID_gateway" 2>/dev/null
 spawn gateway2 "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT"
@@ -69,8 +73,8 @@ wait "$LOOP"
 rc=$?
 cat "$T_DIR/loop2.out"
 after=$(settled restart-example)
-check "the loop survived the gateway's restart (600 frames, exit 0)" \
-    test $rc = 0 -a "$(fig frames "$T_DIR/loop2.out")" = 600
+check "the loop survived the gateway's restart (1800 frames, exit 0)" \
+    test $rc = 0 -a "$(fig frames "$T_DIR/loop2.out")" = 1800
 check "tasks ran again through the restarted gateway" test "$after" -gt "$before"
 L2=$T_DIR/loop2.out
 check "the loop was told it was disconnected" test "$(fig disconnects "$L2")" -ge 1
