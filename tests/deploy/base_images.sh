@@ -11,6 +11,8 @@
 #    are debootstrapped on the host into two bases instead: p2c2r-base:build
 #    (the -dev packages) and p2c2r-base:runtime (the runtime libraries,
 #    PostgreSQL, HAProxy); the Dockerfiles then find nothing missing.
+# `base_images.sh systemd` instead prints P2C2R_SYSTEMD_IMAGE=...: a clean
+# minimal Debian 12 with systemd as init, for deploy/install-agent.sh.
 # Root filesystems are cached as tarballs under P2C2R_DEBOOTSTRAP_CACHE
 # (default /var/cache/p2c2r-debootstrap, kept between runs on one machine,
 # never required); the images are kept too: they are the cached bases the
@@ -77,6 +79,12 @@ mkdir -p "$CACHE/debs"
 # One run at a time per machine shares the cache
 exec 9>"$CACHE/lock"
 flock 9
+
+if [ "${1:-}" = systemd ]; then
+  have_image p2c2r-base:systemd || make_image p2c2r-base:systemd systemd,systemd-sysv,ca-certificates
+  echo "P2C2R_SYSTEMD_IMAGE=p2c2r-base:systemd"
+  exit 0
+fi
 
 if ! have_image "$SLIM"; then
   if timeout 120 docker pull -q "$SLIM" >/dev/null 2>&1; then
