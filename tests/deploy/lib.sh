@@ -83,35 +83,40 @@ peer_registrations () { docker logs "$PROJECT-$1" 2>&1 | grep -c 'peer: register
 
 # A gamer on this host through HAProxy's published port, like a player:
 # gamer OUT COUNT CONCURRENCY ITERATIONS [more flags]; replies in OUT.json,
-# the summary in OUT.sum
+# the summary in OUT.sum. The data differ per run (OUT's name and our PID),
+# so that no result comes from the scheduler's cache: peers do every task.
+data_of () { echo "$(basename "$1")-$$-"; }
 gamer () {
   local out=$1 count=$2 conc=$3 iters=$4; shift 4
   "$ROOT/bin/p2c2r-agent" gamer --server "ws://127.0.0.1:$PORT" --api-key "$GAMER_KEY" \
-    --task hash --params "{\"data\":\"d{i}\",\"iterations\":$iters}" \
+    --task hash --params "{\"data\":\"$(data_of "$out"){i}\",\"iterations\":$iters}" \
     --count "$count" --concurrency "$conc" --timeout-s 300 --json "$@" \
-    >"$out.json" 2>"$out.sum"
+    </dev/null >"$out.json" 2>"$out.sum"
 }
 
-# Every reply of a gamer run is ok and carries the right hash (PROTOCOL.md:
-# iterated SHA-256 of the index's data), and the summary counts them all
+# Every reply of a gamer run is ok and carries the right hash (iterated
+# SHA-256 of the index's data, the original demo's formula that
+# agent/kernels/k_encryption.c computes), and the summary counts them all
 results_ok () {
   local out=$1 count=$2 iters=$3
-  python3 - "$out.json" "$count" "$iters" <<'PY' && grep -q "ok=$count errors=0 missing=0" "$out.sum"
+  python3 - "$out.json" "$count" "$iters" "$(data_of "$out")" <<'PY' &&
 import hashlib, json, sys
-path, count, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, count, iters, data = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 seen = set()
 for line in open(path):
     r = json.loads(line)
     i = r["index"]
-    cur = ("d%d" % i).encode()
+    cur = "%s%d" % (data, i)
     for k in range(iters):
-        cur = hashlib.sha256(cur + str(k).encode()).digest()
-    if not r["ok"] or r["result"]["hash"] != cur.hex():
+        cur = hashlib.sha256((cur + str(k)).encode()).hexdigest()
+    if not r["ok"] or r["result"]["hash"] != cur:
         sys.exit("reply %d: %s" % (i, line.strip()[:200]))
     seen.add(i)
 if len(seen) != count:
     sys.exit("%d distinct replies of %d" % (len(seen), count))
 PY
+  grep -q "ok=$count errors=0 missing=0 protocol_errors=0 cached=0" "$out.sum" \
+    || { echo "     $(grep "^summary: tasks" "$out.sum")"; return 1; }
 }
 
 # Lines (replies) a running gamer has written so far

@@ -29,7 +29,25 @@ D_T0=$SECONDS
 PROJECT=p2c2rdeploy$$
 export COMPOSE_PROJECT_NAME=$PROJECT
 export P2C2R_TAG=test-$PROJECT
-export P2C2R_PUBLISH=127.0.0.1:
+# A fixed free port on loopback: a random one (127.0.0.1::8765) is chosen
+# again by Docker 20.10 whenever HAProxy joins another network
+PORT=$(python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randint(10000, max(10001, lo - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+)
+export P2C2R_PUBLISH=127.0.0.1:$PORT
 PEERNET=$PROJECT-peers
 D_DIR=$(mktemp -d /tmp/p2c2r-deploy.XXXXXX)
 export XDG_CACHE_HOME=$D_DIR/cache
@@ -68,22 +86,22 @@ pick_subnet () {
   used=$(docker network inspect $(docker network ls -q) -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null)
   for _ in $(seq 50); do
     x=$((100 + RANDOM % 150))
-    case " $used " in *" 172.29.$x."*) continue ;; esac
+    case " $used " in *" 172.16.$x."*) continue ;; esac
     echo "$x"
     return
   done
   echo 99
 }
 X=$(pick_subnet)
-export P2C2R_FRONT_SUBNET=172.29.$X.0/25 P2C2R_FRONT_DYNAMIC=172.29.$X.0/26 P2C2R_PROXY_IP=172.29.$X.126
+export P2C2R_FRONT_SUBNET=172.16.$X.0/25 P2C2R_FRONT_DYNAMIC=172.16.$X.0/26 P2C2R_PROXY_IP=172.16.$X.126
 
 echo "== static checks"
 check "deploy/haproxy.cfg is valid for haproxy -c" haproxy -c -q -f deploy/haproxy.cfg
 check "deploy/docker/haproxy.cfg (compose) is valid for haproxy -c" \
   haproxy -c -q -f deploy/docker/haproxy.cfg
 if command -v promtool >/dev/null; then
-  check "deploy/monitoring: promtool check config (and its alert rules)" \
-    promtool check config --syntax-only deploy/monitoring/prometheus.yml >/dev/null 2>&1
+  promtool_ok () { promtool check config --syntax-only deploy/monitoring/prometheus.yml >/dev/null; }
+  check "deploy/monitoring: promtool check config (and its alert rules)" promtool_ok
 fi
 # systemd-analyze wants the binaries the units start: a staged install
 mkdir -p "$D_DIR/root"
@@ -108,10 +126,10 @@ echo "== images"
 eval "$(tests/deploy/base_images.sh)" || { echo "FAIL no Debian base image"; D_FAIL=$((D_FAIL + 1)); exit 1; }
 export P2C2R_BUILD_BASE P2C2R_RUNTIME_BASE
 t=$SECONDS
-check "docker compose build (P2C2R, PostgreSQL, HAProxy images)" \
-  dc build >"$D_DIR/build.log" 2>&1
+build_images () { dc build >"$D_DIR/build.log" 2>&1 || { tail -30 "$D_DIR/build.log"; return 1; }; }
+check "docker compose build (P2C2R, PostgreSQL, HAProxy images)" build_images
 note "build took $((SECONDS - t)) s"
-[ "$D_FAIL" = 0 ] || { tail -30 "$D_DIR/build.log"; exit 1; }
+[ "$D_FAIL" = 0 ] || exit 1
 check "the P2C2R image runs as the unprivileged user p2c2r" \
   test "$(docker run --rm --entrypoint id "p2c2r:$P2C2R_TAG" -un)" = p2c2r
 
@@ -121,7 +139,7 @@ check "docker compose up --wait --scale gateway=3: every service healthy" \
   dc_up_wait --scale gateway=3
 note "up took $((SECONDS - t)) s"
 if [ "$D_FAIL" != 0 ]; then save_logs; exit 1; fi
-PORT=$(dc port haproxy 8765 | sed 's/.*://')
+check "HAProxy published on 127.0.0.1:$PORT" test "$(dc port haproxy 8765)" = "127.0.0.1:$PORT"
 check "three gateways behind HAProxy" test "$(cids gateway | wc -l)" = 3
 check "HAProxy's /readyz answers on the published port" \
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz"
@@ -223,7 +241,6 @@ dc exec -T -u postgres postgres pg_dump -Fc p2c2r >"$D_DIR/p2c2r.dump"
 check "pg_dump of the database (docs/deploy.md)" test -s "$D_DIR/p2c2r.dump"
 check "docker compose down" dc down --timeout 20
 check "docker compose up --wait again" dc_up_wait --scale gateway=3
-PORT=$(dc port haproxy 8765 | sed 's/.*://')
 attach_haproxy
 balances >"$D_DIR/books.after"
 check "every balance intact after down and up" cmp -s "$D_DIR/books.before" "$D_DIR/books.after"
@@ -234,7 +251,6 @@ balances >"$D_DIR/books.before2"
 echo "== restore into a cluster made from nothing"
 check "docker compose down -v (data and secrets gone)" dc down -v --timeout 20
 check "docker compose up --wait on empty volumes" dc_up_wait --scale gateway=3
-PORT=$(dc port haproxy 8765 | sed 's/.*://')
 restore () {
   dc stop ledger scheduler gateway >/dev/null 2>&1 &&
   dc exec -T -u postgres postgres pg_restore --clean --if-exists --no-owner --role=p2c2r \
