@@ -47,9 +47,12 @@ if eval "$(tests/deploy/base_images.sh systemd)"; then
   }
   check "the installed agent is the one peer online" waits_alone
   check "the installed agent serves a gamer's tasks" gamer_ok "$D_DIR/g7" 10
-  check "its journal shows it registered, as the user p2c2r-agent" \
-    bash -c "docker exec '$AGENT_HOST' journalctl -u p2c2r-agent --no-pager | grep -q 'peer: registered' &&
-             test \"\$(docker exec '$AGENT_HOST' ps -o user= -C p2c2r-agent | sort -u | head -1)\" = p2c2r-agent"
+  agent_journal_ok () {
+    docker exec "$AGENT_HOST" journalctl -u p2c2r-agent --no-pager | grep -q 'peer: registered' &&
+    test "$(docker exec "$AGENT_HOST" sh -c \
+      'stat -c %U /proc/$(systemctl show -p MainPID --value p2c2r-agent)')" = p2c2r-agent
+  }
+  check "its journal shows it registered; it runs as the user p2c2r-agent" agent_journal_ok
   docker exec "$AGENT_HOST" journalctl -u p2c2r-agent --no-pager >"$D_DIR/agent-journal.log" 2>&1
 else
   check "a clean Debian image with systemd (debootstrap)" false
