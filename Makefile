@@ -33,7 +33,7 @@ main_of    = $(patsubst %.c,$(OBJ)/%.o,$(wildcard $(1)/*_main.c))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/test/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run test unit bench asan install clean stop
+.PHONY: all deps run test unit bench asan install clean stop test-deploy
 all: $(BINS)
 
 deps:
@@ -88,6 +88,12 @@ unit: $(BINS) $(UNIT_TESTS)
 test: deps
 	@$(MAKE) --no-print-directory all unit $(BENCH_TOOLS) fuzz-build
 	@tests/run.sh
+
+# compose.yaml on this machine's Docker engine (tests/deploy/run.sh); also
+# part of `make test` where a Docker engine answers
+test-deploy: deps
+	@$(MAKE) --no-print-directory all
+	@tests/deploy/run.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all

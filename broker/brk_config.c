@@ -14,6 +14,12 @@ static const p2c_cfg_t s_table [] = {
     { "curve", P2C_CFG_BOOL, P2C_CFG_FIELD (brk_config_t, curve), "true",
       .help = "CURVE and the allow-list; false lets any process join (to measure the cost"
       " only)" },
+    { "probe", P2C_CFG_STR, P2C_CFG_FIELD (brk_config_t, probe), "",
+      .help = "do not serve: exit 0 when the broker at --bind beats and has a live node of each"
+      " of these services (comma-separated; 'broker': the broker alone), else 1; it joins as a"
+      " ctl node with the ctl key of --keys" },
+    { "probe-ms", P2C_CFG_INT64, P2C_CFG_FIELD (brk_config_t, probe_ms), "3000", 100, 60000,
+      .help = "how long --probe waits" },
     { .name = NULL }
 };
 

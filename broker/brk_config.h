@@ -4,11 +4,14 @@
 #define BRK_CONFIG_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct {
     char *bind;                 //  ZeroMQ endpoint the nodes connect to
     char *keys;                 //  key directory: the broker's pair and the allow-list
     bool curve;                 //  CURVE and the allow-list (false: anyone joins)
+    char *probe;                //  "": serve; else check a running broker for these services
+    int64_t probe_ms;           //  how long --probe waits
 } brk_config_t;
 
 //  Every setting's default, without parsing. Free with brk_config_free.

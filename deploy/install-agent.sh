@@ -26,8 +26,18 @@ case $SERVER in
   *) echo "install-agent: --server must start with wss:// or ws://" >&2; exit 2 ;;
 esac
 
+# Only what building the agent needs (the list the server image's build
+# stage uses): a contributor's machine gets no PostgreSQL, HAProxy or test tools
 echo "install-agent: installing build dependencies"
-deploy/deps.sh
+missing=()
+for p in $(sed 's/#.*//' deploy/docker/packages-build.txt); do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 echo "install-agent: building"
 make -j"$(nproc)" bin/p2c2r-agent
 install -m 0755 bin/p2c2r-agent /usr/local/bin/p2c2r-agent

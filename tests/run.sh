@@ -75,6 +75,20 @@ for t in tests/e2e/test_*.sh tests/e2e/test_*.py; do
   [ $rc != 0 ] && grep -E 'FAIL|Error|error' "$out" | tail -20 | sed 's/^/    /'
 done
 
+echo "== deploy tests"
+# compose.yaml on a real Docker engine (tests/deploy/run.sh), where one answers
+# and Compose is there (v2's `docker compose` or v1's `docker-compose`)
+if command -v docker >/dev/null && timeout 20 docker info >/dev/null 2>&1 \
+   && { docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1; }; then
+  out=$LOGDIR/deploy.log
+  timeout 2400 tests/deploy/run.sh >"$out" 2>&1
+  rc=$?
+  count "$out" deploy $rc
+  [ $rc != 0 ] && grep -E '^FAIL|not healthy' "$out" | tail -20 | sed 's/^/    /'
+else
+  echo "deploy: skipped (no Docker engine with Compose)"
+fi
+
 if [ ${#failed_suites[@]} -gt 0 ]; then
   echo "failed suites: ${failed_suites[*]} (logs in build/test-logs/)"
 fi
