@@ -205,7 +205,7 @@ $(LIB_AGENT_A): $(patsubst %.c,$(OBJ)/%.o,$(wildcard lib/*.c))
 
 # The agent, its tests and the bench tools that link the agent's objects
 # take the library's objects from the archive, ahead of the common one
-LIB_USERS := bin/p2c2r-agent build/test/test_agent $(BENCH_TOOLS)
+LIB_USERS := bin/p2c2r-agent build/test/test_agent $(BENCH_TOOLS) $(FUZZ_TARGETS)
 $(LIB_USERS): $(LIB_AGENT_A)
 $(LIB_USERS): private LDLIBS := $(LIB_AGENT_A) $(OBJ)/libp2c2r-common.a $(LDLIBS)
 

@@ -102,9 +102,12 @@ s_filter (char *why, size_t why_size)
     }
     //  raise() and abort() signal this process only (a crash must stay a
     //  crash the agent can report)
+    //  (the comparison spelled out: SCMP_A0 leaves datum_b to the compiler,
+    //  which clang's -Wmissing-field-initializers refuses)
+    struct scmp_arg_cmp own_pid = { .arg = 0, .op = SCMP_CMP_EQ,
+                                    .datum_a = (scmp_datum_t) getpid (), .datum_b = 0 };
     if (rc == 0)
-        rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (tgkill), 1,
-                               SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) getpid ()));
+        rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (tgkill), 1, own_pid);
     //  Files: every open fails, none kills (the C library may probe)
     if (rc == 0)
         rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (openat), 0);
