@@ -55,7 +55,24 @@ umask 077
 } >/etc/p2c2r/agent.env
 chmod 0600 /etc/p2c2r/agent.env
 
+# The owner's preferences: made once, kept on every later run (an upgrade)
+if [ ! -e /etc/p2c2r/agent.conf ]; then
+  umask 022
+  cat >/etc/p2c2r/agent.conf <<'CONF'
+# P2C2R peer preferences (BOINC's names); `systemctl reload p2c2r-agent` applies a change.
+# exclusive-apps = steam, hl2_linux     # pause while any of these programs runs
+# run-if-user-active = true             # false: run only after idle-time-to-run minutes
+# idle-time-to-run = 3
+# cpu-usage-limit = 100                 # percent of each second the workers may run
+# max-ncpus-pct = 100                   # percent of the cores to use
+# run-on-batteries = false
+# suspend-cpu-usage = 0                 # pause while others use more than this % of the CPU
+# run-hours = mon-fri 18:00-23:30, sat-sun 0-24
+CONF
+  umask 077
+fi
 install -m 0644 deploy/systemd/p2c2r-agent.service /etc/systemd/system/p2c2r-agent.service
 systemctl daemon-reload
 systemctl enable --now p2c2r-agent.service
 echo "install-agent: running; logs: journalctl -u p2c2r-agent -f"
+echo "install-agent: status and earnings: sudo p2c2r-agent status; preferences: /etc/p2c2r/agent.conf"
