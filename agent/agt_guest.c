@@ -364,11 +364,16 @@ agt_guest_reload (agt_guest_t *self)
         log_info ("peer: preferences reload asked, but no --config file was given");
         return;
     }
+    //  The file is the whole truth after a reload: a preference it no
+    //  longer names goes back to its default (not to a flag given at start)
     char why [512];
-    if (agt_prefs_load (&self->prefs, self->config_path, why, sizeof why) != 0) {
+    agt_prefs_t fresh;
+    agt_prefs_defaults (&fresh);
+    if (agt_prefs_load (&fresh, self->config_path, why, sizeof why) != 0) {
         log_warn ("peer: preferences not reloaded, the old ones stay reason=\"%s\"", why);
         return;
     }
+    self->prefs = fresh;
     if (self->stopped)
         s_continue (self);
     self->judged_us = 0;
@@ -469,7 +474,7 @@ agt_guest_test (bool verbose)
     }
     int pids [1] = { child };
     f = fopen (conf, "w");
-    fputs ("cpu-usage-limit = 40\n", f);
+    fputs ("cpu-usage-limit = 40\nexclusive-apps = mygame\n", f);
     fclose (f);
     agt_guest_reload (g);
     P2C_CHECK (agt_guest_prefs (g)->cpu_usage_limit == 40);

@@ -46,7 +46,9 @@ bool agt_guest_paused (agt_guest_t *self);
 //  Why paused ("" when running)
 const char *agt_guest_reason (agt_guest_t *self);
 
-//  Reads the config file's preferences again (SIGHUP); logs what it did
+//  Reads the config file's preferences again (SIGHUP): they replace the
+//  running ones, and a preference the file does not name takes its default;
+//  a file with a bad line changes nothing. Logs what it did.
 void agt_guest_reload (agt_guest_t *self);
 
 //  Facts from the peer, for status

@@ -7,12 +7,14 @@
 . "$(dirname "$0")/lib.sh"
 start_stack || { t_report; exit 1; }
 PROC=$T_DIR/proc
-mkdir -p "$PROC" "$T_DIR/state"
+SYS=$T_DIR/sys
+mkdir -p "$PROC" "$SYS" "$T_DIR/state"
 CTL=$T_DIR/run/control
 CONF=$T_DIR/agent.conf
 printf 'cpu-usage-limit = 100\nexclusive-apps = mygame, other\n' >"$CONF"
 start_guest () {
-  peer "${1:-guest}" --peer-id guest --slots 1 --no-bench --config "$CONF" --control "$CTL" --proc-root "$PROC" \
+  peer "${1:-guest}" --peer-id guest --slots 1 --no-bench --config "$CONF" --control "$CTL" \
+      --proc-root "$PROC" --sys-root "$SYS" \
       --state-dir "$T_DIR/state"
 }
 start_guest
@@ -42,6 +44,42 @@ check "status says why" bash -c "'$BIN/p2c2r-agent' status --control '$CTL' | gr
 check "the peer logged the pause" grep -q "peer: paused reason=\"exclusive app 'mygame' is running\"" "$T_DIR/guest.log"
 rm -rf "$PROC/4242"
 check "the app ends: running again" wait_for 5 state_is running
+
+# On battery (a staged /sys: --sys-root): paused; on mains again: running
+mkdir -p "$SYS/class/power_supply/BAT0" "$SYS/class/power_supply/AC"
+echo Battery >"$SYS/class/power_supply/BAT0/type"
+echo Discharging >"$SYS/class/power_supply/BAT0/status"
+echo Mains >"$SYS/class/power_supply/AC/type"
+echo 0 >"$SYS/class/power_supply/AC/online"
+check "on battery the peer pauses" wait_for 5 state_is paused
+check "status says on battery" bash -c "'$BIN/p2c2r-agent' status --control '$CTL' | grep -q 'paused: on battery'"
+echo 1 >"$SYS/class/power_supply/AC/online"
+echo Charging >"$SYS/class/power_supply/BAT0/status"
+check "back on mains: running again" wait_for 5 state_is running
+
+# Keyboard and mouse: with run-if-user-active false, fresh input (the staged
+# input interrupts moving) pauses the peer until idle-time-to-run passes
+printf '  1:  %s  0  IO-APIC  1-edge  i8042\n' 100 >"$PROC/interrupts"
+printf 'exclusive-apps = mygame\nrun-if-user-active = false\nidle-time-to-run = 1\n' >"$CONF"
+"$BIN/p2c2r-agent" prefs reload --control "$CTL" >/dev/null
+printf '  1:  %s  0  IO-APIC  1-edge  i8042\n' 101 >"$PROC/interrupts"
+check "input while the owner is at the PC pauses it" wait_for 5 state_is paused
+check "status says the computer is in use" \
+    bash -c "'$BIN/p2c2r-agent' status --control '$CTL' | grep -q 'computer in use'"
+
+# The clock: hours that exclude now pause it, hours that include now resume it
+day=$(date +%a | tr 'A-Z' 'a-z'); hour=$(date +%-H)
+other=$(( (hour + 2) % 24 ))
+printf 'exclusive-apps = mygame\nrun-hours = %s %d-%d\n' "$day" "$other" "$(( other + 1 ))" >"$CONF"
+"$BIN/p2c2r-agent" prefs reload --control "$CTL" >/dev/null
+check "outside its run-hours the peer pauses" wait_for 5 state_is paused
+check "status says outside run-hours" \
+    bash -c "'$BIN/p2c2r-agent' status --control '$CTL' | grep -q 'outside run-hours'"
+printf 'exclusive-apps = mygame\nrun-hours = daily 0-24\n' >"$CONF"
+"$BIN/p2c2r-agent" prefs reload --control "$CTL" >/dev/null
+check "inside its run-hours: running again" wait_for 5 state_is running
+printf 'cpu-usage-limit = 100\nexclusive-apps = mygame, other\n' >"$CONF"
+"$BIN/p2c2r-agent" prefs reload --control "$CTL" >/dev/null
 
 # The owner's commands
 check "pause" bash -c "'$BIN/p2c2r-agent' pause --control '$CTL' | grep -q 'paused by the owner'"
