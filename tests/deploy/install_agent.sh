@@ -53,6 +53,14 @@ if eval "$(tests/deploy/base_images.sh systemd)"; then
       'stat -c %U /proc/$(systemctl show -p MainPID --value p2c2r-agent)')" = p2c2r-agent
   }
   check "its journal shows it registered; it runs as the user p2c2r-agent" agent_journal_ok
+  # The owner asks the running agent, as the docs say (root's default socket)
+  agent_status_ok () {
+    docker exec "$AGENT_HOST" p2c2r-agent status >"$D_DIR/agent-status.txt" 2>&1 &&
+    grep -Eq '^state: +running' "$D_DIR/agent-status.txt" &&
+    grep -q 'connected' "$D_DIR/agent-status.txt"
+  }
+  check "sudo p2c2r-agent status: running and connected" agent_status_ok
+  check "the preferences file is in place" docker exec "$AGENT_HOST" test -s /etc/p2c2r/agent.conf
   docker exec "$AGENT_HOST" journalctl -u p2c2r-agent --no-pager >"$D_DIR/agent-journal.log" 2>&1
 else
   check "a clean Debian image with systemd (debootstrap)" false
