@@ -280,12 +280,21 @@ s_print_menu_reply (s_gamer_t *self, bool ok, const char *code, const char *erro
     }
 }
 
-//  One terminal reply: record, print, and keep the pipeline full
+//  One terminal reply (the library's result of task index): record, print,
+//  and keep the pipeline full
 static void
-s_answer (s_gamer_t *self, int64_t index, const char *task_id, bool ok, const char *code,
-          const char *error, const char *result_json, const uint8_t *blob, size_t blob_len,
-          int64_t cost_pico, uint64_t billed_us, bool cached)
+s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
 {
+    bool ok = p2c2r_result_code (r) == P2C2R_OK;
+    const char *task_id = p2c2r_result_task_id (r);
+    const char *code = p2c2r_result_code_name (r);
+    const char *error = p2c2r_result_error (r);
+    const char *result_json = ok ? p2c2r_result_json (r) : NULL;
+    size_t blob_len = 0;
+    const uint8_t *blob = p2c2r_result_blob (r, &blob_len);
+    int64_t cost_pico = p2c2r_result_cost_pico (r);
+    uint64_t billed_us = p2c2r_result_billed_us (r);
+    bool cached = p2c2r_result_cached (r);
     double latency = (double) (p2c_now_us () - self->submit_us [index]) / 1000.0;
     self->state [index] = S_ANSWERED;
     self->outstanding--;
@@ -378,12 +387,7 @@ s_on_done (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
                   p2c2r_result_client_ref (r));
         return;
     }
-    bool ok = p2c2r_result_code (r) == P2C2R_OK;
-    size_t blob_len = 0;
-    const uint8_t *blob = p2c2r_result_blob (r, &blob_len);
-    s_answer (self, index, p2c2r_result_task_id (r), ok, p2c2r_result_code_name (r),
-              p2c2r_result_error (r), ok ? p2c2r_result_json (r) : NULL, blob, blob_len,
-              p2c2r_result_cost_pico (r), p2c2r_result_billed_us (r), p2c2r_result_cached (r));
+    s_answer (self, index, r);
 }
 
 //  The connection's state (library callback). Without reconnects, the
