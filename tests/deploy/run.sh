@@ -168,8 +168,8 @@ peers_registered () { local p; for p in p1 p2 p3; do [ "$(peer_registrations "$p
 for _ in $(seq 60); do peers_registered && break; sleep 0.5; done
 check "three peer containers registered through HAProxy" peers_registered
 t=$SECONDS
-gamer "$D_DIR/g1" 30 4 2000
-check "a gamer through HAProxy: 30 tasks, every hash right" results_ok "$D_DIR/g1" 30 2000
+gamer "$D_DIR/g1" 30 4 "$ITERS"
+check "a gamer through HAProxy: 30 tasks, every hash right" results_ok "$D_DIR/g1" 30 "$ITERS"
 check "p2c2r-ctl audit: the books balance" ctl audit
 gw_conns () {
   local c n=0
@@ -185,7 +185,7 @@ LOAD=$(python3 -c "print(max(60, min(3000, int(float('${rate:-5}') * 20))))")
 note "load: $LOAD tasks per run (30 tasks at ${rate:-?}/s)"
 
 echo "== a gateway killed under load"
-gamer "$D_DIR/g2" "$LOAD" 6 2000 &
+gamer "$D_DIR/g2" "$LOAD" 6 "$ITERS" &
 gpid=$!
 wait_replies "$D_DIR/g2" 5 $gpid
 # the gamer's own gateway (it never reconnects: ARCHITECTURE.md) stays
@@ -199,7 +199,7 @@ before=$(replies "$D_DIR/g2")
 [ -n "$victim" ] && docker kill "$victim" >/dev/null
 wait $gpid
 after=$(($(replies "$D_DIR/g2") - before))
-check "every task answered, right, after the kill" results_ok "$D_DIR/g2" "$LOAD" 2000
+check "every task answered, right, after the kill" results_ok "$D_DIR/g2" "$LOAD" "$ITERS"
 check "tasks went on through the other gateways ($after replies after the kill)" test "$after" -ge 10
 all_back () { local p n=0; for p in p1 p2 p3; do [ "$(peer_registrations "$p")" -ge 2 ] && n=$((n + 1)); done; [ "$n" -ge 1 ]; }
 check "the killed gateway's peers registered again through HAProxy" all_back
@@ -207,14 +207,14 @@ dc up -d --scale gateway=3 >/dev/null 2>&1
 check "the gateway is back: every service healthy" wait_healthy 120
 
 echo "== PostgreSQL restarted under load"
-gamer "$D_DIR/g3" "$LOAD" 6 2000 &
+gamer "$D_DIR/g3" "$LOAD" 6 "$ITERS" &
 gpid=$!
 wait_replies "$D_DIR/g3" 5 $gpid
 before=$(replies "$D_DIR/g3")
 docker restart -t 10 "$(cid postgres)" >/dev/null
 wait $gpid
 after=$(($(replies "$D_DIR/g3") - before))
-check "every task answered, right, across the restart" results_ok "$D_DIR/g3" "$LOAD" 2000
+check "every task answered, right, across the restart" results_ok "$D_DIR/g3" "$LOAD" "$ITERS"
 check "replies went on after the restart began ($after)" test "$after" -ge 10
 check "every service healthy again" wait_healthy 120
 check "p2c2r-ctl audit after the restart" ctl audit
@@ -222,12 +222,12 @@ check "p2c2r-ctl audit after the restart" ctl audit
 echo "== a peer cut off under load"
 reassigned () { gw_stat "$(cid gateway)" 's["scheduler"]["reassigned"]'; }
 r0=$(reassigned)
-gamer "$D_DIR/g4" "$LOAD" 6 2000 &
+gamer "$D_DIR/g4" "$LOAD" 6 "$ITERS" &
 gpid=$!
 wait_replies "$D_DIR/g4" 5 $gpid
 docker network disconnect "$PEERNET" "$PROJECT-p2"
 wait $gpid
-check "every task answered, right, with a peer cut off" results_ok "$D_DIR/g4" "$LOAD" 2000
+check "every task answered, right, with a peer cut off" results_ok "$D_DIR/g4" "$LOAD" "$ITERS"
 r1=$(reassigned)
 check "the cut-off peer's tasks were reassigned ($r0 -> $r1)" test "${r1:-0}" -gt "${r0:-0}"
 docker rm -f "$PROJECT-p2" >/dev/null
