@@ -463,6 +463,10 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
         sch_queues_pull (self, peer, now_us);
         return;
     }
+    if (sch_validation_unknown_version (self, task, peer, res, now_us)) {
+        sch_queues_pull (self, peer, now_us);
+        return;
+    }
     uint64_t observed = (uint64_t) (now_us - task->attempt_start_us);
     sch_ptype_t *pt = peer->pt [task->type];
     sch_billing_run_t bill = {

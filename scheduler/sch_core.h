@@ -101,6 +101,7 @@ typedef struct {
     uint64_t unresolved;            //  validations that ended without a majority
     uint64_t incomparable;          //  results of another kernel version, not compared
     uint64_t invalid_results;       //  results that lost a validation
+    uint64_t unknown_versions;      //  of those, results of a kernel version we do not know
     uint64_t paid_then_invalid;     //  of those, results already settled (spot)
     uint64_t banned_results;        //  results of banned peers, refused unpaid
     uint64_t bans;                  //  peers (accounts) banned

@@ -390,6 +390,8 @@ void sch_peers_standing (sch_core_t *self, sch_rep_t *rep);
 //  What a result teaches of the peer's speed and latency.
 void sch_peers_learn (sch_core_t *self, sch_peer_t *peer, int type, double compute_us,
                       uint64_t observed_us);
+//  The session gets no more tasks of the type (it ran an unknown kernel).
+void sch_peers_refuse_type (sch_core_t *self, sch_peer_t *peer, int type);
 //  Forgets a peer whose connection is gone; its tasks go elsewhere.
 void sch_peers_lost (sch_core_t *self, sch_peer_t *peer, int64_t now_us, const char *why);
 void sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us);
@@ -440,6 +442,11 @@ void sch_validation_check_done (sch_core_t *self, sch_task_t *task, const sch_ru
 //  A quorum task's own result: held until two agree.
 void sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch_run_t *run,
                                    int64_t now_us);
+//  A good result of a kernel version the catalogue does not know for the
+//  type is invalid at once: counted against the peer, never paid, never
+//  cached; the run is retried elsewhere. True when it was (the caller stops).
+bool sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                                     const P2c2r__PeerResult *res, int64_t now_us);
 //  A released result (settling): run again elsewhere by the spot draw.
 void sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                           const sch_run_t *run, int64_t now_us);
@@ -498,6 +505,9 @@ void sch_selftest_submit (sch_core_t *core, const char *gw, const char *id, cons
 //  A good result of the task's current attempt, from the peer that runs it
 void sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
                           uint64_t compute_us, int64_t now_us);
+//  The same, naming the kernel version that ran (the above: the catalogue's)
+void sch_selftest_result_version (sch_core_t *core, const char *id, const char *result_json,
+                                  uint64_t compute_us, const char *version, int64_t now_us);
 void sch_selftest_ack (sch_core_t *core, const char *id, bool ok, int64_t now_us);
 void sch_selftest_balance (sch_core_t *core, int64_t account, int64_t balance_pico,
                            bool disabled, int64_t now_us);

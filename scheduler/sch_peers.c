@@ -124,6 +124,19 @@ s_drop_type (sch_core_t *self, sch_peer_t *peer, int t)
     peer->pt [t] = NULL;
 }
 
+//  The session sent a result of a kernel version we do not know for the
+//  type: it gets no more tasks of that type (a retry must not land there
+//  again); a reconnect starts afresh, its account's reputation does not.
+void
+sch_peers_refuse_type (sch_core_t *self, sch_peer_t *peer, int t)
+{
+    if (!peer->pt [t])
+        return;
+    s_drop_type (self, peer, t);
+    peer->types &= ~(1u << t);
+    log_info ("peer refused for type key=%s type=%s", peer->key, sch_type (t)->name);
+}
+
 //  --------------------------------------------------------------------------
 //  Peers coming and going
 

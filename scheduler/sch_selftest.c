@@ -106,6 +106,13 @@ void
 sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
                      uint64_t compute_us, int64_t now_us)
 {
+    sch_selftest_result_version (core, id, result_json, compute_us, "1.0.0", now_us);
+}
+
+void
+sch_selftest_result_version (sch_core_t *core, const char *id, const char *result_json,
+                             uint64_t compute_us, const char *version, int64_t now_us)
+{
     sch_task_t *task = (sch_task_t *) zhashx_lookup (core->tasks, id);
     assert (task && task->peer);
     P2c2r__Session session = P2C2R__SESSION__INIT;
@@ -116,7 +123,7 @@ sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
     res.ok = true;
     res.compute_us = compute_us;
     res.attempt = task->attempts;
-    res.kernel_version = "1";
+    res.kernel_version = (char *) version;
     res.result_json = (char *) result_json;
     P2c2r__TaskResult tr = P2C2R__TASK_RESULT__INIT;
     tr.peer = &session;

@@ -175,7 +175,15 @@ s_add (sch_core_t *self, sch_val_t *val, const sch_run_t *run, bool paid)
     e->account = run->account;
     e->run_id = sch_strndup_bounded (res->task_id, SCH_MAX_ID + 16);
     e->check = run->check;
-    e->version = sch_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    if (res->kernel_version && *res->kernel_version)
+        e->version = sch_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    else {
+        //  no version named (the JSON protocol has no field for it): judged
+        //  as the current one, so it is compared like any other
+        char current [SCH_MAX_SHORT];
+        e->version = strdup (p2c_task_version_current (sch_type (val->type), current,
+                                                       sizeof current));
+    }
     e->result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
     e->blob = sch_memdup (res->blob.data, res->blob.len);
     e->blob_size = e->blob ? res->blob.len : 0;
@@ -340,6 +348,33 @@ sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch_run_
     sch_validation_eval (self, task->val, now_us);
 }
 
+//  A version nobody knows cannot be compared, so it would never lose: such
+//  a result is judged invalid here, before billing, so it is never settled
+//  (never paid, so never reversed) and never enters the cache. A check run
+//  that brought it counts as a check without a result (its validation runs
+//  another); the gamer's task is retried on another peer.
+bool
+sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                                const P2c2r__PeerResult *res, int64_t now_us)
+{
+    if (!res->kernel_version || !*res->kernel_version
+        || p2c_task_version_known (sch_type (task->type), res->kernel_version))
+        return false;       //  a result without a version is judged as the current one
+    self->stats.invalid_results++;
+    self->stats.unknown_versions++;
+    log_warn ("validation: result lost task=%s account=%" PRId64 " reason=unknown_version"
+              " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
+              res->kernel_version ? res->kernel_version : "");
+    if (sch_reputation_verdict (self, peer->rep, false, now_us))
+        sch_peers_standing (self, peer->rep);
+    sch_peers_refuse_type (self, peer, task->type);
+    if (task->is_check)
+        sch_tasks_fail (self, task, SCH_ERR_KERNEL_ERROR, "", now_us);
+    else
+        sch_tasks_retry (self, task, now_us);
+    return true;
+}
+
 //  A share of results (more for doubted peers) is run again elsewhere in
 //  the background; the result was released at once.
 void
@@ -435,5 +470,27 @@ sch_validation_test (bool verbose)
     sch_selftest_ack (core, "odd#c1", true, 80);
     P2C_CHECK (core->stats.completed == 2 && !strcmp (cap.last_task, "odd#c1"));
     P2C_CHECK (core->stats.stale_acks == 0 && zhashx_size (core->tasks) == 0);
+    //  an invented kernel version is invalid at once: never settled, the
+    //  peer's account is counted invalid, the task runs again elsewhere;
+    //  a result that names no version is judged as the current one
+    sch_selftest_submit (core, "gw-g", "forged", "compression", 500, 90);
+    sch_task_t *forged = sch_selftest_task (core, "forged");
+    P2C_CHECK (forged && forged->peer && forged->peer->account_id == 11);
+    int settles = cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST];
+    sch_selftest_result_version (core, "forged", "{}", 10, "7.7.7", 100);
+    P2C_CHECK (core->stats.unknown_versions == 1 && core->stats.invalid_results == 2);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST] == settles);
+    P2C_CHECK (sch_core_reputation (core, 11, 100, &valid, &invalid, &banned) && invalid > 0.99);
+    P2C_CHECK (forged->state == SCH_RUNNING || forged->state == SCH_QUEUED);
+    P2C_CHECK (forged->attempts == 1 || forged->attempts == 2);
+    sch_core_destroy (&core);
+    //  none for compression, one peer: the retry lands on it again, and a
+    //  result without a version settles
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "compression", 21, 0);
+    sch_selftest_submit (core, "gw-g", "nov", "compression", 500, 0);
+    sch_selftest_result_version (core, "nov", "{}", 10, "", 10);
+    P2C_CHECK (core->stats.unknown_versions == 0 && sch_selftest_task (core, "nov")
+               && sch_selftest_task (core, "nov")->state == SCH_SETTLING);
     sch_core_destroy (&core);
 }

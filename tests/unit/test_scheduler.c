@@ -183,7 +183,7 @@ static const char *s_params = "{\"n\":1}";
 static int64_t s_gamer_account = 500;
 static uint64_t s_gamer_conn = 1;
 static const char *s_result_json = "{\"hash\":\"ab\"}";
-static const char *s_kernel_version = "1";
+static const char *s_kernel_version = "1.0.0";   //  the catalogue's
 
 static void
 s_submit_from (sch_core_t *core, const char *gw, const char *id, const char *type,
@@ -1379,8 +1379,9 @@ test_banned_result_refused (void)
     sch_core_destroy (&core);
 }
 
-//  Quorum: nothing is released or paid before two results agree; results
-//  of different kernel versions are not compared.
+//  Quorum: nothing is released or paid before two results agree; a result
+//  of a kernel version the catalogue does not know is invalid, never merely
+//  incomparable (issue 14).
 static void
 test_quorum (void)
 {
@@ -1398,17 +1399,20 @@ test_quorum (void)
     s_result (core, gw0, c0, "t1", true, 100, NULL, 10 * MS);
     P2C_CHECK (sent.count == 0);
     P2C_CHECK (sch_core_stats (core)->validating == 1);
-    //  another kernel version: no vote; a third run is asked for
-    s_kernel_version = "2";
+    //  an invented kernel version: invalid at once, no vote; a third run
+    //  is asked for
+    s_kernel_version = "9.9.9-forged";
     s_result (core, gw1, c1, "t1#c1", true, 100, NULL, 20 * MS);
-    s_kernel_version = "1";
+    s_kernel_version = "1.0.0";
     P2C_CHECK (s_count (&sent, P2C2R__INTERNAL__MSG_SETTLE_REQUEST) == 0);
-    P2C_CHECK (sch_core_stats (core)->incomparable == 1);
+    P2C_CHECK (sch_core_stats (core)->incomparable == 0);
+    P2C_CHECK (sch_core_stats (core)->unknown_versions == 1
+               && sch_core_stats (core)->invalid_results == 1);
     P2C_CHECK (s_where (&sent, "t1#c2", gw2, &c2) && strcmp (gw2, gw0) && strcmp (gw2, gw1));
     s_clear (&sent);
     s_result (core, gw2, c2, "t1#c2", true, 100, NULL, 30 * MS);
     //  the gamer pays the gamer's run; the agreeing check is paid by the
-    //  treasury; the run of the other version is neither judged nor paid
+    //  treasury; the run of the invented version is judged invalid, unpaid
     P2c2r__SettleRequest *m = s_settle_of (&sent, "t1");
     P2C_CHECK (m && m->peer_account == 11 && m->gamer_account == 500);
     P2c2r__SettleRequest *mc = s_settle_of (&sent, "t1#c2");
@@ -1419,8 +1423,8 @@ test_quorum (void)
     double v = 0, i = 0;
     bool banned = false;
     int64_t other = !strcmp (gw1, "gw-b") ? 12 : 13;
-    P2C_CHECK (sch_core_reputation (core, other, 40 * MS, &v, &i, &banned) == false
-               || (v == 0 && i == 0));
+    P2C_CHECK (sch_core_reputation (core, other, 40 * MS, &v, &i, &banned)
+               && v == 0 && i > 0.99);
     s_clear (&sent);
     //  only one peer: the quorum never forms and the gamer hears timeout
     s_peer_down (core, "gw-b", 2, 50 * MS);
