@@ -321,10 +321,10 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
 static bool
 s_cache_answer (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    task->cache_key = sch_cache_key (sch_type (task->type)->name, task->params_json,
-                                     task->payload, task->payload_size);
+    task->cache_key = sch_validation_cache_key (task);
     const sch_cache_entry_t *hit = task->cache_key
-                                 ? sch_cache_get (self->cache, task->cache_key, now_us)
+                                 ? sch_cache_get_for (self->cache, task->cache_key,
+                                                      task->gamer_account, now_us)
                                  : NULL;
     if (!hit)
         return false;
@@ -404,6 +404,10 @@ s_result_accept (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, const sch
                  int64_t now_us)
 {
     const P2c2r__PeerResult *res = run->res;
+    if (!sch_validation_current (task->type, res->kernel_version)) {
+        free (task->cache_key);     //  the cache serves the current version only
+        task->cache_key = NULL;
+    }
     sch_vent_t e = { 0 };
     e.account = run->account;
     e.result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
@@ -518,11 +522,13 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
         sch_tasks_deliver (self, task, &reply);
         self->stats.completed++;
         sch_stats_latency (self, task, now_us);
-        //  a spot-checked result still under check is cached too: if it
-        //  loses, the validation replaces it
+        //  only a validated result is shared; until then it serves the
+        //  gamer who paid for it (a spot check that agrees shares it)
         if (task->cache_key)
-            sch_cache_put (self->cache, task->cache_key, task->result_json, task->blob,
-                           task->blob_size, task->compute_us, now_us);
+            sch_cache_put_for (self->cache, task->cache_key,
+                               sch_validation_shareable (self, task) ? 0 : task->gamer_account,
+                               task->result_json, task->blob, task->blob_size,
+                               task->compute_us, now_us);
         log_debug ("task delivered id=%s billed_us=%" PRIu64 " cost_pico=%" PRId64, task->id,
                    task->billed_us, ack->gamer_charge_pico);
     }

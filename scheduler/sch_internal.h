@@ -447,6 +447,14 @@ void sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch
 //  cached; the run is retried elsewhere. True when it was (the caller stops).
 bool sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                                      const P2c2r__PeerResult *res, int64_t now_us);
+//  The task's cache key, with the type's current kernel version in it;
+//  NULL when not cacheable.
+char *sch_validation_cache_key (sch_task_t *task);
+//  True when a result of that version (empty: the current) may be cached.
+bool sch_validation_current (int type, const char *version);
+//  True when the settled task's result passed a validation (or its type
+//  has none): it may serve every gamer from the cache.
+bool sch_validation_shareable (sch_core_t *self, sch_task_t *task);
 //  A released result (settling): run again elsewhere by the spot draw.
 void sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                           const sch_run_t *run, int64_t now_us);

@@ -266,7 +266,7 @@ s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
     bool settle_now = !val->released && val->task && val->task->state == SCH_VALIDATING;
     if (settle_now)
         w->paid = true;
-    bool first_lost = s_judge (self, val, w, now_us);
+    s_judge (self, val, w, now_us);
     if (!val->done) {
         val->done = true;
         if (val->n > 2)
@@ -274,16 +274,23 @@ s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
         else
             self->stats.agreed++;
     }
+    bool current = sch_validation_current (val->type, w->version);
     if (settle_now) {
         val->released = true;
+        if (!current) {
+            free (val->task->cache_key);    //  the cache serves the current version only
+            val->task->cache_key = NULL;
+        }
         sch_tasks_settle (self, val->task, w, now_us);
     }
     else
-    if (val->released && first_lost && val->cache_key) {
-        //  the released result lost: the cache must not keep serving it
+    if (val->released && val->cache_key) {
+        //  validated: the winner is shared from now on; a released result
+        //  that lost is no longer served, not even to its gamer
         sch_cache_drop (self->cache, val->cache_key);
-        sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
-                       w->blob_size, w->compute_us, now_us);
+        if (current)
+            sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
+                           w->blob_size, w->compute_us, now_us);
     }
 }
 
@@ -373,6 +380,34 @@ sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *
     else
         sch_tasks_retry (self, task, now_us);
     return true;
+}
+
+char *
+sch_validation_cache_key (sch_task_t *task)
+{
+    char current [SCH_MAX_SHORT], keyed [SCH_MAX_SHORT * 2];
+    const p2c_task_type_t *t = sch_type (task->type);
+    snprintf (keyed, sizeof keyed, "%s@%s", t->name,
+              p2c_task_version_current (t, current, sizeof current));
+    return sch_cache_key (keyed, task->params_json, task->payload, task->payload_size);
+}
+
+bool
+sch_validation_current (int type, const char *version)
+{
+    char current [SCH_MAX_SHORT];
+    return !version || !*version
+        || !strcmp (version, p2c_task_version_current (sch_type (type), current,
+                                                       sizeof current));
+}
+
+bool
+sch_validation_shareable (sch_core_t *self, sch_task_t *task)
+{
+    if (sch_mode (self, task->type) == SCH_VAL_NONE)
+        return true;
+    //  under quorum a task settles only once two results agreed
+    return task->val && task->val->mode == SCH_VAL_QUORUM && task->val->done;
 }
 
 //  A share of results (more for doubted peers) is run again elsewhere in
@@ -492,5 +527,56 @@ sch_validation_test (bool verbose)
     sch_selftest_result_version (core, "nov", "{}", 10, "", 10);
     P2C_CHECK (core->stats.unknown_versions == 0 && sch_selftest_task (core, "nov")
                && sch_selftest_task (core, "nov")->state == SCH_SETTLING);
+    sch_core_destroy (&core);
+
+    //  the cache (issue 14): a released spot result serves only the gamer
+    //  who paid for it until a check agrees; then every gamer
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.spot_permille = 0;
+    config.spot_doubted_permille = 1000;        //  new peers: every result checked
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_submit (core, "gw-g", "s1", "encryption", 500, 0);
+    sch_selftest_result (core, "s1", "{\"h\":1}", 10, 10);
+    sch_selftest_ack (core, "s1", true, 20);
+    P2C_CHECK (core->stats.completed == 1 && core->stats.checks == 1);
+    //  the check still runs: gamer 500 is served its own result, 501 is not
+    sch_selftest_submit (core, "gw-g", "s2", "encryption", 500, 30);
+    P2C_CHECK (core->stats.cached == 1 && !sch_selftest_task (core, "s2"));
+    sch_selftest_submit (core, "gw-g", "s3", "encryption", 501, 40);
+    P2C_CHECK (core->stats.cached == 1 && sch_selftest_task (core, "s3"));
+    //  the check agrees: shared
+    sch_selftest_result (core, "s1#c1", "{\"h\":1}", 10, 50);
+    P2C_CHECK (core->stats.agreed == 1);
+    sch_selftest_submit (core, "gw-g", "s4", "encryption", 502, 60);
+    P2C_CHECK (core->stats.cached == 2 && !sch_selftest_task (core, "s4"));
+    sch_core_destroy (&core);
+
+    //  a forged released result that loses is not served again, not even
+    //  to its own gamer; the winner is
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    sch_selftest_submit (core, "gw-g", "f1", "encryption", 500, 0);
+    sch_selftest_result (core, "f1", "{\"h\":666}", 10, 10);
+    sch_selftest_ack (core, "f1", true, 20);
+    sch_selftest_result (core, "f1#c1", "{\"h\":1}", 10, 30);
+    P2C_CHECK (sch_selftest_task (core, "f1#c2"));
+    sch_selftest_result (core, "f1#c2", "{\"h\":1}", 10, 40);
+    P2C_CHECK (core->stats.tiebreaks == 1 && core->stats.paid_then_invalid == 1);
+    const sch_cache_entry_t *hit = NULL;
+    char *key = NULL;
+    {
+        sch_task_t probe = { 0 };
+        probe.type = sch_type_index ("encryption");
+        probe.params_json = (char *) "{\"n\":1}";   //  sch_selftest_submit's
+        key = sch_validation_cache_key (&probe);
+    }
+    hit = sch_cache_get_for (core->cache, key, 500, 50);
+    P2C_CHECK (hit && hit->owner == 0 && !strcmp (hit->result_json, "{\"h\":1}"));
+    free (key);
     sch_core_destroy (&core);
 }
