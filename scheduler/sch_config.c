@@ -62,6 +62,11 @@ static const p2c_cfg_t s_table [] = {
       .help = "invalid share of verdicts, per mille, at which a peer is banned" },
     { "pay-checks", P2C_CFG_BOOL, S_F (core.pay_checks), "true",
       .help = "the treasury pays the peers of valid check runs (gamer_account 0)" },
+    { "block-v4-bits", P2C_CFG_UINT32, S_F (core.block_v4_bits), "0", 0, 32,
+      .help = "IPv4 prefix of an address block (24: /24): a peer never runs tasks of a gamer,"
+      " nor checks of a run, from its block (0: off; off behind a proxy that hides addresses)" },
+    { "block-v6-bits", P2C_CFG_UINT32, S_F (core.block_v6_bits), "0", 0, 128,
+      .help = "IPv6 prefix of an address block (64: /64), as --block-v4-bits" },
     //  0 stays 0 in the defaults, which the core takes as a fixed seed, so
     //  that tests draw the same; sch_config_load seeds it from the clock
     { "seed", P2C_CFG_UINT64, S_F (core.seed), "0", 0, 0x7fffffffffffffffLL,

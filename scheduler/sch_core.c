@@ -301,6 +301,8 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->client_ref = sch_strndup_bounded (sub->submit->client_ref, SCH_MAX_ID);
     task->region = sch_strndup_bounded (sub->region, SCH_MAX_SHORT);
     task->gamer_account = sub->gamer_account;
+    task->gamer_id = sch_strndup_bounded (sub->gamer_id, SCH_MAX_ID);
+    task->gamer_block = sch_peers_block (&self->config, sub->address);
     task->gamer_conn = sub->gamer->conn;
     task->gamer = sch_gamers_require (self, sub->gamer_account, gateway, sub->gamer->conn);
     task->gw = sch_gateways_require (self, gateway);

@@ -54,6 +54,10 @@ typedef struct {
     uint32_t ban_permille;          //  and the invalid share (of verdicts) for a ban
     uint64_t seed;                  //  of the spot-check draw
     bool pay_checks;                //  the treasury pays valid check runs' peers
+    //  self-dealing: a peer never runs a task of a gamer in its address
+    //  block (prefix bits; 0: the rule is off for that family)
+    uint32_t block_v4_bits;
+    uint32_t block_v6_bits;
     //  resources per catalogue type (0/false: no need)
     uint32_t needs_ram_gb [SCH_MAX_TYPES];
     uint32_t needs_vram_gb [SCH_MAX_TYPES];

@@ -91,6 +91,7 @@ struct _sch_peer_t {
     void *gw_handle;            //  in gw->peers
     char *peer_id;              //  the contributor's name, for logs
     char *region;               //  advertised region, "" none
+    char *block;                //  its address block, "" unknown or rule off
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
@@ -161,6 +162,9 @@ typedef struct {
     uint32_t checks_live;       //  check tasks alive
     int64_t used_account [SCH_VAL_RUNS + 4];   //  peers that ran it, never twice
     char *used_key [SCH_VAL_RUNS + 4];
+    char *used_block [SCH_VAL_RUNS + 4];       //  their address blocks
+    char *gamer_id;             //  the gamer's name and block: no check runs there either
+    char *gamer_block;
     size_t nused;
     bool released;              //  a result went to the gamer
     bool done;                  //  a verdict was reached (or given up)
@@ -179,6 +183,8 @@ struct _sch_task_t {
     char *client_ref;
     char *region;               //  the gamer's gateway's region, "" any
     int64_t gamer_account;
+    char *gamer_id;             //  the gamer's name: a peer of that name is its owner's
+    char *gamer_block;          //  the gamer's address block, "" unknown or rule off
     uint64_t gamer_conn;
     sch_gamer_t *gamer;         //  whose queue it waits in
     sch_gw_t *gw;               //  the gamer's gateway (NULL for checks)
@@ -383,6 +389,10 @@ void sch_queues_test (bool verbose);
 //  sch_peers.c: the peer registry
 
 void sch_peers_free (sch_peer_t **peer_p);
+//  The address block of a client address under the configured prefixes:
+//  "a.b.c.0/24" or "2001:db8::/64"; "" when the rule is off or the
+//  address does not parse. The caller frees it.
+char *sch_peers_block (const sch_core_config_t *config, const char *address);
 //  Puts the peer's index entries where its load, speed and standing say.
 void sch_peers_rekey (sch_core_t *self, sch_peer_t *peer);
 //  The account's ban changed: its peers leave or rejoin the indexes.
@@ -427,8 +437,12 @@ void sch_gamers_test (bool verbose);
 
 void sch_validation_free (sch_val_t **val_p);
 void sch_validation_unref (sch_core_t *self, sch_val_t *val);
-//  True when the peer (or its account) already ran the validated task.
+//  True when the peer (or its account, owner or address block) already ran
+//  the validated task.
 bool sch_validation_used (sch_val_t *val, sch_peer_t *peer);
+//  True when the peer may run the task: not the gamer's own (same account
+//  or name, same address block), nor, for a validated task, one that ran it.
+bool sch_validation_may_run (const sch_task_t *task, sch_peer_t *peer);
 //  Notes that the peer runs the validated task, so that no other run goes there.
 void sch_validation_use (sch_val_t *val, sch_peer_t *peer);
 sch_val_t *sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode);

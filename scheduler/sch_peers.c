@@ -6,6 +6,7 @@
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 
 void
@@ -21,8 +22,34 @@ sch_peers_free (sch_peer_t **peer_p)
     free (peer->key);
     free (peer->peer_id);
     free (peer->region);
+    free (peer->block);
     free (peer);
     *peer_p = NULL;
+}
+
+//  Masks the address to its block, so that peers and gamers of one network
+//  (a colluding pair at home, a farm of accounts in one /24) are known as
+//  one party: a prefix, not an account, is what costs an attacker money.
+char *
+sch_peers_block (const sch_core_config_t *config, const char *address)
+{
+    unsigned char a [16];
+    char text [INET6_ADDRSTRLEN + 8], out [INET6_ADDRSTRLEN + 24];
+    if (!address || !*address || strlen (address) >= INET6_ADDRSTRLEN)
+        return strdup ("");
+    int family = strchr (address, ':') ? AF_INET6 : AF_INET;
+    uint32_t bits = family == AF_INET6 ? config->block_v6_bits : config->block_v4_bits;
+    size_t len = family == AF_INET6 ? 16 : 4;
+    if (!bits || inet_pton (family, address, a) != 1)
+        return strdup ("");
+    for (size_t i = 0; i < len; i++) {
+        uint32_t keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * (uint32_t) i : 0;
+        a [i] &= (unsigned char) (0xff00u >> keep);
+    }
+    if (!inet_ntop (family, a, text, sizeof text))
+        return strdup ("");
+    snprintf (out, sizeof out, "%s/%u", text, bits);
+    return strdup (out);
 }
 
 //  --------------------------------------------------------------------------
@@ -270,6 +297,8 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     peer->peer_id = sch_strndup_bounded (up->peer_id, SCH_MAX_ID);
     free (peer->region);
     peer->region = sch_strndup_bounded (caps ? caps->region : "", SCH_MAX_SHORT);
+    free (peer->block);
+    peer->block = sch_peers_block (&self->config, up->address);
     peer->slots = slots;
     self->stats.slots += slots;
     for (size_t t = 0; t < self->ntypes; t++) {
@@ -318,6 +347,32 @@ sch_peers_test (bool verbose)
     int cmp = sch_type_index ("compression");
     P2C_CHECK (enc >= 0 && cmp >= 0 && sch_type_index ("hash") == enc);
     P2C_CHECK (sch_type_index ("mining") == -1);
+    //  address blocks: off by default; /24 and /64 when set
+    sch_core_config_t bc;
+    sch_core_config_default (&bc);
+    char *b = sch_peers_block (&bc, "203.0.113.77");
+    P2C_CHECK (b && !strcmp (b, ""));
+    free (b);
+    bc.block_v4_bits = 24;
+    bc.block_v6_bits = 64;
+    const char *blocks [][2] = {
+        { "203.0.113.77", "203.0.113.0/24" }, { "203.0.113.1", "203.0.113.0/24" },
+        { "127.0.1.5", "127.0.1.0/24" }, { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+        { "::1", "::/64" }, { "not-an-ip", "" }, { "", "" }, { "1.2.3.4.5", "" },
+        { "999.1.1.1", "" }
+    };
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks [0]; i++) {
+        b = sch_peers_block (&bc, blocks [i][0]);
+        P2C_CHECK (b && !strcmp (b, blocks [i][1]));
+        free (b);
+    }
+    b = sch_peers_block (&bc, NULL);
+    P2C_CHECK (b && !*b);
+    free (b);
+    bc.block_v4_bits = 20;
+    b = sch_peers_block (&bc, "10.1.31.9");
+    P2C_CHECK (b && !strcmp (b, "10.1.16.0/20"));
+    free (b);
     sch_selftest_peer_up (core, "gw-p", 1, 2, "encryption,compression,mining", 11, 0);
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-p/1");
     P2C_CHECK (peer && peer->slots == 2 && peer->pt [enc] && peer->pt [cmp]);

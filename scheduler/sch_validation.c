@@ -28,6 +28,8 @@ sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
     val->payload_size = task->payload_size;
     val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
     val->deadline_ms = task->deadline_ms;
+    val->gamer_id = strdup (task->gamer_id ? task->gamer_id : "");
+    val->gamer_block = strdup (task->gamer_block ? task->gamer_block : "");
     task->val = val;
     return val;
 }
@@ -42,8 +44,12 @@ sch_validation_free (sch_val_t **val_p)
         free (v->e [i].result_json);
         free (v->e [i].blob);
     }
-    for (size_t i = 0; i < v->nused; i++)
+    for (size_t i = 0; i < v->nused; i++) {
         free (v->used_key [i]);
+        free (v->used_block [i]);
+    }
+    free (v->gamer_id);
+    free (v->gamer_block);
     free (v->task_id);
     free (v->params_json);
     free (v->payload);
@@ -63,12 +69,28 @@ sch_validation_unref (sch_core_t *self, sch_val_t *val)
     sch_validation_free (&val);
 }
 
+//  One party: the same name (a gamer account and a peer account of one
+//  holder: the scheduler knows accounts by id and name only, and ids of a
+//  gamer and a peer account never match), or the same address block (both
+//  known). Peers are told apart by account: a name is only a label.
+static bool
+s_same_party (const char *name_a, const char *block_a, const char *name_b, const char *block_b)
+{
+    return (name_a && *name_a && name_b && !strcmp (name_a, name_b))
+        || (block_a && *block_a && block_b && !strcmp (block_a, block_b));
+}
+
+//  A check run never goes to the first runs' accounts, owners or address
+//  blocks, nor to the gamer's: a colluding pair cannot validate itself.
 bool
 sch_validation_used (sch_val_t *val, sch_peer_t *peer)
 {
+    if (s_same_party (val->gamer_id, val->gamer_block, peer->peer_id, peer->block))
+        return true;
     for (size_t i = 0; i < val->nused; i++)
         if ((peer->account_id && val->used_account [i] == peer->account_id)
-            || !strcmp (val->used_key [i], peer->key))
+            || !strcmp (val->used_key [i], peer->key)
+            || s_same_party (NULL, val->used_block [i], NULL, peer->block))
             return true;
     return false;
 }
@@ -78,8 +100,19 @@ sch_validation_use (sch_val_t *val, sch_peer_t *peer)
 {
     if (val->nused < SCH_VAL_RUNS + 4 && !sch_validation_used (val, peer)) {
         val->used_account [val->nused] = peer->account_id;
+        val->used_block [val->nused] = strdup (peer->block ? peer->block : "");
         val->used_key [val->nused++] = strdup (peer->key);
     }
+}
+
+bool
+sch_validation_may_run (const sch_task_t *task, sch_peer_t *peer)
+{
+    if (!task->is_check
+        && ((task->gamer_account && peer->account_id == task->gamer_account)
+            || s_same_party (task->gamer_id, task->gamer_block, peer->peer_id, peer->block)))
+        return false;       //  no self-dealing: a gamer's task never runs on its own peer
+    return !task->val || !sch_validation_used (task->val, peer);
 }
 
 //  True when a live, unbanned peer of the task's type has not run it: a
@@ -432,9 +465,132 @@ sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
 //  Self-test: quorum with a treasury-paid check, a tie-break, and check
 //  runs known by their field whatever their ids say
 
+//  A peer with a name and a client address
+static void
+s_test_peer (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
+             const char *name, const char *address, int64_t now_us)
+{
+    char *types [] = { "encryption" };
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = 1;
+    caps.n_task_types = 1;
+    caps.task_types = types;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = (char *) name;
+    up.account_id = account;
+    up.capabilities = &caps;
+    up.address = (char *) address;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, now_us);
+}
+
+//  A gamer's submit with a name and a client address
+static void
+s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *name,
+               const char *address, int64_t now_us)
+{
+    P2c2r__Session gamer = P2C2R__SESSION__INIT;
+    gamer.gateway = "gw-g";
+    gamer.conn = 1;
+    P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
+    submit.task_type = "encryption";
+    submit.params_json = "{\"n\":2}";
+    submit.client_ref = "ref";
+    P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
+    ts.task_id = (char *) id;
+    ts.gamer = &gamer;
+    ts.gamer_account = account;
+    ts.gamer_id = (char *) name;
+    ts.submit = &submit;
+    ts.deadline_ms = 30000;
+    ts.address = (char *) address;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    msg.task_submit = &ts;
+    sch_core_handle (core, "gw-g", &msg, now_us);
+}
+
+//  No self-dealing (issue 14): a gamer's task never runs on a peer of the
+//  same name or address block; a check never runs in the first run's block
+//  nor the gamer's, and goes to an established peer first
+static void
+s_test_self_dealing (void)
+{
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.spot_permille = 1000;
+    config.spot_doubted_permille = 1000;
+    config.block_v4_bits = 24;
+    config.block_v6_bits = 64;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    //  the attacker's pair at home, and two honest peers elsewhere
+    s_test_peer (core, "gw-a", 1, 11, "mallory-peer", "198.51.100.7", 0);
+    s_test_peer (core, "gw-a", 2, 12, "mallory-2", "198.51.100.8", 0);
+    s_test_peer (core, "gw-a", 3, 13, "alice", "203.0.113.5", 0);
+    s_test_peer (core, "gw-a", 4, 14, "bob", "2001:db8:9::1", 0);
+    //  mallory's gamer task goes to neither of its peers
+    s_test_submit (core, "m1", 500, "mallory", "198.51.100.9", 0);
+    sch_task_t *m1 = sch_selftest_task (core, "m1");
+    P2C_CHECK (m1 && m1->peer && m1->peer->account_id != 11 && m1->peer->account_id != 12);
+    //  a gamer of the same name as a peer (one holder) never gets that peer
+    s_test_submit (core, "a1", 501, "alice", "192.0.2.1", 0);
+    sch_task_t *a1 = sch_selftest_task (core, "a1");
+    P2C_CHECK (a1 && a1->peer && a1->peer->account_id != 13);
+    //  the check of a result of peer 11 never goes to 12 (same block), nor
+    //  to the gamer's block
+    sch_selftest_result (core, a1->peer->account_id == 11 ? "a1" : "m1", "{}", 10, 10);
+    sch_task_t *t;
+    int checks = 0;
+    for (t = (sch_task_t *) zhashx_first (core->tasks); t; t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t->is_check && t->peer) {
+            checks++;
+            P2C_CHECK (strcmp (t->peer->block, "198.51.100.0/24"));
+        }
+    P2C_CHECK (core->stats.checks == 1);
+    sch_core_destroy (&core);
+
+    //  a check prefers a peer past its new time to a fresh account
+    config.block_v4_bits = 0;
+    config.new_samples = 2;
+    core = sch_selftest_core (&cap, &config);
+    s_test_peer (core, "gw-a", 1, 21, "p1", "", 0);
+    s_test_peer (core, "gw-a", 2, 22, "veteran", "", 0);
+    s_test_peer (core, "gw-a", 3, 23, "fresh", "", 0);
+    sch_rep_t *vet = sch_reputation_require (core, 22, 0);
+    sch_reputation_verdict (core, vet, true, 0);
+    sch_reputation_verdict (core, vet, true, 0);
+    P2C_CHECK (!sch_reputation_doubted (core, vet));
+    //  peer 22 is busy first: the task takes the best free one
+    s_test_submit (core, "v1", 600, "g", "", 0);
+    sch_task_t *v1 = sch_selftest_task (core, "v1");
+    P2C_CHECK (v1 && v1->peer);
+    if (v1->peer->account_id == 22) {
+        //  the veteran ran it: nobody established is left; a fresh one checks
+        sch_selftest_result (core, "v1", "{}", 10, 10);
+        P2C_CHECK (sch_selftest_task (core, "v1#c1")
+                   && sch_selftest_task (core, "v1#c1")->peer);
+    }
+    else {
+        sch_selftest_result (core, "v1", "{}", 10, 10);
+        sch_task_t *c = sch_selftest_task (core, "v1#c1");
+        P2C_CHECK (c && c->peer && c->peer->account_id == 22);
+    }
+    sch_core_destroy (&core);
+}
+
 void
 sch_validation_test (bool verbose)
 {
+    s_test_self_dealing ();
     (void) verbose;
     sch_selftest_t cap;
     sch_core_config_t config;
