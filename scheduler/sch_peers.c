@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <strings.h>
 
 void
 sch_peers_free (sch_peer_t **peer_p)
@@ -37,6 +38,9 @@ sch_peers_block (const sch_core_config_t *config, const char *address)
     char text [INET6_ADDRSTRLEN + 8], out [INET6_ADDRSTRLEN + 24];
     if (!address || !*address || strlen (address) >= INET6_ADDRSTRLEN)
         return strdup ("");
+    //  an IPv4 client of a dual-stack listener is IPv4
+    if (!strncasecmp (address, "::ffff:", 7) && strchr (address, '.'))
+        address += 7;
     int family = strchr (address, ':') ? AF_INET6 : AF_INET;
     uint32_t bits = family == AF_INET6 ? config->block_v6_bits : config->block_v4_bits;
     size_t len = family == AF_INET6 ? 16 : 4;
@@ -310,9 +314,10 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     }
     peer->types = types;
     sch_peers_rekey (self, peer);
-    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s%s",
-              fresh ? "up" : "refreshed", peer->key, peer->peer_id, peer->account_id, slots,
-              __builtin_popcount (types), peer->region, peer->rep->banned ? " banned=1" : "");
+    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s"
+              " block=%s%s", fresh ? "up" : "refreshed", peer->key, peer->peer_id,
+              peer->account_id, slots, __builtin_popcount (types), peer->region, peer->block,
+              peer->rep->banned ? " banned=1" : "");
     sch_queues_pull (self, peer, now_us);
 }
 
@@ -359,7 +364,7 @@ sch_peers_test (bool verbose)
         { "203.0.113.77", "203.0.113.0/24" }, { "203.0.113.1", "203.0.113.0/24" },
         { "127.0.1.5", "127.0.1.0/24" }, { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
         { "::1", "::/64" }, { "not-an-ip", "" }, { "", "" }, { "1.2.3.4.5", "" },
-        { "999.1.1.1", "" }
+        { "999.1.1.1", "" }, { "::ffff:198.51.100.9", "198.51.100.0/24" }, { "::ffff:198.51.100.9", "198.51.100.0/24" }
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks [0]; i++) {
         b = sch_peers_block (&bc, blocks [i][0]);

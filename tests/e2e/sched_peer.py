@@ -3,7 +3,9 @@
 speaks the binary protocol to a gateway with tests/e2e/pb.py and runs the
 encryption kernel in Python (the formula of PROTOCOL.md, result encoded
 like the agent: sorted keys, compact).
-  --mode corrupt --share 0.5 : forges that share of its results
+  --mode corrupt --share 0.5 : forges that share of its results (the same
+                               forgery for the same input: two such peers agree)
+  --bind 127.0.5.1           : connects from that address (another block)
   --mode silent              : accepts tasks and never answers
   --mode late --delay-s 3    : answers correctly, but only after the delay
                                (after its attempt timed out)
@@ -55,12 +57,15 @@ async def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--delay-s", type=float, default=3.0)
     ap.add_argument("--run-s", type=float, default=300)
+    ap.add_argument("--bind", default=None,
+                    help="local address to connect from (e.g. 127.0.5.1: another address block)")
     ap.add_argument("--kernel-version", default="1.0.0",
                     help="what the real agent reports (p2c2r-agent peer --list-kernels)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     end = time.monotonic() + a.run_s
-    async with websockets.connect(a.server, max_size=2**24) as ws:
+    extra = {"local_addr": (a.bind, 0)} if a.bind else {}
+    async with websockets.connect(a.server, max_size=2**24, **extra) as ws:
         await ws.send(pb.register_peer(a.peer_id, ["encryption"], a.slots))
         while time.monotonic() < end:
             try:
