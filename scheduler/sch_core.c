@@ -21,6 +21,7 @@
     millisecond, so milliseconds would bill them nothing. */
 #include "sch_internal.h"
 #include "sch_config.h"
+#include "p2c_cost.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
@@ -475,11 +476,18 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
     }
     uint64_t observed = (uint64_t) (now_us - task->attempt_start_us);
     sch_ptype_t *pt = peer->pt [task->type];
+    const sch_core_config_t *c = &self->config;
     sch_billing_run_t bill = {
         res->compute_us, observed, pt ? pt->ref_us : 0,
         self->ref_n [task->type] ? self->ref_sum [task->type] / self->ref_n [task->type] : 0,
-        sch_type (task->type)->max_billed_us
+        sch_type (task->type)->max_billed_us,
+        c->bill_max_permille ? p2c_cost_expected_us (sch_type (task->type)->name,
+                                                     task->params_json, task->payload_size) : 0,
+        c->bill_min_permille, c->bill_max_permille, c->bill_flag_permille,
+        (uint64_t) c->bill_flag_slack_us
     };
+    if (sch_billing_flagged (&bill))
+        sch_reputation_flag (self, task, peer, &bill, now_us);
     sch_run_t run = { peer->account_id, res, sch_billing_billed (&bill), observed,
                       task->is_check };
     sch_peers_learn (self, peer, task->type,

@@ -484,6 +484,9 @@ bool sch_reputation_doubted (sch_core_t *self, sch_rep_t *rep);
 //  Bans or unbans from the decayed counts; true when that changed (the
 //  caller then calls sch_peers_standing).
 bool sch_reputation_judge (sch_core_t *self, sch_rep_t *rep, int64_t now_us);
+//  A claim far beyond the expected time: counted, logged, an invalid verdict.
+void sch_reputation_flag (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                          const sch_billing_run_t *bill, int64_t now_us);
 //  Counts a verdict on a result of the account; true when its ban changed.
 bool sch_reputation_verdict (sch_core_t *self, sch_rep_t *rep, bool valid, int64_t now_us);
 void sch_reputation_test (bool verbose);
@@ -517,7 +520,7 @@ typedef struct {
 } sch_selftest_t;
 
 //  A core that sends into cap; config NULL: the defaults with validation,
-//  funds and cache off (the rule tests' settings).
+//  funds, cache and the cost model of billing off (the rule tests' settings).
 sch_core_t *sch_selftest_core (sch_selftest_t *cap, const sch_core_config_t *config);
 //  type: comma-separated task types
 void sch_selftest_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,

@@ -45,6 +45,7 @@ sch_selftest_core (sch_selftest_t *cap, const sch_core_config_t *config)
         c.validation = SCH_VAL_NONE;
         c.funds_check = false;
         c.cache_max_entries = 0;
+        c.bill_max_permille = 0;        //  bill the measured time
     }
     return sch_core_new (&c, s_capture, cap);
 }

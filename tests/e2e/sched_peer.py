@@ -6,6 +6,7 @@ like the agent: sorted keys, compact).
   --mode corrupt --share 0.5 : forges that share of its results (the same
                                forgery for the same input: two such peers agree)
   --bind 127.0.5.1           : connects from that address (another block)
+  --claim-us N --hold-s S    : claims N us of compute and holds each result S s
   --mode silent              : accepts tasks and never answers
   --mode late --delay-s 3    : answers correctly, but only after the delay
                                (after its attempt timed out)
@@ -57,6 +58,10 @@ async def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--delay-s", type=float, default=3.0)
     ap.add_argument("--run-s", type=float, default=300)
+    ap.add_argument("--claim-us", type=int, default=0,
+                    help="claim this compute time instead of the measured one")
+    ap.add_argument("--hold-s", type=float, default=0,
+                    help="hold each result this long before sending it")
     ap.add_argument("--bind", default=None,
                     help="local address to connect from (e.g. 127.0.5.1: another address block)")
     ap.add_argument("--kernel-version", default="1.0.0",
@@ -93,7 +98,9 @@ async def main():
             forged = rng.random() < a.share
             if forged:
                 result["hash"] = hashlib.sha256(result["hash"].encode()).hexdigest()
-            us = int((time.monotonic() - t0) * 1e6) + 1
+            us = a.claim_us or int((time.monotonic() - t0) * 1e6) + 1
+            if a.hold_s:
+                await asyncio.sleep(a.hold_s)
             text = json.dumps(result, sort_keys=True, separators=(",", ":"))
             await ws.send(peer_result(task_id, attempt, text, us, a.kernel_version))
             print(f"task id={task_id} attempt={attempt} forged={int(forged)}", flush=True)

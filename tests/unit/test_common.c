@@ -1,5 +1,6 @@
 /*  Self-tests of the common library. */
 #include "p2c_cfg.h"
+#include "p2c_cost.h"
 #include "p2c_frame.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
@@ -16,6 +17,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_msg",    p2c_msg_test },
     { "p2c_money",  p2c_money_test },
     { "p2c_tasks",  p2c_tasks_test },
+    { "p2c_cost",   p2c_cost_test },
     { "p2c_node",   p2c_node_test },
     { NULL, NULL }
 };
