@@ -16,8 +16,9 @@
       the gamers' tasks it holds;
     - one heap (sch_heap) of tasks ordered by the next moment each needs
       attention (balance wait, deadline, attempt end, settlement retry).
-    Times are monotonic microseconds: billed time is the smaller of the
-    peer's claim and what we observe, and most tasks take well under a
+    Times are monotonic microseconds: billed time starts from the cost
+    model's expected time and moves toward the smaller of the peer's claim
+    and what we observe (sch_billing.h), and most tasks take well under a
     millisecond, so milliseconds would bill them nothing. */
 #include "sch_internal.h"
 #include "sch_config.h"
