@@ -67,11 +67,12 @@ static const p2c_cfg_t s_table [] = {
       " (with the most at 1500, no peer is billed more than 2x another for the same params)" },
     { "bill-max-permille", P2C_CFG_UINT32, S_F (core.bill_max_permille), "1500", 0, 100000,
       .help = "most billed time, per mille of the expected time (0: bill the measured time)" },
-    { "bill-flag-permille", P2C_CFG_UINT32, S_F (core.bill_flag_permille), "4000", 0, 1000000,
+    { "bill-flag-permille", P2C_CFG_UINT32, S_F (core.bill_flag_permille), "10000", 0, 1000000,
       .help = "a claim past this share of the expected time, per mille, plus the slack, is"
       " flagged and counts against the peer's reputation (0: never)" },
-    { "bill-flag-slack-ms", P2C_CFG_INT64, S_F (core.bill_flag_slack_us), "100", 0, 3600000,
-      .help = "slack added to the flag line (scheduling noise of small tasks)", .scale = 1000 },
+    { "bill-flag-slack-ms", P2C_CFG_INT64, S_F (core.bill_flag_slack_us), "1000", 0, 3600000,
+      .help = "slack added to the flag line: an honest peer on a busy machine stalls now and"
+      " then, and a flag counts against it", .scale = 1000 },
     { "block-v4-bits", P2C_CFG_UINT32, S_F (core.block_v4_bits), "0", 0, 32,
       .help = "IPv4 prefix of an address block (24: /24): a peer never runs tasks of a gamer,"
       " nor checks of a run, from its block (0: off; off behind a proxy that hides addresses)" },
