@@ -289,6 +289,18 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
         if (t >= 0 && s_fits (self, caps, t))
             types |= 1u << t;
     }
+    //  a kernel version the catalogue does not know would only bring
+    //  invalid results (an agent older than the server): not eligible
+    for (size_t k = 0; caps && k < caps->n_kernels; k++) {
+        const P2c2r__KernelInfo *ki = caps->kernels [k];
+        int t = ki ? sch_type_index (ki->task_type) : -1;
+        if (t >= 0 && (types & (1u << t)) && ki->version && *ki->version
+            && !p2c_task_version_known (sch_type (t), ki->version)) {
+            types &= ~(1u << t);
+            log_info ("peer kernel unknown peer_id=%.64s type=%s version=%.32s",
+                      up->peer_id ? up->peer_id : "", sch_type (t)->name, ki->version);
+        }
+    }
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (self->peers, key);
     bool fresh = !peer;
     if (fresh)
@@ -374,6 +386,36 @@ sch_peers_test (bool verbose)
     b = sch_peers_block (&bc, NULL);
     P2C_CHECK (b && !*b);
     free (b);
+    //  an agent whose kernel version the catalogue does not know is not
+    //  eligible for that type (its results would be invalid); a known one is
+    {
+        char *tt [] = { "encryption", "compression" };
+        P2c2r__KernelInfo k1 = P2C2R__KERNEL_INFO__INIT, k2 = P2C2R__KERNEL_INFO__INIT;
+        k1.task_type = "encryption";
+        k1.version = "0.9-old";
+        k2.task_type = "compression";
+        k2.version = "1.0.0";
+        P2c2r__KernelInfo *ks [] = { &k1, &k2 };
+        P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+        caps.slots = 1;
+        caps.n_task_types = 2;
+        caps.task_types = tt;
+        caps.n_kernels = 2;
+        caps.kernels = ks;
+        P2c2r__Session session = P2C2R__SESSION__INIT;
+        session.gateway = "gw-old";
+        session.conn = 5;
+        P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+        up.session = &session;
+        up.peer_id = "old-agent";
+        up.account_id = 55;
+        up.capabilities = &caps;
+        sch_peers_up (core, &up, 0);
+        sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-old/5");
+        P2C_CHECK (old && !old->pt [enc] && old->pt [cmp] && old->types == 1u << cmp);
+        P2C_CHECK (core->eligible [enc] == 0 && core->eligible [cmp] == 1);
+        sch_peers_lost (core, old, 0, "test");
+    }
     bc.block_v4_bits = 20;
     b = sch_peers_block (&bc, "10.1.31.9");
     P2C_CHECK (b && !strcmp (b, "10.1.16.0/20"));

@@ -975,8 +975,8 @@ test_expected_finish (void)
 {
     sent_t sent;
     sch_core_t *core = s_core (&sent, 10000, 3, 100);
-    s_peer_up_ex (core, "gw-a", 1, 4, "encryption", 11, 8, false, 4000, "1", 0);
-    s_peer_up_ex (core, "gw-b", 2, 4, "encryption", 12, 8, false, 1000, "1", 0);
+    s_peer_up_ex (core, "gw-a", 1, 4, "encryption", 11, 8, false, 4000, "1.0.0", 0);
+    s_peer_up_ex (core, "gw-b", 2, 4, "encryption", 12, 8, false, 1000, "1.0.0", 0);
     s_submit (core, "t1", "encryption", 30000, 0);
     const char *dest = NULL;
     P2C_CHECK (s_assign_of (&sent, "t1", &dest) && !strcmp (dest, "gw-b"));
@@ -1001,13 +1001,13 @@ test_resources (void)
     P2C_CHECK (sch_core_config_needs (&config, "rt_shadows:gpu,physics_fluid:ram=4") == 0);
     memset (&sent, 0, sizeof sent);
     sch_core_t *core = sch_core_new (&config, s_capture, &sent);
-    s_peer_up_ex (core, "gw-a", 1, 4, "rt_shadows", 11, 16, false, 0, "1", 0);
-    s_peer_up_ex (core, "gw-b", 2, 4, "physics_fluid", 12, 2, true, 0, "1", 0);
+    s_peer_up_ex (core, "gw-a", 1, 4, "rt_shadows", 11, 16, false, 0, "1.0.0", 0);
+    s_peer_up_ex (core, "gw-b", 2, 4, "physics_fluid", 12, 2, true, 0, "1.0.0", 0);
     s_submit (core, "t1", "rt_shadows", 30000, 0);
     s_submit (core, "t2", "physics_fluid", 30000, 0);
     P2C_CHECK (s_failed_with (&sent, "t1", "no_peers"));
     P2C_CHECK (s_failed_with (&sent, "t2", "no_peers"));
-    s_peer_up_ex (core, "gw-c", 3, 4, "rt_shadows", 13, 16, true, 0, "1", 0);
+    s_peer_up_ex (core, "gw-c", 3, 4, "rt_shadows", 13, 16, true, 0, "1.0.0", 0);
     s_submit (core, "t3", "rt_shadows", 30000, 0);
     const char *dest = NULL;
     P2C_CHECK (s_assign_of (&sent, "t3", &dest) && !strcmp (dest, "gw-c"));
@@ -1448,8 +1448,8 @@ test_billing_reference (void)
 {
     sent_t sent;
     sch_core_t *core = s_core (&sent, 10000, 3, 100);
-    s_peer_up_ex (core, "gw-a", 1, 1, "encryption", 11, 8, false, 3000, "1", 0);
-    s_peer_up_ex (core, "gw-b", 2, 1, "encryption", 12, 8, false, 1000, "1", 0);
+    s_peer_up_ex (core, "gw-a", 1, 1, "encryption", 11, 8, false, 3000, "1.0.0", 0);
+    s_peer_up_ex (core, "gw-b", 2, 1, "encryption", 12, 8, false, 1000, "1.0.0", 0);
     //  fleet mean 2000 us; gw-b is faster: billed as claimed
     s_submit (core, "t1", "encryption", 30000, 0);
     s_params = "{\"n\":2}";
