@@ -11,10 +11,15 @@ export P2C2R_ATTEMPT_TIMEOUT_MS=3000
 SCHED_ARGS="--ban-min-invalid 1000000"
 start_stack || { t_report; exit 1; }
 peer honest-1 --slots 2
-spawn_out cheat /usr/bin/python3 "$(dirname "$0")/sched_peer.py" --server "$SERVER" \
-    --peer-id cheat --mode corrupt --share 1.0 --slots 4 --kernel-version 9.9.9-forged --seed 3
+# two attacker accounts: a session that sent such a result gets no more
+# tasks of the type, so each brings what its slots held at that moment
+for c in cheat cheat2; do
+    spawn_out $c /usr/bin/python3 "$(dirname "$0")/sched_peer.py" --server "$SERVER" \
+        --peer-id $c --mode corrupt --share 1.0 --slots 4 --kernel-version 9.9.9-forged --seed 3
+done
 wait_peers honest-1
-wait_for 30 grep -q "peer up.*peer_id=cheat" "$T_DIR/scheduler.log"
+wait_for 30 grep -q "peer up.*peer_id=cheat " "$T_DIR/scheduler.log"
+wait_for 30 grep -q "peer up.*peer_id=cheat2 " "$T_DIR/scheduler.log"
 
 N=80
 spawn_out gamer "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id g1 --task encryption \
@@ -39,13 +44,14 @@ def real(data, n):         # as sched_peer.py's honest runs (equal to the agent'
     for i in range(n):
         cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
     return cur
-runs = re.findall(r"task id=(\S+) attempt=\d+ forged=1", open(f"{d}/cheat.out").read())
+runs = [t for c in ("cheat", "cheat2")
+        for t in re.findall(r"task id=(\S+) attempt=\d+ forged=1", open(f"{d}/{c}.out").read())]
 log = open(f"{d}/scheduler.log").read()
 lost = set(re.findall(r"validation: result lost task=(\S+) account=\d+ reason=unknown_version", log))
 paid = sql("SELECT count(*) FROM tasks t JOIN accounts a ON a.id = t.peer_account "
-           "WHERE a.name = 'cheat'")[0]
+           "WHERE a.name LIKE 'cheat%'")[0]
 rev = sql("SELECT count(*) FROM reversals r JOIN accounts a ON a.id = r.peer_account "
-          "WHERE a.name = 'cheat'")[0]
+          "WHERE a.name LIKE 'cheat%'")[0]
 bad = []
 for f in ("gamer.out", "gamer2.out"):
     for r in map(json.loads, open(f"{d}/{f}")):
