@@ -18,7 +18,7 @@ bool
 sch_frames_capable (sch_peer_t *peer, int type)
 {
     const sch_ptype_t *pt = peer->pt [type];
-    return pt && !strcmp (pt->version, sch_type (type)->version);
+    return pt && sch_cache_version_ok (sch_type (type)->name, pt->version);
 }
 
 static size_t
@@ -306,7 +306,9 @@ void
 sch_frames_test (bool verbose)
 {
     (void) verbose;
-    const char *current = sch_type (sch_type_index ("rt_reflections"))->version;
+    char current [SCH_MAX_SHORT];
+    p2c_task_version_current (sch_type (sch_type_index ("rt_reflections")), current,
+                              sizeof current);
     sch_core_config_t config;
     sch_core_config_default (&config);
     P2C_CHECK (config.tile_px == 518400 && config.tile_max == 16);
@@ -319,10 +321,17 @@ sch_frames_test (bool verbose)
     sch_core_t *core = sch_selftest_core (&cap, &config);
     int rt = sch_type_index ("rt_reflections");
 
-    //  only a peer of the catalogue's kernel version renders tiles
-    s_test_peer_up (core, "gw-o", 9, 1, "1.0.0", false);
+    //  a ray tracer older than 1.1.0 (which ignores `tile`) is not eligible
+    //  at all: the catalogue knows 1.1.0 only
+    s_test_peer_up (core, "gw-v", 8, 1, "1.0.0", false);
+    sch_peer_t *v1 = (sch_peer_t *) zhashx_lookup (core->peers, "gw-v/8");
+    P2C_CHECK (v1 && !v1->pt [rt] && core->eligible [rt] == 0);
+    //  only a peer of the catalogue's kernel version renders tiles; one
+    //  that names no version (the JSON protocol has no field for it) runs
+    //  frames whole
+    s_test_peer_up (core, "gw-o", 9, 1, "", false);
     sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-o/9");
-    P2C_CHECK (old && !sch_frames_capable (old, rt));
+    P2C_CHECK (old && old->pt [rt] && !sch_frames_capable (old, rt));
     //  ...without one, a frame runs whole
     s_test_submit (core, "w1", "{\"resolution\":[16,12]}", 0);
     sch_task_t *whole = sch_selftest_task (core, "w1");
