@@ -2,7 +2,11 @@
     defaults and bounds are those of agent/kernels/k_*.c; the reference
     inputs are agent/kernels/agt_kernels_list.h's K_*_REFERENCE, and the
     reference times their medians under `p2c2r-agent bench --runs 5` on the
-    reference machine (the 2-core build machine, 2026-12-02). A kernel
+    reference machine (the 2-core build machine, 2026-12-02, busy). Encryption
+    2.0.0 (a raw digest per round, where 1.0.0 hashed hex text) was benched
+    later on a quieter machine: its median 16966 us times 2.28, the
+    geometric mean of the other kernels' old over new medians in that same
+    run, keeps its row on the same scale as the others. A kernel
     change that moves its time re-runs the bench and updates its row here.
     A model need not be exact: billing takes the expected time and moves
     it only within bounds by the measured one; it must grow with the work
@@ -74,7 +78,7 @@ static double
 s_encryption (json_t *p, size_t payload)
 {
     (void) payload;
-    return s_num (p, "iterations", NULL, 1000, 1, 1000000) + s_strlen (p, "data", 1048576) / 64;
+    return s_num (p, "iterations", NULL, 1000, 1, 10000000) + s_strlen (p, "data", 1048576) / 64;
 }
 
 //  bytes deflated and inflated
@@ -112,11 +116,40 @@ s_procedural (json_t *p, size_t payload)
     return s_vec (p, "size", 2, 64, 8, 512) * (1 + s_num (p, "smoothing", NULL, 5, 0, 20));
 }
 
-//  primary rays times their bounces, per light
+//  The share of the frame a tile [x,y,w,h] renders (1.1.0): its pixels over
+//  the frame's, clamped to the frame; 1 without a tile
+static double
+s_tile_share (json_t *p, double def_res)
+{
+    json_t *tile = json_object_get (p, "tile");
+    if (!json_is_array (tile) || json_array_size (tile) != 4)
+        return 1;
+    json_t *res = json_object_get (p, "resolution");
+    double share = 1;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = json_is_array (res) ? json_array_get (res, i) : res;
+        double side = json_is_number (r) ? json_number_value (r) : def_res;
+        if (!(side >= 8))
+            side = 8;
+        if (side > 4096)
+            side = 4096;
+        json_t *t = json_array_get (tile, 2 + i);
+        double part = json_is_number (t) ? json_number_value (t) : side;
+        if (!(part >= 1))
+            part = 1;
+        if (part > side)
+            part = side;
+        share *= part / side;
+    }
+    return share;
+}
+
+//  primary rays times their bounces, per light (the kernel accepts frames
+//  up to 4096 a side, within its work budget); a tile's share of them
 static double
 s_rays (json_t *p, double def_res, double def_bounces, double def_spp, double def_lights)
 {
-    return s_vec (p, "resolution", 2, def_res, 8, 512)
+    return s_tile_share (p, def_res) * s_vec (p, "resolution", 2, def_res, 8, 4096)
          * s_num (p, "samples_per_pixel", NULL, def_spp, 1, 256)
          * (1 + s_num (p, "bounces", NULL, def_bounces, 0, 10))
          * (1 + s_num (p, "lights", NULL, def_lights, 1, 16));
@@ -174,13 +207,15 @@ s_fluid (json_t *p, size_t payload)
          * s_num (p, "solver_iterations", NULL, 10, 1, 50);
 }
 
-//  voxels times fracture levels
+//  voxels times seeds times fracture levels (the nearest-seed tests; the
+//  kernel bounds their product)
 static double
 s_destruction (json_t *p, size_t payload)
 {
     (void) payload;
     double r = s_num (p, "resolution", NULL, 32, 4, 96);
-    return r * r * r * s_num (p, "fracture_depth", NULL, 2, 1, 6);
+    return r * r * r * s_num (p, "complexity", NULL, 8, 2, 1024)
+         * s_num (p, "fracture_depth", NULL, 2, 1, 6);
 }
 
 //  output pixels (from output_res, else from the input's size and scale),
@@ -204,7 +239,7 @@ s_upscale (json_t *p, size_t payload)
 
 static const s_model_t s_models [] = {
     { "encryption", s_encryption,
-      "{\"data\":\"p2c2r benchmark\",\"iterations\":50000}", 0, 182203 },
+      "{\"data\":\"p2c2r benchmark\",\"iterations\":50000}", 0, 38700 },
     { "compression", s_compression,
       "{\"data\":\"p2c2r benchmark \",\"repeat\":200000,\"level\":6}", 0, 20792 },
     { "ai_dialogue", s_dialogue,
@@ -298,12 +333,12 @@ p2c_cost_test (bool verbose)
     uint64_t one = p2c_cost_expected_us ("encryption", "{\"data\":\"x\",\"iterations\":1}", 0);
     uint64_t big = p2c_cost_expected_us ("encryption", "{\"data\":\"x\",\"iterations\":100000}", 0);
     P2C_CHECK (one >= S_BASE_US && one < S_BASE_US + 10);
-    P2C_CHECK (big > 300000 && big < 400000);
+    P2C_CHECK (big > 70000 && big < 85000);
     //  defaults, bounds, garbage: never more than the kernel would accept
     P2C_CHECK (p2c_cost_expected_us ("encryption", "{}", 0)
                == p2c_cost_expected_us ("encryption", "{\"iterations\":1000}", 0));
     P2C_CHECK (p2c_cost_expected_us ("encryption", "{\"iterations\":1e300}", 0)
-               == p2c_cost_expected_us ("encryption", "{\"iterations\":1000000}", 0));
+               == p2c_cost_expected_us ("encryption", "{\"iterations\":10000000}", 0));
     P2C_CHECK (p2c_cost_expected_us ("encryption", "{\"iterations\":-5}", 0)
                == p2c_cost_expected_us ("encryption", "{\"iterations\":1}", 0));
     P2C_CHECK (p2c_cost_expected_us ("encryption", "not json", 0)
@@ -322,7 +357,19 @@ p2c_cost_test (bool verbose)
         //  the largest task a kernel accepts stays within an hour
         P2C_CHECK (p2c_cost_expected_us (types [i], "{}", 0) > 0);
     }
-    //  more pixels, more samples: more work
+    //  more pixels, more samples: more work; up to 4096 a side; a tile
+    //  costs its share of the frame
+    P2C_CHECK (p2c_cost_units ("rt_reflections", "{\"resolution\":[1920,1080]}", 0)
+               == 1920.0 * 1080 * 1 * 4 * 3);
+    P2C_CHECK (p2c_cost_units ("rt_reflections", "{\"resolution\":[9999,8]}", 0)
+               == p2c_cost_units ("rt_reflections", "{\"resolution\":[4096,8]}", 0));
+    P2C_CHECK (p2c_cost_units ("rt_reflections",
+                               "{\"resolution\":[1920,1080],\"tile\":[0,540,1920,540]}", 0)
+               == p2c_cost_units ("rt_reflections", "{\"resolution\":[1920,1080]}", 0) / 2);
+    P2C_CHECK (p2c_cost_units ("rt_shadows", "{\"resolution\":[16,12],\"tile\":[0,0,99,99]}", 0)
+               == p2c_cost_units ("rt_shadows", "{\"resolution\":[16,12]}", 0));
+    P2C_CHECK (p2c_cost_units ("physics_destruction", "{\"complexity\":16}", 0)
+               == 2 * p2c_cost_units ("physics_destruction", "{\"complexity\":8}", 0));
     P2C_CHECK (p2c_cost_units ("rt_shadows", "{\"resolution\":[512,512]}", 0)
                > p2c_cost_units ("rt_shadows", "{\"resolution\":[64,64]}", 0));
     P2C_CHECK (p2c_cost_units ("physics_fluid", "{\"grid_size\":32}", 0)

@@ -177,7 +177,7 @@ sch_reputation_test (bool verbose)
     sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 31, 0);
     sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 32, 0);
     uint64_t expected = p2c_cost_expected_us ("encryption", "{\"n\":1}", 0);
-    P2C_CHECK (expected > 1000);
+    P2C_CHECK (expected > 500);
     sch_selftest_submit (core, "gw-g", "b1", "encryption", 500, 0);
     sch_selftest_submit (core, "gw-g", "b2", "encryption", 500, 0);
     sch_task_t *b1 = sch_selftest_task (core, "b1"), *b2 = sch_selftest_task (core, "b2");
