@@ -463,6 +463,32 @@ static const s_check_t s_checks [] = {
       "   t.task_id, t.subsidy_cut_pico, t.rate_id)"
       "  FROM tasks t LEFT JOIN rates r ON r.id = t.rate_id"
       " WHERE t.subsidy_cut_pico > 0 AND t.rate_id IS NOT NULL AND r.subsidy_pico_per_day IS NULL" },
+    //  Issue 15: a refund gives the gamer back what its task row charged
+    //  (settled under any subsidy rule: the cut is the peer's, never the
+    //  gamer's), takes back the fee, and the treasury bears the rest
+    { "refunds", "refunds that disagree with their task row or their journal transaction",
+      "SELECT format ('refund of task %s: amount %s, fee %s, gamer %s; the task charged %s,"
+      " fee %s, gamer %s', r.task_id, r.amount_pico, r.fee_pico, r.gamer_account,"
+      "   t.gamer_charge_pico, t.fee_pico, t.gamer_account)"
+      "  FROM refunds r LEFT JOIN tasks t ON t.task_id = r.task_id"
+      " WHERE t.task_id IS NULL OR r.amount_pico <> t.gamer_charge_pico"
+      "    OR r.fee_pico <> t.fee_pico OR r.gamer_account <> t.gamer_account"
+      " UNION ALL "
+      "SELECT format ('refund of task %s: transaction %s gives the gamer %s (want %s), the fee"
+      " account %s (want %s), the treasury %s (want %s)', r.task_id, r.tx_id, COALESCE (m.g, 0),"
+      "   r.amount_pico, COALESCE (m.f, 0), -r.fee_pico, COALESCE (m.t, 0),"
+      "   r.fee_pico - r.amount_pico)"
+      "  FROM refunds r LEFT JOIN LATERAL (SELECT"
+      "      SUM (e.amount_pico) FILTER (WHERE e.account_id = r.gamer_account) g,"
+      "      SUM (e.amount_pico) FILTER (WHERE a.kind = 'platform_fee') f,"
+      "      SUM (e.amount_pico) FILTER (WHERE a.kind = 'treasury') t,"
+      "      COUNT (*) FILTER (WHERE e.account_id <> r.gamer_account"
+      "                         AND a.kind NOT IN ('platform_fee', 'treasury')) o"
+      "      FROM journal_entries e JOIN accounts a ON a.id = e.account_id"
+      "     WHERE e.tx_id = r.tx_id) m ON true"
+      " WHERE r.tx_id IS NOT NULL AND (COALESCE (m.g, 0) <> r.amount_pico"
+      "    OR COALESCE (m.f, 0) <> -r.fee_pico OR COALESCE (m.t, 0) <> r.fee_pico - r.amount_pico"
+      "    OR m.o > 0)" },
     { "payouts", "payouts whose journal transactions or pending total disagree",
       "SELECT format ('payout %s: request transaction %s moved %s from the peer, want %s',"
       "   p.id, p.request_tx, -COALESCE (m.s, 0), p.amount_pico)"

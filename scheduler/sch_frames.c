@@ -124,6 +124,10 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->client_ref = strdup ("");
         tile->region = strdup (task->region);
         tile->gamer_account = task->gamer_account;
+        //  no self-dealing for tiles either: not on the gamer's own peer
+        //  (name, address block)
+        tile->gamer_id = task->gamer_id ? strdup (task->gamer_id) : NULL;
+        tile->gamer_block = task->gamer_block ? strdup (task->gamer_block) : NULL;
         tile->gamer = task->gamer;
         tile->submit_us = now_us;
         tile->deadline_ms = task->deadline_ms;
@@ -294,6 +298,7 @@ s_test_submit (sch_core_t *core, const char *id, const char *params, int64_t now
     ts.task_id = (char *) id;
     ts.gamer = &gamer;
     ts.gamer_account = 500;
+    ts.gamer_id = "player";
     ts.submit = &submit;
     ts.deadline_ms = 30000;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
@@ -356,6 +361,9 @@ sch_frames_test (bool verbose)
         snprintf (id, sizeof id, "f1#t%zu", k);
         sch_task_t *tile = sch_selftest_task (core, id);
         P2C_CHECK (tile && tile->is_tile && tile->tile_run && tile->tile == k && !tile->gw);
+        //  the frame's gamer (no self-dealing) goes with each tile
+        P2C_CHECK (tile && tile->gamer_id && !strcmp (tile->gamer_id, "player")
+                   && tile->gamer_account == 500);
         P2C_CHECK (tile && tile->peer == peer && tile->frame == parent->frame);
         P2C_CHECK (tile && strstr (tile->params_json, "\"tile\":[0,"));
     }

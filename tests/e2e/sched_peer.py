@@ -64,7 +64,7 @@ async def main():
                     help="hold each result this long before sending it")
     ap.add_argument("--bind", default=None,
                     help="local address to connect from (e.g. 127.0.5.1: another address block)")
-    ap.add_argument("--kernel-version", default="1.0.0",
+    ap.add_argument("--kernel-version", default="2.0.0",
                     help="what the real agent reports (p2c2r-agent peer --list-kernels)")
     a = ap.parse_args()
     rng = random.Random(a.seed)

@@ -52,10 +52,10 @@ def sql(q):
     return subprocess.run(["psql", os.environ["T_DB"], "-qAt", "-c", q], capture_output=True,
                           text=True, check=True).stdout.split()
 def real(data, n):
-    cur = data
+    cur = data.encode()    # encryption 2.0.0: each round hashes the raw digest
     for i in range(n):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
+        cur = hashlib.sha256(cur + str(i).encode()).digest()
+    return cur.hex()
 def runs(name):
     out = open(f"{d}/{name}.out").read()
     return [(m.group(1), m.group(2) == "1")

@@ -40,10 +40,10 @@ def sql(q):
     return subprocess.run(["psql", os.environ["T_DB"], "-qAt", "-c", q], capture_output=True,
                           text=True, check=True).stdout.split()
 def real(data, n):         # as sched_peer.py's honest runs (equal to the agent's)
-    cur = data
+    cur = data.encode()    # encryption 2.0.0: each round hashes the raw digest
     for i in range(n):
-        cur = hashlib.sha256((cur + str(i)).encode()).hexdigest()
-    return cur
+        cur = hashlib.sha256(cur + str(i).encode()).digest()
+    return cur.hex()
 runs = [t for c in ("cheat", "cheat2")
         for t in re.findall(r"task id=(\S+) attempt=\d+ forged=1", open(f"{d}/{c}.out").read())]
 log = open(f"{d}/scheduler.log").read()
