@@ -18,6 +18,14 @@ s_share (uint64_t us, uint32_t permille)
     return us / 1000 * permille + us % 1000 * permille / 1000;
 }
 
+//  the same, rounded up: the floor of billing, so that 2 x floor is never
+//  below the (rounded down) ceiling and no peer bills more than 2x another
+static uint64_t
+s_share_up (uint64_t us, uint32_t permille)
+{
+    return us / 1000 * permille + (us % 1000 * permille + 999) / 1000;
+}
+
 uint64_t
 sch_billing_billed (const sch_billing_run_t *run)
 {
@@ -26,7 +34,7 @@ sch_billing_billed (const sch_billing_run_t *run)
         && (double) run->peer_ref_us > run->fleet_ref_us)
         billed = (uint64_t) ((double) billed * run->fleet_ref_us / (double) run->peer_ref_us);
     if (run->expected_us && run->max_permille) {
-        uint64_t lo = s_share (run->expected_us, run->min_permille);
+        uint64_t lo = s_share_up (run->expected_us, run->min_permille);
         uint64_t hi = s_share (run->expected_us, run->max_permille);
         if (billed < lo)
             billed = lo;
@@ -113,6 +121,17 @@ sch_billing_test (bool verbose)
         P2C_CHECK (sch_billing_billed (&m) == cases [i].billed);
         P2C_CHECK (sch_billing_flagged (&m) == cases [i].flagged);
     }
+    //  an expected time the bounds do not divide: the floor rounds up, so
+    //  that 2 x the floor covers the ceiling (15530 us: 11648 and 23295)
+    m.expected_us = 15530;
+    m.claimed_us = 1;
+    m.observed_us = 1;
+    uint64_t lo = sch_billing_billed (&m);
+    m.claimed_us = 1000000000000ULL;
+    m.observed_us = 2000000;
+    uint64_t hi = sch_billing_billed (&m);
+    P2C_CHECK (lo == 11648 && hi == 23295 && hi <= 2 * lo);
+    m.expected_us = 10000;
     //  the ceiling still caps; the model off (max 0) bills the measure
     m.claimed_us = m.observed_us = 9000;
     m.ceiling_us = 7000;

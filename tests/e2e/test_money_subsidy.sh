@@ -25,8 +25,9 @@ check "the books pass the audit before a budget" ctl audit
 used=$(ctl --json revenue | jq -r .subsidy_used_today_usd)
 check "revenue shows the subsidy used today, no budget" \
     python3 -c "import sys; sys.exit(0 if float('$used') > 0 else 1)"
-# A budget that leaves room for about one more task's subsidy
-budget=$(python3 -c "from decimal import Decimal; print(Decimal('$used') + Decimal('0.000004'))")
+# A budget that leaves room for about one more task's subsidy: one and a
+# half times the mean of g1's ten (whatever the cost model bills them)
+budget=$(python3 -c "from decimal import Decimal as D; u = D('$used'); print((u + u / 10 * D('1.5')).quantize(D('0.000000000001')))")
 check "rates set with a subsidy budget per day" ctl rates set 0.01 0.15 1000 "$budget"
 run_gamer g2 10
 check "past the budget: the gamer got every answer" test $? = 0
