@@ -235,10 +235,13 @@ sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *
     sch_tasks_deliver (self, parent, &reply);
     self->stats.completed++;
     sch_stats_latency (self, parent, now_us);
-    //  cached as a whole, when every tile came from the current kernel
+    //  cached as a whole, when every tile came from the current kernel;
+    //  shared only when the type's validation is none (issue 14: a tile's
+    //  spot check may still be running), else it serves only this gamer
     if (parent->cache_key && frame->current)
-        sch_cache_put (self->cache, parent->cache_key, json, png, png_size, frame->compute_us,
-                       now_us);
+        sch_cache_put_for (self->cache, parent->cache_key,
+                           sch_validation_shareable (self, parent) ? 0 : parent->gamer_account,
+                           json, png, png_size, frame->compute_us, now_us);
     log_info ("frame done id=%s tiles=%zu billed_us=%" PRIu64 " cost_pico=%" PRId64, parent->id,
               sch_tiles_count (frame->tiles), frame->billed_us, frame->cost_pico);
     free (json);
