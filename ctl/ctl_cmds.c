@@ -19,7 +19,8 @@ const char *ctl_usage =
     "  balance ACCOUNT                    an account's balance\n"
     "  statement ACCOUNT [--since TIME]   its journal entries with the running balance\n"
     "  top-peers [N]                      the N peers that earned most (default 10)\n"
-    "  revenue [--since TIME]             what gamers paid, the fee, peers earned, top-ups, payouts\n"
+    "  revenue [--since TIME]             what gamers paid, the fee, peers earned, top-ups, payouts;\n"
+    "                                     the treasury's subsidy today: budget, used, left\n"
     "  totals [--oneline]                 gamers spent, peers earned, fee, treasury, tasks\n"
     "  rates list                         the rates table (effective-dated)\n"
     "  payout list [--status pending|paid|all]\n"
@@ -31,7 +32,9 @@ const char *ctl_usage =
     "  account disable|enable ACCOUNT\n"
     "  account rotate-key ACCOUNT             prints the new API key once\n"
     "  credit GAMER AMOUNT [--memo TEXT]      a top-up in USD from the external funding account\n"
-    "  rates set GAMER_USD_PER_HOUR PEER_USD_PER_HOUR FEE_BP [--from TIME]\n"
+    "  rates set GAMER_USD_PER_HOUR PEER_USD_PER_HOUR FEE_BP [SUBSIDY_USD_PER_DAY] [--from TIME]\n"
+    "                                         the subsidy: what the treasury adds to peers' earnings\n"
+    "                                         per UTC day (default no limit)\n"
     "  payout request PEER                    moves the peer's payable balance to payouts pending\n"
     "  payout mark-paid PAYOUT_ID [--reference TEXT]\n"
     "Bus keys (the key directory --keys, no database; the broker rereads it):\n"
@@ -223,8 +226,21 @@ s_revenue (ctl_t *ctl)
         "       " USD ("t.treasury") " AS treasury_net_usd,"
         "       " USD ("c.credits") " AS top_ups_usd,"
         "       " USD ("p.requested") " AS payouts_requested_usd,"
-        "       " USD ("p.paid") " AS payouts_paid_usd"
-        "  FROM (SELECT COUNT (*) AS tasks, COALESCE (SUM (gamer_charge_pico), 0) AS charge,"
+        "       " USD ("p.paid") " AS payouts_paid_usd,"
+        //  the treasury's subsidy today (issue 14): the budget of the rates
+        //  in force (none: no limit), what was granted, what is left
+        "       " USD ("s.budget") " AS subsidy_budget_today_usd,"
+        "       " USD ("s.used") " AS subsidy_used_today_usd,"
+        "       " USD ("GREATEST (s.budget - s.used, 0)") " AS subsidy_left_today_usd,"
+        "       " USD ("s.cut") " AS subsidy_cut_today_usd"
+        "  FROM (SELECT (SELECT subsidy_pico_per_day FROM rates WHERE effective_at <= now ()"
+        "                 ORDER BY effective_at DESC LIMIT 1) AS budget,"
+        "               COALESCE ((SELECT used_pico FROM subsidy_days"
+        "                 WHERE day = (now () AT TIME ZONE 'UTC')::DATE), 0) AS used,"
+        "               COALESCE ((SELECT SUM (subsidy_cut_pico) FROM tasks"
+        "                 WHERE settled_at >= (now () AT TIME ZONE 'UTC')::DATE"
+        "                                     AT TIME ZONE 'UTC'), 0) AS cut) s,"
+        "        (SELECT COUNT (*) AS tasks, COALESCE (SUM (gamer_charge_pico), 0) AS charge,"
         "               COALESCE (SUM (fee_pico), 0) AS fee,"
         "               COALESCE (SUM (peer_earning_pico), 0) AS earned,"
         "               COALESCE (SUM (treasury_pico), 0) AS treasury"
@@ -285,6 +301,7 @@ s_rates_list (ctl_t *ctl)
         "SELECT id, effective_at::text AS effective_at,"
         "       " USD ("gamer_pico_per_hour") " AS gamer_usd_per_hour,"
         "       " USD ("peer_pico_per_hour") " AS peer_usd_per_hour, fee_bp,"
+        "       " USD ("subsidy_pico_per_day") " AS subsidy_usd_per_day,"
         "       id = (SELECT id FROM rates WHERE effective_at <= now ()"
         "             ORDER BY effective_at DESC LIMIT 1) AS in_force"
         "  FROM rates ORDER BY effective_at", 0, NULL, false);
@@ -414,7 +431,8 @@ static const s_check_t s_checks [] = {
       "             lead (effective_at) OVER (ORDER BY effective_at) AS until FROM rates)"
       "SELECT format ('task %s (billed %s us, rates %s, in force %s): charge %s want %s,"
       " earning %s want %s, fee %s want %s', t.task_id, t.billed_us, t.rate_id, f.id,"
-      " t.gamer_charge_pico, w.charge, t.peer_earning_pico, w.earn, t.fee_pico, w.fee)"
+      " t.gamer_charge_pico, w.charge, t.peer_earning_pico + t.subsidy_cut_pico, w.earn,"
+      " t.fee_pico, w.fee)"
       "  FROM tasks t LEFT JOIN rates r ON r.id = t.rate_id"
       "  LEFT JOIN f ON t.settled_at >= f.effective_at"
       "             AND (f.until IS NULL OR t.settled_at < f.until)"
@@ -425,9 +443,52 @@ static const s_check_t s_checks [] = {
       "      floor ((t.billed_us::NUMERIC * r.peer_pico_per_hour + 1800000000) / 3600000000)"
       "        AS earn) c) w"
       " WHERE t.rate_id IS NOT NULL AND (r.id IS NULL OR f.id IS DISTINCT FROM r.id"
-      "    OR t.gamer_charge_pico <> w.charge OR t.peer_earning_pico <> w.earn"
+      "    OR t.gamer_charge_pico <> w.charge"
+      "    OR t.peer_earning_pico + t.subsidy_cut_pico <> w.earn"
       "    OR t.fee_pico <> w.fee)"
       " ORDER BY t.task_id" },
+    //  Issue 14: what the treasury granted per day is what its tasks got;
+    //  an earning is cut only when the day's budget was spent
+    { "subsidy", "subsidy days whose total disagrees with their tasks, or cuts under budget",
+      "WITH t AS (SELECT (settled_at AT TIME ZONE 'UTC')::DATE AS day,"
+      "             SUM (CASE WHEN rate_id IS NULL THEN peer_earning_pico"
+      "                       ELSE GREATEST (0, -treasury_pico) END) AS granted,"
+      "             SUM (subsidy_cut_pico) AS cut FROM tasks GROUP BY 1)"
+      "SELECT format ('day %s: subsidy used %s, its tasks were granted %s', COALESCE (d.day, t.day),"
+      "   COALESCE (d.used_pico, 0), COALESCE (t.granted, 0))"
+      "  FROM subsidy_days d FULL JOIN t ON t.day = d.day"
+      " WHERE COALESCE (d.used_pico, 0) <> COALESCE (t.granted, 0)"
+      " UNION ALL "
+      "SELECT format ('task %s: earning cut by %s under rates %s without a subsidy budget',"
+      "   t.task_id, t.subsidy_cut_pico, t.rate_id)"
+      "  FROM tasks t LEFT JOIN rates r ON r.id = t.rate_id"
+      " WHERE t.subsidy_cut_pico > 0 AND t.rate_id IS NOT NULL AND r.subsidy_pico_per_day IS NULL" },
+    //  Issue 15: a refund gives the gamer back what its task row charged
+    //  (settled under any subsidy rule: the cut is the peer's, never the
+    //  gamer's), takes back the fee, and the treasury bears the rest
+    { "refunds", "refunds that disagree with their task row or their journal transaction",
+      "SELECT format ('refund of task %s: amount %s, fee %s, gamer %s; the task charged %s,"
+      " fee %s, gamer %s', r.task_id, r.amount_pico, r.fee_pico, r.gamer_account,"
+      "   t.gamer_charge_pico, t.fee_pico, t.gamer_account)"
+      "  FROM refunds r LEFT JOIN tasks t ON t.task_id = r.task_id"
+      " WHERE t.task_id IS NULL OR r.amount_pico <> t.gamer_charge_pico"
+      "    OR r.fee_pico <> t.fee_pico OR r.gamer_account <> t.gamer_account"
+      " UNION ALL "
+      "SELECT format ('refund of task %s: transaction %s gives the gamer %s (want %s), the fee"
+      " account %s (want %s), the treasury %s (want %s)', r.task_id, r.tx_id, COALESCE (m.g, 0),"
+      "   r.amount_pico, COALESCE (m.f, 0), -r.fee_pico, COALESCE (m.t, 0),"
+      "   r.fee_pico - r.amount_pico)"
+      "  FROM refunds r LEFT JOIN LATERAL (SELECT"
+      "      SUM (e.amount_pico) FILTER (WHERE e.account_id = r.gamer_account) g,"
+      "      SUM (e.amount_pico) FILTER (WHERE a.kind = 'platform_fee') f,"
+      "      SUM (e.amount_pico) FILTER (WHERE a.kind = 'treasury') t,"
+      "      COUNT (*) FILTER (WHERE e.account_id <> r.gamer_account"
+      "                         AND a.kind NOT IN ('platform_fee', 'treasury')) o"
+      "      FROM journal_entries e JOIN accounts a ON a.id = e.account_id"
+      "     WHERE e.tx_id = r.tx_id) m ON true"
+      " WHERE r.tx_id IS NOT NULL AND (COALESCE (m.g, 0) <> r.amount_pico"
+      "    OR COALESCE (m.f, 0) <> -r.fee_pico OR COALESCE (m.t, 0) <> r.fee_pico - r.amount_pico"
+      "    OR m.o > 0)" },
     { "payouts", "payouts whose journal transactions or pending total disagree",
       "SELECT format ('payout %s: request transaction %s moved %s from the peer, want %s',"
       "   p.id, p.request_tx, -COALESCE (m.s, 0), p.amount_pico)"
@@ -672,20 +733,26 @@ s_credit (ctl_t *ctl)
 static int
 s_rates_set (ctl_t *ctl)
 {
-    int64_t gamer = 0, peer = 0;
+    int64_t gamer = 0, peer = 0, subsidy = -1;
     const char *fee = s_arg (ctl, 4);
-    if (ctl->argc != 5 || ctl_parse_usd (ctl->argv [2], &gamer) != 0
+    if ((ctl->argc != 5 && ctl->argc != 6) || ctl_parse_usd (ctl->argv [2], &gamer) != 0
+        || (ctl->argc == 6 && ctl_parse_usd (ctl->argv [5], &subsidy) != 0)
         || ctl_parse_usd (ctl->argv [3], &peer) != 0
         || strspn (fee, "0123456789") != strlen (fee) || strlen (fee) > 5 || !*fee
         || atoi (fee) > 10000) {
         fprintf (stderr, "p2c2r-ctl: rates set GAMER_USD_PER_HOUR PEER_USD_PER_HOUR FEE_BP"
-                 " [--from TIME]  (e.g. rates set 0.01 0.15 1000)\n");
+                 " [SUBSIDY_USD_PER_DAY] [--from TIME]  (e.g. rates set 0.01 0.15 1000 50)\n");
         return CTL_EXIT_ERROR;
     }
     json_t *args = json_pack ("{s:I, s:I, s:i}", "gamer_pico_per_hour", (json_int_t) gamer,
                               "peer_pico_per_hour", (json_int_t) peer, "fee_bp", atoi (fee));
     if (ctl->from && *ctl->from)
         json_object_set_new (args, "effective_at", json_string (ctl->from));
+    if (subsidy >= 0) {
+        char text [32];
+        snprintf (text, sizeof text, "%lld", (long long) subsidy);
+        json_object_set_new (args, "subsidy_pico_per_day", json_string (text));
+    }
     return s_write (ctl, "rates-set", args, s_human_rates);
 }
 
@@ -741,7 +808,7 @@ static const s_command_t s_commands [] = {
     { "totals", NULL, s_totals, 1, 1 },
     { "credit", NULL, s_credit, 3, 3 },
     { "rates", "list", s_rates_list, 2, 2 },
-    { "rates", "set", s_rates_set, 5, 5 },
+    { "rates", "set", s_rates_set, 5, 6 },
     { "payout", "request", s_payout_request, 3, 3 },
     { "payout", "list", s_payout_list, 2, 2 },
     { "payout", "mark-paid", s_payout_paid, 3, 3 },

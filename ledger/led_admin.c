@@ -21,7 +21,7 @@ typedef struct {
     int64_t min, max;           //  bounds of a number; max: bytes of a text
 } s_arg_t;
 
-#define S_MAX_ARGS 4
+#define S_MAX_ARGS 5
 
 typedef struct {
     const char *name;           //  AdminRequest.command
@@ -49,9 +49,10 @@ static const s_command_t s_commands [] = {
     { "rates-set", led_rates_set,
       { { "gamer_pico_per_hour", S_INT, 0, LED_MAX_RATE_PICO },
         { "peer_pico_per_hour", S_INT, 0, LED_MAX_RATE_PICO },
-        { "fee_bp", S_INT, 0, 10000 }, { "effective_at", S_STR, 0, 64 } },
-      "gamer_pico_per_hour, peer_pico_per_hour, fee_bp, effective_at (default now):"
-      " new rates, never for the past" },
+        { "fee_bp", S_INT, 0, 10000 }, { "effective_at", S_STR, 0, 64 },
+        { "subsidy_pico_per_day", S_STR, 0, 20 } },
+      "gamer_pico_per_hour, peer_pico_per_hour, fee_bp, effective_at (default now),"
+      " subsidy_pico_per_day (digits; default no limit): new rates, never for the past" },
     { "payout-request", led_payouts_request, { S_ID ("account_id") },
       "account_id: move a peer's whole balance, at least the threshold, to payouts pending" },
     { "payout-mark-paid", led_payouts_mark_paid,

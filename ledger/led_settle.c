@@ -173,8 +173,17 @@ s_take_outcomes (led_store_t *self, PGresult *res, led_settle_t *items, const si
         if (pos < 1 || (uint64_t) pos > n)
             continue;       //  cannot happen: positions in our arrays
         led_settle_t *it = &items [idx [pos - 1]];
-        if (!strcmp (what, "new"))
+        if (!strcmp (what, "new")) {
+            //  the amounts written: the earning may be cut by the day's
+            //  subsidy budget (migration 005)
+            if (!PQgetisnull (res, r, 2)) {
+                it->split.gamer_charge = led_store_int64 (res, r, 2);
+                it->split.peer_earning = led_store_int64 (res, r, 3);
+                it->split.fee = led_store_int64 (res, r, 4);
+                it->split.treasury = led_store_int64 (res, r, 5);
+            }
             it->status = LED_SETTLE_NEW;
+        }
         else
         if (!strcmp (what, "replay")) {
             it->split.gamer_charge = led_store_int64 (res, r, 2);

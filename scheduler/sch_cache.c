@@ -197,14 +197,18 @@ sch_cache_key (const char *type, const char *params_json, const uint8_t *payload
                size_t payload_size)
 {
     const p2c_task_type_t *t = type ? p2c_task_type (type) : NULL;
-    return t ? s_key (type, t->version, params_json, payload, payload_size) : NULL;
+    char current [64];
+    return t ? s_key (type, p2c_task_version_current (t, current, sizeof current), params_json,
+                      payload, payload_size)
+             : NULL;
 }
 
 bool
 sch_cache_version_ok (const char *type, const char *version)
 {
     const p2c_task_type_t *t = type ? p2c_task_type (type) : NULL;
-    return t && version && !strcmp (t->version, version);
+    char current [64];
+    return t && version && !strcmp (p2c_task_version_current (t, current, sizeof current), version);
 }
 
 //  The key of a result of the given kernel version
@@ -264,14 +268,30 @@ s_remove (sch_cache_t *self, s_entry_t *e)
     s_entry_free (&e);
 }
 
-const sch_cache_entry_t *
-sch_cache_get (sch_cache_t *self, const char *key, int64_t now_us)
+//  The live entry of the key, whoever it serves; NULL when none.
+static s_entry_t *
+s_live (sch_cache_t *self, const char *key, int64_t now_us)
 {
     s_entry_t *e = key ? (s_entry_t *) zhashx_lookup (self->by_key, key) : NULL;
     if (e && now_us - e->pub.born_us >= self->ttl_us) {
         s_remove (self, e);
         e = NULL;
     }
+    return e;
+}
+
+const sch_cache_entry_t *
+sch_cache_get (sch_cache_t *self, const char *key, int64_t now_us)
+{
+    return sch_cache_get_for (self, key, 0, now_us);
+}
+
+const sch_cache_entry_t *
+sch_cache_get_for (sch_cache_t *self, const char *key, int64_t account, int64_t now_us)
+{
+    s_entry_t *e = s_live (self, key, now_us);
+    if (e && e->pub.owner && e->pub.owner != account)
+        e = NULL;           //  not validated: serves only the gamer who paid for it
     if (e)
         self->hits++;
     else
@@ -283,6 +303,16 @@ void
 sch_cache_put (sch_cache_t *self, const char *key, const char *result_json,
                const uint8_t *blob, size_t blob_size, uint64_t compute_us, int64_t now_us)
 {
+    sch_cache_put_for (self, key, 0, result_json, blob, blob_size, compute_us, now_us);
+}
+
+void
+sch_cache_put_for (sch_cache_t *self, const char *key, int64_t owner, const char *result_json,
+                   const uint8_t *blob, size_t blob_size, uint64_t compute_us, int64_t now_us)
+{
+    s_entry_t *old = s_live (self, key, now_us);
+    if (old && owner && !old->pub.owner)
+        return;             //  a validated result is worth more than one that is not
     sch_cache_drop (self, key);
     size_t bytes = strlen (result_json) + blob_size + strlen (key) + sizeof (s_entry_t);
     if (bytes > self->max_bytes || !self->max_entries)
@@ -298,6 +328,7 @@ sch_cache_put (sch_cache_t *self, const char *key, const char *result_json,
     }
     e->pub.compute_us = compute_us;
     e->pub.born_us = now_us;
+    e->pub.owner = owner;
     e->bytes = bytes;
     while (zlistx_size (self->order)
            && (zlistx_size (self->order) >= self->max_entries
@@ -409,12 +440,12 @@ sch_cache_test (bool verbose)
     //  the kernel version is part of the key: a result of encryption 1.0.0
     //  (hex text chained) is never the answer for the current version
     char *old = s_key ("encryption", "1.0.0", "{\"data\":\"a\",\"iterations\":5}", NULL, 0);
-    char *cur = s_key ("encryption", p2c_task_type ("encryption")->version,
+    char *cur = s_key ("encryption", "2.0.0",
                        "{\"data\":\"a\",\"iterations\":5}", NULL, 0);
     P2C_CHECK (old && cur && strcmp (old, cur) && !strcmp (cur, k1));
     free (old);
     free (cur);
-    P2C_CHECK (sch_cache_version_ok ("encryption", p2c_task_type ("encryption")->version));
+    P2C_CHECK (sch_cache_version_ok ("encryption", "2.0.0"));
     P2C_CHECK (!sch_cache_version_ok ("encryption", "1.0.0"));
     P2C_CHECK (!sch_cache_version_ok ("encryption", NULL));
     P2C_CHECK (!sch_cache_version_ok ("mining", "1.0.0"));
@@ -492,6 +523,22 @@ sch_cache_test (bool verbose)
     sch_cache_put (cache, k3, "{\"a\":\"0123456789012345678901234567890123456789\"}", NULL, 0, 1, 0);
     P2C_CHECK (sch_cache_bytes (cache) <= 300 && sch_cache_entries (cache) == 1);
     P2C_CHECK (sch_cache_get (cache, k3, 1) != NULL);
+    sch_cache_destroy (&cache);
+    //  private entries serve their owner only, and never replace a shared one
+    cache = sch_cache_new (1000, 10, 1 << 20);
+    sch_cache_put_for (cache, k1, 500, "{\"mine\":1}", NULL, 0, 1, 0);
+    P2C_CHECK (sch_cache_get (cache, k1, 1) == NULL);
+    P2C_CHECK (sch_cache_get_for (cache, k1, 501, 1) == NULL);
+    e = sch_cache_get_for (cache, k1, 500, 1);
+    P2C_CHECK (e && e->owner == 500 && !strcmp (e->result_json, "{\"mine\":1}"));
+    sch_cache_put (cache, k1, "{\"checked\":1}", NULL, 0, 1, 2);
+    P2C_CHECK (sch_cache_get_for (cache, k1, 501, 3) && sch_cache_get (cache, k1, 3));
+    sch_cache_put_for (cache, k1, 501, "{\"other\":1}", NULL, 0, 1, 4);
+    e = sch_cache_get_for (cache, k1, 501, 5);
+    P2C_CHECK (e && e->owner == 0 && !strcmp (e->result_json, "{\"checked\":1}"));
+    //  an expired shared entry makes room for a private one
+    sch_cache_put_for (cache, k1, 501, "{\"other\":1}", NULL, 0, 1, 2000);
+    P2C_CHECK (sch_cache_get (cache, k1, 2001) == NULL && sch_cache_get_for (cache, k1, 501, 2001));
     sch_cache_destroy (&cache);
     P2C_CHECK (cache == NULL);
     free (k1); free (k2); free (k3); free (k4); free (k5);

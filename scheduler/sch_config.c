@@ -69,6 +69,22 @@ static const p2c_cfg_t s_table [] = {
       .help = "invalid share of verdicts, per mille, at which a peer is banned" },
     { "pay-checks", P2C_CFG_BOOL, S_F (core.pay_checks), "true",
       .help = "the treasury pays the peers of valid check runs (gamer_account 0)" },
+    { "bill-min-permille", P2C_CFG_UINT32, S_F (core.bill_min_permille), "750", 0, 1000,
+      .help = "least billed time, per mille of the cost model's expected time for the params"
+      " (with the most at 1500, no peer is billed more than 2x another for the same params)" },
+    { "bill-max-permille", P2C_CFG_UINT32, S_F (core.bill_max_permille), "1500", 0, 100000,
+      .help = "most billed time, per mille of the expected time (0: bill the measured time)" },
+    { "bill-flag-permille", P2C_CFG_UINT32, S_F (core.bill_flag_permille), "10000", 0, 1000000,
+      .help = "a claim past this share of the expected time, per mille, plus the slack, is"
+      " flagged and counts against the peer's reputation (0: never)" },
+    { "bill-flag-slack-ms", P2C_CFG_INT64, S_F (core.bill_flag_slack_us), "1000", 0, 3600000,
+      .help = "slack added to the flag line: an honest peer on a busy machine stalls now and"
+      " then, and a flag counts against it", .scale = 1000 },
+    { "block-v4-bits", P2C_CFG_UINT32, S_F (core.block_v4_bits), "0", 0, 32,
+      .help = "IPv4 prefix of an address block (24: /24): a peer never runs tasks of a gamer,"
+      " nor checks of a run, from its block (0: off; off behind a proxy that hides addresses)" },
+    { "block-v6-bits", P2C_CFG_UINT32, S_F (core.block_v6_bits), "0", 0, 128,
+      .help = "IPv6 prefix of an address block (64: /64), as --block-v4-bits" },
     //  0 stays 0 in the defaults, which the core takes as a fixed seed, so
     //  that tests draw the same; sch_config_load seeds it from the clock
     { "seed", P2C_CFG_UINT64, S_F (core.seed), "0", 0, 0x7fffffffffffffffLL,

@@ -16,11 +16,13 @@
       the gamers' tasks it holds;
     - one heap (sch_heap) of tasks ordered by the next moment each needs
       attention (balance wait, deadline, attempt end, settlement retry).
-    Times are monotonic microseconds: billed time is the smaller of the
-    peer's claim and what we observe, and most tasks take well under a
+    Times are monotonic microseconds: billed time starts from the cost
+    model's expected time and moves toward the smaller of the peer's claim
+    and what we observe (sch_billing.h), and most tasks take well under a
     millisecond, so milliseconds would bill them nothing. */
 #include "sch_internal.h"
 #include "sch_config.h"
+#include "p2c_cost.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
@@ -304,6 +306,8 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->client_ref = sch_strndup_bounded (sub->submit->client_ref, SCH_MAX_ID);
     task->region = sch_strndup_bounded (sub->region, SCH_MAX_SHORT);
     task->gamer_account = sub->gamer_account;
+    task->gamer_id = sch_strndup_bounded (sub->gamer_id, SCH_MAX_ID);
+    task->gamer_block = sch_peers_block (&self->config, sub->address);
     task->gamer_conn = sub->gamer->conn;
     task->gamer = sch_gamers_require (self, sub->gamer_account, gateway, sub->gamer->conn);
     task->gw = sch_gateways_require (self, gateway);
@@ -324,10 +328,10 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
 static bool
 s_cache_answer (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    task->cache_key = sch_cache_key (sch_type (task->type)->name, task->params_json,
-                                     task->payload, task->payload_size);
+    task->cache_key = sch_validation_cache_key (task);
     const sch_cache_entry_t *hit = task->cache_key
-                                 ? sch_cache_get (self->cache, task->cache_key, now_us)
+                                 ? sch_cache_get_for (self->cache, task->cache_key,
+                                                      task->gamer_account, now_us)
                                  : NULL;
     if (!hit)
         return false;
@@ -414,9 +418,15 @@ s_result_accept (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, const sch
                    run->billed_us);
         sch_validation_spot (self, task, peer, run, now_us);
     }
+    //  a result naming no version (JSON peers) is judged as the current one
+    char current [SCH_MAX_SHORT];
     sch_vent_t e = { 0 };
     e.account = run->account;
-    e.version = res->kernel_version;    //  borrowed, for the cache's version check
+    if (res->kernel_version && *res->kernel_version)
+        e.version = res->kernel_version;    //  borrowed, for the cache's version check
+    else
+        e.version = (char *) p2c_task_version_current (sch_type (task->type), current,
+                                                       sizeof current);
     e.result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
     e.blob = sch_memdup (res->blob.data, res->blob.len);
     e.blob_size = e.blob ? res->blob.len : 0;
@@ -477,13 +487,24 @@ s_on_task_result (sch_core_t *self, const P2c2r__TaskResult *tr, int64_t now_us)
         sch_queues_pull (self, peer, now_us);
         return;
     }
+    if (sch_validation_unknown_version (self, task, peer, res, now_us)) {
+        sch_queues_pull (self, peer, now_us);
+        return;
+    }
     uint64_t observed = (uint64_t) (now_us - task->attempt_start_us);
     sch_ptype_t *pt = peer->pt [task->type];
+    const sch_core_config_t *c = &self->config;
     sch_billing_run_t bill = {
         res->compute_us, observed, pt ? pt->ref_us : 0,
         self->ref_n [task->type] ? self->ref_sum [task->type] / self->ref_n [task->type] : 0,
-        sch_type (task->type)->max_billed_us
+        sch_type (task->type)->max_billed_us,
+        c->bill_max_permille ? p2c_cost_expected_us (sch_type (task->type)->name,
+                                                     task->params_json, task->payload_size) : 0,
+        c->bill_min_permille, c->bill_max_permille, c->bill_flag_permille,
+        (uint64_t) c->bill_flag_slack_us
     };
+    if (sch_billing_flagged (&bill))
+        sch_reputation_flag (self, task, peer, &bill, now_us);
     sch_run_t run = { peer->account_id, res, sch_billing_billed (&bill), observed,
                       task->is_check };
     sch_peers_learn (self, peer, task->type,
@@ -537,11 +558,13 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
         sch_tasks_deliver (self, task, &reply);
         self->stats.completed++;
         sch_stats_latency (self, task, now_us);
-        //  a spot-checked result still under check is cached too: if it
-        //  loses, the validation replaces it
+        //  only a validated result is shared; until then it serves the
+        //  gamer who paid for it (a spot check that agrees shares it)
         if (task->cache_key)
-            sch_cache_put (self->cache, task->cache_key, task->result_json, task->blob,
-                           task->blob_size, task->compute_us, now_us);
+            sch_cache_put_for (self->cache, task->cache_key,
+                               sch_validation_shareable (self, task) ? 0 : task->gamer_account,
+                               task->result_json, task->blob, task->blob_size,
+                               task->compute_us, now_us);
         log_debug ("task delivered id=%s billed_us=%" PRIu64 " cost_pico=%" PRId64, task->id,
                    task->billed_us, ack->gamer_charge_pico);
     }

@@ -56,6 +56,15 @@ typedef struct {
     uint32_t ban_permille;          //  and the invalid share (of verdicts) for a ban
     uint64_t seed;                  //  of the spot-check draw
     bool pay_checks;                //  the treasury pays valid check runs' peers
+    //  billing from the server's measure (issue 14)
+    uint32_t bill_min_permille;     //  billed at least this share of the expected time
+    uint32_t bill_max_permille;     //  and at most this share; 0: the cost model is off
+    uint32_t bill_flag_permille;    //  claims past this share of expected (plus slack)
+    int64_t bill_flag_slack_us;     //  are flagged and counted against reputation
+    //  self-dealing: a peer never runs a task of a gamer in its address
+    //  block (prefix bits; 0: the rule is off for that family)
+    uint32_t block_v4_bits;
+    uint32_t block_v6_bits;
     //  resources per catalogue type (0/false: no need)
     uint32_t needs_ram_gb [SCH_MAX_TYPES];
     uint32_t needs_vram_gb [SCH_MAX_TYPES];
@@ -106,6 +115,8 @@ typedef struct {
     uint64_t unresolved;            //  validations that ended without a majority
     uint64_t incomparable;          //  results of another kernel version, not compared
     uint64_t invalid_results;       //  results that lost a validation
+    uint64_t unknown_versions;      //  of those, results of a kernel version we do not know
+    uint64_t billing_flagged;       //  claims far beyond the expected time
     uint64_t paid_then_invalid;     //  of those, results already settled (spot)
     uint64_t banned_results;        //  results of banned peers, refused unpaid
     uint64_t bans;                  //  peers (accounts) banned

@@ -18,7 +18,7 @@ bool
 sch_frames_capable (sch_peer_t *peer, int type)
 {
     const sch_ptype_t *pt = peer->pt [type];
-    return pt && !strcmp (pt->version, sch_type (type)->version);
+    return pt && sch_cache_version_ok (sch_type (type)->name, pt->version);
 }
 
 static size_t
@@ -124,6 +124,10 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->client_ref = strdup ("");
         tile->region = strdup (task->region);
         tile->gamer_account = task->gamer_account;
+        //  no self-dealing for tiles either: not on the gamer's own peer
+        //  (name, address block)
+        tile->gamer_id = task->gamer_id ? strdup (task->gamer_id) : NULL;
+        tile->gamer_block = task->gamer_block ? strdup (task->gamer_block) : NULL;
         tile->gamer = task->gamer;
         tile->submit_us = now_us;
         tile->deadline_ms = task->deadline_ms;
@@ -231,10 +235,13 @@ sch_frames_settled (sch_core_t *self, sch_task_t *task, const P2c2r__SettleAck *
     sch_tasks_deliver (self, parent, &reply);
     self->stats.completed++;
     sch_stats_latency (self, parent, now_us);
-    //  cached as a whole, when every tile came from the current kernel
+    //  cached as a whole, when every tile came from the current kernel;
+    //  shared only when the type's validation is none (issue 14: a tile's
+    //  spot check may still be running), else it serves only this gamer
     if (parent->cache_key && frame->current)
-        sch_cache_put (self->cache, parent->cache_key, json, png, png_size, frame->compute_us,
-                       now_us);
+        sch_cache_put_for (self->cache, parent->cache_key,
+                           sch_validation_shareable (self, parent) ? 0 : parent->gamer_account,
+                           json, png, png_size, frame->compute_us, now_us);
     log_info ("frame done id=%s tiles=%zu billed_us=%" PRIu64 " cost_pico=%" PRId64, parent->id,
               sch_tiles_count (frame->tiles), frame->billed_us, frame->cost_pico);
     free (json);
@@ -294,6 +301,7 @@ s_test_submit (sch_core_t *core, const char *id, const char *params, int64_t now
     ts.task_id = (char *) id;
     ts.gamer = &gamer;
     ts.gamer_account = 500;
+    ts.gamer_id = "player";
     ts.submit = &submit;
     ts.deadline_ms = 30000;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
@@ -306,7 +314,9 @@ void
 sch_frames_test (bool verbose)
 {
     (void) verbose;
-    const char *current = sch_type (sch_type_index ("rt_reflections"))->version;
+    char current [SCH_MAX_SHORT];
+    p2c_task_version_current (sch_type (sch_type_index ("rt_reflections")), current,
+                              sizeof current);
     sch_core_config_t config;
     sch_core_config_default (&config);
     P2C_CHECK (config.tile_px == 518400 && config.tile_max == 16);
@@ -319,10 +329,17 @@ sch_frames_test (bool verbose)
     sch_core_t *core = sch_selftest_core (&cap, &config);
     int rt = sch_type_index ("rt_reflections");
 
-    //  only a peer of the catalogue's kernel version renders tiles
-    s_test_peer_up (core, "gw-o", 9, 1, "1.0.0", false);
+    //  a ray tracer older than 1.1.0 (which ignores `tile`) is not eligible
+    //  at all: the catalogue knows 1.1.0 only
+    s_test_peer_up (core, "gw-v", 8, 1, "1.0.0", false);
+    sch_peer_t *v1 = (sch_peer_t *) zhashx_lookup (core->peers, "gw-v/8");
+    P2C_CHECK (v1 && !v1->pt [rt] && core->eligible [rt] == 0);
+    //  only a peer of the catalogue's kernel version renders tiles; one
+    //  that names no version (the JSON protocol has no field for it) runs
+    //  frames whole
+    s_test_peer_up (core, "gw-o", 9, 1, "", false);
     sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-o/9");
-    P2C_CHECK (old && !sch_frames_capable (old, rt));
+    P2C_CHECK (old && old->pt [rt] && !sch_frames_capable (old, rt));
     //  ...without one, a frame runs whole
     s_test_submit (core, "w1", "{\"resolution\":[16,12]}", 0);
     sch_task_t *whole = sch_selftest_task (core, "w1");
@@ -347,6 +364,9 @@ sch_frames_test (bool verbose)
         snprintf (id, sizeof id, "f1#t%zu", k);
         sch_task_t *tile = sch_selftest_task (core, id);
         P2C_CHECK (tile && tile->is_tile && tile->tile_run && tile->tile == k && !tile->gw);
+        //  the frame's gamer (no self-dealing) goes with each tile
+        P2C_CHECK (tile && tile->gamer_id && !strcmp (tile->gamer_id, "player")
+                   && tile->gamer_account == 500);
         P2C_CHECK (tile && tile->peer == peer && tile->frame == parent->frame);
         P2C_CHECK (tile && strstr (tile->params_json, "\"tile\":[0,"));
     }

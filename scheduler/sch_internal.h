@@ -104,6 +104,7 @@ struct _sch_peer_t {
     void *gw_handle;            //  in gw->peers
     char *peer_id;              //  the contributor's name, for logs
     char *region;               //  advertised region, "" none
+    char *block;                //  its address block, "" unknown or rule off
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
@@ -177,6 +178,9 @@ typedef struct {
     uint32_t checks_live;       //  check tasks alive
     int64_t used_account [SCH_VAL_RUNS + 4];   //  peers that ran it, never twice
     char *used_key [SCH_VAL_RUNS + 4];
+    char *used_block [SCH_VAL_RUNS + 4];       //  their address blocks
+    char *gamer_id;             //  the gamer's name and block: no check runs there either
+    char *gamer_block;
     size_t nused;
     bool released;              //  a result went to the gamer
     bool done;                  //  a verdict was reached (or given up)
@@ -199,6 +203,8 @@ struct _sch_task_t {
     char *client_ref;
     char *region;               //  the gamer's gateway's region, "" any
     int64_t gamer_account;
+    char *gamer_id;             //  the gamer's name: a peer of that name is its owner's
+    char *gamer_block;          //  the gamer's address block, "" unknown or rule off
     uint64_t gamer_conn;
     sch_gamer_t *gamer;         //  whose queue it waits in
     sch_gw_t *gw;               //  the gamer's gateway (NULL for checks)
@@ -408,6 +414,10 @@ void sch_queues_test (bool verbose);
 //  sch_peers.c: the peer registry
 
 void sch_peers_free (sch_peer_t **peer_p);
+//  The address block of a client address under the configured prefixes:
+//  "a.b.c.0/24" or "2001:db8::/64"; "" when the rule is off or the
+//  address does not parse. The caller frees it.
+char *sch_peers_block (const sch_core_config_t *config, const char *address);
 //  Puts the peer's index entries where its load, speed and standing say.
 void sch_peers_rekey (sch_core_t *self, sch_peer_t *peer);
 //  The account's ban changed: its peers leave or rejoin the indexes.
@@ -415,6 +425,8 @@ void sch_peers_standing (sch_core_t *self, sch_rep_t *rep);
 //  What a result teaches of the peer's speed and latency.
 void sch_peers_learn (sch_core_t *self, sch_peer_t *peer, int type, double compute_us,
                       uint64_t observed_us);
+//  The session gets no more tasks of the type (it ran an unknown kernel).
+void sch_peers_refuse_type (sch_core_t *self, sch_peer_t *peer, int type);
 //  Forgets a peer whose connection is gone; its tasks go elsewhere.
 void sch_peers_lost (sch_core_t *self, sch_peer_t *peer, int64_t now_us, const char *why);
 void sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us);
@@ -450,8 +462,12 @@ void sch_gamers_test (bool verbose);
 
 void sch_validation_free (sch_val_t **val_p);
 void sch_validation_unref (sch_core_t *self, sch_val_t *val);
-//  True when the peer (or its account) already ran the validated task.
+//  True when the peer (or its account, owner or address block) already ran
+//  the validated task.
 bool sch_validation_used (sch_val_t *val, sch_peer_t *peer);
+//  True when the peer may run the task: not the gamer's own (same account
+//  or name, same address block), nor, for a validated task, one that ran it.
+bool sch_validation_may_run (const sch_task_t *task, sch_peer_t *peer);
 //  Notes that the peer runs the validated task, so that no other run goes there.
 void sch_validation_use (sch_val_t *val, sch_peer_t *peer);
 sch_val_t *sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode);
@@ -465,6 +481,19 @@ void sch_validation_check_done (sch_core_t *self, sch_task_t *task, const sch_ru
 //  A quorum task's own result: held until two agree.
 void sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch_run_t *run,
                                    int64_t now_us);
+//  A good result of a kernel version the catalogue does not know for the
+//  type is invalid at once: counted against the peer, never paid, never
+//  cached; the run is retried elsewhere. True when it was (the caller stops).
+bool sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                                     const P2c2r__PeerResult *res, int64_t now_us);
+//  The task's cache key, with the type's current kernel version in it;
+//  NULL when not cacheable.
+char *sch_validation_cache_key (sch_task_t *task);
+//  True when a result of that version (empty: the current) may be cached.
+bool sch_validation_current (int type, const char *version);
+//  True when the settled task's result passed a validation (or its type
+//  has none): it may serve every gamer from the cache.
+bool sch_validation_shareable (sch_core_t *self, sch_task_t *task);
 //  A released result (settling): run again elsewhere by the spot draw.
 void sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                           const sch_run_t *run, int64_t now_us);
@@ -525,6 +554,9 @@ bool sch_reputation_doubted (sch_core_t *self, sch_rep_t *rep);
 //  Bans or unbans from the decayed counts; true when that changed (the
 //  caller then calls sch_peers_standing).
 bool sch_reputation_judge (sch_core_t *self, sch_rep_t *rep, int64_t now_us);
+//  A claim far beyond the expected time: counted, logged, an invalid verdict.
+void sch_reputation_flag (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                          const sch_billing_run_t *bill, int64_t now_us);
 //  Counts a verdict on a result of the account; true when its ban changed.
 bool sch_reputation_verdict (sch_core_t *self, sch_rep_t *rep, bool valid, int64_t now_us);
 void sch_reputation_test (bool verbose);
@@ -558,7 +590,7 @@ typedef struct {
 } sch_selftest_t;
 
 //  A core that sends into cap; config NULL: the defaults with validation,
-//  funds and cache off (the rule tests' settings).
+//  funds, cache and the cost model of billing off (the rule tests' settings).
 sch_core_t *sch_selftest_core (sch_selftest_t *cap, const sch_core_config_t *config);
 //  type: comma-separated task types
 void sch_selftest_peer_up (sch_core_t *core, const char *gw, uint64_t conn, uint32_t slots,
@@ -568,6 +600,9 @@ void sch_selftest_submit (sch_core_t *core, const char *gw, const char *id, cons
 //  A good result of the task's current attempt, from the peer that runs it
 void sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
                           uint64_t compute_us, int64_t now_us);
+//  The same, naming the kernel version that ran (the above: the catalogue's)
+void sch_selftest_result_version (sch_core_t *core, const char *id, const char *result_json,
+                                  uint64_t compute_us, const char *version, int64_t now_us);
 void sch_selftest_ack (sch_core_t *core, const char *id, bool ok, int64_t now_us);
 void sch_selftest_balance (sch_core_t *core, int64_t account, int64_t balance_pico,
                            bool disabled, int64_t now_us);

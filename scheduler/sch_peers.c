@@ -6,7 +6,9 @@
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <strings.h>
 
 void
 sch_peers_free (sch_peer_t **peer_p)
@@ -21,8 +23,37 @@ sch_peers_free (sch_peer_t **peer_p)
     free (peer->key);
     free (peer->peer_id);
     free (peer->region);
+    free (peer->block);
     free (peer);
     *peer_p = NULL;
+}
+
+//  Masks the address to its block, so that peers and gamers of one network
+//  (a colluding pair at home, a farm of accounts in one /24) are known as
+//  one party: a prefix, not an account, is what costs an attacker money.
+char *
+sch_peers_block (const sch_core_config_t *config, const char *address)
+{
+    unsigned char a [16];
+    char text [INET6_ADDRSTRLEN + 8], out [INET6_ADDRSTRLEN + 24];
+    if (!address || !*address || strlen (address) >= INET6_ADDRSTRLEN)
+        return strdup ("");
+    //  an IPv4 client of a dual-stack listener is IPv4
+    if (!strncasecmp (address, "::ffff:", 7) && strchr (address, '.'))
+        address += 7;
+    int family = strchr (address, ':') ? AF_INET6 : AF_INET;
+    uint32_t bits = family == AF_INET6 ? config->block_v6_bits : config->block_v4_bits;
+    size_t len = family == AF_INET6 ? 16 : 4;
+    if (!bits || inet_pton (family, address, a) != 1)
+        return strdup ("");
+    for (size_t i = 0; i < len; i++) {
+        uint32_t keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * (uint32_t) i : 0;
+        a [i] &= (unsigned char) (0xff00u >> keep);
+    }
+    if (!inet_ntop (family, a, text, sizeof text))
+        return strdup ("");
+    snprintf (out, sizeof out, "%s/%u", text, bits);
+    return strdup (out);
 }
 
 //  --------------------------------------------------------------------------
@@ -123,6 +154,19 @@ s_drop_type (sch_core_t *self, sch_peer_t *peer, int t)
     free (pt->version);
     free (pt);
     peer->pt [t] = NULL;
+}
+
+//  The session sent a result of a kernel version we do not know for the
+//  type: it gets no more tasks of that type (a retry must not land there
+//  again); a reconnect starts afresh, its account's reputation does not.
+void
+sch_peers_refuse_type (sch_core_t *self, sch_peer_t *peer, int t)
+{
+    if (!peer->pt [t])
+        return;
+    s_drop_type (self, peer, t);
+    peer->types &= ~(1u << t);
+    log_info ("peer refused for type key=%s type=%s", peer->key, sch_type (t)->name);
 }
 
 //  --------------------------------------------------------------------------
@@ -246,6 +290,18 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
         if (t >= 0 && s_fits (self, caps, t))
             types |= 1u << t;
     }
+    //  a kernel version the catalogue does not know would only bring
+    //  invalid results (an agent older than the server): not eligible
+    for (size_t k = 0; caps && k < caps->n_kernels; k++) {
+        const P2c2r__KernelInfo *ki = caps->kernels [k];
+        int t = ki ? sch_type_index (ki->task_type) : -1;
+        if (t >= 0 && (types & (1u << t)) && ki->version && *ki->version
+            && !p2c_task_version_known (sch_type (t), ki->version)) {
+            types &= ~(1u << t);
+            log_info ("peer kernel unknown peer_id=%.64s type=%s version=%.32s",
+                      up->peer_id ? up->peer_id : "", sch_type (t)->name, ki->version);
+        }
+    }
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (self->peers, key);
     bool fresh = !peer;
     if (fresh)
@@ -258,6 +314,8 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     peer->peer_id = sch_strndup_bounded (up->peer_id, SCH_MAX_ID);
     free (peer->region);
     peer->region = sch_strndup_bounded (caps ? caps->region : "", SCH_MAX_SHORT);
+    free (peer->block);
+    peer->block = sch_peers_block (&self->config, up->address);
     peer->slots = slots;
     self->stats.slots += slots;
     if (!fresh && peer->paused != up->paused)
@@ -273,9 +331,10 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     }
     peer->types = types;
     sch_peers_rekey (self, peer);
-    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s%s",
-              fresh ? "up" : "refreshed", peer->key, peer->peer_id, peer->account_id, slots,
-              __builtin_popcount (types), peer->region, peer->rep->banned ? " banned=1" : "");
+    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s"
+              " block=%s%s", fresh ? "up" : "refreshed", peer->key, peer->peer_id,
+              peer->account_id, slots, __builtin_popcount (types), peer->region, peer->block,
+              peer->rep->banned ? " banned=1" : "");
     sch_queues_pull (self, peer, now_us);
 }
 
@@ -334,6 +393,62 @@ sch_peers_test (bool verbose)
     int cmp = sch_type_index ("compression");
     P2C_CHECK (enc >= 0 && cmp >= 0 && sch_type_index ("hash") == enc);
     P2C_CHECK (sch_type_index ("mining") == -1);
+    //  address blocks: off by default; /24 and /64 when set
+    sch_core_config_t bc;
+    sch_core_config_default (&bc);
+    char *b = sch_peers_block (&bc, "203.0.113.77");
+    P2C_CHECK (b && !strcmp (b, ""));
+    free (b);
+    bc.block_v4_bits = 24;
+    bc.block_v6_bits = 64;
+    const char *blocks [][2] = {
+        { "203.0.113.77", "203.0.113.0/24" }, { "203.0.113.1", "203.0.113.0/24" },
+        { "127.0.1.5", "127.0.1.0/24" }, { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+        { "::1", "::/64" }, { "not-an-ip", "" }, { "", "" }, { "1.2.3.4.5", "" },
+        { "999.1.1.1", "" }, { "::ffff:198.51.100.9", "198.51.100.0/24" }, { "::ffff:198.51.100.9", "198.51.100.0/24" }
+    };
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks [0]; i++) {
+        b = sch_peers_block (&bc, blocks [i][0]);
+        P2C_CHECK (b && !strcmp (b, blocks [i][1]));
+        free (b);
+    }
+    b = sch_peers_block (&bc, NULL);
+    P2C_CHECK (b && !*b);
+    free (b);
+    //  an agent whose kernel version the catalogue does not know is not
+    //  eligible for that type (its results would be invalid); a known one is
+    {
+        char *tt [] = { "encryption", "compression" };
+        P2c2r__KernelInfo k1 = P2C2R__KERNEL_INFO__INIT, k2 = P2C2R__KERNEL_INFO__INIT;
+        k1.task_type = "encryption";
+        k1.version = "0.9-old";
+        k2.task_type = "compression";
+        k2.version = "1.0.0";
+        P2c2r__KernelInfo *ks [] = { &k1, &k2 };
+        P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+        caps.slots = 1;
+        caps.n_task_types = 2;
+        caps.task_types = tt;
+        caps.n_kernels = 2;
+        caps.kernels = ks;
+        P2c2r__Session session = P2C2R__SESSION__INIT;
+        session.gateway = "gw-old";
+        session.conn = 5;
+        P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+        up.session = &session;
+        up.peer_id = "old-agent";
+        up.account_id = 55;
+        up.capabilities = &caps;
+        sch_peers_up (core, &up, 0);
+        sch_peer_t *old = (sch_peer_t *) zhashx_lookup (core->peers, "gw-old/5");
+        P2C_CHECK (old && !old->pt [enc] && old->pt [cmp] && old->types == 1u << cmp);
+        P2C_CHECK (core->eligible [enc] == 0 && core->eligible [cmp] == 1);
+        sch_peers_lost (core, old, 0, "test");
+    }
+    bc.block_v4_bits = 20;
+    b = sch_peers_block (&bc, "10.1.31.9");
+    P2C_CHECK (b && !strcmp (b, "10.1.16.0/20"));
+    free (b);
     sch_selftest_peer_up (core, "gw-p", 1, 2, "encryption,compression,mining", 11, 0);
     sch_peer_t *peer = (sch_peer_t *) zhashx_lookup (core->peers, "gw-p/1");
     P2C_CHECK (peer && peer->slots == 2 && peer->pt [enc] && peer->pt [cmp]);

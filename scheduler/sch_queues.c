@@ -53,9 +53,11 @@ sch_queues_take (sch_core_t *self, sch_task_t *task)
 }
 
 typedef struct {
+    sch_core_t *core;
     sch_task_t *task;
     const char *avoid;          //  a peer key to pass over, or NULL
     const char *region;         //  only peers of this region, or NULL
+    bool trusted;               //  only peers past their new or doubted time
 } s_pick_t;
 
 static bool
@@ -69,12 +71,15 @@ s_pick_ok (void *arg, const sch_index_entry_t *entry)
         return false;
     if (pick->task->tile_run && !sch_frames_capable (peer, pick->task->type))
         return false;
-    return !pick->task->val || !sch_validation_used (pick->task->val, peer);
+    if (pick->trusted && sch_reputation_doubted (pick->core, peer->rep))
+        return false;
+    return sch_validation_may_run (pick->task, peer);
 }
 
 //  `avoid` names a peer to take only when no other one is free; a
-//  validated task never goes to a peer (account) that ran it; a tile (or
-//  its check) only to a peer that renders tiles.
+//  validated task never goes to a peer (account, owner, address block) that
+//  ran it, and no task to a peer of its gamer's (sch_validation_may_run); a
+//  tile (or its check) only to a peer that renders tiles.
 sch_peer_t *
 sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
 {
@@ -83,16 +88,20 @@ sch_queues_choose (sch_core_t *self, sch_task_t *task, const char *avoid)
     //  Same region first: the best peers of the task's region among the
     //  first SCH_INDEX_LOOK in best-first order, then anyone
     if (task->region && *task->region) {
-        s_pick_t pick = { task, avoid, task->region };
+        s_pick_t pick = { self, task, avoid, task->region, false };
         e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
         if (e)
             return (sch_peer_t *) e->item;
     }
-    if (!avoid && !task->val && !task->tile_run)
-        e = sch_index_best (index, NULL, NULL, 1);
-    else {
-        s_pick_t pick = { task, avoid, NULL };
+    {
+        //  a check run goes to a peer of established reputation when one is
+        //  free: a new account (a colluder's fresh one) checks nobody first
+        s_pick_t pick = { self, task, avoid, NULL, task->is_check };
         e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        if (!e && pick.trusted) {
+            pick.trusted = false;
+            e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
+        }
         if (!e && avoid) {
             pick.avoid = NULL;
             e = sch_index_best (index, s_pick_ok, &pick, SCH_INDEX_LOOK);
@@ -114,7 +123,7 @@ s_first_runnable (sch_gamer_t *g, int t, sch_peer_t *peer)
     for (sch_task_t *q = (sch_task_t *) zlistx_first (g->queue [t]);
          q && depth < SCH_QUEUE_LOOK;
          q = (sch_task_t *) zlistx_next (g->queue [t]), depth++)
-        if ((!q->val || !sch_validation_used (q->val, peer))
+        if (sch_validation_may_run (q, peer)
             && (!q->tile_run || sch_frames_capable (peer, t)))
             return q;
     return NULL;

@@ -4,6 +4,7 @@
     invalid results, a ban. Reputations are per account, so they survive
     reconnects. The peers of an account follow its ban in sch_peers. */
 #include "sch_internal.h"
+#include "p2c_cost.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 
@@ -72,6 +73,21 @@ sch_reputation_judge (sch_core_t *self, sch_rep_t *rep, int64_t now_us)
         log_info ("peer unbanned account=%" PRId64 " valid=%.2f invalid=%.2f", rep->account,
                   rep->valid, rep->invalid);
     return true;
+}
+
+//  A claim far beyond the expected time is evidence of a peer inflating its
+//  work: it counts as an invalid verdict (doubted: checked more; repeated:
+//  banned); it is billed within the bounds all the same.
+void
+sch_reputation_flag (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                     const sch_billing_run_t *bill, int64_t now_us)
+{
+    self->stats.billing_flagged++;
+    log_warn ("billing: claim flagged task=%s account=%" PRId64 " claimed_us=%" PRIu64
+              " observed_us=%" PRIu64 " expected_us=%" PRIu64, task->id, peer->account_id,
+              bill->claimed_us, bill->observed_us, bill->expected_us);
+    if (sch_reputation_verdict (self, peer->rep, false, now_us))
+        sch_peers_standing (self, peer->rep);
 }
 
 bool
@@ -149,5 +165,31 @@ sch_reputation_test (bool verbose)
     sch_core_cron (core, 6000000);
     P2C_CHECK (!rep->banned && core->stats.banned_peers == 0 && core->eligible [enc] == 1);
     P2C_CHECK (sch_index_size (core->index [enc]) == 1);
+    sch_core_destroy (&core);
+
+    //  billing from the server's measure (issue 14): a claim of 1e9 ms for
+    //  a held task is billed 1.5x the expected time and flagged; an honest
+    //  one is billed as measured
+    sch_core_config_default (&config);
+    config.validation = SCH_VAL_NONE;
+    config.funds_check = false;
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 31, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 32, 0);
+    uint64_t expected = p2c_cost_expected_us ("encryption", "{\"n\":1}", 0);
+    P2C_CHECK (expected > 500);
+    sch_selftest_submit (core, "gw-g", "b1", "encryption", 500, 0);
+    sch_selftest_submit (core, "gw-g", "b2", "encryption", 500, 0);
+    sch_task_t *b1 = sch_selftest_task (core, "b1"), *b2 = sch_selftest_task (core, "b2");
+    int64_t cheat = b1->peer->account_id, honest = b2->peer->account_id;
+    sch_selftest_result (core, "b1", "{}", 1000000000000ULL, 10000000);
+    sch_selftest_result (core, "b2", "{}", expected, 20000000);
+    P2C_CHECK (b1->state == SCH_SETTLING && b1->billed_us == expected * 3 / 2);
+    P2C_CHECK (b2->state == SCH_SETTLING && b2->billed_us == expected);
+    P2C_CHECK (core->stats.billing_flagged == 1);
+    P2C_CHECK (sch_core_reputation (core, cheat, 20000000, &valid, &invalid, &banned)
+               && invalid > 0.99);
+    P2C_CHECK (!sch_core_reputation (core, honest, 20000000, &valid, &invalid, &banned)
+               || invalid == 0);
     sch_core_destroy (&core);
 }

@@ -45,6 +45,7 @@ sch_selftest_core (sch_selftest_t *cap, const sch_core_config_t *config)
         c.validation = SCH_VAL_NONE;
         c.funds_check = false;
         c.cache_max_entries = 0;
+        c.bill_max_permille = 0;        //  bill the measured time
     }
     return sch_core_new (&c, s_capture, cap);
 }
@@ -101,10 +102,22 @@ sch_selftest_submit (sch_core_t *core, const char *gw, const char *id, const cha
     sch_core_handle (core, gw, &msg, now_us);
 }
 
-//  The result of the task's current attempt from the peer that runs it
+//  The result of the task's current attempt from the peer that runs it, of
+//  the catalogue's current kernel version for its type
 void
 sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
                      uint64_t compute_us, int64_t now_us)
+{
+    sch_task_t *task = (sch_task_t *) zhashx_lookup (core->tasks, id);
+    assert (task);
+    char current [SCH_MAX_SHORT];
+    p2c_task_version_current (sch_type (task->type), current, sizeof current);
+    sch_selftest_result_version (core, id, result_json, compute_us, current, now_us);
+}
+
+void
+sch_selftest_result_version (sch_core_t *core, const char *id, const char *result_json,
+                             uint64_t compute_us, const char *version, int64_t now_us)
 {
     sch_task_t *task = (sch_task_t *) zhashx_lookup (core->tasks, id);
     assert (task && task->peer);
@@ -116,7 +129,7 @@ sch_selftest_result (sch_core_t *core, const char *id, const char *result_json,
     res.ok = true;
     res.compute_us = compute_us;
     res.attempt = task->attempts;
-    res.kernel_version = "1";
+    res.kernel_version = (char *) version;
     res.result_json = (char *) result_json;
     P2c2r__TaskResult tr = P2C2R__TASK_RESULT__INIT;
     tr.peer = &session;

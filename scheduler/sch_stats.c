@@ -159,6 +159,8 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("validation_unresolved", s->unresolved);
     SET_INT ("validation_incomparable", s->incomparable);
     SET_INT ("validation_invalid", s->invalid_results);
+    SET_INT ("validation_unknown_version", s->unknown_versions);
+    SET_INT ("billing_flagged", s->billing_flagged);
     SET_INT ("validation_paid_then_invalid", s->paid_then_invalid);
     SET_INT ("validation_check_payouts", s->check_payouts);
     SET_INT ("validation_reversals", s->reversals);

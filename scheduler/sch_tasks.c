@@ -18,6 +18,8 @@ sch_tasks_free (sch_task_t **task_p)
     free (task->payload);
     free (task->client_ref);
     free (task->region);
+    free (task->gamer_id);
+    free (task->gamer_block);
     free (task->cache_key);
     free (task->last_peer);
     free (task->result_json);

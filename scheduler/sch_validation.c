@@ -29,6 +29,8 @@ sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
     val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
     val->deadline_ms = task->deadline_ms;
     val->tile_run = task->tile_run;
+    val->gamer_id = strdup (task->gamer_id ? task->gamer_id : "");
+    val->gamer_block = strdup (task->gamer_block ? task->gamer_block : "");
     task->val = val;
     return val;
 }
@@ -43,8 +45,12 @@ sch_validation_free (sch_val_t **val_p)
         free (v->e [i].result_json);
         free (v->e [i].blob);
     }
-    for (size_t i = 0; i < v->nused; i++)
+    for (size_t i = 0; i < v->nused; i++) {
         free (v->used_key [i]);
+        free (v->used_block [i]);
+    }
+    free (v->gamer_id);
+    free (v->gamer_block);
     free (v->task_id);
     free (v->params_json);
     free (v->payload);
@@ -64,12 +70,28 @@ sch_validation_unref (sch_core_t *self, sch_val_t *val)
     sch_validation_free (&val);
 }
 
+//  One party: the same name (a gamer account and a peer account of one
+//  holder: the scheduler knows accounts by id and name only, and ids of a
+//  gamer and a peer account never match), or the same address block (both
+//  known). Peers are told apart by account: a name is only a label.
+static bool
+s_same_party (const char *name_a, const char *block_a, const char *name_b, const char *block_b)
+{
+    return (name_a && *name_a && name_b && !strcmp (name_a, name_b))
+        || (block_a && *block_a && block_b && !strcmp (block_a, block_b));
+}
+
+//  A check run never goes to the first runs' accounts, owners or address
+//  blocks, nor to the gamer's: a colluding pair cannot validate itself.
 bool
 sch_validation_used (sch_val_t *val, sch_peer_t *peer)
 {
+    if (s_same_party (val->gamer_id, val->gamer_block, peer->peer_id, peer->block))
+        return true;
     for (size_t i = 0; i < val->nused; i++)
         if ((peer->account_id && val->used_account [i] == peer->account_id)
-            || !strcmp (val->used_key [i], peer->key))
+            || !strcmp (val->used_key [i], peer->key)
+            || s_same_party (NULL, val->used_block [i], NULL, peer->block))
             return true;
     return false;
 }
@@ -79,8 +101,19 @@ sch_validation_use (sch_val_t *val, sch_peer_t *peer)
 {
     if (val->nused < SCH_VAL_RUNS + 4 && !sch_validation_used (val, peer)) {
         val->used_account [val->nused] = peer->account_id;
+        val->used_block [val->nused] = strdup (peer->block ? peer->block : "");
         val->used_key [val->nused++] = strdup (peer->key);
     }
+}
+
+bool
+sch_validation_may_run (const sch_task_t *task, sch_peer_t *peer)
+{
+    if (!task->is_check
+        && ((task->gamer_account && peer->account_id == task->gamer_account)
+            || s_same_party (task->gamer_id, task->gamer_block, peer->peer_id, peer->block)))
+        return false;       //  no self-dealing: a gamer's task never runs on its own peer
+    return !task->val || !sch_validation_used (task->val, peer);
 }
 
 //  True when a live, unbanned peer of the task's type has not run it: a
@@ -178,7 +211,15 @@ s_add (sch_core_t *self, sch_val_t *val, const sch_run_t *run, bool paid)
     e->account = run->account;
     e->run_id = sch_strndup_bounded (res->task_id, SCH_MAX_ID + 16);
     e->check = run->check;
-    e->version = sch_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    if (res->kernel_version && *res->kernel_version)
+        e->version = sch_strndup_bounded (res->kernel_version, SCH_MAX_SHORT);
+    else {
+        //  no version named (the JSON protocol has no field for it): judged
+        //  as the current one, so it is compared like any other
+        char current [SCH_MAX_SHORT];
+        e->version = strdup (p2c_task_version_current (sch_type (val->type), current,
+                                                       sizeof current));
+    }
     e->result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
     e->blob = sch_memdup (res->blob.data, res->blob.len);
     e->blob_size = e->blob ? res->blob.len : 0;
@@ -261,7 +302,7 @@ s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
     bool settle_now = !val->released && val->task && val->task->state == SCH_VALIDATING;
     if (settle_now)
         w->paid = true;
-    bool first_lost = s_judge (self, val, w, now_us);
+    s_judge (self, val, w, now_us);
     if (!val->done) {
         val->done = true;
         if (val->n > 2)
@@ -269,17 +310,21 @@ s_won (sch_core_t *self, sch_val_t *val, sch_vent_t *w, int64_t now_us)
         else
             self->stats.agreed++;
     }
+    //  the cache serves the current version only (sch_tasks_settle drops
+    //  the key of a result of another one)
+    bool current = sch_validation_current (val->type, w->version);
     if (settle_now) {
         val->released = true;
         sch_tasks_settle (self, val->task, w, now_us);
     }
     else
-    if (val->released && first_lost && val->cache_key
-        && sch_cache_version_ok (sch_type (val->type)->name, w->version)) {
-        //  the released result lost: the cache must not keep serving it
+    if (val->released && val->cache_key) {
+        //  validated: the winner is shared from now on; a released result
+        //  that lost is no longer served, not even to its gamer
         sch_cache_drop (self->cache, val->cache_key);
-        sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
-                       w->blob_size, w->compute_us, now_us);
+        if (current)
+            sch_cache_put (self->cache, val->cache_key, w->result_json, w->blob,
+                           w->blob_size, w->compute_us, now_us);
     }
 }
 
@@ -343,6 +388,56 @@ sch_validation_quorum_result (sch_core_t *self, sch_task_t *task, const sch_run_
     sch_validation_eval (self, task->val, now_us);
 }
 
+//  A version nobody knows cannot be compared, so it would never lose: such
+//  a result is judged invalid here, before billing, so it is never settled
+//  (never paid, so never reversed) and never enters the cache. A check run
+//  that brought it counts as a check without a result (its validation runs
+//  another); the gamer's task is retried on another peer.
+bool
+sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
+                                const P2c2r__PeerResult *res, int64_t now_us)
+{
+    if (!res->kernel_version || !*res->kernel_version
+        || p2c_task_version_known (sch_type (task->type), res->kernel_version))
+        return false;       //  a result without a version is judged as the current one
+    self->stats.invalid_results++;
+    self->stats.unknown_versions++;
+    log_warn ("validation: result lost task=%s account=%" PRId64 " reason=unknown_version"
+              " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
+              res->kernel_version ? res->kernel_version : "");
+    if (sch_reputation_verdict (self, peer->rep, false, now_us))
+        sch_peers_standing (self, peer->rep);
+    sch_peers_refuse_type (self, peer, task->type);
+    if (task->is_check)
+        sch_tasks_fail (self, task, SCH_ERR_KERNEL_ERROR, "", now_us);
+    else
+        sch_tasks_retry (self, task, now_us);
+    return true;
+}
+
+char *
+sch_validation_cache_key (sch_task_t *task)
+{
+    //  the key carries the current kernel version (sch_cache_key)
+    return sch_cache_key (sch_type (task->type)->name, task->params_json, task->payload,
+                          task->payload_size);
+}
+
+bool
+sch_validation_current (int type, const char *version)
+{
+    return !version || !*version || sch_cache_version_ok (sch_type (type)->name, version);
+}
+
+bool
+sch_validation_shareable (sch_core_t *self, sch_task_t *task)
+{
+    if (sch_mode (self, task->type) == SCH_VAL_NONE)
+        return true;
+    //  under quorum a task settles only once two results agreed
+    return task->val && task->val->mode == SCH_VAL_QUORUM && task->val->done;
+}
+
 //  A share of results (more for doubted peers) is run again elsewhere in
 //  the background; the result was released at once.
 void
@@ -365,9 +460,132 @@ sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
 //  Self-test: quorum with a treasury-paid check, a tie-break, and check
 //  runs known by their field whatever their ids say
 
+//  A peer with a name and a client address
+static void
+s_test_peer (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
+             const char *name, const char *address, int64_t now_us)
+{
+    char *types [] = { "encryption" };
+    P2c2r__Session session = P2C2R__SESSION__INIT;
+    session.gateway = (char *) gw;
+    session.conn = conn;
+    P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
+    caps.slots = 1;
+    caps.n_task_types = 1;
+    caps.task_types = types;
+    P2c2r__PeerUp up = P2C2R__PEER_UP__INIT;
+    up.session = &session;
+    up.peer_id = (char *) name;
+    up.account_id = account;
+    up.capabilities = &caps;
+    up.address = (char *) address;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
+    msg.peer_up = &up;
+    sch_core_handle (core, gw, &msg, now_us);
+}
+
+//  A gamer's submit with a name and a client address
+static void
+s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *name,
+               const char *address, int64_t now_us)
+{
+    P2c2r__Session gamer = P2C2R__SESSION__INIT;
+    gamer.gateway = "gw-g";
+    gamer.conn = 1;
+    P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
+    submit.task_type = "encryption";
+    submit.params_json = "{\"n\":2}";
+    submit.client_ref = "ref";
+    P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
+    ts.task_id = (char *) id;
+    ts.gamer = &gamer;
+    ts.gamer_account = account;
+    ts.gamer_id = (char *) name;
+    ts.submit = &submit;
+    ts.deadline_ms = 30000;
+    ts.address = (char *) address;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    msg.task_submit = &ts;
+    sch_core_handle (core, "gw-g", &msg, now_us);
+}
+
+//  No self-dealing (issue 14): a gamer's task never runs on a peer of the
+//  same name or address block; a check never runs in the first run's block
+//  nor the gamer's, and goes to an established peer first
+static void
+s_test_self_dealing (void)
+{
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.spot_permille = 1000;
+    config.spot_doubted_permille = 1000;
+    config.block_v4_bits = 24;
+    config.block_v6_bits = 64;
+    sch_core_t *core = sch_selftest_core (&cap, &config);
+    //  the attacker's pair at home, and two honest peers elsewhere
+    s_test_peer (core, "gw-a", 1, 11, "mallory-peer", "198.51.100.7", 0);
+    s_test_peer (core, "gw-a", 2, 12, "mallory-2", "198.51.100.8", 0);
+    s_test_peer (core, "gw-a", 3, 13, "alice", "203.0.113.5", 0);
+    s_test_peer (core, "gw-a", 4, 14, "bob", "2001:db8:9::1", 0);
+    //  mallory's gamer task goes to neither of its peers
+    s_test_submit (core, "m1", 500, "mallory", "198.51.100.9", 0);
+    sch_task_t *m1 = sch_selftest_task (core, "m1");
+    P2C_CHECK (m1 && m1->peer && m1->peer->account_id != 11 && m1->peer->account_id != 12);
+    //  a gamer of the same name as a peer (one holder) never gets that peer
+    s_test_submit (core, "a1", 501, "alice", "192.0.2.1", 0);
+    sch_task_t *a1 = sch_selftest_task (core, "a1");
+    P2C_CHECK (a1 && a1->peer && a1->peer->account_id != 13);
+    //  the check of a result of peer 11 never goes to 12 (same block), nor
+    //  to the gamer's block
+    sch_selftest_result (core, a1->peer->account_id == 11 ? "a1" : "m1", "{}", 10, 10);
+    sch_task_t *t;
+    int checks = 0;
+    for (t = (sch_task_t *) zhashx_first (core->tasks); t; t = (sch_task_t *) zhashx_next (core->tasks))
+        if (t->is_check && t->peer) {
+            checks++;
+            P2C_CHECK (strcmp (t->peer->block, "198.51.100.0/24"));
+        }
+    P2C_CHECK (core->stats.checks == 1);
+    sch_core_destroy (&core);
+
+    //  a check prefers a peer past its new time to a fresh account
+    config.block_v4_bits = 0;
+    config.new_samples = 2;
+    core = sch_selftest_core (&cap, &config);
+    s_test_peer (core, "gw-a", 1, 21, "p1", "", 0);
+    s_test_peer (core, "gw-a", 2, 22, "veteran", "", 0);
+    s_test_peer (core, "gw-a", 3, 23, "fresh", "", 0);
+    sch_rep_t *vet = sch_reputation_require (core, 22, 0);
+    sch_reputation_verdict (core, vet, true, 0);
+    sch_reputation_verdict (core, vet, true, 0);
+    P2C_CHECK (!sch_reputation_doubted (core, vet));
+    //  peer 22 is busy first: the task takes the best free one
+    s_test_submit (core, "v1", 600, "g", "", 0);
+    sch_task_t *v1 = sch_selftest_task (core, "v1");
+    P2C_CHECK (v1 && v1->peer);
+    if (v1->peer->account_id == 22) {
+        //  the veteran ran it: nobody established is left; a fresh one checks
+        sch_selftest_result (core, "v1", "{}", 10, 10);
+        P2C_CHECK (sch_selftest_task (core, "v1#c1")
+                   && sch_selftest_task (core, "v1#c1")->peer);
+    }
+    else {
+        sch_selftest_result (core, "v1", "{}", 10, 10);
+        sch_task_t *c = sch_selftest_task (core, "v1#c1");
+        P2C_CHECK (c && c->peer && c->peer->account_id == 22);
+    }
+    sch_core_destroy (&core);
+}
+
 void
 sch_validation_test (bool verbose)
 {
+    s_test_self_dealing ();
     (void) verbose;
     sch_selftest_t cap;
     sch_core_config_t config;
@@ -438,5 +656,78 @@ sch_validation_test (bool verbose)
     sch_selftest_ack (core, "odd#c1", true, 80);
     P2C_CHECK (core->stats.completed == 2 && !strcmp (cap.last_task, "odd#c1"));
     P2C_CHECK (core->stats.stale_acks == 0 && zhashx_size (core->tasks) == 0);
+    //  an invented kernel version is invalid at once: never settled, the
+    //  peer's account is counted invalid, the task runs again elsewhere;
+    //  a result that names no version is judged as the current one
+    sch_selftest_submit (core, "gw-g", "forged", "compression", 500, 90);
+    sch_task_t *forged = sch_selftest_task (core, "forged");
+    P2C_CHECK (forged && forged->peer && forged->peer->account_id == 11);
+    int settles = cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST];
+    sch_selftest_result_version (core, "forged", "{}", 10, "7.7.7", 100);
+    P2C_CHECK (core->stats.unknown_versions == 1 && core->stats.invalid_results == 2);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST] == settles);
+    P2C_CHECK (sch_core_reputation (core, 11, 100, &valid, &invalid, &banned) && invalid > 0.99);
+    P2C_CHECK (forged->state == SCH_RUNNING || forged->state == SCH_QUEUED);
+    P2C_CHECK (forged->attempts == 1 || forged->attempts == 2);
+    sch_core_destroy (&core);
+    //  none for compression, one peer: the retry lands on it again, and a
+    //  result without a version settles
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "compression", 21, 0);
+    sch_selftest_submit (core, "gw-g", "nov", "compression", 500, 0);
+    sch_selftest_result_version (core, "nov", "{}", 10, "", 10);
+    P2C_CHECK (core->stats.unknown_versions == 0 && sch_selftest_task (core, "nov")
+               && sch_selftest_task (core, "nov")->state == SCH_SETTLING);
+    sch_core_destroy (&core);
+
+    //  the cache (issue 14): a released spot result serves only the gamer
+    //  who paid for it until a check agrees; then every gamer
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.spot_permille = 0;
+    config.spot_doubted_permille = 1000;        //  new peers: every result checked
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_submit (core, "gw-g", "s1", "encryption", 500, 0);
+    sch_selftest_result (core, "s1", "{\"h\":1}", 10, 10);
+    sch_selftest_ack (core, "s1", true, 20);
+    P2C_CHECK (core->stats.completed == 1 && core->stats.checks == 1);
+    //  the check still runs: gamer 500 is served its own result, 501 is not
+    sch_selftest_submit (core, "gw-g", "s2", "encryption", 500, 30);
+    P2C_CHECK (core->stats.cached == 1 && !sch_selftest_task (core, "s2"));
+    sch_selftest_submit (core, "gw-g", "s3", "encryption", 501, 40);
+    P2C_CHECK (core->stats.cached == 1 && sch_selftest_task (core, "s3"));
+    //  the check agrees: shared
+    sch_selftest_result (core, "s1#c1", "{\"h\":1}", 10, 50);
+    P2C_CHECK (core->stats.agreed == 1);
+    sch_selftest_submit (core, "gw-g", "s4", "encryption", 502, 60);
+    P2C_CHECK (core->stats.cached == 2 && !sch_selftest_task (core, "s4"));
+    sch_core_destroy (&core);
+
+    //  a forged released result that loses is not served again, not even
+    //  to its own gamer; the winner is
+    core = sch_selftest_core (&cap, &config);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    sch_selftest_peer_up (core, "gw-b", 2, 1, "encryption", 12, 0);
+    sch_selftest_peer_up (core, "gw-c", 3, 1, "encryption", 13, 0);
+    sch_selftest_submit (core, "gw-g", "f1", "encryption", 500, 0);
+    sch_selftest_result (core, "f1", "{\"h\":666}", 10, 10);
+    sch_selftest_ack (core, "f1", true, 20);
+    sch_selftest_result (core, "f1#c1", "{\"h\":1}", 10, 30);
+    P2C_CHECK (sch_selftest_task (core, "f1#c2"));
+    sch_selftest_result (core, "f1#c2", "{\"h\":1}", 10, 40);
+    P2C_CHECK (core->stats.tiebreaks == 1 && core->stats.paid_then_invalid == 1);
+    const sch_cache_entry_t *hit = NULL;
+    char *key = NULL;
+    {
+        sch_task_t probe = { 0 };
+        probe.type = sch_type_index ("encryption");
+        probe.params_json = (char *) "{\"n\":1}";   //  sch_selftest_submit's
+        key = sch_validation_cache_key (&probe);
+    }
+    hit = sch_cache_get_for (core->cache, key, 500, 50);
+    P2C_CHECK (hit && hit->owner == 0 && !strcmp (hit->result_json, "{\"h\":1}"));
+    free (key);
     sch_core_destroy (&core);
 }

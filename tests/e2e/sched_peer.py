@@ -3,7 +3,10 @@
 speaks the binary protocol to a gateway with tests/e2e/pb.py and runs the
 encryption kernel in Python (the formula of PROTOCOL.md, result encoded
 like the agent: sorted keys, compact).
-  --mode corrupt --share 0.5 : forges that share of its results
+  --mode corrupt --share 0.5 : forges that share of its results (the same
+                               forgery for the same input: two such peers agree)
+  --bind 127.0.5.1           : connects from that address (another block)
+  --claim-us N --hold-s S    : claims N us of compute and holds each result S s
   --mode silent              : accepts tasks and never answers
   --mode late --delay-s 3    : answers correctly, but only after the delay
                                (after its attempt timed out)
@@ -55,12 +58,19 @@ async def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--delay-s", type=float, default=3.0)
     ap.add_argument("--run-s", type=float, default=300)
-    ap.add_argument("--kernel-version", default="1.0.0",
+    ap.add_argument("--claim-us", type=int, default=0,
+                    help="claim this compute time instead of the measured one")
+    ap.add_argument("--hold-s", type=float, default=0,
+                    help="hold each result this long before sending it")
+    ap.add_argument("--bind", default=None,
+                    help="local address to connect from (e.g. 127.0.5.1: another address block)")
+    ap.add_argument("--kernel-version", default="2.0.0",
                     help="what the real agent reports (p2c2r-agent peer --list-kernels)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     end = time.monotonic() + a.run_s
-    async with websockets.connect(a.server, max_size=2**24) as ws:
+    extra = {"local_addr": (a.bind, 0)} if a.bind else {}
+    async with websockets.connect(a.server, max_size=2**24, **extra) as ws:
         await ws.send(pb.register_peer(a.peer_id, ["encryption"], a.slots))
         while time.monotonic() < end:
             try:
@@ -88,7 +98,9 @@ async def main():
             forged = rng.random() < a.share
             if forged:
                 result["hash"] = hashlib.sha256(result["hash"].encode()).hexdigest()
-            us = int((time.monotonic() - t0) * 1e6) + 1
+            us = a.claim_us or int((time.monotonic() - t0) * 1e6) + 1
+            if a.hold_s:
+                await asyncio.sleep(a.hold_s)
             text = json.dumps(result, sort_keys=True, separators=(",", ":"))
             await ws.send(peer_result(task_id, attempt, text, us, a.kernel_version))
             print(f"task id={task_id} attempt={attempt} forged={int(forged)}", flush=True)

@@ -63,4 +63,13 @@ check "the peer kept its earning" \
 gw_acked () { grep -q "failed task refunded task=$task" "$T_DIR/gateway.log"; }
 check "the ledger acknowledged the failure to the gateway" wait_for 10 gw_acked
 check "p2c2r-ctl audit passes" env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" audit
+# a refund that no longer matches its task and its transaction (triggers
+# bypassed on purpose): the audit names it
+psql "$T_DB" -qAt -v ON_ERROR_STOP=1 -c "SET session_replication_role = replica;
+    UPDATE refunds SET amount_pico = amount_pico - 1 WHERE task_id = '$task'" >/dev/null
+refund_bad () {
+    { env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" --json audit || true; } \
+        | jq -e 'any(.problems[]; .check == "refunds")' >/dev/null
+}
+check "a refund that disagrees with its task: the audit names it (refunds)" refund_bad
 t_report

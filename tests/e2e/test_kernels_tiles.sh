@@ -16,8 +16,8 @@ peer tile-a --slots 2 --no-bench
 peer tile-b --slots 2 --no-bench
 wait_peers tile-a tile-b
 
-submit () {     # submit NAME TYPE PARAMS: one task, its --json line in NAME.json
-  "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id tiler --task "$2" --params "$3" \
+submit () {     # submit NAME TYPE PARAMS [GAMER]: one task, its --json line in NAME.json
+  "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id "${4:-tiler}" --task "$2" --params "$3" \
       --count 1 --json --timeout-s 60 >"$T_DIR/$1.json" 2>"$T_DIR/$1.err"
 }
 same () {       # same SPLIT WHOLE: equal PNG bytes; equal result JSON but for "tile"
@@ -61,6 +61,9 @@ check "and not nothing" test "${cost:-0}" -gt 0
 submit again rt_reflections '{"lights":2,"bounces":2,"resolution":[320,240]}'
 check "the same frame again is answered from the cache as a whole, free" \
     test "$(field again cached) $(field again cost_pico) $(field again blob_sha256)" = "True 0 $(field rt_reflections-split blob_sha256)"
+submit other rt_reflections '{"lights":2,"bounces":2,"resolution":[320,240]}' other-gamer
+check "... but not to another gamer while its tiles' checks (spot) may still run: rendered again" \
+    test "$(field other ok) $(field other cached) $(field other blob_sha256)" = "True False $(field rt_reflections-split blob_sha256)"
 
 before=$(sql "SELECT count(*) FROM tasks")
 submit toomuch rt_reflections '{"resolution":[1920,1080],"bounces":4}'

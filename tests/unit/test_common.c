@@ -1,6 +1,7 @@
 /*  Self-tests of the common library. */
 #include "p2c_auth.h"
 #include "p2c_cfg.h"
+#include "p2c_cost.h"
 #include "p2c_frame.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
@@ -18,6 +19,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_msg",    p2c_msg_test },
     { "p2c_money",  p2c_money_test },
     { "p2c_tasks",  p2c_tasks_test },
+    { "p2c_cost",   p2c_cost_test },
     { "p2c_node",   p2c_node_test },
     { "p2c_auth",   p2c_auth_test },
     { "p2c_keys",   p2c_keys_test },
