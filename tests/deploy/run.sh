@@ -65,8 +65,9 @@ finish () {
   docker image prune -f --filter label=org.p2c2r.stage=build >/dev/null 2>&1
   if [ "$D_FAIL" = 0 ]; then rm -rf "$D_DIR"; else echo "     logs kept in $D_DIR"; fi
   echo "deploy: $D_PASS passed, $D_FAIL failed ($((SECONDS - D_T0)) s)"
-  [ "$D_FAIL" = 0 ] && [ "$rc" = 0 ]
-  exit
+  #  (inside a trap a bare `exit` returns the status from before the trap)
+  if [ "$D_FAIL" = 0 ] && [ "$rc" = 0 ]; then exit 0; fi
+  exit 1
 }
 trap finish EXIT
 trap 'exit 143' TERM
