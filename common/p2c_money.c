@@ -45,7 +45,7 @@ p2c_money_test (bool verbose)
     P2C_CHECK (s.peer_earning == 150000000000LL);
     P2C_CHECK (s.fee == 1000000000LL);
     P2C_CHECK (s.treasury == 10000000000LL - 1000000000LL - 150000000000LL);
-    //  12.5 ms: the PROTOCOL.md example, cost $0.0000000347 (rounded there)
+    //  12.5 ms: the docs/protocol.md example, cost $0.0000000347 (rounded there)
     p2c_money_split (&rates, 12500, &s);
     P2C_CHECK (s.gamer_charge == 34722);            //  34722.2 -> 34722
     P2C_CHECK (s.peer_earning == 520833);           //  520833.3 -> 520833

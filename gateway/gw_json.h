@@ -1,4 +1,4 @@
-/*  The JSON dialect of the client protocol (shared/PROTOCOL.md) on text
+/*  The JSON dialect of the client protocol (docs/protocol.md) on text
     frames: a JSON object becomes the same ClientMessage a binary frame
     carries, and a ServerMessage becomes the JSON object the original
     demo's clients expect, so one set of handlers serves both dialects.

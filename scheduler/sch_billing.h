@@ -1,4 +1,4 @@
-/*  The billing rule of the scheduler as pure functions (ARCHITECTURE.md,
+/*  The billing rule of the scheduler as pure functions (docs/architecture.md,
     "Money"; docs/scheduler.md): how much compute time of a result is
     billed, and the most a task may cost its gamer (the funds reserve).
     No state, no clock: the core passes in what it knows. */

@@ -22,7 +22,7 @@ typedef struct _sch_core_t sch_core_t;
 //  and everything it points to are borrowed for the call only.
 typedef void (sch_send_fn) (void *arg, const char *dest, const P2c2r__Internal *msg);
 
-//  Validation of untrusted results (ARCHITECTURE.md)
+//  Validation of untrusted results (docs/architecture.md)
 typedef enum {
     SCH_VAL_DEFAULT = -1,           //  per type: use the server-wide mode
     SCH_VAL_NONE = 0,

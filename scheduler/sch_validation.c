@@ -1,4 +1,4 @@
-/*  Validation of untrusted results (ARCHITECTURE.md): under `spot` a share
+/*  Validation of untrusted results (docs/architecture.md): under `spot` a share
     of released results is run again by another peer in the background;
     under `quorum` a task is held until two results agree. Two equal results
     (same kernel version, same hash) win; the losers lose reputation and

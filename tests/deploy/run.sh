@@ -189,7 +189,7 @@ echo "== a gateway killed under load"
 gamer "$D_DIR/g2" "$LOAD" 6 "$ITERS" &
 gpid=$!
 wait_replies "$D_DIR/g2" 5 $gpid
-# the gamer's own gateway (it never reconnects: ARCHITECTURE.md) stays
+# the gamer's own gateway (it never reconnects: docs/architecture.md) stays
 victim=""
 for c in $(cids gateway); do
   [ "$(gw_stat "$c" 's["gateway"]["connections"]["gamer"]')" = 0 ] && \

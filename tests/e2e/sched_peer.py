@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A test-only peer for the scheduler's end-to-end tests (never shipped):
 speaks the binary protocol to a gateway with tests/e2e/pb.py and runs the
-encryption kernel in Python (the formula of PROTOCOL.md, result encoded
+encryption kernel in Python (the formula of docs/protocol.md, result encoded
 like the agent: sorted keys, compact).
   --mode corrupt --share 0.5 : forges that share of its results (the same
                                forgery for the same input: two such peers agree)

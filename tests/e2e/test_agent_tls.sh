@@ -25,7 +25,7 @@ check "the TLS gateway answers https /healthz" \
 URL=wss://127.0.0.1:$GWT/
 
 # hashes.py FILE N ITER PREFIX: every line of the gamer's --json output is
-# the iterated SHA-256 of PROTOCOL.md, computed here, for indexes 0..N-1
+# the iterated SHA-256 of docs/protocol.md, computed here, for indexes 0..N-1
 cat >"$T_DIR/hashes.py" <<'PY'
 import hashlib, json, sys
 path, n, iters, prefix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
