@@ -28,7 +28,7 @@
 
     Every function that can fail returns a p2c2r_code_t or says how it
     reports one. The codes of task errors are the protocol's
-    (docs/docs/protocol.md: no_peers, timeout, ...); p2c2r_code_name gives the
+    (docs/protocol.md: no_peers, timeout, ...); p2c2r_code_name gives the
     protocol's text for each.
 
     Compile with `pkg-config --cflags --libs p2c2r`. */
