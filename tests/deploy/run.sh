@@ -109,8 +109,10 @@ mkdir -p "$D_DIR/root"
 make -s install DESTDIR="$D_DIR/root" PREFIX=/usr/local >/dev/null 2>&1
 mkdir -p "$D_DIR/root/etc/systemd/system" "$D_DIR/root/usr/lib/systemd"
 cp deploy/systemd/*.service "$D_DIR/root/etc/systemd/system/"
-# and the system's own units they name (network-online.target, ...)
+# and the system's own units they name (network-online.target, ...), and
+# the system's commands they run (ExecReload's kill)
 cp -a /usr/lib/systemd/system "$D_DIR/root/usr/lib/systemd/"
+install -D -m 0755 /bin/kill "$D_DIR/root/bin/kill"
 verify_units () {
   local u out ok=0
   for u in deploy/systemd/*.service; do
