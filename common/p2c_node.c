@@ -1,5 +1,6 @@
 /*  Broker connection of a server process (see p2c_node.h). */
 #include "p2c_node.h"
+#include <sys/random.h>
 #include "p2c_auth.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
@@ -81,8 +82,14 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         char host [64] = "host";
         gethostname (host, sizeof host - 1);
         host [sizeof host - 1] = 0;
-        self->id = zsys_sprintf ("%s-%s-%d-%04x", service, host, (int) getpid (),
-                                 (unsigned) randof (0x10000));
+        //  Random from the kernel: czmq's randof uses an unseeded random(),
+        //  the same in every process, so a restarted container (same host
+        //  name, pid 1) came back under its old id, which the broker took
+        //  for the old node and never told it of the others
+        uint32_t r = 0;
+        if (getrandom (&r, sizeof r, 0) != (ssize_t) sizeof r)
+            r = (uint32_t) zclock_usecs () ^ (uint32_t) getpid ();
+        self->id = zsys_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
     }
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
