@@ -8,6 +8,9 @@ PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-d
       clang libclang-rt-14-dev)
 # tests/e2e/test_sdk_js.sh: web/sdk/p2c2r.js in headless Chromium
 PKGS+=(chromium chromium-driver python3-selenium)
+# tests/deploy: base images from Debian's archive where none can be pulled,
+# `systemd-analyze verify` on the units, `promtool` on the Prometheus rules
+PKGS+=(debootstrap systemd prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
