@@ -325,9 +325,16 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
         gw_core_close (self, s, GW_CLOSE_TRY_LATER, "server busy: input budget full");
     }
     else
-    if (st == P2C_FRAME_DONE)
+    if (st == P2C_FRAME_DONE) {
         gw_core_message (self, s, p2c_frame_data (s->rx), p2c_frame_size (s->rx),
                          p2c_frame_binary (s->rx), now_ms);
+        if (s->wipe_rx) {
+            //  A registration: its API key must not stay in the frame
+            //  buffer (ours, heap memory; const only to its readers)
+            explicit_bzero ((void *) p2c_frame_data (s->rx), p2c_frame_size (s->rx));
+            s->wipe_rx = false;
+        }
+    }
     else
         s->last_rx_ms = now_ms;
 }

@@ -111,6 +111,8 @@ typedef struct {
     P2c2r__Internal *msgs [GW_FAKE_MAX];
     size_t wakes;               //  wake callbacks
     size_t cuts;                //  ... of them GW_WAKE_CUT
+    const char *watch;          //  a text no message to the broker may hold (a key), or NULL
+    size_t watch_hits;          //  messages to the broker whose bytes held it
 } gw_fake_t;
 
 //  A core with the default settings of the tests and the fake glue

@@ -207,6 +207,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
     P2c2r__RegisterPeer rp = P2C2R__REGISTER_PEER__INIT;
     P2c2r__RegisterGamer rg = P2C2R__REGISTER_GAMER__INIT;
+    const char *api_key = NULL;     //  jansson's copy of a key, wiped before it is freed
     P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
     P2c2r__Submit sub = P2C2R__SUBMIT__INIT;
     P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
@@ -234,7 +235,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         }
         rp.peer_id = (char *) id;
         if (key)
-            rp.api_key = (char *) key;
+            rp.api_key = (char *) (api_key = key);
         json_t *c = json_object_get (root, "capabilities");
         if (c && !json_is_null (c) && !json_is_object (c)) {
             s_fail (&e, "bad_request", "field %s must be an object", "capabilities");
@@ -260,7 +261,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         }
         rg.gamer_id = (char *) id;
         if (key)
-            rg.api_key = (char *) key;
+            rg.api_key = (char *) (api_key = key);
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER;
         msg.register_gamer = &rg;
     }
@@ -390,6 +391,8 @@ done:;
         size_t n = 0;
         uint8_t *buf = p2c_msg_pack_client (&msg, 0, &n);
         out = buf ? p2c_msg_unpack_client (buf, n, max + max / 2 + 1024) : NULL;
+        if (buf && api_key)
+            explicit_bzero (buf, n);        //  it held an API key
         free (buf);
         if (!out)
             s_fail (&e, "too_large", "%s", "message too large or out of memory");
@@ -397,6 +400,8 @@ done:;
     free (params);
     free (result);
     free (bytes);
+    if (api_key)
+        explicit_bzero ((char *) api_key, strlen (api_key));
     json_decref (root);
     *code_p = e.code;
     return out;

@@ -29,6 +29,7 @@ gw_tasks_peer_up (gw_core_t *self, gw_session_t *s)
     up.peer_id = s->name;
     up.account_id = s->account_id;
     up.address = s->ip;
+    up.owner = s->owner ? s->owner : "";
     up.capabilities = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
                     ? s->reg->register_peer->capabilities : &none;
     up.paused = s->paused;
@@ -82,6 +83,7 @@ s_forward_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub, const ch
     ts.deadline_ms = deadline;
     ts.region = self->region;
     ts.address = s->ip;
+    ts.gamer_owner = s->owner ? s->owner : "";
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
     m.task_submit = &ts;
