@@ -25,6 +25,7 @@
 #include "p2c_time.h"
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -512,6 +513,21 @@ s_make_parts (gw_server_t *self)
     return 0;
 }
 
+//  TLS as we serve it, set here rather than left to the library's and the
+//  system's defaults (which accepted static-RSA AES128-SHA on TLS 1.2): TLS
+//  1.2 or newer, and on 1.2 only forward-secret key exchange (ECDHE, DHE)
+//  with AEAD ciphers (Mozilla's "intermediate" list). TLS 1.3's suites are
+//  all forward-secret and AEAD; named anyway so that the list is ours.
+#define GW_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+                         "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+#define GW_TLS13_CIPHERS "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+                         "TLS_CHACHA20_POLY1305_SHA256"
+#define GW_TLS_NO_OLD    (SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 \
+                          | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION \
+                          | SSL_OP_NO_RENEGOTIATION)
+
 //  Creates the lws context and the listening vhost; 0, or -1 (logged)
 static int
 s_listen (gw_server_t *self)
@@ -541,6 +557,9 @@ s_listen (gw_server_t *self)
     if (self->tls_cert) {
         info.ssl_cert_filepath = self->tls_cert;
         info.ssl_private_key_filepath = self->tls_key;
+        info.ssl_cipher_list = GW_TLS12_CIPHERS;
+        info.tls1_3_plus_cipher_list = GW_TLS13_CIPHERS;
+        info.ssl_options_set = (long) GW_TLS_NO_OLD;
     }
     self->vhost = lws_create_vhost (self->ctx, &info);
     if (!self->vhost) {
