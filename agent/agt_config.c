@@ -16,6 +16,9 @@
     { "insecure", P2C_CFG_BOOL, P2C_CFG_FIELD (T, conn.insecure), "false", \
       .help = "wss://: accept a self-signed certificate and any host name (development" \
       " only)" }, \
+    { "allow-insecure-ws", P2C_CFG_BOOL, P2C_CFG_FIELD (T, conn.allow_insecure_ws), "false", \
+      .help = "send the API key over plain ws:// to a non-loopback address (refused otherwise:" \
+      " anyone on the path could read it; use wss://)" }, \
     { "cloud-ip", P2C_CFG_STR, P2C_CFG_FIELD (T, conn.cloud_ip), NULL, \
       .help = "gateway IP (the original demo's flag; overrides --server)" }, \
     { "cloud-port", P2C_CFG_INT, P2C_CFG_FIELD (T, conn.cloud_port), "8765", 1, 65535, \

@@ -18,6 +18,7 @@ typedef struct {
     char *server;               //  ws://HOST[:PORT] or wss://HOST[:PORT]
     char *ca;                   //  wss://: CA file ("": the system's store)
     bool insecure;              //  wss://: accept any certificate (development)
+    bool allow_insecure_ws;     //  send the API key over ws:// to a non-loopback host
     char *cloud_ip;             //  the original demo's flag; overrides server
     int cloud_port;             //  with cloud_ip
     char *api_key;              //  secret; "" under open registration

@@ -727,6 +727,9 @@ agt_gamer_main (int argc, char **argv)
     p2l_conn_tls_t tls = { self->ca_file, cfg.conn.insecure };
     if (!rc && agt_conn_check_tls (self->url, &tls, "gamer") != 0)
         rc = 1;
+    if (!rc && agt_conn_check_key (self->url, cfg.conn.api_key && *cfg.conn.api_key,
+                                   cfg.conn.allow_insecure_ws, "gamer") != 0)
+        rc = 1;
     if (!rc) {
         self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");
         self->api_key = cfg.conn.api_key && *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;

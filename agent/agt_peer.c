@@ -855,7 +855,9 @@ agt_peer_main (int argc, char **argv)
     self->task_timeout_ms = cfg.task_timeout_ms;
     self->log_tasks = cfg.log_tasks;
     p2l_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
-    if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
+    if (agt_conn_check_tls (self->url, &tls, "peer") != 0
+        || agt_conn_check_key (self->url, self->api_key != NULL, cfg.conn.allow_insecure_ws,
+                               "peer") != 0) {
         free (self->url);
         free (self->peer_id);
         free (self->api_key);

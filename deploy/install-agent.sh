@@ -3,18 +3,22 @@
 # relative): builds it from this source tree, installs it under /usr/local,
 # and runs it as a systemd service under its own unprivileged user.
 #   sudo deploy/install-agent.sh --server wss://p2c2r.example.org --api-key-file KEYFILE [--ca CAFILE]
+#        [--allow-insecure-ws]
 # The API key comes from the operator (p2c2r-ctl account create peer NAME);
 # it is stored in /etc/p2c2r/agent.env, readable by root only. --ca names
-# the server's CA certificate for a private or self-signed server.
+# the server's CA certificate for a private or self-signed server. The agent
+# refuses to send its key over plain ws:// to another machine unless
+# --allow-insecure-ws (a trusted private network only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVER="" KEYFILE="" CA=""
+SERVER="" KEYFILE="" CA="" INSECURE_WS=""
 while [ $# -gt 0 ]; do
   case $1 in
     --server) SERVER=$2; shift 2 ;;
     --api-key-file) KEYFILE=$2; shift 2 ;;
     --ca) CA=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --allow-insecure-ws) INSECURE_WS=true; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install-agent: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +52,7 @@ umask 077
 {
   echo "P2C2R_SERVER=$SERVER"
   [ -n "$KEYFILE" ] && echo "P2C2R_API_KEY=$(head -1 "$KEYFILE")"
+  [ -n "$INSECURE_WS" ] && echo "P2C2R_ALLOW_INSECURE_WS=true"
   if [ -n "$CA" ]; then
     install -m 0644 "$CA" /etc/p2c2r/server-ca.pem
     echo "P2C2R_CA=/etc/p2c2r/server-ca.pem"

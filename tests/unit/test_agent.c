@@ -9,6 +9,7 @@
     it first), one task also goes through the real agent's worker. */
 #include "agt_bench.h"
 #include "agt_config.h"
+#include "agt_conn.h"
 #include "agt_control.h"
 #include "agt_gamer.h"
 #include "agt_guest.h"
@@ -458,6 +459,7 @@ main (int argc, char **argv)
     agt_gamer_test (verbose);
     agt_bench_test (verbose);
     agt_config_test (verbose);
+    agt_conn_test (verbose);
     s_test_execute ();
     agt_sandbox_test (verbose);
     agt_prefs_test (verbose);
