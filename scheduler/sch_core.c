@@ -308,6 +308,7 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->gamer_account = sub->gamer_account;
     task->gamer_id = sch_strndup_bounded (sub->gamer_id, SCH_MAX_ID);
     task->gamer_block = sch_peers_block (&self->config, sub->address);
+    task->gamer_owner = sch_strndup_bounded (sub->gamer_owner, SCH_MAX_ID);
     task->gamer_conn = sub->gamer->conn;
     task->gamer = sch_gamers_require (self, sub->gamer_account, gateway, sub->gamer->conn);
     task->gw = sch_gateways_require (self, gateway);

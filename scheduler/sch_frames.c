@@ -125,9 +125,10 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->region = strdup (task->region);
         tile->gamer_account = task->gamer_account;
         //  no self-dealing for tiles either: not on the gamer's own peer
-        //  (name, address block)
+        //  (name, address block, owner)
         tile->gamer_id = task->gamer_id ? strdup (task->gamer_id) : NULL;
         tile->gamer_block = task->gamer_block ? strdup (task->gamer_block) : NULL;
+        tile->gamer_owner = task->gamer_owner ? strdup (task->gamer_owner) : NULL;
         tile->gamer = task->gamer;
         tile->submit_us = now_us;
         tile->deadline_ms = task->deadline_ms;

@@ -105,6 +105,7 @@ struct _sch_peer_t {
     char *peer_id;              //  the contributor's name, for logs
     char *region;               //  advertised region, "" none
     char *block;                //  its address block, "" unknown or rule off
+    char *owner;                //  its account's owner (the ledger's), "" none
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
@@ -179,8 +180,10 @@ typedef struct {
     int64_t used_account [SCH_VAL_RUNS + 4];   //  peers that ran it, never twice
     char *used_key [SCH_VAL_RUNS + 4];
     char *used_block [SCH_VAL_RUNS + 4];       //  their address blocks
-    char *gamer_id;             //  the gamer's name and block: no check runs there either
+    char *used_owner [SCH_VAL_RUNS + 4];       //  their accounts' owners
+    char *gamer_id;             //  the gamer's name, block, owner: no check runs there either
     char *gamer_block;
+    char *gamer_owner;
     size_t nused;
     bool released;              //  a result went to the gamer
     bool done;                  //  a verdict was reached (or given up)
@@ -205,6 +208,7 @@ struct _sch_task_t {
     int64_t gamer_account;
     char *gamer_id;             //  the gamer's name: a peer of that name is its owner's
     char *gamer_block;          //  the gamer's address block, "" unknown or rule off
+    char *gamer_owner;          //  the gamer account's owner, "" none: never its peers'
     uint64_t gamer_conn;
     sch_gamer_t *gamer;         //  whose queue it waits in
     sch_gw_t *gw;               //  the gamer's gateway (NULL for checks)

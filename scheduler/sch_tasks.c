@@ -20,6 +20,7 @@ sch_tasks_free (sch_task_t **task_p)
     free (task->region);
     free (task->gamer_id);
     free (task->gamer_block);
+    free (task->gamer_owner);
     free (task->cache_key);
     free (task->last_peer);
     free (task->result_json);
