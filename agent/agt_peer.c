@@ -460,6 +460,19 @@ s_on_earnings (agt_peer_t *self, const P2c2r__Earnings *e)
                            "as_of", e->as_of,
                            "tasks_today", (json_int_t) e->tasks_today,
                            "tasks_total", (json_int_t) e->tasks_total);
+    //  The rate in force and the treasury's subsidy: whether peers are paid
+    //  the full rate today, or only from what gamers pay
+    char rate [32], rate_now [32], left [32];
+    p2c_money_format (e->peer_pico_per_hour, rate, sizeof rate);
+    p2c_money_format (e->peer_pico_per_hour_in_force, rate_now, sizeof rate_now);
+    p2c_money_format (e->subsidy_left_today_pico, left, sizeof left);
+    if (o) {
+        json_object_set_new (o, "peer_per_hour", json_string (rate));
+        json_object_set_new (o, "peer_per_hour_in_force", json_string (rate_now));
+        json_object_set_new (o, "subsidy_spent", json_boolean (e->subsidy_spent));
+        json_object_set_new (o, "subsidy_left_today", e->subsidy_limited
+                                                      ? json_string (left) : json_null ());
+    }
     char *text = o ? json_dumps (o, JSON_COMPACT) : NULL;
     json_decref (o);
     if (text && self->guest)

@@ -468,7 +468,22 @@ s_earnings (const P2c2r__Earnings *e)
     s_money (rates, "gamer_per_hour", e->gamer_pico_per_hour);
     s_money (rates, "peer_per_hour", e->peer_pico_per_hour);
     json_object_set_new (rates, "fee_bp", json_integer (e->fee_bp));
+    s_money (rates, "peer_per_hour_in_force", e->peer_pico_per_hour_in_force);
     json_object_set_new (obj, "rates", rates);
+    //  The treasury's subsidy: null amounts when it has no limit
+    json_t *subsidy = json_object ();
+    if (subsidy) {
+        if (e->subsidy_limited) {
+            s_money (subsidy, "per_day", e->subsidy_pico_per_day);
+            s_money (subsidy, "left_today", e->subsidy_left_today_pico);
+        }
+        else {
+            json_object_set_new (subsidy, "per_day", json_null ());
+            json_object_set_new (subsidy, "left_today", json_null ());
+        }
+        json_object_set_new (subsidy, "spent", json_boolean (e->subsidy_spent));
+        json_object_set_new (obj, "subsidy", subsidy);
+    }
     json_object_set_new (obj, "tasks_today", json_integer ((json_int_t) e->tasks_today));
     json_object_set_new (obj, "tasks_total", json_integer ((json_int_t) e->tasks_total));
     return obj;
@@ -793,5 +808,26 @@ gw_json_test (bool verbose)
                && json_integer_value (json_object_get (rates, "peer_per_hour_pico"))
                   == 150000000000LL
                && json_integer_value (json_object_get (rates, "fee_bp")) == 1000);
+    //  No subsidy limit: null amounts, not spent
+    json_t *sub = v ? json_object_get (v, "subsidy") : NULL;
+    P2C_CHECK (sub && json_is_null (json_object_get (sub, "per_day"))
+               && json_is_false (json_object_get (sub, "spent")));
+    json_decref (v);
+    //  Spent: the rate in force is the capped one
+    e.subsidy_limited = true;
+    e.subsidy_pico_per_day = 5000000000000LL;
+    e.subsidy_left_today_pico = 0;
+    e.subsidy_spent = true;
+    e.peer_pico_per_hour_in_force = 9000000000LL;
+    v = s_enc (&sm);
+    sub = v ? json_object_get (v, "subsidy") : NULL;
+    rates = v ? json_object_get (v, "rates") : NULL;
+    P2C_CHECK (sub && !strcmp (json_string_value (json_object_get (sub, "per_day")),
+                               "5.000000000000")
+               && !strcmp (json_string_value (json_object_get (sub, "left_today")),
+                           "0.000000000000")
+               && json_is_true (json_object_get (sub, "spent")));
+    P2C_CHECK (rates && !strcmp (json_string_value (json_object_get (rates,
+                                 "peer_per_hour_in_force")), "0.009000000000"));
     json_decref (v);
 }

@@ -242,6 +242,11 @@ s_earnings_reply (s_server_t *self, led_earnings_job_t *job)
         e.tasks_today = f->tasks_today;
         e.tasks_total = f->tasks_total;
         e.as_of = (char *) f->as_of;
+        e.subsidy_limited = f->subsidy_per_day >= 0;
+        e.subsidy_pico_per_day = e.subsidy_limited ? f->subsidy_per_day : 0;
+        e.subsidy_left_today_pico = e.subsidy_limited ? f->subsidy_left_today : 0;
+        e.subsidy_spent = f->subsidy_spent;
+        e.peer_pico_per_hour_in_force = f->peer_per_hour_in_force;
         reply.earnings = &e;
     }
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
