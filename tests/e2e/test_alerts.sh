@@ -101,6 +101,17 @@ if command -v promtool >/dev/null; then
     promtool check rules "$ROOT/deploy/prometheus/alerts.yml"
   check "deploy/monitoring/prometheus.yml (with its rules) passes promtool check config" \
     promtool check config --syntax-only "$ROOT/deploy/monitoring/prometheus.yml"
+  # every query of the Grafana dashboard parses (as recording rules)
+  python3 - "$ROOT/deploy/grafana/dashboards/p2c2r.json" >"$T_DIR/dashboard-rules.yml" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
+print("groups:\n  - name: dashboard\n    rules:")
+for i, e in enumerate(exprs):
+    print(f"      - record: p2c2r_dashboard_q{i}\n        expr: {json.dumps(e)}")
+PY
+  check "the Grafana dashboard's queries parse (promtool check rules)" \
+    promtool check rules "$T_DIR/dashboard-rules.yml"
 else
   echo "SKIP promtool check rules: promtool is missing (Debian: apt-get install prometheus)"
 fi
