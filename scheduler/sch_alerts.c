@@ -18,7 +18,7 @@ static const char *s_names [SCH_ALERT_COUNT] = {
     "server_down", "peers_low", "latency_high", "queue_backlog", "settle_failures"
 };
 static const char *s_summaries [SCH_ALERT_COUNT] = {
-    "a server process is gone from the bus (ledger or gateway)",
+    "a server process is gone from the bus (broker, ledger or gateway)",
     "fewer peers online than the threshold",
     "task latency p99 over the window above the threshold (ms)",
     "tasks waiting for a free slot above the threshold",
@@ -161,9 +161,11 @@ sch_alerts_eval (sch_alerts_t *self, const sch_alerts_input_t *in, int64_t now_u
     //  server down: the broker names the nodes; a count not known yet
     //  (-1) is not a missing server
     sch_alert_t *a = &self->alerts [SCH_ALERT_SERVER_DOWN];
-    int missing = (in->ledgers == 0) + (in->gateways == 0);
-    snprintf (a->detail, sizeof a->detail, "%s%s%s", in->ledgers == 0 ? "ledger" : "",
-              missing == 2 ? "," : "", in->gateways == 0 ? "gateway" : "");
+    int missing = (in->broker == 0) + (in->ledgers == 0) + (in->gateways == 0);
+    snprintf (a->detail, sizeof a->detail, "%s%s%s%s%s", in->broker == 0 ? "broker" : "",
+              in->broker == 0 && in->ledgers == 0 ? "," : "", in->ledgers == 0 ? "ledger" : "",
+              (in->broker == 0 || in->ledgers == 0) && in->gateways == 0 ? "," : "",
+              in->gateways == 0 ? "gateway" : "");
     s_step (self, a, missing > 0, missing, 0, now_us);
 
     a = &self->alerts [SCH_ALERT_PEERS_LOW];
@@ -251,7 +253,7 @@ sch_alerts_test (bool verbose)
     sch_alerts_set_hook (self, s_test_hook, &log);
     int64_t s = 1000000;
     sch_alerts_input_t in = { .peers = 3, .queued = 0, .settle_failures = 0,
-                              .ledgers = -1, .gateways = -1 };
+                              .broker = -1, .ledgers = -1, .gateways = -1 };
     sch_alerts_eval (self, &in, 10 * s);
     P2C_CHECK (sch_alerts_firing (self) == 0 && log.calls == 0);
 
@@ -317,6 +319,16 @@ sch_alerts_test (bool verbose)
                && !strcmp (json_string_value (json_object_get (first, "detail")), "ledger"));
     json_decref (j);
     P2C_CHECK (sch_alerts_firing (self) == 1);
+    //  the broker gone: the nodes behind it are not known
+    in.broker = 0;
+    in.ledgers = in.gateways = -1;
+    sch_alerts_eval (self, &in, 48 * s);
+    P2C_CHECK (a->firing && !strcmp (a->detail, "broker"));
+    in.broker = 1;
+    in.ledgers = 0;
+    in.gateways = 0;
+    sch_alerts_eval (self, &in, 49 * s);
+    P2C_CHECK (a->firing && !strcmp (a->detail, "ledger,gateway") && a->value == 2);
     sch_alerts_destroy (&self);
     P2C_CHECK (self == NULL);
 }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 typedef enum {
-    SCH_ALERT_SERVER_DOWN,          //  no ledger or no gateway on the bus
+    SCH_ALERT_SERVER_DOWN,          //  the broker gone, or no ledger or no gateway on the bus
     SCH_ALERT_PEERS_LOW,            //  fewer live peers than peers_min
     SCH_ALERT_LATENCY_HIGH,         //  p99 over the window above latency_p99_ms
     SCH_ALERT_QUEUE_BACKLOG,        //  tasks waiting for a slot above queue_max
@@ -38,6 +38,7 @@ typedef struct {
     size_t peers;                   //  live peers
     size_t queued;                  //  tasks waiting for a slot
     uint64_t settle_failures;       //  counter since start: resends + refusals
+    int broker;                     //  1 the broker beats, 0 it stopped; -1: not known
     int ledgers;                    //  ledger nodes on the bus; -1: not known
     int gateways;                   //  gateway nodes; -1: not known
 } sch_alerts_input_t;

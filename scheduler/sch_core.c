@@ -195,7 +195,7 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
         assert (self->index [i]);
     }
     self->alerts = sch_alerts_new (&c->alerts);
-    self->ledgers = self->gateway_nodes = -1;
+    self->broker = self->ledgers = self->gateway_nodes = -1;
     return self;
 }
 
@@ -681,14 +681,15 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
     sch_alerts_input_t in = {
         .peers = zhashx_size (self->peers), .queued = self->stats.queued,
         .settle_failures = self->stats.settle_retries + self->stats.settle_refused,
-        .ledgers = self->ledgers, .gateways = self->gateway_nodes
+        .broker = self->broker, .ledgers = self->ledgers, .gateways = self->gateway_nodes
     };
     sch_alerts_eval (self->alerts, &in, now_us);
 }
 
 void
-sch_core_set_services (sch_core_t *self, int ledgers, int gateways)
+sch_core_set_services (sch_core_t *self, int broker, int ledgers, int gateways)
 {
+    self->broker = broker;
     self->ledgers = ledgers;
     self->gateway_nodes = gateways;
 }

@@ -176,9 +176,10 @@ const sch_stats_t *sch_core_stats (sch_core_t *self);
 //  The figures of StatsReply: a flat JSON object. The caller frees it.
 char *sch_core_stats_json (sch_core_t *self, int64_t now_us);
 
-//  The server nodes the broker names now (-1: not known), for the alert
-//  server_down; the I/O shell sets them before each cron
-void sch_core_set_services (sch_core_t *self, int ledgers, int gateways);
+//  Whether the broker beats (1, 0) and the server nodes it names now (-1:
+//  not known), for the alert server_down; the I/O shell sets them before
+//  each cron
+void sch_core_set_services (sch_core_t *self, int broker, int ledgers, int gateways);
 
 //  Where each change of an alert's state goes (the --alert-exec hook)
 void sch_core_set_alert_hook (sch_core_t *self, sch_alert_fn *fn, void *arg);

@@ -273,6 +273,7 @@ struct _sch_core_t {
     sch_stats_t logged;         //  stats at the last status line
     int64_t status_next_us;     //  next status line, 0 before the first cron
     sch_alerts_t *alerts;       //  the server's own alerts (owned)
+    int broker;                 //  1 beats, 0 stopped; -1: not known
     int ledgers, gateway_nodes; //  named by the broker; -1: not known
 };
 

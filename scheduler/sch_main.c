@@ -22,6 +22,7 @@ typedef struct {
     sch_core_t *core;           //  the scheduling rules
     p2c_metrics_http_t *metrics;    //  /metrics, or NULL
     sch_hook_t *hook;           //  --alert-exec, or NULL
+    bool broker_seen;           //  the broker has beaten once
 } sch_server_t;
 
 //  Connections the /metrics listener takes at once
@@ -88,11 +89,17 @@ s_on_cron (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     sch_server_t *server = (sch_server_t *) arg;
     p2c_node_cron (server->node);
-    //  the broker names the nodes once it has answered our hello
-    if (p2c_node_broker_alive (server->node))
-        sch_core_set_services (server->core,
+    //  the broker names the nodes once it has answered our hello; a broker
+    //  that stopped beating hides them
+    if (p2c_node_broker_alive (server->node)) {
+        server->broker_seen = true;
+        sch_core_set_services (server->core, 1,
                                (int) p2c_node_service_count (server->node, "ledger"),
                                (int) p2c_node_service_count (server->node, "gateway"));
+    }
+    else
+    if (server->broker_seen)
+        sch_core_set_services (server->core, 0, -1, -1);
     sch_core_cron (server->core, p2c_now_us ());
     if (server->hook)
         sch_hook_cron (server->hook, p2c_now_ms ());
@@ -115,7 +122,7 @@ main (int argc, char **argv)
         return 2;
     }
 
-    sch_server_t server = { NULL, NULL, NULL, NULL };
+    sch_server_t server = { NULL, NULL, NULL, NULL, false };
     server.node = p2c_node_new (cfg.broker, "scheduler", cfg.node_id);
     if (!server.node)
         fatal ("cannot connect to the broker endpoint=%s", cfg.broker);

@@ -6,6 +6,7 @@
 # with since, value and threshold; /api/stats and the scheduler's /metrics
 # show it. A slow peer (tests/e2e/sched_peer.py holding each result) raises
 # latency_high; a fast peer instead resolves both, one mail each. The
+# ledger stopped raises server_down. The
 # Prometheus rules of deploy/prometheus/alerts.yml pass promtool.
 . "$(dirname "$0")/lib.sh"
 
@@ -93,6 +94,13 @@ check "the hook ran once per change: latency_high fired once and resolved once" 
   test "$(mails FIRING latency_high)" = 1 -a "$(mails RESOLVED latency_high)" = 1
 "$BIN/p2c2r-ctl" --broker "$BROKER" alerts >"$T_DIR/ctl-alerts2.out" 2>&1
 check "p2c2r-ctl alerts exits 0 once nothing fires" test $? = 0
+
+# A server process gone: the ledger stops, the broker says so, server_down fires
+S0=$(mails FIRING server_down)
+kill "$PID_ledger"
+check "the ledger stopped: server_down fires" wait_for 20 alert_is server_down firing
+check "the hook mailed server_down, naming the ledger" \
+  wait_for 10 bash -c "test \$(grep -c '^Subject: \[p2c2r\] FIRING server_down ' '$T_DIR/mailbox') = $((S0 + 1)) && grep -q '^detail:    ledger$' '$T_DIR/mailbox'"
 check "the books pass the audit (p2c2r-ctl audit)" env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" audit
 
 # The same rules for operators who run Prometheus
