@@ -34,7 +34,10 @@ peer p1 --slots 2
 wait_peers p1
 check "with a peer online, peers_low does not fire" \
   wait_for 20 alert_is peers_low "resolved|ok"
-# startup (no peer yet) may have fired and resolved it: count from here on
+# startup (no peer yet) may have fired and resolved it, and the hook runs
+# apart from the scheduler's loop: count from here on, once its mails are in
+settled () { test "$(mails FIRING peers_low)" = "$(mails RESOLVED peers_low)"; }
+check "the hook's mails of the start are in (as many resolved as fired)" wait_for 10 settled
 F0=$(mails FIRING peers_low); R0=$(mails RESOLVED peers_low)
 
 kill "$PID_p1"
