@@ -93,6 +93,24 @@ sch_hook_destroy (sch_hook_t **self_p)
     *self_p = NULL;
 }
 
+//  The variables we set (an inherited one of the same name is left out;
+//  others, such as mail.sh's P2C2R_ALERT_MAIL_TO, pass through)
+static const char *s_ours [] = {
+    "NAME=", "STATE=", "VALUE=", "THRESHOLD=", "SINCE=", "SINCE_ISO=", "SUMMARY=", "DETAIL=",
+    "HOST=", NULL
+};
+
+static bool
+s_is_ours (const char *var)
+{
+    if (strncmp (var, "P2C2R_ALERT_", 12))
+        return false;
+    for (const char **o = s_ours; *o; o++)
+        if (!strncmp (var + 12, *o, strlen (*o)))
+            return true;
+    return false;
+}
+
 //  Our environment and the alert's variables, owned
 static char **
 s_env (const sch_alert_t *alert)
@@ -103,7 +121,7 @@ s_env (const sch_alert_t *alert)
     char **env = (char **) zmalloc ((n + 12) * sizeof (char *));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp (environ [i], "P2C2R_ALERT_", 12))
+        if (!s_is_ours (environ [i]))
             env [k++] = strdup (environ [i]);
     char iso [32] = "";
     time_t since = (time_t) alert->since_unix;
@@ -234,6 +252,8 @@ sch_hook_test (bool verbose)
 {
     (void) verbose;
     P2C_CHECK (sch_hook_new ("", false, 1, 1000) == NULL);
+    P2C_CHECK (s_is_ours ("P2C2R_ALERT_NAME=x") && s_is_ours ("P2C2R_ALERT_SINCE_ISO=")
+               && !s_is_ours ("P2C2R_ALERT_MAIL_TO=ops") && !s_is_ours ("PATH=/bin"));
     char dir [] = "/tmp/sch_hook_XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
     char out [128], cmd [512];

@@ -51,6 +51,7 @@ check "p2c2r-ctl alerts shows peers_low firing, since when, value 0, threshold 1
   grep -Eq '^peers_low +firing +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +0 +1 ' "$T_DIR/ctl-alerts.out"
 check "the mail says what fired, its value and threshold" \
   grep -q "^value:     0 (threshold 1)" "$T_DIR/mailbox"
+check "the mail goes to P2C2R_ALERT_MAIL_TO" grep -q "^To: ops@example.org$" "$T_DIR/mailbox"
 
 curl -fsS "http://127.0.0.1:$GW_PORT/api/stats" >"$T_DIR/stats.json"
 check "/api/stats lists peers_low firing in its alerts" python3 - "$T_DIR/stats.json" <<'PY'
