@@ -377,6 +377,7 @@ p2c_metrics_http_cron (p2c_metrics_http_t *self, int64_t now_ms)
 
 //  --------------------------------------------------------------------------
 //  Self-test: real sockets on loopback, the poll(2) way and the zloop way
+//  (one long function: the limits are checked on the same listener)
 
 static void
 s_test_render (void *arg, FILE *f)

@@ -226,7 +226,8 @@ sch_alerts_json (sch_alerts_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Self-test
+//  Self-test: one story through every rule on a fake clock (long: each
+//  step builds on the state the previous one left)
 
 typedef struct {
     int calls;
