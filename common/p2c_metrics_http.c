@@ -174,7 +174,12 @@ s_watch (p2c_metrics_http_t *self, int fd, short events)
     zmq_pollitem_t item = { NULL, fd, 0, 0 };
     zloop_poller_end (self->loop, &item);
     item.events = events;
-    return zloop_poller (self->loop, &item, s_on_zloop, self);
+    if (zloop_poller (self->loop, &item, s_on_zloop, self) != 0)
+        return -1;
+    //  an error on a connection is ours to handle (it closes), not a
+    //  reason for zloop to drop the poller and leave the socket open
+    zloop_poller_set_tolerant (self->loop, &item);
+    return 0;
 }
 
 int
