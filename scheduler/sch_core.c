@@ -678,12 +678,17 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
                 sch_peers_standing (self, r);
     }
     sch_stats_status (self, now_us);
-    sch_alerts_input_t in = {
-        .peers = zhashx_size (self->peers), .queued = self->stats.queued,
-        .settle_failures = self->stats.settle_retries + self->stats.settle_refused,
-        .broker = self->broker, .ledgers = self->ledgers, .gateways = self->gateway_nodes
-    };
-    sch_alerts_eval (self->alerts, &in, now_us);
+    //  the alerts twice a second: the latency rule sorts up to 4096
+    //  figures, and no threshold means anything finer
+    if (now_us >= self->alerts_next_us) {
+        self->alerts_next_us = now_us + SCH_ALERTS_EVAL_US;
+        sch_alerts_input_t in = {
+            .peers = zhashx_size (self->peers), .queued = self->stats.queued,
+            .settle_failures = self->stats.settle_retries + self->stats.settle_refused,
+            .broker = self->broker, .ledgers = self->ledgers, .gateways = self->gateway_nodes
+        };
+        sch_alerts_eval (self->alerts, &in, now_us);
+    }
 }
 
 void

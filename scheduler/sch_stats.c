@@ -322,5 +322,15 @@ sch_stats_test (bool verbose)
     P2C_CHECK (core->status_next_us == 3000000 + core->config.status_interval_ms * 1000);
     sch_stats_status (core, core->status_next_us);
     P2C_CHECK (!memcmp (&core->logged, &core->stats, sizeof core->stats));
+    //  the alerts, evaluated by the cron: no ledger on the bus for longer
+    //  than --alert-for-s fires server_down, shown in the figures
+    sch_core_set_services (core, 1, 0, 1);
+    int64_t t = 100000000;
+    sch_core_cron (core, t);
+    sch_core_cron (core, t + core->config.alerts.for_ms * 1000);
+    P2C_CHECK (sch_alerts_get (sch_core_alerts (core), SCH_ALERT_SERVER_DOWN)->firing);
+    json = sch_core_stats_json (core, t);
+    P2C_CHECK (json && strstr (json, "\"detail\":\"ledger\"") && strstr (json, "\"state\":\"firing\""));
+    free (json);
     sch_core_destroy (&core);
 }
