@@ -119,8 +119,10 @@ ctl_alerts (const char *broker, int64_t timeout_ms, bool json)
         json_t *alerts = json_object_get (stats, "alerts");
         size_t i;
         json_t *a;
-        json_array_foreach (alerts, i, a)
-            firing += !strcmp (json_string_value (json_object_get (a, "state")) ?: "", "firing");
+        json_array_foreach (alerts, i, a) {
+            const char *state = json_string_value (json_object_get (a, "state"));
+            firing += state && !strcmp (state, "firing");
+        }
         ctl_print_json (alerts ? alerts : json_array ());
     }
     else
