@@ -148,6 +148,8 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/p2c2r/sql
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 ledger/sql/*.sql $(DESTDIR)$(PREFIX)/share/p2c2r/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/alerts
+	install -m 0755 deploy/alerts/mail.sh $(DESTDIR)$(PREFIX)/share/p2c2r/alerts/
 	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/web && cp -R web/. $(DESTDIR)$(PREFIX)/share/p2c2r/web/
 
 # ---- libp2c2r, its examples and its install (issue 18; docs/sdk.md) ----

@@ -103,6 +103,8 @@ check "deploy/docker/haproxy.cfg (compose) is valid for haproxy -c" \
 if command -v promtool >/dev/null; then
   promtool_ok () { promtool check config --syntax-only deploy/monitoring/prometheus.yml >/dev/null; }
   check "deploy/monitoring: promtool check config (and its alert rules)" promtool_ok
+  check "deploy/prometheus/alerts.yml: promtool check rules" \
+    promtool check rules deploy/prometheus/alerts.yml
 fi
 # systemd-analyze wants the binaries the units start: a staged install
 mkdir -p "$D_DIR/root"
