@@ -22,6 +22,7 @@ struct _gw_install_t {
     size_t agent_len;
     char sha256 [65];           //  computed from agent, "" when none
     char *sha_file;             //  the .sha256 served (owned)
+    char *unit;                 //  the systemd unit the script installs (owned), NULL: none
 };
 
 //  Reads a whole regular file of at most max bytes; NULL when it cannot
@@ -117,6 +118,9 @@ s_load_agent (gw_install_t *self, const char *dir)
                   " the install script will refuse it", GW_INSTALL_AGENT, self->sha256);
     if (!self->sha_file)
         self->sha_file = zsys_sprintf ("%s  %s\n", self->sha256, GW_INSTALL_AGENT);
+    path = zsys_sprintf ("%s/%s", dir, GW_INSTALL_UNIT);
+    self->unit = (char *) s_slurp (path, 65536, &len);
+    zstr_free (&path);
 }
 
 gw_install_t *
@@ -136,12 +140,12 @@ gw_install_new (const char *dir, const char *public_url)
     s_load_script (self, script);
     zstr_free (&script);
     s_load_agent (self, d);
-    if (!self->script_head || !self->agent)
-        log_info ("gateway: downloads dir=%s install.sh=%s agent=%s", d,
+    if (!self->script_head || !self->agent || !self->unit)
+        log_info ("gateway: downloads dir=%s install.sh=%s agent=%s unit=%s", d,
                   self->script_head ? "served" : "missing",
-                  self->agent ? "served" : "missing");
+                  self->agent ? "served" : "missing", self->unit ? "served" : "missing");
     else
-        log_info ("gateway: downloads dir=%s install.sh and %s served sha256=%s", d,
+        log_info ("gateway: downloads dir=%s install.sh, its unit and %s served sha256=%s", d,
                   GW_INSTALL_AGENT, self->sha256);
     free (def);
     return self;
@@ -158,6 +162,7 @@ gw_install_destroy (gw_install_t **self_p)
     free (self->script_tail);
     free (self->agent);
     free (self->sha_file);
+    free (self->unit);
     free (self);
     *self_p = NULL;
 }
@@ -310,6 +315,8 @@ gw_install_get (gw_install_t *self, const char *path, const gw_install_request_t
         *type_p = "text/x-shellscript; charset=utf-8";
         return *buf_p ? 200 : 500;
     }
+    if (!strcmp (path, "/downloads/" GW_INSTALL_UNIT) && self->unit)
+        return s_text (pre, buf_p, len_p, type_p, self->unit);
     if (!self->agent)
         return 404;
     if (!strcmp (path, "/downloads/" GW_INSTALL_AGENT)) {
@@ -394,6 +401,7 @@ gw_install_test (bool verbose)
     s_write (dir, "install.sh", "#!/bin/sh\n# P2C2R_FROM= in a comment stays\n"
                                 "P2C2R_FROM=\necho \"$P2C2R_FROM\"\n");
     s_write (dir, GW_INSTALL_AGENT, "abc");
+    s_write (dir, GW_INSTALL_UNIT, "[Unit]\n");
 
     //  From the request: the Host header, the scheme from TLS or a trusted proxy
     gw_install_t *inst = gw_install_new (dir, NULL);
@@ -430,6 +438,9 @@ gw_install_test (bool verbose)
     P2C_CHECK (s && !strcmp (s, want));
     free (s);
     zstr_free (&want);
+    s = s_get (inst, "/downloads/" GW_INSTALL_UNIT, &req, 200);
+    P2C_CHECK (s && !strcmp (s, "[Unit]\n"));
+    free (s);
     const char *nothing [] = { "/downloads", "/downloads/", "/downloads/../install.sh",
                                "/downloads/" GW_INSTALL_AGENT "/", "/downloads/x", NULL };
     for (int i = 0; nothing [i]; i++) {

@@ -4,9 +4,10 @@
                                                     this server's address filled in
       /downloads/p2c2r-agent-linux-amd64            the agent for Debian 12 amd64
       /downloads/p2c2r-agent-linux-amd64.sha256     its SHA-256 (sha256sum's format)
+      /downloads/p2c2r-agent.service                the systemd unit the script installs
     from a downloads directory (--downloads-dir; make install and the Docker
     image fill PREFIX/share/p2c2r/downloads). The files are read once, at
-    start, so the script, the binary and its checksum served stay one
+    start, so the script, the binary, its checksum and unit stay one
     consistent set until the gateway restarts.
     The checksum is the directory's own .sha256 file when there is one (made
     by make install: a binary changed on disk after that no longer matches,
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #define GW_INSTALL_AGENT        "p2c2r-agent-linux-amd64"
+#define GW_INSTALL_UNIT         "p2c2r-agent.service"
 #define GW_INSTALL_MAX_BINARY   (64 * 1024 * 1024)  //  largest agent binary loaded
 #define GW_INSTALL_MAX_SCRIPT   (256 * 1024)        //  largest install script loaded
 #define GW_INSTALL_URL_MAX      300                 //  longest base URL (scheme, host, port)

@@ -281,10 +281,14 @@ s_cron (lws_sorted_usec_list_t *sul)
 // ---------------------------------------------------------------------------
 //  libwebsockets callbacks
 
-//  Whether addr is one of the comma-separated trusted proxies
+//  Whether addr is one of the comma-separated trusted proxies. lws names
+//  an IPv4 peer of a dual-stack socket in its IPv6 form (::ffff:a.b.c.d):
+//  that is the IPv4 address the operator lists
 static bool
 s_trusted (const char *list, const char *addr)
 {
+    if (!strncmp (addr, "::ffff:", 7) && strchr (addr + 7, '.'))
+        addr += 7;
     size_t n = strlen (addr);
     for (const char *p = list; p && *p; ) {
         const char *comma = strchr (p, ',');
@@ -782,4 +786,7 @@ gw_server_test (bool verbose)
     P2C_CHECK (!s_trusted ("10.0.0.1,10.0.0.2", "10.0.0.3"));
     P2C_CHECK (!s_trusted ("10.0.0.10", "10.0.0.1"));
     P2C_CHECK (!s_trusted ("", "10.0.0.1"));
+    P2C_CHECK (s_trusted ("10.0.0.1", "::ffff:10.0.0.1"));
+    P2C_CHECK (!s_trusted ("10.0.0.1", "::ffff:10.0.0.2"));
+    P2C_CHECK (s_trusted ("::1", "::1"));
 }
