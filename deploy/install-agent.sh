@@ -216,14 +216,20 @@ mv -f $ETC/agent.env.new $ETC/agent.env
 if [ ! -e $ETC/agent.conf ]; then
   umask 022
   cat >$ETC/agent.conf <<'CONF'
-# P2C2R peer preferences (BOINC's names); `systemctl reload p2c2r-agent` applies a change.
-# exclusive-apps = steam, hl2_linux     # pause while any of these programs runs
-# run-if-user-active = true             # false: run only after idle-time-to-run minutes
+# P2C2R peer preferences (BOINC's names), one "name = value" a line; remove
+# the "# " of a line to set it. `sudo systemctl reload p2c2r-agent` applies a change.
+# Pause while any of these programs runs:
+# exclusive-apps = steam, hl2_linux
+# false: run only after idle-time-to-run minutes without keyboard or mouse:
+# run-if-user-active = true
 # idle-time-to-run = 3
-# cpu-usage-limit = 100                 # percent of each second the workers may run
-# max-ncpus-pct = 100                   # percent of the cores to use
+# Percent of each second the workers may run; percent of the cores to use:
+# cpu-usage-limit = 100
+# max-ncpus-pct = 100
 # run-on-batteries = false
-# suspend-cpu-usage = 0                 # pause while others use more than this % of the CPU
+# Pause while other programs use more than this percent of the CPU (0: never):
+# suspend-cpu-usage = 0
+# When to run:
 # run-hours = mon-fri 18:00-23:30, sat-sun 0-24
 CONF
 fi
