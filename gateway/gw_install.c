@@ -391,19 +391,12 @@ s_test_hosts (void)
     P2C_CHECK (!gw_install_url_ok (NULL));
 }
 
-void
-gw_install_test (bool verbose)
+//  A directory with a script, an agent "abc" and a unit: the address from
+//  the request (the Host header, the scheme from TLS or a trusted proxy);
+//  the binary, its computed checksum, the unit; nothing else
+static void
+s_test_from_request (const char *dir)
 {
-    (void) verbose;
-    s_test_hosts ();
-    char dir [] = "/tmp/gw_install_test.XXXXXX";
-    P2C_CHECK (mkdtemp (dir) != NULL);
-    s_write (dir, "install.sh", "#!/bin/sh\n# P2C2R_FROM= in a comment stays\n"
-                                "P2C2R_FROM=\necho \"$P2C2R_FROM\"\n");
-    s_write (dir, GW_INSTALL_AGENT, "abc");
-    s_write (dir, GW_INSTALL_UNIT, "[Unit]\n");
-
-    //  From the request: the Host header, the scheme from TLS or a trusted proxy
     gw_install_t *inst = gw_install_new (dir, NULL);
     const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     P2C_CHECK (gw_install_sha256 (inst) && !strcmp (gw_install_sha256 (inst), abc));
@@ -450,12 +443,27 @@ gw_install_test (bool verbose)
     }
     gw_install_destroy (&inst);
     gw_install_destroy (&inst);
+}
+
+void
+gw_install_test (bool verbose)
+{
+    (void) verbose;
+    s_test_hosts ();
+    char dir [] = "/tmp/gw_install_test.XXXXXX";
+    P2C_CHECK (mkdtemp (dir) != NULL);
+    s_write (dir, "install.sh", "#!/bin/sh\n# P2C2R_FROM= in a comment stays\n"
+                                "P2C2R_FROM=\necho \"$P2C2R_FROM\"\n");
+    s_write (dir, GW_INSTALL_AGENT, "abc");
+    s_write (dir, GW_INSTALL_UNIT, "[Unit]\n");
+    s_test_from_request (dir);
 
     //  --public-url wins over the Host header; a published .sha256 is served as it is
+    gw_install_request_t req = { "evil.example.org", NULL, false };
+    char *s = NULL;
+    gw_install_t *inst = NULL;
     s_write (dir, GW_INSTALL_AGENT ".sha256", "0000  " GW_INSTALL_AGENT "\n");
     inst = gw_install_new (dir, "https://p2c2r.example.org/");
-    req.host = "evil.example.org";
-    req.tls = false;
     s = s_get (inst, "/install.sh", &req, 200);
     P2C_CHECK (s && strstr (s, "\nP2C2R_FROM='https://p2c2r.example.org'\n"));
     free (s);
