@@ -182,8 +182,11 @@ s_on_install (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const char *pat
 {
     char host [300], proto [16], ip [64];
     gw_install_request_t req = { NULL, NULL, self->tls_cert != NULL };
-    if (lws_hdr_total_length (wsi, WSI_TOKEN_HOST) < (int) sizeof host
-        && lws_hdr_copy (wsi, host, sizeof host, WSI_TOKEN_HOST) > 0)
+    //  HTTP/2 (ALPN over TLS) says :authority instead of Host
+    enum lws_token_indexes tok = lws_hdr_total_length (wsi, WSI_TOKEN_HOST) > 0
+                               ? WSI_TOKEN_HOST : WSI_TOKEN_HTTP_COLON_AUTHORITY;
+    if (lws_hdr_total_length (wsi, tok) < (int) sizeof host
+        && lws_hdr_copy (wsi, host, sizeof host, tok) > 0)
         req.host = host;
     if (!lws_get_peer_simple (wsi, ip, sizeof ip))
         ip [0] = 0;

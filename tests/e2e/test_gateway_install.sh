@@ -146,6 +146,22 @@ check "behind a trusted proxy, X-Forwarded-Proto: https makes it https://" \
 check "a --public-url a shell would read more into is refused at start" \
     bash -c "! '$BIN/p2c2r-gateway' --public-url 'https://x\$(id)' --listen 127.0.0.1:1 2>/dev/null"
 
+# A gateway serving TLS itself: https://, and the script fetches over it
+# with the server's CA (P2C2R_CA, as curl --cacert)
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost" \
+    -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >"$T_DIR/openssl.log" 2>&1
+GS=$(free_port)
+spawn gws "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GS" --downloads-dir "$D" \
+    --tls-cert "$T_DIR/cert.pem" --tls-key "$T_DIR/key.pem"
+wait_for 20 curl -fsk "https://127.0.0.1:$GS/healthz"
+tls_ok () {
+  curl -fsS --cacert "$T_DIR/cert.pem" --resolve "localhost:$GS:127.0.0.1" \
+    "https://localhost:$GS/install.sh" >"$T_DIR/tls.sh" &&
+  grep -qxF "P2C2R_FROM='https://localhost:$GS'" "$T_DIR/tls.sh"
+}
+check "a gateway with --tls-cert fills in https://" tls_ok
+
 # The installed gateway's default: PREFIX/share/p2c2r/downloads
 GI=$(free_port)
 spawn gwi "$P/bin/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GI"
@@ -159,5 +175,5 @@ spawn gwn "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GN" \
     --downloads-dir "$T_DIR/nonexistent"
 wait_for 20 healthz "$GN"
 check "without a downloads directory /install.sh is 404" test "$(get "$GN" /install.sh)" = 404
-check "every gateway kept running" kill -0 "$PID_gw" "$PID_gwt" "$PID_gwu" "$PID_gwx" "$PID_gwi" "$PID_gwn"
+check "every gateway kept running" kill -0 "$PID_gw" "$PID_gwt" "$PID_gwu" "$PID_gwx" "$PID_gws" "$PID_gwi" "$PID_gwn"
 t_report
