@@ -12,8 +12,9 @@
 #     p2c2r-agent with the key and name given in the environment; the agent
 #     is the one the server published; it alone serves a gamer's tasks,
 #     every hash right; `p2c2r-agent status` answers
-#   - run again against a new agent (the gateway restarted with another
-#     build): upgraded in place, the key and the owner's preferences kept,
+#   - run again by a user who may sudo (the script goes through sudo)
+#     against a new agent (the gateway restarted with another build):
+#     upgraded in place, the key and the owner's preferences kept,
 #     the service restarted, tasks served again
 # Run by tests/deploy/run.sh, or alone; prints "install_oneline: N passed,
 # N failed". Everything it makes (container, network, processes, database)
@@ -84,14 +85,16 @@ docker run -d --name "$H" --hostname contrib --label "org.p2c2r.test=$NAME" --ne
 wait_for 60 host_ready
 check "a clean Debian 12 container with systemd as init" host_ready
 # curl is what a contributor runs the one-liner with
+# sudo, for the owner's account that runs the upgrade below
 curl_in () {
-  docker exec "$H" sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends curl' \
+  docker exec "$H" sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends curl sudo &&
+    useradd -m owner && echo "owner ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/owner' \
     >"$T_DIR/curl-apt.log" 2>&1
 }
-check "curl in the container (apt-get)" curl_in
+check "curl and sudo in the container (apt-get), a user 'owner' who may sudo" curl_in
 oneline () {    # oneline PORT ENV... : the one-liner in the container, its output in $T_DIR/run.out
   local port=$1; shift
-  docker exec "$H" env "$@" sh -c "curl -fsSL http://$HOSTIP:$port/install.sh | sh" \
+  docker exec ${AS:+-u "$AS"} "$H" env "$@" sh -c "curl -fsSL http://$HOSTIP:$port/install.sh | sh" \
     >"$T_DIR/run.out" 2>&1
 }
 state () {      # what the install changes, in one text
@@ -188,9 +191,10 @@ wait_for 30 up "$GP"
 # the owner sets a preference as the file says: a line's "# " removed
 docker exec "$H" sed -i 's/^# max-ncpus-pct = 100$/max-ncpus-pct = 50/' /etc/p2c2r/agent.conf
 pid1=$(docker exec "$H" systemctl show -p MainPID --value p2c2r-agent)
-upgrade_ok () { oneline "$GP" || { tail -20 "$T_DIR/run.out"; return 1; }
-                cp "$T_DIR/run.out" "$T_DIR/upgrade.out"; grep -q "upgraded" "$T_DIR/upgrade.out"; }
-check "the same one-liner again, no key given: upgraded" upgrade_ok
+upgrade_ok () { AS=owner oneline "$GP" || { tail -20 "$T_DIR/run.out"; return 1; }
+                cp "$T_DIR/run.out" "$T_DIR/upgrade.out"; grep -q "through sudo" "$T_DIR/upgrade.out" &&
+                grep -q "upgraded" "$T_DIR/upgrade.out"; }
+check "the same one-liner again by a user (it runs through sudo), no key given: upgraded" upgrade_ok
 check "the installed agent is the new one" test "$(installed_sum)" = "$(served_sum "$NEW")"
 check "the owner's preferences were kept" \
   docker exec "$H" grep -qx "max-ncpus-pct = 50" /etc/p2c2r/agent.conf
