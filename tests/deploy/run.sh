@@ -281,8 +281,12 @@ tests/deploy/install_oneline.sh >"$D_DIR/install_oneline.log" 2>&1
 grep -E '^(ok|FAIL|==|     )' "$D_DIR/install_oneline.log"
 o_sum=$(sed -n 's/^install_oneline: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
         "$D_DIR/install_oneline.log")
-D_PASS=$((D_PASS + ${o_sum%% *}))
-D_FAIL=$((D_FAIL + ${o_sum##* }))
-[ -n "$o_sum" ] || { echo "FAIL install_oneline.sh ended without its summary"; D_FAIL=$((D_FAIL + 1)); }
+if [ -n "$o_sum" ]; then
+  D_PASS=$((D_PASS + ${o_sum%% *}))
+  D_FAIL=$((D_FAIL + ${o_sum##* }))
+else
+  echo "FAIL install_oneline.sh ended without its summary ($D_DIR/install_oneline.log)"
+  D_FAIL=$((D_FAIL + 1))
+fi
 
 [ "$D_FAIL" = 0 ] || save_logs
