@@ -161,8 +161,11 @@ install-downloads: bin/p2c2r-agent
 	install -d $(DL_DIR)
 	install -m 0644 deploy/install-agent.sh $(DL_DIR)/install.sh
 	install -m 0644 deploy/systemd/p2c2r-agent.service $(DL_DIR)/p2c2r-agent.service
-	install -m 0755 bin/p2c2r-agent $(DL_DIR)/p2c2r-agent-linux-amd64
-	cd $(DL_DIR) && sha256sum p2c2r-agent-linux-amd64 >p2c2r-agent-linux-amd64.sha256
+	@# the agent only where it is an amd64 build (else the gateway serves none: 404)
+	if [ "$$(uname -m)" = x86_64 ]; then \
+	  install -m 0755 bin/p2c2r-agent $(DL_DIR)/p2c2r-agent-linux-amd64 && \
+	  cd $(DL_DIR) && sha256sum p2c2r-agent-linux-amd64 >p2c2r-agent-linux-amd64.sha256; \
+	else echo "install-downloads: not amd64 ($$(uname -m)): no agent binary published"; fi
 
 # ---- libp2c2r, its examples and its install (issue 18; docs/sdk.md) ----
 # The library is lib/ with the protobuf and frame code it shares with the
