@@ -30,6 +30,9 @@ P2C2R_FROM=
 say () { echo "p2c2r-install: $*"; }
 die () { echo "p2c2r-install: $*" >&2; exit 1; }
 
+# All in one function called on the last line: a script cut short in
+# transit (curl | sh) defines it at most, and runs nothing
+main () {
 API_KEY=${P2C2R_API_KEY:-} PEER_NAME=${P2C2R_NAME:-} SERVER=${P2C2R_SERVER:-} CA=${P2C2R_CA:-}
 DRY=${P2C2R_DRY_RUN:-}
 while [ $# -gt 0 ]; do
@@ -241,3 +244,6 @@ systemctl restart p2c2r-agent.service
 say "logs:                 journalctl -u p2c2r-agent -f"
 say "status and earnings:  sudo p2c2r-agent status"
 say "preferences:          $ETC/agent.conf (then: sudo systemctl reload p2c2r-agent)"
+}
+
+main "$@"

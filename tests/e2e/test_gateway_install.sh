@@ -109,6 +109,16 @@ dry_ok () {
 }
 check "curl .../install.sh | P2C2R_DRY_RUN=1 sh: agent fetched, SHA-256 checked, plan shown" dry_ok
 
+# A script cut short in transit runs nothing (all of it is one function
+# called on its last line)
+cut_short () {
+  local n; n=$(curl -fsS "http://127.0.0.1:$GP/install.sh" | wc -c)
+  curl -fsS "http://127.0.0.1:$GP/install.sh" | head -c $((n - 20)) \
+    | P2C2R_DRY_RUN=1 sh >"$T_DIR/cut.out" 2>&1
+  ! grep -q "p2c2r-install" "$T_DIR/cut.out"
+}
+check "the script cut short (curl | sh over a broken connection) does nothing" cut_short
+
 # A binary that does not match the published checksum
 T=$T_DIR/tampered
 mkdir -p "$T"
