@@ -27,21 +27,28 @@ ctl_admin_keys (bool curve, const char *dir, const char *name)
     s_keys.name = name;
 }
 
+p2c_node_t *
+ctl_bus_node (const char *broker)
+{
+    if (s_keys.set) {
+        s_keys.set = false;
+        if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
+            return NULL;
+    }
+    p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
+    if (!node)
+        fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);
+    return node;
+}
+
 int
 ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                 json_t **result_p)
 {
     *result_p = NULL;
-    if (s_keys.set) {
-        s_keys.set = false;
-        if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
-            return CTL_EXIT_ERROR;
-    }
-    p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
-    if (!node) {
-        fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);
+    p2c_node_t *node = ctl_bus_node (broker);
+    if (!node)
         return CTL_EXIT_ERROR;
-    }
     char *args_text = json_dumps (args, JSON_COMPACT);
     uint64_t corr = ((uint64_t) randof (0x7fffffff) << 20) ^ (uint64_t) p2c_now_us ();
     P2c2r__AdminRequest req = P2C2R__ADMIN_REQUEST__INIT;
