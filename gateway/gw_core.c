@@ -286,6 +286,7 @@ gw_core_message (gw_core_t *self, gw_session_t *s, const uint8_t *data, size_t s
     gw_metrics_inc (self->metrics, GW_M_MSG_IN, msg ? s_client_kind (msg) : "undecodable");
     if (!allowed) {
         s_rate_limited (self, s, msg, ref);
+        gw_register_wipe (s, msg);
         p2c_msg_client_free (&msg);
         return;
     }
@@ -328,9 +329,11 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
     if (st == P2C_FRAME_DONE) {
         gw_core_message (self, s, p2c_frame_data (s->rx), p2c_frame_size (s->rx),
                          p2c_frame_binary (s->rx), now_ms);
-        if (s->wipe_rx) {
-            //  A registration: its API key must not stay in the frame
-            //  buffer (ours, heap memory; const only to its readers)
+        if (s->wipe_rx || s->state != GW_STATE_REGISTERED) {
+            //  A registration (or anything before one, malformed ones
+            //  included): its API key must not stay in the frame buffer
+            //  (ours, heap memory; const only to its readers). Few frames
+            //  come before a registration, each bounded by max_frame.
             explicit_bzero ((void *) p2c_frame_data (s->rx), p2c_frame_size (s->rx));
             s->wipe_rx = false;
         }

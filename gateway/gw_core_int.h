@@ -64,6 +64,9 @@ bool gw_core_require (gw_core_t *self, gw_session_t *s, gw_role_t role, const ch
 void gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
                          P2c2r__ClientMessage **msg_p);
 void gw_register_on_reply (gw_core_t *self, P2c2r__AuthReply *r);
+//  A registration that will not be handled (rate limited): its API key is
+//  wiped from the decoded message, and its frame after it
+void gw_register_wipe (gw_session_t *s, P2c2r__ClientMessage *msg);
 //  Registrations the ledger has not answered in time
 void gw_register_timeouts (gw_core_t *self, int64_t now);
 //  Sends the re-checks of keys in use that are due

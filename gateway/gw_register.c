@@ -86,6 +86,16 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
 }
 
 void
+gw_register_wipe (gw_session_t *s, P2c2r__ClientMessage *msg)
+{
+    if (msg && msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER && msg->register_peer)
+        s_wipe (msg->register_peer->api_key);
+    if (msg && msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER && msg->register_gamer)
+        s_wipe (msg->register_gamer->api_key);
+    s->wipe_rx = true;
+}
+
+void
 gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
                     P2c2r__ClientMessage **msg_p)
 {
@@ -560,6 +570,12 @@ s_test_key_wiped (void)
     P2C_CHECK (b->state == GW_STATE_REGISTERED && b->account_id == 12 && fake->sent == 3);
     P2C_CHECK (!memmem (p2c_frame_data (b->rx), p2c_frame_size (b->rx), "topsecret", 9));
     P2C_CHECK (b->owner && !strcmp (b->owner, "alice") && fake->watch_hits == 0);
+    //  A malformed registration holding a key is not left in the buffer either
+    char broken [] = "{\"type\":\"register_gamer\",\"api_key\":\"topsecret-9\"";
+    gw_session_t *x = gw_core_open (core, NULL, "192.0.2.11", 1000);
+    gw_core_receive (core, x, broken, strlen (broken), 0, true, false, 1000);
+    P2C_CHECK (x->state == GW_STATE_NEW && fake->sent == 3);
+    P2C_CHECK (!memmem (p2c_frame_data (x->rx), p2c_frame_size (x->rx), "topsecret", 9));
     gw_fake_destroy (&fake);
 }
 
