@@ -509,6 +509,7 @@ s_core_config (gw_server_t *self)
     c.max_conns_per_ip = st->max_conns_per_ip;
     c.connect_rate = st->connect_rate;
     c.connect_burst = st->connect_burst;
+    c.max_subscriptions = st->max_subscriptions;
     c.pre = LWS_PRE;
     return c;
 }

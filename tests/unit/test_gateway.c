@@ -29,6 +29,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "gw_register",    gw_register_test },
     { "gw_tasks",       gw_tasks_test },
     { "gw_earnings",    gw_earnings_test },
+    { "gw_subscribe",   gw_subscribe_test },
     { "gw_files",       gw_files_test },
     { "gw_http",        gw_http_test },
     { "gw_admin",       gw_admin_test },
