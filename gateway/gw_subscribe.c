@@ -62,7 +62,7 @@ s_push_agents (gw_core_t *self, gw_session_t *s, zlistx_t *peers, int64_t now)
     size_t n = 0;
     for (gw_session_t *p = (gw_session_t *) zlistx_first (peers); p && n < GW_SUBSCRIBE_MAX_AGENTS;
          p = (gw_session_t *) zlistx_next (peers)) {
-        if (p->account_id != s->account_id)
+        if (p->account_id != s->account_id || p == s)
             continue;
         P2c2r__AgentState init = P2C2R__AGENT_STATE__INIT;
         states [n] = init;
