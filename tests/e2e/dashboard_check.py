@@ -78,6 +78,8 @@ try:
 
     def shot(name):
         driver.save_screenshot(os.path.join(shots, name + ".png"))
+        # the figures alone, cropped to the page's content (docs/img/operator.png)
+        driver.find_element(By.TAG_NAME, "main").screenshot(os.path.join(shots, name + "-main.png"))
 
     # ---- the landing page
     driver.get(public + "/")

@@ -21,6 +21,7 @@ export function rows(tbody, list) {
     for (const c of cells) {
       const td = document.createElement("td");
       td.textContent = String(c);
+      if (typeof c === "number") td.className = "n";
       tr.appendChild(td);
     }
     body.appendChild(tr);
@@ -40,12 +41,15 @@ export const usd = (text) => (text === undefined || text === null ? "—" : "$" 
 // Picodollars (an integer) as dollars for a chart's axis (a float is fine there)
 export const dollars = (pico) => Number(pico) / 1e12;
 
+const COLORS = ["#2f6fde", "#d9480f", "#2b8a3e", "#862e9c"];
+
 // A line chart of up to `keep` points per series, labelled by time
 export function lineChart(canvas, series, keep = 120) {
   const chart = new window.Chart($(canvas), {
     type: "line",
-    data: { labels: [], datasets: series.map((label) => ({ label, data: [], tension: 0.2,
-                                                           pointRadius: 0 })) },
+    data: { labels: [], datasets: series.map((label, i) => ({
+      label, data: [], tension: 0.2, pointRadius: 0, borderWidth: 2,
+      borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length] })) },
     options: { animation: false, responsive: true, maintainAspectRatio: false,
                scales: { y: { beginAtZero: true } } },
   });
