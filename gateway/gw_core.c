@@ -60,6 +60,8 @@ s_server_kind (const P2c2r__ServerMessage *m)
         case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: return "task_result";
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: return "error";
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS: return "earnings";
+        case P2C2R__SERVER_MESSAGE__MSG_AGENTS: return "agents";
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: return "reputation";
         default: return "other";
     }
 }
@@ -358,6 +360,9 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);
+            break;
+        case P2C2R__INTERNAL__MSG_REPUTATION_REPLY:
+            gw_subscribe_on_reputation (self, msg->reputation_reply);
             break;
         case P2C2R__INTERNAL__MSG_EARNINGS_REPLY:
             gw_earnings_on_reply (self, msg->earnings_reply);

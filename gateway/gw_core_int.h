@@ -103,6 +103,8 @@ bool gw_earnings_ask (gw_core_t *self, gw_session_t *s);
 void gw_subscribe_handle (gw_core_t *self, gw_session_t *s, P2c2r__Subscribe *sub);
 //  Pushes what is due (called by the cron)
 void gw_subscribe_cron (gw_core_t *self, int64_t now);
+//  The scheduler's answer about a subscribed peer account's reputation
+void gw_subscribe_on_reputation (gw_core_t *self, P2c2r__ReputationReply *r);
 //  The session is closing: its subscription ends
 void gw_subscribe_forget (gw_core_t *self, gw_session_t *s);
 void gw_subscribe_test (bool verbose);

@@ -551,6 +551,13 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS:
             obj = s_earnings (m->earnings);
             break;
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: {
+            const P2c2r__Reputation *r = m->reputation;
+            obj = json_pack ("{s:s, s:b, s:f, s:f, s:b}", "type", "reputation", "known", r->known,
+                             "valid", round (r->valid * 100) / 100,
+                             "invalid", round (r->invalid * 100) / 100, "banned", r->banned);
+            break;
+        }
         case P2C2R__SERVER_MESSAGE__MSG_AGENTS: {
             json_t *list = json_array ();
             for (size_t i = 0; list && i < m->agents->n_agents; i++) {
@@ -846,5 +853,18 @@ gw_json_test (bool verbose)
                && json_integer_value (json_object_get (first, "tasks")) == 2
                && json_integer_value (json_object_get (first, "connected_s")) == 61);
     P2C_CHECK (second && !strcmp (json_string_value (json_object_get (second, "state")), "paused"));
+    json_decref (v);
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    rep.known = true;
+    rep.valid = 12.3456;
+    rep.invalid = 1;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_REPUTATION;
+    sm.reputation = &rep;
+    v = s_enc (&sm);
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "reputation")
+               && json_is_true (json_object_get (v, "known"))
+               && json_real_value (json_object_get (v, "valid")) == 12.35
+               && json_real_value (json_object_get (v, "invalid")) == 1
+               && json_is_false (json_object_get (v, "banned")));
     json_decref (v);
 }

@@ -3,8 +3,11 @@
     their account's figures pushed every second until they send
     {"type":"subscribe","stop":true} or leave: the ledger's Earnings for
     the session's own account (asked as get_earnings asks, one request in
-    flight) and Agents, the peers of that account on this gateway with
-    their state. Nothing names an account: what is pushed is always the
+    flight); Agents, the other peers of that account on this gateway with
+    their state (a contributor's page signs in as a peer that runs no task
+    type, and is not listed); and to a peer account, its Reputation from
+    the scheduler (ReputationRequest, answered at once from its table).
+    Nothing names an account: what is pushed is always the
     session's own. Each subscription costs the ledger one read a second,
     so their number is bounded per gateway (max_subscriptions). */
 #include "gw_core_int.h"
@@ -82,6 +85,38 @@ s_push_agents (gw_core_t *self, gw_session_t *s, zlistx_t *peers, int64_t now)
     gw_core_send (self, s, &m);
 }
 
+//  The scheduler is asked for a peer account's standing; its answer names
+//  the connection (corr) and is pushed as it comes. No scheduler: skipped.
+static void
+s_ask_reputation (gw_core_t *self, gw_session_t *s)
+{
+    if (self->io.services (self->io.arg, "scheduler") == 0)
+        return;
+    P2c2r__ReputationRequest req = P2C2R__REPUTATION_REQUEST__INIT;
+    req.corr = s->conn;
+    req.account_id = s->account_id;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_REPUTATION_REQUEST;
+    m.reputation_request = &req;
+    self->io.send (self->io.arg, "scheduler", &m);
+}
+
+void
+gw_subscribe_on_reputation (gw_core_t *self, P2c2r__ReputationReply *r)
+{
+    gw_session_t *s = gw_sessions_lookup (self->sessions, r->corr);
+    //  Another account's standing never goes out, whatever was answered
+    if (!s || !s->subscribed || s->role != GW_ROLE_PEER || s->account_id != r->account_id
+        || !r->reputation) {
+        log_debug ("gateway: stale reputation reply corr=%llu", (unsigned long long) r->corr);
+        return;
+    }
+    P2c2r__ServerMessage m = P2C2R__SERVER_MESSAGE__INIT;
+    m.msg_case = P2C2R__SERVER_MESSAGE__MSG_REPUTATION;
+    m.reputation = r->reputation;
+    gw_core_send (self, s, &m);
+}
+
 //  One pass over the sessions per cron tick with a push due: the due
 //  subscribers, and the registered peers (matched to them by account)
 void
@@ -106,6 +141,8 @@ gw_subscribe_cron (gw_core_t *self, int64_t now)
         //  are skipped, the agents still go out
         gw_earnings_ask (self, s);
         s_push_agents (self, s, peers, now);
+        if (s->role == GW_ROLE_PEER)
+            s_ask_reputation (self, s);
     }
     zlistx_destroy (&peers);
     zlistx_destroy (&due);
@@ -160,6 +197,45 @@ s_asked (gw_fake_t *fake, size_t from, int64_t account)
     return n;
 }
 
+//  ReputationRequests the fake sent since `from`
+static size_t
+s_reputation_asked (gw_fake_t *fake, size_t from)
+{
+    size_t n = 0;
+    for (size_t i = from; i < fake->sent; i++) {
+        P2c2r__Internal *m = gw_fake_msg (fake, i);
+        n += m && m->msg_case == P2C2R__INTERNAL__MSG_REPUTATION_REQUEST;
+    }
+    return n;
+}
+
+//  The scheduler answers for account on connection conn; the Reputation
+//  messages then queued to that connection's session
+static size_t
+s_reputation_reply (gw_fake_t *fake, uint64_t conn, int64_t account)
+{
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    rep.known = true;
+    rep.valid = 12.5;
+    P2c2r__ReputationReply r = P2C2R__REPUTATION_REPLY__INIT;
+    r.corr = conn;
+    r.account_id = account;
+    r.reputation = &rep;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_REPUTATION_REPLY;
+    m.reputation_reply = &r;
+    gw_fake_internal (fake, &m, 4100);
+    gw_session_t *s = gw_sessions_lookup (fake->core->sessions, conn);
+    size_t n = 0;
+    P2c2r__ServerMessage *sm;
+    while (s && (sm = gw_fake_reply (s))) {
+        n += sm->msg_case == P2C2R__SERVER_MESSAGE__MSG_REPUTATION && sm->reputation->known
+             && sm->reputation->valid == 12.5;
+        p2c_msg_server_free (&sm);
+    }
+    return n;
+}
+
 void
 gw_subscribe_test (bool verbose)
 {
@@ -191,6 +267,8 @@ gw_subscribe_test (bool verbose)
     P2C_CHECK (s_drain (page, &error, first, sizeof first) == 2 && !error);
     P2C_CHECK (!strcmp (first, "<b>p1</b>") || !strcmp (first, "p2"));
     P2C_CHECK (s_asked (fake, sent, 42) == 1 && s_asked (fake, sent, 9) == 0);
+    //  The page is a gamer's: no reputation asked
+    P2C_CHECK (s_reputation_asked (fake, sent) == 0);
     //  Nothing more within the second; again after it (the ledger answered
     //  nothing, so no second request is in flight at once: skipped)
     gw_core_cron (core, 2500);
@@ -210,6 +288,17 @@ gw_subscribe_test (bool verbose)
     P2C_CHECK (core->subscriptions == 2 && !other->subscribed);
     P2C_CHECK (s_drain (other, &error, NULL, 0) == -1 && error);
     P2C_CHECK (gw_metrics_get (core->metrics, GW_M_LIMITS, "subscriptions") == 1);
+    //  A peer's page: its reputation asked of the scheduler, the answer
+    //  pushed; an answer for another account or connection is dropped
+    sent = fake->sent;
+    p1->earnings_corr = 0;
+    gw_core_cron (core, 4000);
+    P2C_CHECK (s_reputation_asked (fake, sent) == 1);
+    s_drain (p1, NULL, NULL, 0);
+    P2C_CHECK (s_reputation_reply (fake, p1->conn, 42) == 1);
+    P2C_CHECK (s_reputation_reply (fake, p1->conn, 9) == 0);
+    P2C_CHECK (s_reputation_reply (fake, other->conn, 9) == 0);
+    s_drain (page, NULL, NULL, 0);
     //  stop, and a close, end subscriptions
     s_subscribe (fake, page, true, 3100);
     P2C_CHECK (core->subscriptions == 1 && !page->subscribed);

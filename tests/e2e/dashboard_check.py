@@ -119,6 +119,8 @@ try:
     check("the charts grow a point a second",
           until(lambda: js("return Chart.getChart('tps-chart').data.labels.length") >= pts0 + 2, 10)
           and js("return Chart.getChart('latency-chart').data.labels.length") >= 3)
+    check("peers by task type shown (the scheduler's peers_by_type)",
+          until(lambda: shown("by-type-table") and "encryption" in (text("by-type") or "")))
     check("peers online and latency shown",
           until(lambda: (text("peers") or "—") not in ("—", "0") and text("p99") not in (None, "—")))
     check("the operator's page: no console error", console_errors() == [])
@@ -139,6 +141,9 @@ try:
     driver.find_element(By.ID, "go").click()
     check("signed in as the contributor: earnings pushed every second",
           until(lambda: js("return window.dashboard.updates") >= 2, 20))
+    check("its reputation is shown (judged by the validation: results that agreed)",
+          until(lambda: (js("return window.dashboard.reputation") or {}).get("known") is True
+                and float(text("rep-valid") or 0) > 0 and text("rep-state") == "in good standing", 30))
     check("its agents are listed, the evil name among them",
           until(lambda: evil in [a["id"] for a in js("return window.dashboard.agents") or []], 20))
     cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#agents td")]

@@ -4,7 +4,7 @@
 import { $, put, rows, showError, usd, dollars, lineChart, signIn, suffix } from "/dash/live.js";
 
 let chart = null;
-window.dashboard = { updates: 0, earnings: null, agents: [] };
+window.dashboard = { updates: 0, earnings: null, agents: [], reputation: null };
 
 function onEarnings(m) {
   window.dashboard.earnings = m;
@@ -32,6 +32,13 @@ function fmtPico(p) {
   return (neg ? "-" : "") + (a / 1000000000000n) + "." + String(a % 1000000000000n).padStart(12, "0");
 }
 
+function onReputation(m) {
+  window.dashboard.reputation = m;
+  put("rep-valid", m.known ? m.valid : "—");
+  put("rep-invalid", m.known ? m.invalid : "—");
+  put("rep-state", !m.known ? "not judged yet" : m.banned ? "banned: gets no work for now" : "in good standing");
+}
+
 function onAgents(m) {
   window.dashboard.agents = m.agents;
   rows("agents", m.agents.map((a) => [a.id, a.state, a.tasks, a.connected_s]));
@@ -55,13 +62,14 @@ $("signin-form").addEventListener("submit", async (ev) => {
       onMessage: (m) => {
         if (m.type === "earnings") onEarnings(m);
         else if (m.type === "agents") onAgents(m);
+        else if (m.type === "reputation") onReputation(m);
         else if (m.type === "error") showError("error", m.code + ": " + m.error);
       },
       onClose: (e) => showError("error", "disconnected" + (e.reason ? ": " + e.reason : "")
                                 + "; reload the page to sign in again"),
     });
     put("who", name ? "peer " + name : "signed in with your API key");
-    for (const id of ["money", "payout", "history", "agents-box"]) $(id).hidden = false;
+    for (const id of ["money", "payout", "reputation-box", "history", "agents-box"]) $(id).hidden = false;
     $("signin").hidden = true;
     chart = lineChart("earned-chart", ["earned in all"]);
   } catch (e) {
