@@ -60,6 +60,8 @@ s_server_kind (const P2c2r__ServerMessage *m)
         case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: return "task_result";
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: return "error";
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS: return "earnings";
+        case P2C2R__SERVER_MESSAGE__MSG_AGENTS: return "agents";
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: return "reputation";
         default: return "other";
     }
 }
@@ -215,6 +217,9 @@ s_dispatch (gw_core_t *self, gw_session_t *s, P2c2r__ClientMessage **msg_p)
                 gw_tasks_peer_up (self, s);
             }
             break;
+        case P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE:
+            gw_subscribe_handle (self, s, msg->subscribe);
+            break;
         case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS:
             gw_earnings_handle (self, s);
             break;
@@ -234,6 +239,7 @@ s_client_kind (const P2c2r__ClientMessage *m)
         case P2C2R__CLIENT_MESSAGE__MSG_RESULT: return "task_result";
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT: return "heartbeat";
         case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS: return "get_earnings";
+        case P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE: return "subscribe";
         default: return "other";
     }
 }
@@ -365,6 +371,9 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);
             break;
+        case P2C2R__INTERNAL__MSG_REPUTATION_REPLY:
+            gw_subscribe_on_reputation (self, msg->reputation_reply);
+            break;
         case P2C2R__INTERNAL__MSG_EARNINGS_REPLY:
             gw_earnings_on_reply (self, msg->earnings_reply);
             break;
@@ -437,6 +446,7 @@ gw_core_closed (gw_core_t *self, gw_session_t *s, int64_t now_ms)
     self->now_ms = now_ms;
     if (s->state == GW_STATE_REGISTERED && s->role == GW_ROLE_PEER)
         gw_tasks_peer_down (self, s->conn);
+    gw_subscribe_forget (self, s);
     if (s->ip_counted)
         gw_iplimit_release (self->iplimit, s->ip);
     if (*s->key_hash) {
@@ -511,6 +521,7 @@ gw_core_cron (gw_core_t *self, int64_t now_ms)
     self->now_ms = now_ms;
     gw_register_timeouts (self, now_ms);
     gw_tasks_guard (self, now_ms);
+    gw_subscribe_cron (self, now_ms);
     if (now_ms - self->last_slow_ms >= GW_SLOW_CRON_MS) {
         self->last_slow_ms = now_ms;
         s_register_timeouts (self, now_ms);

@@ -37,6 +37,7 @@ struct _gw_core_t {
     //  per-connection limits alone let many connections together take
     //  max_frame each (60 unfinished 8 MiB messages took 490 MiB)
     p2c_frame_budget_t input;
+    size_t subscriptions;       //  sessions subscribed (gw_subscribe.c)
 };
 
 //  Answers to clients (gw_core.c)
@@ -97,6 +98,19 @@ void gw_earnings_handle (gw_core_t *self, gw_session_t *s);
 void gw_earnings_on_reply (gw_core_t *self, P2c2r__EarningsReply *r);
 //  Requests the ledger has not answered in time
 void gw_earnings_timeouts (gw_core_t *self, int64_t now);
+//  Asks the ledger for the session's figures (no rate check): false when
+//  it cannot be asked now
+bool gw_earnings_ask (gw_core_t *self, gw_session_t *s);
+
+//  Subscriptions: figures pushed every second (gw_subscribe.c)
+void gw_subscribe_handle (gw_core_t *self, gw_session_t *s, P2c2r__Subscribe *sub);
+//  Pushes what is due (called by the cron)
+void gw_subscribe_cron (gw_core_t *self, int64_t now);
+//  The scheduler's answer about a subscribed peer account's reputation
+void gw_subscribe_on_reputation (gw_core_t *self, P2c2r__ReputationReply *r);
+//  The session is closing: its subscription ends
+void gw_subscribe_forget (gw_core_t *self, gw_session_t *s);
+void gw_subscribe_test (bool verbose);
 void gw_earnings_test (bool verbose);
 
 //  The self-tests' fake glue (gw_fake.c): it keeps what the core sends to

@@ -67,6 +67,7 @@ gw_fake_config (void)
     c.max_conns_per_ip = 2;
     c.connect_rate = 1000;
     c.connect_burst = 1000;
+    c.max_subscriptions = 2;
     c.pre = 16;                 //  spare bytes in front, as LWS_PRE
     return c;
 }

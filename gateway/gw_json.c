@@ -213,6 +213,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
     P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
     P2c2r__GetEarnings ge = P2C2R__GET_EARNINGS__INIT;
+    P2c2r__Subscribe subscribe = P2C2R__SUBSCRIBE__INIT;
     const char *types [GW_JSON_MAX_TYPES];
     char *params = NULL, *result = NULL;
     char ref_num [32];
@@ -379,6 +380,18 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         //  always the session's own account
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS;
         msg.get_earnings = &ge;
+    }
+    else
+    if (!strcmp (type, "subscribe")) {
+        //  As get_earnings: what is pushed is the session's own account's
+        json_t *stop = json_object_get (root, "stop");
+        if (stop && !json_is_null (stop) && !json_is_boolean (stop)) {
+            s_fail (&e, "bad_request", "field %s must be true or false", "stop");
+            goto done;
+        }
+        subscribe.stop = json_is_true (stop);
+        msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE;
+        msg.subscribe = &subscribe;
     }
     else {
         s_fail (&e, "bad_request", "unknown message type '%.40s'", type);
@@ -558,6 +571,25 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS:
             obj = s_earnings (m->earnings);
             break;
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: {
+            const P2c2r__Reputation *r = m->reputation;
+            obj = json_pack ("{s:s, s:b, s:f, s:f, s:b}", "type", "reputation", "known", r->known,
+                             "valid", round (r->valid * 100) / 100,
+                             "invalid", round (r->invalid * 100) / 100, "banned", r->banned);
+            break;
+        }
+        case P2C2R__SERVER_MESSAGE__MSG_AGENTS: {
+            json_t *list = json_array ();
+            for (size_t i = 0; list && i < m->agents->n_agents; i++) {
+                const P2c2r__AgentState *a = m->agents->agents [i];
+                json_array_append_new (list, json_pack ("{s:s, s:s, s:I, s:I}", "id", a->id,
+                                       "state", a->paused ? "paused" : a->tasks ? "working" : "idle",
+                                       "tasks", (json_int_t) a->tasks,
+                                       "connected_s", (json_int_t) a->connected_s));
+            }
+            obj = list ? json_pack ("{s:s, s:o}", "type", "agents", "agents", list) : NULL;
+            break;
+        }
         default:
             break;
     }
@@ -829,5 +861,51 @@ gw_json_test (bool verbose)
                && json_is_true (json_object_get (sub, "spent")));
     P2C_CHECK (rates && !strcmp (json_string_value (json_object_get (rates,
                                  "peer_per_hour_in_force")), "0.009000000000"));
+    json_decref (v);
+
+    //  subscribe, and its stop; agents pushed with their state
+    m = s_dec ("{\"type\":\"subscribe\",\"account_id\":3}", &code, why, ref);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE && !m->subscribe->stop);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"subscribe\",\"stop\":true}", &code, why, ref);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE && m->subscribe->stop);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"subscribe\",\"stop\":1}", &code, why, ref);
+    P2C_CHECK (!m && !strcmp (code, "bad_request") && strstr (why, "stop"));
+    P2c2r__AgentState a1 = P2C2R__AGENT_STATE__INIT, a2 = P2C2R__AGENT_STATE__INIT;
+    a1.id = "<img src=x>";
+    a1.tasks = 2;
+    a1.connected_s = 61;
+    a2.id = "b";
+    a2.paused = true;
+    P2c2r__AgentState *list [] = { &a1, &a2 };
+    P2c2r__Agents agents = P2C2R__AGENTS__INIT;
+    agents.n_agents = 2;
+    agents.agents = list;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_AGENTS;
+    sm.agents = &agents;
+    v = s_enc (&sm);
+    json_t *arr = v ? json_object_get (v, "agents") : NULL;
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "agents")
+               && json_array_size (arr) == 2);
+    json_t *first = json_array_get (arr, 0), *second = json_array_get (arr, 1);
+    P2C_CHECK (first && !strcmp (json_string_value (json_object_get (first, "id")), "<img src=x>")
+               && !strcmp (json_string_value (json_object_get (first, "state")), "working")
+               && json_integer_value (json_object_get (first, "tasks")) == 2
+               && json_integer_value (json_object_get (first, "connected_s")) == 61);
+    P2C_CHECK (second && !strcmp (json_string_value (json_object_get (second, "state")), "paused"));
+    json_decref (v);
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    rep.known = true;
+    rep.valid = 12.3456;
+    rep.invalid = 1;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_REPUTATION;
+    sm.reputation = &rep;
+    v = s_enc (&sm);
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "reputation")
+               && json_is_true (json_object_get (v, "known"))
+               && json_real_value (json_object_get (v, "valid")) == 12.35
+               && json_real_value (json_object_get (v, "invalid")) == 1
+               && json_is_false (json_object_get (v, "banned")));
     json_decref (v);
 }

@@ -66,6 +66,8 @@ typedef struct {
     uint64_t earnings_corr;     //  ... the one the ledger has not answered, 0: none
     uint64_t earnings_seq;      //  ... its attempt number
     int64_t earnings_deadline_ms;   //  ... given up then
+    bool subscribed;            //  figures pushed every second (gw_subscribe.c)
+    int64_t sub_next_ms;        //  ... the next push
     bool closing;               //  close once the queue is written
     int close_code;             //  WebSocket close status
     char close_reason [100];

@@ -602,6 +602,31 @@ s_on_stats_request (sch_core_t *self, const char *sender, const P2c2r__StatsRequ
     free (json);
 }
 
+//  A gateway's dashboard page asks for its peer account's reputation;
+//  answered at once from the table (no account there: known false)
+static void
+s_on_reputation_request (sch_core_t *self, const char *sender,
+                         const P2c2r__ReputationRequest *req, int64_t now_us)
+{
+    if (!sender || !*sender) {
+        self->stats.bad_messages++;
+        return;
+    }
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    bool banned = false;
+    rep.known = sch_core_reputation (self, req->account_id, now_us, &rep.valid, &rep.invalid,
+                                     &banned);
+    rep.banned = banned;
+    P2c2r__ReputationReply reply = P2C2R__REPUTATION_REPLY__INIT;
+    reply.corr = req->corr;
+    reply.account_id = req->account_id;
+    reply.reputation = &rep;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_REPUTATION_REPLY;
+    msg.reputation_reply = &reply;
+    sch_send (self, sender, &msg);
+}
+
 void
 sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *msg,
                  int64_t now_us)
@@ -638,6 +663,9 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
             break;
         case P2C2R__INTERNAL__MSG_STATS_REQUEST:
             s_on_stats_request (self, sender, msg->stats_request, now_us);
+            break;
+        case P2C2R__INTERNAL__MSG_REPUTATION_REQUEST:
+            s_on_reputation_request (self, sender, msg->reputation_request, now_us);
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT: {
             //  only the broker speaks NodeEvents

@@ -136,7 +136,7 @@ wait_replies () {
 
 # A figure of a gateway container's own /api/stats (python expression on s)
 gw_stat () {
-  docker exec "$1" curl -fsS --max-time 3 http://127.0.0.1:8765/api/stats 2>/dev/null \
+  docker exec "$1" sh -c 'curl -fsS --max-time 3 -H "Authorization: Bearer $(cat /var/lib/p2c2r/keys/admin-token)" http://127.0.0.1:8766/api/stats' 2>/dev/null \
     | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
 }
 
