@@ -101,9 +101,10 @@ s_answer (sch_core_t *self, const char *gateway, uint64_t conn, const char *task
     P2c2r__Session gamer = P2C2R__SESSION__INIT;
     gamer.gateway = (char *) gateway;
     gamer.conn = conn;
-    char *id = reply->task_id;
+    char *id = reply->task_id, *of = reply->replay_of;
     protobuf_c_boolean replayed = reply->replayed;
     reply->task_id = (char *) task_id;
+    reply->replay_of = id;
     reply->replayed = true;
     P2c2r__Deliver deliver = P2C2R__DELIVER__INIT;
     deliver.gamer = &gamer;
@@ -113,6 +114,7 @@ s_answer (sch_core_t *self, const char *gateway, uint64_t conn, const char *task
     msg.deliver = &deliver;
     sch_outbox_send (self->outbox, gateway, task_id, &msg, 0, until_us);
     reply->task_id = id;
+    reply->replay_of = of;
     reply->replayed = replayed;
 }
 
