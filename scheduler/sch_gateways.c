@@ -68,7 +68,7 @@ sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
             //  (a task joined by a repeat of its client_ref from elsewhere
             //  goes on: its reply has somewhere to go)
             if ((t->state == SCH_QUEUED || t->state == SCH_PARKED)
-                && !(t->joiners && zlistx_size (t->joiners)))
+                && !sch_task_joined (t))
                 zlistx_add_end (doomed, t);
         dropped = zlistx_size (doomed);
         for (sch_task_t *t = (sch_task_t *) zlistx_first (doomed); t;

@@ -368,6 +368,14 @@ sch_tasks_gauge (sch_core_t *self, sch_state_t state)
     }
 }
 
+//  True when repeats of the task's client_ref joined it from elsewhere: its
+//  reply has somewhere to go even when its own gateway is lost
+static inline bool
+sch_task_joined (const sch_task_t *task)
+{
+    return task->joiners && zlistx_size (task->joiners) > 0;
+}
+
 static inline void
 sch_tasks_set_state (sch_core_t *self, sch_task_t *task, sch_state_t state)
 {

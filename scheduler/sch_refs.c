@@ -220,7 +220,7 @@ sch_refs_answered (sch_core_t *self, sch_task_t *task, const P2c2r__TaskReply *r
     s_ref_t *e = s_entry_of (self, task);
     if (!e)
         return;
-    if (lost && !(task->joiners && zlistx_size (task->joiners))) {
+    if (lost && !sch_task_joined (task)) {
         s_remove (self, e);     //  nobody received it: a resubmission runs again
         return;
     }
@@ -406,5 +406,28 @@ sch_refs_test (bool verbose)
     P2C_CHECK (core->stats.ref_replayed == 0 && !strcmp (cap.last_task, "b3"));
     s_test_submit (core, "gw-a", "b4", "rb2", 600, 30);     //  kept
     P2C_CHECK (core->stats.ref_replayed == 1 && !strcmp (cap.last_task, "b4"));
+    sch_core_destroy (&core);
+
+    //  The gamer's gateway dies while its task runs on a peer there; the
+    //  gamer's resubmission from another gateway joined it first: the task
+    //  is retried elsewhere, and the repeat gets the result, charged once
+    //  and not refunded
+    core = sch_selftest_core (&cap, NULL);
+    sch_selftest_peer_up (core, "gw-a", 1, 1, "encryption", 11, 0);
+    s_test_submit (core, "gw-a", "j1", "rj", 700, 10);
+    P2C_CHECK (!strcmp (cap.last_dest, "gw-a"));
+    sch_selftest_peer_up (core, "gw-b", 1, 1, "encryption", 12, 20);
+    s_test_submit (core, "gw-b", "j2", "rj", 700, 30);
+    P2C_CHECK (core->stats.ref_joined == 1);
+    s_test_node_down (core, "gw-a", 40);
+    sch_task_t *j1 = sch_selftest_task (core, "j1");
+    P2C_CHECK (j1 && j1->state == SCH_RUNNING && !strcmp (cap.last_dest, "gw-b"));
+    sch_selftest_result (core, "j1", "{\"x\":2}", 100, 50);
+    sch_selftest_ack (core, "j1", true, 60);
+    P2C_CHECK (!strcmp (cap.last_task, "j2") && !strcmp (cap.last_dest, "gw-b") && cap.last_ok);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_TASK_FAILED] == 0);
+    //  and a later repeat is answered from the outcome
+    s_test_submit (core, "gw-b", "j3", "rj", 700, 70);
+    P2C_CHECK (!strcmp (cap.last_task, "j3") && core->stats.ref_replayed == 1);
     sch_core_destroy (&core);
 }

@@ -52,8 +52,8 @@ sch_tasks_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
     msg.deliver = &deliver;
     //  a charged result is refunded when its gamer's gateway is lost,
     //  unless repeats of its client_ref joined it (they receive it)
-    bool joined = task->joiners && zlistx_size (task->joiners) > 0;
-    int64_t account = reply->ok && reply->cost_pico > 0 && !joined ? task->gamer_account : 0;
+    int64_t account = reply->ok && reply->cost_pico > 0 && !sch_task_joined (task)
+                    ? task->gamer_account : 0;
     if (task->gw->down) {
         if (account > 0)
             sch_outbox_refund (self->outbox, task->id, account);
@@ -248,7 +248,7 @@ sch_tasks_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *t
 void
 sch_tasks_retry (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    if (task->gw && task->gw->down) {
+    if (task->gw && task->gw->down && !sch_task_joined (task)) {
         //  nobody is left to answer
         self->stats.dropped++;
         sch_tasks_forget (self, task);
