@@ -106,6 +106,13 @@ static const p2c_cfg_t s_gamer [] = {
     { "quiet", P2C_CFG_BOOL, S_F (quiet), "false", .help = "print only the summary" },
     { "out", P2C_CFG_STR, S_F (out_dir), NULL,
       .help = "save binary results (images) as DIR/<index>-<type>.png" },
+    { "run-id", P2C_CFG_STR, S_F (run_id), "",
+      .help = "the run's client_refs are RUN-<index> (default: random); a run repeated"
+      " with the same id within the server's window gets the first run's outcomes,"
+      " with no new runs and no new charges" },
+    { "resubmit", P2C_CFG_BOOL, S_F (resubmit), "true",
+      .help = "after a lost connection, reconnect and send the unanswered tasks again by"
+      " client_ref (collected once, charged once); false: the run ends, exit 3" },
     { .name = NULL }
 };
 #undef S_F

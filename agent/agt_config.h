@@ -58,6 +58,8 @@ typedef struct {
     bool json;                  //  one JSON object per reply
     bool quiet;                 //  only the summary
     char *out_dir;              //  where binary results are saved ("": nowhere)
+    char *run_id;               //  prefix of the run's client_refs ("": random)
+    bool resubmit;              //  reconnect and resubmit lost tasks by client_ref
 } agt_gamer_config_t;
 
 typedef struct {

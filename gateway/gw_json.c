@@ -547,6 +547,12 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
                              "client_ref", r->client_ref, "status", r->ok ? "completed" : "error");
             if (!obj)
                 break;
+            if (r->replayed) {
+                //  the outcome of an earlier submit of this client_ref
+                json_object_set_new (obj, "replayed", json_true ());
+                json_object_set_new (obj, "replay_of", json_string (r->replay_of ? r->replay_of
+                                                                                 : ""));
+            }
             if (r->ok) {
                 json_t *result = s_object (r->result_json);
                 if (r->blob.len) {
@@ -767,7 +773,18 @@ gw_json_test (bool verbose)
     P2C_CHECK (v && json_real_value (json_object_get (v, "processing_time_ms")) == 12.5
                && json_is_false (json_object_get (v, "cached"))
                && fabs (json_number_value (json_object_get (v, "cost_usd")) - 3.47e-8) < 1e-15);
+    P2C_CHECK (v && json_object_get (v, "replayed") == NULL);
     json_decref (v);
+    //  a repeat of the client_ref: the first task's outcome, named
+    r.replayed = true;
+    r.replay_of = "t0";
+    v = s_enc (&sm);
+    P2C_CHECK (v && json_is_true (json_object_get (v, "replayed"))
+               && !strcmp (json_string_value (json_object_get (v, "replay_of")), "t0")
+               && !strcmp (json_string_value (json_object_get (v, "task_id")), "t1"));
+    json_decref (v);
+    r.replayed = false;
+    r.replay_of = "";
     r.ok = false;
     r.error_code = "no_peers";
     r.error = "No peers available";

@@ -182,6 +182,7 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     assert (self->timers);
     self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
                                  c->cache_max_bytes);
+    sch_refs_new (self);
     self->checker = (sch_gamer_t *) zmalloc (sizeof (sch_gamer_t));
     self->checker->known = true;
     self->checker->parked = zlistx_new ();
@@ -247,6 +248,7 @@ sch_core_destroy (sch_core_t **self_p)
     sch_outbox_destroy (&self->outbox);
     sch_cache_destroy (&self->cache);
     sch_alerts_destroy (&self->alerts);
+    sch_refs_destroy (self);
     for (size_t i = 0; i < self->ntypes; i++)
         zlistx_destroy (&self->ring [i]);
     free (self);
@@ -324,6 +326,7 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->state = SCH_QUEUED;       //  counted as queued until it is placed
     self->stats.queued++;
     zhashx_insert (self->tasks, task->id, task);
+    sch_refs_track (self, task);
     return task;
 }
 
@@ -374,6 +377,9 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
         return;
     }
     self->stats.submitted++;
+    //  a repeat of a client_ref: the first task's reply, not a new run
+    if (sch_refs_submit (self, sub, gateway))
+        return;
     int type = sub->submit ? sch_type_index (sub->submit->task_type) : -1;
     if (type < 0) {
         s_reject_submit (self, sub, gateway, SCH_ERR_UNKNOWN_TASK_TYPE, "unknown task type");
@@ -632,6 +638,7 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
                  int64_t now_us)
 {
     assert (self);
+    self->now_us = now_us;
     //  a oneof case whose message is missing cannot come from the unpacker,
     //  but the check costs nothing (all cases share one pointer)
     if (!msg || !msg->peer_up) {
@@ -694,7 +701,9 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
     sch_task_t *task;
     while ((task = (sch_task_t *) sch_heap_top (self->timers)) && task->wake_us <= now_us)
         sch_tasks_wake (self, task, now_us);
+    self->now_us = now_us;
     sch_cache_expire (self->cache, now_us);
+    sch_refs_cron (self, now_us);
     sch_payouts_cron (self->payouts, now_us);
     sch_outbox_cron (self->outbox, now_us);
     sch_stats_rate (self, now_us);

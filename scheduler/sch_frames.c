@@ -297,7 +297,7 @@ s_test_submit (sch_core_t *core, const char *id, const char *params, int64_t now
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = "rt_reflections";
     submit.params_json = (char *) params;
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;

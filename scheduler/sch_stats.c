@@ -165,6 +165,8 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("settling", s->settling);
     SET_INT ("submitted", s->submitted);
     SET_INT ("completed", s->completed);
+    SET_INT ("ref_joined", s->ref_joined);
+    SET_INT ("ref_replayed", s->ref_replayed);
     SET_INT ("assigned", s->assigned);
     SET_INT ("reassigned", s->reassigned);
     SET_INT ("stale_results", s->stale_results);
@@ -323,6 +325,7 @@ sch_stats_test (bool verbose)
     const sch_stats_t *s = sch_core_stats (core);
     P2C_CHECK (s->peers == 1 && s->completed == 3 && s->submitted == 3 && s->slots == 4);
     char *json = sch_core_stats_json (core, 3000000);
+    P2C_CHECK (json && strstr (json, "\"ref_replayed\":0") && strstr (json, "\"ref_joined\":0"));
     P2C_CHECK (json && strstr (json, "\"completed\":3") && strstr (json, "\"latency_p50_ms\":4.0")
                && strstr (json, "\"latency_p99_ms\":4.0") && strstr (json, "\"tasks_per_s\":1.5")
                && strstr (json, "\"failed_no_peers\":0"));

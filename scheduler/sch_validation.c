@@ -519,7 +519,7 @@ s_test_submit_of (sch_core_t *core, const char *id, int64_t account, const char 
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = "encryption";
     submit.params_json = "{\"n\":2}";
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;
