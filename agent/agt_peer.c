@@ -704,15 +704,12 @@ s_on_cron (p2l_conn_t *conn, void *arg)
     if (self->registered && now - self->earn_asked_us >= S_EARN_EVERY_US)
         s_ask_earnings (self, now);
     //  A new adapted queue is told at once (the heartbeat's slots)
-    if (self->depth && self->registered) {
-        bool changed;
-        int per = agt_depth_get (self->depth, now, &changed);
-        if (changed && (uint32_t) (self->nslots * per) != self->advertised) {
-            log_info ("peer: queue per worker %d slots=%d round_trip_us=%lld task_us=%lld", per,
-                      self->nslots * per, (long long) agt_depth_rtt_us (self->depth),
-                      (long long) agt_depth_task_us (self->depth));
-            self->last_beat_us = 0;
-        }
+    uint32_t cap = s_capacity (self);
+    if (self->depth && self->registered && cap != self->advertised) {
+        log_info ("peer: queue per worker %u slots=%u round_trip_us=%lld task_us=%lld",
+                  cap / (uint32_t) self->nslots, cap, (long long) agt_depth_rtt_us (self->depth),
+                  (long long) agt_depth_task_us (self->depth));
+        self->last_beat_us = 0;
     }
     //  A heartbeat tells the server how loaded this peer is, whether it is
     //  paused, and how many tasks it takes at once
@@ -722,7 +719,7 @@ s_on_cron (p2l_conn_t *conn, void *arg)
         hb.load = (float) s_busy_slots (self) / (float) self->nslots;
         hb.paused = self->guest && agt_guest_paused (self->guest);
         hb.reason = self->guest ? (char *) agt_guest_reason (self->guest) : "";
-        hb.slots = self->advertised = s_capacity (self);
+        hb.slots = self->advertised = cap;
         P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
