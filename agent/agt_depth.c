@@ -10,13 +10,19 @@
 #define S_MIN_SAMPLES   8           //  of each kind before the depth moves
 #define S_LULL_US       2000000     //  a longer wait is a lull in the work, not a round trip
 #define S_MOVE_EVERY_US 1000000     //  the depth changes at most this often
+#define S_RTT_WINDOW    32          //  round trips the shortest is taken of
 
 struct _agt_depth_t {
     int max;                        //  tasks per worker at most
     int depth;                      //  the last answer of agt_depth_get
-    double rtt_us;                  //  moving average of the round trip (1/8 weight a sample)
+    //  The round trip is the shortest of the last S_RTT_WINDOW: a pause,
+    //  a lull or a queue at the scheduler only ever adds to it, and would
+    //  make the peer take more than it can start in time
+    int64_t rtts [S_RTT_WINDOW];
+    int rtt_next;                   //  where the next sample goes
     double task_us;                 //  moving average of a task's time on a worker
-    int n_rtt, n_task;              //  samples taken (capped at S_MIN_SAMPLES)
+    int n_rtt;                      //  round trips held (up to S_RTT_WINDOW)
+    int n_task;                     //  task times taken (capped at S_MIN_SAMPLES)
     int64_t ring [S_RING];          //  when each awaited result left, oldest first
     int head, count;
     int64_t moved_us;               //  when the depth last changed
@@ -80,7 +86,10 @@ agt_depth_assigned (agt_depth_t *self, int64_t now_us)
         int64_t gap = now_us - sent;
         if (gap < 0 || gap > S_LULL_US)
             continue;               //  stale: its answer never came in time
-        s_average (&self->rtt_us, &self->n_rtt, (double) gap);
+        self->rtts [self->rtt_next] = gap;
+        self->rtt_next = (self->rtt_next + 1) % S_RTT_WINDOW;
+        if (self->n_rtt < S_RTT_WINDOW)
+            self->n_rtt++;
         return;
     }
 }
@@ -98,7 +107,7 @@ agt_depth_get (agt_depth_t *self, int64_t now_us, bool *changed)
     if (self->n_rtt < S_MIN_SAMPLES || self->n_task < S_MIN_SAMPLES
         || (self->moved_us && now_us - self->moved_us < S_MOVE_EVERY_US))
         return self->depth;
-    double extra = self->rtt_us / self->task_us;
+    double extra = (double) agt_depth_rtt_us (self) / self->task_us;
     //  (a round trip under a thousandth of a task is not worth a queued task)
     int want = extra >= self->max ? self->max : 1 + (int) (extra + 0.999);
     if (want > self->max)
@@ -114,7 +123,11 @@ agt_depth_get (agt_depth_t *self, int64_t now_us, bool *changed)
 int64_t
 agt_depth_rtt_us (agt_depth_t *self)
 {
-    return self->n_rtt ? (int64_t) self->rtt_us : 0;
+    int64_t min = -1;
+    for (int i = 0; i < self->n_rtt; i++)
+        if (min < 0 || self->rtts [i] < min)
+            min = self->rtts [i];
+    return min < 0 ? 0 : min;
 }
 
 int64_t
@@ -157,6 +170,10 @@ agt_depth_test (bool verbose)
     P2C_CHECK (agt_depth_rtt_us (d) == 300 && agt_depth_task_us (d) == 100);
     P2C_CHECK (agt_depth_get (d, now, &changed) == 4 && changed);
     P2C_CHECK (agt_depth_get (d, now, &changed) == 4 && !changed);
+    //  One long wait (a pause, a lull) among them does not move it
+    s_feed (d, &now, 1, 100, 200000);
+    now += S_MOVE_EVERY_US;
+    P2C_CHECK (agt_depth_rtt_us (d) == 300 && agt_depth_get (d, now, &changed) == 4 && !changed);
     //  Partial tasks round up: 250 / 100 is 3 more
     agt_depth_destroy (&d);
     d = agt_depth_new (16);

@@ -4,10 +4,13 @@
     back, and no more. That is the bandwidth-delay product of the link:
     with a round trip of R between a result leaving and the next task
     arriving, and a task taking T on a worker, 1 + ceil (R / T) tasks per
-    worker leave no gap. The agent measures both: T from its own workers,
-    R as the time from a result sent while every advertised place was
-    taken (the scheduler had nowhere else to put our next task) to the
-    next assignment. A pure rule: no sockets, the clock passed in. */
+    worker leave no gap. The agent measures both: T from its own workers
+    (a moving average), R as the time from a result sent while every
+    advertised place was taken (the scheduler had nowhere else to put our
+    next task) to the next assignment, the shortest of the last 32: a
+    pause, a lull in the work or a queue at the scheduler only add to it,
+    and taking them for the link would queue tasks here past their time.
+    A pure rule: no sockets, the clock passed in. */
 #ifndef AGT_DEPTH_H_INCLUDED
 #define AGT_DEPTH_H_INCLUDED
 
