@@ -33,9 +33,10 @@ static const p2c_cfg_t s_peer [] = {
     { "region", P2C_CFG_STR, S_F (region), NULL, .help = "region, for same-region scheduling" },
     { "slots", P2C_CFG_INT, S_F (slots), "0", 0, 256,
       .help = "tasks run at once, one worker process each (0: the number of online cores)" },
-    { "worker-queue", P2C_CFG_INT, S_F (queue), "1", 1, 16,
-      .help = "tasks advertised per worker process; 1 (honest: every slot has a worker), more "
-      "keeps a worker busy while results and tasks cross the network, tasks wait here" },
+    { "worker-queue", P2C_CFG_INT, S_F (queue), "0", 0, 16,
+      .help = "tasks advertised per worker process; 0: as many as keep each worker busy while "
+      "a result and the next task cross the network (1 + round trip / task time, measured, "
+      "at most 16); 1 to 16: fixed (the extra tasks wait here)" },
     { "worker-mem-mb", P2C_CFG_INT, S_F (mem_mb), "1024", 16, 1048576,
       .help = "address space limit of each worker process, MiB" },
     { "task-timeout-ms", P2C_CFG_INT64, S_F (task_timeout_ms), "60000", 100, 3600000,
@@ -187,7 +188,7 @@ agt_config_test (bool verbose)
     agt_peer_config_defaults (&peer);
     P2C_CHECK (!strcmp (peer.conn.server, "ws://127.0.0.1:8765") && peer.conn.cloud_port == 8765);
     P2C_CHECK (!strcmp (peer.conn.api_key, "") && !peer.conn.insecure);
-    P2C_CHECK (peer.slots == 0 && peer.queue == 1 && peer.mem_mb == 1024);
+    P2C_CHECK (peer.slots == 0 && peer.queue == 0 && peer.mem_mb == 1024);
     P2C_CHECK (peer.task_timeout_ms == 60000 && !peer.no_bench);
     p2c_cfg_free (agt_config_peer.table, &peer);
     P2C_CHECK (peer.conn.server == NULL);

@@ -29,7 +29,7 @@ typedef struct {
     char *peer_id;              //  "": hostname-pid
     char *region;               //  for same-region scheduling
     int slots;                  //  tasks at once (0: the online cores)
-    int queue;                  //  tasks advertised per worker process
+    int queue;                  //  tasks advertised per worker process (0: adapted, agt_depth)
     int mem_mb;                 //  address space limit of a worker, MiB
     int64_t task_timeout_ms;    //  limit of a task whose assignment gives no deadline
     bool log_tasks;             //  every completed task at info

@@ -186,6 +186,33 @@ gw_core_require (gw_core_t *self, gw_session_t *s, gw_role_t role, const char *w
     return true;
 }
 
+//  A peer's heartbeat. The load is not used yet; a pause or resume, or a
+//  new number of tasks it takes at once (an agent adapts it to the round
+//  trip, agent/agt_depth.h), is passed on to the scheduler as one
+//  refreshed PeerUp (idempotent there, which caps the slots); the same
+//  state again sends nothing.
+static void
+s_heartbeat (gw_core_t *self, gw_session_t *s, const P2c2r__Heartbeat *hb)
+{
+    const P2c2r__Capabilities *caps = s->reg && s->reg->register_peer
+                                    ? s->reg->register_peer->capabilities : NULL;
+    uint32_t slots = s->slots ? s->slots : caps ? caps->slots : 0;
+    bool pause = hb->paused != s->paused;
+    bool resize = hb->slots && hb->slots != slots;
+    if (!pause && !resize)
+        return;
+    if (pause)
+        log_info ("gateway: peer %s conn=%llu id=%s", hb->paused ? "paused" : "resumed",
+                  (unsigned long long) s->conn, s->name);
+    else
+        log_debug ("gateway: peer slots conn=%llu id=%s slots=%u", (unsigned long long) s->conn,
+                   s->name, hb->slots);
+    s->paused = hb->paused;
+    if (resize)
+        s->slots = hb->slots;
+    gw_tasks_peer_up (self, s);
+}
+
 //  One handler per message kind. Handlers that keep the message take it
 //  from *msg_p.
 static void
@@ -206,16 +233,9 @@ s_dispatch (gw_core_t *self, gw_session_t *s, P2c2r__ClientMessage **msg_p)
             gw_tasks_result (self, s, msg->result);
             break;
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT:
-            //  The load is not used yet; a pause or resume is passed on to
-            //  the scheduler as a refreshed PeerUp (idempotent there)
             if (gw_core_require (self, s, GW_ROLE_PEER, "heartbeat", NULL)
-                && s->state == GW_STATE_REGISTERED && msg->heartbeat
-                && msg->heartbeat->paused != s->paused) {
-                s->paused = msg->heartbeat->paused;
-                log_info ("gateway: peer %s conn=%llu id=%s", s->paused ? "paused" : "resumed",
-                          (unsigned long long) s->conn, s->name);
-                gw_tasks_peer_up (self, s);
-            }
+                && s->state == GW_STATE_REGISTERED && msg->heartbeat)
+                s_heartbeat (self, s, msg->heartbeat);
             break;
         case P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE:
             gw_subscribe_handle (self, s, msg->subscribe);

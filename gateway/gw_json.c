@@ -367,10 +367,11 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     }
     else
     if (!strcmp (type, "heartbeat")) {
-        double load = 0;
-        if (!s_opt_num (root, "load", 1e6, &load, &e))
+        double load = 0, slots = 0;
+        if (!s_opt_num (root, "load", 1e6, &load, &e) || !s_opt_num (root, "slots", 1e6, &slots, &e))
             goto done;
         hb.load = (float) load;
+        hb.slots = (uint32_t) slots;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
     }
@@ -710,7 +711,11 @@ gw_json_test (bool verbose)
                && !strcmp (m->result->error, "boom"));
     p2c_msg_client_free (&m);
     m = s_dec ("{\"type\":\"heartbeat\",\"load\":0.5}", &code, why, ref);
-    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT && m->heartbeat->load == 0.5f);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT && m->heartbeat->load == 0.5f
+               && m->heartbeat->slots == 0);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"heartbeat\",\"slots\":24}", &code, why, ref);
+    P2C_CHECK (m && m->heartbeat->slots == 24);
     p2c_msg_client_free (&m);
 
     //  The bad-input table: each with its code and a text naming the field

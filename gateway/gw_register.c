@@ -426,6 +426,26 @@ s_test_open (void)
     hb.paused = false;
     gw_fake_client (fake, p, &beat, 2200);
     P2C_CHECK (fake->sent == 5 && !p->paused && !gw_fake_msg (fake, 4)->peer_up->paused);
+    //  An adapted queue: new slots go to the scheduler once, with the rest
+    //  of the registration; the registered number again, or none, is no news
+    P2C_CHECK (gw_fake_msg (fake, 4)->peer_up->capabilities->slots == 0);
+    hb.slots = 0;
+    gw_fake_client (fake, p, &beat, 2300);
+    P2C_CHECK (fake->sent == 5);
+    hb.slots = 32;
+    gw_fake_client (fake, p, &beat, 2400);
+    P2C_CHECK (fake->sent == 6 && p->slots == 32);
+    up = gw_fake_msg (fake, 5);
+    P2C_CHECK (up->msg_case == P2C2R__INTERNAL__MSG_PEER_UP && !up->peer_up->paused
+               && up->peer_up->capabilities->slots == 32 && !strcmp (up->peer_up->peer_id, "p1"));
+    gw_fake_client (fake, p, &beat, 2500);
+    P2C_CHECK (fake->sent == 6);
+    //  a pause keeps the slots given
+    hb.slots = 0;
+    hb.paused = true;
+    gw_fake_client (fake, p, &beat, 2600);
+    P2C_CHECK (fake->sent == 7 && gw_fake_msg (fake, 6)->peer_up->capabilities->slots == 32
+               && gw_fake_msg (fake, 6)->peer_up->paused);
     gw_fake_destroy (&fake);
 }
 

@@ -62,6 +62,7 @@ typedef struct {
     zhashx_t *assigned;         //  peer: task id -> attempt + 1 of tasks sent to it
     bool paused;                //  peer: its last heartbeat said it is paused
     bool wipe_rx;               //  the message just handled held an API key: wipe its bytes
+    uint32_t slots;             //  peer: tasks at once its last heartbeat gave (0: as registered)
     gw_bucket_t earnings_rate;  //  get_earnings requests (gw_earnings.c)
     uint64_t earnings_corr;     //  ... the one the ledger has not answered, 0: none
     uint64_t earnings_seq;      //  ... its attempt number

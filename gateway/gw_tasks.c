@@ -30,8 +30,13 @@ gw_tasks_peer_up (gw_core_t *self, gw_session_t *s)
     up.account_id = s->account_id;
     up.address = s->ip;
     up.owner = s->owner ? s->owner : "";
-    up.capabilities = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
-                    ? s->reg->register_peer->capabilities : &none;
+    //  (a shallow copy: the heartbeat's slots, when one gave them, over
+    //  the registration's)
+    P2c2r__Capabilities caps = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
+                             ? *s->reg->register_peer->capabilities : none;
+    if (s->slots)
+        caps.slots = s->slots;
+    up.capabilities = &caps;
     up.paused = s->paused;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;

@@ -11,6 +11,7 @@
 #include "agt_config.h"
 #include "agt_conn.h"
 #include "agt_control.h"
+#include "agt_depth.h"
 #include "agt_gamer.h"
 #include "agt_guest.h"
 #include "agt_prefs.h"
@@ -469,6 +470,7 @@ main (int argc, char **argv)
     agt_sources_test (verbose);
     agt_control_test (verbose);
     agt_guest_test (verbose);
+    agt_depth_test (verbose);
     s_test_worker_process ("/proc/self/exe");
     s_test_worker_sandbox ("/proc/self/exe");
     s_test_worker_async ("/proc/self/exe");
