@@ -23,6 +23,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_node",   p2c_node_test },
     { "p2c_auth",   p2c_auth_test },
     { "p2c_keys",   p2c_keys_test },
+    { "p2c_log",    p2c_log_test },
     { NULL, NULL }
 };
 
