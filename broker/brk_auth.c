@@ -1,6 +1,7 @@
 /*  The broker's allow-list and ZAP handler (see brk_auth.h). */
 #include "brk_auth.h"
 #include "p2c_auth.h"
+#include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
@@ -226,17 +227,29 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
     zstr_free (&mechanism);
 }
 
+typedef struct {
+    brk_auth_t *self;
+    zsock_t *zap;
+} s_zap_ctx_t;
+
+//  One request off the ZAP socket, answered at once (a REP socket takes
+//  its next request only after the answer)
+static void
+s_on_zap (void *arg, zmq_msg_t *parts, size_t nparts)
+{
+    s_zap_ctx_t *ctx = (s_zap_ctx_t *) arg;
+    zmsg_t *req = zmsg_new ();
+    for (size_t i = 0; i < nparts && i < P2C_DRAIN_PARTS; i++)
+        zmsg_addmem (req, zmq_msg_data (&parts [i]), zmq_msg_size (&parts [i]));
+    s_zap_one (ctx->self, req, ctx->zap);
+    zmsg_destroy (&req);
+}
+
 void
 brk_auth_zap_drain (brk_auth_t *self, zsock_t *zap)
 {
-    //  Edge-triggered ZMQ_FD: receive until it would block
-    while (zsock_events (zap) & ZMQ_POLLIN) {
-        zmsg_t *req = zmsg_recv (zap);     //  the socket's rcvtimeo is 0
-        if (!req)
-            break;
-        s_zap_one (self, req, zap);
-        zmsg_destroy (&req);
-    }
+    s_zap_ctx_t ctx = { self, zap };
+    p2c_drain (zsock_resolve (zap), SIZE_MAX, s_on_zap, &ctx);
 }
 
 void

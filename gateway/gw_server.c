@@ -144,6 +144,16 @@ s_io_http_done (void *arg, void *conn, gw_http_answer_t *answer)
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
+        gw_http_stats_reply (self->http, msg->stats_reply);
+    else
+        gw_core_handle (self->core, sender, msg, p2c_now_ms ());
+}
+
 //  Receives until nothing is left (ZMQ_FD is edge-triggered). Sends made
 //  by handlers inside are followed by further receives of this same loop,
 //  so a nested call has nothing to add.
@@ -154,16 +164,7 @@ s_drain (gw_server_t *self)
         return;
     self->draining = true;
     self->drain_due = false;
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
-            gw_http_stats_reply (self->http, msg->stats_reply);
-        else
-            gw_core_handle (self->core, sender, msg, p2c_now_ms ());
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
     self->draining = false;
 }
 

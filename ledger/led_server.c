@@ -334,51 +334,53 @@ s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
     free (json);
 }
 
+//  One message from the broker connection (s_node_drain)
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    s_server_t *self = (s_server_t *) arg;
+    //  protobuf-c sets the member of the case it decoded; an empty
+    //  sender is the broker itself, which sends us nothing to serve
+    switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
+        case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
+            s_on_settle (self, sender, msg->settle_request);
+            break;
+        case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
+            s_on_reverse (self, sender, msg->settle_reverse);
+            break;
+        case P2C2R__INTERNAL__MSG_TASK_FAILED:
+            s_on_task_failed (self, sender, msg->task_failed);
+            break;
+        case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
+            s_on_auth (self, sender, msg->auth_request);
+            break;
+        case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
+            s_on_admin (self, sender, msg->admin_request);
+            break;
+        case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
+            s_on_balance_query (self, sender, msg->balance_query);
+            break;
+        case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
+            s_on_earnings (self, sender, msg->earnings_request);
+            break;
+        case P2C2R__INTERNAL__MSG_STATS_REQUEST:
+            s_on_stats (self, sender, msg->stats_request);
+            break;
+        default:
+            if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
+                self->dropped++;
+                log_debug ("ledger: unexpected message type=%s from=%s",
+                           p2c_msg_internal_name (msg), sender);
+            }
+            break;
+    }
+}
+
 //  Serves every message waiting on the broker connection, until EAGAIN
 static void
 s_node_drain (s_server_t *self)
 {
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        //  protobuf-c sets the member of the case it decoded; an empty
-        //  sender is the broker itself, which sends us nothing to serve
-        switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
-            case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
-                s_on_settle (self, sender, msg->settle_request);
-                break;
-            case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
-                s_on_reverse (self, sender, msg->settle_reverse);
-                break;
-            case P2C2R__INTERNAL__MSG_TASK_FAILED:
-                s_on_task_failed (self, sender, msg->task_failed);
-                break;
-            case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
-                s_on_auth (self, sender, msg->auth_request);
-                break;
-            case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
-                s_on_admin (self, sender, msg->admin_request);
-                break;
-            case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
-                s_on_balance_query (self, sender, msg->balance_query);
-                break;
-            case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
-                s_on_earnings (self, sender, msg->earnings_request);
-                break;
-            case P2C2R__INTERNAL__MSG_STATS_REQUEST:
-                s_on_stats (self, sender, msg->stats_request);
-                break;
-            default:
-                if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
-                    self->dropped++;
-                    log_debug ("ledger: unexpected message type=%s from=%s",
-                               p2c_msg_internal_name (msg), sender);
-                }
-                break;
-        }
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
 }
 
 static void

@@ -2,6 +2,7 @@
 #include "p2c_auth.h"
 #include "p2c_cfg.h"
 #include "p2c_cost.h"
+#include "p2c_drain.h"
 #include "p2c_frame.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
@@ -23,6 +24,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_node",   p2c_node_test },
     { "p2c_auth",   p2c_auth_test },
     { "p2c_keys",   p2c_keys_test },
+    { "p2c_drain",  p2c_drain_test },
     { "p2c_log",    p2c_log_test },
     { NULL, NULL }
 };
