@@ -4,6 +4,7 @@
 #include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <sys/stat.h>
@@ -45,12 +46,12 @@ s_add (void *arg, const char *name, const char *service, const char *public_txt,
         return;
     }
     brk_key_t *key = (brk_key_t *) zmalloc (sizeof (brk_key_t));
-    key->name = strdup (name);
-    key->service = strdup (service);
+    key->name = p2c_strdup (name);
+    key->service = p2c_strdup (service);
     key->role = role;
     key->stamp = zsys_sprintf ("%s:%s", service, name);
     key->stamp_len = strlen (key->stamp);
-    key->public_txt = strdup (public_txt);
+    key->public_txt = p2c_strdup (public_txt);
     zhashx_update (self->keys, public_txt, key);
 }
 
@@ -92,7 +93,7 @@ brk_auth_new (const char *dir)
         return NULL;
     }
     brk_auth_t *self = (brk_auth_t *) zmalloc (sizeof (brk_auth_t));
-    self->dir = strdup (dir);
+    self->dir = p2c_strdup (dir);
     self->keys = zhashx_new ();
     zhashx_set_destructor (self->keys, (zhashx_destructor_fn *) s_key_destroy);
     self->revoked = zhashx_new ();

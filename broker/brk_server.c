@@ -5,6 +5,7 @@
 #include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -692,7 +693,7 @@ brk_server_test (bool verbose)
     msg.auth_request = &req;
     size_t len = 0;
     uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
-    uint8_t *forged = (uint8_t *) malloc (len + 7);
+    uint8_t *forged = (uint8_t *) p2c_malloc (len + 7);
     memcpy (forged, "ledger", 7);
     memcpy (forged + 7, buf, len);
     zmq_send (zsock_resolve (forger), forged, len + 7, 0);

@@ -1,6 +1,7 @@
 /*  Table-driven configuration: defaults, file, environment, flags, each
     written into the field an entry names (see p2c_cfg.h). */
 #include "p2c_cfg.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -104,11 +105,7 @@ s_set_str (const p2c_cfg_t *e, void *settings, const char *value, const char *so
         }
     }
     else
-        copy = strdup (value);
-    if (!copy) {
-        fprintf (stderr, "%s: out of memory for --%s\n", source, e->name);
-        return -1;
-    }
+        copy = p2c_strdup (value);
     char **field = (char **) s_field (e, settings);
     free (*field);
     *field = copy;

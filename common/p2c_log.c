@@ -89,13 +89,6 @@ p2c_log_fatal (const char *component, const char *fmt, ...)
 }
 
 void
-p2c_oom (const char *what)
-{
-    p2c_log (P2C_LOG_FATAL, NULL, "out of memory what=%s", what);
-    abort ();
-}
-
-void
 p2c_log_test (bool verbose)
 {
     (void) verbose;

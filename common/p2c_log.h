@@ -39,14 +39,6 @@ void p2c_log_fatal (const char *component, const char *fmt, ...)
 //  supervisor should restart us for.
 #define fatal(...)      p2c_log_fatal (P2C_LOG_COMPONENT, __VA_ARGS__)
 
-//  The one out-of-memory rule (docs/internals.md): an allocation the
-//  process cannot go on without (its own tables, queues, copies, replies)
-//  ends here: logs "out of memory what=WHAT" and aborts, so the supervisor
-//  restarts us. Never assert on an allocation, never answer a peer with
-//  an error for it; only an allocation whose size a peer chose, already
-//  bounded by a budget, is refused as that input's error instead.
-void p2c_oom (const char *what) __attribute__ ((noreturn));
-
 //  The text of a line after "<time> <process>[<pid>] " into buf (size > 0)
 void p2c_log_format (char *buf, size_t size, p2c_log_level_t level, const char *component,
                      const char *fmt, ...) __attribute__ ((format (printf, 5, 6)));

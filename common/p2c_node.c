@@ -5,6 +5,7 @@
 #include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -77,10 +78,10 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         return NULL;
     }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
-    self->service = strdup (service);
+    self->service = p2c_strdup (service);
     self->role = p2c_auth_role (service);
     if (node_id && *node_id)
-        self->id = strdup (node_id);
+        self->id = p2c_strdup (node_id);
     else {
         char host [64] = "host";
         gethostname (host, sizeof host - 1);
@@ -376,9 +377,7 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
     //  One message at a time, until one is for the caller or none is left
     while (p2c_drain (zsock_resolve (self->sock), 1, s_on_message, &d))
         if (d.msg) {
-            *sender_p = strdup (d.sender);
-            if (!*sender_p)
-                p2c_oom ("node: receive");
+            *sender_p = p2c_strdup (d.sender);
             return d.msg;
         }
     return NULL;
@@ -389,7 +388,7 @@ static void
 s_test_frame (zmsg_t *out, const char *sender, const char *stamp, const uint8_t *body, size_t len)
 {
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *buf = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *buf = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (buf, sender, slen + 1);
     memcpy (buf + slen + 1, stamp, tlen + 1);
     memcpy (buf + slen + tlen + 2, body, len);

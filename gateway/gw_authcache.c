@@ -1,5 +1,6 @@
 /*  The API key cache (see gw_authcache.h). */
 #include "gw_authcache.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <openssl/evp.h>
@@ -87,9 +88,9 @@ gw_authcache_put (gw_authcache_t *self, const char *hash, const char *role, cons
     if (!e) {
         e = (gw_authentry_t *) zmalloc (sizeof (gw_authentry_t));
         snprintf (e->hash, sizeof e->hash, "%s", hash);
-        e->role = strdup (role);
-        e->name = strdup (name);
-        e->key = strdup (key);
+        e->role = p2c_strdup (role);
+        e->name = p2c_strdup (name);
+        e->key = p2c_strdup (key);
         zhashx_insert (self->entries, hash, e);
     }
     e->account_id = account_id;

@@ -19,6 +19,7 @@
 #include "gw_core.h"
 #include "gw_http.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -571,14 +572,14 @@ gw_server_new (const gw_settings_t *settings)
 {
     gw_server_t *self = (gw_server_t *) zmalloc (sizeof (gw_server_t));
     self->cfg = *settings;
-    self->host = strdup (settings->host ? settings->host : "");
-    self->broker = strdup (settings->broker);
+    self->host = p2c_strdup (settings->host ? settings->host : "");
+    self->broker = p2c_strdup (settings->broker);
     self->cfg.host = self->host;
     self->cfg.broker = self->broker;
     self->cfg.node_id = NULL;
     self->tls_cert = settings->tls_cert && *settings->tls_cert ? strdup (settings->tls_cert) : NULL;
     self->tls_key = settings->tls_key && *settings->tls_key ? strdup (settings->tls_key) : NULL;
-    self->proxies = strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
+    self->proxies = p2c_strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
     self->cfg.tls_cert = self->tls_cert;
     self->cfg.tls_key = self->tls_key;
     self->cfg.trusted_proxies = self->proxies;

@@ -1,6 +1,7 @@
 /*  The ledger's settings table (see led_config.h). */
 #include "led_config.h"
 #include "p2c_cfg.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
 
@@ -71,7 +72,7 @@ s_default_sql_dir (void)
             return dir;
         zstr_free (&dir);
     }
-    return strdup (LED_SHARE_SQL);
+    return p2c_strdup (LED_SHARE_SQL);
 }
 
 static int
@@ -81,10 +82,6 @@ s_check (void *arg)
     led_worker_args_t *db = &self->server.db;
     if (!*db->sql_dir) {
         char *dir = s_default_sql_dir ();
-        if (!dir) {
-            fprintf (stderr, "p2c2r-ledger: out of memory\n");
-            return -1;
-        }
         //  The table owns the field: p2c_cfg_free frees the new value
         free ((char *) db->sql_dir);
         db->sql_dir = dir;

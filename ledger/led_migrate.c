@@ -5,6 +5,7 @@
 #include "led_fixture.h"
 #include "led_settle.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -45,7 +46,7 @@ s_read_file (const char *path)
     FILE *f = fopen (path, "rb");
     if (!f)
         return NULL;
-    char *buf = (char *) malloc (LED_MAX_SQL_FILE + 1);
+    char *buf = (char *) p2c_malloc (LED_MAX_SQL_FILE + 1);
     size_t n = fread (buf, 1, LED_MAX_SQL_FILE + 1, f);
     bool err = ferror (f) != 0;
     fclose (f);
@@ -106,7 +107,7 @@ s_list (const char *dir_name, size_t *count_p)
         log_warn ("store: cannot open migrations dir=%s errno=%d", dir_name, errno);
         return NULL;
     }
-    char **names = (char **) calloc (LED_MAX_MIGRATIONS, sizeof (char *));
+    char **names = (char **) p2c_calloc (LED_MAX_MIGRATIONS, sizeof (char *));
     size_t count = 0;
     struct dirent *de;
     while ((de = readdir (dir)) && count < LED_MAX_MIGRATIONS)
@@ -190,7 +191,7 @@ s_copy_dir (const char *from, const char *name, const char *text)
     char tmpl [] = "/tmp/led_migrate_test.XXXXXX";
     if (!mkdtemp (tmpl))
         return NULL;
-    char *dir = strdup (tmpl);
+    char *dir = p2c_strdup (tmpl);
     size_t count = 0;
     char **names = s_list (from, &count);
     bool ok = names != NULL;

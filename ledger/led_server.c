@@ -3,6 +3,7 @@
 #include "led_earnings.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -97,14 +98,13 @@ s_pending_add (s_server_t *self, const char *sender, const char *task_id)
     }
     if (self->pending_count == self->pending_cap) {
         self->pending_cap = self->pending_cap ? self->pending_cap * 2 : 64;
-        self->pending = (led_settle_t *) realloc (self->pending,
+        self->pending = (led_settle_t *) p2c_realloc (self->pending,
                                                   self->pending_cap * sizeof (led_settle_t));
-        assert (self->pending);
     }
     led_settle_t *it = &self->pending [self->pending_count++];
     memset (it, 0, sizeof *it);
-    it->task_id = strdup (task_id);
-    it->reply_to = strdup (sender);
+    it->task_id = p2c_strdup (task_id);
+    it->reply_to = p2c_strdup (sender);
     return it;
 }
 
@@ -117,8 +117,8 @@ s_on_reverse (s_server_t *self, const char *sender, P2c2r__SettleReverse *req)
     if (!it)
         return;
     it->reverse = true;
-    it->task_type = strdup ("");
-    it->reason = strdup (req->reason ? req->reason : "");
+    it->task_type = p2c_strdup ("");
+    it->reason = p2c_strdup (req->reason ? req->reason : "");
     s_dispatch (self);
 }
 
@@ -131,9 +131,9 @@ s_on_task_failed (s_server_t *self, const char *sender, P2c2r__TaskFailed *req)
     if (!it)
         return;
     it->failed = true;
-    it->task_type = strdup ("");
+    it->task_type = p2c_strdup ("");
     it->gamer_account = req->gamer_account;
-    it->reason = strdup (req->code ? req->code : "");
+    it->reason = p2c_strdup (req->code ? req->code : "");
     s_dispatch (self);
 }
 
@@ -143,7 +143,7 @@ s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
     led_settle_t *it = s_pending_add (self, sender, req->task_id);
     if (!it)
         return;
-    it->task_type = strdup (req->task_type ? req->task_type : "");
+    it->task_type = p2c_strdup (req->task_type ? req->task_type : "");
     it->gamer_account = req->gamer_account;
     it->peer_account = req->peer_account;
     it->billed_us = req->billed_us;
@@ -157,11 +157,11 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
 {
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
     job->corr = req->corr;
-    job->role = strdup (req->role ? req->role : "");
-    job->name = strdup (req->name ? req->name : "");
-    job->api_key = strdup (req->api_key ? req->api_key : "");
+    job->role = p2c_strdup (req->role ? req->role : "");
+    job->name = p2c_strdup (req->name ? req->name : "");
+    job->api_key = p2c_strdup (req->api_key ? req->api_key : "");
     job->open = req->open;
-    job->reply_to = strdup (sender);
+    job->reply_to = p2c_strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
     if (s_to_worker (self, 0, "AUTH", job) != 0) {
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
@@ -175,9 +175,9 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
 {
     led_admin_job_t *job = (led_admin_job_t *) zmalloc (sizeof (led_admin_job_t));
     job->corr = req->corr;
-    job->command = strdup (req->command ? req->command : "");
-    job->args_json = strdup (req->args_json ? req->args_json : "");
-    job->reply_to = strdup (sender);
+    job->command = p2c_strdup (req->command ? req->command : "");
+    job->args_json = p2c_strdup (req->args_json ? req->args_json : "");
+    job->reply_to = p2c_strdup (sender);
     zlistx_add_end (self->admin_jobs, job);
     if (s_to_worker (self, 0, "ADMIN", job) != 0) {
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
@@ -196,8 +196,7 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
         return;
     }
     led_balq_job_t *job = (led_balq_job_t *) zmalloc (sizeof (led_balq_job_t));
-    job->ids = (int64_t *) malloc (req->n_account_ids * sizeof (int64_t));
-    assert (job->ids);
+    job->ids = (int64_t *) p2c_malloc (req->n_account_ids * sizeof (int64_t));
     memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
     job->count = req->n_account_ids;
     zlistx_add_end (self->balq_jobs, job);
@@ -711,7 +710,7 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
     //  that may send this type
     const char *stamp = p2c_auth_sender_of ((int) msg->msg_case);
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *frame = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *frame = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (frame, sender, slen + 1);
     memcpy (frame + slen + 1, stamp, tlen + 1);
     memcpy (frame + slen + tlen + 2, buf, len);
@@ -737,7 +736,7 @@ s_test_unpack (zmsg_t *m, char **to_p)
     P2c2r__Internal *msg = NULL;
     if (nul) {
         size_t dlen = (size_t) (nul - zframe_data (frame));
-        *to_p = strndup ((const char *) zframe_data (frame), dlen);
+        *to_p = p2c_strndup ((const char *) zframe_data (frame), dlen);
         msg = p2c_msg_unpack_internal (nul + 1, zframe_size (frame) - dlen - 1);
     }
     zframe_destroy (&frame);

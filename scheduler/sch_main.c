@@ -3,6 +3,7 @@
     and the event loop; the rules live in sch_core.c. One zloop with a reader
     on the broker socket and one 100 ms cron timer. */
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_time.h"
 #include "sch_config.h"
@@ -75,7 +76,7 @@ main (int argc, char **argv)
         fatal ("cannot connect to the broker endpoint=%s", cfg.broker);
     server.core = sch_core_new (&cfg.core, s_send, &server);
     if (!server.core)
-        fatal ("out of memory");
+        p2c_oom ("scheduler core");
 
     zloop_t *loop = zloop_new ();
     if (!loop)

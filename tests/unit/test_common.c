@@ -6,6 +6,7 @@
 #include "p2c_frame.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
@@ -26,6 +27,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_keys",   p2c_keys_test },
     { "p2c_drain",  p2c_drain_test },
     { "p2c_log",    p2c_log_test },
+    { "p2c_mem",    p2c_mem_test },
     { NULL, NULL }
 };
 
