@@ -49,7 +49,7 @@ s_add (void *arg, const char *name, const char *service, const char *public_txt,
     key->name = p2c_strdup (name);
     key->service = p2c_strdup (service);
     key->role = role;
-    key->stamp = zsys_sprintf ("%s:%s", service, name);
+    key->stamp = p2c_sprintf ("%s:%s", service, name);
     key->stamp_len = strlen (key->stamp);
     key->public_txt = p2c_strdup (public_txt);
     zhashx_update (self->keys, public_txt, key);
@@ -59,7 +59,7 @@ static struct timespec
 s_mtime (const char *dir, const char *sub)
 {
     struct timespec t = { 0, 0 };
-    char *path = zsys_sprintf ("%s/%s", dir, sub);
+    char *path = p2c_sprintf ("%s/%s", dir, sub);
     struct stat st;
     if (stat (path, &st) == 0)
         t = st.st_mtim;
@@ -84,7 +84,7 @@ s_load (brk_auth_t *self)
 brk_auth_t *
 brk_auth_new (const char *dir)
 {
-    char *allow = zsys_sprintf ("%s/allow", dir);
+    char *allow = p2c_sprintf ("%s/allow", dir);
     struct stat st;
     bool ok = stat (allow, &st) == 0 && S_ISDIR (st.st_mode);
     zstr_free (&allow);
@@ -259,7 +259,7 @@ brk_auth_test (bool verbose)
     (void) verbose;
     char dir [] = "/tmp/brk-auth-test.XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
-    char *keys = zsys_sprintf ("%s/keys", dir);
+    char *keys = p2c_sprintf ("%s/keys", dir);
     P2C_CHECK (brk_auth_new (keys) == NULL);
     P2C_CHECK (p2c_keys_init (keys) == 0);
     P2C_CHECK (p2c_keys_add (keys, "gw-2", "gateway", NULL) == 0);
@@ -280,7 +280,7 @@ brk_auth_test (bool verbose)
     zcert_destroy (&gw2);
     brk_auth_destroy (&auth);
     brk_auth_destroy (&auth);
-    char *cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    char *cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&keys);

@@ -472,7 +472,7 @@ s_curve_setup (s_server_t *self, const char *keys)
     zcert_destroy (&cert);
     zsock_set_curve_server (self->router, 1);
     zsock_set_zap_domain (self->router, "p2c2r");
-    char *endpoint = zsys_sprintf ("inproc://p2c2r-broker-monitor-%p", (void *) self);
+    char *endpoint = p2c_sprintf ("inproc://p2c2r-broker-monitor-%p", (void *) self);
     if (zmq_socket_monitor (zsock_resolve (self->router), endpoint,
                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
@@ -800,8 +800,8 @@ brk_server_curve_test (bool verbose)
     (void) verbose;
     char dir [] = "/tmp/brk-curve-test.XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
-    char *keys = zsys_sprintf ("%s/keys", dir);
-    char *other = zsys_sprintf ("%s/other", dir);
+    char *keys = p2c_sprintf ("%s/keys", dir);
+    char *other = p2c_sprintf ("%s/other", dir);
     //  Without keys the broker does not start
     brk_server_args_t args = { "tcp://127.0.0.1:*", true, keys, false };
     zactor_t *broker = zactor_new (brk_server_actor, &args);
@@ -812,10 +812,10 @@ brk_server_curve_test (bool verbose)
     P2C_CHECK (p2c_keys_add (keys, "gw-evil", "gateway", NULL) == 0);
     P2C_CHECK (p2c_keys_add (keys, "gw-2", "gateway", NULL) == 0);
     P2C_CHECK (p2c_keys_init (other) == 0);       //  keys nobody listed
-    char *wrong_broker = zsys_sprintf ("%s/wrong", dir);
+    char *wrong_broker = p2c_sprintf ("%s/wrong", dir);
     P2C_CHECK (p2c_keys_init (wrong_broker) == 0);
     //  ... talking to the right broker
-    char *cmd = zsys_sprintf ("cp '%s/broker.key' '%s/broker.key'", keys, other);
+    char *cmd = p2c_sprintf ("cp '%s/broker.key' '%s/broker.key'", keys, other);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     args.failed = false;
@@ -823,7 +823,7 @@ brk_server_curve_test (bool verbose)
     P2C_CHECK (broker && !args.failed);
     zstr_send (broker, "PORT");
     char *port = zstr_recv (broker);
-    char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%s", port ? port : "1");
+    char *endpoint = p2c_sprintf ("tcp://127.0.0.1:%s", port ? port : "1");
     zstr_free (&port);
 
     enum { LED, GW, POSER, NOKEY, STRANGER, WRONG, GW2, COUNT };
@@ -931,7 +931,7 @@ brk_server_curve_test (bool verbose)
     zactor_destroy (&broker);
     zstr_free (&endpoint);
     zstr_free (&wrong_broker);
-    cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&keys);

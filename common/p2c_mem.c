@@ -3,6 +3,7 @@
 #include "p2c_log.h"
 #include "p2c_test.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,19 @@ p2c_strndup_at (const char *s, size_t n, const char *file, int line)
     return p;
 }
 
+char *
+p2c_sprintf_at (const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    char *p = NULL;
+    int n = vasprintf (&p, fmt, ap);
+    va_end (ap);
+    if (n < 0)
+        s_oom_at (file, line);
+    return p;
+}
+
 void
 p2c_mem_test (bool verbose)
 {
@@ -67,6 +81,9 @@ p2c_mem_test (bool verbose)
     P2C_CHECK (s && !strcmp (s, "abc"));
     char *t = p2c_strndup ("abcdef", 2);
     P2C_CHECK (t && !strcmp (t, "ab"));
+    char *f = p2c_sprintf ("%s/%d", "dir", 7);
+    P2C_CHECK (f && !strcmp (f, "dir/7"));
+    free (f);
     //  Zero sizes still give a pointer to free, never NULL
     void *z = p2c_malloc (0);
     int *c = (int *) p2c_calloc (4, sizeof (int));

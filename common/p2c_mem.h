@@ -25,11 +25,16 @@ void p2c_oom (const char *what) __attribute__ ((noreturn));
 #define p2c_realloc(ptr, size)  p2c_realloc_at ((ptr), (size), __FILE__, __LINE__)
 #define p2c_strdup(s)           p2c_strndup_at ((s), (size_t) -1, __FILE__, __LINE__)
 #define p2c_strndup(s, n)       p2c_strndup_at ((s), (n), __FILE__, __LINE__)
+//  A formatted string (as zsys_sprintf, which may return NULL), the caller's
+//  to free
+#define p2c_sprintf(...)        p2c_sprintf_at (__FILE__, __LINE__, __VA_ARGS__)
 
 void *p2c_malloc_at (size_t size, const char *file, int line);
 void *p2c_calloc_at (size_t n, size_t size, const char *file, int line);
 void *p2c_realloc_at (void *ptr, size_t size, const char *file, int line);
 char *p2c_strndup_at (const char *s, size_t n, const char *file, int line);
+char *p2c_sprintf_at (const char *file, int line, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 void p2c_mem_test (bool verbose);
 

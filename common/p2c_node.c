@@ -93,7 +93,7 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         uint32_t r = 0;
         if (getrandom (&r, sizeof r, 0) != (ssize_t) sizeof r)
             r = (uint32_t) zclock_usecs () ^ (uint32_t) getpid ();
-        self->id = zsys_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
+        self->id = p2c_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
     }
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {

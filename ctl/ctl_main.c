@@ -41,7 +41,7 @@ s_psql (const char *db, const char *schema, int argc, char **argv)
         if (o->val && *o->val && o->envvar)
             setenv (o->envvar, o->val, 1);
     PQconninfoFree (opts);
-    char *options = zsys_sprintf ("-c search_path=%s", schema);
+    char *options = p2c_sprintf ("-c search_path=%s", schema);
     setenv ("PGOPTIONS", options, 1);
     zstr_free (&options);
     char **args = (char **) p2c_calloc ((size_t) argc + 2, sizeof (char *));

@@ -58,7 +58,7 @@ led_fixture_destroy (led_fixture_t **self_p)
     if (!self)
         return;
     char *ident = PQescapeIdentifier (self->conn, self->schema, strlen (self->schema));
-    char *drop = zsys_sprintf ("DROP SCHEMA IF EXISTS %s CASCADE", ident);
+    char *drop = p2c_sprintf ("DROP SCHEMA IF EXISTS %s CASCADE", ident);
     PGresult *res = PQexec (self->conn, drop);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

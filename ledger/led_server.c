@@ -1058,13 +1058,13 @@ led_server_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && !strcmp (PQgetvalue (res, 0, 0), "1"));
     PQclear (res);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *sql = zsys_sprintf ("SELECT count(*) FROM %s.tasks", ident);
+    char *sql = p2c_sprintf ("SELECT count(*) FROM %s.tasks", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
                && !strcmp (PQgetvalue (res, 0, 0), "501"));
     PQclear (res);
     zstr_free (&sql);
-    sql = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    sql = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

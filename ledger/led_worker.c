@@ -449,7 +449,7 @@ led_worker_test (bool verbose)
     PGconn *conn = PQconnectdb (conninfo);
     PQsetNoticeProcessor (conn, s_quiet, NULL);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *drop = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    char *drop = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     PGresult *res = PQexec (conn, drop);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);
