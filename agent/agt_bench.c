@@ -7,6 +7,7 @@
 #include "agt_peer.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -137,9 +138,7 @@ agt_bench_main (int argc, char **argv)
         return 1;
     }
     p2c_cfg_free (agt_config_bench.table, &cfg);
-    int64_t *times = calloc ((size_t) cfg.runs, sizeof (int64_t));
-    if (!times)
-        fatal ("bench: out of memory");
+    int64_t *times = p2c_calloc ((size_t) cfg.runs, sizeof (int64_t));
     json_t *list = json_array ();
     if (!cfg.json) {
         long cores = sysconf (_SC_NPROCESSORS_ONLN);

@@ -15,6 +15,7 @@
 #include "agt_params.h"
 #include "agt_peer.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -107,9 +108,7 @@ agt_gamer_subst (const char *params, uint64_t index)
     for (const char *p = strstr (params, "{i}"); p; p = strstr (p + 3, "{i}"))
         hits++;
     size_t len = strlen (params) + hits * (size_t) nlen + 1;
-    char *out = malloc (len);
-    if (!out)
-        return NULL;
+    char *out = p2c_malloc (len);
     char *o = out;
     const char *p = params;
     for (const char *hit = strstr (p, "{i}"); hit; hit = strstr (p, "{i}")) {
@@ -159,10 +158,6 @@ s_submit_more (s_gamer_t *self)
     while (self->registered && self->next < self->count && self->outstanding < self->concurrency) {
         uint64_t i = self->next;
         char *params = agt_gamer_subst (self->params, i);
-        if (!params) {
-            log_warn ("gamer: out of memory");
-            return;
-        }
         char ref [100];
         snprintf (ref, sizeof ref, "%s-%" PRIu64, self->run_id, i);
         p2c2r_task_t task = { self->task, params, self->payload, self->payload_len, ref,
@@ -773,8 +768,8 @@ agt_gamer_main (int argc, char **argv)
     if (!rc) {
         self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");
         self->api_key = cfg.conn.api_key && *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
-        self->task = strdup (cfg.task ? cfg.task : "");
-        self->params = strdup (cfg.params ? cfg.params : "{}");
+        self->task = p2c_strdup (cfg.task ? cfg.task : "");
+        self->params = p2c_strdup (cfg.params ? cfg.params : "{}");
         self->out_dir = cfg.out_dir && *cfg.out_dir ? strdup (cfg.out_dir) : NULL;
         self->menu = menu;
         self->count = menu ? 1 : (uint64_t) cfg.count;

@@ -17,6 +17,7 @@
 #include "agt_guest.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_tasks.h"
 #include "p2c_time.h"
@@ -215,7 +216,7 @@ s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const cha
         return;
     s_done_t *d = s_done_new (self, type);
     if (d) {
-        d->local.task_id = strdup (task_id);
+        d->local.task_id = p2c_strdup (task_id);
         d->local.attempt = attempt;
         d->local.ok = false;
         d->local.error_code = strdup ("kernel_error");
@@ -903,7 +904,7 @@ agt_peer_main (int argc, char **argv)
     self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
     self->peer_id = *cfg.peer_id ? strdup (cfg.peer_id) : agt_default_id ("");
     self->api_key = *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
-    self->region = strdup (cfg.region);
+    self->region = p2c_strdup (cfg.region);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     cores = cores < 1 ? 1 : cores > 256 ? 256 : cores;
     self->nslots = cfg.slots > 0 ? cfg.slots : agt_prefs_ncpus (&prefs, (int) cores);

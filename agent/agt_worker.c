@@ -6,6 +6,7 @@
 #include "agt_config.h"
 #include "agt_sandbox.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_time.h"
 
 #include <assert.h>
@@ -474,10 +475,10 @@ agt_worker_new (const char *exe, char *const argv [])
     while (argv [n])
         n++;
     self->exe = strdup (exe);
-    self->argv = calloc (n + 1, sizeof (char *));
+    self->argv = p2c_calloc (n + 1, sizeof (char *));
     bool ok = self->exe && self->argv;
     for (size_t i = 0; ok && i < n; i++)
-        ok = (self->argv [i] = strdup (argv [i])) != NULL;
+        ok = (self->argv [i] = p2c_strdup (argv [i])) != NULL;
     if (!ok || s_spawn (self) != 0) {
         agt_worker_destroy (&self);
         return NULL;

@@ -5,6 +5,7 @@
 #include "brk_config.h"
 #include "brk_server.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_time.h"
 
@@ -36,7 +37,7 @@ s_probe (const char *endpoint, const char *services, int64_t timeout_ms)
         }
         p2c_node_cron (node);
         ok = p2c_node_broker_alive (node);
-        char *list = strdup (services);
+        char *list = p2c_strdup (services);
         for (char *save = NULL, *s = strtok_r (list, ",", &save); ok && s;
              s = strtok_r (NULL, ",", &save))
             ok = !strcmp (s, "broker") || p2c_node_service_count (node, s) > 0;

@@ -2,8 +2,10 @@
 #include "p2c_node.h"
 #include <sys/random.h>
 #include "p2c_auth.h"
+#include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -12,6 +14,8 @@
 
 //  Longest stamp "role:keyname" (with its NUL) we take
 #define P2C_NODE_STAMP_MAX 96
+//  Longest sender id (with its NUL): the broker refuses longer ones
+#define P2C_NODE_SENDER_MAX 256
 
 struct _p2c_node_t {
     zsock_t *sock;              //  DEALER to the broker
@@ -74,10 +78,10 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         return NULL;
     }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
-    self->service = strdup (service);
+    self->service = p2c_strdup (service);
     self->role = p2c_auth_role (service);
     if (node_id && *node_id)
-        self->id = strdup (node_id);
+        self->id = p2c_strdup (node_id);
     else {
         char host [64] = "host";
         gethostname (host, sizeof host - 1);
@@ -89,7 +93,7 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         uint32_t r = 0;
         if (getrandom (&r, sizeof r, 0) != (ssize_t) sizeof r)
             r = (uint32_t) zclock_usecs () ^ (uint32_t) getpid ();
-        self->id = zsys_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
+        self->id = p2c_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
     }
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
@@ -238,49 +242,29 @@ p2c_node_cron (p2c_node_t *self)
     }
 }
 
-//  Receives one message, the frame [sender NUL stamp NUL body], into
-//  sender, stamp and the frame itself (the body starts at *body_at);
-//  returns false when nothing is waiting. Messages of another shape are
-//  counted and skipped. Neither a node id (the broker refuses ids with a
-//  NUL) nor a stamp holds a NUL, so the first two NULs split the frame.
+//  Splits one message, the frame [sender NUL stamp NUL body], into sender
+//  and stamp (copied, NUL-terminated) and the body's offset; false for a
+//  message of another shape (the caller counts it). Neither a node id (the
+//  broker refuses ids with a NUL or of 256 bytes and more) nor a stamp
+//  holds a NUL, so the first two NULs split the frame.
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *frame, size_t *body_at)
+s_parse (zmq_msg_t *parts, size_t nparts, char *sender, char *stamp, size_t *body_at)
 {
-    void *handle = zsock_resolve (self->sock);
-    while (true) {
-        zmq_msg_init (frame);
-        if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (frame);
-            return false;
-        }
-        bool ok = !zmq_msg_more (frame);
-        while (zmq_msg_more (frame)) {
-            //  drain the parts of a malformed message
-            zmq_msg_close (frame);
-            zmq_msg_init (frame);
-            zmq_msg_recv (frame, handle, 0);
-        }
-        const char *data = (const char *) zmq_msg_data (frame);
-        size_t len = zmq_msg_size (frame);
-        const char *nul1 = ok ? (const char *) memchr (data, 0, len) : NULL;
-        const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
-                                : NULL;
-        size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
-        size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
-        if (!nul2 || tlen >= P2C_NODE_STAMP_MAX) {
-            zmq_msg_close (frame);
-            self->dropped++;
-            continue;
-        }
-        char *sender = (char *) malloc (slen + 1);
-        memcpy (sender, data, slen);
-        sender [slen] = 0;
-        memcpy (stamp, nul1 + 1, tlen);
-        stamp [tlen] = 0;
-        *body_at = (size_t) (nul2 + 1 - data);
-        *sender_p = sender;
-        return true;
-    }
+    if (nparts != 1)
+        return false;
+    const char *data = (const char *) zmq_msg_data (&parts [0]);
+    size_t len = zmq_msg_size (&parts [0]);
+    const char *nul1 = (const char *) memchr (data, 0, len);
+    const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
+                            : NULL;
+    size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
+    size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
+    if (!nul2 || slen >= P2C_NODE_SENDER_MAX || tlen >= P2C_NODE_STAMP_MAX)
+        return false;
+    memcpy (sender, data, slen + 1);
+    memcpy (stamp, nul1 + 1, tlen + 1);
+    *body_at = (size_t) (nul2 + 1 - data);
+    return true;
 }
 
 //  True when the stamped sender's role may send msg to us; else counted and
@@ -306,56 +290,96 @@ s_authorized (p2c_node_t *self, const char *sender, const char *stamp, P2c2r__In
     return false;
 }
 
+
+//  One message off the socket: decoded, authorized, and the broker's own
+//  (beats, node events) taken into our view. Returns what the caller gets,
+//  or NULL for what it does not (counted, or consumed here).
+static P2c2r__Internal *
+s_accept (p2c_node_t *self, zmq_msg_t *parts, size_t nparts, char *sender)
+{
+    char stamp [P2C_NODE_STAMP_MAX];
+    size_t at;
+    if (!s_parse (parts, nparts, sender, stamp, &at)) {
+        self->dropped++;
+        return NULL;
+    }
+    P2c2r__Internal *msg = p2c_msg_unpack_internal (
+        (const uint8_t *) zmq_msg_data (&parts [0]) + at, zmq_msg_size (&parts [0]) - at);
+    if (!msg) {
+        self->dropped++;
+        log_debug ("node: undecodable body from=%s", sender);
+        return NULL;
+    }
+    if (!s_authorized (self, sender, stamp, msg)) {
+        p2c_msg_internal_free (&msg);
+        return NULL;
+    }
+    if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_BROKER_BEAT) {
+        uint64_t epoch = msg->broker_beat->epoch;
+        self->broker_seen_ms = p2c_now_ms ();
+        if (!self->broker_alive || epoch != self->broker_epoch) {
+            if (self->broker_epoch && epoch != self->broker_epoch) {
+                log_info ("node: broker restarted id=%s", self->id);
+                zhashx_purge (self->nodes);
+            }
+            else
+                log_info ("node: broker reached id=%s", self->id);
+            self->broker_epoch = epoch;
+            self->broker_alive = true;
+            s_hello (self);
+        }
+        p2c_msg_internal_free (&msg);
+        return NULL;
+    }
+    if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT) {
+        P2c2r__NodeEvent *ev = msg->node_event;
+        if (ev->up)
+            zhashx_update (self->nodes, ev->node_id, ev->service);
+        else
+            zhashx_delete (self->nodes, ev->node_id);
+    }
+    return msg;
+}
+
+//  What p2c_node_drain and p2c_node_recv hand to p2c_drain
+typedef struct {
+    p2c_node_t *self;
+    p2c_node_fn *fn;            //  the caller's handler (drain), or NULL (recv)
+    void *arg;
+    P2c2r__Internal *msg;       //  recv: the message kept
+    char sender [P2C_NODE_SENDER_MAX];
+} s_drain_t;
+
+static void
+s_on_message (void *arg, zmq_msg_t *parts, size_t nparts)
+{
+    s_drain_t *d = (s_drain_t *) arg;
+    P2c2r__Internal *msg = s_accept (d->self, parts, nparts, d->sender);
+    if (msg && d->fn) {
+        d->fn (d->arg, d->sender, msg);
+        p2c_msg_internal_free (&msg);
+    }
+    d->msg = msg;
+}
+
+bool
+p2c_node_drain (p2c_node_t *self, size_t budget, p2c_node_fn *fn, void *arg)
+{
+    assert (fn);
+    s_drain_t d = { self, fn, arg, NULL, "" };
+    return p2c_drain (zsock_resolve (self->sock), budget, s_on_message, &d);
+}
+
 P2c2r__Internal *
 p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
-    char *sender = NULL;
-    char stamp [P2C_NODE_STAMP_MAX];
-    zmq_msg_t frame;
-    size_t at;
-    while (s_recv_raw (self, &sender, stamp, &frame, &at)) {
-        P2c2r__Internal *msg = p2c_msg_unpack_internal (
-            (const uint8_t *) zmq_msg_data (&frame) + at, zmq_msg_size (&frame) - at);
-        zmq_msg_close (&frame);
-        if (!msg) {
-            self->dropped++;
-            log_debug ("node: undecodable body from=%s", sender);
-            free (sender);
-            continue;
+    s_drain_t d = { self, NULL, NULL, NULL, "" };
+    //  One message at a time, until one is for the caller or none is left
+    while (p2c_drain (zsock_resolve (self->sock), 1, s_on_message, &d))
+        if (d.msg) {
+            *sender_p = p2c_strdup (d.sender);
+            return d.msg;
         }
-        if (!s_authorized (self, sender, stamp, msg)) {
-            p2c_msg_internal_free (&msg);
-            free (sender);
-            continue;
-        }
-        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_BROKER_BEAT) {
-            uint64_t epoch = msg->broker_beat->epoch;
-            self->broker_seen_ms = p2c_now_ms ();
-            if (!self->broker_alive || epoch != self->broker_epoch) {
-                if (self->broker_epoch && epoch != self->broker_epoch) {
-                    log_info ("node: broker restarted id=%s", self->id);
-                    zhashx_purge (self->nodes);
-                }
-                else
-                    log_info ("node: broker reached id=%s", self->id);
-                self->broker_epoch = epoch;
-                self->broker_alive = true;
-                s_hello (self);
-            }
-            p2c_msg_internal_free (&msg);
-            free (sender);
-            continue;
-        }
-        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT) {
-            P2c2r__NodeEvent *ev = msg->node_event;
-            if (ev->up)
-                zhashx_update (self->nodes, ev->node_id, ev->service);
-            else
-                zhashx_delete (self->nodes, ev->node_id);
-        }
-        *sender_p = sender;
-        return msg;
-    }
     return NULL;
 }
 
@@ -364,7 +388,7 @@ static void
 s_test_frame (zmsg_t *out, const char *sender, const char *stamp, const uint8_t *body, size_t len)
 {
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *buf = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *buf = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (buf, sender, slen + 1);
     memcpy (buf + slen + 1, stamp, tlen + 1);
     memcpy (buf + slen + tlen + 2, body, len);

@@ -39,19 +39,19 @@ static const p2c_cfg_t s_table [] = {
 void
 ctl_config_defaults (ctl_t *self)
 {
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
+    p2c_cfg_spec_t spec = { "p2c2r-ctl", "", s_table, NULL };
+    p2c_cfg_init (&spec, self, sizeof *self);
 }
 
 int
 ctl_config_load (ctl_t *self, int *argc_p, char **argv, bool *verbose_p)
 {
     memset (self, 0, sizeof *self);
-    //  The usage text is ctl_cmds.c's, not a constant here
+    //  The usage text is ctl_cmds.c's, not a constant here; the command and
+    //  its arguments stay in argv (operands, not refused)
     p2c_cfg_spec_t spec = { "p2c2r-ctl", ctl_usage, s_table, NULL };
-    int rc = p2c_cfg_parse (&spec, self, argc_p, argv, verbose_p);
     //  (a database is checked for by main: `keys` needs none)
-    return rc;
+    return p2c_cfg_parse (&spec, self, argc_p, argv, verbose_p);
 }
 
 void

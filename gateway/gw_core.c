@@ -11,6 +11,7 @@
 #include "gw_core_int.h"
 #include "gw_json.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <stdarg.h>
@@ -563,8 +564,8 @@ gw_core_new (const gw_core_config_t *config, const gw_core_io_t *io)
     gw_core_t *self = (gw_core_t *) zmalloc (sizeof (gw_core_t));
     self->cfg = *config;
     self->io = *io;
-    self->node_id = strdup (config->node_id ? config->node_id : "");
-    self->region = strdup (config->region ? config->region : "");
+    self->node_id = p2c_strdup (config->node_id ? config->node_id : "");
+    self->region = p2c_strdup (config->region ? config->region : "");
     self->cfg.node_id = self->node_id;
     self->cfg.region = self->region;
     self->input.max = config->max_input_bytes;

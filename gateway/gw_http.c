@@ -3,6 +3,7 @@
 #include "gw_core_int.h"
 #include "gw_files.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -617,7 +618,7 @@ gw_http_test (bool verbose)
     (void) verbose;
     char top [] = "/tmp/gw_http_test.XXXXXX";
     P2C_CHECK (mkdtemp (top) != NULL);
-    char *index = zsys_sprintf ("%s/index.html", top);
+    char *index = p2c_sprintf ("%s/index.html", top);
     FILE *f = fopen (index, "w");
     assert (f);
     fputs ("<h1>P2C2R</h1>\n", f);

@@ -7,6 +7,7 @@
     as it is read and wiped: only its SHA-256 is kept or sent. */
 #include "gw_core_int.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #define GW_RECHECK_CORR     (1ULL << 63)    //  marks AuthRequests that re-check a key
@@ -131,7 +132,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         if (e) {
             gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_hit");
             s->role = role;
-            s->name = strdup (name);
+            s->name = p2c_strdup (name);
             p2c_msg_client_free (&s->reg);
             s->reg = msg;
             *msg_p = NULL;
@@ -143,7 +144,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_miss");
     }
     s->role = role;
-    s->name = strdup (name);
+    s->name = p2c_strdup (name);
     s->state = GW_STATE_AUTHING;
     s->auth_corr = s_next_corr (s);
     s->auth_deadline_ms = self->now_ms + self->cfg.auth_timeout_ms;

@@ -21,6 +21,7 @@
 #include "gw_http.h"
 #include "gw_install.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -152,6 +153,16 @@ s_io_http_done (void *arg, void *conn, gw_http_answer_t *answer)
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
+        gw_http_stats_reply (self->http, msg->stats_reply);
+    else
+        gw_core_handle (self->core, sender, msg, p2c_now_ms ());
+}
+
 //  Receives until nothing is left (ZMQ_FD is edge-triggered). Sends made
 //  by handlers inside are followed by further receives of this same loop,
 //  so a nested call has nothing to add.
@@ -162,16 +173,7 @@ s_drain (gw_server_t *self)
         return;
     self->draining = true;
     self->drain_due = false;
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
-            gw_http_stats_reply (self->http, msg->stats_reply);
-        else
-            gw_core_handle (self->core, sender, msg, p2c_now_ms ());
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
     self->draining = false;
 }
 
@@ -681,14 +683,14 @@ gw_server_new (const gw_settings_t *settings)
 {
     gw_server_t *self = (gw_server_t *) zmalloc (sizeof (gw_server_t));
     self->cfg = *settings;
-    self->host = strdup (settings->host ? settings->host : "");
-    self->broker = strdup (settings->broker);
+    self->host = p2c_strdup (settings->host ? settings->host : "");
+    self->broker = p2c_strdup (settings->broker);
     self->cfg.host = self->host;
     self->cfg.broker = self->broker;
     self->cfg.node_id = NULL;
     self->tls_cert = settings->tls_cert && *settings->tls_cert ? strdup (settings->tls_cert) : NULL;
     self->tls_key = settings->tls_key && *settings->tls_key ? strdup (settings->tls_key) : NULL;
-    self->proxies = strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
+    self->proxies = p2c_strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
     self->cfg.tls_cert = self->tls_cert;
     self->cfg.tls_key = self->tls_key;
     self->cfg.trusted_proxies = self->proxies;

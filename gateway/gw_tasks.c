@@ -9,6 +9,7 @@
     whenever a scheduler comes up. */
 #include "gw_core_int.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -125,10 +126,6 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
         deadline = self->cfg.max_deadline_ms;
 
     char *task_id = gw_taskid_next (self->taskids);
-    if (!task_id) {
-        gw_core_task_error (self, s, NULL, ref, "unavailable", "out of memory");
-        return;
-    }
     if (self->quitting)
         gw_core_task_error (self, s, task_id, ref, "unavailable",
                             "this gateway is shutting down; reconnect and submit again");

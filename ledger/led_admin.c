@@ -7,6 +7,7 @@
 #include "led_rates.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -115,7 +116,7 @@ led_admin_refuse (led_admin_t *self, const char *code, const char *message)
 {
     self->code = code;
     free (self->message);
-    self->message = strdup (message);
+    self->message = p2c_strdup (message);
     return false;
 }
 
@@ -200,7 +201,7 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
     const s_command_t *found = s_find (command);
     if (!json_is_object (args) || !found) {
         *code_p = "bad_request";
-        *message_p = strdup (json_is_object (args) ? "unknown command"
+        *message_p = p2c_strdup (json_is_object (args) ? "unknown command"
                                                    : "args_json must be a JSON object");
         json_decref (args);
         return LED_ADMIN_REFUSED;
@@ -209,7 +210,7 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
         json_decref (args);
         led_store_disconnect (store);
         *code_p = "unavailable";
-        *message_p = strdup ("the ledger database is unavailable");
+        *message_p = p2c_strdup ("the ledger database is unavailable");
         return LED_ADMIN_UNAVAILABLE;
     }
     led_admin_t self = { store, found, args, json_object (), NULL, NULL };
@@ -254,7 +255,7 @@ s_args_but (const s_command_t *c, int arg)
                                  : json_integer ((json_int_t) a->min - 1));
         else
         if (i == arg) {
-            char *text = (char *) malloc ((size_t) a->max + 2);
+            char *text = (char *) p2c_malloc ((size_t) a->max + 2);
             memset (text, 'x', (size_t) a->max + 1);
             text [a->max + 1] = 0;
             json_object_set_new (o, a->key, json_string (text));

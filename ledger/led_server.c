@@ -5,6 +5,7 @@
 #include "p2c_metrics_http.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -103,14 +104,13 @@ s_pending_add (s_server_t *self, const char *sender, const char *task_id)
     }
     if (self->pending_count == self->pending_cap) {
         self->pending_cap = self->pending_cap ? self->pending_cap * 2 : 64;
-        self->pending = (led_settle_t *) realloc (self->pending,
+        self->pending = (led_settle_t *) p2c_realloc (self->pending,
                                                   self->pending_cap * sizeof (led_settle_t));
-        assert (self->pending);
     }
     led_settle_t *it = &self->pending [self->pending_count++];
     memset (it, 0, sizeof *it);
-    it->task_id = strdup (task_id);
-    it->reply_to = strdup (sender);
+    it->task_id = p2c_strdup (task_id);
+    it->reply_to = p2c_strdup (sender);
     return it;
 }
 
@@ -123,8 +123,8 @@ s_on_reverse (s_server_t *self, const char *sender, P2c2r__SettleReverse *req)
     if (!it)
         return;
     it->reverse = true;
-    it->task_type = strdup ("");
-    it->reason = strdup (req->reason ? req->reason : "");
+    it->task_type = p2c_strdup ("");
+    it->reason = p2c_strdup (req->reason ? req->reason : "");
     s_dispatch (self);
 }
 
@@ -137,9 +137,9 @@ s_on_task_failed (s_server_t *self, const char *sender, P2c2r__TaskFailed *req)
     if (!it)
         return;
     it->failed = true;
-    it->task_type = strdup ("");
+    it->task_type = p2c_strdup ("");
     it->gamer_account = req->gamer_account;
-    it->reason = strdup (req->code ? req->code : "");
+    it->reason = p2c_strdup (req->code ? req->code : "");
     s_dispatch (self);
 }
 
@@ -149,7 +149,7 @@ s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
     led_settle_t *it = s_pending_add (self, sender, req->task_id);
     if (!it)
         return;
-    it->task_type = strdup (req->task_type ? req->task_type : "");
+    it->task_type = p2c_strdup (req->task_type ? req->task_type : "");
     it->gamer_account = req->gamer_account;
     it->peer_account = req->peer_account;
     it->billed_us = req->billed_us;
@@ -163,12 +163,12 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
 {
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
     job->corr = req->corr;
-    job->role = strdup (req->role ? req->role : "");
-    job->name = strdup (req->name ? req->name : "");
-    job->key_hash = strdup (req->key_hash ? req->key_hash : "");
+    job->role = p2c_strdup (req->role ? req->role : "");
+    job->name = p2c_strdup (req->name ? req->name : "");
+    job->key_hash = p2c_strdup (req->key_hash ? req->key_hash : "");
     job->open = req->open;
     job->recheck_account = req->account_id;
-    job->reply_to = strdup (sender);
+    job->reply_to = p2c_strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
     if (s_to_worker (self, 0, "AUTH", job) != 0) {
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
@@ -182,9 +182,9 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
 {
     led_admin_job_t *job = (led_admin_job_t *) zmalloc (sizeof (led_admin_job_t));
     job->corr = req->corr;
-    job->command = strdup (req->command ? req->command : "");
-    job->args_json = strdup (req->args_json ? req->args_json : "");
-    job->reply_to = strdup (sender);
+    job->command = p2c_strdup (req->command ? req->command : "");
+    job->args_json = p2c_strdup (req->args_json ? req->args_json : "");
+    job->reply_to = p2c_strdup (sender);
     zlistx_add_end (self->admin_jobs, job);
     if (s_to_worker (self, 0, "ADMIN", job) != 0) {
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
@@ -203,8 +203,7 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
         return;
     }
     led_balq_job_t *job = (led_balq_job_t *) zmalloc (sizeof (led_balq_job_t));
-    job->ids = (int64_t *) malloc (req->n_account_ids * sizeof (int64_t));
-    assert (job->ids);
+    job->ids = (int64_t *) p2c_malloc (req->n_account_ids * sizeof (int64_t));
     memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
     job->count = req->n_account_ids;
     zlistx_add_end (self->balq_jobs, job);
@@ -362,51 +361,53 @@ s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
     free (json);
 }
 
+//  One message from the broker connection (s_node_drain)
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    s_server_t *self = (s_server_t *) arg;
+    //  protobuf-c sets the member of the case it decoded; an empty
+    //  sender is the broker itself, which sends us nothing to serve
+    switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
+        case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
+            s_on_settle (self, sender, msg->settle_request);
+            break;
+        case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
+            s_on_reverse (self, sender, msg->settle_reverse);
+            break;
+        case P2C2R__INTERNAL__MSG_TASK_FAILED:
+            s_on_task_failed (self, sender, msg->task_failed);
+            break;
+        case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
+            s_on_auth (self, sender, msg->auth_request);
+            break;
+        case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
+            s_on_admin (self, sender, msg->admin_request);
+            break;
+        case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
+            s_on_balance_query (self, sender, msg->balance_query);
+            break;
+        case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
+            s_on_earnings (self, sender, msg->earnings_request);
+            break;
+        case P2C2R__INTERNAL__MSG_STATS_REQUEST:
+            s_on_stats (self, sender, msg->stats_request);
+            break;
+        default:
+            if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
+                self->dropped++;
+                log_debug ("ledger: unexpected message type=%s from=%s",
+                           p2c_msg_internal_name (msg), sender);
+            }
+            break;
+    }
+}
+
 //  Serves every message waiting on the broker connection, until EAGAIN
 static void
 s_node_drain (s_server_t *self)
 {
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        //  protobuf-c sets the member of the case it decoded; an empty
-        //  sender is the broker itself, which sends us nothing to serve
-        switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
-            case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
-                s_on_settle (self, sender, msg->settle_request);
-                break;
-            case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
-                s_on_reverse (self, sender, msg->settle_reverse);
-                break;
-            case P2C2R__INTERNAL__MSG_TASK_FAILED:
-                s_on_task_failed (self, sender, msg->task_failed);
-                break;
-            case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
-                s_on_auth (self, sender, msg->auth_request);
-                break;
-            case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
-                s_on_admin (self, sender, msg->admin_request);
-                break;
-            case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
-                s_on_balance_query (self, sender, msg->balance_query);
-                break;
-            case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
-                s_on_earnings (self, sender, msg->earnings_request);
-                break;
-            case P2C2R__INTERNAL__MSG_STATS_REQUEST:
-                s_on_stats (self, sender, msg->stats_request);
-                break;
-            default:
-                if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
-                    self->dropped++;
-                    log_debug ("ledger: unexpected message type=%s from=%s",
-                               p2c_msg_internal_name (msg), sender);
-                }
-                break;
-        }
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
 }
 
 static void
@@ -750,7 +751,7 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
     //  that may send this type
     const char *stamp = p2c_auth_sender_of ((int) msg->msg_case);
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *frame = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *frame = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (frame, sender, slen + 1);
     memcpy (frame + slen + 1, stamp, tlen + 1);
     memcpy (frame + slen + tlen + 2, buf, len);
@@ -776,7 +777,7 @@ s_test_unpack (zmsg_t *m, char **to_p)
     P2c2r__Internal *msg = NULL;
     if (nul) {
         size_t dlen = (size_t) (nul - zframe_data (frame));
-        *to_p = strndup ((const char *) zframe_data (frame), dlen);
+        *to_p = p2c_strndup ((const char *) zframe_data (frame), dlen);
         msg = p2c_msg_unpack_internal (nul + 1, zframe_size (frame) - dlen - 1);
     }
     zframe_destroy (&frame);
@@ -1098,13 +1099,13 @@ led_server_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && !strcmp (PQgetvalue (res, 0, 0), "1"));
     PQclear (res);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *sql = zsys_sprintf ("SELECT count(*) FROM %s.tasks", ident);
+    char *sql = p2c_sprintf ("SELECT count(*) FROM %s.tasks", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
                && !strcmp (PQgetvalue (res, 0, 0), "501"));
     PQclear (res);
     zstr_free (&sql);
-    sql = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    sql = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

@@ -4,6 +4,7 @@
 #include "led_admin.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -105,7 +106,7 @@ s_check_item (led_settle_t *item)
     //  Stored under its canonical name
     if (strcmp (canonical, item->task_type)) {
         free (item->task_type);
-        item->task_type = strdup (canonical);
+        item->task_type = p2c_strdup (canonical);
     }
     return true;
 }
@@ -588,8 +589,8 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
         return -1;
     if (count == 0)
         return 0;
-    size_t *idx = (size_t *) calloc (count, sizeof (size_t));
-    size_t *first = (size_t *) calloc (count, sizeof (size_t));
+    size_t *idx = (size_t *) p2c_calloc (count, sizeof (size_t));
+    size_t *first = (size_t *) p2c_calloc (count, sizeof (size_t));
     zhashx_t *seen = zhashx_new ();
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
@@ -612,8 +613,8 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
     }
     zhashx_destroy (&seen);
     //  settlements first, so that a reversal in the same batch finds its task
-    size_t *ridx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
-    size_t *fidx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
+    size_t *ridx = (size_t *) p2c_calloc (n ? n : 1, sizeof (size_t));
+    size_t *fidx = (size_t *) p2c_calloc (n ? n : 1, sizeof (size_t));
     size_t ns = 0, nr = 0, nf = 0;
     for (size_t k = 0; k < n; k++) {
         if (items [idx [k]].reverse)
@@ -838,7 +839,7 @@ s_test_validation (s_test_t *t, int64_t mixed_earning)
     led_fixture_fill (&vr [0], "m-ok#c1", "compression", 0, peer, 2000000);
     led_fixture_fill (&vr [1], "m-ok", "", 0, 0, 0);
     vr [1].reverse = true;
-    vr [1].reason = strdup ("lost validation");
+    vr [1].reason = p2c_strdup ("lost validation");
     led_fixture_fill (&vr [2], "never-settled", "", 0, 0, 0);
     vr [2].reverse = true;
     led_fixture_fill (&vr [3], "rv-2", "compression", gamer, peer, 3000);
@@ -927,7 +928,7 @@ s_test_failed (s_test_t *t)
     for (int i = 0; i < 4; i++) {
         led_fixture_fill (&f [i], ids [i], "", gamer, 0, 0);
         f [i].failed = true;
-        f [i].reason = strdup ("timeout");
+        f [i].reason = p2c_strdup ("timeout");
     }
     led_fixture_fill (&f [4], "f-before", "", peer, 0, 0);
     f [4].failed = true;

@@ -8,6 +8,7 @@
 #include "led_settle.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -23,8 +24,7 @@ led_store_bal_add (led_store_t *self, int64_t id, int64_t balance, bool disabled
 {
     if (self->bal_count == self->bal_cap) {
         self->bal_cap = self->bal_cap ? self->bal_cap * 2 : 64;
-        self->bal = (led_balance_t *) realloc (self->bal, self->bal_cap * sizeof (led_balance_t));
-        assert (self->bal);
+        self->bal = (led_balance_t *) p2c_realloc (self->bal, self->bal_cap * sizeof (led_balance_t));
     }
     led_balance_t *b = &self->bal [self->bal_count++];
     b->account_id = id;
@@ -68,9 +68,9 @@ led_store_new (const char *conninfo, const char *schema, const char *sql_dir,
     if (!s_valid_schema (schema))
         return NULL;
     led_store_t *self = (led_store_t *) zmalloc (sizeof (led_store_t));
-    self->conninfo = strdup (conninfo);
-    self->schema = strdup (schema);
-    self->sql_dir = strdup (sql_dir);
+    self->conninfo = p2c_strdup (conninfo);
+    self->schema = p2c_strdup (schema);
+    self->sql_dir = p2c_strdup (sql_dir);
     self->rates = *rates;
     led_policy_t policy = LED_POLICY_DEFAULT;
     self->policy = policy;

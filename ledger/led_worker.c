@@ -3,6 +3,7 @@
 #include "led_accounts.h"
 #include "led_earnings.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -16,7 +17,7 @@ led_batch_t *
 led_batch_new (size_t capacity)
 {
     led_batch_t *self = (led_batch_t *) zmalloc (sizeof (led_batch_t));
-    self->items = (led_settle_t *) calloc (capacity ? capacity : 1, sizeof (led_settle_t));
+    self->items = (led_settle_t *) p2c_calloc (capacity ? capacity : 1, sizeof (led_settle_t));
     return self;
 }
 
@@ -91,8 +92,7 @@ s_take_balances (led_store_t *store, led_balances_t *out)
     out->count = 0;
     if (n == 0)
         return;
-    out->items = (led_balance_t *) malloc (n * sizeof (led_balance_t));
-    assert (out->items);
+    out->items = (led_balance_t *) p2c_malloc (n * sizeof (led_balance_t));
     memcpy (out->items, b, n * sizeof (led_balance_t));
     out->count = n;
 }
@@ -148,9 +148,8 @@ s_settle (s_worker_t *w, led_batch_t *batch)
                 //  Later balances of a gamer supersede earlier ones
                 led_balances_t one = { NULL, 0 };
                 s_take_balances (w->store, &one);
-                all.items = (led_balance_t *) realloc (all.items, (all.count + one.count + 1)
+                all.items = (led_balance_t *) p2c_realloc (all.items, (all.count + one.count + 1)
                                                        * sizeof (led_balance_t));
-                assert (all.items);
                 memcpy (all.items + all.count, one.items, one.count * sizeof (led_balance_t));
                 all.count += one.count;
                 free (one.items);
@@ -198,7 +197,7 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
     if (!w->store || !s_ensure (w)) {
         job->status = LED_ADMIN_UNAVAILABLE;
         job->code = "unavailable";
-        job->message = strdup ("the ledger database is unavailable");
+        job->message = p2c_strdup ("the ledger database is unavailable");
         return;
     }
     job->status = led_admin_run (w->store, job->command, job->args_json, &job->result_json,
@@ -394,18 +393,18 @@ led_worker_test (bool verbose)
     zactor_t *worker = zactor_new (led_worker_actor, &args);
     led_batch_t *batch = led_batch_new (1);
     batch->count = 1;
-    batch->items [0].task_id = strdup ("w-down");
-    batch->items [0].task_type = strdup ("encryption");
+    batch->items [0].task_id = p2c_strdup ("w-down");
+    batch->items [0].task_type = p2c_strdup ("encryption");
     batch->items [0].gamer_account = 3;
     batch->items [0].peer_account = 4;
     int64_t start = zclock_mono ();
     P2C_CHECK (s_roundtrip (worker, "SETTLE", batch, "SETTLED") == batch);
     P2C_CHECK (batch->rc == -1 && batch->items [0].status == LED_SETTLE_PENDING);
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
-    job->role = strdup ("gamer");
-    job->name = strdup ("w-gamer");
-    job->key_hash = strdup ("");
-    job->reply_to = strdup ("gw");
+    job->role = p2c_strdup ("gamer");
+    job->name = p2c_strdup ("w-gamer");
+    job->key_hash = p2c_strdup ("");
+    job->reply_to = p2c_strdup ("gw");
     job->open = true;
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_UNAVAILABLE);
@@ -429,7 +428,7 @@ led_worker_test (bool verbose)
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id > 0);
     int64_t gamer = job->account_id;
     free (job->role);
-    job->role = strdup ("peer");
+    job->role = p2c_strdup ("peer");
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id != gamer);
     batch->items [0].gamer_account = gamer;
@@ -449,7 +448,7 @@ led_worker_test (bool verbose)
     PGconn *conn = PQconnectdb (conninfo);
     PQsetNoticeProcessor (conn, s_quiet, NULL);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *drop = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    char *drop = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     PGresult *res = PQexec (conn, drop);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

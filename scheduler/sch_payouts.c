@@ -1,6 +1,7 @@
 /*  The scheduler's payouts outside settlement (see sch_payouts.h). */
 #include "sch_internal.h"          //  SCH_MAX_ID
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -108,8 +109,8 @@ sch_payouts_add (sch_payouts_t *self, const sch_payout_run_t *run, bool reverse,
     if (zhashx_lookup (self->payouts, key))
         return;
     s_payout_t *po = (s_payout_t *) zmalloc (sizeof (s_payout_t));
-    po->key = strdup (key);
-    po->id = strdup (run->run_id);
+    po->key = p2c_strdup (key);
+    po->id = p2c_strdup (run->run_id);
     po->check = run->check;
     po->reverse = reverse;
     po->peer_account = run->peer_account;
