@@ -1,6 +1,7 @@
 /*  Kernel speed on reference inputs: the `bench` subcommand, and the
     figures a peer advertises at registration (measured in a worker
     process, cached per agent and kernel version). */
+#define P2C_LOG_COMPONENT "bench"
 #include "agt_bench.h"
 #include "agt_config.h"
 #include "agt_image.h"
@@ -304,7 +305,7 @@ agt_bench_measure (const char *exe, char *const argv [], int64_t limit_ms,
     memset (ref_us, 0, n * sizeof (uint64_t));
     agt_worker_t *worker = agt_worker_new (exe, argv);
     if (!worker) {
-        log_warn ("bench: cannot start a worker process, kernels not measured");
+        log_warn ("cannot start a worker process, kernels not measured");
         return 0;
     }
     size_t measured = 0;
@@ -330,7 +331,7 @@ agt_bench_measure (const char *exe, char *const argv [], int64_t limit_ms,
             measured++;
         }
         else
-            log_warn ("bench: kernel not measured type=%s reason=\"%s\"", k [i].name,
+            log_warn ("kernel not measured type=%s reason=\"%s\"", k [i].name,
                       reply ? reply->result->error : why);
         p2c_msg_client_free (&reply);
     }

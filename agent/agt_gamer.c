@@ -8,6 +8,7 @@
     once. With --resubmit=false a lost connection ends the run (exit 3).
     On a terminal without --task it shows the original demo's menu and
     runs one task per choice, each on a connection of its own. */
+#define P2C_LOG_COMPONENT "gamer"
 #include "agt_gamer.h"
 #include "agt_config.h"
 #include "agt_conn.h"
@@ -166,7 +167,7 @@ s_submit_more (s_gamer_t *self)
         uint64_t id = p2c2r_submit (self->client, &task, s_on_done, self, &code);
         free (params);
         if (!id) {
-            log_warn ("gamer: submit refused code=%s", p2c2r_code_name (code));
+            log_warn ("submit refused code=%s", p2c2r_code_name (code));
             return;
         }
         self->state [i] = S_OUTSTANDING;
@@ -403,7 +404,7 @@ s_on_done (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
         return;
     int64_t index = s_index_of (self, p2c2r_result_client_ref (r));
     if (index < 0) {
-        log_warn ("gamer: completion for no task of ours client_ref=%.40s",
+        log_warn ("completion for no task of ours client_ref=%.40s",
                   p2c2r_result_client_ref (r));
         return;
     }
@@ -422,7 +423,7 @@ s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, cons
         return;
     if (state == P2C2R_READY) {
         self->registered = true;
-        log_debug ("gamer: registered id=%s", self->gamer_id);
+        log_debug ("registered id=%s", self->gamer_id);
         s_submit_more (self);
         return;
     }
@@ -431,7 +432,7 @@ s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, cons
     if (state == P2C2R_DISCONNECTED && self->resubmit && self->registered
         && (code == P2C2R_CONNECTION_LOST || code == P2C2R_NOT_CONNECTED)) {
         //  the library reconnects and sends the unanswered tasks again
-        log_warn ("gamer: %s (%s) with %" PRIu64 " of %" PRIu64 " tasks answered; reconnecting",
+        log_warn ("%s (%s) with %" PRIu64 " of %" PRIu64 " tasks answered; reconnecting",
                   code == P2C2R_CONNECTION_LOST ? "connection lost" : "cannot reach the server",
                   why, self->answered, self->count);
         return;
@@ -547,7 +548,7 @@ s_run (s_gamer_t *self, bool summary)
     self->submit_us = calloc ((size_t) self->count, sizeof (int64_t));
     self->latency_ms = calloc ((size_t) self->count, sizeof (double));
     if (!self->state || !self->submit_us || !self->latency_ms)
-        fatal ("gamer: out of memory for %" PRIu64 " tasks", self->count);
+        fatal ("out of memory for %" PRIu64 " tasks", self->count);
     int rc = 0;
     p2c2r_options_t opt;
     p2c2r_options_init (&opt);
@@ -644,7 +645,7 @@ s_menu_task (s_gamer_t *self, size_t item)
     self->task = strdup (s_menu_items [item].task);
     self->params = strdup (s_menu_items [item].params);
     if (!self->task || !self->params)
-        fatal ("gamer: out of memory");
+        fatal ("out of memory");
     int rc = s_run (self, false);
     if (rc == 3)
         printf ("  (the server could not be reached: is it running at %s?)\n", self->url);
@@ -752,7 +753,7 @@ agt_gamer_main (int argc, char **argv)
     }
     s_gamer_t *self = calloc (1, sizeof *self);
     if (!self)
-        fatal ("gamer: out of memory");
+        fatal ("out of memory");
     if (!rc && cfg.payload_file && *cfg.payload_file
         && s_read_payload (cfg.payload_file, &self->payload, &self->payload_len) != 0)
         rc = 1;

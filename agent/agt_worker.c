@@ -2,6 +2,7 @@
     kernels. The worker half (serve loop, resource limits) runs in the child
     after exec; the parent half (spawn, run with a time limit, kill and
     respawn) runs on a peer's slot thread. */
+#define P2C_LOG_COMPONENT "agent"
 #include "agt_worker.h"
 #include "agt_config.h"
 #include "agt_sandbox.h"
@@ -318,7 +319,7 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 #else
     struct rlimit rl = { (rlim_t) cfg.mem_mb * 1024 * 1024, (rlim_t) cfg.mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
-        log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
+        p2c_log (P2C_LOG_WARN, "worker", "cannot limit memory reason=\"%s\"", strerror (errno));
 #endif
     //  The sanitizers' own machinery (LeakSanitizer's exit check forks,
     //  ptraces and reads /proc) cannot live under the filter: the ASan
@@ -326,14 +327,15 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     agt_sandbox_t opts = { cfg.sandbox && !AGT_ASAN, cfg.user };
     char why [256] = "";
     if (agt_sandbox_enter (&opts, why, sizeof why) != 0) {
-        log_warn ("worker: cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
+        p2c_log (P2C_LOG_WARN, "worker",
+                 "cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
         p2c_cfg_free (agt_config_worker.table, &cfg);
         return 1;
     }
     rc = agt_worker_serve (cfg.fd, lookup);
     p2c_cfg_free (agt_config_worker.table, &cfg);
     if (rc != 0)
-        log_warn ("worker: broken request from the agent, exiting");
+        p2c_log (P2C_LOG_WARN, "worker", "broken request from the agent, exiting");
     return rc == 0 ? 0 : 1;
 }
 
@@ -376,12 +378,12 @@ s_spawn (agt_worker_t *self)
 {
     int sv [2];
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        log_warn ("agent: cannot make a worker socket reason=\"%s\"", strerror (errno));
+        log_warn ("cannot make a worker socket reason=\"%s\"", strerror (errno));
         return -1;
     }
     pid_t pid = fork ();
     if (pid < 0) {
-        log_warn ("agent: cannot fork a worker reason=\"%s\"", strerror (errno));
+        log_warn ("cannot fork a worker reason=\"%s\"", strerror (errno));
         close (sv [0]);
         close (sv [1]);
         return -1;
@@ -401,7 +403,7 @@ s_spawn (agt_worker_t *self)
     self->pid = pid;
     self->fd = sv [0];
     self->serial++;
-    log_debug ("agent: worker started pid=%d", (int) pid);
+    log_debug ("worker started pid=%d", (int) pid);
     return 0;
 }
 
@@ -459,7 +461,7 @@ s_kill (agt_worker_t *self, bool wait_a_little, char *how, size_t how_size)
         else
             snprintf (how, how_size, "unknown");
     }
-    log_debug ("agent: worker ended pid=%d", (int) self->pid);
+    log_debug ("worker ended pid=%d", (int) self->pid);
     self->pid = -1;
 }
 
@@ -644,7 +646,7 @@ agt_worker_start (agt_worker_t *self, const char *task_id, const uint8_t *reques
         //  Nothing written and the socket is broken: the worker died while
         //  idle (killed from outside). That is no failure of this task:
         //  replace it and hand the task to the fresh one.
-        log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+        log_warn ("worker died while idle pid=%d", (int) self->pid);
         char *id = self->task_id;
         self->task_id = NULL;
         s_kill (self, false, NULL, 0);
@@ -711,13 +713,13 @@ agt_worker_pump (agt_worker_t *self, char *why, size_t why_size)
         uint8_t byte;
         ssize_t n = recv (self->fd, &byte, 1, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+            log_warn ("worker died while idle pid=%d", (int) self->pid);
             s_kill (self, true, NULL, 0);
             s_spawn (self);
         }
         else
         if (n > 0) {
-            log_warn ("agent: worker spoke while idle pid=%d, replaced", (int) self->pid);
+            log_warn ("worker spoke while idle pid=%d, replaced", (int) self->pid);
             s_kill (self, false, NULL, 0);
             s_spawn (self);
         }
@@ -791,7 +793,7 @@ agt_worker_run (agt_worker_t *self, const P2c2r__Assign *assign, int64_t timeout
     //  failed this task: replace it before handing the task over
     int status;
     if (self->pid > 0 && waitpid (self->pid, &status, WNOHANG) == self->pid) {
-        log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+        log_warn ("worker died while idle pid=%d", (int) self->pid);
         self->pid = -1;
         s_kill (self, false, NULL, 0);
     }

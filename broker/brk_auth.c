@@ -42,7 +42,7 @@ s_add (void *arg, const char *name, const char *service, const char *public_txt,
     }
     unsigned role = p2c_auth_role (service);
     if (!role) {
-        log_warn ("broker: key skipped name=%s service=%s (not a service)", name, service);
+        log_warn ("key skipped name=%s service=%s (not a service)", name, service);
         return;
     }
     brk_key_t *key = (brk_key_t *) zmalloc (sizeof (brk_key_t));
@@ -89,7 +89,7 @@ brk_auth_new (const char *dir)
     bool ok = stat (allow, &st) == 0 && S_ISDIR (st.st_mode);
     zstr_free (&allow);
     if (!ok) {
-        log_warn ("broker: no allow-list dir=%s/allow (p2c2r-ctl keys init)", dir);
+        log_warn ("no allow-list dir=%s/allow (p2c2r-ctl keys init)", dir);
         return NULL;
     }
     brk_auth_t *self = (brk_auth_t *) zmalloc (sizeof (brk_auth_t));
@@ -100,7 +100,7 @@ brk_auth_new (const char *dir)
     zhashx_set_duplicator (self->revoked, (zhashx_duplicator_fn *) strdup);
     zhashx_set_destructor (self->revoked, (zhashx_destructor_fn *) zstr_free);
     s_load (self);
-    log_info ("broker: allow-list keys=%zu revoked=%zu", zhashx_size (self->keys),
+    log_info ("allow-list keys=%zu revoked=%zu", zhashx_size (self->keys),
               zhashx_size (self->revoked));
     return self;
 }
@@ -131,7 +131,7 @@ brk_auth_reload (brk_auth_t *self)
         && s_same (s_mtime (self->dir, "revoked"), self->revoked_mtime))
         return false;
     s_load (self);
-    log_info ("broker: allow-list reread keys=%zu revoked=%zu", zhashx_size (self->keys),
+    log_info ("allow-list reread keys=%zu revoked=%zu", zhashx_size (self->keys),
               zhashx_size (self->revoked));
     return true;
 }
@@ -191,14 +191,14 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
             status = "200";
             text = "OK";
             snprintf (user, sizeof user, "%s", pub);
-            log_debug ("broker: handshake ok key=%s service=%s address=%s", key->name,
+            log_debug ("handshake ok key=%s service=%s address=%s", key->name,
                        key->service, address ? address : "");
         }
         else {
             self->refused++;
             const char *name = brk_auth_name (self, pub);
             if (self->refused <= 20 || self->refused % 100 == 0)
-                log_warn ("broker: refused handshake key=%s public=%s reason=%s address=%s"
+                log_warn ("refused handshake key=%s public=%s reason=%s address=%s"
                           " refused=%llu", name, pub,
                           strcmp (name, "unknown") ? "revoked" : "not-listed",
                           address ? address : "", (unsigned long long) self->refused);
@@ -207,7 +207,7 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
     else {
         self->refused++;
         if (self->refused <= 20 || self->refused % 100 == 0)
-            log_warn ("broker: refused handshake key=none mechanism=%s address=%s refused=%llu",
+            log_warn ("refused handshake key=none mechanism=%s address=%s refused=%llu",
                       mechanism ? mechanism : "?", address ? address : "",
                       (unsigned long long) self->refused);
     }

@@ -75,7 +75,7 @@ main (int argc, char **argv)
     brk_server_args_t args = { cfg.bind, cfg.curve, cfg.keys, false };
     zactor_t *broker = zactor_new (brk_server_actor, &args);
     if (!broker || args.failed)
-        fatal ("broker: cannot start endpoint=%s", cfg.bind);
+        fatal ("cannot start endpoint=%s", cfg.bind);
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM
     while (!zsys_interrupted) {
         char *msg = zstr_recv (broker);
@@ -84,7 +84,7 @@ main (int argc, char **argv)
         zstr_free (&msg);
     }
     zactor_destroy (&broker);
-    log_info ("broker: stopped");
+    log_info ("stopped");
     brk_config_free (&cfg);
     return 0;
 }

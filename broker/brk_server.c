@@ -135,7 +135,7 @@ static void
 s_on_lost (void *arg, const char *node_id, const char *service)
 {
     s_server_t *self = (s_server_t *) arg;
-    log_info ("broker: node lost id=%s service=%s", node_id, service);
+    log_info ("node lost id=%s service=%s", node_id, service);
     s_event_ctx_t ctx = { self, node_id, service, false };
     brk_table_each (self->table, s_event_to, &ctx);
     if (self->node_keys)
@@ -159,7 +159,7 @@ s_cut_revoked (s_server_t *self)
         const char *pub = (const char *) zhashx_lookup (self->node_keys, id);
         const char *service = brk_table_service (self->table, id);
         char *svc = service ? strdup (service) : NULL;
-        log_warn ("broker: key revoked, node cut off id=%s key=%s", id,
+        log_warn ("key revoked, node cut off id=%s key=%s", id,
                   brk_auth_name (self->auth, pub));
         if (svc && brk_table_remove (self->table, id)) {
             s_event_ctx_t ctx = { self, id, svc, false };
@@ -181,7 +181,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
         || !msg->node_hello->service || !*msg->node_hello->service
         || strlen (msg->node_hello->service) > 64) {
         self->dropped++;
-        log_debug ("broker: bad control message from=%s", sender);
+        log_debug ("bad control message from=%s", sender);
         p2c_msg_internal_free (&msg);
         return;
     }
@@ -189,7 +189,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     if (key && strcmp (key->service, service) != 0) {
         self->refused_hellos++;
         if (s_log_refusal (self->refused_hellos))
-            log_warn ("broker: refused hello id=%s service=%s key=%s bound=%s refused=%llu",
+            log_warn ("refused hello id=%s service=%s key=%s bound=%s refused=%llu",
                       sender, service, key->name, key->service,
                       (unsigned long long) self->refused_hellos);
         p2c_msg_internal_free (&msg);
@@ -198,7 +198,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     if (key)
         zhashx_update (self->node_keys, sender, key->public_txt);
     if (brk_table_hello (self->table, sender, service, p2c_now_ms ())) {
-        log_info ("broker: node joined id=%s service=%s", sender, service);
+        log_info ("node joined id=%s service=%s", sender, service);
         //  Tell it our epoch now rather than at the next beat, and before
         //  the nodes already here: a node that sees a new epoch forgets
         //  every node it knew (the broker restarted), so a beat after
@@ -251,7 +251,7 @@ s_on_router (void *arg, zmq_msg_t *frames, size_t n)
         if (!key) {
             self->refused_messages++;
             if (s_log_refusal (self->refused_messages))
-                log_warn ("broker: refused message from=%s key=%s refused=%llu", sender,
+                log_warn ("refused message from=%s key=%s refused=%llu", sender,
                           brk_auth_name (self->auth, pub),
                           (unsigned long long) self->refused_messages);
             return;
@@ -272,13 +272,13 @@ s_on_router (void *arg, zmq_msg_t *frames, size_t n)
         const char *target = brk_table_route (self->table, dest);
         if (!target) {
             self->dropped++;
-            log_debug ("broker: no route dest=%s from=%s", dest, sender);
+            log_debug ("no route dest=%s from=%s", dest, sender);
         }
         else
         if (zmq_send (handle, target, strlen (target), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
             || s_send_frame (handle, sender, slen, stamp, stamp_len, body, blen) < 0) {
             self->dropped++;
-            log_debug ("broker: send failed dest=%s errno=%d", target, errno);
+            log_debug ("send failed dest=%s errno=%d", target, errno);
         }
         else
             self->forwarded++;
@@ -328,7 +328,7 @@ s_on_monitor (void *arg, zmq_msg_t *parts, size_t nparts)
     bool no_curve = protocol && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
     self->refused_handshakes++;
     if (s_log_refusal (self->refused_handshakes))
-        log_warn ("broker: refused handshake key=%s reason=%s %s=0x%x"
+        log_warn ("refused handshake key=%s reason=%s %s=0x%x"
                   " endpoint=%.*s refused=%llu",
                   no_curve ? "none" : "unknown",
                   no_curve ? "no-curve"
@@ -359,7 +359,7 @@ s_cron (s_server_t *self)
                      + self->refused_messages;
     if (now - self->status_ms >= 10000
         && (self->forwarded != self->logged_forwarded || refused != self->logged_refused)) {
-        log_info ("broker: status nodes=%zu forwarded=%llu dropped=%llu wakeups=%llu"
+        log_info ("status nodes=%zu forwarded=%llu dropped=%llu wakeups=%llu"
                   " refused_handshakes=%llu refused_hellos=%llu refused_messages=%llu",
                   brk_table_size (self->table), (unsigned long long) self->forwarded,
                   (unsigned long long) self->dropped, (unsigned long long) self->wakeups,
@@ -438,7 +438,7 @@ s_run (s_server_t *self)
         int timeout = more ? 0 : (int) (cron_at > now ? cron_at - now : 0);
         items [0].revents = items [1].revents = items [2].revents = items [3].revents = 0;
         if (poll (items, 4, timeout) < 0 && errno != EINTR) {
-            log_warn ("broker: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             break;
         }
         self->wakeups++;
@@ -458,12 +458,12 @@ s_curve_setup (s_server_t *self, const char *keys)
         return -1;
     zcert_t *cert = p2c_keys_load (keys, "broker");
     if (!cert) {
-        log_warn ("broker: no key pair %s/broker.key_secret (p2c2r-ctl keys init)", keys);
+        log_warn ("no key pair %s/broker.key_secret (p2c2r-ctl keys init)", keys);
         return -1;
     }
     self->zap = zsock_new (ZMQ_REP);
     if (!self->zap || zsock_bind (self->zap, "inproc://zeromq.zap.01") != 0) {
-        log_warn ("broker: cannot bind the ZAP handler");
+        log_warn ("cannot bind the ZAP handler");
         zcert_destroy (&cert);
         return -1;
     }
@@ -521,7 +521,7 @@ brk_server_actor (zsock_t *pipe, void *arg)
     }
     self.port = zsock_bind (self.router, "%s", args->endpoint);
     if (self.port < 0) {
-        log_warn ("broker: cannot bind endpoint=%s", args->endpoint);
+        log_warn ("cannot bind endpoint=%s", args->endpoint);
         s_server_free (&self);
         args->failed = true;
         zsock_signal (pipe, 1);
@@ -533,9 +533,9 @@ brk_server_actor (zsock_t *pipe, void *arg)
     if (self.epoch == 0)
         self.epoch = 1;
     if (self.curve)
-        log_info ("broker: listening endpoint=%s curve=on keys=%s", args->endpoint, args->keys);
+        log_info ("listening endpoint=%s curve=on keys=%s", args->endpoint, args->keys);
     else
-        log_warn ("broker: listening endpoint=%s curve=off: any process that reaches it may"
+        log_warn ("listening endpoint=%s curve=off: any process that reaches it may"
                   " join", args->endpoint);
     zsock_signal (pipe, 0);
 

@@ -1,4 +1,5 @@
 /*  Broker connection of a server process (see p2c_node.h). */
+#define P2C_LOG_COMPONENT "node"
 #include "p2c_node.h"
 #include <sys/random.h>
 #include "p2c_auth.h"
@@ -58,7 +59,7 @@ p2c_node_setup (bool curve, const char *dir, const char *name)
 {
     if (curve)
         return p2c_node_set_keys (dir, name);
-    log_warn ("node: curve=off, the bus is neither authenticated nor encrypted");
+    log_warn ("curve=off, the bus is neither authenticated nor encrypted");
     p2c_node_set_plain ();
     return 0;
 }
@@ -74,7 +75,7 @@ p2c_node_t *
 p2c_node_new (const char *endpoint, const char *service, const char *node_id)
 {
     if (s_keys_broken) {
-        log_warn ("node: no bus key, not connecting service=%s", service);
+        log_warn ("no bus key, not connecting service=%s", service);
         return NULL;
     }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
@@ -112,7 +113,7 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         zsock_set_curve_serverkey (self->sock, s_broker_key);
     }
     if (zsock_connect (self->sock, "%s", endpoint) != 0) {
-        log_warn ("node: cannot connect endpoint=%s", endpoint);
+        log_warn ("cannot connect endpoint=%s", endpoint);
         p2c_node_destroy (&self);
         return NULL;
     }
@@ -208,7 +209,7 @@ p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
     }
     if (rc != 0) {
         self->dropped++;
-        log_debug ("node: send failed dest=%s type=%s errno=%d", dest,
+        log_debug ("send failed dest=%s type=%s errno=%d", dest,
                    p2c_msg_internal_name (msg), errno);
     }
     return rc;
@@ -236,7 +237,7 @@ p2c_node_cron (p2c_node_t *self)
     if (self->broker_alive
         && now - self->broker_seen_ms > P2C_HEARTBEAT_MS * P2C_HEARTBEAT_LIVENESS) {
         self->broker_alive = false;
-        log_warn ("node: broker lost id=%s", self->id);
+        log_warn ("broker lost id=%s", self->id);
         //  What the broker told us may be stale; it tells us again when back
         zhashx_purge (self->nodes);
     }
@@ -283,7 +284,7 @@ s_authorized (p2c_node_t *self, const char *sender, const char *stamp, P2c2r__In
         return true;
     self->refused++;
     if (self->refused <= 20 || self->refused % 1000 == 0) {
-        log_warn ("node: refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
+        log_warn ("refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
                   p2c_msg_internal_name (msg), sender, stamp, (int) klen, key,
                   (unsigned long long) self->refused);
     }
@@ -307,7 +308,7 @@ s_accept (p2c_node_t *self, zmq_msg_t *parts, size_t nparts, char *sender)
         (const uint8_t *) zmq_msg_data (&parts [0]) + at, zmq_msg_size (&parts [0]) - at);
     if (!msg) {
         self->dropped++;
-        log_debug ("node: undecodable body from=%s", sender);
+        log_debug ("undecodable body from=%s", sender);
         return NULL;
     }
     if (!s_authorized (self, sender, stamp, msg)) {
@@ -319,11 +320,11 @@ s_accept (p2c_node_t *self, zmq_msg_t *parts, size_t nparts, char *sender)
         self->broker_seen_ms = p2c_now_ms ();
         if (!self->broker_alive || epoch != self->broker_epoch) {
             if (self->broker_epoch && epoch != self->broker_epoch) {
-                log_info ("node: broker restarted id=%s", self->id);
+                log_info ("broker restarted id=%s", self->id);
                 zhashx_purge (self->nodes);
             }
             else
-                log_info ("node: broker reached id=%s", self->id);
+                log_info ("broker reached id=%s", self->id);
             self->broker_epoch = epoch;
             self->broker_alive = true;
             s_hello (self);

@@ -535,7 +535,7 @@ s_audit (ctl_t *ctl)
     for (const s_check_t *c = s_checks; c->name; c++) {
         int64_t start = zclock_mono ();
         PGresult *res = s_query (ctl, c->sql, 0, NULL);
-        log_debug ("ctl: audit check=%s ms=%lld", c->name, (long long) (zclock_mono () - start));
+        log_debug ("audit check=%s ms=%lld", c->name, (long long) (zclock_mono () - start));
         if (!res) {
             json_decref (problems);
             return CTL_EXIT_ERROR;

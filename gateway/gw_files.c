@@ -29,7 +29,7 @@ gw_files_new (const char *root)
     else {
         free (real);
         if (root && *root)
-            log_warn ("gateway: no web root, static files are not served path=%s", root);
+            log_warn ("no web root, static files are not served path=%s", root);
     }
     return self;
 }

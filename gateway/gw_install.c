@@ -34,7 +34,7 @@ s_slurp (const char *path, size_t max, size_t *len_p)
         return NULL;
     struct stat st;
     if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (size_t) st.st_size > max) {
-        log_warn ("gateway: not served (not a file, or over %zu bytes) path=%s", max, path);
+        log_warn ("not served (not a file, or over %zu bytes) path=%s", max, path);
         close (fd);
         return NULL;
     }
@@ -92,7 +92,7 @@ s_load_script (gw_install_t *self, const char *path)
     }
     free (text);
     if (!self->script_head)
-        log_warn ("gateway: the install script has no '%s' line, not served path=%s",
+        log_warn ("the install script has no '%s' line, not served path=%s",
                   S_MARKER, path);
     return self->script_head != NULL;
 }
@@ -114,7 +114,7 @@ s_load_agent (gw_install_t *self, const char *dir)
     self->sha_file = (char *) s_slurp (path, 4096, &len);
     zstr_free (&path);
     if (self->sha_file && strncmp (self->sha_file, self->sha256, 64) != 0)
-        log_warn ("gateway: %s.sha256 does not match the binary beside it (sha256=%s):"
+        log_warn ("%s.sha256 does not match the binary beside it (sha256=%s):"
                   " the install script will refuse it", GW_INSTALL_AGENT, self->sha256);
     if (!self->sha_file)
         self->sha_file = zsys_sprintf ("%s  %s\n", self->sha256, GW_INSTALL_AGENT);
@@ -141,11 +141,11 @@ gw_install_new (const char *dir, const char *public_url)
     zstr_free (&script);
     s_load_agent (self, d);
     if (!self->script_head || !self->agent || !self->unit)
-        log_info ("gateway: downloads dir=%s install.sh=%s agent=%s unit=%s", d,
+        log_info ("downloads dir=%s install.sh=%s agent=%s unit=%s", d,
                   self->script_head ? "served" : "missing",
                   self->agent ? "served" : "missing", self->unit ? "served" : "missing");
     else
-        log_info ("gateway: downloads dir=%s install.sh, its unit and %s served sha256=%s", d,
+        log_info ("downloads dir=%s install.sh, its unit and %s served sha256=%s", d,
                   GW_INSTALL_AGENT, self->sha256);
     free (def);
     return self;

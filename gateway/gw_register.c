@@ -36,7 +36,7 @@ s_next_corr (gw_session_t *s)
 static void
 s_auth_fail (gw_core_t *self, gw_session_t *s, const char *code, const char *text)
 {
-    log_info ("gateway: registration refused conn=%llu role=%s id=%s code=%s",
+    log_info ("registration refused conn=%llu role=%s id=%s code=%s",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-", code);
     s->state = GW_STATE_NEW;
     s->role = GW_ROLE_NONE;
@@ -167,7 +167,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         s_auth_fail (self, s, "unavailable", "the ledger cannot be reached; try again later");
         return;
     }
-    log_debug ("gateway: auth request conn=%llu role=%s id=%s",
+    log_debug ("auth request conn=%llu role=%s id=%s",
                (unsigned long long) s->conn, gw_role_name (role), s->name);
 }
 
@@ -203,7 +203,7 @@ s_on_recheck (gw_core_t *self, P2c2r__AuthReply *r)
         }
     zlistx_destroy (&list);
     gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_revoked");
-    log_info ("gateway: api key no longer accepted role=%s sessions_closed=%zu", e->role, closed);
+    log_info ("api key no longer accepted role=%s sessions_closed=%zu", e->role, closed);
     gw_authcache_remove (self->authcache, hash);
 }
 
@@ -242,7 +242,7 @@ gw_register_on_reply (gw_core_t *self, P2c2r__AuthReply *r)
     if (!s || s->state != GW_STATE_AUTHING || s->auth_corr != r->corr) {
         //  The client left, or the attempt timed out already
         self->counters.auth_stale++;
-        log_debug ("gateway: stale auth reply corr=%llu", (unsigned long long) r->corr);
+        log_debug ("stale auth reply corr=%llu", (unsigned long long) r->corr);
         return;
     }
     if (!r->ok) {
@@ -271,7 +271,7 @@ s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id, const char *
     s->account_id = account_id;
     free (s->owner);
     s->owner = owner && *owner ? strdup (owner) : NULL;
-    log_info ("gateway: registered conn=%llu role=%s id=%s account=%lld",
+    log_info ("registered conn=%llu role=%s id=%s account=%lld",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name,
               (long long) s->account_id);
 

@@ -1,5 +1,6 @@
 /*  The operators' commands (see led_admin.h): the table, the argument
     checks it declares, and the transaction every command runs in. */
+#define P2C_LOG_COMPONENT "store"
 #include "led_admin.h"
 #include "led_store_int.h"
 #include "led_accounts.h"
@@ -232,7 +233,7 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
     json_decref (self.result);
     json_decref (args);
     free (self.message);
-    log_info ("store: admin command=%s ok=%d code=%s", command, ok, ok ? "" : *code_p);
+    log_info ("admin command=%s ok=%d code=%s", command, ok, ok ? "" : *code_p);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /*  The ledger's schema migrations (see led_migrate.h). The files are ours,
     not input: each runs as the script it is. */
+#define P2C_LOG_COMPONENT "store"
 #include "led_migrate.h"
 #include "led_store_int.h"
 #include "led_fixture.h"
@@ -66,7 +67,7 @@ s_apply (led_store_t *self, const char *name, int version)
     char *text = s_read_file (path);
     zstr_free (&path);
     if (!text) {
-        log_warn ("store: cannot read migration file=%s dir=%s", name, self->sql_dir);
+        log_warn ("cannot read migration file=%s dir=%s", name, self->sql_dir);
         return false;
     }
     char vbuf [16];
@@ -91,7 +92,7 @@ s_apply (led_store_t *self, const char *name, int version)
     if (!ok)
         led_store_abort (self);
     else
-        log_info ("store: migration applied version=%d file=%s schema=%s", version, name,
+        log_info ("migration applied version=%d file=%s schema=%s", version, name,
                   self->schema);
     free (text);
     return ok;
@@ -104,7 +105,7 @@ s_list (const char *dir_name, size_t *count_p)
 {
     DIR *dir = opendir (dir_name);
     if (!dir) {
-        log_warn ("store: cannot open migrations dir=%s errno=%d", dir_name, errno);
+        log_warn ("cannot open migrations dir=%s errno=%d", dir_name, errno);
         return NULL;
     }
     char **names = (char **) p2c_calloc (LED_MAX_MIGRATIONS, sizeof (char *));
@@ -130,7 +131,7 @@ led_migrate_run (led_store_t *self)
         return -1;
     int applied = 0;
     if (count == 0) {
-        log_warn ("store: no migrations dir=%s", self->sql_dir);
+        log_warn ("no migrations dir=%s", self->sql_dir);
         applied = -1;
     }
     //  Session-level lock: released by unlock, or by the server if we die

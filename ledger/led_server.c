@@ -57,7 +57,7 @@ s_to_worker (s_server_t *self, size_t w, const char *command, void *job)
     self->worker_dirty [w] = true;
     if (led_pipe_send (zactor_sock (self->workers [w]), command, job) == 0)
         return 0;
-    log_warn ("ledger: cannot reach the database thread");
+    log_warn ("cannot reach the database thread");
     return -1;
 }
 
@@ -92,14 +92,14 @@ static led_settle_t *
 s_pending_add (s_server_t *self, const char *sender, const char *task_id)
 {
     if (!task_id || !*task_id) {
-        log_debug ("ledger: settle without task id from=%s", sender);
+        log_debug ("settle without task id from=%s", sender);
         self->dropped++;
         return NULL;
     }
     if (self->pending_count >= self->pending_max) {
         //  The database cannot keep up; the scheduler will ask again
         self->dropped++;
-        log_debug ("ledger: settle dropped, queue full task=%.128s", task_id);
+        log_debug ("settle dropped, queue full task=%.128s", task_id);
         return NULL;
     }
     if (self->pending_count == self->pending_cap) {
@@ -199,7 +199,7 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
 {
     if (req->n_account_ids == 0 || req->n_account_ids > LED_MAX_BALANCE_QUERY) {
         self->dropped++;
-        log_debug ("ledger: balance query dropped ids=%zu from=%s", req->n_account_ids, sender);
+        log_debug ("balance query dropped ids=%zu from=%s", req->n_account_ids, sender);
         return;
     }
     led_balq_job_t *job = (led_balq_job_t *) zmalloc (sizeof (led_balq_job_t));
@@ -258,7 +258,7 @@ s_earnings_reply (s_server_t *self, led_earnings_job_t *job)
     msg.msg_case = P2C2R__INTERNAL__MSG_EARNINGS_REPLY;
     msg.earnings_reply = &reply;
     p2c_node_send (self->node, job->reply_to, &msg);
-    log_debug ("ledger: earnings account=%lld ok=%d code=%s", (long long) job->account_id,
+    log_debug ("earnings account=%lld ok=%d code=%s", (long long) job->account_id,
                reply.ok, reply.code);
 }
 
@@ -396,7 +396,7 @@ s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
         default:
             if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
                 self->dropped++;
-                log_debug ("ledger: unexpected message type=%s from=%s",
+                log_debug ("unexpected message type=%s from=%s",
                            p2c_msg_internal_name (msg), sender);
             }
             break;
@@ -427,7 +427,7 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
             ack.ok = false;
             ack.error = (char *) (it->error ? it->error : "rejected");
             self->rejected++;
-            log_warn ("ledger: settle rejected task=%s reason=\"%s\"", it->task_id, ack.error);
+            log_warn ("settle rejected task=%s reason=\"%s\"", it->task_id, ack.error);
         }
         else {
             ack.ok = true;
@@ -463,13 +463,13 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         self->batches++;
         if (batch->rc != 0) {
             self->failed_batches++;
-            log_warn ("ledger: batch not committed, no acks tasks=%zu", batch->count);
+            log_warn ("batch not committed, no acks tasks=%zu", batch->count);
         }
         //  Balances first: the scheduler then knows them when it releases
         if (batch->rc == 0)
             s_send_balances (self, &batch->balances);
         s_send_acks (self, batch);
-        log_debug ("ledger: batch acked tasks=%zu", batch->count);
+        log_debug ("batch acked tasks=%zu", batch->count);
         led_batch_destroy (&batch);
         s_dispatch (self);
     }
@@ -494,7 +494,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         msg.auth_reply = &reply;
         p2c_node_send (self->node, aj->reply_to, &msg);
         self->auths++;
-        log_info ("ledger: auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
+        log_info ("auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
                   aj->name, reply.ok, reply.code, (long long) aj->account_id);
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, aj));
     }
@@ -514,7 +514,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         msg.admin_reply = &reply;
         p2c_node_send (self->node, aj->reply_to, &msg);
         self->admins++;
-        log_info ("ledger: admin command=%s from=%s ok=%d code=%s", aj->command, aj->reply_to,
+        log_info ("admin command=%s from=%s ok=%d code=%s", aj->command, aj->reply_to,
                   reply.ok, reply.code);
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, aj));
     }
@@ -530,7 +530,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         zlistx_delete (self->earn_jobs, zlistx_find (self->earn_jobs, job));
     }
     else
-        log_warn ("ledger: unexpected answer from the database thread command=%s", command);
+        log_warn ("unexpected answer from the database thread command=%s", command);
 }
 
 static void
@@ -544,7 +544,7 @@ s_cron (s_server_t *self)
         p2c_metrics_http_cron (self->metrics, now);
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
-        log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
+        log_info ("stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
                   " batches=%llu failed_batches=%llu dropped=%llu auths=%llu admins=%llu"
                   " balance_updates=%llu pending=%zu wakeups=%llu",
                   (unsigned long long) self->settled, (unsigned long long) self->replays,
@@ -627,7 +627,7 @@ s_run (s_server_t *self)
         size_t nmetrics = self->metrics
             ? p2c_metrics_http_pollfds (self->metrics, items + nitems, 1 + LED_METRICS_CONNS) : 0;
         if (poll (items, nitems + nmetrics, timeout) < 0 && errno != EINTR) {
-            log_warn ("ledger: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             return false;
         }
         self->wakeups++;
@@ -686,7 +686,7 @@ led_server_actor (zsock_t *pipe, void *args)
         started = self->workers [w] != NULL;
     }
     if (!started) {
-        log_warn ("ledger: cannot start broker=%s", a->broker);
+        log_warn ("cannot start broker=%s", a->broker);
         for (size_t w = 0; w < self->nworkers; w++)
             zactor_destroy (&self->workers [w]);
         p2c_node_destroy (&self->node);
@@ -703,7 +703,7 @@ led_server_actor (zsock_t *pipe, void *args)
     self->earn_jobs = zlistx_new ();
     zlistx_set_destructor (self->earn_jobs, s_earn_job_free);
     self->stats_ms = self->started_ms = p2c_now_ms ();
-    log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
+    log_info ("started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
     //  a metrics port that cannot be bound is said in the log; the ledger
     //  goes on without it
@@ -714,7 +714,7 @@ led_server_actor (zsock_t *pipe, void *args)
     //  $TERM from our owner, or interrupted: then tell the owner
     if (!s_run (self))
         zstr_send (pipe, "STOPPED");
-    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
+    log_info ("stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
               (unsigned long long) self->settled, (unsigned long long) self->replays,
               self->pending_count, (unsigned long long) self->batches,
               (unsigned long long) self->wakeups);

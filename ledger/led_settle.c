@@ -1,4 +1,5 @@
 /*  The ledger's settlement (see led_settle.h). */
+#define P2C_LOG_COMPONENT "store"
 #include "led_settle.h"
 #include "led_store_int.h"
 #include "led_admin.h"
@@ -232,7 +233,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         if (PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "rates")) {
             //  Not written: the rates in force changed (or we never knew them)
             if (PQgetisnull (res, 0, 2)) {
-                log_warn ("store: no rates in force");
+                log_warn ("no rates in force");
                 PQclear (res);
                 break;
             }
@@ -240,10 +241,10 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
             self->settle_rates.gamer_per_hour = led_store_int64 (res, 0, 3);
             self->settle_rates.peer_per_hour = led_store_int64 (res, 0, 4);
             self->settle_rates.fee_bp = (int32_t) led_store_int64 (res, 0, 5);
-            log_debug ("store: rates in force id=%lld", (long long) self->settle_rate_id);
+            log_debug ("rates in force id=%lld", (long long) self->settle_rate_id);
             PQclear (res);
             if (attempt + 1 == LED_SETTLE_TRIES)
-                log_warn ("store: rates in force kept changing, batch not settled");
+                log_warn ("rates in force kept changing, batch not settled");
             continue;
         }
         s_take_outcomes (self, res, items, idx, n);
@@ -260,7 +261,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         }
         else
         if (it->status == LED_SETTLE_PENDING)
-            log_warn ("store: settled in the journal without a task row task=%s", it->task_id);
+            log_warn ("settled in the journal without a task row task=%s", it->task_id);
         if (it->status == LED_SETTLE_PENDING || it->status == LED_SETTLE_REJECTED)
             memset (&it->split, 0, sizeof it->split);
     }
@@ -354,7 +355,7 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
         return false;
     it->split.peer_earning = amount;
     it->status = LED_SETTLE_NEW;
-    log_info ("store: earning reversed task=%s account=%lld amount_pico=%lld"
+    log_info ("earning reversed task=%s account=%lld amount_pico=%lld"
               " earning_pico=%lld", it->task_id, (long long) peer, (long long) amount,
               (long long) earning);
     return true;
@@ -461,7 +462,7 @@ s_refund (led_store_t *self, const char *task_id, int64_t gamer, const char *cod
         return false;
     *amount_p = charge;
     *outcome = S_REFUND_NEW;
-    log_info ("store: charge refunded task=%s account=%lld amount_pico=%lld reason=\"%s\"",
+    log_info ("charge refunded task=%s account=%lld amount_pico=%lld reason=\"%s\"",
               task_id, (long long) payer, (long long) charge, reason);
     return true;
 }
@@ -512,7 +513,7 @@ s_failed_one (led_store_t *self, led_settle_t *it)
     it->split.gamer_charge = amount;
     it->status = fresh || outcome == S_REFUND_NEW ? LED_SETTLE_NEW : LED_SETTLE_REPLAY;
     if (fresh)
-        log_info ("store: failure recorded task=%s account=%lld code=%s refunded_pico=%lld",
+        log_info ("failure recorded task=%s account=%lld code=%s refunded_pico=%lld",
                   it->task_id, (long long) it->gamer_account, code, (long long) amount);
     return true;
 }

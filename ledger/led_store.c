@@ -2,6 +2,7 @@
     connecting sets up, the statement helpers its concept classes share
     (led_store_int.h), the gamer balances a call reports, and the journal's
     two-entry transfer. */
+#define P2C_LOG_COMPONENT "store"
 #include "led_store_int.h"
 #include "led_migrate.h"
 #include "led_rates.h"
@@ -118,7 +119,7 @@ led_store_log_error (led_store_t *self, const char *what, PGresult *res)
         err = self->conn ? PQerrorMessage (self->conn) : "no connection";
     int len = (int) strcspn (err, "\n");
     snprintf (self->error, sizeof self->error, "%.*s", len, err);
-    log_warn ("store: %s failed error=\"%.*s\"", what, len, err);
+    log_warn ("%s failed error=\"%.*s\"", what, len, err);
 }
 
 PGresult *
@@ -151,7 +152,7 @@ led_store_abort (led_store_t *self)
     if (!self->conn)
         return;
     if (PQstatus (self->conn) != CONNECTION_OK) {
-        log_warn ("store: connection lost");
+        log_warn ("connection lost");
         led_store_disconnect (self);
         return;
     }
@@ -173,7 +174,7 @@ void
 led_store_notice (void *arg, const char *message)
 {
     (void) arg;
-    log_debug ("store: notice message=\"%.*s\"", (int) strcspn (message, "\n"), message);
+    log_debug ("notice message=\"%.*s\"", (int) strcspn (message, "\n"), message);
 }
 
 //  Creates our schema when missing and puts it first on the search path;
@@ -227,7 +228,7 @@ s_load_accounts (led_store_t *self)
         0, NULL, PGRES_TUPLES_OK);
     if (!res || PQntuples (res) != 1 || PQgetisnull (res, 0, 0) || PQgetisnull (res, 0, 1)
         || PQgetisnull (res, 0, 2) || PQgetisnull (res, 0, 3)) {
-        log_warn ("store: system accounts missing schema=%s", self->schema);
+        log_warn ("system accounts missing schema=%s", self->schema);
         PQclear (res);
         return false;
     }
@@ -256,7 +257,7 @@ led_store_connect (led_store_t *self)
         led_store_disconnect (self);
         return -1;
     }
-    log_info ("store: connected host=%s dbname=%s schema=%s", PQhost (self->conn),
+    log_info ("connected host=%s dbname=%s schema=%s", PQhost (self->conn),
               PQdb (self->conn), self->schema);
     return 0;
 }

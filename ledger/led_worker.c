@@ -1,4 +1,5 @@
 /*  The ledger's database thread (see led_worker.h). */
+#define P2C_LOG_COMPONENT "worker"
 #include "led_worker.h"
 #include "led_accounts.h"
 #include "led_earnings.h"
@@ -116,7 +117,7 @@ s_ensure (s_worker_t *w)
         return true;
     }
     w->retry_ms = p2c_now_ms () + w->backoff_ms;
-    log_warn ("worker: database down retry_ms=%lld", (long long) w->backoff_ms);
+    log_warn ("database down retry_ms=%lld", (long long) w->backoff_ms);
     w->backoff_ms = w->backoff_ms * 2 > LED_BACKOFF_MAX_MS ? LED_BACKOFF_MAX_MS : w->backoff_ms * 2;
     return false;
 }
@@ -128,7 +129,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     for (size_t i = 0; i < batch->count; i++)
         batch->items [i].status = LED_SETTLE_PENDING;
     if (!s_ensure (w)) {
-        log_warn ("worker: batch not settled, database down tasks=%zu", batch->count);
+        log_warn ("batch not settled, database down tasks=%zu", batch->count);
         return;
     }
     int64_t start = p2c_now_us ();
@@ -138,11 +139,11 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     if (batch->rc != 0 && led_store_connected (w->store) && batch->count > 1) {
         //  The server refused the batch: settle one by one, so that one bad
         //  request cannot hold back the others on every retry
-        log_warn ("worker: batch failed, settling one by one tasks=%zu", batch->count);
+        log_warn ("batch failed, settling one by one tasks=%zu", batch->count);
         led_balances_t all = { NULL, 0 };
         for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++) {
             if (led_settle_batch (w->store, &batch->items [i], 1) != 0)
-                log_warn ("worker: task not settled task=%s", batch->items [i].task_id
+                log_warn ("task not settled task=%s", batch->items [i].task_id
                           ? batch->items [i].task_id : "");
             else {
                 //  Later balances of a gamer supersede earlier ones
@@ -161,7 +162,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     }
     if (!led_store_connected (w->store))
         s_ensure (w);       //  starts the backoff at once
-    log_debug ("worker: batch done tasks=%zu rc=%d us=%lld", batch->count, batch->rc,
+    log_debug ("batch done tasks=%zu rc=%d us=%lld", batch->count, batch->rc,
                (long long) (p2c_now_us () - start));
 }
 
@@ -308,7 +309,7 @@ s_worker_job (s_worker_t *w, zsock_t *pipe, const char *command, void *job)
         led_pipe_send (pipe, "EARNED", job);
     }
     else
-        log_warn ("worker: unknown command=%.16s", command);
+        log_warn ("unknown command=%.16s", command);
     return true;
 }
 
@@ -326,7 +327,7 @@ led_worker_actor (zsock_t *pipe, void *args)
         led_store_set_policy (w.store, &a->policy);
     zsock_signal (pipe, 0);
     if (!w.store) {
-        log_warn ("worker: bad store settings");
+        log_warn ("bad store settings");
     }
     else
         s_ensure (&w);
@@ -350,7 +351,7 @@ led_worker_actor (zsock_t *pipe, void *args)
         }
         item.revents = 0;
         if (poll (&item, 1, timeout) < 0 && errno != EINTR) {
-            log_warn ("worker: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             break;
         }
         if (zsys_interrupted)

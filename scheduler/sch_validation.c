@@ -287,13 +287,13 @@ s_judge (sch_core_t *self, sch_val_t *val, const sch_vent_t *w, int64_t now_us)
                 first_lost = true;
             if (e->paid) {
                 self->stats.paid_then_invalid++;
-                log_warn ("validation: paid result lost task=%s account=%" PRId64
-                          " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
+                p2c_log (P2C_LOG_WARN, "validation", "paid result lost task=%s account=%" PRId64
+                         " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
                 s_payout (self, e, val->type, true, now_us);
             }
             else
-                log_info ("validation: result lost task=%s account=%" PRId64,
-                          val->task_id, e->account);
+                p2c_log (P2C_LOG_INFO, "validation", "result lost task=%s account=%" PRId64,
+                         val->task_id, e->account);
         }
         else
         if (!e->paid && self->config.pay_checks) {
@@ -418,9 +418,10 @@ sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *
         return false;       //  a result without a version is judged as the current one
     self->stats.invalid_results++;
     self->stats.unknown_versions++;
-    log_warn ("validation: result lost task=%s account=%" PRId64 " reason=unknown_version"
-              " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
-              res->kernel_version ? res->kernel_version : "");
+    p2c_log (P2C_LOG_WARN, "validation",
+             "result lost task=%s account=%" PRId64 " reason=unknown_version"
+             " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
+             res->kernel_version ? res->kernel_version : "");
     if (sch_reputation_verdict (self, peer->rep, false, now_us))
         sch_peers_standing (self, peer->rep);
     sch_peers_refuse_type (self, peer, task->type);
