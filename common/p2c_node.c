@@ -25,6 +25,7 @@ struct _p2c_node_t {
     uint64_t dropped;           //  messages we could not queue or decode
     unsigned role;              //  our role bit (p2c_auth.h)
     uint64_t refused;           //  messages our role may not take from their sender
+    char stamp [P2C_NODE_STAMP_MAX];    //  the stamp of the message last returned
 };
 
 //  The process's identity (p2c_node_set_keys): its pair, the broker's
@@ -353,10 +354,17 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
             else
                 zhashx_delete (self->nodes, ev->node_id);
         }
+        memcpy (self->stamp, stamp, sizeof self->stamp);
         *sender_p = sender;
         return msg;
     }
     return NULL;
+}
+
+const char *
+p2c_node_stamp (p2c_node_t *self)
+{
+    return self->stamp;
 }
 
 //  Adds the frame [sender NUL stamp NUL body] as the broker writes it
@@ -483,6 +491,7 @@ p2c_node_test (bool verbose)
 
     zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
     P2c2r__Internal *got = NULL;
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), ""));
     for (int i = 0; i < 20 && !got; i++) {
         zpoller_wait (poller, 100);
         got = p2c_node_recv (node, &sender);
@@ -490,6 +499,8 @@ p2c_node_test (bool verbose)
     zpoller_destroy (&poller);
     P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT);
     P2C_CHECK (sender && !strcmp (sender, ""));
+    //  the stamp of what was returned, not of the refused ones before it
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), "broker"));
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
     P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);

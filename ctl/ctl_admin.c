@@ -3,6 +3,7 @@
     "ctl"; we wait for the AdminReply with the same corr, or time out. */
 #include "ctl.h"
 #include "p2c_node.h"
+#include "p2c_keys.h"
 #include "p2c_time.h"
 
 #include <czmq.h>
@@ -34,6 +35,16 @@ ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, jso
     *result_p = NULL;
     if (s_keys.set) {
         s_keys.set = false;
+        //  The operator key is the ctl node's pair: the broker lets only a
+        //  listed key in as ctl and stamps the ledger's copy with its name,
+        //  which the admin log keeps as "who". A key others could read is
+        //  no proof of who we are: refused before anything is sent.
+        if (s_keys.curve && p2c_keys_private (s_keys.dir, s_keys.name) != 0) {
+            fprintf (stderr, "p2c2r-ctl: not using the operator key %s/%s.key_secret (see"
+                     " above); nothing was sent, nothing was written\n", s_keys.dir,
+                     s_keys.name);
+            return CTL_EXIT_ERROR;
+        }
         if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
             return CTL_EXIT_ERROR;
     }

@@ -60,6 +60,7 @@ led_admin_job_destroy (led_admin_job_t **self_p)
     free (self->command);
     free (self->args_json);
     free (self->reply_to);
+    free (self->who);
     free (self->message);
     //  May hold a new API key
     if (self->result_json)
@@ -202,8 +203,8 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
         job->message = strdup ("the ledger database is unavailable");
         return;
     }
-    job->status = led_admin_run (w->store, job->command, job->args_json, &job->result_json,
-                                 &job->code, &job->message);
+    job->status = led_admin_run (w->store, job->who, job->command, job->args_json,
+                                 &job->result_json, &job->code, &job->message);
     if (job->status == LED_ADMIN_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))

@@ -52,6 +52,7 @@ typedef struct {
     //  input
     uint64_t corr;
     char *command, *args_json, *reply_to;
+    char *who;                  //  the operator key's name, from the broker's stamp
     //  output
     led_admin_status_t status;
     const char *code;           //  static, when not ok

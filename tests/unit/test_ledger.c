@@ -6,6 +6,7 @@
     ledger/sql, or P2C2R_TEST_SQL_DIR). */
 #include "led_accounts.h"
 #include "led_admin.h"
+#include "led_adminlog.h"
 #include "led_auth.h"
 #include "led_earnings.h"
 #include "led_fixture.h"
@@ -28,6 +29,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_settle",   led_settle_test },
     { "led_auth",     led_auth_test },
     { "led_admin",    led_admin_test },
+    { "led_adminlog", led_adminlog_test },
     { "led_accounts", led_accounts_test },
     { "led_payouts",  led_payouts_test },
     { "led_rates",    led_rates_test },
