@@ -30,6 +30,7 @@ typedef struct {
     const char *reference;      //  --reference for payout mark-paid
     const char *from;           //  --from for rates set
     const char *status;         //  --status for payout list
+    int64_t limit;              //  --limit for log
     int argc;                   //  positional arguments after the command
     char **argv;
     p2c_node_bus_t bus;         //  the bus's keys: writes use the ctl key
@@ -72,6 +73,11 @@ void ctl_admin_keys (bool curve, const char *dir, const char *name);
 
 int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                     json_t **result_p);
+
+//  ---- ctl_log.c
+//  `p2c2r-ctl log [--limit N]`: the admin log, newest first, and its head
+//  (seq and hash) to note elsewhere. Returns the exit status.
+int ctl_log (ctl_t *ctl);
 
 //  ---- ctl_keys.c
 //  `p2c2r-ctl keys init|list|add|revoke` on the key directory dir (no
