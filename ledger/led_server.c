@@ -821,7 +821,7 @@ led_server_test (bool verbose)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT } };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL } };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer

@@ -78,6 +78,7 @@ typedef struct {
     const char *sql_dir;
     p2c_rates_t rates;
     led_policy_t policy;        //  all zero: LED_POLICY_DEFAULT
+    const char *owner_conninfo; //  migrations' (the schema owner's); NULL or "": conninfo
 } led_worker_args_t;
 
 //  The actor function: zactor_new (led_worker_actor, &args). The actor

@@ -79,7 +79,14 @@ t_db () {
   T_DBNAME=e2e_$(date +%s)_$$
   psql "$T_ADMIN_DB" -qAt -c "CREATE DATABASE $T_DBNAME" >/dev/null || { echo "cannot create database"; exit 1; }
   T_DB=${T_ADMIN_DB/dbname=p2c2r/dbname=$T_DBNAME}
-  export T_DB
+  # The roles the migrations make (ledger/sql/008_roles.sql), each process
+  # with its own: the ledger runs as DB_ledger (T_DB, the owner's, only for
+  # the migrations: --owner-db), p2c2r-ctl reads as DB_reader; the tests'
+  # own checks (sql) stay the owner's. The cluster trusts local sockets, so
+  # no passwords.
+  T_LEDGER_DB="$T_DB user=${T_DBNAME}_ledger"
+  T_READER_DB="$T_DB user=${T_DBNAME}_reader"
+  export T_DB T_LEDGER_DB T_READER_DB
 }
 
 sql () { psql "$T_DB" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
@@ -128,7 +135,7 @@ start_stack () {
   SERVER=ws://127.0.0.1:$GW_PORT
   spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
   # New gamers get $1 to spend, so tests run under the funds check
-  spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
+  spawn ledger env P2C2R_DB="$T_LEDGER_DB" P2C2R_OWNER_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
       --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}" "$@"
   # SCHED_ARGS and GW_ARGS add settings for one test (word-split)
   spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" ${SCHED_ARGS:-}

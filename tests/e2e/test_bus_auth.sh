@@ -11,7 +11,7 @@
 PROBE=$ROOT/build/bench/bus_probe
 
 start_stack
-CTL=(env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" --broker "$BROKER")
+CTL=(env P2C2R_DB="$T_READER_DB" "$BIN/p2c2r-ctl" --broker "$BROKER")
 check "ctl writes through the closed bus with its key (account create)" \
   "${CTL[@]}" account create peer attacker-peer
 VICTIM=$(sql "SELECT id FROM accounts WHERE kind = 'gamer' AND name = 'probe'")
@@ -147,10 +147,16 @@ check "no API key is in the log" [ "$(sql "SELECT count(*) FROM admin_log WHERE 
 head_printed () { "${CTL[@]}" log | grep -Eq '^head: seq=[0-9]+ hash=[0-9a-f]{64}$'; }
 check "p2c2r-ctl log prints the head of the chain" head_printed
 # Append-only in the database: refused even to the owner, by the trigger
-# refused STATEMENT TEXT: the statement fails with a message holding TEXT
-refused () { local out; out=$(psql "$T_DB" -qAt -c "$1" 2>&1); [[ "$out" == *"$2"* ]]; }
-check "editing a log row is refused" refused "UPDATE admin_log SET who = 'x'" append-only
-check "deleting one too" refused "DELETE FROM admin_log" append-only
+# refused CONNINFO STATEMENT TEXT: the statement fails with a message holding TEXT
+refused () { local out; out=$(psql "$1" -qAt -c "$2" 2>&1); [[ "$out" == *"$3"* ]]; }
+check "as the ledger's role, editing a log row is refused" \
+  refused "$T_LEDGER_DB" "UPDATE admin_log SET who = 'x'" "permission denied"
+check "and deleting one" refused "$T_LEDGER_DB" "DELETE FROM admin_log" "permission denied"
+check "as the reader (p2c2r-ctl psql), writing anything is refused" \
+  refused "$T_READER_DB" "INSERT INTO admin_log (who, command, args) VALUES ('x', 'y', '{}')" "permission denied"
+check "even the owner's edit is refused while the trigger is on" \
+  refused "$T_DB" "UPDATE admin_log SET who = 'x'" append-only
+check "and the owner's deletion" refused "$T_DB" "DELETE FROM admin_log" append-only
 # The owner can switch the trigger off: the audit's chain check sees the edit
 SEQ=$(sql "SELECT min(seq) FROM admin_log WHERE who = 'ops-2'")
 sql "ALTER TABLE admin_log DISABLE TRIGGER admin_log_append_only;

@@ -13,6 +13,7 @@
 #include "led_migrate.h"
 #include "led_payouts.h"
 #include "led_rates.h"
+#include "led_roles.h"
 #include "led_config.h"
 #include "led_server.h"
 #include "led_settle.h"
@@ -33,6 +34,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_accounts", led_accounts_test },
     { "led_payouts",  led_payouts_test },
     { "led_rates",    led_rates_test },
+    { "led_roles",    led_roles_test },
     { "led_earnings", led_earnings_test },
     { "led_worker",   led_worker_test },
     { "led_server",   led_server_test },
