@@ -58,6 +58,8 @@ t_cleanup () {
   done
   if [ -n "$T_DBNAME" ]; then
     psql "$T_ADMIN_DB" -qAt -c "DROP DATABASE IF EXISTS $T_DBNAME" >/dev/null 2>&1
+    # and the roles its migrations made (cluster-wide: 008_roles.sql)
+    psql "$T_ADMIN_DB" -qAt -c "DROP ROLE IF EXISTS ${T_DBNAME}_ledger, ${T_DBNAME}_reader" >/dev/null 2>&1
   fi
   [ -n "$T_OWN_PG" ] && "$ROOT/deploy/local/pg.sh" stop "$T_OWN_PG" >/dev/null 2>&1
   if [ "$T_FAIL" = 0 ]; then rm -rf "$T_DIR"; else echo "logs kept in $T_DIR"; fi
