@@ -148,7 +148,26 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/p2c2r/sql
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 ledger/sql/*.sql $(DESTDIR)$(PREFIX)/share/p2c2r/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/alerts
+	install -m 0755 deploy/alerts/mail.sh $(DESTDIR)$(PREFIX)/share/p2c2r/alerts/
 	install -d $(DESTDIR)$(PREFIX)/share/p2c2r/web && cp -R web/. $(DESTDIR)$(PREFIX)/share/p2c2r/web/
+	$(Q)$(MAKE) --no-print-directory install-downloads
+
+# What the gateway serves for the one-line install (gateway/gw_install.c,
+# docs/deploy.md): the script, the agent for Debian 12 amd64 with its
+# SHA-256 (made here, so that a binary changed later no longer matches)
+# and its systemd unit, in PREFIX/share/p2c2r/downloads
+DL_DIR := $(DESTDIR)$(PREFIX)/share/p2c2r/downloads
+.PHONY: install-downloads
+install-downloads: bin/p2c2r-agent
+	install -d $(DL_DIR)
+	install -m 0644 deploy/install-agent.sh $(DL_DIR)/install.sh
+	install -m 0644 deploy/systemd/p2c2r-agent.service $(DL_DIR)/p2c2r-agent.service
+	@# the agent only where it is an amd64 build (else the gateway serves none: 404)
+	if [ "$$(uname -m)" = x86_64 ]; then \
+	  install -m 0755 bin/p2c2r-agent $(DL_DIR)/p2c2r-agent-linux-amd64 && \
+	  cd $(DL_DIR) && sha256sum p2c2r-agent-linux-amd64 >p2c2r-agent-linux-amd64.sha256; \
+	else echo "install-downloads: not amd64 ($$(uname -m)): no agent binary published"; fi
 
 # ---- libp2c2r, its examples and its install (issue 18; docs/sdk.md) ----
 # The library is lib/ with the protobuf and frame code it shares with the

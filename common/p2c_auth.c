@@ -20,6 +20,8 @@ typedef struct {
 //  The one table: every message type of proto/p2c2r.proto's Internal, who
 //  sends it and who takes it (docs/internals.md). A type missing here is
 //  refused everywhere. NodeHello goes to the broker only, never forwarded.
+//  A type may have several rows (any one allows): p2c2r-ctl asks the
+//  scheduler alone for its figures (`p2c2r-ctl alerts`).
 static const s_rule_t s_rules [] = {
     { P2C2R__INTERNAL__MSG_AUTH_REQUEST,    GW,         LED },
     { P2C2R__INTERNAL__MSG_AUTH_REPLY,      LED,        GW },
@@ -40,6 +42,8 @@ static const s_rule_t s_rules [] = {
     { P2C2R__INTERNAL__MSG_ADMIN_REPLY,     LED,        CTL },
     { P2C2R__INTERNAL__MSG_STATS_REQUEST,   GW,         SCH | LED },
     { P2C2R__INTERNAL__MSG_STATS_REPLY,     SCH | LED,  GW },
+    { P2C2R__INTERNAL__MSG_STATS_REQUEST,   CTL,        SCH },
+    { P2C2R__INTERNAL__MSG_STATS_REPLY,     SCH,        CTL },
     { P2C2R__INTERNAL__MSG_TASK_FAILED,     GW | SCH,   LED },
     { P2C2R__INTERNAL__MSG_DELIVER_ACK,     GW,         SCH },
     { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, GW,        LED },
@@ -81,8 +85,9 @@ p2c_auth_allowed (int msg_case, unsigned from, unsigned to)
     if (from == 0 || (from & (from - 1)) || to == 0 || (to & (to - 1)))
         return false;
     for (size_t i = 0; i < sizeof s_rules / sizeof s_rules [0]; i++)
-        if (s_rules [i].msg_case == msg_case)
-            return (s_rules [i].from & from) && (s_rules [i].to & to);
+        if (s_rules [i].msg_case == msg_case && (s_rules [i].from & from)
+            && (s_rules [i].to & to))
+            return true;
     return false;
 }
 
@@ -139,8 +144,8 @@ s_test_every_pair (void)
         { P2C2R__INTERNAL__MSG_BALANCE_QUERY, "scheduler>ledger" },
         { P2C2R__INTERNAL__MSG_ADMIN_REQUEST, "ctl>ledger" },
         { P2C2R__INTERNAL__MSG_ADMIN_REPLY, "ledger>ctl" },
-        { P2C2R__INTERNAL__MSG_STATS_REQUEST, "gateway>scheduler gateway>ledger" },
-        { P2C2R__INTERNAL__MSG_STATS_REPLY, "scheduler>gateway ledger>gateway" },
+        { P2C2R__INTERNAL__MSG_STATS_REQUEST, "gateway>scheduler gateway>ledger ctl>scheduler" },
+        { P2C2R__INTERNAL__MSG_STATS_REPLY, "scheduler>gateway ledger>gateway scheduler>ctl" },
         { P2C2R__INTERNAL__MSG_TASK_FAILED, "gateway>ledger scheduler>ledger" },
         { P2C2R__INTERNAL__MSG_DELIVER_ACK, "gateway>scheduler" },
         { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, "gateway>ledger" },
@@ -198,6 +203,10 @@ p2c_auth_test (bool verbose)
     P2C_CHECK (!p2c_auth_allowed (P2C2R__INTERNAL__MSG_TASK_ASSIGN, GW, GW));
     P2C_CHECK (p2c_auth_allowed (P2C2R__INTERNAL__MSG_TASK_SUBMIT, GW, SCH));
     P2C_CHECK (!p2c_auth_allowed (P2C2R__INTERNAL__MSG_TASK_SUBMIT, CTL, SCH));
+    //  ctl reads the scheduler's figures (alerts), never the ledger's
+    P2C_CHECK (p2c_auth_allowed (P2C2R__INTERNAL__MSG_STATS_REQUEST, CTL, SCH));
+    P2C_CHECK (!p2c_auth_allowed (P2C2R__INTERNAL__MSG_STATS_REQUEST, CTL, LED));
+    P2C_CHECK (!p2c_auth_allowed (P2C2R__INTERNAL__MSG_STATS_REPLY, LED, CTL));
     //  The right sender to the wrong receiver is refused too
     P2C_CHECK (!p2c_auth_allowed (P2C2R__INTERNAL__MSG_SETTLE_REQUEST, SCH, GW));
     //  Only the broker beats; nobody forwards a hello; an unknown type and

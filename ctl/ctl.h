@@ -74,6 +74,23 @@ void ctl_admin_keys (bool curve, const char *dir, const char *name);
 int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                     json_t **result_p);
 
+//  A connection to the broker as a node of service "ctl", with the bus
+//  identity of ctl_admin_keys (the operator key, refused unless its owner's
+//  alone: p2c_keys_private); NULL (said on stderr) when it cannot be made
+p2c_node_t *ctl_bus_node (const char *broker);
+
+//  ---- ctl_alerts.c
+//  `p2c2r-ctl alerts`: asks the scheduler through the broker for its
+//  figures (StatsRequest) and prints its alerts that fire or are pending
+//  (all of them with json). Returns 0 when none fires, 1 when some fire,
+//  2 when no scheduler answered.
+int ctl_alerts (const char *broker, int64_t timeout_ms, bool json);
+
+//  The alerts of a StatsReply's figures as lines, to f; how many fire
+size_t ctl_alerts_print (json_t *stats, FILE *f);
+
+void ctl_alerts_test (bool verbose);
+
 //  ---- ctl_log.c
 //  `p2c2r-ctl log [--limit N]`: the admin log, newest first, and its head
 //  (seq and hash) to note elsewhere. Returns the exit status.

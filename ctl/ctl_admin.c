@@ -28,31 +28,39 @@ ctl_admin_keys (bool curve, const char *dir, const char *name)
     s_keys.name = name;
 }
 
+p2c_node_t *
+ctl_bus_node (const char *broker)
+{
+    if (s_keys.set) {
+        //  The operator key is the ctl node's pair: the broker lets only a
+        //  listed key in as ctl and stamps what it forwards with the key's
+        //  name, which the admin log keeps as "who". A key others could
+        //  read proves nothing of who we are: refused before anything is
+        //  sent (and again at every try: set stays)
+        if (s_keys.curve && p2c_keys_private (s_keys.dir, s_keys.name) != 0) {
+            fprintf (stderr, "p2c2r-ctl: not using the operator key %s/%s.key_secret (see"
+                     " above); nothing was sent, nothing was written\n", s_keys.dir,
+                     s_keys.name);
+            return NULL;
+        }
+        s_keys.set = false;
+        if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
+            return NULL;
+    }
+    p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
+    if (!node)
+        fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);
+    return node;
+}
+
 int
 ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command, json_t *args,
                 json_t **result_p)
 {
     *result_p = NULL;
-    if (s_keys.set) {
-        s_keys.set = false;
-        //  The operator key is the ctl node's pair: the broker lets only a
-        //  listed key in as ctl and stamps the ledger's copy with its name,
-        //  which the admin log keeps as "who". A key others could read is
-        //  no proof of who we are: refused before anything is sent.
-        if (s_keys.curve && p2c_keys_private (s_keys.dir, s_keys.name) != 0) {
-            fprintf (stderr, "p2c2r-ctl: not using the operator key %s/%s.key_secret (see"
-                     " above); nothing was sent, nothing was written\n", s_keys.dir,
-                     s_keys.name);
-            return CTL_EXIT_ERROR;
-        }
-        if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
-            return CTL_EXIT_ERROR;
-    }
-    p2c_node_t *node = p2c_node_new (broker, "ctl", NULL);
-    if (!node) {
-        fprintf (stderr, "p2c2r-ctl: cannot open a connection to the broker %s\n", broker);
+    p2c_node_t *node = ctl_bus_node (broker);
+    if (!node)
         return CTL_EXIT_ERROR;
-    }
     char *args_text = json_dumps (args, JSON_COMPACT);
     uint64_t corr = ((uint64_t) randof (0x7fffffff) << 20) ^ (uint64_t) p2c_now_us ();
     P2c2r__AdminRequest req = P2C2R__ADMIN_REQUEST__INIT;

@@ -44,6 +44,9 @@ const char *ctl_usage =
     "  keys add NAME SERVICE [PUBLIC_KEY]     lists a key for gateway|scheduler|ledger|ctl; makes\n"
     "                                         the pair (NAME.key_secret) unless PUBLIC_KEY is given\n"
     "  keys revoke NAME                       refused from the broker's next reread on (1 s)\n"
+    "The server's alerts (the scheduler, via --broker, no database):\n"
+    "  alerts [--json]                        firing and pending alerts: since, value, threshold;\n"
+    "                                         exits 1 when one fires (--json: every rule)\n"
     "ACCOUNT is an id, KIND:NAME, or a name that only one gamer, peer or admin has.";
 
 #define CTL_AUDIT_SHOW 100          //  rows printed per failed check

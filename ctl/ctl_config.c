@@ -14,7 +14,7 @@ static const p2c_cfg_t s_table [] = {
       .help = "PostgreSQL conninfo (a secret: prefer P2C2R_DB or @FILE)" },
     { "schema", P2C_CFG_STR, S_F (schema), "public", .help = "schema of the ledger's tables" },
     { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555",
-      .help = "broker endpoint, for writes through the ledger" },
+      .help = "broker endpoint, for writes through the ledger and alerts from the scheduler" },
     { "timeout-ms", P2C_CFG_INT64, S_F (timeout_ms), "10000", 100, 600000,
       .help = "how long a write waits for the ledger's answer" },
     { "json", P2C_CFG_BOOL, S_F (json), "false", .help = "print JSON for scripts" },

@@ -124,6 +124,21 @@ main (int argc, char *argv [])
         ctl_config_free (&ctl);
         return rc;
     }
+    //  The alerts come from the scheduler, over the bus
+    if (our_argc > 1 && !strcmp (argv [1], "alerts")) {
+        free (saved);
+        if (our_argc > 2) {
+            fprintf (stderr, "usage: p2c2r-ctl [--json] alerts\n");
+            ctl_config_free (&ctl);
+            return CTL_EXIT_ERROR;
+        }
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        ctl_admin_keys (ctl.bus.curve, ctl.bus.keys, ctl.bus.key_name);
+        rc = ctl_alerts (ctl.broker, ctl.timeout_ms, ctl.json);
+        ctl_config_free (&ctl);
+        return rc;
+    }
     if (!*ctl.db) {
         fprintf (stderr, "p2c2r-ctl: no database: set P2C2R_DB or --db\n");
         free (saved);

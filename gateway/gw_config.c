@@ -1,5 +1,6 @@
 /*  The gateway's settings table (see gw_config.h). */
 #include "gw_config.h"
+#include "gw_install.h"
 #include "p2c_cfg.h"
 #include "p2c_test.h"
 
@@ -80,6 +81,12 @@ static const p2c_cfg_t s_table [] = {
     { "web-root", P2C_CFG_STR, S_F (server.web_root), "",
       .help = "static files served over HTTP (default: web/ beside bin/ when run from the"
       " source tree, else PREFIX/share/p2c2r/web)" },
+    { "public-url", P2C_CFG_STR, S_F (server.public_url), "",
+      .help = "this server's address as contributors reach it, http(s)://HOST[:PORT], filled"
+      " into /install.sh (default: each request's Host header)" },
+    { "downloads-dir", P2C_CFG_STR, S_F (server.downloads_dir), "",
+      .help = "install.sh and the agent binary p2c2r-agent-linux-amd64 (with its .sha256)"
+      " served under /install.sh and /downloads/ (default: PREFIX/share/p2c2r/downloads)" },
     { .name = NULL }
 };
 #undef S_F
@@ -110,6 +117,11 @@ s_check (void *arg)
         st->default_deadline_ms = st->max_deadline_ms;
     if ((*st->tls_cert != 0) != (*st->tls_key != 0)) {
         fprintf (stderr, "p2c2r-gateway: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (*st->public_url && !gw_install_url_ok (st->public_url)) {
+        fprintf (stderr, "p2c2r-gateway: --public-url wants http(s)://HOST[:PORT], not '%s'\n",
+                 st->public_url);
         return -1;
     }
     return 0;
@@ -173,4 +185,12 @@ gw_config_test (bool verbose)
     P2C_CHECK (gw_config_load (&cfg, 3, argv3, NULL) == -1);
     char *argv4 [] = { a0, b3, b4, NULL };
     P2C_CHECK (gw_config_load (&cfg, 3, argv4, NULL) == -1);
+    //  ... a public URL a shell would read more into
+    char c1 [] = "--public-url", c2 [] = "https://x.org;id", c3 [] = "https://x.org:8443";
+    char *argv5 [] = { a0, c1, c2, NULL };
+    P2C_CHECK (gw_config_load (&cfg, 3, argv5, NULL) == -1);
+    char *argv6 [] = { a0, c1, c3, NULL };
+    P2C_CHECK (gw_config_load (&cfg, 3, argv6, NULL) == 0);
+    P2C_CHECK (!strcmp (cfg.server.public_url, "https://x.org:8443"));
+    gw_config_free (&cfg);
 }

@@ -1,5 +1,6 @@
-/*  Static files below a web root (the dashboard, the browser SDK, the
-    install script), served by the gateway's HTTP. A URL path maps to a
+/*  Static files below a web root (the dashboard, the browser SDK),
+    served by the gateway's HTTP (/install.sh and /downloads/ are
+    gw_install's, not the web root's). A URL path maps to a
     file under the root; "/" and directories map to their index.html.
     Nothing outside the root is ever read: paths with "." or ".."
     segments are refused, and the resolved path (symlinks followed) must

@@ -163,6 +163,27 @@ s_readyz (gw_http_t *self, gw_http_answer_t *a)
     s_answer (self, a, ok ? 200 : 503, "text/plain", text, (size_t) n);
 }
 
+//  The "alerts" of /api/stats: the scheduler's rules (scheduler/sch_alerts.c)
+//  as it sent them, and, when a server did not answer in time, the
+//  gateway's own server_down for it (no since: we do not keep state)
+static json_t *
+s_alerts (gw_stats_job_t *job)
+{
+    json_t *alerts = json_array ();
+    json_t *theirs = job->sched ? json_object_get (job->sched, "alerts") : NULL;
+    if (json_is_array (theirs))
+        json_array_extend (alerts, theirs);
+    const char *gone [2] = { job->sched ? NULL : "scheduler", job->ledger ? NULL : "ledger" };
+    for (int i = 0; i < 2; i++)
+        if (gone [i])
+            json_array_append_new (alerts, json_pack (
+                "{s:s, s:s, s:n, s:i, s:i, s:s, s:s, s:s}", "name", "server_down", "state",
+                "firing", "since", "value", 1, "threshold", 0, "summary",
+                "a server process did not answer the gateway's stats request", "detail",
+                gone [i], "source", "gateway"));
+    return alerts;
+}
+
 //  Hands the /api/stats answer with the figures that came to the glue and
 //  frees the job, which the caller took off the list first: the answer
 //  goes out through the glue, which may call back into this class (a
@@ -185,10 +206,10 @@ s_stats_finish (gw_http_t *self, gw_stats_job_t **job_p)
         json_array_append_new (missing, json_string ("scheduler"));
     if (!job->ledger)
         json_array_append_new (missing, json_string ("ledger"));
-    json_t *root = json_pack ("{s:o, s:O, s:O, s:o}", "gateway", gw,
+    json_t *root = json_pack ("{s:o, s:O, s:O, s:o, s:o}", "gateway", gw,
                               "scheduler", job->sched ? job->sched : json_null (),
                               "ledger", job->ledger ? job->ledger : json_null (),
-                              "missing", missing);
+                              "missing", missing, "alerts", s_alerts (job));
     char *text = root ? json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref (root);
     gw_http_answer_t a = { 0, NULL, NULL, 0 };
@@ -450,7 +471,8 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     //  It waits for both services' figures
     P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 1000, &a));
     P2C_CHECK (fio->to_scheduler == 1 && fio->to_ledger == 1 && !fio->done_conn);
-    s_stats_reply (http, "scheduler", fio->corr, "{\"peers\":1}");
+    s_stats_reply (http, "scheduler", fio->corr, "{\"peers\":1,\"alerts\":[{\"name\":"
+                   "\"peers_low\",\"state\":\"firing\"}]}");
     P2C_CHECK (!fio->done_conn);
     s_stats_reply (http, "ledger", fio->corr, "not json");
     P2C_CHECK (fio->done_conn == &conn_a && fio->done.status == 200
@@ -460,6 +482,10 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
                                                              "peers")) == 1);
     P2C_CHECK (root && json_is_string (json_object_get (json_object_get (root, "ledger"), "error")));
     P2C_CHECK (root && json_array_size (json_object_get (root, "missing")) == 0);
+    //  the scheduler's alerts, at the top
+    json_t *alerts = root ? json_object_get (root, "alerts") : NULL;
+    P2C_CHECK (json_array_size (alerts) == 1 && !strcmp (json_string_value (json_object_get (
+                   json_array_get (alerts, 0), "name")), "peers_low"));
     P2C_CHECK (root && !strcmp (json_string_value (json_object_get (
                    json_object_get (root, "gateway"), "node")), "gateway-test"));
     json_decref (root);
@@ -478,6 +504,10 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     root = json_loads (s_body (&fio->done, 16), 0, NULL);
     P2C_CHECK (root && json_is_null (json_object_get (root, "ledger"))
                && json_array_size (json_object_get (root, "missing")) == 1);
+    //  the ledger that did not answer is the gateway's own server_down
+    alerts = root ? json_object_get (root, "alerts") : NULL;
+    P2C_CHECK (json_array_size (alerts) == 1 && !strcmp (json_string_value (json_object_get (
+                   json_array_get (alerts, 0), "detail")), "ledger"));
     json_decref (root);
     //  A connection that closed while waiting gets nothing
     fio->done_conn = NULL;

@@ -18,6 +18,7 @@
 #include "gw_server.h"
 #include "gw_core.h"
 #include "gw_http.h"
+#include "gw_install.h"
 #include "p2c_log.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
@@ -47,6 +48,7 @@ struct _gw_server_t {
     p2c_node_t *node;           //  broker connection
     gw_core_t *core;            //  the gateway's rules and sessions
     gw_http_t *http;            //  the HTTP pages and files
+    gw_install_t *install;      //  /install.sh and /downloads/ (gw_install)
     lws_sorted_usec_list_t cron;
     volatile sig_atomic_t stop; //  stop requests (signals) so far
     bool stopping;              //  the loop ends now
@@ -170,6 +172,43 @@ s_drain (gw_server_t *self)
 // ---------------------------------------------------------------------------
 //  HTTP: the answers come from gw_http
 
+static bool s_trusted (const char *list, const char *addr);
+
+//  The one-line install's files (gw_install), with what the request says
+//  of the address it was sent to: its Host header, and X-Forwarded-Proto
+//  only from a trusted proxy
+static void
+s_on_install (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const char *path)
+{
+    char host [300], proto [16], ip [64];
+    gw_install_request_t req = { NULL, NULL, self->tls_cert != NULL };
+    //  HTTP/2 (ALPN over TLS) says :authority instead of Host
+    enum lws_token_indexes tok = lws_hdr_total_length (wsi, WSI_TOKEN_HOST) > 0
+                               ? WSI_TOKEN_HOST : WSI_TOKEN_HTTP_COLON_AUTHORITY;
+    if (lws_hdr_total_length (wsi, tok) < (int) sizeof host
+        && lws_hdr_copy (wsi, host, sizeof host, tok) > 0)
+        req.host = host;
+    if (!lws_get_peer_simple (wsi, ip, sizeof ip))
+        ip [0] = 0;
+    if (*self->cfg.trusted_proxies && s_trusted (self->cfg.trusted_proxies, ip)
+        && lws_hdr_custom_copy (wsi, proto, sizeof proto, "x-forwarded-proto:", 18) > 0)
+        req.proto = proto;
+    gw_http_answer_t *a = &pss->answer;
+    memset (a, 0, sizeof *a);
+    a->status = gw_install_get (self->install, path, &req, LWS_PRE, &a->buf, &a->len, &a->type);
+    if (!a->buf) {
+        //  404 and errors: a short text body
+        const char *text = a->status == 404 ? "not found\n" : "error\n";
+        a->len = strlen (text);
+        a->buf = (uint8_t *) malloc (LWS_PRE + a->len);
+        if (a->buf)
+            memcpy (a->buf + LWS_PRE, text, a->len);
+        a->type = "text/plain";
+    }
+    pss->http_phase = 1;
+    lws_callback_on_writable (wsi);
+}
+
 //  lws hands over the path decoded (%XX) and without the query; a path
 //  with a NUL decoded into it names nothing (passed on as "", a 404)
 static int
@@ -177,6 +216,10 @@ s_on_http (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const char *uri, s
 {
     bool get = lws_hdr_total_length (wsi, WSI_TOKEN_GET_URI) > 0 && uri;
     const char *path = !get ? NULL : strnlen (uri, len + 1) == len ? uri : "";
+    if (gw_install_owns (path)) {
+        s_on_install (self, wsi, pss, path);
+        return 0;
+    }
     if (gw_http_get (self->http, wsi, path, p2c_now_ms (), &pss->answer)) {
         pss->http_phase = 1;
         lws_callback_on_writable (wsi);
@@ -241,10 +284,14 @@ s_cron (lws_sorted_usec_list_t *sul)
 // ---------------------------------------------------------------------------
 //  libwebsockets callbacks
 
-//  Whether addr is one of the comma-separated trusted proxies
+//  Whether addr is one of the comma-separated trusted proxies. lws names
+//  an IPv4 peer of a dual-stack socket in its IPv6 form (::ffff:a.b.c.d):
+//  that is the IPv4 address the operator lists
 static bool
 s_trusted (const char *list, const char *addr)
 {
+    if (!strncmp (addr, "::ffff:", 7) && strchr (addr + 7, '.'))
+        addr += 7;
     size_t n = strlen (addr);
     for (const char *p = list; p && *p; ) {
         const char *comma = strchr (p, ',');
@@ -509,6 +556,7 @@ s_make_parts (gw_server_t *self)
     gw_http_config_t hconfig = { self->cfg.web_root, self->cfg.stats_timeout_ms, LWS_PRE };
     gw_http_io_t hio = { s_io_send, s_io_services, s_io_broker_alive, s_io_http_done, self };
     self->http = gw_http_new (self->core, &hconfig, &hio);
+    self->install = gw_install_new (self->cfg.downloads_dir, self->cfg.public_url);
     return 0;
 }
 
@@ -594,6 +642,8 @@ gw_server_new (const gw_settings_t *settings)
     }
     self->cfg.region = NULL;
     self->cfg.web_root = NULL;
+    self->cfg.public_url = NULL;
+    self->cfg.downloads_dir = NULL;
     lws_sul_schedule (self->ctx, 0, &self->cron, s_cron, GW_CRON_MS * LWS_US_PER_MS);
     log_info ("gateway: listening host=%s port=%d node=%s broker=%s auth=%s tls=%s task_prefix=%s",
               *self->host ? self->host : "*", gw_server_port (self), p2c_node_id (self->node),
@@ -616,6 +666,7 @@ gw_server_destroy (gw_server_t **self_p)
         self->ctx = NULL;
     }
     gw_http_destroy (&self->http);
+    gw_install_destroy (&self->install);
     gw_core_destroy (&self->core);
     free (self->tls_cert);
     free (self->tls_key);
@@ -738,4 +789,7 @@ gw_server_test (bool verbose)
     P2C_CHECK (!s_trusted ("10.0.0.1,10.0.0.2", "10.0.0.3"));
     P2C_CHECK (!s_trusted ("10.0.0.10", "10.0.0.1"));
     P2C_CHECK (!s_trusted ("", "10.0.0.1"));
+    P2C_CHECK (s_trusted ("10.0.0.1", "::ffff:10.0.0.1"));
+    P2C_CHECK (!s_trusted ("10.0.0.1", "::ffff:10.0.0.2"));
+    P2C_CHECK (s_trusted ("::1", "::1"));
 }

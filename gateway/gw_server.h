@@ -49,6 +49,10 @@ typedef struct {
                                 //  of the same region first ("" none)
     const char *web_root;       //  static files served over HTTP; NULL or "": the
                                 //  default (gw_files_default_root)
+    const char *public_url;     //  this server's address in /install.sh; NULL or "":
+                                //  from each request's Host header (gw_install)
+    const char *downloads_dir;  //  /install.sh and the agent binary; NULL or "":
+                                //  the default (gw_install_default_dir)
 } gw_settings_t;
 
 typedef struct _gw_server_t gw_server_t;

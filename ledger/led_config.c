@@ -19,6 +19,8 @@ static const p2c_cfg_t s_table [] = {
     { "broker", P2C_CFG_STR, S_F (broker), "tcp://127.0.0.1:5555", .help = "broker endpoint" },
     { "node-id", P2C_CFG_STR, S_F (node_id), "",
       .help = "node id on the broker (default: ledger-HOST-PID-RANDOM)" },
+    { "metrics-listen", P2C_CFG_STR, S_F (metrics_listen), "127.0.0.1:9467",
+      .help = "HOST:PORT of the Prometheus /metrics listener (empty: none)" },
     { "db", P2C_CFG_SECRET, S_F (db.conninfo), "",
       .help = "PostgreSQL conninfo, e.g. 'host=/tmp/pg/run port=5432 dbname=p2c2r user=p2c2r'"
       " (a secret: prefer P2C2R_DB or @FILE; never logged)" },

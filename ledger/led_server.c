@@ -1,6 +1,8 @@
 /*  The ledger server (see led_server.h). */
 #include "led_server.h"
 #include "led_earnings.h"
+#include "led_metrics.h"
+#include "p2c_metrics_http.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
 #include "p2c_node.h"
@@ -39,7 +41,11 @@ typedef struct {
     uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
     uint64_t admins, balance_updates, stats_requests;
     int64_t started_ms;         //  for uptime_s in the stats
+    p2c_metrics_http_t *metrics;    //  /metrics, or NULL
 } s_server_t;
+
+//  Connections the /metrics listener takes at once
+#define LED_METRICS_CONNS 8
 
 //  Hands a job to database thread w; 0 or -1 when its pipe is gone (said
 //  in the log). Its pipe is then read before the loop sleeps: a send may
@@ -301,10 +307,9 @@ s_send_balances (s_server_t *self, const led_balances_t *balances)
 //  A gateway's /api/stats asks for our figures: the counters this loop
 //  keeps, answered at once (no database round trip, so a busy database
 //  never delays the page; the money itself is p2c2r-ctl's to report)
-static void
-s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
+static json_t *
+s_stats (s_server_t *self)
 {
-    self->stats_requests++;
     size_t inflight = 0;
     for (size_t w = 0; w < self->nworkers; w++)
         inflight += self->inflights [w] != NULL;
@@ -326,6 +331,23 @@ s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
         "inflight_batches", (json_int_t) inflight,
         "db_workers", (json_int_t) self->nworkers,
         "uptime_s", (json_int_t) ((p2c_now_ms () - self->started_ms) / 1000));
+    return root;
+}
+
+//  Prometheus' scrape: the same figures
+static void
+s_render (void *arg, FILE *f)
+{
+    json_t *stats = s_stats ((s_server_t *) arg);
+    led_metrics_render (stats, f);
+    json_decref (stats);
+}
+
+static void
+s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
+{
+    self->stats_requests++;
+    json_t *root = s_stats (self);
     char *json = root ? json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref (root);
     P2c2r__StatsReply reply = P2C2R__STATS_REPLY__INIT;
@@ -515,6 +537,8 @@ s_cron (s_server_t *self)
     //  Sending may have made the socket readable without a new event
     self->node_dirty = true;
     int64_t now = p2c_now_ms ();
+    if (self->metrics)
+        p2c_metrics_http_cron (self->metrics, now);
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
         log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
@@ -545,7 +569,7 @@ s_cron (s_server_t *self)
 static bool
 s_run (s_server_t *self)
 {
-    struct pollfd items [2 + LED_MAX_DB_WORKERS];
+    struct pollfd items [2 + LED_MAX_DB_WORKERS + 1 + LED_METRICS_CONNS];
     items [0] = (struct pollfd) { zsock_fd (self->pipe), POLLIN, 0 };
     items [1] = (struct pollfd) { p2c_node_fd (self->node), POLLIN, 0 };
     for (size_t w = 0; w < self->nworkers; w++) {
@@ -596,7 +620,10 @@ s_run (s_server_t *self)
         int timeout = dirty ? 0 : (int) (cron_at > now ? cron_at - now : 0);
         for (nfds_t i = 0; i < nitems; i++)
             items [i].revents = 0;
-        if (poll (items, nitems, timeout) < 0 && errno != EINTR) {
+        //  the metrics listener's sockets come last, afresh each time
+        size_t nmetrics = self->metrics
+            ? p2c_metrics_http_pollfds (self->metrics, items + nitems, 1 + LED_METRICS_CONNS) : 0;
+        if (poll (items, nitems + nmetrics, timeout) < 0 && errno != EINTR) {
             log_warn ("ledger: poll failed errno=%d", errno);
             return false;
         }
@@ -607,6 +634,8 @@ s_run (s_server_t *self)
         for (size_t w = 0; w < self->nworkers; w++)
             if (items [2 + w].revents)
                 self->worker_dirty [w] = true;
+        if (nmetrics)
+            p2c_metrics_http_handle (self->metrics, items + nitems, nmetrics);
     }
     return false;
 }
@@ -673,6 +702,10 @@ led_server_actor (zsock_t *pipe, void *args)
     self->stats_ms = self->started_ms = p2c_now_ms ();
     log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
+    //  a metrics port that cannot be bound is said in the log; the ledger
+    //  goes on without it
+    if (a->metrics_listen && *a->metrics_listen)
+        self->metrics = p2c_metrics_http_new (a->metrics_listen, LED_METRICS_CONNS, s_render, self);
     zsock_signal (pipe, 0);
 
     //  $TERM from our owner, or interrupted: then tell the owner
@@ -694,6 +727,7 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->admin_jobs);
     zlistx_destroy (&self->balq_jobs);
     zlistx_destroy (&self->earn_jobs);
+    p2c_metrics_http_destroy (&self->metrics);
     p2c_node_destroy (&self->node);
 }
 
@@ -821,7 +855,7 @@ led_server_test (bool verbose)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL } };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL }, NULL };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer

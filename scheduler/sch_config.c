@@ -111,6 +111,32 @@ static const p2c_cfg_t s_table [] = {
       " (0: never)" },
     { "tile-max", P2C_CFG_SIZE, S_F (core.tile_max), "16", 2, 64,
       .help = "most tiles of one frame" },
+    //  operators: Prometheus' scrape and the server's own alerts (issues 19, 21)
+    { "metrics-listen", P2C_CFG_STR, S_F (metrics_listen), "127.0.0.1:9466",
+      .help = "HOST:PORT of the Prometheus /metrics listener (empty: none)" },
+    { "alert-for-s", P2C_CFG_INT64, S_F (core.alerts.for_ms), "60", 0, 86400,
+      .help = "an alert's condition holds this long before it fires", .scale = 1000 },
+    { "alert-window-s", P2C_CFG_INT64, S_F (core.alerts.window_ms), "300", 1, 600,
+      .help = "window of the latency and settlement alerts", .scale = 1000 },
+    { "alert-peers-min", P2C_CFG_UINT32, S_F (core.alerts.peers_min), "1", 0, 10000000,
+      .help = "alert peers_low fires with fewer peers online (0: off)" },
+    { "alert-latency-p99-ms", P2C_CFG_INT64, S_F (core.alerts.latency_p99_ms), "5000", 0,
+      3600000, .help = "alert latency_high fires when the window's p99 is above (0: off)" },
+    { "alert-queue-max", P2C_CFG_SIZE, S_F (core.alerts.queue_max), "1000", 0, 100000000,
+      .help = "alert queue_backlog fires with more tasks waiting for a slot (0: off)" },
+    { "alert-settle-failures", P2C_CFG_UINT32, S_F (core.alerts.settle_failures), "10", 0,
+      1000000, .help = "alert settle_failures fires at this many settlement resends and"
+      " refusals in the window (0: off)" },
+    { "alert-exec", P2C_CFG_STR, S_F (alert_exec), "",
+      .help = "command run once per change of an alert's state, the alert in its environment"
+      " (P2C2R_ALERT_NAME, _STATE, _VALUE, _THRESHOLD, _SINCE, ...); split at spaces, no"
+      " shell (empty: none)" },
+    { "alert-exec-shell", P2C_CFG_BOOL, S_F (alert_exec_shell), "false",
+      .help = "run --alert-exec through /bin/sh -c" },
+    { "alert-exec-max", P2C_CFG_SIZE, S_F (alert_exec_max), "4", 1, 64,
+      .help = "alert commands running at once (more wait in a queue of 64)" },
+    { "alert-exec-timeout-s", P2C_CFG_INT64, S_F (alert_exec_timeout_ms), "30", 1, 3600,
+      .help = "an alert command still running after this is killed", .scale = 1000 },
     { .name = NULL }
 };
 #undef S_F
@@ -204,6 +230,10 @@ sch_config_test (bool verbose)
     P2C_CHECK (cfg.core.validation_type [0] == SCH_VAL_DEFAULT);
     P2C_CHECK (!cfg.core.needs_gpu [0] && cfg.core.needs_ram_gb [0] == 0);
     P2C_CHECK (cfg.core.tile_px == 518400 && cfg.core.tile_max == 16);
+    P2C_CHECK (!strcmp (cfg.metrics_listen, "127.0.0.1:9466") && !*cfg.alert_exec);
+    P2C_CHECK (cfg.core.alerts.for_ms == 60000 && cfg.core.alerts.window_ms == 300000
+               && cfg.core.alerts.peers_min == 1 && cfg.core.alerts.latency_p99_ms == 5000
+               && cfg.alert_exec_timeout_ms == 30000);
     sch_config_free (&cfg);
     P2C_CHECK (cfg.broker == NULL);
 

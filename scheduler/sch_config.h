@@ -17,6 +17,11 @@ typedef struct {
     char *node_id;              //  "": made up by p2c_node
     char *validation_types;     //  per task type modes, as given (into core.validation_type)
     char *needs;                //  resources per task type, as given (into core.needs_*)
+    char *metrics_listen;       //  HOST:PORT of /metrics; "": none
+    char *alert_exec;           //  the alerts' hook command; "": none
+    bool alert_exec_shell;      //  run it through /bin/sh -c
+    size_t alert_exec_max;      //  hook runs at once
+    int64_t alert_exec_timeout_ms;  //  a run still going after this is killed
     sch_core_config_t core;     //  the rules' settings
     p2c_node_bus_t bus;         //  the bus's keys
 } sch_config_t;

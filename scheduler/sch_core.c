@@ -194,6 +194,8 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
         self->ring [i] = zlistx_new ();
         assert (self->index [i]);
     }
+    self->alerts = sch_alerts_new (&c->alerts);
+    self->broker = self->ledgers = self->gateway_nodes = -1;
     return self;
 }
 
@@ -244,6 +246,7 @@ sch_core_destroy (sch_core_t **self_p)
     sch_payouts_destroy (&self->payouts);
     sch_outbox_destroy (&self->outbox);
     sch_cache_destroy (&self->cache);
+    sch_alerts_destroy (&self->alerts);
     for (size_t i = 0; i < self->ntypes; i++)
         zlistx_destroy (&self->ring [i]);
     free (self);
@@ -571,6 +574,7 @@ s_on_settle_ack (sch_core_t *self, const P2c2r__SettleAck *ack, int64_t now_us)
     else {
         char *text = sch_strndup_bounded (ack->error, SCH_MAX_ERROR_TEXT);
         log_info ("settlement refused id=%s", task->id);
+        self->stats.settle_refused++;
         sch_tasks_deliver_error (self, task, SCH_ERR_UNAVAILABLE, *text ? text : "settlement failed");
         free (text);
     }
@@ -674,6 +678,37 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
                 sch_peers_standing (self, r);
     }
     sch_stats_status (self, now_us);
+    //  the alerts twice a second: the latency rule sorts up to 4096
+    //  figures, and no threshold means anything finer
+    if (now_us >= self->alerts_next_us) {
+        self->alerts_next_us = now_us + SCH_ALERTS_EVAL_US;
+        sch_alerts_input_t in = {
+            .peers = zhashx_size (self->peers), .queued = self->stats.queued,
+            .settle_failures = self->stats.settle_retries + self->stats.settle_refused,
+            .broker = self->broker, .ledgers = self->ledgers, .gateways = self->gateway_nodes
+        };
+        sch_alerts_eval (self->alerts, &in, now_us);
+    }
+}
+
+void
+sch_core_set_services (sch_core_t *self, int broker, int ledgers, int gateways)
+{
+    self->broker = broker;
+    self->ledgers = ledgers;
+    self->gateway_nodes = gateways;
+}
+
+void
+sch_core_set_alert_hook (sch_core_t *self, sch_alert_fn *fn, void *arg)
+{
+    sch_alerts_set_hook (self->alerts, fn, arg);
+}
+
+sch_alerts_t *
+sch_core_alerts (sch_core_t *self)
+{
+    return self->alerts;
 }
 
 //  --------------------------------------------------------------------------

@@ -11,8 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "p2c_msg.h"
+#include "sch_alerts.h"
 
 #define SCH_MAX_TYPES       32      //  room for the catalogue (13 today)
 
@@ -78,6 +80,8 @@ typedef struct {
     //  frames split into tiles across peers (sch_tiles)
     uint64_t tile_px;               //  ray-tracing frames above this many pixels are split; 0: never
     size_t tile_max;                //  most tiles of one frame
+    //  the server's own alerts (sch_alerts)
+    sch_alerts_config_t alerts;
 } sch_core_config_t;
 
 //  Terminal error codes the scheduler answers with, for the counters.
@@ -105,6 +109,7 @@ typedef struct {
     uint64_t dropped;               //  queued tasks whose gamer's gateway died
     uint64_t settle_sent;           //  SettleRequests sent (first ones)
     uint64_t settle_retries;        //  SettleRequests resent
+    uint64_t settle_refused;        //  SettleAcks that refused a settlement
     uint64_t stale_acks;            //  SettleAcks for no settling task
     uint64_t bad_messages;          //  malformed or unexpected inputs
     uint64_t balance_queries;       //  BalanceQuery messages sent
@@ -170,6 +175,20 @@ const sch_stats_t *sch_core_stats (sch_core_t *self);
 
 //  The figures of StatsReply: a flat JSON object. The caller frees it.
 char *sch_core_stats_json (sch_core_t *self, int64_t now_us);
+
+//  Whether the broker beats (1, 0) and the server nodes it names now (-1:
+//  not known), for the alert server_down; the I/O shell sets them before
+//  each cron
+void sch_core_set_services (sch_core_t *self, int broker, int ledgers, int gateways);
+
+//  Where each change of an alert's state goes (the --alert-exec hook)
+void sch_core_set_alert_hook (sch_core_t *self, sch_alert_fn *fn, void *arg);
+
+//  The alerts, as they stand at the last cron
+sch_alerts_t *sch_core_alerts (sch_core_t *self);
+
+//  The figures in Prometheus' text format, to f (the /metrics listener)
+void sch_core_metrics (sch_core_t *self, FILE *f);
 
 //  Tasks running on the peer of that session; -1 when no such peer.
 int sch_core_peer_busy (sch_core_t *self, const char *gateway, uint64_t conn);

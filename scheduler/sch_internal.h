@@ -50,6 +50,7 @@
 #define SCH_DEFAULT_EXEC_US 1000.0  //  a type's speed before anything is known
 #define SCH_EWMA            0.2     //  weight of a new sample in moving averages
 #define SCH_LATENCIES       4096    //  recent latencies kept for percentiles
+#define SCH_ALERTS_EVAL_US  500000  //  the alerts are evaluated this often
 #define SCH_DELIVER_RETRY_MS 1000   //  an unconfirmed reply is sent again
 #define SCH_DELIVER_KEEP_MS 10000   //  ... until the task's deadline and this
                                     //  (past the gateway's guard grace)
@@ -272,6 +273,10 @@ struct _sch_core_t {
     sch_stats_t stats;
     sch_stats_t logged;         //  stats at the last status line
     int64_t status_next_us;     //  next status line, 0 before the first cron
+    sch_alerts_t *alerts;       //  the server's own alerts (owned)
+    int64_t alerts_next_us;     //  their next evaluation
+    int broker;                 //  1 beats, 0 stopped; -1: not known
+    int ledgers, gateway_nodes; //  named by the broker; -1: not known
 };
 
 //  --------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 /*  p2c2r-scheduler: the peer registry, task queues, retries and settlement
     of one pool. This file is the I/O shell: settings, the broker connection
     and the event loop; the rules live in sch_core.c. One zloop with a reader
-    on the broker socket and one 100 ms cron timer. */
+    on the broker socket, the /metrics listener's sockets, and one 100 ms
+    cron timer; the alerts' hook runs children that the cron reaps. */
 #include "p2c_log.h"
+#include "p2c_metrics_http.h"
 #include "p2c_node.h"
 #include "p2c_time.h"
 #include "sch_config.h"
 #include "sch_core.h"
+#include "sch_hook.h"
 
 #include <czmq.h>
 
@@ -17,7 +20,41 @@
 typedef struct {
     p2c_node_t *node;           //  our connection to the broker
     sch_core_t *core;           //  the scheduling rules
+    p2c_metrics_http_t *metrics;    //  /metrics, or NULL
+    sch_hook_t *hook;           //  --alert-exec, or NULL
+    bool broker_seen;           //  the broker has beaten once
 } sch_server_t;
+
+//  Connections the /metrics listener takes at once
+#define SCH_METRICS_CONNS 8
+
+static void
+s_render (void *arg, FILE *f)
+{
+    sch_server_t *server = (sch_server_t *) arg;
+    sch_core_metrics (server->core, f);
+    if (server->hook)
+        fprintf (f, "# HELP p2c2r_scheduler_alert_hook_runs_total Runs of --alert-exec, by"
+                    " outcome.\n# TYPE p2c2r_scheduler_alert_hook_runs_total counter\n"
+                    "p2c2r_scheduler_alert_hook_runs_total{outcome=\"started\"} %llu\n"
+                    "p2c2r_scheduler_alert_hook_runs_total{outcome=\"failed\"} %llu\n"
+                    "p2c2r_scheduler_alert_hook_runs_total{outcome=\"dropped\"} %llu\n",
+                 (unsigned long long) sch_hook_started (server->hook),
+                 (unsigned long long) sch_hook_failed (server->hook),
+                 (unsigned long long) sch_hook_dropped (server->hook));
+}
+
+//  A change of an alert's state: one line in the log, and the hook
+static void
+s_on_alert (void *arg, const sch_alert_t *alert)
+{
+    sch_server_t *server = (sch_server_t *) arg;
+    log_info ("alert %s name=%s value=%g threshold=%g%s%s", alert->firing ? "firing" : "resolved",
+              alert->name, alert->value, alert->threshold, *alert->detail ? " detail=" : "",
+              alert->detail);
+    if (server->hook)
+        sch_hook_fire (server->hook, alert, p2c_now_ms ());
+}
 
 //  The core's way out: everything goes through the broker.
 static void
@@ -52,7 +89,22 @@ s_on_cron (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     sch_server_t *server = (sch_server_t *) arg;
     p2c_node_cron (server->node);
+    //  the broker names the nodes once it has answered our hello; a broker
+    //  that stopped beating hides them
+    if (p2c_node_broker_alive (server->node)) {
+        server->broker_seen = true;
+        sch_core_set_services (server->core, 1,
+                               (int) p2c_node_service_count (server->node, "ledger"),
+                               (int) p2c_node_service_count (server->node, "gateway"));
+    }
+    else
+    if (server->broker_seen)
+        sch_core_set_services (server->core, 0, -1, -1);
     sch_core_cron (server->core, p2c_now_us ());
+    if (server->hook)
+        sch_hook_cron (server->hook, p2c_now_ms ());
+    if (server->metrics)
+        p2c_metrics_http_cron (server->metrics, p2c_now_ms ());
     return 0;
 }
 
@@ -70,7 +122,7 @@ main (int argc, char **argv)
         return 2;
     }
 
-    sch_server_t server = { NULL, NULL };
+    sch_server_t server = { NULL, NULL, NULL, NULL, false };
     server.node = p2c_node_new (cfg.broker, "scheduler", cfg.node_id);
     if (!server.node)
         fatal ("cannot connect to the broker endpoint=%s", cfg.broker);
@@ -85,6 +137,17 @@ main (int argc, char **argv)
         fatal ("cannot watch the broker socket");
     if (zloop_timer (loop, SCH_CRON_MS, 0, s_on_cron, &server) < 0)
         fatal ("cannot start the cron timer");
+    //  a metrics port that cannot be bound is said in the log; the
+    //  scheduling goes on without it
+    if (*cfg.metrics_listen) {
+        server.metrics = p2c_metrics_http_new (cfg.metrics_listen, SCH_METRICS_CONNS, s_render,
+                                               &server);
+        if (server.metrics && p2c_metrics_http_zloop (server.metrics, loop) != 0)
+            fatal ("cannot watch the metrics listener");
+    }
+    server.hook = sch_hook_new (cfg.alert_exec, cfg.alert_exec_shell, cfg.alert_exec_max,
+                                cfg.alert_exec_timeout_ms);
+    sch_core_set_alert_hook (server.core, s_on_alert, &server);
     log_info ("started id=%s broker=%s attempt_timeout_ms=%lld max_attempts=%u queue_max=%zu"
               " validation=%s funds_check=%d cache_max_entries=%zu",
               p2c_node_id (server.node), cfg.broker, (long long) cfg.core.attempt_timeout_ms,
@@ -96,7 +159,9 @@ main (int argc, char **argv)
     zloop_start (loop);
 
     log_info ("stopping id=%s", p2c_node_id (server.node));
+    p2c_metrics_http_destroy (&server.metrics);
     zloop_destroy (&loop);
+    sch_hook_destroy (&server.hook);
     sch_core_destroy (&server.core);
     p2c_node_destroy (&server.node);
     sch_config_free (&cfg);

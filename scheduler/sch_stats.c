@@ -37,6 +37,7 @@ sch_stats_latency (sch_core_t *self, sch_task_t *task, int64_t now_us)
         us = 0;
     self->latency_us [self->latency_n++ % SCH_LATENCIES] = us > UINT32_MAX ? UINT32_MAX
                                                                           : (uint32_t) us;
+    sch_alerts_latency (self->alerts, now_us, us);
 }
 
 //  Tasks per second over windows of at least a second
@@ -94,23 +95,33 @@ s_cmp_u32 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-//  Percentiles of the recent submit-to-result latencies, into o
+static const int s_pcts [3] = { 50, 90, 99 };
+
+//  Percentiles 50, 90, 99 of the recent submit-to-result latencies, ms
 static void
-s_latencies (sch_core_t *self, json_t *o)
+s_percentiles (sch_core_t *self, double ms [3])
 {
     size_t n = self->latency_n < SCH_LATENCIES ? (size_t) self->latency_n : SCH_LATENCIES;
     uint32_t *sorted = (uint32_t *) malloc ((n ? n : 1) * sizeof (uint32_t));
     assert (sorted);
     memcpy (sorted, self->latency_us, n * sizeof (uint32_t));
     qsort (sorted, n, sizeof (uint32_t), s_cmp_u32);
-    const int pcts [] = { 50, 90, 99 };
+    for (int i = 0; i < 3; i++)
+        ms [i] = n ? sorted [(n - 1) * s_pcts [i] / 100] / 1000.0 : 0;
+    free (sorted);
+}
+
+//  The percentiles into o
+static void
+s_latencies (sch_core_t *self, json_t *o)
+{
+    double ms [3];
+    s_percentiles (self, ms);
     for (int i = 0; i < 3; i++) {
         char name [32];
-        snprintf (name, sizeof name, "latency_p%d_ms", pcts [i]);
-        double v = n ? sorted [(n - 1) * pcts [i] / 100] / 1000.0 : 0;
-        json_object_set_new (o, name, json_real (round (v * 1000) / 1000));
+        snprintf (name, sizeof name, "latency_p%d_ms", s_pcts [i]);
+        json_object_set_new (o, name, json_real (round (ms [i] * 1000) / 1000));
     }
-    free (sorted);
 }
 
 //  One flat object of every figure; a long list of names, one a line
@@ -138,6 +149,7 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("stale_results", s->stale_results);
     SET_INT ("dropped", s->dropped);
     SET_INT ("settle_retries", s->settle_retries);
+    SET_INT ("settle_refused", s->settle_refused);
     SET_INT ("bad_messages", s->bad_messages);
     for (int i = 0; i < SCH_ERR_COUNT; i++) {
         char name [64];
@@ -171,10 +183,94 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("bans", s->bans);
     SET_INT ("balance_queries", s->balance_queries);
 #undef SET_INT
+    json_object_set_new (o, "alerts", sch_alerts_json (self->alerts));
     char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (o);
     assert (text);
     return text;
+}
+
+//  One metric with its HELP and TYPE lines
+static void
+s_metric (FILE *f, const char *name, const char *type, const char *help, double v)
+{
+    fprintf (f, "# HELP p2c2r_scheduler_%s %s\n# TYPE p2c2r_scheduler_%s %s\n"
+                "p2c2r_scheduler_%s %.17g\n", name, help, name, type, name, v);
+}
+
+//  Prometheus' text format of the figures (docs/metrics.md lists them):
+//  a long list, one metric a line
+void
+sch_core_metrics (sch_core_t *self, FILE *f)
+{
+    const sch_stats_t *s = sch_core_stats (self);
+    s_metric (f, "peers", "gauge", "Live peers.", s->peers);
+    s_metric (f, "peers_banned", "gauge", "Live peers whose account is banned.",
+              s->banned_peers);
+    s_metric (f, "slots", "gauge", "Task slots of the live peers.", s->slots);
+    s_metric (f, "slots_busy", "gauge", "Slots running a task.", s->busy_slots);
+    s_metric (f, "queue_depth", "gauge", "Tasks waiting for a free slot.", s->queued);
+    s_metric (f, "queued_bytes", "gauge", "Params and payloads of the queued tasks.",
+              s->queued_bytes);
+    s_metric (f, "parked", "gauge", "Tasks waiting for a gamer's balance.", s->parked);
+    s_metric (f, "running", "gauge", "Tasks in flight on a peer (checks too).", s->running);
+    s_metric (f, "validating", "gauge", "Results waiting for a quorum.", s->validating);
+    s_metric (f, "settling", "gauge", "Tasks waiting for the ledger's ack.", s->settling);
+    s_metric (f, "submitted_total", "counter", "Submits accepted for scheduling.", s->submitted);
+    s_metric (f, "completed_total", "counter", "Results delivered after settlement.",
+              s->completed);
+    s_metric (f, "cached_total", "counter", "Results delivered from the cache.", s->cached);
+    fprintf (f, "# HELP p2c2r_scheduler_failed_total Error replies, by code.\n"
+                "# TYPE p2c2r_scheduler_failed_total counter\n");
+    for (int i = 0; i < SCH_ERR_COUNT; i++)
+        fprintf (f, "p2c2r_scheduler_failed_total{code=\"%s\"} %" PRIu64 "\n",
+                 s_err_names [i], s->failed [i]);
+    s_metric (f, "assigned_total", "counter", "Assignments sent (all attempts, checks too).",
+              s->assigned);
+    s_metric (f, "reassigned_total", "counter", "Attempts after the first.", s->reassigned);
+    s_metric (f, "stale_results_total", "counter", "Results for no current attempt.",
+              s->stale_results);
+    s_metric (f, "dropped_total", "counter", "Queued tasks whose gamer's gateway died.",
+              s->dropped);
+    s_metric (f, "settle_sent_total", "counter", "Settlements sent (first ones).",
+              s->settle_sent);
+    s_metric (f, "settle_retries_total", "counter", "Settlements resent.", s->settle_retries);
+    s_metric (f, "settle_refused_total", "counter", "Settlements the ledger refused.",
+              s->settle_refused);
+    s_metric (f, "bad_messages_total", "counter", "Malformed or unexpected inputs.",
+              s->bad_messages);
+    s_metric (f, "validation_checks_total", "counter", "Extra runs started to check results.",
+              s->checks);
+    s_metric (f, "validation_invalid_total", "counter", "Results that lost a validation.",
+              s->invalid_results);
+    s_metric (f, "bans_total", "counter", "Peer accounts banned.", s->bans);
+    s_metric (f, "cache_hits_total", "counter", "Submits answered from the result cache.",
+              sch_cache_hits (self->cache));
+    s_metric (f, "cache_misses_total", "counter", "Submits the cache could not answer.",
+              sch_cache_misses (self->cache));
+    s_metric (f, "cache_entries", "gauge", "Results in the cache.",
+              sch_cache_entries (self->cache));
+    s_metric (f, "tasks_per_second", "gauge", "Tasks done per second, last window.",
+              self->tasks_per_s);
+    double ms [3];
+    s_percentiles (self, ms);
+    fprintf (f, "# HELP p2c2r_scheduler_latency_seconds Submit-to-result latency of the"
+                " recent tasks, by quantile.\n# TYPE p2c2r_scheduler_latency_seconds gauge\n");
+    for (int i = 0; i < 3; i++)
+        fprintf (f, "p2c2r_scheduler_latency_seconds{quantile=\"0.%d\"} %.6f\n", s_pcts [i],
+                 ms [i] / 1000);
+    fprintf (f, "# HELP p2c2r_scheduler_alert_firing The server's own alerts: 1 firing.\n"
+                "# TYPE p2c2r_scheduler_alert_firing gauge\n");
+    for (int i = 0; i < SCH_ALERT_COUNT; i++) {
+        const sch_alert_t *a = sch_alerts_get (self->alerts, (sch_alert_id_t) i);
+        fprintf (f, "p2c2r_scheduler_alert_firing{alert=\"%s\"} %d\n", a->name, a->firing);
+    }
+    fprintf (f, "# HELP p2c2r_scheduler_alert_value What each alert's rule measured.\n"
+                "# TYPE p2c2r_scheduler_alert_value gauge\n");
+    for (int i = 0; i < SCH_ALERT_COUNT; i++) {
+        const sch_alert_t *a = sch_alerts_get (self->alerts, (sch_alert_id_t) i);
+        fprintf (f, "p2c2r_scheduler_alert_value{alert=\"%s\"} %.17g\n", a->name, a->value);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -209,11 +305,32 @@ sch_stats_test (bool verbose)
                && strstr (json, "\"latency_p99_ms\":4.0") && strstr (json, "\"tasks_per_s\":1.5")
                && strstr (json, "\"failed_no_peers\":0"));
     free (json);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream (&text, &size);
+    sch_core_metrics (core, f);
+    fclose (f);
+    P2C_CHECK (strstr (text, "\np2c2r_scheduler_completed_total 3\n")
+               && strstr (text, "\np2c2r_scheduler_peers 1\n")
+               && strstr (text, "p2c2r_scheduler_failed_total{code=\"no_peers\"} 0\n")
+               && strstr (text, "p2c2r_scheduler_latency_seconds{quantile=\"0.99\"} 0.004000\n")
+               && strstr (text, "p2c2r_scheduler_alert_firing{alert=\"peers_low\"} 0\n"));
+    free (text);
     //  the status line: armed at the first call, then at each interval
     //  when something changed
     sch_stats_status (core, 3000000);
     P2C_CHECK (core->status_next_us == 3000000 + core->config.status_interval_ms * 1000);
     sch_stats_status (core, core->status_next_us);
     P2C_CHECK (!memcmp (&core->logged, &core->stats, sizeof core->stats));
+    //  the alerts, evaluated by the cron: no ledger on the bus for longer
+    //  than --alert-for-s fires server_down, shown in the figures
+    sch_core_set_services (core, 1, 0, 1);
+    int64_t t = 100000000;
+    sch_core_cron (core, t);
+    sch_core_cron (core, t + core->config.alerts.for_ms * 1000);
+    P2C_CHECK (sch_alerts_get (sch_core_alerts (core), SCH_ALERT_SERVER_DOWN)->firing);
+    json = sch_core_stats_json (core, t);
+    P2C_CHECK (json && strstr (json, "\"detail\":\"ledger\"") && strstr (json, "\"state\":\"firing\""));
+    free (json);
     sch_core_destroy (&core);
 }

@@ -12,6 +12,9 @@
 #     cluster made from nothing (docs/deploy.md's procedure)
 #   - deploy/install-agent.sh in a clean Debian container with systemd: the
 #     agent it installs serves tasks
+#   - the one-line install (install_oneline.sh): curl | sh from a gateway in
+#     a clean container; a tampered binary refused, the install serves
+#     tasks, running it again upgrades
 # Prints "ok"/"FAIL" per check and "deploy: N passed, N failed" last. Every
 # container, network, volume and image tag it makes is named after one
 # unique project and removed at the end; the Debian base images and the
@@ -103,6 +106,8 @@ check "deploy/docker/haproxy.cfg (compose) is valid for haproxy -c" \
 if command -v promtool >/dev/null; then
   promtool_ok () { promtool check config --syntax-only deploy/monitoring/prometheus.yml >/dev/null; }
   check "deploy/monitoring: promtool check config (and its alert rules)" promtool_ok
+  check "deploy/prometheus/alerts.yml: promtool check rules" \
+    promtool check rules deploy/prometheus/alerts.yml
 fi
 # systemd-analyze wants the binaries the units start: a staged install
 mkdir -p "$D_DIR/root"
@@ -275,5 +280,19 @@ check "the restored keys work: a gamer's tasks run" gamer_ok "$D_DIR/g6" 10
 
 echo "== deploy/install-agent.sh in a clean container"
 . "$ROOT/tests/deploy/install_agent.sh"
+
+# Its own stack on this host and its own container (it runs alone too)
+echo "== the one-line install: curl -fsSL http://GATEWAY/install.sh | sh"
+tests/deploy/install_oneline.sh >"$D_DIR/install_oneline.log" 2>&1
+grep -E '^(ok|FAIL|==|     )' "$D_DIR/install_oneline.log"
+o_sum=$(sed -n 's/^install_oneline: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+        "$D_DIR/install_oneline.log")
+if [ -n "$o_sum" ]; then
+  D_PASS=$((D_PASS + ${o_sum%% *}))
+  D_FAIL=$((D_FAIL + ${o_sum##* }))
+else
+  echo "FAIL install_oneline.sh ended without its summary ($D_DIR/install_oneline.log)"
+  D_FAIL=$((D_FAIL + 1))
+fi
 
 [ "$D_FAIL" = 0 ] || save_logs

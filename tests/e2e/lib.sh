@@ -128,19 +128,25 @@ urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).rea
 PY
 }
 
-# start_stack: broker, ledger, scheduler, one gateway; sets BROKER, GW_PORT, SERVER
+# start_stack: broker, ledger, scheduler, one gateway; sets BROKER, GW_PORT, SERVER,
+# and SCHED_METRICS_PORT, LED_METRICS_PORT (their /metrics listeners, on free ports
+# rather than the defaults, which tests running at once would share)
 start_stack () {
   t_db
   local bport; bport=$(free_port)
   BROKER=tcp://127.0.0.1:$bport
   GW_PORT=$(free_port)
   SERVER=ws://127.0.0.1:$GW_PORT
+  SCHED_METRICS_PORT=$(free_port)
+  LED_METRICS_PORT=$(free_port)
   spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
   # New gamers get $1 to spend, so tests run under the funds check
   spawn ledger env P2C2R_DB="$T_LEDGER_DB" P2C2R_OWNER_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
+      --metrics-listen "127.0.0.1:$LED_METRICS_PORT" \
       --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}" "$@"
   # SCHED_ARGS and GW_ARGS add settings for one test (word-split)
-  spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" ${SCHED_ARGS:-}
+  spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" \
+      --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" ${SCHED_ARGS:-}
   spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT" ${GW_ARGS:-}
   wait_for 20 healthz "$GW_PORT" || { echo "FAIL gateway never became healthy"; T_FAIL=$((T_FAIL+1)); return 1; }
   # Ready when a gamer can register and a submit gets an answer (no_peers is one)

@@ -4,6 +4,7 @@
 #include "p2c_cost.h"
 #include "p2c_frame.h"
 #include "p2c_keys.h"
+#include "p2c_metrics_http.h"
 #include "p2c_log.h"
 #include "p2c_money.h"
 #include "p2c_msg.h"
@@ -23,6 +24,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_node",   p2c_node_test },
     { "p2c_auth",   p2c_auth_test },
     { "p2c_keys",   p2c_keys_test },
+    { "p2c_metrics_http", p2c_metrics_http_test },
     { NULL, NULL }
 };
 

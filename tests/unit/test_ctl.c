@@ -28,6 +28,7 @@ main (int argc, char *argv [])
     zsys_set_logstream (NULL);
     ctl_util_test (verbose);
     ctl_config_test (verbose);
+    ctl_alerts_test (verbose);
 
     //  Unknown commands and wrong argument counts are usage errors, found
     //  before any connection is used

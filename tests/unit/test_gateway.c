@@ -5,6 +5,7 @@
 #include "gw_core_int.h"
 #include "gw_files.h"
 #include "gw_http.h"
+#include "gw_install.h"
 #include "gw_config.h"
 #include "gw_limits.h"
 #include "gw_metrics.h"
@@ -30,6 +31,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "gw_earnings",    gw_earnings_test },
     { "gw_files",       gw_files_test },
     { "gw_http",        gw_http_test },
+    { "gw_install",     gw_install_test },
     { "gw_server",      gw_server_test },
     { "gw_config",      gw_config_test },
     { NULL, NULL }

@@ -4,6 +4,7 @@
     deploy/local/pg.sh); without it they fail. Each class works in a schema
     of its own (led_fixture). Run from the repository root (migrations from
     ledger/sql, or P2C2R_TEST_SQL_DIR). */
+#include "led_metrics.h"
 #include "led_accounts.h"
 #include "led_admin.h"
 #include "led_adminlog.h"
@@ -39,6 +40,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_worker",   led_worker_test },
     { "led_server",   led_server_test },
     { "led_config",   led_config_test },
+    { "led_metrics",  led_metrics_test },
     { NULL, NULL }
 };
 

@@ -10,6 +10,7 @@
 #include "sch_internal.h"          //  the self-tests of the core's files
 #include "sch_config.h"
 #include "sch_tiles.h"
+#include "sch_hook.h"
 
 #include <czmq.h>
 #include <png.h>
@@ -1928,6 +1929,8 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_validation", sch_validation_test },
     { "sch_reputation", sch_reputation_test },
     { "sch_stats", sch_stats_test },
+    { "sch_alerts", sch_alerts_test },
+    { "sch_hook", sch_hook_test },
     { "sch_tiles", sch_tiles_test },
     { "sch_frames", sch_frames_test },
     { "sch_core", sch_core_test },
