@@ -16,6 +16,9 @@
     { "insecure", P2C_CFG_BOOL, P2C_CFG_FIELD (T, conn.insecure), "false", \
       .help = "wss://: accept a self-signed certificate and any host name (development" \
       " only)" }, \
+    { "allow-insecure-ws", P2C_CFG_BOOL, P2C_CFG_FIELD (T, conn.allow_insecure_ws), "false", \
+      .help = "send the API key over plain ws:// to a non-loopback address (refused otherwise:" \
+      " anyone on the path could read it; use wss://)" }, \
     { "cloud-ip", P2C_CFG_STR, P2C_CFG_FIELD (T, conn.cloud_ip), NULL, \
       .help = "gateway IP (the original demo's flag; overrides --server)" }, \
     { "cloud-port", P2C_CFG_INT, P2C_CFG_FIELD (T, conn.cloud_port), "8765", 1, 65535, \
@@ -30,9 +33,10 @@ static const p2c_cfg_t s_peer [] = {
     { "region", P2C_CFG_STR, S_F (region), NULL, .help = "region, for same-region scheduling" },
     { "slots", P2C_CFG_INT, S_F (slots), "0", 0, 256,
       .help = "tasks run at once, one worker process each (0: the number of online cores)" },
-    { "worker-queue", P2C_CFG_INT, S_F (queue), "1", 1, 16,
-      .help = "tasks advertised per worker process; 1 (honest: every slot has a worker), more "
-      "keeps a worker busy while results and tasks cross the network, tasks wait here" },
+    { "worker-queue", P2C_CFG_INT, S_F (queue), "0", 0, 16,
+      .help = "tasks advertised per worker process; 0: as many as keep each worker busy while "
+      "a result and the next task cross the network (1 + round trip / task time, measured, "
+      "at most 16); 1 to 16: fixed (the extra tasks wait here)" },
     { "worker-mem-mb", P2C_CFG_INT, S_F (mem_mb), "1024", 16, 1048576,
       .help = "address space limit of each worker process, MiB" },
     { "task-timeout-ms", P2C_CFG_INT64, S_F (task_timeout_ms), "60000", 100, 3600000,
@@ -103,6 +107,13 @@ static const p2c_cfg_t s_gamer [] = {
     { "quiet", P2C_CFG_BOOL, S_F (quiet), "false", .help = "print only the summary" },
     { "out", P2C_CFG_STR, S_F (out_dir), NULL,
       .help = "save binary results (images) as DIR/<index>-<type>.png" },
+    { "run-id", P2C_CFG_STR, S_F (run_id), "",
+      .help = "the run's client_refs are RUN-<index> (default: random); a run repeated"
+      " with the same id within the server's window gets the first run's outcomes,"
+      " with no new runs and no new charges" },
+    { "resubmit", P2C_CFG_BOOL, S_F (resubmit), "true",
+      .help = "after a lost connection, reconnect and send the unanswered tasks again by"
+      " client_ref (collected once, charged once); false: the run ends, exit 3" },
     { .name = NULL }
 };
 #undef S_F
@@ -177,7 +188,7 @@ agt_config_test (bool verbose)
     agt_peer_config_defaults (&peer);
     P2C_CHECK (!strcmp (peer.conn.server, "ws://127.0.0.1:8765") && peer.conn.cloud_port == 8765);
     P2C_CHECK (!strcmp (peer.conn.api_key, "") && !peer.conn.insecure);
-    P2C_CHECK (peer.slots == 0 && peer.queue == 1 && peer.mem_mb == 1024);
+    P2C_CHECK (peer.slots == 0 && peer.queue == 0 && peer.mem_mb == 1024);
     P2C_CHECK (peer.task_timeout_ms == 60000 && !peer.no_bench);
     p2c_cfg_free (agt_config_peer.table, &peer);
     P2C_CHECK (peer.conn.server == NULL);

@@ -18,6 +18,7 @@ typedef struct {
     char *server;               //  ws://HOST[:PORT] or wss://HOST[:PORT]
     char *ca;                   //  wss://: CA file ("": the system's store)
     bool insecure;              //  wss://: accept any certificate (development)
+    bool allow_insecure_ws;     //  send the API key over ws:// to a non-loopback host
     char *cloud_ip;             //  the original demo's flag; overrides server
     int cloud_port;             //  with cloud_ip
     char *api_key;              //  secret; "" under open registration
@@ -28,7 +29,7 @@ typedef struct {
     char *peer_id;              //  "": hostname-pid
     char *region;               //  for same-region scheduling
     int slots;                  //  tasks at once (0: the online cores)
-    int queue;                  //  tasks advertised per worker process
+    int queue;                  //  tasks advertised per worker process (0: adapted, agt_depth)
     int mem_mb;                 //  address space limit of a worker, MiB
     int64_t task_timeout_ms;    //  limit of a task whose assignment gives no deadline
     bool log_tasks;             //  every completed task at info
@@ -57,6 +58,8 @@ typedef struct {
     bool json;                  //  one JSON object per reply
     bool quiet;                 //  only the summary
     char *out_dir;              //  where binary results are saved ("": nowhere)
+    char *run_id;               //  prefix of the run's client_refs ("": random)
+    bool resubmit;              //  reconnect and resubmit lost tasks by client_ref
 } agt_gamer_config_t;
 
 typedef struct {

@@ -15,8 +15,19 @@
 //  only): the agent owns its process, the library does not touch it.
 int agt_conn_check_tls (const char *url, const p2l_conn_tls_t *tls, const char *who);
 
+//  Refuses, once at start, to send an API key in clear text: with a key, a
+//  ws:// address whose host is not a loopback one (127.0.0.0/8, ::1,
+//  localhost) is refused (said on stderr, -1) unless allow_insecure_ws
+//  (--allow-insecure-ws; then warned about). 0 when the key may go.
+int agt_conn_check_key (const char *url, bool has_key, bool allow_insecure_ws, const char *who);
+
+//  True when the host of a ws:// or wss:// url is a loopback address
+bool agt_conn_url_loopback (const char *url);
+
 //  An on_log handler (p2l_conn_handlers_t, p2c2r_options_t) that writes the
 //  line through p2c_log; arg is unused.
 void agt_conn_log (int level, const char *line, void *arg);
+
+void agt_conn_test (bool verbose);
 
 #endif

@@ -365,6 +365,20 @@ s_print_status (json_t *o)
         s_print_money ("balance", earn, "balance");
         s_print_money ("pending payout", earn, "pending_payout");
         s_print_money ("payout at", earn, "payout_threshold");
+        const char *now = json_string_value (json_object_get (earn, "peer_per_hour_in_force"));
+        if (now)
+            printf ("  %-14s $%s per hour of work\n", "rate now", now);
+        const char *rate = json_string_value (json_object_get (earn, "peer_per_hour"));
+        const char *left = json_string_value (json_object_get (earn, "subsidy_left_today"));
+        if (json_is_true (json_object_get (earn, "subsidy_spent")))
+            printf ("  %-14s spent for today: paid from what gamers pay only (full rate $%s"
+                    " per hour again tomorrow, UTC)\n", "subsidy", rate ? rate : "?");
+        else
+        if (left)
+            printf ("  %-14s $%s left today\n", "subsidy", left);
+        else
+        if (rate)
+            printf ("  %-14s no limit\n", "subsidy");
     }
     else
         printf ("earnings:       not known yet (the server has not answered)\n");

@@ -1,10 +1,13 @@
 /*  The player's client, a program on libp2c2r (lib/p2c2r.h) in its loop
-    mode: the run waits on p2c2r_fd and steps the client. It never
-    reconnects: a run that loses its connection cannot know which tasks
-    were answered (until the server deduplicates client_refs), so it
-    reports and exits 3. On a terminal without --task it shows the
-    original demo's menu and runs one task per choice, each on a
-    connection of its own. */
+    mode: the run waits on p2c2r_fd and steps the client. Its tasks'
+    client_refs are RUN-<index>, RUN random unless --run-id names it: after
+    a lost connection the library reconnects (to whichever gateway answers
+    the address) and sends the unanswered tasks again by client_ref, and
+    the server answers each from its first submit's outcome (docs/
+    protocol.md), so the run collects every result it is owed, charged
+    once. With --resubmit=false a lost connection ends the run (exit 3).
+    On a terminal without --task it shows the original demo's menu and
+    runs one task per choice, each on a connection of its own. */
 #include "agt_gamer.h"
 #include "agt_config.h"
 #include "agt_conn.h"
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +58,8 @@ typedef struct {
     char *url;
     char *ca_file;              //  --ca, or NULL
     bool insecure;              //  --insecure
+    char run_id [72];           //  the client_refs' prefix
+    bool resubmit;              //  --resubmit
     //  Run state
     p2c2r_client_t *client;
     bool registered;
@@ -64,7 +70,7 @@ typedef struct {
     uint8_t *state;             //  per index: s_task_state_t
     int64_t *submit_us;         //  per index: when it was sent
     double *latency_ms;         //  per answered task, in answer order
-    uint64_t ok, errors, cached;
+    uint64_t ok, errors, cached, replayed;
     int64_t cost_pico;
     int64_t start_us, end_us;
     int64_t bar_us;             //  when the progress bar was last drawn
@@ -73,6 +79,17 @@ typedef struct {
 } s_gamer_t;
 
 static volatile sig_atomic_t s_stop = 0;
+
+//  A run's id: 64 random bits from the kernel in hex (the server keeps an
+//  account's client_refs for a window: another run must not repeat them)
+static void
+s_random_run_id (char *buf, size_t size)
+{
+    uint64_t v = 0;
+    if (getrandom (&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v)
+        v = (uint64_t) p2c_now_us () ^ ((uint64_t) getpid () << 32);
+    snprintf (buf, size, "%016" PRIx64, v);
+}
 
 static void
 s_on_signal (int sig)
@@ -146,8 +163,8 @@ s_submit_more (s_gamer_t *self)
             log_warn ("gamer: out of memory");
             return;
         }
-        char ref [24];
-        snprintf (ref, sizeof ref, "%" PRIu64, i);
+        char ref [100];
+        snprintf (ref, sizeof ref, "%s-%" PRIu64, self->run_id, i);
         p2c2r_task_t task = { self->task, params, self->payload, self->payload_len, ref,
                               self->deadline_ms };
         p2c2r_code_t code = P2C2R_OK;
@@ -169,6 +186,10 @@ s_submit_more (s_gamer_t *self)
 static int64_t
 s_index_of (s_gamer_t *self, const char *ref)
 {
+    size_t plen = strlen (self->run_id);
+    if (!ref || strncmp (ref, self->run_id, plen) || ref [plen] != '-')
+        return -1;
+    ref += plen + 1;
     char *end = NULL;
     errno = 0;
     unsigned long long v = ref && *ref >= '0' && *ref <= '9' ? strtoull (ref, &end, 10) : 0;
@@ -295,6 +316,7 @@ s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
     int64_t cost_pico = p2c2r_result_cost_pico (r);
     uint64_t billed_us = p2c2r_result_billed_us (r);
     bool cached = p2c2r_result_cached (r);
+    bool replayed = p2c2r_result_replayed (r);
     double latency = (double) (p2c_now_us () - self->submit_us [index]) / 1000.0;
     self->state [index] = S_ANSWERED;
     self->outstanding--;
@@ -305,6 +327,8 @@ s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
         self->errors++;
     if (cached)
         self->cached++;
+    if (replayed)
+        self->replayed++;
     self->cost_pico += cost_pico;
     char *saved = ok && blob_len && self->out_dir ? s_save_blob (self, index, blob, blob_len) : NULL;
 
@@ -316,8 +340,8 @@ s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
         json_t *o = json_object ();
         json_object_set_new (o, "index", json_integer (index));
         json_object_set_new (o, "task_id", json_string (task_id ? task_id : ""));
-        char ref [24];
-        snprintf (ref, sizeof ref, "%" PRId64, index);
+        char ref [100];
+        snprintf (ref, sizeof ref, "%s-%" PRId64, self->run_id, index);
         json_object_set_new (o, "client_ref", json_string (ref));
         json_object_set_new (o, "ok", json_boolean (ok));
         json_object_set_new (o, "code", ok ? json_null () : json_string (code ? code : ""));
@@ -328,6 +352,7 @@ s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
         json_object_set_new (o, "cost_pico", json_integer (cost_pico));
         json_object_set_new (o, "billed_us", json_integer ((json_int_t) billed_us));
         json_object_set_new (o, "cached", json_boolean (cached));
+        json_object_set_new (o, "replayed", json_boolean (replayed));
         //  Digests of the bytes as received, to compare runs and peers
         char hex [65];
         if (ok && result_json) {
@@ -408,6 +433,14 @@ s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, cons
     }
     if (state != P2C2R_CLOSED && state != P2C2R_DISCONNECTED)
         return;
+    if (state == P2C2R_DISCONNECTED && self->resubmit && self->registered
+        && (code == P2C2R_CONNECTION_LOST || code == P2C2R_NOT_CONNECTED)) {
+        //  the library reconnects and sends the unanswered tasks again
+        log_warn ("gamer: %s (%s) with %" PRIu64 " of %" PRIu64 " tasks answered; reconnecting",
+                  code == P2C2R_CONNECTION_LOST ? "connection lost" : "cannot reach the server",
+                  why, self->answered, self->count);
+        return;
+    }
     if (code == P2C2R_TLS) {
         fprintf (stderr, "p2c2r-agent gamer: cannot connect to %s: %s; give the CA that signed "
                  "the server's certificate with --ca FILE and check the host name in --server "
@@ -466,8 +499,9 @@ s_summary (s_gamer_t *self, uint64_t protocol_errors)
     char usd [48];
     agt_gamer_usd (self->cost_pico, usd, sizeof usd);
     fprintf (out, "summary: tasks=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " missing=%" PRIu64
-             " protocol_errors=%" PRIu64 " cached=%" PRIu64 "\n", self->count, self->ok,
-             self->errors, self->count - self->answered, protocol_errors, self->cached);
+             " protocol_errors=%" PRIu64 " cached=%" PRIu64 " replayed=%" PRIu64 "\n", self->count,
+             self->ok, self->errors, self->count - self->answered, protocol_errors, self->cached,
+             self->replayed);
     fprintf (out, "summary: wall_s=%.3f tasks_per_s=%.1f\n", wall_s,
              wall_s > 0 ? (double) n / wall_s : 0.0);
     fprintf (out, "summary: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f\n",
@@ -510,7 +544,7 @@ s_run (s_gamer_t *self, bool summary)
 {
     self->registered = self->finished = false;
     self->next = self->outstanding = self->answered = 0;
-    self->ok = self->errors = self->cached = 0;
+    self->ok = self->errors = self->cached = self->replayed = 0;
     self->cost_pico = 0;
     self->end_us = self->bar_us = 0;
     self->exit_code = 0;
@@ -527,7 +561,7 @@ s_run (s_gamer_t *self, bool summary)
     opt.gamer_id = self->gamer_id;
     opt.ca_file = self->ca_file;
     opt.insecure = self->insecure;
-    opt.reconnect = false;
+    opt.reconnect = self->resubmit;
     //  Every task of the run may wait for the connection at once
     opt.max_queued = self->concurrency > 1000000 ? 1000000 : (uint32_t) self->concurrency;
     opt.on_state = s_on_state;
@@ -535,6 +569,8 @@ s_run (s_gamer_t *self, bool summary)
     opt.arg = self;
     self->start_us = p2c_now_us ();
     self->client = p2c2r_new (&opt, NULL);
+    if (self->client)
+        p2c2r_set_resubmit (self->client, self->resubmit);
     if (!self->client) {
         fprintf (stderr, "p2c2r-agent gamer: cannot use server address '%s'\n", self->url);
         rc = 1;
@@ -710,6 +746,10 @@ agt_gamer_main (int argc, char **argv)
         fprintf (stderr, "p2c2r-agent gamer: --task TYPE is required (see --help)\n");
         rc = 1;
     }
+    if (!rc && cfg.run_id && strlen (cfg.run_id) > 64) {
+        fprintf (stderr, "p2c2r-agent gamer: --run-id is longer than 64 characters\n");
+        rc = 1;
+    }
     if (!rc && cfg.out_dir && *cfg.out_dir && s_mkdirs (cfg.out_dir) != 0) {
         fprintf (stderr, "p2c2r-agent gamer: cannot make --out %s: %s\n", cfg.out_dir,
                  strerror (errno));
@@ -727,6 +767,9 @@ agt_gamer_main (int argc, char **argv)
     p2l_conn_tls_t tls = { self->ca_file, cfg.conn.insecure };
     if (!rc && agt_conn_check_tls (self->url, &tls, "gamer") != 0)
         rc = 1;
+    if (!rc && agt_conn_check_key (self->url, cfg.conn.api_key && *cfg.conn.api_key,
+                                   cfg.conn.allow_insecure_ws, "gamer") != 0)
+        rc = 1;
     if (!rc) {
         self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");
         self->api_key = cfg.conn.api_key && *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
@@ -741,6 +784,11 @@ agt_gamer_main (int argc, char **argv)
         self->quiet = cfg.quiet;
         self->full = verbose;
         self->timeout_us = cfg.timeout_s * 1000000LL;
+        self->resubmit = cfg.resubmit;
+        if (cfg.run_id && *cfg.run_id)
+            snprintf (self->run_id, sizeof self->run_id, "%s", cfg.run_id);
+        else
+            s_random_run_id (self->run_id, sizeof self->run_id);
         //  A bar only where a person watches, and never mixed into JSON
         self->progress = !menu && cfg.count > 1 && !cfg.json && !cfg.quiet
                          && isatty (STDERR_FILENO);

@@ -13,6 +13,7 @@
 #include "agt_bench.h"
 #include "agt_config.h"
 #include "agt_conn.h"
+#include "agt_depth.h"
 #include "agt_guest.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
@@ -71,6 +72,7 @@ typedef struct {
     char task_id [128];
     uint32_t attempt;
     char type [64];
+    int64_t started_us;             //  when the worker got it (its time, for agt_depth)
 } s_slot_t;
 
 struct _agt_peer_t {
@@ -80,7 +82,8 @@ struct _agt_peer_t {
     char *api_key;
     char *region;
     int nslots;                     //  worker processes
-    int queue;                      //  tasks advertised per worker (--worker-queue)
+    int queue;                      //  tasks advertised per worker (--worker-queue; 0: depth's)
+    agt_depth_t *depth;             //  the adapted queue per worker, when queue is 0
     long long task_timeout_ms;      //  when an Assign gives no deadline
     bool log_tasks;
     uint64_t *ref_us;               //  per kernel (agt_kernels order): reference time, 0 unknown
@@ -100,6 +103,8 @@ struct _agt_peer_t {
     int exit_code;
     unsigned gen;                   //  bumped whenever a connection ends
     s_job_t *jobs, *jobs_tail;      //  assignments waiting for a slot
+    int njobs;                      //  ... how many
+    uint32_t advertised;            //  tasks at once the server was last told (0: not yet)
     s_slot_t *slots;
     agt_guest_t *guest;             //  the owner's preferences and local control
     p2l_conn_watch_t *control_watch;//  the loop's watch on the control socket
@@ -234,6 +239,7 @@ s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const cha
 
 static void s_slot_ready (void *arg);
 static void s_slot_next (s_slot_t *slot);
+static int s_busy_slots (agt_peer_t *self);
 
 //  Keeps the loop's watch on the worker's current socket (a replaced
 //  worker has a new one)
@@ -262,6 +268,7 @@ s_slot_start (s_slot_t *slot, unsigned gen, const P2c2r__Assign *a, const uint8_
     slot->attempt = a->attempt;
     snprintf (slot->type, sizeof slot->type, "%s", a->task_type ? a->task_type : "");
     int64_t timeout_ms = a->deadline_ms ? (int64_t) a->deadline_ms : self->task_timeout_ms;
+    slot->started_us = p2c_now_us ();
     char why [128];
     if (agt_worker_start (slot->worker, a->task_id, raw, raw_len, timeout_ms, why, sizeof why)
         != 0) {
@@ -287,6 +294,14 @@ s_slot_pump (s_slot_t *slot)
         uint8_t *buf = agt_worker_take_reply (slot->worker, &len, &reply);
         s_done_t *d = slot->gen == self->gen && self->registered
                     ? s_done_new (self, slot->type) : NULL;
+        if (d && self->depth) {
+            //  Full: every place the server knows of was taken (this task
+            //  included), so the next assignment answers this result
+            int64_t now = p2c_now_us ();
+            int held = s_busy_slots (self) + 1 + self->njobs;
+            agt_depth_task (self->depth, now - slot->started_us);
+            agt_depth_freed (self->depth, now, held >= (int) self->advertised);
+        }
         if (d) {
             d->reply = reply;
             //  The worker's bytes go out as they are: p2l_conn owns buf and d
@@ -328,6 +343,7 @@ s_slot_next (s_slot_t *slot)
            && !(self->guest && agt_guest_paused (self->guest))) {
         s_job_t *job = self->jobs;
         self->jobs = job->next;
+        self->njobs--;
         if (!self->jobs)
             self->jobs_tail = NULL;
         if (job->gen == self->gen)
@@ -349,6 +365,7 @@ s_jobs_clear (agt_peer_t *self)
         self->jobs = next;
     }
     self->jobs_tail = NULL;
+    self->njobs = 0;
 }
 
 static int
@@ -358,6 +375,17 @@ s_busy_slots (agt_peer_t *self)
     for (int i = 0; i < self->nslots; i++)
         busy += agt_worker_busy (self->slots [i].worker) ? 1 : 0;
     return busy;
+}
+
+//  Tasks the peer takes at once: a worker each, times the queue per
+//  worker (fixed, or what agt_depth measured keeps the workers busy)
+static uint32_t
+s_capacity (agt_peer_t *self)
+{
+    bool changed;
+    int per = self->queue ? self->queue
+            : agt_depth_get (self->depth, p2c_now_us (), &changed);
+    return (uint32_t) (self->nslots * per);
 }
 
 //  ---------------------------------------------------------------------
@@ -397,7 +425,7 @@ s_register (p2l_conn_t *conn, void *arg)
     caps.cpu_cores = cores > 0 ? (uint32_t) cores : 1;
     caps.ram_gb = pages > 0 && page > 0
                 ? (uint32_t) ((double) pages * (double) page / (1024.0 * 1024 * 1024) + 0.5) : 0;
-    caps.slots = (uint32_t) (self->nslots * self->queue);
+    caps.slots = self->advertised = s_capacity (self);
     caps.n_task_types = n;
     caps.task_types = types;
     caps.n_kernels = n;
@@ -460,6 +488,19 @@ s_on_earnings (agt_peer_t *self, const P2c2r__Earnings *e)
                            "as_of", e->as_of,
                            "tasks_today", (json_int_t) e->tasks_today,
                            "tasks_total", (json_int_t) e->tasks_total);
+    //  The rate in force and the treasury's subsidy: whether peers are paid
+    //  the full rate today, or only from what gamers pay
+    char rate [32], rate_now [32], left [32];
+    p2c_money_format (e->peer_pico_per_hour, rate, sizeof rate);
+    p2c_money_format (e->peer_pico_per_hour_in_force, rate_now, sizeof rate_now);
+    p2c_money_format (e->subsidy_left_today_pico, left, sizeof left);
+    if (o) {
+        json_object_set_new (o, "peer_per_hour", json_string (rate));
+        json_object_set_new (o, "peer_per_hour_in_force", json_string (rate_now));
+        json_object_set_new (o, "subsidy_spent", json_boolean (e->subsidy_spent));
+        json_object_set_new (o, "subsidy_left_today", e->subsidy_limited
+                                                      ? json_string (left) : json_null ());
+    }
     char *text = o ? json_dumps (o, JSON_COMPACT) : NULL;
     json_decref (o);
     if (text && self->guest)
@@ -494,8 +535,8 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
     switch (msg->msg_case) {
         case P2C2R__SERVER_MESSAGE__MSG_REGISTERED:
             if (!self->registered)
-                log_info ("peer: registered id=%s slots=%d workers=%d", self->peer_id,
-                          self->nslots * self->queue, self->nslots);
+                log_info ("peer: registered id=%s slots=%u workers=%d queue=%s", self->peer_id,
+                          self->advertised, self->nslots, self->queue ? "fixed" : "adapted");
             self->registered = true;
             p2l_backoff_reset (&self->backoff);
             if (self->guest)
@@ -533,6 +574,8 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
                 break;
             }
             log_debug ("peer: assigned id=%s type=%s", a->task_id, a->task_type);
+            if (self->depth)
+                agt_depth_assigned (self->depth, p2c_now_us ());
             //  The worker takes the frame as it came: it is a
             //  ServerMessage{assign} already. A paused peer keeps it until
             //  it resumes (sent before the server knew of the pause).
@@ -560,6 +603,7 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             else
                 self->jobs = job;
             self->jobs_tail = job;
+            self->njobs++;
             break;
         }
         default:
@@ -582,6 +626,8 @@ s_on_close (p2l_conn_t *conn, const p2l_conn_end_t *end, void *arg)
     //  abandoned (their workers killed and replaced), queued ones dropped
     self->gen++;
     s_jobs_clear (self);
+    if (self->depth)
+        agt_depth_reset (self->depth);
     for (int i = 0; i < self->nslots; i++) {
         s_slot_t *slot = &self->slots [i];
         if (agt_worker_busy (slot->worker)) {
@@ -670,14 +716,23 @@ s_on_cron (p2l_conn_t *conn, void *arg)
     s_status_refresh (self, now);
     if (self->registered && now - self->earn_asked_us >= S_EARN_EVERY_US)
         s_ask_earnings (self, now);
-    //  A heartbeat tells the server how loaded this peer is, and whether
-    //  it is paused
+    //  A new adapted queue is told at once (the heartbeat's slots)
+    uint32_t cap = s_capacity (self);
+    if (self->depth && self->registered && cap != self->advertised) {
+        log_info ("peer: queue per worker %u slots=%u round_trip_us=%lld task_us=%lld",
+                  cap / (uint32_t) self->nslots, cap, (long long) agt_depth_rtt_us (self->depth),
+                  (long long) agt_depth_task_us (self->depth));
+        self->last_beat_us = 0;
+    }
+    //  A heartbeat tells the server how loaded this peer is, whether it is
+    //  paused, and how many tasks it takes at once
     if (self->registered && now - self->last_beat_us >= 10 * 1000000LL) {
         self->last_beat_us = now;
         P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
         hb.load = (float) s_busy_slots (self) / (float) self->nslots;
         hb.paused = self->guest && agt_guest_paused (self->guest);
         hb.reason = self->guest ? (char *) agt_guest_reason (self->guest) : "";
+        hb.slots = self->advertised = cap;
         P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
@@ -751,6 +806,7 @@ s_peer_destroy (agt_peer_t **self_p)
         agt_worker_destroy (&self->slots [i].worker);
     free (self->slots);
     s_jobs_clear (self);
+    agt_depth_destroy (&self->depth);
     pthread_mutex_destroy (&self->mutex);
     free (self);
     *self_p = NULL;
@@ -852,10 +908,14 @@ agt_peer_main (int argc, char **argv)
     cores = cores < 1 ? 1 : cores > 256 ? 256 : cores;
     self->nslots = cfg.slots > 0 ? cfg.slots : agt_prefs_ncpus (&prefs, (int) cores);
     self->queue = cfg.queue;
+    if (!self->queue && !(self->depth = agt_depth_new (AGT_DEPTH_MAX)))
+        fatal ("peer: out of memory");
     self->task_timeout_ms = cfg.task_timeout_ms;
     self->log_tasks = cfg.log_tasks;
     p2l_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
-    if (agt_conn_check_tls (self->url, &tls, "peer") != 0) {
+    if (agt_conn_check_tls (self->url, &tls, "peer") != 0
+        || agt_conn_check_key (self->url, self->api_key != NULL, cfg.conn.allow_insecure_ws,
+                               "peer") != 0) {
         free (self->url);
         free (self->peer_id);
         free (self->api_key);

@@ -48,6 +48,8 @@ static const s_rule_t s_rules [] = {
     { P2C2R__INTERNAL__MSG_DELIVER_ACK,     GW,         SCH },
     { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, GW,        LED },
     { P2C2R__INTERNAL__MSG_EARNINGS_REPLY,  LED,        GW },
+    { P2C2R__INTERNAL__MSG_REPUTATION_REQUEST, GW,      SCH },
+    { P2C2R__INTERNAL__MSG_REPUTATION_REPLY, SCH,       GW },
 };
 
 static const struct {
@@ -151,6 +153,8 @@ s_test_every_pair (void)
         { P2C2R__INTERNAL__MSG_EARNINGS_REQUEST, "gateway>ledger" },
         { P2C2R__INTERNAL__MSG_EARNINGS_REPLY, "ledger>gateway" },
         { P2C2R__INTERNAL__MSG_SETTLE_REVERSE, "scheduler>ledger" },
+        { P2C2R__INTERNAL__MSG_REPUTATION_REQUEST, "gateway>scheduler" },
+        { P2C2R__INTERNAL__MSG_REPUTATION_REPLY, "scheduler>gateway" },
     };
     const char *roles [] = { "broker", "gateway", "scheduler", "ledger", "ctl" };
     const unsigned bits [] = { BRK, GW, SCH, LED, CTL };

@@ -27,6 +27,7 @@ typedef struct {
     const char *since;          //  --since for statement and revenue
     const char *kind;           //  --kind for account list
     const char *memo;           //  --memo for credit
+    const char *owner;          //  --owner for account create
     const char *reference;      //  --reference for payout mark-paid
     const char *from;           //  --from for rates set
     const char *status;         //  --status for payout list

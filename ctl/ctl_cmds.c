@@ -29,7 +29,10 @@ const char *ctl_usage =
     "  log [--limit N]                    the operators' log: who did what, newest first\n"
     "  psql [PSQL ARGS]                   psql on the ledger's database and schema\n"
     "Writes (through the ledger, via --broker):\n"
-    "  account create gamer|peer|admin NAME   prints the new API key once\n"
+    "  account create gamer|peer|admin NAME [--owner OWNER]   prints the new API key once\n"
+    "  account link ACCOUNT OWNER             names the account's holder: the scheduler never runs\n"
+    "                                         a gamer's tasks (nor checks) on a peer of its owner\n"
+    "  account unlink ACCOUNT                 the account has no owner again\n"
     "  account disable|enable ACCOUNT\n"
     "  account rotate-key ACCOUNT             prints the new API key once\n"
     "  credit GAMER AMOUNT [--memo TEXT]      a top-up in USD from the external funding account\n"
@@ -144,7 +147,8 @@ s_account_list (ctl_t *ctl)
 {
     const char *params [] = { ctl->kind && *ctl->kind ? ctl->kind : NULL };
     return s_show (ctl,
-        "SELECT id, kind, name, disabled, key_hash IS NOT NULL AS has_key,"
+        "SELECT id, kind, name, COALESCE (owner, '') AS owner, disabled,"
+        "       key_hash IS NOT NULL AS has_key,"
         "       date_trunc ('second', created_at)::text AS created_at,"
         "       " USD ("balance_pico") " AS balance_usd"
         "  FROM accounts WHERE kind = COALESCE ($1, kind) ORDER BY id", 1, params, false);
@@ -158,7 +162,8 @@ s_account_show (ctl_t *ctl)
         return CTL_EXIT_ERROR;
     const char *params [] = { id };
     return s_show (ctl,
-        "SELECT a.id, a.kind, a.name, a.disabled, a.key_hash IS NOT NULL AS has_key,"
+        "SELECT a.id, a.kind, a.name, COALESCE (a.owner, '') AS owner, a.disabled,"
+        "       a.key_hash IS NOT NULL AS has_key,"
         "       date_trunc ('second', a.key_created_at)::text AS key_created_at,"
         "       date_trunc ('second', a.created_at)::text AS created_at,"
         "       " USD ("a.balance_pico") " AS balance_usd,"
@@ -649,11 +654,25 @@ static void
 s_human_created (ctl_t *ctl, json_t *r)
 {
     (void) ctl;
-    printf ("account %lld created: %s %s\n",
+    const char *owner = json_string_value (json_object_get (r, "owner"));
+    printf ("account %lld created: %s %s%s%s\n",
             (long long) json_integer_value (json_object_get (r, "id")),
             json_string_value (json_object_get (r, "kind")),
-            json_string_value (json_object_get (r, "name")));
+            json_string_value (json_object_get (r, "name")), owner ? ", owner " : "",
+            owner ? owner : "");
     s_print_key (r);
+}
+
+static void
+s_human_linked (ctl_t *ctl, json_t *r)
+{
+    (void) ctl;
+    const char *owner = json_string_value (json_object_get (r, "owner"));
+    printf ("account %lld (%s %s) %s%s; from its next registration on\n",
+            (long long) json_integer_value (json_object_get (r, "id")),
+            json_string_value (json_object_get (r, "kind")),
+            json_string_value (json_object_get (r, "name")),
+            owner ? "owned by " : "has no owner", owner ? owner : "");
 }
 
 static void
@@ -724,7 +743,31 @@ s_account_create (ctl_t *ctl)
         return CTL_EXIT_ERROR;
     }
     json_t *args = json_pack ("{s:s, s:s}", "kind", ctl->argv [2], "name", ctl->argv [3]);
+    if (ctl->owner && *ctl->owner)
+        json_object_set_new (args, "owner", json_string (ctl->owner));
     return s_write (ctl, "account-create", args, s_human_created);
+}
+
+//  account link ACCOUNT OWNER, account unlink ACCOUNT
+static int
+s_account_link (ctl_t *ctl)
+{
+    char id [32];
+    bool link = !strcmp (ctl->argv [1], "link");
+    if (ctl->argc != (link ? 4 : 3)) {
+        fprintf (stderr, "p2c2r-ctl: account %s\n", link ? "link ACCOUNT OWNER"
+                                                         : "unlink ACCOUNT");
+        return CTL_EXIT_ERROR;
+    }
+    if (link && !*ctl->argv [3]) {
+        fprintf (stderr, "p2c2r-ctl: OWNER is empty (account unlink ACCOUNT removes one)\n");
+        return CTL_EXIT_ERROR;
+    }
+    if (!s_resolve (ctl, ctl->argv [2], "gamer peer admin", id, sizeof id))
+        return CTL_EXIT_ERROR;
+    json_t *args = json_pack ("{s:I, s:s}", "account_id", (json_int_t) strtoll (id, NULL, 10),
+                              "owner", link ? ctl->argv [3] : "");
+    return s_write (ctl, "account-link", args, s_human_linked);
 }
 
 //  account disable|enable|rotate-key ACCOUNT
@@ -836,6 +879,8 @@ static const s_command_t s_commands [] = {
     { "account", "list", s_account_list, 2, 2 },
     { "account", "show", s_account_show, 3, 3 },
     { "account", "create", s_account_create, 4, 4 },
+    { "account", "link", s_account_link, 4, 4 },
+    { "account", "unlink", s_account_link, 3, 3 },
     { "account", "disable", s_account_change, 3, 3 },
     { "account", "enable", s_account_change, 3, 3 },
     { "account", "rotate-key", s_account_change, 3, 3 },

@@ -25,6 +25,8 @@ static const p2c_cfg_t s_table [] = {
       " 12:00+00')" },
     { "kind", P2C_CFG_STR, S_F (kind), "", .help = "account list: only this kind" },
     { "memo", P2C_CFG_STR, S_F (memo), "", .help = "credit: a note kept with the transaction" },
+    { "owner", P2C_CFG_STR, S_F (owner), "",
+      .help = "account create: the account's holder (as account link)" },
     { "reference", P2C_CFG_STR, S_F (reference), "",
       .help = "payout mark-paid: the payment's reference" },
     { "from", P2C_CFG_STR, S_F (from), "", .help = "rates set: in force from (default: now)" },

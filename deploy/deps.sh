@@ -6,8 +6,10 @@ PKGS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-d
       libpq-dev libwebsockets-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev libseccomp-dev
       postgresql python3 python3-websockets haproxy procps curl openssl
       clang libclang-rt-14-dev)
-# tests/e2e/test_sdk_js.sh: web/sdk/p2c2r.js in headless Chromium
+# tests/e2e/test_sdk_js.sh and test_dashboard.sh: web/ in headless Chromium
 PKGS+=(chromium chromium-driver python3-selenium)
+# the dashboard pages: Chart.js, served by the gateway as /vendor/chart.js/
+PKGS+=(libjs-chart.js)
 # tests/deploy: base images from Debian's archive where none can be pulled,
 # `systemd-analyze verify` on the units, `promtool` on the Prometheus rules
 PKGS+=(debootstrap systemd prometheus)

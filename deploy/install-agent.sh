@@ -16,6 +16,9 @@
 #                                             server this script came from)
 #   P2C2R_CA=FILE        --ca FILE            the server's CA certificate, for a
 #                                             private or self-signed server
+#   P2C2R_ALLOW_INSECURE_WS=1 --allow-insecure-ws  send the key over plain ws://
+#                                             to another machine (a trusted private
+#                                             network only; refused otherwise)
 #   P2C2R_DRY_RUN=1      --dry-run            say what would change, change nothing
 # Running it again upgrades: binary and unit replaced, the service restarted;
 # a key, name or CA not given again is kept from /etc/p2c2r/agent.env (root
@@ -34,7 +37,7 @@ die () { echo "p2c2r-install: $*" >&2; exit 1; }
 # transit (curl | sh) defines it at most, and runs nothing
 main () {
 API_KEY=${P2C2R_API_KEY:-} PEER_NAME=${P2C2R_NAME:-} SERVER=${P2C2R_SERVER:-} CA=${P2C2R_CA:-}
-DRY=${P2C2R_DRY_RUN:-}
+DRY=${P2C2R_DRY_RUN:-} INSECURE_WS=${P2C2R_ALLOW_INSECURE_WS:-}
 while [ $# -gt 0 ]; do
   case $1 in
     --server) [ $# -ge 2 ] || die "$1 wants a value"; SERVER=$2; shift 2 ;;
@@ -44,11 +47,13 @@ while [ $# -gt 0 ]; do
     --name) [ $# -ge 2 ] || die "$1 wants a value"; PEER_NAME=$2; shift 2 ;;
     --ca) [ $# -ge 2 ] || die "$1 wants a value"; CA=$2; shift 2 ;;
     --dry-run) DRY=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0" 2>/dev/null || echo "see docs/deploy.md"; exit 0 ;;
+    --allow-insecure-ws) INSECURE_WS=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0" 2>/dev/null || echo "see docs/deploy.md"; exit 0 ;;
     *) die "unknown argument $1 (--help)" ;;
   esac
 done
 case $DRY in ""|0) DRY="" ;; esac
+case $INSECURE_WS in ""|0|false) INSECURE_WS="" ;; *) INSECURE_WS=1 ;; esac
 
 ETC=/etc/p2c2r
 BIN=/usr/local/bin/p2c2r-agent
@@ -75,8 +80,9 @@ fi
 if [ "$(id -u)" != 0 ] && [ -z "$DRY" ]; then
   command -v sudo >/dev/null || die "run as root"
   say "root is needed: running again through sudo"
-  keep=P2C2R_API_KEY,P2C2R_NAME,P2C2R_SERVER,P2C2R_CA,P2C2R_DRY_RUN
+  keep=P2C2R_API_KEY,P2C2R_NAME,P2C2R_SERVER,P2C2R_CA,P2C2R_DRY_RUN,P2C2R_ALLOW_INSECURE_WS
   export P2C2R_API_KEY="$API_KEY" P2C2R_NAME="$PEER_NAME" P2C2R_SERVER="$SERVER" P2C2R_CA="$CA"
+  export P2C2R_ALLOW_INSECURE_WS="$INSECURE_WS"
   if [ $FROM = download ]; then
     curl -fsSL ${CA:+--cacert "$CA"} "$P2C2R_FROM/install.sh" | sudo --preserve-env=$keep sh
     exit $?
@@ -106,6 +112,7 @@ old () { [ -r $ETC/agent.env ] && sed -n "s/^$1=//p" $ETC/agent.env | head -n 1 
 [ -n "$SERVER" ] || SERVER=$(old P2C2R_SERVER)
 [ -n "$SERVER" ] || SERVER=$DEFAULT_SERVER
 OLD_CA=$(old P2C2R_CA)
+[ -n "$INSECURE_WS" ] || case $(old P2C2R_ALLOW_INSECURE_WS) in true|1) INSECURE_WS=1 ;; esac
 
 # Checked strictly: these go into a systemd environment file
 [ -n "$SERVER" ] || die "--server wss://HOST[:PORT] is required"
@@ -115,6 +122,19 @@ case $SERVER in
   wss://?*) ;;
   ws://?*) say "warning: $SERVER is not encrypted (use wss:// on the internet)" ;;
   *) die "the server address must start with wss:// or ws://" ;;
+esac
+# The agent refuses to send its key in clear text to another machine
+# (docs/trust.md): said here, before anything changes
+case $SERVER in
+  ws://*)
+    host=${SERVER#ws://}
+    host=${host%%/*}
+    case $host in \[*) host=${host%%]*}] ;; *) host=${host%%:*} ;; esac
+    loopback=""
+    case $host in localhost|"[::1]") loopback=1 ;; esac
+    printf '%s' "$host" | grep -Eqx '127(\.[0-9]{1,3}){3}' && loopback=1
+    [ -z "$API_KEY" ] || [ -n "$INSECURE_WS" ] || [ -n "$loopback" ] \
+      || die "refusing to send the API key in clear text to $SERVER: use a wss:// address (TLS), or --allow-insecure-ws (P2C2R_ALLOW_INSECURE_WS=1) on a network you trust" ;;
 esac
 case $API_KEY in *[!A-Za-z0-9._-]*) die "the API key has characters a key does not have" ;; esac
 case $PEER_NAME in *[!A-Za-z0-9._-]*) die "the name may hold letters, digits, '.', '_' and '-'" ;; esac
@@ -211,6 +231,7 @@ umask 077
   [ -z "$API_KEY" ] || echo "P2C2R_API_KEY=$API_KEY"
   [ -z "$PEER_NAME" ] || echo "P2C2R_PEER_ID=$PEER_NAME"
   [ -z "$CA" ] || echo "P2C2R_CA=$CA"
+  [ -z "$INSECURE_WS" ] || echo "P2C2R_ALLOW_INSECURE_WS=true"
 } >$ETC/agent.env.new
 chmod 0600 $ETC/agent.env.new
 mv -f $ETC/agent.env.new $ETC/agent.env

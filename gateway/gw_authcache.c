@@ -16,9 +16,7 @@ s_entry_free (void **item)
     gw_authentry_t *e = (gw_authentry_t *) *item;
     if (!e)
         return;
-    if (e->key)
-        explicit_bzero (e->key, strlen (e->key));
-    free (e->key);
+    free (e->owner);
     free (e->role);
     free (e->name);
     free (e);
@@ -48,6 +46,19 @@ gw_authcache_destroy (gw_authcache_t **self_p)
     zhashx_destroy (&self->by_corr);
     free (self);
     *self_p = NULL;
+}
+
+void
+gw_authcache_key_hash (const char *key, char *out)
+{
+    unsigned char md [EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!EVP_Digest (key, strlen (key), md, &n, EVP_sha256 (), NULL) || n != 32)
+        n = 0;
+    for (unsigned int i = 0; i < n; i++)
+        snprintf (out + 2 * i, 3, "%02x", md [i]);
+    out [n ? GW_KEY_HASH_LEN : 0] = 0;
+    explicit_bzero (md, sizeof md);
 }
 
 void
@@ -81,17 +92,19 @@ gw_authcache_fresh (gw_authcache_t *self, const char *hash, int64_t now_ms)
 
 gw_authentry_t *
 gw_authcache_put (gw_authcache_t *self, const char *hash, const char *role, const char *name,
-                  const char *key, int64_t account_id, int64_t now_ms)
+                  const char *key_hash, int64_t account_id, const char *owner, int64_t now_ms)
 {
     gw_authentry_t *e = gw_authcache_lookup (self, hash);
     if (!e) {
         e = (gw_authentry_t *) zmalloc (sizeof (gw_authentry_t));
         snprintf (e->hash, sizeof e->hash, "%s", hash);
+        snprintf (e->key_hash, sizeof e->key_hash, "%s", key_hash);
         e->role = strdup (role);
         e->name = strdup (name);
-        e->key = strdup (key);
         zhashx_insert (self->entries, hash, e);
     }
+    free (e->owner);
+    e->owner = strdup (owner ? owner : "");
     e->account_id = account_id;
     e->verified_ms = now_ms;
     return e;
@@ -186,11 +199,15 @@ gw_authcache_test (bool verbose)
     //  sha256("a:b"), as sha256sum computes it
     gw_authcache_hash ("a", "b", h2);
     P2C_CHECK (!strcmp (h2, "6783a31eabf68ccc0660f935c0826282bdd2241f3a80a9f2d10d59aea9ebb5d8"));
+    //  The key's own hash is the ledger's (sha256("abc"))
+    char kh [GW_KEY_HASH_LEN + 1];
+    gw_authcache_key_hash ("abc", kh);
+    P2C_CHECK (!strcmp (kh, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 
     gw_authcache_t *c = gw_authcache_new (1000);
     P2C_CHECK (gw_authcache_fresh (c, h1, 0) == NULL);
-    gw_authentry_t *e = gw_authcache_put (c, h1, "gamer", "g1", "k1", 42, 10000);
-    P2C_CHECK (e && e->account_id == 42 && !strcmp (e->key, "k1"));
+    gw_authentry_t *e = gw_authcache_put (c, h1, "gamer", "g1", kh, 42, "o1", 10000);
+    P2C_CHECK (e && e->account_id == 42 && !strcmp (e->key_hash, kh) && !strcmp (e->owner, "o1"));
     P2C_CHECK (gw_authcache_fresh (c, h1, 10999) == e);
     P2C_CHECK (gw_authcache_fresh (c, h1, 11000) == NULL);
     P2C_CHECK (gw_authcache_lookup (c, h1) == e);
@@ -212,7 +229,7 @@ gw_authcache_test (bool verbose)
     P2C_CHECK (gw_authcache_by_corr (c, 0x8000000000000001ULL) == NULL);
 
     //  Unused and stale entries go; used ones stay
-    gw_authcache_put (c, h2, "a", "x", "b", 7, 20000);
+    gw_authcache_put (c, h2, "a", "x", kh, 7, NULL, 20000);
     gw_authcache_sweep (c, 30000);
     P2C_CHECK (gw_authcache_size (c) == 1 && gw_authcache_lookup (c, h1));
     gw_authcache_remove (c, h1);

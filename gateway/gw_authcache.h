@@ -1,5 +1,8 @@
 /*  The cache of API keys the ledger accepted, keyed by a SHA-256 of role
-    and key (the key itself is kept only to ask the ledger again). A fresh
+    and the key's hash. The key itself is never kept: the gateway hashes it
+    (gw_authcache_key_hash, the SHA-256 the ledger stores) as soon as it is
+    read, and only that hash is sent to the ledger, then and in the
+    re-checks, which go by the account it named. A fresh
     entry lets a registration skip the ledger; entries that live sessions
     use are re-checked periodically, so a revoked key is noticed within
     the re-check interval and its sessions are closed. */
@@ -13,10 +16,11 @@
 #define GW_KEY_HASH_LEN 64
 
 typedef struct {
-    char hash [GW_KEY_HASH_LEN + 1];    //  hex SHA-256 of "role:key"
+    char hash [GW_KEY_HASH_LEN + 1];    //  hex SHA-256 of "role:key_hash"
+    char key_hash [GW_KEY_HASH_LEN + 1];//  hex SHA-256 of the key: what the ledger stores
     char *role;
     char *name;                 //  the id registered with it (the ledger wants one)
-    char *key;                  //  the key, to ask again (wiped on free)
+    char *owner;                //  the account's owner from the ledger, "" none
     int64_t account_id;
     int64_t verified_ms;        //  when the ledger last said yes
     size_t users;               //  live sessions registered with it
@@ -29,17 +33,21 @@ typedef struct _gw_authcache_t gw_authcache_t;
 gw_authcache_t *gw_authcache_new (int64_t ttl_ms);
 void gw_authcache_destroy (gw_authcache_t **self_p);
 
-//  hex SHA-256 of role ":" key into out (GW_KEY_HASH_LEN + 1 bytes)
-void gw_authcache_hash (const char *role, const char *key, char *out);
+//  hex SHA-256 of key into out (GW_KEY_HASH_LEN + 1 bytes): the ledger's
+//  stored hash of an API key; "" when hashing failed
+void gw_authcache_key_hash (const char *key, char *out);
+
+//  hex SHA-256 of role ":" key_hash into out (GW_KEY_HASH_LEN + 1 bytes)
+void gw_authcache_hash (const char *role, const char *key_hash, char *out);
 
 //  The entry when the ledger accepted the key within the TTL, else NULL.
 gw_authentry_t *gw_authcache_fresh (gw_authcache_t *self, const char *hash, int64_t now_ms);
 gw_authentry_t *gw_authcache_lookup (gw_authcache_t *self, const char *hash);
 
-//  Records (or refreshes) an accepted key.
+//  Records (or refreshes) an accepted key (by its key_hash).
 gw_authentry_t *gw_authcache_put (gw_authcache_t *self, const char *hash, const char *role,
-                                  const char *name, const char *key, int64_t account_id,
-                                  int64_t now_ms);
+                                  const char *name, const char *key_hash, int64_t account_id,
+                                  const char *owner, int64_t now_ms);
 
 void gw_authcache_remove (gw_authcache_t *self, const char *hash);
 

@@ -87,6 +87,17 @@ static const p2c_cfg_t s_table [] = {
     { "downloads-dir", P2C_CFG_STR, S_F (server.downloads_dir), "",
       .help = "install.sh and the agent binary p2c2r-agent-linux-amd64 (with its .sha256)"
       " served under /install.sh and /downloads/ (default: PREFIX/share/p2c2r/downloads)" },
+    { "chart-js-dir", P2C_CFG_STR, S_F (server.vendor_root), "/usr/share/javascript/chart.js",
+      .help = "Chart.js (Debian's libjs-chart.js), served as /vendor/chart.js/ for the pages" },
+    { "admin-listen", P2C_CFG_STR, S_F (admin_listen), "127.0.0.1:8766",
+      .help = "the admin listener, HOST:PORT: /metrics, /api/stats and the operator's page"
+      " (never expose it; \"\": off)" },
+    { "admin-token-file", P2C_CFG_STR, S_F (server.admin_token_file), "",
+      .help = "the operator's token (a file only its owner may read); admin requests need"
+      " Authorization: Bearer TOKEN (without one: every admin request is refused, 401)" },
+    { "max-subscriptions", P2C_CFG_SIZE, S_F (server.max_subscriptions), "1000", 0, 1000000,
+      .help = "live dashboard subscriptions (JSON subscribe) at once; each costs the ledger"
+      " one read a second" },
     { .name = NULL }
 };
 #undef S_F
@@ -112,6 +123,20 @@ s_check (void *arg)
     memcpy (self->host, host, hlen + 1);
     free (host);
     st->host = self->host;
+    st->admin_host = NULL;
+    if (*self->admin_listen) {
+        host = NULL;
+        if (gw_parse_listen (self->admin_listen, &host, &st->admin_port) != 0
+            || strlen (host) > GW_CONFIG_HOST_MAX) {
+            fprintf (stderr, "p2c2r-gateway: --admin-listen wants HOST:PORT or \"\", not '%s'\n",
+                     self->admin_listen);
+            free (host);
+            return -1;
+        }
+        memcpy (self->admin_host, host, strlen (host) + 1);
+        free (host);
+        st->admin_host = self->admin_host;
+    }
     st->auth_open = self->auth == GW_CONFIG_AUTH_OPEN;
     if (st->default_deadline_ms > st->max_deadline_ms)
         st->default_deadline_ms = st->max_deadline_ms;
@@ -163,6 +188,10 @@ gw_config_test (bool verbose)
     P2C_CHECK (cfg.server.rate_msgs == 10000.0 && cfg.server.ping_s == 30);
     P2C_CHECK (cfg.server.default_deadline_ms == 30000 && cfg.server.max_deadline_ms == 300000);
     P2C_CHECK (!strcmp (cfg.server.tls_cert, "") && !strcmp (cfg.server.region, ""));
+    P2C_CHECK (cfg.server.admin_host && !strcmp (cfg.server.admin_host, "127.0.0.1")
+               && cfg.server.admin_port == 8766 && !strcmp (cfg.server.admin_token_file, ""));
+    P2C_CHECK (!strcmp (cfg.server.vendor_root, "/usr/share/javascript/chart.js")
+               && cfg.server.max_subscriptions == 1000);
     gw_config_free (&cfg);
     P2C_CHECK (cfg.server.broker == NULL);
 
@@ -193,4 +222,11 @@ gw_config_test (bool verbose)
     P2C_CHECK (gw_config_load (&cfg, 3, argv6, NULL) == 0);
     P2C_CHECK (!strcmp (cfg.server.public_url, "https://x.org:8443"));
     gw_config_free (&cfg);
+    //  The admin listener: off with "", refused without a port
+    char d1 [] = "--admin-listen", d2 [] = "", d3 [] = "localhost";
+    char *argv7 [] = { a0, d1, d2, NULL };
+    P2C_CHECK (gw_config_load (&cfg, 3, argv7, NULL) == 0 && cfg.server.admin_host == NULL);
+    gw_config_free (&cfg);
+    char *argv8 [] = { a0, d1, d3, NULL };
+    P2C_CHECK (gw_config_load (&cfg, 3, argv8, NULL) == -1);
 }

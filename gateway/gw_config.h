@@ -23,7 +23,9 @@ typedef enum {
 typedef struct {
     char *listen;               //  HOST:PORT as given (into server.host and server.port)
     int auth;                   //  gw_config_auth_t (into server.auth_open)
+    char *admin_listen;         //  HOST:PORT of the admin listener, "" off
     char host [GW_CONFIG_HOST_MAX + 1];     //  server.host points here
+    char admin_host [GW_CONFIG_HOST_MAX + 1];   //  server.admin_host points here
     gw_settings_t server;       //  what the server runs with
     p2c_node_bus_t bus;         //  the bus's keys
 } gw_config_t;

@@ -60,6 +60,8 @@ s_server_kind (const P2c2r__ServerMessage *m)
         case P2C2R__SERVER_MESSAGE__MSG_TASK_RESULT: return "task_result";
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: return "error";
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS: return "earnings";
+        case P2C2R__SERVER_MESSAGE__MSG_AGENTS: return "agents";
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: return "reputation";
         default: return "other";
     }
 }
@@ -184,6 +186,33 @@ gw_core_require (gw_core_t *self, gw_session_t *s, gw_role_t role, const char *w
     return true;
 }
 
+//  A peer's heartbeat. The load is not used yet; a pause or resume, or a
+//  new number of tasks it takes at once (an agent adapts it to the round
+//  trip, agent/agt_depth.h), is passed on to the scheduler as one
+//  refreshed PeerUp (idempotent there, which caps the slots); the same
+//  state again sends nothing.
+static void
+s_heartbeat (gw_core_t *self, gw_session_t *s, const P2c2r__Heartbeat *hb)
+{
+    const P2c2r__Capabilities *caps = s->reg && s->reg->register_peer
+                                    ? s->reg->register_peer->capabilities : NULL;
+    uint32_t slots = s->slots ? s->slots : caps ? caps->slots : 0;
+    bool pause = hb->paused != s->paused;
+    bool resize = hb->slots && hb->slots != slots;
+    if (!pause && !resize)
+        return;
+    if (pause)
+        log_info ("gateway: peer %s conn=%llu id=%s", hb->paused ? "paused" : "resumed",
+                  (unsigned long long) s->conn, s->name);
+    else
+        log_debug ("gateway: peer slots conn=%llu id=%s slots=%u", (unsigned long long) s->conn,
+                   s->name, hb->slots);
+    s->paused = hb->paused;
+    if (resize)
+        s->slots = hb->slots;
+    gw_tasks_peer_up (self, s);
+}
+
 //  One handler per message kind. Handlers that keep the message take it
 //  from *msg_p.
 static void
@@ -204,16 +233,12 @@ s_dispatch (gw_core_t *self, gw_session_t *s, P2c2r__ClientMessage **msg_p)
             gw_tasks_result (self, s, msg->result);
             break;
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT:
-            //  The load is not used yet; a pause or resume is passed on to
-            //  the scheduler as a refreshed PeerUp (idempotent there)
             if (gw_core_require (self, s, GW_ROLE_PEER, "heartbeat", NULL)
-                && s->state == GW_STATE_REGISTERED && msg->heartbeat
-                && msg->heartbeat->paused != s->paused) {
-                s->paused = msg->heartbeat->paused;
-                log_info ("gateway: peer %s conn=%llu id=%s", s->paused ? "paused" : "resumed",
-                          (unsigned long long) s->conn, s->name);
-                gw_tasks_peer_up (self, s);
-            }
+                && s->state == GW_STATE_REGISTERED && msg->heartbeat)
+                s_heartbeat (self, s, msg->heartbeat);
+            break;
+        case P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE:
+            gw_subscribe_handle (self, s, msg->subscribe);
             break;
         case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS:
             gw_earnings_handle (self, s);
@@ -234,6 +259,7 @@ s_client_kind (const P2c2r__ClientMessage *m)
         case P2C2R__CLIENT_MESSAGE__MSG_RESULT: return "task_result";
         case P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT: return "heartbeat";
         case P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS: return "get_earnings";
+        case P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE: return "subscribe";
         default: return "other";
     }
 }
@@ -286,6 +312,7 @@ gw_core_message (gw_core_t *self, gw_session_t *s, const uint8_t *data, size_t s
     gw_metrics_inc (self->metrics, GW_M_MSG_IN, msg ? s_client_kind (msg) : "undecodable");
     if (!allowed) {
         s_rate_limited (self, s, msg, ref);
+        gw_register_wipe (s, msg);
         p2c_msg_client_free (&msg);
         return;
     }
@@ -325,9 +352,18 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
         gw_core_close (self, s, GW_CLOSE_TRY_LATER, "server busy: input budget full");
     }
     else
-    if (st == P2C_FRAME_DONE)
+    if (st == P2C_FRAME_DONE) {
         gw_core_message (self, s, p2c_frame_data (s->rx), p2c_frame_size (s->rx),
                          p2c_frame_binary (s->rx), now_ms);
+        if (s->wipe_rx || s->state != GW_STATE_REGISTERED) {
+            //  A registration (or anything before one, malformed ones
+            //  included): its API key must not stay in the frame buffer
+            //  (ours, heap memory; const only to its readers). Few frames
+            //  come before a registration, each bounded by max_frame.
+            explicit_bzero ((void *) p2c_frame_data (s->rx), p2c_frame_size (s->rx));
+            s->wipe_rx = false;
+        }
+    }
     else
         s->last_rx_ms = now_ms;
 }
@@ -354,6 +390,9 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT:
             gw_tasks_node_event (self, msg->node_event);
+            break;
+        case P2C2R__INTERNAL__MSG_REPUTATION_REPLY:
+            gw_subscribe_on_reputation (self, msg->reputation_reply);
             break;
         case P2C2R__INTERNAL__MSG_EARNINGS_REPLY:
             gw_earnings_on_reply (self, msg->earnings_reply);
@@ -427,6 +466,7 @@ gw_core_closed (gw_core_t *self, gw_session_t *s, int64_t now_ms)
     self->now_ms = now_ms;
     if (s->state == GW_STATE_REGISTERED && s->role == GW_ROLE_PEER)
         gw_tasks_peer_down (self, s->conn);
+    gw_subscribe_forget (self, s);
     if (s->ip_counted)
         gw_iplimit_release (self->iplimit, s->ip);
     if (*s->key_hash) {
@@ -501,6 +541,7 @@ gw_core_cron (gw_core_t *self, int64_t now_ms)
     self->now_ms = now_ms;
     gw_register_timeouts (self, now_ms);
     gw_tasks_guard (self, now_ms);
+    gw_subscribe_cron (self, now_ms);
     if (now_ms - self->last_slow_ms >= GW_SLOW_CRON_MS) {
         self->last_slow_ms = now_ms;
         s_register_timeouts (self, now_ms);

@@ -53,6 +53,7 @@ typedef struct {
     size_t max_conns_per_ip;    //  live connections per client address
     double connect_rate;        //  connects per second per client address
     double connect_burst;       //  ... allowed in a burst
+    size_t max_subscriptions;   //  sessions subscribed at once (gw_subscribe.c)
     size_t pre;                 //  spare bytes before every queued frame (LWS_PRE)
 } gw_core_config_t;
 

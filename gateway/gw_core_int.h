@@ -37,6 +37,7 @@ struct _gw_core_t {
     //  per-connection limits alone let many connections together take
     //  max_frame each (60 unfinished 8 MiB messages took 490 MiB)
     p2c_frame_budget_t input;
+    size_t subscriptions;       //  sessions subscribed (gw_subscribe.c)
 };
 
 //  Answers to clients (gw_core.c)
@@ -64,6 +65,9 @@ bool gw_core_require (gw_core_t *self, gw_session_t *s, gw_role_t role, const ch
 void gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
                          P2c2r__ClientMessage **msg_p);
 void gw_register_on_reply (gw_core_t *self, P2c2r__AuthReply *r);
+//  A registration that will not be handled (rate limited): its API key is
+//  wiped from the decoded message, and its frame after it
+void gw_register_wipe (gw_session_t *s, P2c2r__ClientMessage *msg);
 //  Registrations the ledger has not answered in time
 void gw_register_timeouts (gw_core_t *self, int64_t now);
 //  Sends the re-checks of keys in use that are due
@@ -94,6 +98,19 @@ void gw_earnings_handle (gw_core_t *self, gw_session_t *s);
 void gw_earnings_on_reply (gw_core_t *self, P2c2r__EarningsReply *r);
 //  Requests the ledger has not answered in time
 void gw_earnings_timeouts (gw_core_t *self, int64_t now);
+//  Asks the ledger for the session's figures (no rate check): false when
+//  it cannot be asked now
+bool gw_earnings_ask (gw_core_t *self, gw_session_t *s);
+
+//  Subscriptions: figures pushed every second (gw_subscribe.c)
+void gw_subscribe_handle (gw_core_t *self, gw_session_t *s, P2c2r__Subscribe *sub);
+//  Pushes what is due (called by the cron)
+void gw_subscribe_cron (gw_core_t *self, int64_t now);
+//  The scheduler's answer about a subscribed peer account's reputation
+void gw_subscribe_on_reputation (gw_core_t *self, P2c2r__ReputationReply *r);
+//  The session is closing: its subscription ends
+void gw_subscribe_forget (gw_core_t *self, gw_session_t *s);
+void gw_subscribe_test (bool verbose);
 void gw_earnings_test (bool verbose);
 
 //  The self-tests' fake glue (gw_fake.c): it keeps what the core sends to
@@ -111,6 +128,8 @@ typedef struct {
     P2c2r__Internal *msgs [GW_FAKE_MAX];
     size_t wakes;               //  wake callbacks
     size_t cuts;                //  ... of them GW_WAKE_CUT
+    const char *watch;          //  a text no message to the broker may hold (a key), or NULL
+    size_t watch_hits;          //  messages to the broker whose bytes held it
 } gw_fake_t;
 
 //  A core with the default settings of the tests and the fake glue

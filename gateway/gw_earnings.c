@@ -40,11 +40,16 @@ gw_earnings_handle (gw_core_t *self, gw_session_t *s)
                      GW_EARNINGS_EVERY_MS / 1000);
         return;
     }
-    if (self->io.services (self->io.arg, "ledger") == 0) {
+    if (!gw_earnings_ask (self, s))
         gw_core_send_error (self, s, "unavailable",
                             "the account service is not reachable; try again later", NULL);
-        return;
-    }
+}
+
+bool
+gw_earnings_ask (gw_core_t *self, gw_session_t *s)
+{
+    if (s->earnings_corr || self->io.services (self->io.arg, "ledger") == 0)
+        return false;
     uint64_t corr = s_next_corr (s);
     P2c2r__EarningsRequest req = P2C2R__EARNINGS_REQUEST__INIT;
     req.corr = corr;
@@ -53,15 +58,13 @@ gw_earnings_handle (gw_core_t *self, gw_session_t *s)
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_EARNINGS_REQUEST;
     m.earnings_request = &req;
-    if (self->io.send (self->io.arg, "ledger", &m) != 0) {
-        gw_core_send_error (self, s, "unavailable",
-                            "the account service is not reachable; try again later", NULL);
-        return;
-    }
+    if (self->io.send (self->io.arg, "ledger", &m) != 0)
+        return false;
     s->earnings_corr = corr;
     s->earnings_deadline_ms = self->now_ms + self->cfg.auth_timeout_ms;
     log_debug ("gateway: earnings request conn=%llu account=%lld",
                (unsigned long long) s->conn, (long long) s->account_id);
+    return true;
 }
 
 void

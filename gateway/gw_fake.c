@@ -16,6 +16,8 @@ s_fake_send (void *arg, const char *dest, const P2c2r__Internal *msg)
     p2c_msg_internal_free (&self->msgs [i]);
     uint8_t *buf = p2c_msg_pack_internal (msg, 0, &len);
     assert (buf);
+    if (self->watch && memmem (buf, len, self->watch, strlen (self->watch)))
+        self->watch_hits++;
     self->msgs [i] = p2c_msg_unpack_internal (buf, len);
     free (buf);
     snprintf (self->dest [i], sizeof self->dest [i], "%s", dest);
@@ -65,6 +67,7 @@ gw_fake_config (void)
     c.max_conns_per_ip = 2;
     c.connect_rate = 1000;
     c.connect_burst = 1000;
+    c.max_subscriptions = 2;
     c.pre = 16;                 //  spare bytes in front, as LWS_PRE
     return c;
 }

@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 #include <jansson.h>
+#include <sys/stat.h>
 
 //  One /api/stats request waiting for the scheduler's and ledger's figures
 typedef struct {
@@ -22,6 +23,7 @@ struct _gw_http_t {
     gw_http_config_t cfg;
     gw_http_io_t io;
     gw_files_t *files;          //  static files below the web root
+    gw_files_t *vendor;         //  Chart.js (Debian's libjs-chart.js)
     zlistx_t *stats_jobs;       //  gw_stats_job_t waiting (owned)
     uint64_t stats_seq;
 };
@@ -66,6 +68,9 @@ gw_http_new (gw_core_t *core, const gw_http_config_t *config, const gw_http_io_t
     self->core = core;
     self->cfg = *config;
     self->cfg.web_root = NULL;
+    self->cfg.vendor_root = NULL;
+    self->vendor = gw_files_new (config->vendor_root && *config->vendor_root
+                                 ? config->vendor_root : NULL);
     self->io = *io;
     if (config->web_root && *config->web_root)
         self->files = gw_files_new (config->web_root);
@@ -87,6 +92,7 @@ gw_http_destroy (gw_http_t **self_p)
         return;
     zlistx_destroy (&self->stats_jobs);
     gw_files_destroy (&self->files);
+    gw_files_destroy (&self->vendor);
     free (self);
     *self_p = NULL;
 }
@@ -308,16 +314,46 @@ gw_http_forget (gw_http_t *self, void *conn)
     }
 }
 
+//  A static file of files at path, or its 404/403/500 answer
+static void
+s_file (gw_http_t *self, gw_files_t *files, const char *path, gw_http_answer_t *answer)
+{
+    answer->status = gw_files_get (files, path, self->cfg.pre, &answer->buf, &answer->len,
+                                   &answer->type);
+    if (answer->status == 404)
+        s_answer (self, answer, 404, "text/plain", "not found\n", 10);
+    else
+    if (answer->status != 200) {
+        unsigned status = answer->status;
+        s_answer (self, answer, status, "text/plain", status == 403 ? "forbidden\n" : "error\n",
+                  status == 403 ? 10 : 6);
+    }
+}
+
+#define S_VENDOR "/vendor/chart.js/"
+
 bool
-gw_http_get (gw_http_t *self, void *conn, const char *path, int64_t now_ms,
-             gw_http_answer_t *answer)
+gw_http_get (gw_http_t *self, void *conn, const char *path, const gw_http_req_t *req,
+             int64_t now_ms, gw_http_answer_t *answer)
 {
     memset (answer, 0, sizeof *answer);
     if (!path) {
         s_answer (self, answer, 405, "text/plain", "GET only\n", 9);
         return true;
     }
-    gw_metrics_inc (gw_core_metrics (self->core), GW_M_EVENTS, "http_request");
+    gw_metrics_inc (gw_core_metrics (self->core), GW_M_EVENTS,
+                    req->admin ? "admin_http_request" : "http_request");
+    bool data = !strcmp (path, "/metrics") || !strcmp (path, "/api/stats");
+    //  The operator's figures and page exist only on the admin listener
+    if (!req->admin && (data || !strncmp (path, "/operator", 9)))
+        s_answer (self, answer, 404, "text/plain", "not found\n", 10);
+    else
+    if (data && !gw_admin_allows (self->cfg.admin, req->authorization)) {
+        gw_metrics_inc (gw_core_metrics (self->core), GW_M_EVENTS, "admin_unauthorized");
+        static const char text [] = "unauthorized: send Authorization: Bearer <operator token>\n";
+        s_answer (self, answer, 401, "text/plain", text, sizeof text - 1);
+    }
+    else
     if (!strcmp (path, "/healthz"))
         s_answer (self, answer, 200, "text/plain", "ok\n", 3);
     else
@@ -331,18 +367,12 @@ gw_http_get (gw_http_t *self, void *conn, const char *path, int64_t now_ms,
         s_stats (self, conn, now_ms);
         return false;
     }
-    else {
-        answer->status = gw_files_get (self->files, path, self->cfg.pre, &answer->buf,
-                                       &answer->len, &answer->type);
-        if (answer->status == 404)
-            s_answer (self, answer, 404, "text/plain", "not found\n", 10);
-        else
-        if (answer->status != 200) {
-            unsigned status = answer->status;
-            s_answer (self, answer, status, "text/plain", status == 403 ? "forbidden\n" : "error\n",
-                      status == 403 ? 10 : 6);
-        }
-    }
+    else
+    if (!strncmp (path, S_VENDOR, strlen (S_VENDOR)))
+        s_file (self, self->vendor, path + strlen (S_VENDOR) - 1, answer);
+    else
+        s_file (self, self->files, req->admin && !strcmp (path, "/") ? "/operator.html" : path,
+                answer);
     return true;
 }
 
@@ -419,45 +449,91 @@ s_stats_reply (gw_http_t *http, const char *service, uint64_t corr, const char *
     gw_http_stats_reply (http, &r);
 }
 
+//  A request to the public listener, and one with the operator's token to
+//  the admin listener
+static const gw_http_req_t pub = { false, NULL };
+static const gw_http_req_t adm = { true, "Bearer operator-token-0123456789" };
+
+//  What each listener serves, and the operator's token
+static void
+s_test_listeners (gw_http_t *http)
+{
+    int conn;
+    gw_http_answer_t a;
+    //  Public: no figures, no operator page; Chart.js from its own root
+    const char *hidden [] = { "/metrics", "/api/stats", "/operator.html", "/operator/x.js" };
+    for (size_t i = 0; i < 4; i++) {
+        P2C_CHECK (gw_http_get (http, &conn, hidden [i], &pub, 1000, &a));
+        P2C_CHECK (a.status == 404);
+        gw_http_answer_free (&a);
+    }
+    P2C_CHECK (gw_http_get (http, &conn, "/vendor/chart.js/chart.min.js", &pub, 1000, &a));
+    P2C_CHECK (a.status == 200 && !strcmp (s_body (&a, 16), "var Chart;\n")
+               && !strcmp (a.type, "text/javascript; charset=utf-8"));
+    gw_http_answer_free (&a);
+    P2C_CHECK (gw_http_get (http, &conn, "/vendor/chart.js/../index.html", &pub, 1000, &a));
+    P2C_CHECK (a.status == 404);
+    gw_http_answer_free (&a);
+    //  Admin: / is the operator's page; the figures need the token
+    P2C_CHECK (gw_http_get (http, &conn, "/", &adm, 1000, &a));
+    P2C_CHECK (a.status == 200 && !strcmp (s_body (&a, 16), "<h1>operator</h1>\n"));
+    gw_http_answer_free (&a);
+    const char *wrong [] = { NULL, "", "Bearer ", "Bearer operator-token-012345678",
+                             "Basic operator-token-0123456789", "operator-token-0123456789" };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong [0]; i++) {
+        gw_http_req_t bad = { true, wrong [i] };
+        P2C_CHECK (gw_http_get (http, &conn, "/metrics", &bad, 1000, &a));
+        P2C_CHECK (a.status == 401 && strstr (s_body (&a, 16), "Bearer"));
+        gw_http_answer_free (&a);
+        P2C_CHECK (gw_http_get (http, &conn, "/api/stats", &bad, 1000, &a));
+        P2C_CHECK (a.status == 401);
+        gw_http_answer_free (&a);
+    }
+    P2C_CHECK (gw_http_get (http, &conn, "/healthz", &adm, 1000, &a));
+    P2C_CHECK (a.status == 200);
+    gw_http_answer_free (&a);
+}
+
 //  The pages answered at once
 static void
 s_test_pages (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
 {
     int conn;                           //  stands for a connection
     gw_http_answer_t a;
-    P2C_CHECK (gw_http_get (http, &conn, "/healthz", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/healthz", &pub, 1000, &a));
     P2C_CHECK (a.status == 200 && !strcmp (s_body (&a, 16), "ok\n"));
     gw_http_answer_free (&a);
-    P2C_CHECK (gw_http_get (http, &conn, NULL, 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, NULL, &pub, 1000, &a));
     P2C_CHECK (a.status == 405);
     gw_http_answer_free (&a);
     //  Ready only with the broker, a scheduler and a ledger, not draining
-    P2C_CHECK (gw_http_get (http, &conn, "/readyz", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/readyz", &pub, 1000, &a));
     P2C_CHECK (a.status == 503 && strstr (s_body (&a, 16), "broker=down schedulers=0 ledgers=0"));
     gw_http_answer_free (&a);
     fio->broker = true;
     fio->schedulers = fio->ledgers = 1;
-    P2C_CHECK (gw_http_get (http, &conn, "/readyz", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/readyz", &pub, 1000, &a));
     P2C_CHECK (a.status == 200 && !strncmp (s_body (&a, 16), "ready ", 6));
     gw_http_answer_free (&a);
-    P2C_CHECK (gw_http_get (http, &conn, "/metrics", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/metrics", &adm, 1000, &a));
     P2C_CHECK (a.status == 200
                && strstr (s_body (&a, 16), "p2c2r_gateway_connections{role=\"peer\"} 1\n"));
     P2C_CHECK (strstr (s_body (&a, 16), "p2c2r_gateway_ready 1\n"));
     gw_http_answer_free (&a);
     //  Files: the index for "/", 404 for what is not there or outside
-    P2C_CHECK (gw_http_get (http, &conn, "/", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/", &pub, 1000, &a));
     P2C_CHECK (a.status == 200 && !strcmp (a.type, "text/html; charset=utf-8")
                && !strcmp (s_body (&a, 16), "<h1>P2C2R</h1>\n"));
     gw_http_answer_free (&a);
-    P2C_CHECK (gw_http_get (http, &conn, "/nothing.js", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/nothing.js", &pub, 1000, &a));
     P2C_CHECK (a.status == 404 && !strcmp (s_body (&a, 16), "not found\n"));
     gw_http_answer_free (&a);
-    P2C_CHECK (gw_http_get (http, &conn, "/../etc/passwd", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/../etc/passwd", &pub, 1000, &a));
     P2C_CHECK (a.status == 404);
     gw_http_answer_free (&a);
+    s_test_listeners (http);
     gw_core_quit (fake->core, 5000);
-    P2C_CHECK (gw_http_get (http, &conn, "/readyz", 1000, &a));
+    P2C_CHECK (gw_http_get (http, &conn, "/readyz", &pub, 1000, &a));
     P2C_CHECK (a.status == 503 && strstr (s_body (&a, 16), "draining=yes"));
     gw_http_answer_free (&a);
 }
@@ -469,7 +545,7 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     int conn_a, conn_b;                 //  stand for two connections
     gw_http_answer_t a;
     //  It waits for both services' figures
-    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 1000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", &adm, 1000, &a));
     P2C_CHECK (fio->to_scheduler == 1 && fio->to_ledger == 1 && !fio->done_conn);
     s_stats_reply (http, "scheduler", fio->corr, "{\"peers\":1,\"alerts\":[{\"name\":"
                    "\"peers_low\",\"state\":\"firing\"}]}");
@@ -495,7 +571,7 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     P2C_CHECK (gw_core_counters (fake->core)->internal_dropped == dropped + 1);
     //  Without an answer: at the deadline, with what came
     fio->done_conn = NULL;
-    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", 2000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", &adm, 2000, &a));
     s_stats_reply (http, "scheduler", fio->corr, "{}");
     gw_http_cron (http, 2499);
     P2C_CHECK (!fio->done_conn);
@@ -511,7 +587,7 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     json_decref (root);
     //  A connection that closed while waiting gets nothing
     fio->done_conn = NULL;
-    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 3000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", &adm, 3000, &a));
     gw_http_forget (http, &conn_a);
     gw_http_cron (http, 9000);
     P2C_CHECK (!fio->done_conn);
@@ -519,17 +595,17 @@ s_test_stats (gw_http_t *http, gw_fake_t *fake, s_fake_io_t *fio)
     //  one while walking the list freed the next: issue 15)
     int conn_c;
     size_t count = fio->done_count;
-    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 10000, &a));
-    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", 10000, &a));
-    P2C_CHECK (!gw_http_get (http, &conn_c, "/api/stats", 10000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", &adm, 10000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", &adm, 10000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_c, "/api/stats", &adm, 10000, &a));
     gw_http_cron (http, 10500);
     P2C_CHECK (fio->done_count == count + 3 && fio->done_conn == &conn_c);
     gw_http_cron (http, 20000);
     P2C_CHECK (fio->done_count == count + 3);
     //  Forgetting one of several leaves the others waiting
-    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 30000, &a));
-    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", 30000, &a));
-    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", 30000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", &adm, 30000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_b, "/api/stats", &adm, 30000, &a));
+    P2C_CHECK (!gw_http_get (http, &conn_a, "/api/stats", &adm, 30000, &a));
     gw_http_forget (http, &conn_a);
     gw_http_cron (http, 30500);
     P2C_CHECK (fio->done_count == count + 4 && fio->done_conn == &conn_b);
@@ -546,13 +622,34 @@ gw_http_test (bool verbose)
     assert (f);
     fputs ("<h1>P2C2R</h1>\n", f);
     fclose (f);
+    char *operator_page = zsys_sprintf ("%s/operator.html", top);
+    f = fopen (operator_page, "w");
+    assert (f);
+    fputs ("<h1>operator</h1>\n", f);
+    fclose (f);
+    char vendor [] = "/tmp/gw_http_vendor.XXXXXX";
+    P2C_CHECK (mkdtemp (vendor) != NULL);
+    char *chart = zsys_sprintf ("%s/chart.min.js", vendor);
+    f = fopen (chart, "w");
+    assert (f);
+    fputs ("var Chart;\n", f);
+    fclose (f);
+    char *token = zsys_sprintf ("%s/token", vendor);
+    f = fopen (token, "w");
+    assert (f);
+    fputs ("operator-token-0123456789\n", f);
+    fclose (f);
+    chmod (token, 0600);
+    const char *error = NULL;
+    gw_admin_t *admin = gw_admin_new (token, &error);
+    P2C_CHECK (admin && !error);
 
     gw_fake_t *fake = gw_fake_new (NULL);
     gw_fake_register (fake, GW_ROLE_PEER, "p1", 1, 1000);
     s_fake_io_t fio;
     memset (&fio, 0, sizeof fio);
     gw_http_io_t io = { s_fake_send, s_fake_services, s_fake_alive, s_fake_done, &fio };
-    gw_http_config_t config = { top, 500, 16 };
+    gw_http_config_t config = { top, vendor, admin, 500, 16 };
     gw_http_t *http = gw_http_new (fake->core, &config, &io);
     P2C_CHECK (gw_http_web_root (http) != NULL);
     s_test_pages (http, fake, &fio);
@@ -561,7 +658,15 @@ gw_http_test (bool verbose)
     gw_http_destroy (&http);
     gw_http_destroy (&http);
     gw_fake_destroy (&fake);
+    gw_admin_destroy (&admin);
     unlink (index);
+    unlink (operator_page);
     rmdir (top);
+    unlink (chart);
+    unlink (token);
+    rmdir (vendor);
     zstr_free (&index);
+    zstr_free (&operator_page);
+    zstr_free (&chart);
+    zstr_free (&token);
 }

@@ -1,9 +1,12 @@
-/*  HTTP on the gateway's port: /healthz, /readyz, /metrics, /api/stats,
-    and static files below the web root (gw_files) for every other path.
-    This class makes the answers; gw_server writes them with
-    libwebsockets. /api/stats waits for the scheduler's and ledger's
-    StatsReply (up to stats_timeout_ms), so its answer comes later,
-    through the done callback. */
+/*  HTTP on the gateway's two listeners. The public one: /healthz,
+    /readyz, Chart.js under /vendor/chart.js/, and static files below the
+    web root (gw_files) but the operator's page; /metrics and /api/stats
+    are 404 there. The admin one (gw_admin: the operator's bearer token):
+    the same, / is the operator's page, and /metrics and /api/stats answer
+    a request with the token (else 401). This class makes the answers;
+    gw_server writes them with libwebsockets. /api/stats waits for the
+    scheduler's and ledger's StatsReply (up to stats_timeout_ms), so its
+    answer comes later, through the done callback. */
 #ifndef GW_HTTP_H_INCLUDED
 #define GW_HTTP_H_INCLUDED
 
@@ -11,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_admin.h"
 #include "gw_core.h"
 #include "p2c_msg.h"
 
@@ -27,6 +31,8 @@ void gw_http_answer_free (gw_http_answer_t *answer);
 
 typedef struct {
     const char *web_root;       //  static files' directory (NULL: none)
+    const char *vendor_root;    //  Chart.js's directory, served as /vendor/chart.js/
+    gw_admin_t *admin;          //  the operator's token (borrowed; outlives this)
     int64_t stats_timeout_ms;   //  /api/stats waits this long for the figures
     size_t pre;                 //  spare bytes before every body (LWS_PRE)
 } gw_http_config_t;
@@ -49,11 +55,17 @@ typedef struct _gw_http_t gw_http_t;
 gw_http_t *gw_http_new (gw_core_t *core, const gw_http_config_t *config, const gw_http_io_t *io);
 void gw_http_destroy (gw_http_t **self_p);
 
+//  Which listener a request came to, and its Authorization header
+typedef struct {
+    bool admin;                 //  the admin listener
+    const char *authorization;  //  the header's value, NULL: none
+} gw_http_req_t;
+
 //  Answers a request of connection conn (the glue's handle) for path; a
 //  NULL path is a method other than GET (405). True: *answer is set now;
 //  false: the answer comes later through done (/api/stats).
-bool gw_http_get (gw_http_t *self, void *conn, const char *path, int64_t now_ms,
-                  gw_http_answer_t *answer);
+bool gw_http_get (gw_http_t *self, void *conn, const char *path, const gw_http_req_t *req,
+                  int64_t now_ms, gw_http_answer_t *answer);
 
 //  A StatsReply from the scheduler or the ledger
 void gw_http_stats_reply (gw_http_t *self, P2c2r__StatsReply *r);

@@ -207,11 +207,13 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
     P2c2r__RegisterPeer rp = P2C2R__REGISTER_PEER__INIT;
     P2c2r__RegisterGamer rg = P2C2R__REGISTER_GAMER__INIT;
+    const char *api_key = NULL;     //  jansson's copy of a key, wiped before it is freed
     P2c2r__Capabilities caps = P2C2R__CAPABILITIES__INIT;
     P2c2r__Submit sub = P2C2R__SUBMIT__INIT;
     P2c2r__PeerResult res = P2C2R__PEER_RESULT__INIT;
     P2c2r__Heartbeat hb = P2C2R__HEARTBEAT__INIT;
     P2c2r__GetEarnings ge = P2C2R__GET_EARNINGS__INIT;
+    P2c2r__Subscribe subscribe = P2C2R__SUBSCRIBE__INIT;
     const char *types [GW_JSON_MAX_TYPES];
     char *params = NULL, *result = NULL;
     char ref_num [32];
@@ -234,7 +236,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         }
         rp.peer_id = (char *) id;
         if (key)
-            rp.api_key = (char *) key;
+            rp.api_key = (char *) (api_key = key);
         json_t *c = json_object_get (root, "capabilities");
         if (c && !json_is_null (c) && !json_is_object (c)) {
             s_fail (&e, "bad_request", "field %s must be an object", "capabilities");
@@ -260,7 +262,7 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         }
         rg.gamer_id = (char *) id;
         if (key)
-            rg.api_key = (char *) key;
+            rg.api_key = (char *) (api_key = key);
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER;
         msg.register_gamer = &rg;
     }
@@ -365,10 +367,11 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
     }
     else
     if (!strcmp (type, "heartbeat")) {
-        double load = 0;
-        if (!s_opt_num (root, "load", 1e6, &load, &e))
+        double load = 0, slots = 0;
+        if (!s_opt_num (root, "load", 1e6, &load, &e) || !s_opt_num (root, "slots", 1e6, &slots, &e))
             goto done;
         hb.load = (float) load;
+        hb.slots = (uint32_t) slots;
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT;
         msg.heartbeat = &hb;
     }
@@ -378,6 +381,18 @@ gw_json_decode (const char *text, size_t len, size_t max, const char **code_p, c
         //  always the session's own account
         msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_GET_EARNINGS;
         msg.get_earnings = &ge;
+    }
+    else
+    if (!strcmp (type, "subscribe")) {
+        //  As get_earnings: what is pushed is the session's own account's
+        json_t *stop = json_object_get (root, "stop");
+        if (stop && !json_is_null (stop) && !json_is_boolean (stop)) {
+            s_fail (&e, "bad_request", "field %s must be true or false", "stop");
+            goto done;
+        }
+        subscribe.stop = json_is_true (stop);
+        msg.msg_case = P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE;
+        msg.subscribe = &subscribe;
     }
     else {
         s_fail (&e, "bad_request", "unknown message type '%.40s'", type);
@@ -390,6 +405,8 @@ done:;
         size_t n = 0;
         uint8_t *buf = p2c_msg_pack_client (&msg, 0, &n);
         out = buf ? p2c_msg_unpack_client (buf, n, max + max / 2 + 1024) : NULL;
+        if (buf && api_key)
+            explicit_bzero (buf, n);        //  it held an API key
         free (buf);
         if (!out)
             s_fail (&e, "too_large", "%s", "message too large or out of memory");
@@ -397,6 +414,8 @@ done:;
     free (params);
     free (result);
     free (bytes);
+    if (api_key)
+        explicit_bzero ((char *) api_key, strlen (api_key));
     json_decref (root);
     *code_p = e.code;
     return out;
@@ -463,7 +482,22 @@ s_earnings (const P2c2r__Earnings *e)
     s_money (rates, "gamer_per_hour", e->gamer_pico_per_hour);
     s_money (rates, "peer_per_hour", e->peer_pico_per_hour);
     json_object_set_new (rates, "fee_bp", json_integer (e->fee_bp));
+    s_money (rates, "peer_per_hour_in_force", e->peer_pico_per_hour_in_force);
     json_object_set_new (obj, "rates", rates);
+    //  The treasury's subsidy: null amounts when it has no limit
+    json_t *subsidy = json_object ();
+    if (subsidy) {
+        if (e->subsidy_limited) {
+            s_money (subsidy, "per_day", e->subsidy_pico_per_day);
+            s_money (subsidy, "left_today", e->subsidy_left_today_pico);
+        }
+        else {
+            json_object_set_new (subsidy, "per_day", json_null ());
+            json_object_set_new (subsidy, "left_today", json_null ());
+        }
+        json_object_set_new (subsidy, "spent", json_boolean (e->subsidy_spent));
+        json_object_set_new (obj, "subsidy", subsidy);
+    }
     json_object_set_new (obj, "tasks_today", json_integer ((json_int_t) e->tasks_today));
     json_object_set_new (obj, "tasks_total", json_integer ((json_int_t) e->tasks_total));
     return obj;
@@ -514,6 +548,12 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
                              "client_ref", r->client_ref, "status", r->ok ? "completed" : "error");
             if (!obj)
                 break;
+            if (r->replayed) {
+                //  the outcome of an earlier submit of this client_ref
+                json_object_set_new (obj, "replayed", json_true ());
+                json_object_set_new (obj, "replay_of", json_string (r->replay_of ? r->replay_of
+                                                                                 : ""));
+            }
             if (r->ok) {
                 json_t *result = s_object (r->result_json);
                 if (r->blob.len) {
@@ -538,6 +578,25 @@ gw_json_encode (const P2c2r__ServerMessage *m, size_t pre, size_t *len_p)
         case P2C2R__SERVER_MESSAGE__MSG_EARNINGS:
             obj = s_earnings (m->earnings);
             break;
+        case P2C2R__SERVER_MESSAGE__MSG_REPUTATION: {
+            const P2c2r__Reputation *r = m->reputation;
+            obj = json_pack ("{s:s, s:b, s:f, s:f, s:b}", "type", "reputation", "known", r->known,
+                             "valid", round (r->valid * 100) / 100,
+                             "invalid", round (r->invalid * 100) / 100, "banned", r->banned);
+            break;
+        }
+        case P2C2R__SERVER_MESSAGE__MSG_AGENTS: {
+            json_t *list = json_array ();
+            for (size_t i = 0; list && i < m->agents->n_agents; i++) {
+                const P2c2r__AgentState *a = m->agents->agents [i];
+                json_array_append_new (list, json_pack ("{s:s, s:s, s:I, s:I}", "id", a->id,
+                                       "state", a->paused ? "paused" : a->tasks ? "working" : "idle",
+                                       "tasks", (json_int_t) a->tasks,
+                                       "connected_s", (json_int_t) a->connected_s));
+            }
+            obj = list ? json_pack ("{s:s, s:o}", "type", "agents", "agents", list) : NULL;
+            break;
+        }
         default:
             break;
     }
@@ -652,7 +711,11 @@ gw_json_test (bool verbose)
                && !strcmp (m->result->error, "boom"));
     p2c_msg_client_free (&m);
     m = s_dec ("{\"type\":\"heartbeat\",\"load\":0.5}", &code, why, ref);
-    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT && m->heartbeat->load == 0.5f);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_HEARTBEAT && m->heartbeat->load == 0.5f
+               && m->heartbeat->slots == 0);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"heartbeat\",\"slots\":24}", &code, why, ref);
+    P2C_CHECK (m && m->heartbeat->slots == 24);
     p2c_msg_client_free (&m);
 
     //  The bad-input table: each with its code and a text naming the field
@@ -715,7 +778,18 @@ gw_json_test (bool verbose)
     P2C_CHECK (v && json_real_value (json_object_get (v, "processing_time_ms")) == 12.5
                && json_is_false (json_object_get (v, "cached"))
                && fabs (json_number_value (json_object_get (v, "cost_usd")) - 3.47e-8) < 1e-15);
+    P2C_CHECK (v && json_object_get (v, "replayed") == NULL);
     json_decref (v);
+    //  a repeat of the client_ref: the first task's outcome, named
+    r.replayed = true;
+    r.replay_of = "t0";
+    v = s_enc (&sm);
+    P2C_CHECK (v && json_is_true (json_object_get (v, "replayed"))
+               && !strcmp (json_string_value (json_object_get (v, "replay_of")), "t0")
+               && !strcmp (json_string_value (json_object_get (v, "task_id")), "t1"));
+    json_decref (v);
+    r.replayed = false;
+    r.replay_of = "";
     r.ok = false;
     r.error_code = "no_peers";
     r.error = "No peers available";
@@ -788,5 +862,72 @@ gw_json_test (bool verbose)
                && json_integer_value (json_object_get (rates, "peer_per_hour_pico"))
                   == 150000000000LL
                && json_integer_value (json_object_get (rates, "fee_bp")) == 1000);
+    //  No subsidy limit: null amounts, not spent
+    json_t *sub = v ? json_object_get (v, "subsidy") : NULL;
+    P2C_CHECK (sub && json_is_null (json_object_get (sub, "per_day"))
+               && json_is_false (json_object_get (sub, "spent")));
+    json_decref (v);
+    //  Spent: the rate in force is the capped one
+    e.subsidy_limited = true;
+    e.subsidy_pico_per_day = 5000000000000LL;
+    e.subsidy_left_today_pico = 0;
+    e.subsidy_spent = true;
+    e.peer_pico_per_hour_in_force = 9000000000LL;
+    v = s_enc (&sm);
+    sub = v ? json_object_get (v, "subsidy") : NULL;
+    rates = v ? json_object_get (v, "rates") : NULL;
+    P2C_CHECK (sub && !strcmp (json_string_value (json_object_get (sub, "per_day")),
+                               "5.000000000000")
+               && !strcmp (json_string_value (json_object_get (sub, "left_today")),
+                           "0.000000000000")
+               && json_is_true (json_object_get (sub, "spent")));
+    P2C_CHECK (rates && !strcmp (json_string_value (json_object_get (rates,
+                                 "peer_per_hour_in_force")), "0.009000000000"));
+    json_decref (v);
+
+    //  subscribe, and its stop; agents pushed with their state
+    m = s_dec ("{\"type\":\"subscribe\",\"account_id\":3}", &code, why, ref);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE && !m->subscribe->stop);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"subscribe\",\"stop\":true}", &code, why, ref);
+    P2C_CHECK (m && m->msg_case == P2C2R__CLIENT_MESSAGE__MSG_SUBSCRIBE && m->subscribe->stop);
+    p2c_msg_client_free (&m);
+    m = s_dec ("{\"type\":\"subscribe\",\"stop\":1}", &code, why, ref);
+    P2C_CHECK (!m && !strcmp (code, "bad_request") && strstr (why, "stop"));
+    P2c2r__AgentState a1 = P2C2R__AGENT_STATE__INIT, a2 = P2C2R__AGENT_STATE__INIT;
+    a1.id = "<img src=x>";
+    a1.tasks = 2;
+    a1.connected_s = 61;
+    a2.id = "b";
+    a2.paused = true;
+    P2c2r__AgentState *list [] = { &a1, &a2 };
+    P2c2r__Agents agents = P2C2R__AGENTS__INIT;
+    agents.n_agents = 2;
+    agents.agents = list;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_AGENTS;
+    sm.agents = &agents;
+    v = s_enc (&sm);
+    json_t *arr = v ? json_object_get (v, "agents") : NULL;
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "agents")
+               && json_array_size (arr) == 2);
+    json_t *first = json_array_get (arr, 0), *second = json_array_get (arr, 1);
+    P2C_CHECK (first && !strcmp (json_string_value (json_object_get (first, "id")), "<img src=x>")
+               && !strcmp (json_string_value (json_object_get (first, "state")), "working")
+               && json_integer_value (json_object_get (first, "tasks")) == 2
+               && json_integer_value (json_object_get (first, "connected_s")) == 61);
+    P2C_CHECK (second && !strcmp (json_string_value (json_object_get (second, "state")), "paused"));
+    json_decref (v);
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    rep.known = true;
+    rep.valid = 12.3456;
+    rep.invalid = 1;
+    sm.msg_case = P2C2R__SERVER_MESSAGE__MSG_REPUTATION;
+    sm.reputation = &rep;
+    v = s_enc (&sm);
+    P2C_CHECK (v && !strcmp (json_string_value (json_object_get (v, "type")), "reputation")
+               && json_is_true (json_object_get (v, "known"))
+               && json_real_value (json_object_get (v, "valid")) == 12.35
+               && json_real_value (json_object_get (v, "invalid")) == 1
+               && json_is_false (json_object_get (v, "banned")));
     json_decref (v);
 }

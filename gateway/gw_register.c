@@ -2,15 +2,25 @@
     names its role and id, with an API key unless registration is open;
     the ledger accepts or refuses (AuthRequest/AuthReply), an accepted key
     is cached so that the next registrations skip the ledger, and the keys
-    of live sessions are asked again periodically: a key no longer
-    accepted closes its sessions. */
+    of live sessions are asked again periodically, by account: a key no
+    longer accepted closes its sessions. The key itself is hashed as soon
+    as it is read and wiped: only its SHA-256 is kept or sent. */
 #include "gw_core_int.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
 
 #define GW_RECHECK_CORR     (1ULL << 63)    //  marks AuthRequests that re-check a key
 
-static void s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id);
+static void s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id,
+                          const char *owner);
+
+//  Overwrites a key the client sent, where the decoded message holds it
+static void
+s_wipe (char *text)
+{
+    if (text && *text)
+        explicit_bzero (text, strlen (text));
+}
 
 //  The correlation number names the connection and the attempt, so a late
 //  AuthReply for an earlier attempt of the same connection is recognised
@@ -31,6 +41,7 @@ s_auth_fail (gw_core_t *self, gw_session_t *s, const char *code, const char *tex
     s->role = GW_ROLE_NONE;
     free (s->name);
     s->name = NULL;
+    explicit_bzero (s->auth_key_hash, sizeof s->auth_key_hash);
     p2c_msg_client_free (&s->reg);
     gw_core_send_error (self, s, code, text, NULL);
 }
@@ -39,7 +50,7 @@ s_auth_fail (gw_core_t *self, gw_session_t *s, const char *code, const char *tex
 //  a valid id and key, not shutting down, a key where one is required
 static bool
 s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char *name,
-                    const char *key)
+                    size_t key_len)
 {
     if (s->state == GW_STATE_REGISTERED) {
         gw_core_bad (self, s, "bad_request", NULL, "already registered as %s",
@@ -55,7 +66,7 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
                      role == GW_ROLE_PEER ? "peer_id" : "gamer_id", GW_MAX_ID);
         return false;
     }
-    if (strlen (key) > GW_MAX_API_KEY) {
+    if (key_len > GW_MAX_API_KEY) {
         gw_core_bad (self, s, "bad_request", NULL, "api_key longer than %d characters",
                      GW_MAX_API_KEY);
         return false;
@@ -65,7 +76,7 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
                             NULL);
         return false;
     }
-    if (!*key && !self->cfg.auth_open) {
+    if (!key_len && !self->cfg.auth_open) {
         //  The ledger would say the same; no need to ask it
         gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_refused");
         gw_core_bad (self, s, "auth_failed", NULL, "an api_key is required on this server");
@@ -75,11 +86,22 @@ s_register_allowed (gw_core_t *self, gw_session_t *s, gw_role_t role, const char
 }
 
 void
+gw_register_wipe (gw_session_t *s, P2c2r__ClientMessage *msg)
+{
+    if (msg && msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER && msg->register_peer)
+        s_wipe (msg->register_peer->api_key);
+    if (msg && msg->msg_case == P2C2R__CLIENT_MESSAGE__MSG_REGISTER_GAMER && msg->register_gamer)
+        s_wipe (msg->register_gamer->api_key);
+    s->wipe_rx = true;
+}
+
+void
 gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
                     P2c2r__ClientMessage **msg_p)
 {
     P2c2r__ClientMessage *msg = *msg_p;
-    const char *name, *key;
+    const char *name;
+    char *key;
     if (role == GW_ROLE_PEER) {
         name = msg->register_peer->peer_id;
         key = msg->register_peer->api_key;
@@ -88,11 +110,23 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         name = msg->register_gamer->gamer_id;
         key = msg->register_gamer->api_key;
     }
-    if (!s_register_allowed (self, s, role, name, key))
+    //  The key is hashed and wiped before anything else: from here on only
+    //  its SHA-256 (the ledger's stored hash) exists in this process
+    char key_hash [GW_KEY_HASH_LEN + 1] = "";
+    size_t key_len = strlen (key);
+    if (key_len > 0 && key_len <= GW_MAX_API_KEY)
+        gw_authcache_key_hash (key, key_hash);
+    s_wipe (key);
+    s->wipe_rx = true;
+    if (key_len > 0 && key_len <= GW_MAX_API_KEY && !*key_hash) {
+        gw_core_send_error (self, s, "unavailable", "the key cannot be checked now", NULL);
         return;
-    if (*key) {
+    }
+    if (!s_register_allowed (self, s, role, name, key_len))
+        return;
+    if (*key_hash) {
         char hash [GW_KEY_HASH_LEN + 1];
-        gw_authcache_hash (gw_role_name (role), key, hash);
+        gw_authcache_hash (gw_role_name (role), key_hash, hash);
         gw_authentry_t *e = gw_authcache_fresh (self->authcache, hash, self->now_ms);
         if (e) {
             gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_hit");
@@ -103,7 +137,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
             *msg_p = NULL;
             snprintf (s->key_hash, sizeof s->key_hash, "%s", hash);
             e->users++;
-            s_registered (self, s, e->account_id);
+            s_registered (self, s, e->account_id, e->owner);
             return;
         }
         gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_miss");
@@ -113,6 +147,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
     s->state = GW_STATE_AUTHING;
     s->auth_corr = s_next_corr (s);
     s->auth_deadline_ms = self->now_ms + self->cfg.auth_timeout_ms;
+    snprintf (s->auth_key_hash, sizeof s->auth_key_hash, "%s", key_hash);
     //  Kept for the capabilities, sent again with every PeerUp
     p2c_msg_client_free (&s->reg);
     s->reg = msg;
@@ -122,7 +157,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
     req.corr = s->auth_corr;
     req.role = (char *) gw_role_name (role);
     req.name = s->name;
-    req.api_key = (char *) key;
+    req.key_hash = s->auth_key_hash;
     req.open = self->cfg.auth_open;
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
@@ -147,6 +182,10 @@ s_on_recheck (gw_core_t *self, P2c2r__AuthReply *r)
     }
     if (r->ok && r->account_id == e->account_id) {
         e->verified_ms = self->now_ms;
+        //  An owner linked since applies to the next registrations; the
+        //  live sessions keep the one they registered with
+        free (e->owner);
+        e->owner = strdup (r->owner ? r->owner : "");
         return;
     }
     if (!r->ok && !strcmp (r->code, "unavailable"))
@@ -179,7 +218,8 @@ gw_register_rechecks (gw_core_t *self, int64_t now)
         req.corr = corr;
         req.role = e->role;
         req.name = e->name;
-        req.api_key = e->key;
+        req.key_hash = e->key_hash;
+        req.account_id = e->account_id;
         req.open = self->cfg.auth_open;
         P2c2r__Internal m = P2C2R__INTERNAL__INIT;
         m.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
@@ -209,25 +249,27 @@ gw_register_on_reply (gw_core_t *self, P2c2r__AuthReply *r)
                      *r->message ? r->message : "registration refused");
         return;
     }
-    const char *key = s->reg && s->reg->register_peer ? s->reg->register_peer->api_key
-                    : s->reg && s->reg->register_gamer ? s->reg->register_gamer->api_key : "";
-    if (*key) {
+    if (*s->auth_key_hash) {
         char hash [GW_KEY_HASH_LEN + 1];
-        gw_authcache_hash (gw_role_name (s->role), key, hash);
+        gw_authcache_hash (gw_role_name (s->role), s->auth_key_hash, hash);
         gw_authentry_t *e = gw_authcache_put (self->authcache, hash, gw_role_name (s->role),
-                                              s->name, key, r->account_id, self->now_ms);
+                                              s->name, s->auth_key_hash, r->account_id,
+                                              r->owner, self->now_ms);
         e->users++;
         snprintf (s->key_hash, sizeof s->key_hash, "%s", hash);
+        explicit_bzero (s->auth_key_hash, sizeof s->auth_key_hash);
     }
-    s_registered (self, s, r->account_id);
+    s_registered (self, s, r->account_id, r->owner);
 }
 
 //  The registration succeeded (from the ledger, or a cached key)
 static void
-s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id)
+s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id, const char *owner)
 {
     s->state = GW_STATE_REGISTERED;
     s->account_id = account_id;
+    free (s->owner);
+    s->owner = owner && *owner ? strdup (owner) : NULL;
     log_info ("gateway: registered conn=%llu role=%s id=%s account=%lld",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name,
               (long long) s->account_id);
@@ -333,7 +375,7 @@ s_test_open (void)
     P2C_CHECK (!strcmp (fake->dest [0], "ledger"));
     P2C_CHECK (req->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST);
     P2C_CHECK (!strcmp (req->auth_request->role, "gamer") && !strcmp (req->auth_request->name, "g1"));
-    P2C_CHECK (req->auth_request->open && !*req->auth_request->api_key);
+    P2C_CHECK (req->auth_request->open && !*req->auth_request->key_hash);
     P2C_CHECK (req->auth_request->corr >> 16 == s->conn);
     //  While it is asked: a second registration is refused
     s_register (fake, s, GW_ROLE_GAMER, "g1", "", 1100);
@@ -384,6 +426,26 @@ s_test_open (void)
     hb.paused = false;
     gw_fake_client (fake, p, &beat, 2200);
     P2C_CHECK (fake->sent == 5 && !p->paused && !gw_fake_msg (fake, 4)->peer_up->paused);
+    //  An adapted queue: new slots go to the scheduler once, with the rest
+    //  of the registration; the registered number again, or none, is no news
+    P2C_CHECK (gw_fake_msg (fake, 4)->peer_up->capabilities->slots == 0);
+    hb.slots = 0;
+    gw_fake_client (fake, p, &beat, 2300);
+    P2C_CHECK (fake->sent == 5);
+    hb.slots = 32;
+    gw_fake_client (fake, p, &beat, 2400);
+    P2C_CHECK (fake->sent == 6 && p->slots == 32);
+    up = gw_fake_msg (fake, 5);
+    P2C_CHECK (up->msg_case == P2C2R__INTERNAL__MSG_PEER_UP && !up->peer_up->paused
+               && up->peer_up->capabilities->slots == 32 && !strcmp (up->peer_up->peer_id, "p1"));
+    gw_fake_client (fake, p, &beat, 2500);
+    P2C_CHECK (fake->sent == 6);
+    //  a pause keeps the slots given
+    hb.slots = 0;
+    hb.paused = true;
+    gw_fake_client (fake, p, &beat, 2600);
+    P2C_CHECK (fake->sent == 7 && gw_fake_msg (fake, 6)->peer_up->capabilities->slots == 32
+               && gw_fake_msg (fake, 6)->peer_up->paused);
     gw_fake_destroy (&fake);
 }
 
@@ -430,10 +492,16 @@ s_test_apikey (void)
     gw_session_t *a = gw_core_open (core, NULL, "192.0.2.1", 1000);
     s_register (fake, a, GW_ROLE_GAMER, "g1", "", 1000);
     P2C_CHECK (s_error_is (a, "auth_failed") && fake->sent == 0);
-    //  With one: the ledger is asked, with the key; its yes is cached
+    //  With one: the ledger is asked with the key's SHA-256, never the key
+    //  (no byte of any message to the broker holds it); its yes is cached
+    fake->watch = "secret-1";
     s_register (fake, a, GW_ROLE_GAMER, "g1", "secret-1", 1000);
     P2c2r__Internal *req = gw_fake_msg (fake, 0);
-    P2C_CHECK (req && !req->auth_request->open && !strcmp (req->auth_request->api_key, "secret-1"));
+    //  sha256sum of "secret-1"
+    const char *h1 = "f7e7c36e458e80e6b6a2c67d0a9ec09bd718dadd7bfa8d6bf6e7ad526e46c2f7";
+    P2C_CHECK (req && !req->auth_request->open && !strcmp (req->auth_request->key_hash, h1)
+               && req->auth_request->account_id == 0);
+    P2C_CHECK (fake->watch_hits == 0 && !strstr (a->auth_key_hash, "secret"));
     s_answer (fake, true, "", 31, 1000);
     P2C_CHECK (a->state == GW_STATE_REGISTERED && a->account_id == 31);
     P2C_CHECK (gw_core_auth_keys (core) == 1);
@@ -453,7 +521,7 @@ s_test_apikey (void)
     P2C_CHECK (fake->sent == 3);
     req = gw_fake_msg (fake, 2);
     P2C_CHECK (req && req->msg_case == P2C2R__INTERNAL__MSG_AUTH_REQUEST
-               && !strcmp (req->auth_request->api_key, "secret-1")
+               && !strcmp (req->auth_request->key_hash, h1) && req->auth_request->account_id == 31
                && (req->auth_request->corr >> 63) == 1);
     s_answer (fake, true, "", 31, 7000);
     P2C_CHECK (!a->closing && !b->closing);
@@ -470,6 +538,64 @@ s_test_apikey (void)
                && !strcmp (a->close_reason, "api_key revoked"));
     P2C_CHECK (gw_core_auth_keys (core) == 0);
     P2C_CHECK (gw_metrics_get (core->metrics, GW_M_EVENTS, "auth_revoked") == 1);
+    P2C_CHECK (fake->watch_hits == 0);
+    gw_fake_destroy (&fake);
+}
+
+//  The key leaves no copy behind: not in the frame buffer the client's
+//  bytes were reassembled in, not in the kept registration, in either
+//  dialect; the owner the ledger names goes with the peer to the scheduler
+static void
+s_test_key_wiped (void)
+{
+    gw_core_config_t config = gw_fake_config ();
+    config.auth_open = false;
+    gw_fake_t *fake = gw_fake_new (&config);
+    gw_core_t *core = fake->core;
+    fake->watch = "topsecret-9";
+    char json [] = "{\"type\":\"register_peer\",\"peer_id\":\"p9\",\"api_key\":\"topsecret-9\"}";
+    gw_session_t *j = gw_core_open (core, NULL, "192.0.2.9", 1000);
+    gw_core_receive (core, j, json, strlen (json), 0, true, false, 1000);
+    P2C_CHECK (j->state == GW_STATE_AUTHING && fake->sent == 1 && fake->watch_hits == 0);
+    P2C_CHECK (!memmem (p2c_frame_data (j->rx), p2c_frame_size (j->rx), "topsecret", 9));
+    P2C_CHECK (j->reg && j->reg->register_peer && !strstr (j->reg->register_peer->api_key, "top"));
+    //  The ledger says yes, with the account's owner
+    P2c2r__AuthReply ar = P2C2R__AUTH_REPLY__INIT;
+    ar.corr = gw_fake_msg (fake, 0)->auth_request->corr;
+    ar.ok = true;
+    ar.account_id = 12;
+    ar.owner = "alice";
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_AUTH_REPLY;
+    m.auth_reply = &ar;
+    gw_fake_internal (fake, &m, 1000);
+    P2C_CHECK (j->state == GW_STATE_REGISTERED && j->owner && !strcmp (j->owner, "alice"));
+    P2c2r__Internal *up = gw_fake_msg (fake, 1);
+    P2C_CHECK (up && up->msg_case == P2C2R__INTERNAL__MSG_PEER_UP
+               && !strcmp (up->peer_up->owner, "alice"));
+
+    //  The binary dialect, through the reassembler too; a cached key
+    //  gives the owner it was cached with
+    P2c2r__RegisterPeer rp = P2C2R__REGISTER_PEER__INIT;
+    rp.peer_id = "p10";
+    rp.api_key = "topsecret-9";
+    P2c2r__ClientMessage cm = P2C2R__CLIENT_MESSAGE__INIT;
+    cm.msg_case = P2C2R__CLIENT_MESSAGE__MSG_REGISTER_PEER;
+    cm.register_peer = &rp;
+    size_t len = 0;
+    uint8_t *buf = p2c_msg_pack_client (&cm, 0, &len);
+    gw_session_t *b = gw_core_open (core, NULL, "192.0.2.10", 1000);
+    gw_core_receive (core, b, buf, len, 0, true, true, 1000);
+    free (buf);
+    P2C_CHECK (b->state == GW_STATE_REGISTERED && b->account_id == 12 && fake->sent == 3);
+    P2C_CHECK (!memmem (p2c_frame_data (b->rx), p2c_frame_size (b->rx), "topsecret", 9));
+    P2C_CHECK (b->owner && !strcmp (b->owner, "alice") && fake->watch_hits == 0);
+    //  A malformed registration holding a key is not left in the buffer either
+    char broken [] = "{\"type\":\"register_gamer\",\"api_key\":\"topsecret-9\"";
+    gw_session_t *x = gw_core_open (core, NULL, "192.0.2.11", 1000);
+    gw_core_receive (core, x, broken, strlen (broken), 0, true, false, 1000);
+    P2C_CHECK (x->state == GW_STATE_NEW && fake->sent == 3);
+    P2C_CHECK (!memmem (p2c_frame_data (x->rx), p2c_frame_size (x->rx), "topsecret", 9));
     gw_fake_destroy (&fake);
 }
 
@@ -480,4 +606,5 @@ gw_register_test (bool verbose)
     s_test_open ();
     s_test_refused ();
     s_test_apikey ();
+    s_test_key_wiped ();
 }

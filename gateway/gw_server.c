@@ -16,6 +16,7 @@
     not per callback, matters: an empty receive costs libzmq two system
     calls. */
 #include "gw_server.h"
+#include "gw_admin.h"
 #include "gw_core.h"
 #include "gw_http.h"
 #include "gw_install.h"
@@ -26,6 +27,8 @@
 #include "p2c_time.h"
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -42,8 +45,11 @@ struct _gw_server_t {
     char *broker;               //  broker endpoint (owned)
     char *tls_cert, *tls_key;   //  certificate and key files (owned), NULL: plain
     char *proxies;              //  trusted proxies (owned)
+    char *admin_host;           //  admin listen address (owned), NULL: off
     struct lws_context *ctx;
     struct lws_vhost *vhost;
+    struct lws_vhost *admin_vhost;  //  the admin listener, NULL: off
+    gw_admin_t *admin;          //  the operator's token
     struct lws *zmq_wsi;        //  the ZeroMQ descriptor adopted into the loop
     p2c_node_t *node;           //  broker connection
     gw_core_t *core;            //  the gateway's rules and sessions
@@ -216,11 +222,20 @@ s_on_http (gw_server_t *self, struct lws *wsi, gw_pss_t *pss, const char *uri, s
 {
     bool get = lws_hdr_total_length (wsi, WSI_TOKEN_GET_URI) > 0 && uri;
     const char *path = !get ? NULL : strnlen (uri, len + 1) == len ? uri : "";
-    if (gw_install_owns (path)) {
+    gw_http_req_t req = { lws_get_vhost (wsi) == self->admin_vhost && self->admin_vhost, NULL };
+    //  /install.sh and /downloads/ are the public listener's
+    if (!req.admin && gw_install_owns (path)) {
         s_on_install (self, wsi, pss, path);
         return 0;
     }
-    if (gw_http_get (self->http, wsi, path, p2c_now_ms (), &pss->answer)) {
+    //  Only the admin listener looks at Authorization; a longer header
+    //  than a token can be is not copied (and refused)
+    char auth [GW_ADMIN_TOKEN_MAX + 16];
+    if (req.admin && lws_hdr_copy (wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        req.authorization = auth;
+    bool now = gw_http_get (self->http, wsi, path, &req, p2c_now_ms (), &pss->answer);
+    OPENSSL_cleanse (auth, sizeof auth);
+    if (now) {
         pss->http_phase = 1;
         lws_callback_on_writable (wsi);
     }
@@ -435,6 +450,9 @@ s_ws_callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
             //  Connections that raced the shutdown of the listening socket
             return gw_core_quitting (self->core) ? -1 : 0;
         case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+            //  The admin listener serves HTTP only
+            if (self->admin_vhost && lws_get_vhost (wsi) == self->admin_vhost)
+                return 1;
             return s_on_upgrade (self, wsi);
         case LWS_CALLBACK_HTTP:
             return s_on_http (self, wsi, pss, (const char *) in, len);
@@ -540,6 +558,7 @@ s_core_config (gw_server_t *self)
     c.max_conns_per_ip = st->max_conns_per_ip;
     c.connect_rate = st->connect_rate;
     c.connect_burst = st->connect_burst;
+    c.max_subscriptions = st->max_subscriptions;
     c.pre = LWS_PRE;
     return c;
 }
@@ -553,12 +572,37 @@ s_make_parts (gw_server_t *self)
     self->core = gw_core_new (&config, &io);
     if (!self->core)
         return -1;
-    gw_http_config_t hconfig = { self->cfg.web_root, self->cfg.stats_timeout_ms, LWS_PRE };
+    const char *error = NULL;
+    self->admin = gw_admin_new (self->cfg.admin_token_file, &error);
+    if (!self->admin) {
+        log_warn ("gateway: --admin-token-file: %s", error);
+        return -1;
+    }
+    if (self->admin_host && !gw_admin_has_token (self->admin))
+        log_warn ("gateway: no --admin-token-file: the admin listener refuses /metrics and"
+                  " /api/stats (401)");
+    gw_http_config_t hconfig = { self->cfg.web_root, self->cfg.vendor_root, self->admin,
+                                 self->cfg.stats_timeout_ms, LWS_PRE };
     gw_http_io_t hio = { s_io_send, s_io_services, s_io_broker_alive, s_io_http_done, self };
     self->http = gw_http_new (self->core, &hconfig, &hio);
     self->install = gw_install_new (self->cfg.downloads_dir, self->cfg.public_url);
     return 0;
 }
+
+//  TLS as we serve it, set here rather than left to the library's and the
+//  system's defaults (which accepted static-RSA AES128-SHA on TLS 1.2): TLS
+//  1.2 or newer, and on 1.2 only forward-secret key exchange (ECDHE, DHE)
+//  with AEAD ciphers (Mozilla's "intermediate" list). TLS 1.3's suites are
+//  all forward-secret and AEAD; named anyway so that the list is ours.
+#define GW_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+                         "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+#define GW_TLS13_CIPHERS "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+                         "TLS_CHACHA20_POLY1305_SHA256"
+#define GW_TLS_NO_OLD    (SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 \
+                          | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION \
+                          | SSL_OP_NO_RENEGOTIATION)
 
 //  Creates the lws context and the listening vhost; 0, or -1 (logged)
 static int
@@ -589,12 +633,31 @@ s_listen (gw_server_t *self)
     if (self->tls_cert) {
         info.ssl_cert_filepath = self->tls_cert;
         info.ssl_private_key_filepath = self->tls_key;
+        info.ssl_cipher_list = GW_TLS12_CIPHERS;
+        info.tls1_3_plus_cipher_list = GW_TLS13_CIPHERS;
+        info.ssl_options_set = (long) GW_TLS_NO_OLD;
     }
     self->vhost = lws_create_vhost (self->ctx, &info);
     if (!self->vhost) {
         log_warn ("gateway: cannot listen host=%s port=%d", *self->host ? self->host : "*",
                   self->cfg.port);
         return -1;
+    }
+    if (self->admin_host) {
+        //  Plain HTTP, no WebSocket, no idle policy: the operator's
+        //  listener, on loopback or a private network
+        struct lws_context_creation_info ainfo;
+        memset (&ainfo, 0, sizeof ainfo);
+        ainfo.port = self->cfg.admin_port;
+        ainfo.iface = *self->admin_host ? self->admin_host : NULL;
+        ainfo.protocols = s_protocols;
+        ainfo.vhost_name = "admin";
+        self->admin_vhost = lws_create_vhost (self->ctx, &ainfo);
+        if (!self->admin_vhost) {
+            log_warn ("gateway: cannot listen (admin) host=%s port=%d",
+                      *self->admin_host ? self->admin_host : "*", self->cfg.admin_port);
+            return -1;
+        }
     }
     //  lws closes what it adopts: give it a duplicate so that ZeroMQ's own
     //  descriptor outlives the context
@@ -629,6 +692,8 @@ gw_server_new (const gw_settings_t *settings)
     self->cfg.tls_cert = self->tls_cert;
     self->cfg.tls_key = self->tls_key;
     self->cfg.trusted_proxies = self->proxies;
+    self->admin_host = settings->admin_host ? strdup (settings->admin_host) : NULL;
+    self->cfg.admin_host = self->admin_host;
     self->node = p2c_node_new (settings->broker, "gateway", settings->node_id);
     if (!self->node) {
         log_warn ("gateway: cannot connect to the broker endpoint=%s", settings->broker);
@@ -644,11 +709,17 @@ gw_server_new (const gw_settings_t *settings)
     self->cfg.web_root = NULL;
     self->cfg.public_url = NULL;
     self->cfg.downloads_dir = NULL;
+    self->cfg.vendor_root = NULL;
+    self->cfg.admin_token_file = NULL;
     lws_sul_schedule (self->ctx, 0, &self->cron, s_cron, GW_CRON_MS * LWS_US_PER_MS);
     log_info ("gateway: listening host=%s port=%d node=%s broker=%s auth=%s tls=%s task_prefix=%s",
               *self->host ? self->host : "*", gw_server_port (self), p2c_node_id (self->node),
               self->broker, self->cfg.auth_open ? "open" : "apikey", self->tls_cert ? "on" : "off",
               gw_core_task_prefix (self->core));
+    if (self->admin_vhost)
+        log_info ("gateway: admin listening host=%s port=%d token=%s",
+                  *self->admin_host ? self->admin_host : "*", gw_server_admin_port (self),
+                  gw_admin_has_token (self->admin) ? "yes" : "no");
     return self;
 }
 
@@ -668,6 +739,8 @@ gw_server_destroy (gw_server_t **self_p)
     gw_http_destroy (&self->http);
     gw_install_destroy (&self->install);
     gw_core_destroy (&self->core);
+    gw_admin_destroy (&self->admin);
+    free (self->admin_host);
     free (self->tls_cert);
     free (self->tls_key);
     free (self->proxies);
@@ -687,7 +760,7 @@ gw_server_destroy (gw_server_t **self_p)
 static void
 s_stop_listening (gw_server_t *self)
 {
-    int port = gw_server_port (self);
+    int port = gw_server_port (self), admin_port = gw_server_admin_port (self);
     struct rlimit rl;
     int max = getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (int) rl.rlim_cur : 65536;
     for (int fd = 0; fd < max; fd++) {
@@ -701,8 +774,8 @@ s_stop_listening (gw_server_t *self)
             continue;
         int p = ss.ss_family == AF_INET ? ntohs (((struct sockaddr_in *) &ss)->sin_port)
               : ss.ss_family == AF_INET6 ? ntohs (((struct sockaddr_in6 *) &ss)->sin6_port) : -1;
-        if (p == port && shutdown (fd, SHUT_RDWR) == 0)
-            log_info ("gateway: stopped listening port=%d", port);
+        if ((p == port || p == admin_port) && shutdown (fd, SHUT_RDWR) == 0)
+            log_info ("gateway: stopped listening port=%d", p);
     }
 }
 
@@ -756,6 +829,12 @@ int
 gw_server_port (gw_server_t *self)
 {
     return self->vhost ? lws_get_vhost_listen_port (self->vhost) : -1;
+}
+
+int
+gw_server_admin_port (gw_server_t *self)
+{
+    return self->admin_vhost ? lws_get_vhost_listen_port (self->admin_vhost) : -1;
 }
 
 const char *

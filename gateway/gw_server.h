@@ -53,6 +53,11 @@ typedef struct {
                                 //  from each request's Host header (gw_install)
     const char *downloads_dir;  //  /install.sh and the agent binary; NULL or "":
                                 //  the default (gw_install_default_dir)
+    const char *vendor_root;    //  Chart.js's directory, served as /vendor/chart.js/
+    const char *admin_host;     //  the admin listener's address (NULL: the listener is off)
+    int admin_port;             //  ... and port (0 picks a free one)
+    const char *admin_token_file;   //  the operator's token ("": admin figures refused)
+    size_t max_subscriptions;   //  live subscriptions (JSON subscribe) at once, all clients
 } gw_settings_t;
 
 typedef struct _gw_server_t gw_server_t;
@@ -71,6 +76,9 @@ void gw_server_stop (gw_server_t *self);
 
 //  The port listened on (useful with port 0).
 int gw_server_port (gw_server_t *self);
+
+//  The admin listener's port, -1 when it is off
+int gw_server_admin_port (gw_server_t *self);
 
 const char *gw_server_node_id (gw_server_t *self);
 

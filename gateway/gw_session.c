@@ -48,6 +48,7 @@ gw_session_destroy (gw_session_t **self_p)
     if (!self)
         return;
     free (self->name);
+    free (self->owner);
     p2c_msg_client_free (&self->reg);
     p2c_frame_destroy (&self->rx);
     zlistx_destroy (&self->outq);

@@ -38,6 +38,8 @@ typedef struct {
     gw_role_t role;             //  set when registration starts
     char *name;                 //  peer_id or gamer_id, once registering
     int64_t account_id;         //  from the ledger, once registered
+    char *owner;                //  its account's owner from the ledger, NULL: none
+    char auth_key_hash [65];    //  hex SHA-256 of the API key while the ledger is asked
     uint64_t auth_corr;         //  correlation of the AuthRequest in flight
     int64_t auth_deadline_ms;   //  when that request is given up
     P2c2r__ClientMessage *reg;  //  the registration message (capabilities)
@@ -59,10 +61,14 @@ typedef struct {
     gw_bucket_t msgs;           //  messages per second
     zhashx_t *assigned;         //  peer: task id -> attempt + 1 of tasks sent to it
     bool paused;                //  peer: its last heartbeat said it is paused
+    bool wipe_rx;               //  the message just handled held an API key: wipe its bytes
+    uint32_t slots;             //  peer: tasks at once its last heartbeat gave (0: as registered)
     gw_bucket_t earnings_rate;  //  get_earnings requests (gw_earnings.c)
     uint64_t earnings_corr;     //  ... the one the ledger has not answered, 0: none
     uint64_t earnings_seq;      //  ... its attempt number
     int64_t earnings_deadline_ms;   //  ... given up then
+    bool subscribed;            //  figures pushed every second (gw_subscribe.c)
+    int64_t sub_next_ms;        //  ... the next push
     bool closing;               //  close once the queue is written
     int close_code;             //  WebSocket close status
     char close_reason [100];

@@ -29,8 +29,14 @@ gw_tasks_peer_up (gw_core_t *self, gw_session_t *s)
     up.peer_id = s->name;
     up.account_id = s->account_id;
     up.address = s->ip;
-    up.capabilities = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
-                    ? s->reg->register_peer->capabilities : &none;
+    up.owner = s->owner ? s->owner : "";
+    //  (a shallow copy: the heartbeat's slots, when one gave them, over
+    //  the registration's)
+    P2c2r__Capabilities caps = s->reg && s->reg->register_peer && s->reg->register_peer->capabilities
+                             ? *s->reg->register_peer->capabilities : none;
+    if (s->slots)
+        caps.slots = s->slots;
+    up.capabilities = &caps;
     up.paused = s->paused;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
@@ -82,6 +88,7 @@ s_forward_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub, const ch
     ts.deadline_ms = deadline;
     ts.region = self->region;
     ts.address = s->ip;
+    ts.gamer_owner = s->owner ? s->owner : "";
     P2c2r__Internal m = P2C2R__INTERNAL__INIT;
     m.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
     m.task_submit = &ts;

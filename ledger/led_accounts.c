@@ -20,14 +20,19 @@ led_accounts_create (led_admin_t *self)
     if (!led_auth_valid_name (name))
         return led_admin_refuse (self, "bad_request",
                                  "the name must be 1 to 128 bytes of UTF-8 text");
+    const char *owner = led_admin_str (self, "owner");
+    if (owner && *owner && !led_auth_valid_name (owner))
+        return led_admin_refuse (self, "bad_request",
+                                 "the owner must be 1 to 128 bytes of UTF-8 text");
     char key [65], hash [65];
     if (led_auth_new_key (key, hash) != 0)
         return led_admin_refuse (self, "unavailable", "no random numbers for the key");
-    const char *params [] = { kind, name, hash };
+    const char *params [] = { kind, name, hash, owner && *owner ? owner : NULL };
     PGresult *res = led_store_exec (store, "account create",
-                                    "INSERT INTO accounts (kind, name, key_hash, key_created_at)"
-                                    " VALUES ($1, $2, $3, now ()) ON CONFLICT (kind, name)"
-                                    " DO NOTHING RETURNING id", 3, params, PGRES_TUPLES_OK);
+                                    "INSERT INTO accounts (kind, name, key_hash, key_created_at,"
+                                    " owner) VALUES ($1, $2, $3, now (), $4)"
+                                    " ON CONFLICT (kind, name) DO NOTHING RETURNING id",
+                                    4, params, PGRES_TUPLES_OK);
     if (!res)
         return led_admin_failed (self);
     if (PQntuples (res) != 1) {
@@ -47,8 +52,44 @@ led_accounts_create (led_admin_t *self)
     led_admin_set_int (self, "id", id);
     json_object_set_new (result, "kind", json_string (kind));
     json_object_set_new (result, "name", json_string (name));
+    json_object_set_new (result, "owner", owner && *owner ? json_string (owner) : json_null ());
     json_object_set_new (result, "api_key", json_string (key));
     explicit_bzero (key, sizeof key);
+    return true;
+}
+
+//  Live sessions keep the owner they registered with; the next
+//  registration (a reconnect, or a gateway's cached key at its next
+//  re-check) carries the new one.
+bool
+led_accounts_link (led_admin_t *self)
+{
+    int64_t id = led_admin_int (self, "account_id");
+    const char *owner = led_admin_str (self, "owner");
+    if (owner && *owner && !led_auth_valid_name (owner))
+        return led_admin_refuse (self, "bad_request",
+                                 "the owner must be 1 to 128 bytes of UTF-8 text");
+    char num [32];
+    snprintf (num, sizeof num, "%lld", (long long) id);
+    const char *params [] = { num, owner && *owner ? owner : NULL };
+    PGresult *res = led_store_exec (led_admin_store (self), "account link",
+                                    "UPDATE accounts SET owner = $2 WHERE id = $1::bigint"
+                                    " AND kind IN ('gamer', 'peer', 'admin')"
+                                    " RETURNING kind, name, owner", 2, params, PGRES_TUPLES_OK);
+    if (!res)
+        return led_admin_failed (self);
+    bool found = PQntuples (res) == 1;
+    json_t *result = led_admin_result (self);
+    if (found) {
+        led_admin_set_int (self, "id", id);
+        json_object_set_new (result, "kind", json_string (PQgetvalue (res, 0, 0)));
+        json_object_set_new (result, "name", json_string (PQgetvalue (res, 0, 1)));
+        json_object_set_new (result, "owner", PQgetisnull (res, 0, 2) ? json_null ()
+                                              : json_string (PQgetvalue (res, 0, 2)));
+    }
+    PQclear (res);
+    if (!found)
+        return led_admin_refuse (self, "not_found", "no gamer, peer or admin account with that id");
     return true;
 }
 
@@ -247,6 +288,68 @@ s_test_credit (led_fixture_t *fx, led_store_t *store, int64_t gamer, int64_t pee
 //  One scenario, longer than a function should be: each step uses the
 //  accounts, keys and balances the steps before it made, and reads best
 //  in that order.
+//  A registration with a key, as a gateway asks for it (by the key's hash)
+static led_auth_status_t
+s_login (led_store_t *store, const char *role, const char *key, int64_t *aid, char *owner,
+         const char **message)
+{
+    char hash [65];
+    led_auth_hash_key (key, hash);
+    led_auth_ask_t ask = { role, "laptop-1", hash, false, 0 };
+    return led_auth_request (store, &ask, aid, owner, message);
+}
+
+//  The key an account-create answered (key: 65 bytes), and the account's id
+static int64_t
+s_made (led_fixture_t *fx, char *key)
+{
+    json_error_t jerr;
+    json_t *made = json_loads (led_fixture_result (fx), 0, &jerr);
+    int64_t id = made ? (int64_t) json_integer_value (json_object_get (made, "id")) : 0;
+    snprintf (key, 65, "%s", made ? json_string_value (json_object_get (made, "api_key")) : "");
+    json_decref (made);
+    return id;
+}
+
+//  Owners: named at creation or linked later, returned with every
+//  registration, cleared with an empty owner; bad owners and system
+//  accounts refused
+static void
+s_test_owner (led_fixture_t *fx, led_store_t *store)
+{
+    char gkey [65], pkey [65], owner [LED_AUTH_OWNER_MAX + 1], args [256];
+    int64_t aid = 0;
+    const char *message = NULL;
+    P2C_CHECK (led_fixture_admin (fx, store, "account-create", "{\"kind\":\"gamer\","
+                                  "\"name\":\"dana-plays\",\"owner\":\"dana\"}") == LED_ADMIN_OK
+               && strstr (led_fixture_result (fx), "\"dana\""));
+    int64_t g = s_made (fx, gkey);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-create", "{\"kind\":\"peer\","
+                                  "\"name\":\"rig-7\"}") == LED_ADMIN_OK);
+    int64_t p = s_made (fx, pkey);
+    P2C_CHECK (s_login (store, "gamer", gkey, &aid, owner, &message) == LED_AUTH_OK
+               && aid == g && !strcmp (owner, "dana"));
+    P2C_CHECK (s_login (store, "peer", pkey, &aid, owner, &message) == LED_AUTH_OK
+               && aid == p && !*owner);
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"owner\":\"dana\"}", (long long) p);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-link", args) == LED_ADMIN_OK
+               && strstr (led_fixture_result (fx), "rig-7"));
+    P2C_CHECK (s_login (store, "peer", pkey, &aid, owner, &message) == LED_AUTH_OK
+               && !strcmp (owner, "dana"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"owner\":\"\"}", (long long) p);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-link", args) == LED_ADMIN_OK);
+    P2C_CHECK (s_login (store, "peer", pkey, &aid, owner, &message) == LED_AUTH_OK && !*owner);
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"owner\":\"bad\\u0001\"}",
+              (long long) p);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-link", args) == LED_ADMIN_REFUSED
+               && !strcmp (led_fixture_code (fx), "bad_request"));
+    snprintf (args, sizeof args, "{\"account_id\":%lld,\"owner\":\"x\"}",
+              (long long) store->fee_account);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-link", args) == LED_ADMIN_REFUSED
+               && !strcmp (led_fixture_code (fx), "not_found"));
+    P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE owner = $1", "dana", "1"));
+}
+
 void
 led_accounts_test (bool verbose)
 {
@@ -262,6 +365,7 @@ led_accounts_test (bool verbose)
     int64_t peer = led_fixture_account (fx, "peer", "player-7");
     int64_t aid = 0;
     const char *message = NULL;
+    char owner [LED_AUTH_OWNER_MAX + 1];
 
     //  Create: a key shown once, only its hash stored; a name once per kind
     P2C_CHECK (led_fixture_admin (fx, store, "account-create",
@@ -287,22 +391,22 @@ led_accounts_test (bool verbose)
     led_auth_hash_key (key, hash);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE key_hash = $1", hash, "1"));
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE key_hash = $1", key, "0"));
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_login (store, "peer", key, &aid, owner, &message)
                == LED_AUTH_OK && aid == keyed);
 
     //  Disable, enable, rotate: the key stops and starts working
     char args [256];
     snprintf (args, sizeof args, "{\"account_id\":%lld}", (long long) keyed);
     P2C_CHECK (led_fixture_admin (fx, store, "account-disable", args) == LED_ADMIN_OK);
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_login (store, "peer", key, &aid, owner, &message)
                == LED_AUTH_FAILED);
     P2C_CHECK (led_fixture_admin (fx, store, "account-enable", args) == LED_ADMIN_OK);
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_login (store, "peer", key, &aid, owner, &message)
                == LED_AUTH_OK);
     P2C_CHECK (led_fixture_admin (fx, store, "rotate-key", args) == LED_ADMIN_OK
                && strstr (led_fixture_result (fx), "api_key")
                && !strstr (led_fixture_result (fx), key));
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_login (store, "peer", key, &aid, owner, &message)
                == LED_AUTH_FAILED);
     //  System accounts are no operator's to change
     char fee [32];
@@ -325,6 +429,7 @@ led_accounts_test (bool verbose)
                && (led_store_balances (store, &nb), nb == 0));
     P2C_CHECK (led_fixture_admin (fx, store, "account-enable", args) == LED_ADMIN_OK);
 
+    s_test_owner (fx, store);
     s_test_credit (fx, store, gamer, peer);
     //  Without the database: no balances
     led_store_disconnect (store);

@@ -10,10 +10,15 @@
 //  Largest single top-up: one million dollars
 #define LED_MAX_CREDIT_PICO (1000000LL * P2C_PICO_PER_USD)
 
-//  account-create {kind, name}: a gamer, peer or admin account with a new
-//  API key (answered once; only its hash is stored); a new gamer gets the
-//  starting credit
+//  account-create {kind, name, owner}: a gamer, peer or admin account with a
+//  new API key (answered once; only its hash is stored), and its holder when
+//  owner is given; a new gamer gets the starting credit
 led_admin_fn led_accounts_create;
+
+//  account-link {account_id, owner}: names the account's holder (absent or
+//  empty: none). Accounts of one owner are one party: the scheduler never
+//  runs a gamer's tasks, nor checks, on a peer of the gamer's owner
+led_admin_fn led_accounts_link;
 
 //  account-disable / account-enable {account_id}; for a gamer the
 //  scheduler hears of it at once

@@ -45,9 +45,15 @@ typedef struct {
 
 static const s_command_t s_commands [] = {
     { "account-create", led_accounts_create,
-      { { "kind", S_STR, 0, 16 }, { "name", S_STR, 0, 1000 } },
-      "kind (gamer, peer or admin), name: a new account and its API key, shown once",
+      { { "kind", S_STR, 0, 16 }, { "name", S_STR, 0, 1000 }, { "owner", S_STR, 0, 1000 } },
+      "kind (gamer, peer or admin), name, owner (optional): a new account and its API key,"
+      " shown once",
       S_NEW_ACCOUNT },
+    { "account-link", led_accounts_link,
+      { S_ID ("account_id"), { "owner", S_STR, 0, 1000 } },
+      "account_id, owner (absent or empty: none): the holder of a gamer and a peer account,"
+      " so that the scheduler never pairs them (from their next registration on)",
+      S_ACCOUNT },
     { "account-disable", led_accounts_disable, { S_ID ("account_id") },
       "account_id: refuse its registrations (a gamer's tasks too)",
       S_ACCOUNT },
@@ -342,7 +348,7 @@ led_admin_test (bool verbose)
             if (s_commands [i].args [k].min > s_commands [i].args [k].max)
                 table_ok = false;
     }
-    P2C_CHECK (table_ok && S_COMMANDS == 8);
+    P2C_CHECK (table_ok && S_COMMANDS == 9);
     P2C_CHECK (led_admin_help ("credit") && strstr (led_admin_help ("credit"), "amount_pico"));
     P2C_CHECK (led_admin_help ("format-disk") == NULL && led_admin_help (NULL) == NULL);
 

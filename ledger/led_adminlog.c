@@ -13,7 +13,7 @@
 static const char *s_snapshot_sql [] = {
     [LED_ADMINLOG_ACCOUNT] =
         "SELECT json_build_object ('id', id, 'kind', kind, 'name', name, 'disabled', disabled,"
-        " 'balance_pico', balance_pico, 'key_created_at', key_created_at)::TEXT"
+        " 'balance_pico', balance_pico, 'key_created_at', key_created_at, 'owner', owner)::TEXT"
         "  FROM accounts WHERE id = $1::bigint",
     [LED_ADMINLOG_RATES] =
         "SELECT row_to_json (r)::TEXT FROM (SELECT * FROM rates ORDER BY id DESC LIMIT 1) r"

@@ -70,18 +70,21 @@ led_auth_new_key (char *key, char *hash)
 
 //  The account of a key's hash (one statement)
 static PGresult *
-s_by_key (led_store_t *self, const char *api_key)
+s_by_key (led_store_t *self, const char *key_hash)
 {
     //  The key names the account; the client's id only names its
     //  connection (one peer account may run many machines)
-    char hash [65];
-    led_auth_hash_key (api_key, hash);
-    const char *params [] = { hash };
-    PGresult *res = led_store_exec (self, "auth key",
-                                    "SELECT id, disabled, kind, balance_pico FROM accounts"
-                                    " WHERE key_hash = $1", 1, params, PGRES_TUPLES_OK);
-    explicit_bzero (hash, sizeof hash);
-    return res;
+    const char *params [] = { key_hash };
+    return led_store_exec (self, "auth key",
+                           "SELECT id, disabled, kind, balance_pico, COALESCE (owner, '')"
+                           " FROM accounts WHERE key_hash = $1", 1, params, PGRES_TUPLES_OK);
+}
+
+//  A key's hash as the gateway sends it: SHA-256 in 64 lowercase hex digits
+static bool
+s_valid_hash (const char *hash)
+{
+    return strlen (hash) == 64 && strspn (hash, "0123456789abcdef") == 64;
 }
 
 //  The account of role and name, created when missing (with the starting
@@ -113,8 +116,8 @@ s_by_name (led_store_t *self, const char *role, const char *name, bool *keyed_p)
     }
     if (ok)
         res = led_store_exec (self, "auth find",
-                              "SELECT id, disabled, kind, balance_pico, key_hash IS NOT NULL"
-                              " FROM accounts WHERE kind = $1 AND name = $2",
+                              "SELECT id, disabled, kind, balance_pico, COALESCE (owner, ''),"
+                              " key_hash IS NOT NULL FROM accounts WHERE kind = $1 AND name = $2",
                               2, params, PGRES_TUPLES_OK);
     if (res && !led_store_command (self, "auth commit", "COMMIT", 0, NULL)) {
         PQclear (res);
@@ -123,7 +126,7 @@ s_by_name (led_store_t *self, const char *role, const char *name, bool *keyed_p)
     if (!res)
         led_store_abort (self);
     else
-    if (PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 4), "t")) {
+    if (PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 5), "t")) {
         //  An operator gave this account a key: the name alone is not enough
         PQclear (res);
         res = NULL;
@@ -133,11 +136,13 @@ s_by_name (led_store_t *self, const char *role, const char *name, bool *keyed_p)
 }
 
 led_auth_status_t
-led_auth_request (led_store_t *self, const char *role, const char *name, const char *api_key,
-                  bool open, int64_t *account_id_p, const char **message_p)
+led_auth_request (led_store_t *self, const led_auth_ask_t *ask, int64_t *account_id_p,
+                  char *owner, const char **message_p)
 {
     *account_id_p = 0;
+    *owner = 0;
     led_store_bal_reset (self);
+    const char *role = ask->role, *name = ask->name, *key_hash = ask->key_hash;
     if (!role || (strcmp (role, "gamer") && strcmp (role, "peer"))) {
         *message_p = "role must be gamer or peer";
         return LED_AUTH_BAD_REQUEST;
@@ -146,8 +151,12 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
         *message_p = "the id must be 1 to 128 bytes of UTF-8 text";
         return LED_AUTH_BAD_REQUEST;
     }
-    bool keyed = api_key && *api_key;
-    if (!keyed && !open) {
+    bool keyed = key_hash && *key_hash;
+    if (keyed && !s_valid_hash (key_hash)) {
+        *message_p = "key_hash must be 64 lowercase hex digits";
+        return LED_AUTH_BAD_REQUEST;
+    }
+    if (!keyed && (!ask->open || ask->account_id)) {
         *message_p = "an API key is required";
         return LED_AUTH_FAILED;
     }
@@ -156,7 +165,7 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
         return LED_AUTH_UNAVAILABLE;
     }
     bool needs_key = false;
-    PGresult *res = keyed ? s_by_key (self, api_key) : s_by_name (self, role, name, &needs_key);
+    PGresult *res = keyed ? s_by_key (self, key_hash) : s_by_name (self, role, name, &needs_key);
     if (needs_key) {
         *message_p = "this account needs its API key";
         return LED_AUTH_FAILED;
@@ -171,6 +180,12 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
         rc = LED_AUTH_FAILED;
     }
     else
+    if (ask->account_id && led_store_int64 (res, 0, 0) != ask->account_id) {
+        //  A re-check goes by the account the sessions registered as
+        *message_p = "the API key no longer names that account";
+        rc = LED_AUTH_FAILED;
+    }
+    else
     if (strcmp (PQgetvalue (res, 0, 2), role)) {
         *message_p = "the API key belongs to another kind of account";
         rc = LED_AUTH_FAILED;
@@ -182,6 +197,7 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
     }
     else {
         *account_id_p = led_store_int64 (res, 0, 0);
+        snprintf (owner, LED_AUTH_OWNER_MAX + 1, "%s", PQgetvalue (res, 0, 4));
         *message_p = "ok";
         if (!strcmp (role, "gamer"))
             led_store_bal_add (self, *account_id_p, led_store_int64 (res, 0, 3), false);
@@ -193,6 +209,18 @@ led_auth_request (led_store_t *self, const char *role, const char *name, const c
 //  --------------------------------------------------------------------------
 //  Self-test: keys and names, registration by name (open) and by key.
 //  Needs P2C2R_TEST_DB (led_fixture).
+
+//  An AuthRequest as a gateway makes it from a client's key (hashed)
+static led_auth_status_t
+s_ask (led_store_t *store, const char *role, const char *name, const char *key, bool open,
+       int64_t *aid, const char **message)
+{
+    char hash [65] = "", owner [LED_AUTH_OWNER_MAX + 1];
+    if (*key)
+        led_auth_hash_key (key, hash);
+    led_auth_ask_t ask = { role, name, hash, open, 0 };
+    return led_auth_request (store, &ask, aid, owner, message);
+}
 
 //  What needs no database: keys, their hashes, names
 static void
@@ -240,7 +268,7 @@ led_auth_test (bool verbose)
     p2c_rates_t rates = P2C_RATES_DEFAULT;
     led_store_t *down = led_store_new ("host=/nonexistent-p2c2r port=1 dbname=x connect_timeout=2",
                                        led_fixture_schema (fx), led_store_test_sql_dir (), &rates);
-    P2C_CHECK (down && led_auth_request (down, "gamer", "g", "", true, &aid, &message)
+    P2C_CHECK (down && s_ask (down, "gamer", "g", "", true, &aid, &message)
                == LED_AUTH_UNAVAILABLE);
     led_store_destroy (&down);
     led_store_t *store = led_fixture_store (fx);
@@ -253,40 +281,40 @@ led_auth_test (bool verbose)
 
     //  Open registration creates an account once, per role
     int64_t gamer = 0, gamer_again = 0, peer = 0;
-    P2C_CHECK (led_auth_request (store, "gamer", "player-7", "", true, &gamer, &message)
+    P2C_CHECK (s_ask (store, "gamer", "player-7", "", true, &gamer, &message)
                == LED_AUTH_OK);
-    P2C_CHECK (led_auth_request (store2, "gamer", "player-7", "", true, &gamer_again, &message)
+    P2C_CHECK (s_ask (store2, "gamer", "player-7", "", true, &gamer_again, &message)
                == LED_AUTH_OK);
     P2C_CHECK (gamer > 0 && gamer == gamer_again);
-    P2C_CHECK (led_auth_request (store, "peer", "player-7", "", true, &peer, &message)
+    P2C_CHECK (s_ask (store, "peer", "player-7", "", true, &peer, &message)
                == LED_AUTH_OK);
     P2C_CHECK (peer > 0 && peer != gamer);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE name = $1", "player-7",
                                "2"));
     //  Closed: a name alone makes nothing
-    P2C_CHECK (led_auth_request (store, "gamer", "player-9", "", false, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "player-9", "", false, &aid, &message)
                == LED_AUTH_FAILED && !strcmp (message, "an API key is required"));
-    P2C_CHECK (led_auth_request (store, "gamer", "player-8", "key", false, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "player-8", "key", false, &aid, &message)
                == LED_AUTH_FAILED);
     P2C_CHECK (message && !strcmp (message, "unknown API key"));
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM accounts WHERE name = $1", "player-8",
                                "0"));
-    P2C_CHECK (led_auth_request (store, "admin", "x", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "admin", "x", "", true, &aid, &message)
                == LED_AUTH_BAD_REQUEST);
-    P2C_CHECK (led_auth_request (store, "gamer", "", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "", "", true, &aid, &message)
                == LED_AUTH_BAD_REQUEST);
-    P2C_CHECK (led_auth_request (store, "gamer", "bad\x01", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "bad\x01", "", true, &aid, &message)
                == LED_AUTH_BAD_REQUEST);
-    P2C_CHECK (led_auth_request (store, "gamer", "\xc3\x28", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "\xc3\x28", "", true, &aid, &message)
                == LED_AUTH_BAD_REQUEST);
-    P2C_CHECK (led_auth_request (store, "gamer", "joueur-\xc3\xa9", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "joueur-\xc3\xa9", "", true, &aid, &message)
                == LED_AUTH_OK);
     //  A gamer's balance goes to the scheduler with its registration
     size_t nb = 0;
-    P2C_CHECK (led_auth_request (store, "gamer", "player-7", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "player-7", "", true, &aid, &message)
                == LED_AUTH_OK && led_store_balances (store, &nb) && nb == 1
                && led_store_balances (store, &nb) [0].account_id == gamer);
-    P2C_CHECK (led_auth_request (store, "peer", "player-7", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "player-7", "", true, &aid, &message)
                == LED_AUTH_OK && (led_store_balances (store, &nb), nb == 0));
 
     //  A key names its account: the role must match, the name is only the
@@ -301,32 +329,54 @@ led_auth_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1);
     int64_t keyed = PQntuples (res) == 1 ? led_store_int64 (res, 0, 0) : 0;
     PQclear (res);
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "laptop-1", key, false, &aid, &message)
                == LED_AUTH_OK && aid == keyed);
-    P2C_CHECK (led_auth_request (store, "gamer", "laptop-1", key, true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "laptop-1", key, true, &aid, &message)
                == LED_AUTH_FAILED
                && !strcmp (message, "the API key belongs to another kind of account"));
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", "0000", false, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "laptop-1", "0000", false, &aid, &message)
                == LED_AUTH_FAILED);
-    P2C_CHECK (led_auth_request (store, "peer", "keyed", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "keyed", "", true, &aid, &message)
                == LED_AUTH_FAILED && !strcmp (message, "this account needs its API key"));
+    //  Only a key's hash is ever asked for: anything else is malformed; a
+    //  re-check names the account the key must still name
+    led_auth_ask_t ask = { "peer", "laptop-1", "Secret-Key", false, 0 };
+    char owner [LED_AUTH_OWNER_MAX + 1];
+    P2C_CHECK (led_auth_request (store, &ask, &aid, owner, &message) == LED_AUTH_BAD_REQUEST);
+    ask.key_hash = hash;
+    ask.account_id = keyed;
+    P2C_CHECK (led_auth_request (store, &ask, &aid, owner, &message) == LED_AUTH_OK
+               && aid == keyed && !*owner);
+    ask.account_id = keyed + 1000;
+    P2C_CHECK (led_auth_request (store, &ask, &aid, owner, &message) == LED_AUTH_FAILED
+               && !strcmp (message, "the API key no longer names that account"));
+    ask.key_hash = "";
+    ask.open = true;
+    P2C_CHECK (led_auth_request (store, &ask, &aid, owner, &message) == LED_AUTH_FAILED);
+    //  The owner an operator named comes back with the account
+    P2C_CHECK (led_fixture_is (fx, "UPDATE accounts SET owner = 'alice' WHERE name = $1"
+                               " RETURNING owner", "keyed", "alice"));
+    ask.key_hash = hash;
+    ask.account_id = 0;
+    P2C_CHECK (led_auth_request (store, &ask, &aid, owner, &message) == LED_AUTH_OK
+               && !strcmp (owner, "alice"));
     char kid [32];
     snprintf (kid, sizeof kid, "%lld", (long long) keyed);
     P2C_CHECK (led_fixture_is (fx, "UPDATE accounts SET disabled = true WHERE id = $1::bigint"
                                " RETURNING disabled", kid, "t"));
-    P2C_CHECK (led_auth_request (store, "peer", "laptop-1", key, false, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "laptop-1", key, false, &aid, &message)
                == LED_AUTH_FAILED && !strcmp (message, "account disabled"));
 
     //  A starting credit for new gamers, from the external account, once
     led_policy_t policy = { 3000000000000LL, 1 };
     led_store_set_policy (store, &policy);
-    P2C_CHECK (led_auth_request (store, "gamer", "newcomer", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "newcomer", "", true, &aid, &message)
                == LED_AUTH_OK && led_store_balances (store, &nb) && nb == 1
                && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
-    P2C_CHECK (led_auth_request (store, "gamer", "newcomer", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "gamer", "newcomer", "", true, &aid, &message)
                == LED_AUTH_OK
                && led_store_balances (store, &nb) [0].balance_pico == 3000000000000LL);
-    P2C_CHECK (led_auth_request (store, "peer", "newcomer", "", true, &aid, &message)
+    P2C_CHECK (s_ask (store, "peer", "newcomer", "", true, &aid, &message)
                == LED_AUTH_OK);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM journal_tx WHERE memo ="
                                " 'starting credit'", NULL, "1"));

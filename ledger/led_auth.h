@@ -14,13 +14,27 @@ typedef enum {
     LED_AUTH_UNAVAILABLE        //  the database failed; try again
 } led_auth_status_t;
 
-//  With an API key: the account whose key it is (its kind must be role; a
-//  disabled one fails). Without: under open registration the account of role
-//  ("gamer"/"peer") and name, created when missing (a new gamer gets the
-//  starting credit); else fails. *message_p is static text. A gamer's
+//  Longest owner label (bytes), as the accounts table allows
+#define LED_AUTH_OWNER_MAX 128
+
+//  An AuthRequest, as the gateway sent it
+typedef struct {
+    const char *role;           //  "gamer" or "peer"
+    const char *name;           //  the client's id
+    const char *key_hash;       //  hex SHA-256 of the API key, "" without one
+    bool open;                  //  the gateway runs open registration
+    int64_t account_id;         //  a re-check: the account the key must still name; 0 else
+} led_auth_ask_t;
+
+//  With a key's hash: the account whose key it is (its kind must be role; a
+//  disabled one fails; a re-check fails when the key now names another
+//  account). Without: under open registration the account of role and
+//  name, created when missing (a new gamer gets the starting credit); else
+//  fails. The account's owner ("" when none) goes into owner
+//  (LED_AUTH_OWNER_MAX + 1 bytes). *message_p is static text. A gamer's
 //  balance is in led_store_balances.
-led_auth_status_t led_auth_request (led_store_t *store, const char *role, const char *name,
-                                    const char *api_key, bool open, int64_t *account_id_p,
+led_auth_status_t led_auth_request (led_store_t *store, const led_auth_ask_t *ask,
+                                    int64_t *account_id_p, char *owner,
                                     const char **message_p);
 
 //  A new API key: 64 hex digits from 256 random bits (OpenSSL RAND_bytes),

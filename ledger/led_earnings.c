@@ -35,11 +35,15 @@ static const char *s_sql =
     "  + (SELECT COUNT (*) FROM tasks t WHERE t.gamer_account = a.id AND t.settled_at >= d.d0),"
     "  (SELECT COUNT (*) FROM tasks t WHERE t.peer_account = a.id)"
     "  + (SELECT COUNT (*) FROM tasks t WHERE t.gamer_account = a.id),"
-    "  to_char (d.now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    "  to_char (d.now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    "  r.subsidy_pico_per_day,"
+    "  COALESCE ((SELECT s.used_pico FROM subsidy_days s"
+    "             WHERE s.day = (d.now AT TIME ZONE 'UTC')::DATE), 0)"
     "  FROM accounts a"
     "  CROSS JOIN (SELECT now () AS now,"
     "                     date_trunc ('day', now () AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS d0) d"
-    "  LEFT JOIN LATERAL (SELECT gamer_pico_per_hour, peer_pico_per_hour, fee_bp FROM rates"
+    "  LEFT JOIN LATERAL (SELECT gamer_pico_per_hour, peer_pico_per_hour, fee_bp,"
+    "                            subsidy_pico_per_day FROM rates"
     "                      WHERE effective_at <= now () ORDER BY effective_at DESC LIMIT 1) r"
     "    ON true"
     " WHERE a.id = $1::bigint AND a.kind = $2";
@@ -78,8 +82,28 @@ led_earnings_read (led_store_t *store, int64_t id, const char *role, led_earning
     out->tasks_total = (uint64_t) led_store_int64 (res, 0, 11);
     snprintf (out->as_of, sizeof out->as_of, "%s", PQgetvalue (res, 0, 12));
     out->payout_threshold = store->policy.payout_threshold_pico;
+    bool limited = !PQgetisnull (res, 0, 13);
+    int64_t used = led_store_int64 (res, 0, 14);
+    out->subsidy_per_day = limited ? led_store_int64 (res, 0, 13) : -1;
+    out->subsidy_left_today = !limited ? -1
+                            : out->subsidy_per_day > used ? out->subsidy_per_day - used : 0;
+    out->subsidy_spent = limited && out->subsidy_left_today == 0;
+    out->peer_per_hour_in_force = led_earnings_peer_rate (&out->rates, out->subsidy_spent);
     PQclear (res);
     return LED_EARNINGS_OK;
+}
+
+int64_t
+led_earnings_peer_rate (const p2c_rates_t *rates, bool subsidy_spent)
+{
+    if (!subsidy_spent)
+        return rates->peer_per_hour;
+    //  The cut of the settlement (006_subsidy_budget.sql): earning + fee
+    //  never above the charge; for one billed hour
+    p2c_split_t hour;
+    p2c_money_split (rates, 3600000000ULL, &hour);
+    int64_t most = hour.gamer_charge - hour.fee;
+    return most < rates->peer_per_hour ? (most > 0 ? most : 0) : rates->peer_per_hour;
 }
 
 led_earnings_job_t *
@@ -204,6 +228,30 @@ led_earnings_test (bool verbose)
                == LED_EARNINGS_NOT_FOUND);
     P2C_CHECK (led_earnings_read (store, peer, "treasury", &e) == LED_EARNINGS_NOT_FOUND);
     P2C_CHECK (led_earnings_read (store, 0, "peer", &e) == LED_EARNINGS_NOT_FOUND);
+
+    //  The subsidy: no limit by default, the peer rate in force is the
+    //  table's; a budget of 0 is spent at once, and the rate in force is
+    //  the gamer's less the fee ($0.01/h less 10%)
+    P2C_CHECK (led_earnings_read (store, peer, "peer", &e) == LED_EARNINGS_OK);
+    P2C_CHECK (e.subsidy_per_day == -1 && e.subsidy_left_today == -1 && !e.subsidy_spent
+               && e.peer_per_hour_in_force == 150000000000LL);
+    P2C_CHECK (led_fixture_admin (fx, store, "rates-set", "{\"gamer_pico_per_hour\":10000000000,"
+                                  "\"peer_pico_per_hour\":150000000000,\"fee_bp\":1000,"
+                                  "\"subsidy_pico_per_day\":\"0\"}") == LED_ADMIN_OK);
+    P2C_CHECK (led_earnings_read (store, peer, "peer", &e) == LED_EARNINGS_OK);
+    P2C_CHECK (e.subsidy_per_day == 0 && e.subsidy_left_today == 0 && e.subsidy_spent
+               && e.peer_per_hour_in_force == 9000000000LL);
+    P2C_CHECK (led_fixture_admin (fx, store, "rates-set", "{\"gamer_pico_per_hour\":10000000000,"
+                                  "\"peer_pico_per_hour\":150000000000,\"fee_bp\":1000,"
+                                  "\"subsidy_pico_per_day\":\"1000000000000000\"}")
+               == LED_ADMIN_OK);
+    P2C_CHECK (led_earnings_read (store, peer, "peer", &e) == LED_EARNINGS_OK);
+    P2C_CHECK (e.subsidy_per_day == 1000000000000000LL && !e.subsidy_spent
+               && e.subsidy_left_today > 0 && e.subsidy_left_today < e.subsidy_per_day
+               && e.peer_per_hour_in_force == 150000000000LL);
+    //  A peer rate below the cap stays
+    p2c_rates_t low = { 10000000000LL, 5000000000LL, 1000 };
+    P2C_CHECK (led_earnings_peer_rate (&low, true) == 5000000000LL);
 
     //  The job carries its request
     led_earnings_job_t *job = led_earnings_job_new (7, peer, "peer", "gw-1");

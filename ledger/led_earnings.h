@@ -31,7 +31,15 @@ typedef struct {
     p2c_rates_t rates;          //  in force at as_of (all zero when none)
     uint64_t tasks_today, tasks_total;
     char as_of [32];            //  UTC, RFC 3339
+    int64_t subsidy_per_day;    //  the treasury's daily subsidy budget, -1: no limit
+    int64_t subsidy_left_today; //  what is left of it today, -1: no limit
+    bool subsidy_spent;         //  nothing left: peers paid from what gamers pay only
+    int64_t peer_per_hour_in_force; //  what a peer earns per hour now
 } led_earnings_t;
+
+//  A peer's rate in force: the rates' peer rate, or when the day's subsidy
+//  is spent at most the gamer's rate less the fee (the settlement's cut)
+int64_t led_earnings_peer_rate (const p2c_rates_t *rates, bool subsidy_spent);
 
 //  Reads the figures of account id, which must be of kind role ("peer" or
 //  "gamer": a gateway's session can name only its own account, and the

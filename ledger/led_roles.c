@@ -84,6 +84,10 @@ led_roles_test (bool verbose)
                                gamer, "77"));
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM admin_log WHERE command = 'credit'",
                                NULL, "1"));
+    //  and names an account's owner (011)
+    char *link = zsys_sprintf ("{\"account_id\":%s,\"owner\":\"o\"}", gamer);
+    P2C_CHECK (led_fixture_admin (fx, store, "account-link", link) == LED_ADMIN_OK);
+    zstr_free (&link);
     //  A second migration run as the role is refused: it owns nothing
     P2C_CHECK (led_store_connected (store) && led_migrate_run (store) == -1);
     led_store_destroy (&store);

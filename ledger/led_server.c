@@ -165,8 +165,9 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
     job->corr = req->corr;
     job->role = strdup (req->role ? req->role : "");
     job->name = strdup (req->name ? req->name : "");
-    job->api_key = strdup (req->api_key ? req->api_key : "");
+    job->key_hash = strdup (req->key_hash ? req->key_hash : "");
     job->open = req->open;
+    job->recheck_account = req->account_id;
     job->reply_to = strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
     if (s_to_worker (self, 0, "AUTH", job) != 0) {
@@ -252,6 +253,11 @@ s_earnings_reply (s_server_t *self, led_earnings_job_t *job)
         e.tasks_today = f->tasks_today;
         e.tasks_total = f->tasks_total;
         e.as_of = (char *) f->as_of;
+        e.subsidy_limited = f->subsidy_per_day >= 0;
+        e.subsidy_pico_per_day = e.subsidy_limited ? f->subsidy_per_day : 0;
+        e.subsidy_left_today_pico = e.subsidy_limited ? f->subsidy_left_today : 0;
+        e.subsidy_spent = f->subsidy_spent;
+        e.peer_pico_per_hour_in_force = f->peer_per_hour_in_force;
         reply.earnings = &e;
     }
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
@@ -482,6 +488,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
                      : aj->status == LED_AUTH_BAD_REQUEST ? "bad_request"
                      : aj->status == LED_AUTH_UNAVAILABLE ? "unavailable" : "auth_failed");
         reply.message = (char *) (aj->message ? aj->message : "");
+        reply.owner = aj->owner;
         //  The balance before the reply, so that it reaches the scheduler
         //  before the gamer's first submit
         if (reply.ok)
@@ -888,10 +895,10 @@ led_server_test (bool verbose)
                && got->auth_reply->corr == 78 && got->auth_reply->ok);
     int64_t peer = got ? got->auth_reply->account_id : 0;
     p2c_msg_internal_free (&got);
-    //  Without open registration: auth_failed, for now
+    //  Without open registration, an unknown key's hash: auth_failed
     auth.corr = 79;
     auth.open = false;
-    auth.api_key = "secret";
+    auth.key_hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
     s_test_send (router, "ledger-test", "gw-test", &msg);
     got = s_test_recv (router, "gw-test");
     P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_AUTH_REPLY && got->auth_reply->corr == 79
@@ -966,7 +973,7 @@ led_server_test (bool verbose)
     auth.corr = 80;
     auth.role = "gamer";
     auth.name = "srv-gamer-2";
-    auth.api_key = "";
+    auth.key_hash = "";
     auth.open = true;
     msg.msg_case = P2C2R__INTERNAL__MSG_AUTH_REQUEST;
     msg.auth_request = &auth;

@@ -42,9 +42,7 @@ led_auth_job_destroy (led_auth_job_t **self_p)
         return;
     free (self->role);
     free (self->name);
-    if (self->api_key)
-        explicit_bzero (self->api_key, strlen (self->api_key));
-    free (self->api_key);
+    free (self->key_hash);
     free (self->reply_to);
     free (self->balances.items);
     free (self);
@@ -183,8 +181,9 @@ s_auth (s_worker_t *w, led_auth_job_t *job)
         }
         return;
     }
-    job->status = led_auth_request (w->store, job->role, job->name, job->api_key, job->open,
-                                    &job->account_id, &job->message);
+    led_auth_ask_t ask = { job->role, job->name, job->key_hash, job->open,
+                           job->recheck_account };
+    job->status = led_auth_request (w->store, &ask, &job->account_id, job->owner, &job->message);
     if (job->status == LED_AUTH_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))
@@ -408,7 +407,7 @@ led_worker_test (bool verbose)
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
     job->role = strdup ("gamer");
     job->name = strdup ("w-gamer");
-    job->api_key = strdup ("");
+    job->key_hash = strdup ("");
     job->reply_to = strdup ("gw");
     job->open = true;
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);

@@ -36,11 +36,13 @@ void led_batch_destroy (led_batch_t **self_p);
 typedef struct {
     //  input
     uint64_t corr;
-    char *role, *name, *api_key, *reply_to;
+    char *role, *name, *key_hash, *reply_to;
     bool open;
+    int64_t recheck_account;    //  a re-check: the account the key must still name
     //  output
     led_auth_status_t status;
     int64_t account_id;
+    char owner [LED_AUTH_OWNER_MAX + 1];    //  the account's owner, "" none
     const char *message;        //  static text
     led_balances_t balances;    //  the gamer's balance, when ok
 } led_auth_job_t;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -34,13 +35,14 @@
 //  ... and while a connection is being made (TLS and HTTP handshakes)
 #define S_CONNECTING_MS 5
 
-//  Resubmission of tasks lost with a connection, by their client_ref.
-//  The server does not deduplicate client_refs yet (issue 15): resending
-//  could run and charge a task twice, so a lost task fails with
-//  P2C2R_CONNECTION_LOST. When the server keeps the outcome per
-//  client_ref, set this to true: lost tasks then go back to the head of
-//  the queue and are sent again with the same client_ref on reconnect.
-static const bool s_resubmit_lost = false;
+//  Resubmission of tasks lost with a connection, by their client_ref (on
+//  by default, p2c2r_set_resubmit): the server keeps each client_ref's
+//  outcome for a window (docs/protocol.md), so a lost task goes back to the
+//  head of the queue and is sent again with the same client_ref on the
+//  next connection (to any gateway): a task still running is joined, one
+//  answered is answered again, with no new run and no new charge. A task
+//  is sent at most this many times, then fails with P2C2R_CONNECTION_LOST.
+#define S_MAX_SENDS     4
 
 typedef enum { S_QUEUED, S_SENT, S_ABANDONED } s_task_state_t;
 
@@ -56,6 +58,7 @@ typedef struct _s_task_t {
     int64_t submit_us;          //  when p2c2r_submit took it
     s_task_state_t state;       //  S_ABANDONED: cancelled after it was sent; its
                                 //  reply is dropped when it comes
+    uint32_t sends;             //  times it went on a connection
     p2c2r_done_fn *done;
     void *arg;
     struct _s_task_t *prev, *next;  //  in the queue or the sent list
@@ -92,6 +95,7 @@ struct _p2c2r_result_t {
     int64_t cost_pico;
     uint64_t billed_us;
     bool cached;
+    bool replayed;
     double latency_ms;
 };
 
@@ -101,6 +105,8 @@ struct _p2c2r_client_t {
     p2l_conn_tls_t tls;
     bool threaded;
     bool reconnect;
+    bool resubmit_lost;         //  p2c2r_set_resubmit
+    char run_id [20];           //  random, the prefix of the refs we make
     uint32_t max_queued;
     void (*on_state) (p2c2r_client_t *, p2c2r_state_t, p2c2r_code_t, const char *, void *);
     void (*on_log) (int, const char *, void *);
@@ -457,8 +463,9 @@ s_flush (p2c2r_client_t *self)
             return;
         s_list_remove (&self->queue, t);
         t->state = S_SENT;
+        t->sends++;
         //  The payload is not needed again unless lost tasks are resent
-        if (!s_resubmit_lost) {
+        if (!self->resubmit_lost) {
             free (t->payload);
             t->payload = NULL;
         }
@@ -533,6 +540,10 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             r.cost_pico = m->cost_pico;
             r.billed_us = m->billed_us;
             r.cached = m->cached;
+            //  a repeat's reply names the task whose outcome it is
+            r.replayed = m->replayed;
+            if (m->replayed && m->replay_of && *m->replay_of)
+                r.task_id = m->replay_of;
             s_complete (self, t, &r);
             break;
         }
@@ -629,23 +640,33 @@ s_on_close (p2l_conn_t *conn, const p2l_conn_end_t *end, void *arg)
                p2c2r_code_name (code));
         s_set_state (self, P2C2R_CLOSED, code, why);
     }
-    //  Tasks sent on the lost connection
-    if (s_resubmit_lost) {
-        while (self->sent.tail) {
-            s_task_t *t = self->sent.tail;
-            s_list_remove (&self->sent, t);
+    //  Tasks sent on the lost connection: again on the next one, newest
+    //  last, each a bounded number of times (and only with its payload
+    //  kept); the others fail
+    uint64_t again = 0;
+    if (self->resubmit_lost && self->reconnect && !auth) {
+        s_task_t *t = self->sent.tail;
+        while (t) {
+            s_task_t *prev = t->prev;
             if (t->state == S_ABANDONED) {
+                s_list_remove (&self->sent, t);
                 s_table_remove (self, t);
                 s_task_free (&t);
-                continue;
             }
-            t->state = S_QUEUED;
-            s_list_push_front (&self->queue, t);
+            else
+            if (t->sends < S_MAX_SENDS && (t->payload || t->payload_len == 0)) {
+                s_list_remove (&self->sent, t);
+                t->state = S_QUEUED;
+                s_list_push_front (&self->queue, t);
+                again++;
+            }
+            t = prev;
         }
     }
-    else
-        s_fail_all (self, &self->sent, P2C2R_CONNECTION_LOST,
-                    p2c2r_code_text (P2C2R_CONNECTION_LOST));
+    if (again)
+        s_log (self, P2C2R_LOG_WARN, "p2c2r: resubmitting tasks=%llu", (unsigned long long) again);
+    s_fail_all (self, &self->sent, P2C2R_CONNECTION_LOST,
+                p2c2r_code_text (P2C2R_CONNECTION_LOST));
     //  Tasks not sent yet wait for the next connection, unless there is none
     //  or the key was refused (a refused key stays refused for minutes)
     if (!self->reconnect || auth)
@@ -801,6 +822,18 @@ s_dup (const char *s, bool *ok)
     return copy;
 }
 
+//  A run's id: 64 random bits from the kernel, in hex, so that the refs
+//  this client makes (p2c2r-RUN-N) are its own across runs and processes
+//  (the server keeps an account's refs for a window)
+static void
+s_run_id (char *buf, size_t size)
+{
+    uint64_t v = 0;
+    if (getrandom (&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v)
+        v = (uint64_t) s_now_us () ^ ((uint64_t) getpid () << 32) ^ (uint64_t) (uintptr_t) buf;
+    snprintf (buf, size, "%016llx", (unsigned long long) v);
+}
+
 p2c2r_client_t *
 p2c2r_new (const p2c2r_options_t *options, p2c2r_code_t *code_p)
 {
@@ -841,6 +874,8 @@ p2c2r_new (const p2c2r_options_t *options, p2c2r_code_t *code_p)
     self->rand_state = (uint64_t) s_now_us () ^ (uint64_t) (uintptr_t) self ^ 0x9e3779b97f4a7c15ULL;
     if (!self->rand_state)
         self->rand_state = 1;
+    self->resubmit_lost = true;
+    s_run_id (self->run_id, sizeof self->run_id);
     p2l_backoff_reset (&self->backoff);
     self->table_size = 64;
     self->table = calloc (self->table_size, sizeof *self->table);
@@ -992,9 +1027,9 @@ p2c2r_submit (p2c2r_client_t *self, const p2c2r_task_t *task, p2c2r_done_fn *don
         goto done;
     }
     t->id = ++self->next_id;
-    char ref [32];
+    char ref [48];
     if (!task->client_ref || !*task->client_ref)
-        snprintf (ref, sizeof ref, "p2c2r-%llu", (unsigned long long) t->id);
+        snprintf (ref, sizeof ref, "p2c2r-%s-%llu", self->run_id, (unsigned long long) t->id);
     t->ref = strdup (task->client_ref && *task->client_ref ? task->client_ref : ref);
     t->type = strdup (task->type);
     t->params = strdup (task->params_json ? task->params_json : "{}");
@@ -1084,6 +1119,16 @@ p2c2r_cancel (p2c2r_client_t *self, uint64_t id)
 }
 
 void
+p2c2r_set_resubmit (p2c2r_client_t *client, bool on)
+{
+    if (!client)
+        return;
+    pthread_mutex_lock (&client->lock);
+    client->resubmit_lost = on;
+    pthread_mutex_unlock (&client->lock);
+}
+
+void
 p2c2r_stats (p2c2r_client_t *self, p2c2r_stats_t *stats)
 {
     pthread_mutex_lock (&self->lock);
@@ -1106,6 +1151,7 @@ const char *p2c2r_result_client_ref (const p2c2r_result_t *r) { return r->client
 int64_t p2c2r_result_cost_pico (const p2c2r_result_t *r) { return r->cost_pico; }
 uint64_t p2c2r_result_billed_us (const p2c2r_result_t *r) { return r->billed_us; }
 bool p2c2r_result_cached (const p2c2r_result_t *r) { return r->cached; }
+bool p2c2r_result_replayed (const p2c2r_result_t *r) { return r->replayed; }
 double p2c2r_result_latency_ms (const p2c2r_result_t *r) { return r->latency_ms; }
 
 const uint8_t *
@@ -1227,7 +1273,9 @@ p2l_client_test (bool verbose)
     P2C_CHECK (id > 0 && code == P2C2R_OK);
     P2C_CHECK (s_probe_until (c, &p.done, 1));
     P2C_CHECK (p.closed == 1 && p.state_code == P2C2R_NOT_CONNECTED);
-    P2C_CHECK (p.last_code == P2C2R_NOT_CONNECTED && !strcmp (p.last_ref, "p2c2r-1"));
+    //  the ref the library made: p2c2r-RUN-1, RUN 16 hex digits of this client's
+    P2C_CHECK (p.last_code == P2C2R_NOT_CONNECTED && !strncmp (p.last_ref, "p2c2r-", 6)
+               && strlen (p.last_ref) == 6 + 16 + 2 && !strcmp (p.last_ref + 22, "-1"));
     P2C_CHECK (c && p2c2r_state (c) == P2C2R_CLOSED);
     P2C_CHECK (c && p2c2r_submit (c, &task, s_probe_done, &p, &code) == 0
                && code == P2C2R_NOT_CONNECTED);

@@ -155,6 +155,16 @@ P2C2R_EXPORT p2c2r_code_t p2c2r_step (p2c2r_client_t *client);
 //  The connection's state now.
 P2C2R_EXPORT p2c2r_state_t p2c2r_state (p2c2r_client_t *client);
 
+//  Resubmission of tasks lost with a connection (default on): a task sent
+//  on a connection that closed before its reply is sent again, with the
+//  same client_ref, on the next connection (to whichever gateway answers
+//  the url); the server answers a repeat of a client_ref of the account
+//  (within its window, 24 h by default) with the first submit's outcome,
+//  with no new run and no new charge. Each task goes out at most 4 times;
+//  then, or when off, a lost task completes with P2C2R_CONNECTION_LOST.
+//  On, a task's payload is kept until its reply.
+P2C2R_EXPORT void p2c2r_set_resubmit (p2c2r_client_t *client, bool on);
+
 //  A task to submit. Fields are copied by p2c2r_submit.
 typedef struct {
     const char *type;           //  task type, e.g. "ai_pathfinding" (required)
@@ -163,7 +173,9 @@ typedef struct {
     size_t payload_len;         //  at most 48 MiB
     const char *client_ref;     //  optional, at most 128 bytes: your idempotency key,
                                 //  echoed in the result; unique among your tasks
-                                //  in flight. NULL: the library makes one
+                                //  (the server answers a repeat within its window
+                                //  with the first one's outcome). NULL: the
+                                //  library makes one, unique to this client
     uint32_t deadline_ms;       //  0: the server's default
 } p2c2r_task_t;
 
@@ -209,6 +221,11 @@ P2C2R_EXPORT int64_t p2c2r_result_cost_pico (const p2c2r_result_t *result);
 P2C2R_EXPORT uint64_t p2c2r_result_billed_us (const p2c2r_result_t *result);
 //  True when the server answered from its result cache (free)
 P2C2R_EXPORT bool p2c2r_result_cached (const p2c2r_result_t *result);
+//  True when the server answered a repeat of the task's client_ref from the
+//  first submit's outcome (a resubmission after a lost connection); then
+//  p2c2r_result_task_id is that first task's id and cost_pico its cost,
+//  charged once
+P2C2R_EXPORT bool p2c2r_result_replayed (const p2c2r_result_t *result);
 //  Milliseconds from p2c2r_submit to the reply
 P2C2R_EXPORT double p2c2r_result_latency_ms (const p2c2r_result_t *result);
 

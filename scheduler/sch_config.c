@@ -50,6 +50,14 @@ static const p2c_cfg_t s_table [] = {
       .help = "results kept in the cache (0: no cache)" },
     { "cache-max-mb", P2C_CFG_SIZE, S_F (core.cache_max_bytes), "256", 1, 1048576,
       .help = "bytes kept in the cache, MiB", .scale = 1024 * 1024 },
+    { "client-ref-window-s", P2C_CFG_INT64, S_F (core.ref_window_ms), "86400", 1, 31536000,
+      .help = "a submit repeating a client_ref of its account within this time gets the first"
+      " one's outcome (no new run, no new charge)", .scale = 1000 },
+    { "client-ref-max-entries", P2C_CFG_SIZE, S_F (core.ref_max_entries), "100000", 0,
+      100000000, .help = "client_ref outcomes kept at most, oldest given up first"
+      " (0: client_refs are only echoed)" },
+    { "client-ref-max-mb", P2C_CFG_SIZE, S_F (core.ref_max_bytes), "256", 1, 1048576,
+      .help = "bytes of the client_ref outcomes kept, MiB", .scale = 1024 * 1024 },
     { "validation", P2C_CFG_ENUM, S_F (core.validation), "spot",
       .help = "validation of results, server-wide: none, spot or quorum",
       .names = s_validation_names },

@@ -182,6 +182,7 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     assert (self->timers);
     self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
                                  c->cache_max_bytes);
+    sch_refs_new (self);
     self->checker = (sch_gamer_t *) zmalloc (sizeof (sch_gamer_t));
     self->checker->known = true;
     self->checker->parked = zlistx_new ();
@@ -247,6 +248,7 @@ sch_core_destroy (sch_core_t **self_p)
     sch_outbox_destroy (&self->outbox);
     sch_cache_destroy (&self->cache);
     sch_alerts_destroy (&self->alerts);
+    sch_refs_destroy (self);
     for (size_t i = 0; i < self->ntypes; i++)
         zlistx_destroy (&self->ring [i]);
     free (self);
@@ -311,6 +313,7 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->gamer_account = sub->gamer_account;
     task->gamer_id = sch_strndup_bounded (sub->gamer_id, SCH_MAX_ID);
     task->gamer_block = sch_peers_block (&self->config, sub->address);
+    task->gamer_owner = sch_strndup_bounded (sub->gamer_owner, SCH_MAX_ID);
     task->gamer_conn = sub->gamer->conn;
     task->gamer = sch_gamers_require (self, sub->gamer_account, gateway, sub->gamer->conn);
     task->gw = sch_gateways_require (self, gateway);
@@ -323,6 +326,7 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     task->state = SCH_QUEUED;       //  counted as queued until it is placed
     self->stats.queued++;
     zhashx_insert (self->tasks, task->id, task);
+    sch_refs_track (self, task);
     return task;
 }
 
@@ -373,6 +377,9 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
         return;
     }
     self->stats.submitted++;
+    //  a repeat of a client_ref: the first task's reply, not a new run
+    if (sch_refs_submit (self, sub, gateway))
+        return;
     int type = sub->submit ? sch_type_index (sub->submit->task_type) : -1;
     if (type < 0) {
         s_reject_submit (self, sub, gateway, SCH_ERR_UNKNOWN_TASK_TYPE, "unknown task type");
@@ -601,11 +608,37 @@ s_on_stats_request (sch_core_t *self, const char *sender, const P2c2r__StatsRequ
     free (json);
 }
 
+//  A gateway's dashboard page asks for its peer account's reputation;
+//  answered at once from the table (no account there: known false)
+static void
+s_on_reputation_request (sch_core_t *self, const char *sender,
+                         const P2c2r__ReputationRequest *req, int64_t now_us)
+{
+    if (!sender || !*sender) {
+        self->stats.bad_messages++;
+        return;
+    }
+    P2c2r__Reputation rep = P2C2R__REPUTATION__INIT;
+    bool banned = false;
+    rep.known = sch_core_reputation (self, req->account_id, now_us, &rep.valid, &rep.invalid,
+                                     &banned);
+    rep.banned = banned;
+    P2c2r__ReputationReply reply = P2C2R__REPUTATION_REPLY__INIT;
+    reply.corr = req->corr;
+    reply.account_id = req->account_id;
+    reply.reputation = &rep;
+    P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
+    msg.msg_case = P2C2R__INTERNAL__MSG_REPUTATION_REPLY;
+    msg.reputation_reply = &reply;
+    sch_send (self, sender, &msg);
+}
+
 void
 sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *msg,
                  int64_t now_us)
 {
     assert (self);
+    self->now_us = now_us;
     //  a oneof case whose message is missing cannot come from the unpacker,
     //  but the check costs nothing (all cases share one pointer)
     if (!msg || !msg->peer_up) {
@@ -638,6 +671,9 @@ sch_core_handle (sch_core_t *self, const char *sender, const P2c2r__Internal *ms
         case P2C2R__INTERNAL__MSG_STATS_REQUEST:
             s_on_stats_request (self, sender, msg->stats_request, now_us);
             break;
+        case P2C2R__INTERNAL__MSG_REPUTATION_REQUEST:
+            s_on_reputation_request (self, sender, msg->reputation_request, now_us);
+            break;
         case P2C2R__INTERNAL__MSG_NODE_EVENT: {
             //  only the broker speaks NodeEvents
             const P2c2r__NodeEvent *ev = msg->node_event;
@@ -665,7 +701,9 @@ sch_core_cron (sch_core_t *self, int64_t now_us)
     sch_task_t *task;
     while ((task = (sch_task_t *) sch_heap_top (self->timers)) && task->wake_us <= now_us)
         sch_tasks_wake (self, task, now_us);
+    self->now_us = now_us;
     sch_cache_expire (self->cache, now_us);
+    sch_refs_cron (self, now_us);
     sch_payouts_cron (self->payouts, now_us);
     sch_outbox_cron (self->outbox, now_us);
     sch_stats_rate (self, now_us);

@@ -47,6 +47,10 @@ typedef struct {
     int64_t cache_ttl_ms;
     size_t cache_max_entries;       //  0: no cache
     size_t cache_max_bytes;
+    //  idempotent resubmission by client_ref (sch_refs)
+    int64_t ref_window_ms;          //  outcomes kept this long
+    size_t ref_max_entries;         //  and at most this many (0: off)
+    size_t ref_max_bytes;           //  and bytes
     //  validation and reputation
     sch_val_mode_t validation;                      //  server-wide mode
     sch_val_mode_t validation_type [SCH_MAX_TYPES]; //  per catalogue type
@@ -102,6 +106,8 @@ typedef struct {
     uint64_t submitted;             //  TaskSubmits accepted for scheduling
     uint64_t completed;             //  results delivered after settlement
     uint64_t cached;                //  results delivered from the cache
+    uint64_t ref_joined;            //  repeats of a client_ref joined to its task
+    uint64_t ref_replayed;          //  ... answered from its stored outcome
     uint64_t failed [SCH_ERR_COUNT];//  error replies, by code
     uint64_t assigned;              //  TaskAssigns sent (all attempts, checks too)
     uint64_t reassigned;            //  attempts after the first

@@ -125,9 +125,10 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->region = strdup (task->region);
         tile->gamer_account = task->gamer_account;
         //  no self-dealing for tiles either: not on the gamer's own peer
-        //  (name, address block)
+        //  (name, address block, owner)
         tile->gamer_id = task->gamer_id ? strdup (task->gamer_id) : NULL;
         tile->gamer_block = task->gamer_block ? strdup (task->gamer_block) : NULL;
+        tile->gamer_owner = task->gamer_owner ? strdup (task->gamer_owner) : NULL;
         tile->gamer = task->gamer;
         tile->submit_us = now_us;
         tile->deadline_ms = task->deadline_ms;
@@ -296,7 +297,7 @@ s_test_submit (sch_core_t *core, const char *id, const char *params, int64_t now
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = "rt_reflections";
     submit.params_json = (char *) params;
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;

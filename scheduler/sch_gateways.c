@@ -45,7 +45,9 @@ sch_gateways_collect (sch_core_t *self, sch_gw_t *gw)
 void
 sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
 {
-    //  replies to its gamers reach nobody now (their tasks may be gone)
+    //  replies to its gamers reach nobody now (their tasks may be gone);
+    //  client_ref outcomes nobody received are forgotten first
+    sch_refs_gateway_down (self, id);
     sch_outbox_gateway_down (self->outbox, id);
     sch_gw_t *gw = (sch_gw_t *) zhashx_lookup (self->gateways, id);
     if (!gw)
@@ -63,7 +65,10 @@ sch_gateways_down (sch_core_t *self, const char *id, int64_t now_us)
         zlistx_t *doomed = zlistx_new ();
         for (sch_task_t *t = (sch_task_t *) zlistx_first (gw->tasks); t;
              t = (sch_task_t *) zlistx_next (gw->tasks))
-            if (t->state == SCH_QUEUED || t->state == SCH_PARKED)
+            //  (a task joined by a repeat of its client_ref from elsewhere
+            //  goes on: its reply has somewhere to go)
+            if ((t->state == SCH_QUEUED || t->state == SCH_PARKED)
+                && !sch_task_joined (t))
                 zlistx_add_end (doomed, t);
         dropped = zlistx_size (doomed);
         for (sch_task_t *t = (sch_task_t *) zlistx_first (doomed); t;

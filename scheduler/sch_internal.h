@@ -13,6 +13,7 @@
     sch_reputation.c   verdict counts per peer account, bans
     sch_payouts.c      treasury payouts and reversals (own class)
     sch_outbox.c       replies kept until their gateway confirms them (own class)
+    sch_refs.c         idempotent resubmission by client_ref: joins, replays
     sch_billing.c      the billing rule (pure functions)
     sch_stats.c        counters, status line, stats JSON
     sch_heap.c, sch_index.c, sch_cache.c   containers
@@ -56,6 +57,7 @@
                                     //  (past the gateway's guard grace)
 #define SCH_DELIVER_MAX     100000  //  replies kept at most
 #define SCH_DELIVER_MAX_BYTES (256u << 20)  //  and their bytes
+#define SCH_REF_JOINERS     8       //  repeats of one client_ref joined to its task
 //  Split frames in flight hold their pixels (3 bytes each) while tiles come
 //  in: beyond this, a frame runs whole on one peer rather than split
 #define SCH_FRAME_BYTES_MAX (256u * 1024 * 1024)
@@ -70,6 +72,14 @@ typedef enum {
 
 typedef struct _sch_peer_t sch_peer_t;
 typedef struct _sch_task_t sch_task_t;
+
+//  A repeat of a task's client_ref that came while the task was in flight:
+//  it gets the task's reply under its own task id (sch_refs)
+typedef struct {
+    char *gateway;              //  node id of its gamer's gateway
+    uint64_t conn;
+    char *task_id;              //  the id its gateway gave the repeat
+} sch_joiner_t;
 typedef struct _sch_frame_t sch_frame_t;
 
 //  A gateway node: what dies with it.
@@ -106,6 +116,7 @@ struct _sch_peer_t {
     char *peer_id;              //  the contributor's name, for logs
     char *region;               //  advertised region, "" none
     char *block;                //  its address block, "" unknown or rule off
+    char *owner;                //  its account's owner (the ledger's), "" none
     int64_t account_id;         //  paid for its work
     uint32_t slots;             //  tasks it runs at once
     uint32_t busy;              //  tasks running on it now
@@ -180,8 +191,10 @@ typedef struct {
     int64_t used_account [SCH_VAL_RUNS + 4];   //  peers that ran it, never twice
     char *used_key [SCH_VAL_RUNS + 4];
     char *used_block [SCH_VAL_RUNS + 4];       //  their address blocks
-    char *gamer_id;             //  the gamer's name and block: no check runs there either
+    char *used_owner [SCH_VAL_RUNS + 4];       //  their accounts' owners
+    char *gamer_id;             //  the gamer's name, block, owner: no check runs there either
     char *gamer_block;
+    char *gamer_owner;
     size_t nused;
     bool released;              //  a result went to the gamer
     bool done;                  //  a verdict was reached (or given up)
@@ -202,10 +215,12 @@ struct _sch_task_t {
     uint8_t *payload;
     size_t payload_size;
     char *client_ref;
+    zlistx_t *joiners;          //  sch_joiner_t * of repeats of client_ref, or NULL
     char *region;               //  the gamer's gateway's region, "" any
     int64_t gamer_account;
     char *gamer_id;             //  the gamer's name: a peer of that name is its owner's
     char *gamer_block;          //  the gamer's address block, "" unknown or rule off
+    char *gamer_owner;          //  the gamer account's owner, "" none: never its peers'
     uint64_t gamer_conn;
     sch_gamer_t *gamer;         //  whose queue it waits in
     sch_gw_t *gw;               //  the gamer's gateway (NULL for checks)
@@ -252,6 +267,10 @@ struct _sch_core_t {
     zhashx_t *reps;             //  account -> sch_rep_t * (owned, freed by hand)
     sch_gamer_t *checker;       //  the queues of validation runs
     sch_cache_t *cache;
+    zhashx_t *refs;             //  "account/client_ref" -> its entry (sch_refs; owned)
+    zlistx_t *ref_order;        //  the entries, oldest first (not owned)
+    size_t ref_bytes;           //  of the outcomes they keep
+    int64_t now_us;             //  of the message or cron being handled
     size_t frame_bytes;         //  pixels the split frames in flight hold
     size_t ntypes;              //  catalogue size
     sch_index_t *index [SCH_MAX_TYPES]; //  peers with a free slot, per type
@@ -356,6 +375,14 @@ sch_tasks_gauge (sch_core_t *self, sch_state_t state)
         case SCH_VALIDATING: return &self->stats.validating;
         default: return &self->stats.settling;
     }
+}
+
+//  True when repeats of the task's client_ref joined it from elsewhere: its
+//  reply has somewhere to go even when its own gateway is lost
+static inline bool
+sch_task_joined (const sch_task_t *task)
+{
+    return task->joiners && zlistx_size (task->joiners) > 0;
 }
 
 static inline void
@@ -565,6 +592,32 @@ void sch_reputation_flag (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
 //  Counts a verdict on a result of the account; true when its ban changed.
 bool sch_reputation_verdict (sch_core_t *self, sch_rep_t *rep, bool valid, int64_t now_us);
 void sch_reputation_test (bool verbose);
+
+//  --------------------------------------------------------------------------
+//  sch_refs.c: idempotent resubmission by client_ref (docs/protocol.md)
+
+void sch_refs_new (sch_core_t *self);
+void sch_refs_destroy (sch_core_t *self);
+//  A submit whose client_ref its account used within the window: joined to
+//  the task in flight, or answered from the stored outcome. True when it
+//  was (it is then no task of its own).
+bool sch_refs_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway);
+//  A new gamer's task with a client_ref: repeats of the ref now join it.
+void sch_refs_track (sch_core_t *self, sch_task_t *task);
+//  The task's terminal reply was sent (or its gateway is gone: lost true):
+//  kept as the client_ref's outcome, unless nobody received it.
+void sch_refs_answered (sch_core_t *self, sch_task_t *task, const P2c2r__TaskReply *reply,
+                        bool lost);
+//  The task leaves unanswered (its gateway was lost): its client_ref is free.
+void sch_refs_untrack (sch_core_t *self, sch_task_t *task);
+//  The task's reply to each repeat joined to it, under the repeat's task id.
+void sch_refs_deliver_joiners (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply);
+//  Before the outbox drops the gateway's replies: outcomes that nobody
+//  received (or whose charge is refunded) are forgotten.
+void sch_refs_gateway_down (sch_core_t *self, const char *gateway);
+//  Outcomes past the window are forgotten.
+void sch_refs_cron (sch_core_t *self, int64_t now_us);
+void sch_refs_test (bool verbose);
 
 //  --------------------------------------------------------------------------
 //  sch_stats.c

@@ -178,6 +178,24 @@ sch_outbox_refund_ack (sch_outbox_t *self, const char *task_id)
     return found;
 }
 
+bool
+sch_outbox_kept (sch_outbox_t *self, const char *task_id, int64_t *account_p)
+{
+    s_entry_t *e = task_id ? (s_entry_t *) zhashx_lookup (self->entries, task_id) : NULL;
+    bool kept = e && !e->refund;
+    if (account_p)
+        *account_p = kept ? e->account : 0;
+    return kept;
+}
+
+void
+sch_outbox_uncharge (sch_outbox_t *self, const char *task_id)
+{
+    s_entry_t *e = task_id ? (s_entry_t *) zhashx_lookup (self->entries, task_id) : NULL;
+    if (e && !e->refund)
+        e->account = 0;
+}
+
 void
 sch_outbox_gateway_down (sch_outbox_t *self, const char *gateway)
 {
@@ -332,8 +350,16 @@ sch_outbox_test (bool verbose)
     int before = cap.sent;
     sch_outbox_send (o, "gw-c", "t3c", &dm, 77, 99000);
     P2C_CHECK (cap.sent == before + 1 && !strcmp (cap.last_dest, "gw-c"));
+    int64_t charged = 0;
+    P2C_CHECK (sch_outbox_kept (o, "t3c", &charged) && charged == 77);
+    P2C_CHECK (!sch_outbox_kept (o, "t3", NULL) && !sch_outbox_kept (o, NULL, NULL));
+    //  one that reached its gamer another way is not refunded
+    sch_outbox_send (o, "gw-c", "t3d", &dm, 78, 99000);
+    sch_outbox_uncharge (o, "t3d");
+    P2C_CHECK (sch_outbox_kept (o, "t3d", &charged) && charged == 0);
+    before = cap.sent;
     sch_outbox_gateway_down (o, "gw-c");
-    P2C_CHECK (cap.sent == before + 2 && !strcmp (cap.last_dest, "ledger")
+    P2C_CHECK (cap.sent == before + 1 && !strcmp (cap.last_dest, "ledger")
                && sch_outbox_stats (o)->refunds == 1 && sch_outbox_size (o) == 2);
     P2C_CHECK (!sch_outbox_ack (o, "t3c"));     //  a gateway's ack is not the ledger's
     sch_outbox_cron (o, 5000 + 1000);

@@ -55,6 +55,14 @@ bool sch_outbox_ack (sch_outbox_t *self, const char *task_id);
 //  was kept.
 bool sch_outbox_refund_ack (sch_outbox_t *self, const char *task_id);
 
+//  True when a Deliver of task_id is still kept (its gateway has not
+//  confirmed it); *account_p (may be NULL) gets its charged gamer, else 0.
+bool sch_outbox_kept (sch_outbox_t *self, const char *task_id, int64_t *account_p);
+
+//  The kept Deliver of task_id is no longer refunded if its gateway is lost
+//  (its result reached the gamer another way: a resubmission by client_ref).
+void sch_outbox_uncharge (sch_outbox_t *self, const char *task_id);
+
 //  The gateway is lost: its replies go, its charged results are refunded.
 void sch_outbox_gateway_down (sch_outbox_t *self, const char *gateway);
 

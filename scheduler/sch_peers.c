@@ -24,6 +24,7 @@ sch_peers_free (sch_peer_t **peer_p)
     free (peer->peer_id);
     free (peer->region);
     free (peer->block);
+    free (peer->owner);
     free (peer);
     *peer_p = NULL;
 }
@@ -316,6 +317,8 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     peer->region = sch_strndup_bounded (caps ? caps->region : "", SCH_MAX_SHORT);
     free (peer->block);
     peer->block = sch_peers_block (&self->config, up->address);
+    free (peer->owner);
+    peer->owner = sch_strndup_bounded (up->owner, SCH_MAX_ID);
     peer->slots = slots;
     self->stats.slots += slots;
     if (!fresh && peer->paused != up->paused)
@@ -331,9 +334,10 @@ sch_peers_up (sch_core_t *self, const P2c2r__PeerUp *up, int64_t now_us)
     }
     peer->types = types;
     sch_peers_rekey (self, peer);
-    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " slots=%u types=%d region=%s"
-              " block=%s%s", fresh ? "up" : "refreshed", peer->key, peer->peer_id,
-              peer->account_id, slots, __builtin_popcount (types), peer->region, peer->block,
+    log_info ("peer %s key=%s peer_id=%s account=%" PRId64 " owner=%s slots=%u types=%d"
+              " region=%s block=%s%s", fresh ? "up" : "refreshed", peer->key, peer->peer_id,
+              peer->account_id, *peer->owner ? peer->owner : "-", slots,
+              __builtin_popcount (types), peer->region, peer->block,
               peer->rep->banned ? " banned=1" : "");
     sch_queues_pull (self, peer, now_us);
 }

@@ -199,7 +199,7 @@ s_submit_sized (sch_core_t *core, const char *id, int64_t account, size_t size)
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = "encryption";
     submit.params_json = "{\"n\":1}";
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     submit.payload.data = payload;
     submit.payload.len = size;
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;

@@ -165,6 +165,21 @@ sch_reputation_test (bool verbose)
     sch_core_cron (core, 6000000);
     P2C_CHECK (!rep->banned && core->stats.banned_peers == 0 && core->eligible [enc] == 1);
     P2C_CHECK (sch_index_size (core->index [enc]) == 1);
+    //  a gateway's dashboard asks (ReputationRequest): answered to it at
+    //  once; with no sender (the broker), counted as bad
+    P2c2r__ReputationRequest rq = P2C2R__REPUTATION_REQUEST__INIT;
+    rq.corr = 7;
+    rq.account_id = 66;
+    P2c2r__Internal m = P2C2R__INTERNAL__INIT;
+    m.msg_case = P2C2R__INTERNAL__MSG_REPUTATION_REQUEST;
+    m.reputation_request = &rq;
+    int sent = cap.sent;
+    sch_core_handle (core, "gw-a", &m, 6000000);
+    P2C_CHECK (cap.sent == sent + 1 && cap.last_case == P2C2R__INTERNAL__MSG_REPUTATION_REPLY
+               && !strcmp (cap.last_dest, "gw-a"));
+    uint64_t bad = core->stats.bad_messages;
+    sch_core_handle (core, "", &m, 6000000);
+    P2C_CHECK (cap.sent == sent + 1 && core->stats.bad_messages == bad + 1);
     sch_core_destroy (&core);
 
     //  billing from the server's measure (issue 14): a claim of 1e9 ms for

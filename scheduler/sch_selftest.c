@@ -89,7 +89,7 @@ sch_selftest_submit (sch_core_t *core, const char *gw, const char *id, const cha
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = (char *) type;
     submit.params_json = "{\"n\":1}";
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;

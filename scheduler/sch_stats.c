@@ -124,7 +124,28 @@ s_latencies (sch_core_t *self, json_t *o)
     }
 }
 
-//  One flat object of every figure; a long list of names, one a line
+//  Live peers by task type (unbanned, as the queues see them) and by
+//  advertised region ("none": no region), for the operator's page; a walk
+//  of the peers, one per stats request
+static void
+s_peer_counts (sch_core_t *self, json_t *o)
+{
+    json_t *types = json_object (), *regions = json_object ();
+    int i = 0;
+    for (const p2c_task_type_t *t = p2c_task_types (); t->name && i < SCH_MAX_TYPES; t++, i++)
+        json_object_set_new (types, t->name, json_integer ((json_int_t) self->eligible [i]));
+    for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p;
+         p = (sch_peer_t *) zhashx_next (self->peers)) {
+        const char *r = p->region && *p->region ? p->region : "none";
+        json_int_t n = json_integer_value (json_object_get (regions, r));
+        json_object_set_new (regions, r, json_integer (n + 1));
+    }
+    json_object_set_new (o, "peers_by_type", types);
+    json_object_set_new (o, "peers_by_region", regions);
+}
+
+//  One flat object of every figure (but the two peer counts, objects by
+//  name); a long list of names, one a line
 char *
 sch_core_stats_json (sch_core_t *self, int64_t now_us)
 {
@@ -144,6 +165,8 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("settling", s->settling);
     SET_INT ("submitted", s->submitted);
     SET_INT ("completed", s->completed);
+    SET_INT ("ref_joined", s->ref_joined);
+    SET_INT ("ref_replayed", s->ref_replayed);
     SET_INT ("assigned", s->assigned);
     SET_INT ("reassigned", s->reassigned);
     SET_INT ("stale_results", s->stale_results);
@@ -184,6 +207,7 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     SET_INT ("balance_queries", s->balance_queries);
 #undef SET_INT
     json_object_set_new (o, "alerts", sch_alerts_json (self->alerts));
+    s_peer_counts (self, o);
     char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (o);
     assert (text);
@@ -301,9 +325,12 @@ sch_stats_test (bool verbose)
     const sch_stats_t *s = sch_core_stats (core);
     P2C_CHECK (s->peers == 1 && s->completed == 3 && s->submitted == 3 && s->slots == 4);
     char *json = sch_core_stats_json (core, 3000000);
+    P2C_CHECK (json && strstr (json, "\"ref_replayed\":0") && strstr (json, "\"ref_joined\":0"));
     P2C_CHECK (json && strstr (json, "\"completed\":3") && strstr (json, "\"latency_p50_ms\":4.0")
                && strstr (json, "\"latency_p99_ms\":4.0") && strstr (json, "\"tasks_per_s\":1.5")
                && strstr (json, "\"failed_no_peers\":0"));
+    P2C_CHECK (json && strstr (json, "\"peers_by_type\":{") && strstr (json, "\"encryption\":1")
+               && strstr (json, "\"compression\":0") && strstr (json, "\"peers_by_region\":{\""));
     free (json);
     char *text = NULL;
     size_t size = 0;

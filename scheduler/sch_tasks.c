@@ -17,9 +17,11 @@ sch_tasks_free (sch_task_t **task_p)
     free (task->params_json);
     free (task->payload);
     free (task->client_ref);
+    zlistx_destroy (&task->joiners);
     free (task->region);
     free (task->gamer_id);
     free (task->gamer_block);
+    free (task->gamer_owner);
     free (task->cache_key);
     free (task->last_peer);
     free (task->result_json);
@@ -49,17 +51,21 @@ sch_tasks_deliver (sch_core_t *self, sch_task_t *task, P2c2r__TaskReply *reply)
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_DELIVER;
     msg.deliver = &deliver;
-    //  a charged result is refunded when its gamer's gateway is lost
-    int64_t account = reply->ok && reply->cost_pico > 0 ? task->gamer_account : 0;
+    //  a charged result is refunded when its gamer's gateway is lost,
+    //  unless repeats of its client_ref joined it (they receive it)
+    int64_t account = reply->ok && reply->cost_pico > 0 && !sch_task_joined (task)
+                    ? task->gamer_account : 0;
     if (task->gw->down) {
         if (account > 0)
             sch_outbox_refund (self->outbox, task->id, account);
-        return;
     }
-    //  kept and sent again until the gateway confirms it, while its
-    //  deadline guard has not answered yet
-    sch_outbox_send (self->outbox, task->gw->id, task->id, &msg, account,
-                     task->deadline_us + SCH_DELIVER_KEEP_MS * 1000);
+    else
+        //  kept and sent again until the gateway confirms it, while its
+        //  deadline guard has not answered yet
+        sch_outbox_send (self->outbox, task->gw->id, task->id, &msg, account,
+                         task->deadline_us + SCH_DELIVER_KEEP_MS * 1000);
+    sch_refs_answered (self, task, reply, task->gw->down);
+    sch_refs_deliver_joiners (self, task, reply);
 }
 
 void
@@ -158,6 +164,7 @@ sch_tasks_forget (sch_core_t *self, sch_task_t *task)
     if (gw)
         zlistx_delete (gw->tasks, task->gw_handle);
     zhashx_delete (self->tasks, task->id);
+    sch_refs_untrack (self, task);
     sch_tasks_free (&task);
     if (gw)
         sch_gateways_collect (self, gw);
@@ -242,7 +249,7 @@ sch_tasks_fail (sch_core_t *self, sch_task_t *task, sch_err_t err, const char *t
 void
 sch_tasks_retry (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
-    if (task->gw && task->gw->down) {
+    if (task->gw && task->gw->down && !sch_task_joined (task)) {
         //  nobody is left to answer
         self->stats.dropped++;
         sch_tasks_forget (self, task);

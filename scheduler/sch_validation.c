@@ -31,6 +31,7 @@ sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
     val->tile_run = task->tile_run;
     val->gamer_id = strdup (task->gamer_id ? task->gamer_id : "");
     val->gamer_block = strdup (task->gamer_block ? task->gamer_block : "");
+    val->gamer_owner = strdup (task->gamer_owner ? task->gamer_owner : "");
     task->val = val;
     return val;
 }
@@ -48,9 +49,11 @@ sch_validation_free (sch_val_t **val_p)
     for (size_t i = 0; i < v->nused; i++) {
         free (v->used_key [i]);
         free (v->used_block [i]);
+        free (v->used_owner [i]);
     }
     free (v->gamer_id);
     free (v->gamer_block);
+    free (v->gamer_owner);
     free (v->task_id);
     free (v->params_json);
     free (v->payload);
@@ -70,15 +73,23 @@ sch_validation_unref (sch_core_t *self, sch_val_t *val)
     sch_validation_free (&val);
 }
 
-//  One party: the same name (a gamer account and a peer account of one
-//  holder: the scheduler knows accounts by id and name only, and ids of a
-//  gamer and a peer account never match), or the same address block (both
-//  known). Peers are told apart by account: a name is only a label.
+//  Two texts that name the same thing, both known
 static bool
-s_same_party (const char *name_a, const char *block_a, const char *name_b, const char *block_b)
+s_same (const char *a, const char *b)
 {
-    return (name_a && *name_a && name_b && !strcmp (name_a, name_b))
-        || (block_a && *block_a && block_b && !strcmp (block_a, block_b));
+    return a && *a && b && !strcmp (a, b);
+}
+
+//  One party: the same owner (the operator linked a gamer account and a
+//  peer account of one holder: p2c2r-ctl account link), the same name (an
+//  unlinked holder who used one name for both; ids of a gamer and a peer
+//  account never match), or the same address block (both known). Peers are
+//  told apart by account: a name is only a label.
+static bool
+s_same_party (const char *name_a, const char *block_a, const char *owner_a,
+              const char *name_b, const char *block_b, const char *owner_b)
+{
+    return s_same (owner_a, owner_b) || s_same (name_a, name_b) || s_same (block_a, block_b);
 }
 
 //  A check run never goes to the first runs' accounts, owners or address
@@ -86,12 +97,14 @@ s_same_party (const char *name_a, const char *block_a, const char *name_b, const
 bool
 sch_validation_used (sch_val_t *val, sch_peer_t *peer)
 {
-    if (s_same_party (val->gamer_id, val->gamer_block, peer->peer_id, peer->block))
+    if (s_same_party (val->gamer_id, val->gamer_block, val->gamer_owner,
+                      peer->peer_id, peer->block, peer->owner))
         return true;
     for (size_t i = 0; i < val->nused; i++)
         if ((peer->account_id && val->used_account [i] == peer->account_id)
             || !strcmp (val->used_key [i], peer->key)
-            || s_same_party (NULL, val->used_block [i], NULL, peer->block))
+            || s_same_party (NULL, val->used_block [i], val->used_owner [i],
+                             NULL, peer->block, peer->owner))
             return true;
     return false;
 }
@@ -102,6 +115,7 @@ sch_validation_use (sch_val_t *val, sch_peer_t *peer)
     if (val->nused < SCH_VAL_RUNS + 4 && !sch_validation_used (val, peer)) {
         val->used_account [val->nused] = peer->account_id;
         val->used_block [val->nused] = strdup (peer->block ? peer->block : "");
+        val->used_owner [val->nused] = strdup (peer->owner ? peer->owner : "");
         val->used_key [val->nused++] = strdup (peer->key);
     }
 }
@@ -111,7 +125,8 @@ sch_validation_may_run (const sch_task_t *task, sch_peer_t *peer)
 {
     if (!task->is_check
         && ((task->gamer_account && peer->account_id == task->gamer_account)
-            || s_same_party (task->gamer_id, task->gamer_block, peer->peer_id, peer->block)))
+            || s_same_party (task->gamer_id, task->gamer_block, task->gamer_owner,
+                             peer->peer_id, peer->block, peer->owner)))
         return false;       //  no self-dealing: a gamer's task never runs on its own peer
     return !task->val || !sch_validation_used (task->val, peer);
 }
@@ -460,10 +475,10 @@ sch_validation_spot (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
 //  Self-test: quorum with a treasury-paid check, a tie-break, and check
 //  runs known by their field whatever their ids say
 
-//  A peer with a name and a client address
+//  A peer with a name, a client address and its account's owner (NULL none)
 static void
-s_test_peer (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
-             const char *name, const char *address, int64_t now_us)
+s_test_peer_of (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
+                const char *name, const char *address, const char *owner, int64_t now_us)
 {
     char *types [] = { "encryption" };
     P2c2r__Session session = P2C2R__SESSION__INIT;
@@ -479,16 +494,24 @@ s_test_peer (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
     up.account_id = account;
     up.capabilities = &caps;
     up.address = (char *) address;
+    up.owner = (char *) owner;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
     msg.peer_up = &up;
     sch_core_handle (core, gw, &msg, now_us);
 }
 
-//  A gamer's submit with a name and a client address
 static void
-s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *name,
-               const char *address, int64_t now_us)
+s_test_peer (sch_core_t *core, const char *gw, uint64_t conn, int64_t account,
+             const char *name, const char *address, int64_t now_us)
+{
+    s_test_peer_of (core, gw, conn, account, name, address, NULL, now_us);
+}
+
+//  A gamer's submit with a name, a client address and its account's owner
+static void
+s_test_submit_of (sch_core_t *core, const char *id, int64_t account, const char *name,
+                  const char *address, const char *owner, int64_t now_us)
 {
     P2c2r__Session gamer = P2C2R__SESSION__INIT;
     gamer.gateway = "gw-g";
@@ -496,7 +519,7 @@ s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *na
     P2c2r__Submit submit = P2C2R__SUBMIT__INIT;
     submit.task_type = "encryption";
     submit.params_json = "{\"n\":2}";
-    submit.client_ref = "ref";
+    submit.client_ref = (char *) id;        //  one per task: a repeat would join it
     P2c2r__TaskSubmit ts = P2C2R__TASK_SUBMIT__INIT;
     ts.task_id = (char *) id;
     ts.gamer = &gamer;
@@ -505,10 +528,63 @@ s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *na
     ts.submit = &submit;
     ts.deadline_ms = 30000;
     ts.address = (char *) address;
+    ts.gamer_owner = (char *) owner;
     P2c2r__Internal msg = P2C2R__INTERNAL__INIT;
     msg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
     msg.task_submit = &ts;
     sch_core_handle (core, "gw-g", &msg, now_us);
+}
+
+static void
+s_test_submit (sch_core_t *core, const char *id, int64_t account, const char *name,
+               const char *address, int64_t now_us)
+{
+    s_test_submit_of (core, id, account, name, address, NULL, now_us);
+}
+
+//  No self-dealing by owner: the operator linked a gamer account and peer
+//  accounts of one holder (different names, no address rule): that gamer's
+//  tasks never run on those peers, and no check of any task goes to a peer
+//  of the gamer's owner or of a first run's owner
+static void
+s_test_owner (void)
+{
+    sch_selftest_t cap;
+    sch_core_config_t config;
+    sch_core_config_default (&config);
+    config.funds_check = false;
+    config.cache_max_entries = 0;
+    config.spot_permille = 1000;
+    config.spot_doubted_permille = 1000;
+    config.block_v4_bits = 0;
+    config.block_v6_bits = 0;
+    for (int round = 0; round < 8; round++) {
+        sch_core_t *core = sch_selftest_core (&cap, &config);
+        //  olga's two peers come first, in turn with the honest ones
+        s_test_peer_of (core, "gw-a", 1, 31, "farm-1", "", "olga", 0);
+        s_test_peer_of (core, "gw-a", 2, 32, "farm-2", "", "olga", 0);
+        s_test_peer_of (core, "gw-a", 3 + round % 2, 33, "ivan-box", "", "ivan", 0);
+        s_test_peer (core, "gw-a", 4 - round % 2, 34, "walter", "", 0);
+        s_test_submit_of (core, "o1", 900, "player-o", "", "olga", 0);
+        sch_task_t *o1 = sch_selftest_task (core, "o1");
+        P2C_CHECK (o1 && o1->peer && o1->peer->account_id != 31 && o1->peer->account_id != 32);
+        //  its check goes to the other honest peer, never olga's
+        int64_t first = o1 && o1->peer ? o1->peer->account_id : 0;
+        sch_selftest_result (core, "o1", "{}", 10, 10);
+        sch_task_t *c = sch_selftest_task (core, "o1#c1");
+        P2C_CHECK (c && c->peer && c->peer->account_id != first
+                   && c->peer->account_id != 31 && c->peer->account_id != 32);
+        //  ivan's gamer never gets ivan's peer; a check of a first run on
+        //  ivan's peer never goes to another peer of ivan's (none here) nor
+        //  to the gamer's owner's
+        s_test_submit_of (core, "i1", 901, "player-i", "", "ivan", 0);
+        sch_task_t *i1 = sch_selftest_task (core, "i1");
+        P2C_CHECK (i1 && (!i1->peer || i1->peer->account_id != 33));
+        //  an unlinked gamer may run anywhere
+        s_test_submit (core, "u1", 902, "player-u", "", 0);
+        P2C_CHECK (sch_selftest_task (core, "u1"));
+        sch_core_destroy (&core);
+    }
 }
 
 //  No self-dealing (issue 14): a gamer's task never runs on a peer of the
@@ -586,6 +662,7 @@ void
 sch_validation_test (bool verbose)
 {
     s_test_self_dealing ();
+    s_test_owner ();
     (void) verbose;
     sch_selftest_t cap;
     sch_core_config_t config;

@@ -16,6 +16,13 @@ case "${1:-}" in
     if [ ! -e "$KEYS/broker.key" ]; then
       p2c2r-ctl keys init --keys "$KEYS" >/dev/null
       echo "p2c2r-entrypoint: made the bus keys in $KEYS" >&2
+    fi
+    # The operator's token of the gateways' admin listeners (/metrics,
+    # /api/stats, the operator's page: docs/gateway.md), readable by its
+    # owner only: `docker compose exec gateway cat $KEYS/admin-token`
+    if [ ! -e "$KEYS/admin-token" ]; then
+      (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEYS/admin-token")
+      echo "p2c2r-entrypoint: made the operator's token $KEYS/admin-token" >&2
     fi ;;
   p2c2r-ledger|p2c2r-scheduler|p2c2r-gateway)
     if [ ! -e "$KEYS/broker.key" ]; then

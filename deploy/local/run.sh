@@ -6,6 +6,7 @@
 # everything this script started.
 #   LISTEN=0.0.0.0:8765 make run     accept agents from other machines
 #   RUN_SECONDS=N make run           stop by itself after N seconds
+#   ADMIN_LISTEN=127.0.0.1:8767 make run   the gateway's admin listener elsewhere
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -14,6 +15,7 @@ BIN=$ROOT/bin
 LISTEN=${LISTEN:-127.0.0.1:8765}
 GW_PORT=${LISTEN##*:}
 BROKER=${BROKER:-tcp://127.0.0.1:5555}
+ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:8766}
 PGPORT=${PGPORT:-5433}
 mkdir -p "$VAR/log"
 
@@ -29,9 +31,10 @@ except OSError:
 PY
 }
 bhost=${BROKER#tcp://}
-if ! port_free "${LISTEN%:*}" "$GW_PORT" || ! port_free "${bhost%:*}" "${bhost##*:}"; then
-  echo "run: port $GW_PORT or ${bhost##*:} is in use (another 'make run'?). Stop it, or choose others:"
-  echo "     LISTEN=127.0.0.1:8766 BROKER=tcp://127.0.0.1:5556 make run"
+if ! port_free "${LISTEN%:*}" "$GW_PORT" || ! port_free "${bhost%:*}" "${bhost##*:}" \
+   || ! port_free "${ADMIN_LISTEN%:*}" "${ADMIN_LISTEN##*:}"; then
+  echo "run: port $GW_PORT, ${ADMIN_LISTEN##*:} or ${bhost##*:} is in use (another 'make run'?). Stop it, or choose others:"
+  echo "     LISTEN=127.0.0.1:8775 ADMIN_LISTEN=127.0.0.1:8776 BROKER=tcp://127.0.0.1:5556 make run"
   exit 1
 fi
 
@@ -79,7 +82,13 @@ start ledger env P2C2R_DB="$OWNER_DB user=p2c2r_ledger" P2C2R_OWNER_DB="$OWNER_D
     "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
     --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}"
 start scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
-start gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "$LISTEN"
+# The operator's token for the gateway's admin listener (/metrics,
+# /api/stats, the operator's page), made on the first start, owner-only
+if [ ! -s "$VAR/admin-token" ]; then
+  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VAR/admin-token")
+fi
+start gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "$LISTEN" \
+    --admin-listen "$ADMIN_LISTEN" --admin-token-file "$VAR/admin-token"
 start peer "$BIN/p2c2r-agent" peer --server "ws://127.0.0.1:$GW_PORT" --peer-id local-peer --slots 2
 
 for _ in $(seq 200); do
@@ -109,6 +118,8 @@ cat <<EOT
                     p2c2r-agent peer  --server ws://${host:-THIS-HOST}:$GW_PORT
                     p2c2r-agent gamer --server ws://${host:-THIS-HOST}:$GW_PORT --task hash --params '{"data":"hi"}'
                     (or the original demo's --cloud-ip ${host:-THIS-HOST} --cloud-port $GW_PORT)
+  pages:            contributors and gamers http://127.0.0.1:$GW_PORT/
+                    operator http://$ADMIN_LISTEN/ (token: var/admin-token)
   operator:         P2C2R_DB='$P2C2R_DB' bin/p2c2r-ctl account list | audit | revenue
   bus keys:         P2C2R_KEYS=var/keys bin/p2c2r-ctl keys list | add NAME SERVICE | revoke NAME
 

@@ -19,13 +19,13 @@ median () { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]
 export GW_ARGS="--max-conns-per-ip 100000 --connect-rate 100000 --connect-burst 100000 --register-timeout-ms 600000"
 echo "bench: starting the stack (private PostgreSQL, broker, ledger, scheduler, gateway, 2 peers)"
 start_stack || { echo "bench: the stack did not start"; exit 1; }
-# Each peer has a worker process per core and, by default, one task per
-# worker; here each worker also holds a queue (--worker-queue), so it never
-# idles while a result and the next task cross the network. The same c256
-# run with the default peers is measured at the end, for comparison.
+# Each peer has a worker process per core and runs with its defaults, as a
+# contributor would: the tasks it takes per worker adapt to the round trip
+# and the task time (agent/agt_depth.h). The same c256 run with peers tuned
+# by hand (--worker-queue BENCH_WORKER_QUEUE, 16) is measured at the end.
 WQ=${BENCH_WORKER_QUEUE:-16}
-spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a --worker-queue "$WQ"
-spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b --worker-queue "$WQ"
+spawn peer-a "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-a
+spawn peer-b "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-b
 wait_for 20 grep -qi registered "$T_DIR/peer-b.log"
 # the peers time their kernels at start (about a second of CPU each, unless
 # cached): measured load must not include it
@@ -94,8 +94,8 @@ spawn scheduler-off env P2C2R_CURVE=false "$BIN/p2c2r-scheduler" --broker "$OFF_
 spawn gateway-off env P2C2R_CURVE=false "$BIN/p2c2r-gateway" --broker "$OFF_BROKER" \
     --listen "127.0.0.1:$OFF_PORT" $GW_ARGS
 wait_for 20 healthz "$OFF_PORT"
-spawn peer-off-a "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-a --worker-queue "$WQ"
-spawn peer-off-b "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-b --worker-queue "$WQ"
+spawn peer-off-a "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-a
+spawn peer-off-b "$BIN/p2c2r-agent" peer --server "$SERVER_OFF" --peer-id bench-off-b
 for p in peer-off-a peer-off-b; do wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"; done
 # Tasks/s of one c256 run swing with whatever else runs on the machine; the
 # CPU the bus's processes (broker, gateway, scheduler, ledger) spend per
@@ -129,17 +129,17 @@ kill "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off"
 wait "$PID_peer_off_a" "$PID_peer_off_b" "$PID_gateway_off" "$PID_scheduler_off" "$PID_ledger_off" \
      "$PID_broker_off" 2>/dev/null
 
-# c256 again with peers at their defaults (one task per worker process)
+# c256 again with peers tuned by hand (a fixed queue of WQ tasks per worker)
 kill "$PID_peer_a" "$PID_peer_b"; wait "$PID_peer_a" "$PID_peer_b" 2>/dev/null
-spawn peer-c "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-c
-spawn peer-d "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-d
+spawn peer-c "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-c --worker-queue "$WQ"
+spawn peer-d "$BIN/p2c2r-agent" peer --server "$SERVER" --peer-id bench-d --worker-queue "$WQ"
 for p in peer-c peer-d; do wait_for 60 grep -q 'peer: kernel speeds' "$T_DIR/$p.log"; done
 tps=(); p50=(); p99=()
 for r in $(seq "$RUNS"); do
   e2e_run 256 "${COUNT[256]}" > "$T_DIR/e2e-run" || continue
   read -r a b d < "$T_DIR/e2e-run"
   tps+=("$a"); p50+=("$b"); p99+=("$d")
-  echo "bench: e2e c=256 default peers run $r: $a tasks/s p50 $b ms p99 $d ms"
+  echo "bench: e2e c=256 tuned peers (--worker-queue $WQ) run $r: $a tasks/s p50 $b ms p99 $d ms"
 done
 DEF_TPS=$(median "${tps[@]}"); DEF_P50=$(median "${p50[@]}"); DEF_P99=$(median "${p99[@]}")
 
@@ -169,15 +169,23 @@ done
 PG_COMMIT=$(median "${commits[@]}")
 echo "bench: PostgreSQL commit latency ${PG_COMMIT} ms"
 
-# Gateway: idle connections held, and memory per connection
-IDLE_N=${BENCH_IDLE:-10000}
+# Gateway: idle connections held, and memory per connection. The goal is
+# 100,000 (issue 20); the gateway and idle_conns each need a descriptor per
+# connection, so the count is capped by this shell's limit (ulimit -n)
+IDLE_GOAL=100000
+IDLE_N=${BENCH_IDLE:-$IDLE_GOAL}
+FD_LIMIT=$(ulimit -n)
+if [ "$FD_LIMIT" != unlimited ] && [ "$IDLE_N" -gt $(( FD_LIMIT - 1000 )) ]; then
+  echo "bench: idle connections capped at $(( FD_LIMIT - 1000 )) (open files limit $FD_LIMIT; raise the hard limit to measure $IDLE_N)"
+  IDLE_N=$(( FD_LIMIT - 1000 ))
+fi
 rss () { awk '/VmRSS/ {print $2 * 1024}' "/proc/$PID_gateway/status"; }
 held=(); per=()
 for r in $(seq "$RUNS"); do
   before=$(rss)
   "$B/idle_conns" --port "$GW_PORT" --count "$IDLE_N" --hold-s 3 --source-ips 50 >"$T_DIR/idle.out" 2>&1 &
   ipid=$!
-  wait_for 60 grep -q '^open' "$T_DIR/idle.out"
+  wait_for 300 grep -q '^open' "$T_DIR/idle.out"
   sleep 1      # let the gateway finish its side of the last handshakes
   after=$(rss)
   n=$(sed -n 's/^open \([0-9]*\).*/\1/p' "$T_DIR/idle.out")
@@ -221,9 +229,10 @@ for c, t, p5, p9, et, e5, e9 in [
     if num(t) and num(et):
         res["e2e"][c]["ratio_to_echo"] = round(num(t) / num(et), 4)
 # (beside "e2e", whose keys are all concurrency levels)
-res["e2e_peer_worker_queue"] = $WQ
+res["e2e_peer_worker_queue"] = "adapted"      # the agent's default (agent/agt_depth.h)
 res["cached_c1_p50_ms"] = num("$CACHED_P50")
-res["e2e_default_peers"] = {"c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
+res["e2e_tuned_peers"] = {"worker_queue": $WQ,
+    "c256": {"tasks_per_s": num("$DEF_TPS"), "p50_ms": num("$DEF_P50"), "p99_ms": num("$DEF_P99")}}
 res["pg_commit_ms"] = num("$PG_COMMIT")
 on, off = num("$CURVE_ON"), num("$CURVE_OFF")
 res["curve"] = {"c256_on_tasks_per_s": on, "c256_off_tasks_per_s": off,
@@ -253,10 +262,10 @@ for c in ("c1", "c32", "c256"):
     f = lambda v, d=1: "-" if v is None else ("%.*f" % (d, v))
     print("%-8s %14s %9s %9s | %14s %9s %9s | %8s" % (c, f(e["tasks_per_s"]), f(e["p50_ms"], 3), f(e["p99_ms"], 3),
           f(x["tasks_per_s"]), f(x["p50_ms"], 3), f(x["p99_ms"], 3), f(e.get("ratio_to_echo"), 3)))
-d = res["e2e_default_peers"]["c256"]
-print("%-8s %14s %9s %9s   (peers at their default: one task per worker process)" % ("c256 dflt", f(d["tasks_per_s"]), f(d["p50_ms"], 3), f(d["p99_ms"], 3)))
+d = res["e2e_tuned_peers"]["c256"]
+print("%-8s %14s %9s %9s   (peers tuned by hand: --worker-queue %d)" % ("c256 q%d" % $WQ, f(d["tasks_per_s"]), f(d["p50_ms"], 3), f(d["p99_ms"], 3), $WQ))
 print("c1 answered from the cache (no peer, no ledger): p50 %s ms" % res["cached_c1_p50_ms"])
-print("e2e: 2 peers, a worker process per core each, %d tasks queued per worker (--worker-queue)" % $WQ)
+print("e2e: 2 peers at their defaults (the tasks each takes per worker adapt to the round trip), a worker process per core each")
 print("CPU per task at c256, microseconds: " + ", ".join("%s %s" % kv for kv in res["cpu_us_per_task_c256"].items()))
 print("PostgreSQL commit latency: %s ms" % res["pg_commit_ms"])
 cv = res["curve"]
@@ -280,14 +289,39 @@ for k, v in sorted(sched.items()):
 if tiles:
     print("1920x1080 rt_reflections frame latency, ms: whole on 1 peer %s; as tiles on 1 / 2 / 4 peers %s / %s / %s"
           % (tiles.get("whole_1_peer"), tiles.get("peers_1"), tiles.get("peers_2"), tiles.get("peers_4")))
-e1, e256, pc = res["e2e"]["c1"], res["e2e"]["c256"], res["pg_commit_ms"]
-ok = lambda b: "met" if b else "NOT met"
-if e256["tasks_per_s"] and e256["p99_ms"] and e1["p50_ms"] and pc:
-    print("goal c256 >= 10000 tasks/s: %s (%.0f)" % (ok(e256["tasks_per_s"] >= 10000), e256["tasks_per_s"]))
-    print("goal c256 p99 < 10 ms: %s (%.1f ms; by Little's law 256 in flight at 10 ms needs %.0f tasks/s)"
-          % (ok(e256["p99_ms"] < 10), e256["p99_ms"], 256 / 0.010))
-    print("goal c1 p50 within 1 ms of the commit: %s (%.2f ms, commit %.3f ms)"
-          % (ok(e1["p50_ms"] <= pc + 1), e1["p50_ms"], pc))
+# The goals of issue 20 (and issue 13's CURVE rule), one line each, all
+# from this run
+e1, e32, e256, pc = res["e2e"]["c1"], res["e2e"]["c32"], res["e2e"]["c256"], res["pg_commit_ms"]
+cpu_total = res["cpu_us_per_task_c256"].get("total")
+led, gw = res["ledger"]["settlements_per_s"], res["gateway"]
+goals = []
+def goal(name, ok, figure):
+    goals.append({"goal": name, "met": bool(ok), "figure": figure})
+    print("goal %-52s %-8s %s" % (name + ":", "met" if ok else "NOT met", figure))
+print()
+t = e256["tasks_per_s"]
+goal("c256 >= 20,000 tasks/s (default peers, CURVE on)", t and t >= 20000,
+     "%.0f tasks/s" % t if t else "-")
+for c, e in (("c32", e32), ("c256", e256)):
+    r = e["p99_ms"] / e["p50_ms"] if e["p99_ms"] and e["p50_ms"] else None
+    goal("%s p99 <= 3x p50" % c, r is not None and r <= 3,
+         "p99 %.1f ms = %.2fx p50 %.1f ms" % (e["p99_ms"], r, e["p50_ms"]) if r else "-")
+goal("c1 p50 <= PostgreSQL commit + 0.6 ms", e1["p50_ms"] and pc and e1["p50_ms"] <= pc + 0.6,
+     "p50 %.2f ms, commit %.3f ms: %+.2f ms" % (e1["p50_ms"], pc, e1["p50_ms"] - pc)
+     if e1["p50_ms"] and pc else "-")
+goal("CPU per task <= 80 us (all processes, c256)", cpu_total and cpu_total <= 80,
+     "%.1f us" % cpu_total if cpu_total else "-")
+goal("ledger >= 50,000 settlements/s", led and led >= 50000, "%.0f/s" % led if led else "-")
+held, per = gw["idle_connections"], gw["bytes_per_connection"]
+goal("one gateway holds 100,000 idle connections", held and held >= $IDLE_GOAL,
+     "%.0f held (tried $IDLE_N)" % held if held else "-")
+goal("... at <= 4 KB each", per and per <= 4096, "%.0f bytes each" % per if per else "-")
+drop = res["curve"]["drop"]
+goal("CURVE costs < 15% at c256 (issue 13)", drop is not None and drop < 0.15,
+     "%.1f%% (on %.0f, off %.0f tasks/s)" % (100 * drop, on, off) if drop is not None else "-")
+res["goals"] = goals
+print("goals met: %d of %d" % (sum(g["met"] for g in goals), len(goals)))
+json.dump(res, open(sys.argv[1], "w"), indent=2)
 print("written to %s" % sys.argv[1])
 PY
 T_FAIL=0

@@ -33,6 +33,7 @@ BPORT=$(free_port)
 BROKER=tcp://127.0.0.1:$BPORT
 GW1=$(free_port)
 GW2=$(free_port)
+GW2_ADMIN=$(free_port)
 LB=$(free_port)
 SERVER=ws://127.0.0.1:$LB
 # Each process's command line, the same at every restart
@@ -59,7 +60,7 @@ start scheduler "${SCHED_CMD[@]}"
 # shellcheck disable=SC2046
 start gw1 $(gw_cmd "$GW1")
 # shellcheck disable=SC2046
-start gw2 $(gw_cmd "$GW2")
+start gw2 $(gw_cmd "$GW2") --admin-listen "127.0.0.1:$GW2_ADMIN"
 wait_for 20 healthz "$GW1" && wait_for 20 healthz "$GW2" || { echo "FAIL gateways"; exit 1; }
 sed -e "s/^    bind :8765/    bind 127.0.0.1:$LB/" -e "s/^    maxconn .*/    maxconn 2000/" \
     -e "s/server gw1 gateway-1:8765/server gw1 127.0.0.1:$GW1/" \
@@ -109,9 +110,11 @@ fault () {
 
 # The scheduler has nothing in flight, and the row's books stopped moving
 sched_idle () {
-  python3 - "$GW2" <<'PY'
-import json, sys, urllib.request
-s = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=5).read())["scheduler"] or {}
+  python3 - "$GW2_ADMIN" <<'PY'
+import json, os, sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/stats", headers={
+    "Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()})
+s = json.loads(urllib.request.urlopen(req, timeout=5).read())["scheduler"] or {}
 sys.exit(0 if s and all(s.get(k, 0) == 0 for k in ("running", "validating", "settling", "queue_depth")) else 1)
 PY
 }

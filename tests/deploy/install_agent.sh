@@ -25,10 +25,10 @@ if eval "$(tests/deploy/base_images.sh systemd)"; then
   t=$SECONDS
   install_agent () {
     docker exec "$AGENT_HOST" /opt/p2c2r/deploy/install-agent.sh --server ws://p2c2r:8765 \
-      --api-key-file /root/agent.key >"$D_DIR/install-agent.log" 2>&1 \
+      --api-key-file /root/agent.key --allow-insecure-ws >"$D_DIR/install-agent.log" 2>&1 \
       || { tail -20 "$D_DIR/install-agent.log"; return 1; }
   }
-  check "deploy/install-agent.sh --server ws://p2c2r:8765 --api-key-file KEY" install_agent
+  check "deploy/install-agent.sh --server ws://p2c2r:8765 --api-key-file KEY --allow-insecure-ws" install_agent
   note "install-agent took $((SECONDS - t)) s"
   check "the p2c2r-agent service is active" \
     docker exec "$AGENT_HOST" systemctl is-active --quiet p2c2r-agent

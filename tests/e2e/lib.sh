@@ -23,6 +23,20 @@ T_DBNAME=""
 export P2C2R_KEYS=$T_DIR/keys
 "$BIN/p2c2r-ctl" keys init >/dev/null || { echo "cannot make the bus keys"; exit 1; }
 
+# The operator's token of the gateways' admin listeners (/metrics,
+# /api/stats: docs/gateway.md), one per test. A gateway a test starts has
+# its admin listener off (no two gateways race for its default port)
+# unless the test gives it one, as start_stack does (GW_ADMIN)
+export ADMIN_TOKEN_FILE=$T_DIR/admin-token
+( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ADMIN_TOKEN_FILE" )
+export P2C2R_ADMIN_TOKEN_FILE=$ADMIN_TOKEN_FILE
+export P2C2R_ADMIN_LISTEN=""
+
+# admin_get PORT PATH: what the admin listener on PORT answers the operator
+admin_get () {
+  curl -fsS -H "Authorization: Bearer $(cat "$ADMIN_TOKEN_FILE")" "http://127.0.0.1:$1$2"
+}
+
 check () {     # check "what a user would check" COMMAND...
   local what=$1; shift
   if "$@"; then T_PASS=$((T_PASS + 1)); echo "ok   $what"
@@ -129,13 +143,15 @@ PY
 }
 
 # start_stack: broker, ledger, scheduler, one gateway; sets BROKER, GW_PORT, SERVER,
-# and SCHED_METRICS_PORT, LED_METRICS_PORT (their /metrics listeners, on free ports
-# rather than the defaults, which tests running at once would share)
+# GW_ADMIN (the gateway's admin listener), and SCHED_METRICS_PORT, LED_METRICS_PORT
+# (their /metrics listeners, on free ports rather than the defaults, which tests
+# running at once would share)
 start_stack () {
   t_db
   local bport; bport=$(free_port)
   BROKER=tcp://127.0.0.1:$bport
   GW_PORT=$(free_port)
+  GW_ADMIN=$(free_port)
   SERVER=ws://127.0.0.1:$GW_PORT
   SCHED_METRICS_PORT=$(free_port)
   LED_METRICS_PORT=$(free_port)
@@ -147,7 +163,8 @@ start_stack () {
   # SCHED_ARGS and GW_ARGS add settings for one test (word-split)
   spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" \
       --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" ${SCHED_ARGS:-}
-  spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT" ${GW_ARGS:-}
+  spawn gateway "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GW_PORT" \
+      --admin-listen "127.0.0.1:$GW_ADMIN" ${GW_ARGS:-}
   wait_for 20 healthz "$GW_PORT" || { echo "FAIL gateway never became healthy"; T_FAIL=$((T_FAIL+1)); return 1; }
   # Ready when a gamer can register and a submit gets an answer (no_peers is one)
   wait_for 30 "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id probe --task encryption \

@@ -3,7 +3,9 @@
 # process and --worker-queue 2 advertises two slots and answers every task
 # of a concurrent run exactly once, all settled to it; its worker killed
 # from outside while idle is replaced without failing a task, and the peer
-# serves on; a peer with the default advertises one slot per worker.
+# serves on; a peer with the default advertises one slot per worker at
+# first, and under load as many as keep its worker busy through the round
+# trip (agent/agt_depth.h), which the scheduler hears.
 . "$(dirname "$0")/lib.sh"
 start_stack || { t_report; exit 1; }
 peer q2 --slots 1 --worker-queue 2 --no-bench
@@ -23,6 +25,11 @@ check "every task of a concurrent run is answered ok" \
 done_ids () { grep -h -o 'peer: task done id=[^ #]* ' "$T_DIR/q2.log" "$T_DIR/q1.log"; }
 check "the peers logged 300 tasks done, each once" \
     test "$(done_ids | sort -u | wc -l)" = 300 -a "$(done_ids | wc -l)" = 300
+check "the default peer adapted its queue to the round trip" \
+    grep -Eq 'peer: queue per worker ([2-9]|1[0-6]) slots=([2-9]|1[0-6]) ' "$T_DIR/q1.log"
+check "and the scheduler heard the new slots" \
+    grep -Eq 'peer refreshed .* peer_id=q1 .*slots=([2-9]|1[0-6]) ' "$T_DIR/scheduler.log"
+check "the fixed peer kept its two" bash -c "! grep -q 'queue per worker' '$T_DIR/q2.log'"
 check "both peers worked" test "$(grep -c 'task done' "$T_DIR/q2.log")" -gt 0 -a "$(grep -c 'task done' "$T_DIR/q1.log")" -gt 0
 settled () { sql "SELECT count(*) FROM tasks t JOIN accounts a ON a.id = t.gamer_account WHERE a.name = 'g1'"; }
 all_300 () { test "$(settled)" = 300; }

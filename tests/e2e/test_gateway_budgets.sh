@@ -16,15 +16,17 @@ PY=/usr/bin/python3
 BPORT=$(free_port)
 spawn broker "$BIN/p2c2r-broker" --bind "tcp://127.0.0.1:$BPORT"
 GP=$(free_port)
+GA=$(free_port)
 MIB=$((1024 * 1024))
 spawn gw "$BIN/p2c2r-gateway" --broker "tcp://127.0.0.1:$BPORT" --listen "127.0.0.1:$GP" \
+    --admin-listen "127.0.0.1:$GA" \
     --max-frame $((4 * MIB)) --max-input-bytes $((32 * MIB)) --register-timeout-ms 60000 \
     --max-conns-per-ip 100
 check "the gateway starts" wait_for 20 healthz "$GP"
 
 rss_kb () { awk '/^VmRSS:/ {print $2}' "/proc/$PID_gw/status"; }
 metric () {     # metric NAME_AND_LABELS: its value on /metrics
-  curl -s "http://127.0.0.1:$GP/metrics" | awk -v m="$1" '$1 == m {print $2}'
+  admin_get "$GA" /metrics | awk -v m="$1" '$1 == m {print $2}'
 }
 held () {       # held N ANNOUNCE SEND: clients kept open until release
   mkfifo "$T_DIR/hold"
@@ -65,7 +67,7 @@ check "/metrics counts the limit input_budget" \
     test "$(metric 'p2c2r_gateway_limits_hit_total{limit="input_budget"}')" -ge 15
 release
 check "closed connections give their bytes back" \
-    wait_for 10 bash -c "[ \"\$(curl -s http://127.0.0.1:$GP/metrics | awk '\$1 == \"p2c2r_gateway_input_held_bytes\" {print \$2}')\" -lt $((1 * MIB)) ]"
+    wait_for 10 bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $(cat "$ADMIN_TOKEN_FILE")' http://127.0.0.1:$GA/metrics | awk '\$1 == \"p2c2r_gateway_input_held_bytes\" {print \$2}')\" -lt $((1 * MIB)) ]"
 
 # 2. An announced length reserves nothing
 held 40 $((4 * MIB - 1)) 100

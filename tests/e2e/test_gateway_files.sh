@@ -38,8 +38,15 @@ ln -s /etc/passwd "$W/passwd"
 truncate -s 17M "$W/huge.bin"
 
 GP=$(free_port)
-spawn gw "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GP" --web-root "$W"
+GA=$(free_port)
+spawn gw "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GP" --web-root "$W" \
+    --admin-listen "127.0.0.1:$GA"
 check "the gateway starts with --web-root" wait_for 20 healthz "$GP"
+
+# serves_admin PATH FILE: the admin listener answers 200 with the file's bytes
+serves_admin () {
+  [ "$(get "$GA" "$1")" = "200 text/html; charset=utf-8" ] && cmp -s "$T_DIR/body" "$2"
+}
 
 # serves PATH TYPE FILE: 200, that Content-Type, the file's bytes
 serves () {
@@ -74,8 +81,19 @@ for path in /../../etc/passwd /../secret /sub/../../secret /%2e%2e/%2e%2e/etc/pa
 done
 check "a file over the size bound is refused (403)" test "$(get "$GP" /huge.bin | cut -d' ' -f1)" = 403
 check "the pages still answer: /healthz" test "$(get "$GP" /healthz)" = "200 text/plain"
-check "the pages still answer: /metrics" grep -q p2c2r_gateway_connections \
-    <(curl -s "http://127.0.0.1:$GP/metrics")
+check "the pages still answer: /metrics on the admin listener" grep -q p2c2r_gateway_connections \
+    <(admin_get "$GA" /metrics)
+check "/metrics is not on the public listener (404)" test "$(get "$GP" /metrics | cut -d' ' -f1)" = 404
+printf '<p>operator</p>\n' >"$W/operator.html"
+check "the operator's page is not on the public listener (404)" \
+    test "$(get "$GP" /operator.html | cut -d' ' -f1)" = 404
+check "GET / on the admin listener is the operator's page" serves_admin / "$W/operator.html"
+if [ -f /usr/share/javascript/chart.js/chart.min.js ]; then
+  check "Chart.js (libjs-chart.js) is served as /vendor/chart.js/chart.min.js" \
+      bash -c "[ \"\$(curl -s -o '$T_DIR/chart' -w '%{http_code} %{content_type}' http://127.0.0.1:$GP/vendor/chart.js/chart.min.js)\" = '200 text/javascript; charset=utf-8' ] && cmp -s '$T_DIR/chart' /usr/share/javascript/chart.js/chart.min.js"
+else
+  check "libjs-chart.js is installed (deploy/deps.sh)" false
+fi
 check "the gateway kept running" kill -0 "$PID_gw"
 
 # The default root: web/ of the source tree when run from it

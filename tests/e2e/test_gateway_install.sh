@@ -51,6 +51,14 @@ check "/install.sh is a shell script" \
     test "$(curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:$GP/install.sh")" \
          = "text/x-shellscript; charset=utf-8"
 check "the served script parses with sh -n" sh -n "$T_DIR/body"
+# A key never leaves in clear text for another machine: refused before any
+# change (a dry run here), unless the contributor says the network is trusted
+cp "$T_DIR/body" "$T_DIR/served.sh"
+clear_key () {
+  ! P2C2R_API_KEY=k1 sh "$T_DIR/served.sh" --dry-run --server ws://192.0.2.1:8765 \
+      >"$T_DIR/clear.out" 2>&1 && grep -q "refusing to send the API key in clear text" "$T_DIR/clear.out"
+}
+check "the script refuses to send a key over plain ws:// to another machine" clear_key
 check "a DNS name and port in the Host header" filled_with "http://p2c2r.example.org:8443" \
     -H "Host: p2c2r.example.org:8443"
 check "an [IPv6] Host" filled_with "http://[::1]:$GP" -H "Host: [::1]:$GP"

@@ -10,8 +10,9 @@ CL="$(dirname "$0")/gw_clients.py"
 # Gamers get a starting credit of $1 so that their tasks are paid for
 start_stack --starting-credit-pico 1000000000000 || { t_report; exit 1; }
 GWJ=$(free_port)
+GWJA=$(free_port)
 spawn gw-json "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GWJ" \
-    --register-timeout-ms 2000 --max-frame 262144 --rate-msgs 2 --rate-burst 100
+    --admin-listen "127.0.0.1:$GWJA" --register-timeout-ms 2000 --max-frame 262144 --rate-msgs 2 --rate-burst 100
 wait_for 20 healthz "$GWJ"
 URL=ws://127.0.0.1:$GWJ/
 spawn jpeer $PY "$CL" peer "$URL" json-peer-1
@@ -32,7 +33,14 @@ check "a JSON gamer gets 40 correct results (aliases, cost_usd exact)" test $rc 
 check "the JSON peer did the work" test "$(grep -c 'task done' "$T_DIR/jpeer.log")" -ge 40
 check "the gateway kept running" kill -0 "$PID_gw_json"
 
-M=$(curl -fsS "http://127.0.0.1:$GWJ/metrics")
+code () { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+check "the public listener has no /metrics (404)" test "$(code "http://127.0.0.1:$GWJ/metrics")" = 404
+check "the public listener has no /api/stats (404)" test "$(code "http://127.0.0.1:$GWJ/api/stats")" = 404
+check "the admin listener refuses /metrics without the operator's token (401)" \
+    test "$(code "http://127.0.0.1:$GWJA/metrics")" = 401
+check "the admin listener refuses /api/stats with a wrong token (401)" \
+    test "$(code -H 'Authorization: Bearer not-the-operator-token' "http://127.0.0.1:$GWJA/api/stats")" = 401
+M=$(admin_get "$GWJA" /metrics)
 check "/metrics counts messages by type" grep -q 'p2c2r_gateway_messages_in_total{type="submit_task"} [1-9]' <<<"$M"
 check "/metrics counts errors by code" grep -q 'p2c2r_gateway_errors_total{code="bad_request"} [1-9]' <<<"$M"
 for lim in rate_limited frame_too_large register_timeout; do
@@ -40,7 +48,7 @@ for lim in rate_limited frame_too_large register_timeout; do
 done
 check "/metrics shows connections by role" grep -q 'p2c2r_gateway_connections{role="peer"} 1' <<<"$M"
 check "/metrics has the latency histogram" grep -qE 'p2c2r_gateway_task_latency_ms_count ([4-9][0-9]|[1-9][0-9]{2,})' <<<"$M"
-S=$(curl -fsS "http://127.0.0.1:$GWJ/api/stats")
+S=$(admin_get "$GWJA" /api/stats)
 echo "    /api/stats: $(cut -c1-400 <<<"$S")"
 check "/api/stats is JSON with the gateway's figures" \
     $PY -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["gateway"]["connections"]["peer"]==1 and "missing" in d' "$S"
@@ -49,14 +57,15 @@ check "the journal balances" test "$(sql 'SELECT COALESCE(SUM(amount_pico),0) FR
 
 # Per-address connections and the idle ping/pong timeout
 GWL=$(free_port)
-spawn gw-lim "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GWL" \
+GWLA=$(free_port)
+spawn gw-lim "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:$GWL" --admin-listen "127.0.0.1:$GWLA" \
     --max-conns-per-ip 3 --ping-s 1 --pong-timeout-s 1
 wait_for 20 healthz "$GWL"
 $PY "$CL" limits "ws://127.0.0.1:$GWL/" >"$T_DIR/limits.out" 2>&1
 rc=$?
 cat "$T_DIR/limits.out"
 check "connection and idle limits" test $rc = 0
-ML=$(curl -fsS "http://127.0.0.1:$GWL/metrics")
+ML=$(admin_get "$GWLA" /metrics)
 for lim in conns_per_ip idle_timeout; do
   check "/metrics counts the limit $lim when hit" grep -q "p2c2r_gateway_limits_hit_total{limit=\"$lim\"} [1-9]" <<<"$ML"
 done

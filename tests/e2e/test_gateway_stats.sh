@@ -13,14 +13,16 @@
 # "answers=A ok=B ledger=C scheduler=D missing_both=E" and keeps the bodies
 burst () {
   python3 - "$1" "$2" "$T_DIR" <<'PY'
-import json, sys, threading, urllib.request
+import json, os, sys, threading, urllib.request
 port, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 res = [None] * n
 start = threading.Barrier(n)
 def get(i):
     start.wait()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=20) as r:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/stats", headers={
+            "Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()})
+        with urllib.request.urlopen(req, timeout=20) as r:
             res[i] = (r.status, r.read())
     except Exception as e:
         res[i] = (0, str(e).encode())
@@ -47,7 +49,7 @@ PY
 
 start_stack || { t_report; exit 1; }
 N=64
-R=$(burst "$GW_PORT" "$N")
+R=$(burst "$GW_ADMIN" "$N")
 echo "    full stack: $R"
 check "$N concurrent /api/stats on a full stack: every one answered 200 JSON" \
     grep -q "answers=$N ok=$N " <<<"$R"
@@ -55,7 +57,7 @@ check "every answer has the ledger's figures (not null)" grep -q " ledger=$N " <
 check "every answer has the scheduler's figures" grep -q " scheduler=$N " <<<"$R"
 check "the ledger's settled count is a number" \
     python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert isinstance(s["ledger"]["settled"], int) and s["missing"] == []' \
-    "$T_DIR/stats-$GW_PORT.json"
+    "$T_DIR/stats-$GW_ADMIN.json"
 check "the gateway is still running" kill -0 "$PID_gateway"
 
 # A gateway on a broker with no scheduler and no ledger: every request
@@ -63,11 +65,12 @@ check "the gateway is still running" kill -0 "$PID_gateway"
 BPORT=$(free_port)
 spawn lone-broker "$BIN/p2c2r-broker" --bind "tcp://127.0.0.1:$BPORT"
 GL=$(free_port)
+GLA=$(free_port)
 spawn lone-gw "$BIN/p2c2r-gateway" --broker "tcp://127.0.0.1:$BPORT" --listen "127.0.0.1:$GL" \
-    --stats-timeout-ms 300
+    --admin-listen "127.0.0.1:$GLA" --stats-timeout-ms 300
 check "a gateway without scheduler and ledger starts" wait_for 20 healthz "$GL"
 for round in 1 2 3; do
-  R=$(burst "$GL" "$N")
+  R=$(burst "$GLA" "$N")
   echo "    timeouts, round $round: $R"
   check "round $round: $N requests timing out together are each answered" \
       grep -q "answers=$N ok=$N ledger=0 scheduler=0 missing_both=$N" <<<"$R"

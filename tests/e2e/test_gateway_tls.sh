@@ -19,6 +19,27 @@ check "https /healthz answers with the certificate trusted" \
     wait_for 20 curl -fsS --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$GWT/healthz"
 check "https /healthz is refused without trusting the certificate" \
     bash -c "! curl -fsS https://127.0.0.1:$GWT/healthz"
+# What the gateway's TLS accepts (openssl s_client, the client side opened
+# to old protocols and ciphers with SECLEVEL=0 so that the refusal is the
+# gateway's): TLS 1.2 or newer, forward-secret AEAD ciphers only
+tls_try () {   # tls_try NAME s_client-options...: NAME.out holds the handshake
+  local name=$1; shift
+  timeout 10 openssl s_client -connect "127.0.0.1:$GWT" -servername localhost "$@" \
+      </dev/null >"$T_DIR/$name.out" 2>&1
+}
+# A handshake that agreed on a cipher prints "Cipher is NAME" (s_client),
+# a refused one "Cipher is (NONE)" or nothing
+tls_cipher () { sed -n 's/.*Cipher is \([A-Za-z0-9_-]*\).*/\1/p' "$T_DIR/$1.out" | head -1; }
+tls_refused () { [ -z "$(tls_cipher "$1")" ] || [ "$(tls_cipher "$1")" = NONE ]; }
+tls_try tls11 -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'
+check "TLS 1.1 is refused" tls_refused tls11
+tls_try static -tls1_2 -cipher 'AES128-SHA:@SECLEVEL=0'
+check "static-RSA AES128-SHA on TLS 1.2 is refused" tls_refused static
+tls_try gcm -tls1_2 -cipher 'ECDHE-RSA-AES128-GCM-SHA256'
+check "ECDHE-RSA-AES128-GCM-SHA256 on TLS 1.2 is accepted" \
+    test "$(tls_cipher gcm)" = ECDHE-RSA-AES128-GCM-SHA256
+tls_try tls13 -tls1_3
+check "TLS 1.3 is accepted" bash -c "grep -q 'TLSv1.3' '$T_DIR/tls13.out' && grep -Eq 'Cipher is TLS_' '$T_DIR/tls13.out'"
 URL=wss://127.0.0.1:$GWT/
 spawn tpeer $PY "$CL" peer "$URL" tls-peer --cafile "$T_DIR/cert.pem"
 wait_for 20 grep -q 'tls-peer: registered' "$T_DIR/tpeer.log"

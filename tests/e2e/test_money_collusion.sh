@@ -29,9 +29,9 @@ spawn_out gamer "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id g1 --task
     --params '{"data":"c{i}","iterations":500}' --count $N --concurrency 6 --json --timeout-s 120
 wait "$PID_gamer"
 check "the gamer got an answer for every task" test $? = 0
-sched_idle () { python3 - "$GW_PORT" <<'PY'
-import json, sys, urllib.request
-s = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=2).read())
+sched_idle () { python3 - "$GW_ADMIN" <<'PY'
+import os, json, sys, urllib.request
+s = json.loads(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/stats", headers={"Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()}), timeout=2).read())
 s = s.get("scheduler") or {}
 sys.exit(0 if all(s.get(k, 0) == 0 for k in ("running", "validating", "settling", "queue_depth",
                                               "validation_payouts_pending")) else 1)

@@ -33,7 +33,7 @@ wait "$PID_gamer2"
 check "the second gamer got an answer for every task" test $? = 0
 
 check "forged results of an invented version are invalid, never paid, reversed or served" \
-    python3 - "$T_DIR" "$GW_PORT" <<'PY'
+    python3 - "$T_DIR" "$GW_ADMIN" <<'PY'
 import hashlib, json, os, re, subprocess, sys, urllib.request
 d, port = sys.argv[1], sys.argv[2]
 def sql(q):
@@ -57,7 +57,7 @@ for f in ("gamer.out", "gamer2.out"):
     for r in map(json.loads, open(f"{d}/{f}")):
         if not r["ok"] or r["result"]["hash"] != real(f"v{r['index']}", 2000):
             bad.append(r["task_id"])
-s = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=2).read())
+s = json.loads(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/stats", headers={"Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()}), timeout=2).read())
 s = s.get("scheduler") or {}
 print(f"versions: cheat sent {len(runs)} results of an invented version, judged invalid "
       f"{len(lost)} (stats validation_unknown_version={s.get('validation_unknown_version')}, "

@@ -40,7 +40,7 @@ else
   check "the scheduler's RSS grew by less than 64 MiB (200 MiB were submitted)" \
       test $((PEAK - BASE)) -lt $((64 * 1024))
 fi
-S=$(curl -fsS "http://127.0.0.1:$GW_PORT/api/stats")
+S=$(admin_get "$GW_ADMIN" /api/stats)
 check "/api/stats shows queued_bytes (0 once drained)" \
     python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["scheduler"]["queued_bytes"] == 0, s["scheduler"]' "$S"
 t_report

@@ -20,9 +20,9 @@ check "the gamer got an answer for every task" test $? = 0
 # the late answers still in the air land within the delay
 all_late_sent () { [ "$(grep -c '^late id=' "$T_DIR/late.out")" -ge "$(grep -c 'late=1' "$T_DIR/late.out")" ]; }
 wait_for 10 all_late_sent
-sleep_until_stale () { grep -q "stale_results=[1-9]" "$T_DIR/scheduler.log" || python3 - "$GW_PORT" <<'PY'
-import re, sys, urllib.request
-s = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=2).read().decode()
+sleep_until_stale () { grep -q "stale_results=[1-9]" "$T_DIR/scheduler.log" || python3 - "$GW_ADMIN" <<'PY'
+import os, re, sys, urllib.request
+s = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/stats", headers={"Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()}), timeout=2).read().decode()
 m = re.search(r'"stale_results"\s*:\s*(\d+)', s)
 sys.exit(0 if m and int(m.group(1)) > 0 else 1)
 PY

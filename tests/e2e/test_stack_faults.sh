@@ -99,9 +99,9 @@ check "the ledger stayed up through the database restart" kill -0 "$PID_ledger2"
 # settlement, validation run or treasury payout still in flight, so the
 # books below are final
 sched_idle () {
-  python3 - "$GW_PORT" "$T_DIR/stats.json" "$TOTAL" <<'PY'
-import json, sys, urllib.request
-text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=5).read()
+  python3 - "$GW_ADMIN" "$T_DIR/stats.json" "$TOTAL" <<'PY'
+import os, json, sys, urllib.request
+text = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/stats", headers={"Authorization": "Bearer " + open(os.environ["ADMIN_TOKEN_FILE"]).read().strip()}), timeout=5).read()
 open(sys.argv[2], "wb").write(text)
 s = json.loads(text)["scheduler"] or {}
 idle = all(s.get(k, 0) == 0 for k in ("running", "validating", "settling", "queue_depth",

@@ -9,7 +9,9 @@
     it first), one task also goes through the real agent's worker. */
 #include "agt_bench.h"
 #include "agt_config.h"
+#include "agt_conn.h"
 #include "agt_control.h"
+#include "agt_depth.h"
 #include "agt_gamer.h"
 #include "agt_guest.h"
 #include "agt_prefs.h"
@@ -461,12 +463,14 @@ main (int argc, char **argv)
     agt_gamer_test (verbose);
     agt_bench_test (verbose);
     agt_config_test (verbose);
+    agt_conn_test (verbose);
     s_test_execute ();
     agt_sandbox_test (verbose);
     agt_prefs_test (verbose);
     agt_sources_test (verbose);
     agt_control_test (verbose);
     agt_guest_test (verbose);
+    agt_depth_test (verbose);
     s_test_worker_process ("/proc/self/exe");
     s_test_worker_sandbox ("/proc/self/exe");
     s_test_worker_async ("/proc/self/exe");

@@ -3,6 +3,7 @@
 #include "gw_json.h"
 #include "gw_authcache.h"
 #include "gw_core_int.h"
+#include "gw_admin.h"
 #include "gw_files.h"
 #include "gw_http.h"
 #include "gw_install.h"
@@ -29,9 +30,11 @@ static const p2c_test_entry_t s_tests [] = {
     { "gw_register",    gw_register_test },
     { "gw_tasks",       gw_tasks_test },
     { "gw_earnings",    gw_earnings_test },
+    { "gw_subscribe",   gw_subscribe_test },
     { "gw_files",       gw_files_test },
     { "gw_http",        gw_http_test },
     { "gw_install",     gw_install_test },
+    { "gw_admin",       gw_admin_test },
     { "gw_server",      gw_server_test },
     { "gw_config",      gw_config_test },
     { NULL, NULL }

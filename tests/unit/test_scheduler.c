@@ -320,6 +320,7 @@ s_core (sent_t *sent, int64_t attempt_timeout_ms, uint32_t max_attempts, size_t 
 {
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.attempt_timeout_ms = attempt_timeout_ms;
     config.max_attempts = max_attempts;
     config.queue_max = queue_max;
@@ -1010,6 +1011,7 @@ test_resources (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.funds_check = false;
     P2C_CHECK (sch_core_config_needs (&config, "rt_shadows:gpu,physics_fluid:ram=4") == 0);
@@ -1071,6 +1073,7 @@ test_gamer_queue_max (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.funds_check = false;
     config.cache_max_entries = 0;
@@ -1102,6 +1105,7 @@ test_deadline_bounds (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.funds_check = false;
     config.default_deadline_ms = 4000;
@@ -1134,6 +1138,7 @@ test_cache (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.funds_check = false;
     config.cache_ttl_ms = 60000;
@@ -1260,6 +1265,7 @@ test_tiles (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.funds_check = false;
     config.pay_checks = true;
@@ -1388,6 +1394,7 @@ test_tiles_quorum (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_QUORUM;
     config.funds_check = false;
     config.pay_checks = true;
@@ -1443,6 +1450,7 @@ s_core_val (sent_t *sent, sch_val_mode_t mode, uint32_t spot, uint32_t doubted)
 {
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = mode;
     config.funds_check = false;
     config.cache_max_entries = 0;
@@ -1623,6 +1631,7 @@ test_banned_result_refused (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_SPOT;
     config.spot_permille = config.spot_doubted_permille = 1000;
     config.funds_check = false;
@@ -1749,6 +1758,7 @@ s_core_funds (sent_t *sent)
 {
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.cache_max_entries = 0;
     config.funds_check = true;
@@ -1826,6 +1836,7 @@ test_funds_floor (void)
     sent_t sent;
     sch_core_config_t config;
     sch_core_config_default (&config);
+    config.ref_max_entries = 0;     //  every submit here says client_ref "ref-1"
     config.validation = SCH_VAL_NONE;
     config.cache_max_entries = 0;
     config.gamer_rate_per_hour = 3600000000LL;
@@ -1921,6 +1932,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "sch_billing", sch_billing_test },
     { "sch_payouts", sch_payouts_test },
     { "sch_outbox", sch_outbox_test },
+    { "sch_refs", sch_refs_test },
     { "sch_tasks", sch_tasks_test },
     { "sch_queues", sch_queues_test },
     { "sch_peers", sch_peers_test },
