@@ -209,6 +209,34 @@ p2c_keys_load (const char *dir, const char *name)
 }
 
 int
+p2c_keys_private (const char *dir, const char *name)
+{
+    char *secret = zsys_sprintf ("%s/%s.key_secret", dir, name);
+    struct stat st;
+    int rc = -1;
+    //  lstat: a link could point at a file whose mode says nothing of ours
+    if (lstat (secret, &st) != 0)
+        fprintf (stderr, "keys: no key pair %s (make one: p2c2r-ctl keys init or keys add)\n",
+                 secret);
+    else
+    if (!S_ISREG (st.st_mode))
+        fprintf (stderr, "keys: %s is not a regular file; refusing to use it\n", secret);
+    else
+    if (st.st_uid != geteuid ())
+        fprintf (stderr, "keys: %s belongs to uid %u, not to us (uid %u); refusing to use it\n",
+                 secret, (unsigned) st.st_uid, (unsigned) geteuid ());
+    else
+    if (st.st_mode & 077)
+        fprintf (stderr, "keys: %s is readable by others (mode %04o); refusing to use it:"
+                 " make it its owner's alone (chmod 600 %s)\n", secret,
+                 (unsigned) (st.st_mode & 07777), secret);
+    else
+        rc = 0;
+    zstr_free (&secret);
+    return rc;
+}
+
+int
 p2c_keys_public (const char *dir, const char *name, char *buf)
 {
     char *path = p2c_sprintf ("%s/%s.key", dir, name);
@@ -297,6 +325,15 @@ p2c_keys_test (bool verbose)
     char *secret = p2c_sprintf ("%s/ledger.key_secret", keys);
     P2C_CHECK (stat (secret, &st) == 0 && (st.st_mode & 0777) == 0600);
     P2C_CHECK (stat (keys, &st) == 0 && (st.st_mode & 0777) == 0700);
+    //  An operator's key: its owner's alone, else refused
+    P2C_CHECK (p2c_keys_private (keys, "ledger") == 0);
+    P2C_CHECK (chmod (secret, 0640) == 0 && p2c_keys_private (keys, "ledger") == -1);
+    P2C_CHECK (chmod (secret, 0604) == 0 && p2c_keys_private (keys, "ledger") == -1);
+    P2C_CHECK (chmod (secret, 0400) == 0 && p2c_keys_private (keys, "ledger") == 0);
+    P2C_CHECK (p2c_keys_private (keys, "nobody") == -1);
+    char *link = zsys_sprintf ("%s/link.key_secret", keys);
+    P2C_CHECK (symlink (secret, link) == 0 && p2c_keys_private (keys, "link") == -1);
+    zstr_free (&link);
     zstr_free (&secret);
 
     //  add, refuse a second one of the same name, revoke, list

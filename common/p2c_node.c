@@ -30,6 +30,7 @@ struct _p2c_node_t {
     uint64_t dropped;           //  messages we could not queue or decode
     unsigned role;              //  our role bit (p2c_auth.h)
     uint64_t refused;           //  messages our role may not take from their sender
+    char stamp [P2C_NODE_STAMP_MAX];    //  the stamp of the message last returned
 };
 
 //  The process's identity (p2c_node_set_keys): its pair, the broker's
@@ -339,6 +340,8 @@ s_accept (p2c_node_t *self, zmq_msg_t *parts, size_t nparts, char *sender)
         else
             zhashx_delete (self->nodes, ev->node_id);
     }
+    //  The caller's handler may ask whose message it holds (p2c_node_stamp)
+    memcpy (self->stamp, stamp, sizeof self->stamp);
     return msg;
 }
 
@@ -382,6 +385,12 @@ p2c_node_recv (p2c_node_t *self, char **sender_p)
             return d.msg;
         }
     return NULL;
+}
+
+const char *
+p2c_node_stamp (p2c_node_t *self)
+{
+    return self->stamp;
 }
 
 //  Adds the frame [sender NUL stamp NUL body] as the broker writes it
@@ -508,6 +517,7 @@ p2c_node_test (bool verbose)
 
     zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
     P2c2r__Internal *got = NULL;
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), ""));
     for (int i = 0; i < 20 && !got; i++) {
         zpoller_wait (poller, 100);
         got = p2c_node_recv (node, &sender);
@@ -515,6 +525,8 @@ p2c_node_test (bool verbose)
     zpoller_destroy (&poller);
     P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT);
     P2C_CHECK (sender && !strcmp (sender, ""));
+    //  the stamp of what was returned, not of the refused ones before it
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), "broker"));
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
     P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);

@@ -89,6 +89,11 @@ bool p2c_node_drain (p2c_node_t *self, size_t budget, p2c_node_fn *fn, void *arg
 //  skipped.
 P2c2r__Internal *p2c_node_recv (p2c_node_t *self, char **sender_p);
 
+//  The stamp "role:keyname" the broker wrote on the message p2c_node_recv
+//  returned last ("" before any): who sent it, as the broker authenticated
+//  them (the ledger logs an admin command under the key's name).
+const char *p2c_node_stamp (p2c_node_t *self);
+
 //  Periodic work: hello/heartbeat every heartbeat interval, broker liveness.
 //  Call at least every 100 ms.
 void p2c_node_cron (p2c_node_t *self);

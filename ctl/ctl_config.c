@@ -32,6 +32,8 @@ static const p2c_cfg_t s_table [] = {
     { "from", P2C_CFG_STR, S_F (from), "", .help = "rates set: in force from (default: now)" },
     { "status", P2C_CFG_STR, S_F (status), "all",
       .help = "payout list: pending, paid or all" },
+    { "limit", P2C_CFG_INT64, S_F (limit), "20", 1, 100000,
+      .help = "log: how many rows, newest first" },
     { .name = NULL }
 };
 #undef S_F
@@ -68,6 +70,7 @@ ctl_config_test (bool verbose)
     ctl_config_defaults (&ctl);
     P2C_CHECK (!strcmp (ctl.status, "all") && !strcmp (ctl.schema, "public"));
     P2C_CHECK (ctl.timeout_ms == 10000 && !ctl.json && !ctl.csv && !ctl.oneline);
+    P2C_CHECK (ctl.limit == 20);
     ctl_config_free (&ctl);
     P2C_CHECK (ctl.status == NULL);
 

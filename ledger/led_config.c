@@ -25,6 +25,10 @@ static const p2c_cfg_t s_table [] = {
     { "db", P2C_CFG_SECRET, S_F (db.conninfo), "",
       .help = "PostgreSQL conninfo, e.g. 'host=/tmp/pg/run port=5432 dbname=p2c2r user=p2c2r'"
       " (a secret: prefer P2C2R_DB or @FILE; never logged)" },
+    { "owner-db", P2C_CFG_SECRET, S_F (db.owner_conninfo), "",
+      .help = "conninfo of the tables' owner, for the migrations only; --db is then the"
+      " ledger's own role (DBNAME_ledger). Empty: --db does both (a secret: prefer"
+      " P2C2R_OWNER_DB or @FILE)" },
     { "schema", P2C_CFG_STR, S_F (db.schema), "public",
       .help = "PostgreSQL schema of the ledger's tables ([a-z0-9_])" },
     { "sql-dir", P2C_CFG_STR, S_F (db.sql_dir), "",

@@ -184,8 +184,8 @@ led_fixture_admin (led_fixture_t *self, led_store_t *store, const char *command,
     free (self->message);
     self->result = self->message = NULL;
     self->code = NULL;
-    led_admin_status_t rc = led_admin_run (store, command, args_json, &self->result,
-                                           &self->code, &self->message);
+    led_admin_status_t rc = led_admin_run (store, "test-operator", command, args_json,
+                                           &self->result, &self->code, &self->message);
     if (self->verbose && rc != LED_ADMIN_OK)
         fprintf (stderr, "%s: %s refused code=%s message=%s\n", self->who, command,
                  self->code, self->message);

@@ -185,6 +185,11 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
     job->command = p2c_strdup (req->command ? req->command : "");
     job->args_json = p2c_strdup (req->args_json ? req->args_json : "");
     job->reply_to = p2c_strdup (sender);
+    //  "ctl:NAME": the operator key the broker authenticated; the whole
+    //  stamp when it names no key (--curve false)
+    const char *stamp = p2c_node_stamp (self->node);
+    const char *colon = strchr (stamp, ':');
+    job->who = p2c_strdup (colon && colon [1] ? colon + 1 : *stamp ? stamp : "unknown");
     zlistx_add_end (self->admin_jobs, job);
     if (s_to_worker (self, 0, "ADMIN", job) != 0) {
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
@@ -514,8 +519,8 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         msg.admin_reply = &reply;
         p2c_node_send (self->node, aj->reply_to, &msg);
         self->admins++;
-        log_info ("admin command=%s from=%s ok=%d code=%s", aj->command, aj->reply_to,
-                  reply.ok, reply.code);
+        log_info ("admin command=%s who=%s from=%s ok=%d code=%s", aj->command, aj->who,
+                  aj->reply_to, reply.ok, reply.code);
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, aj));
     }
     else
@@ -858,7 +863,7 @@ led_server_test (bool verbose)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT }, NULL };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL }, NULL };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer

@@ -1083,7 +1083,7 @@ s_test_formula (s_test_t *t)
                                                " WHERE task_id LIKE 'rnd-0-%'", NULL);
             char *result = NULL, *msg = NULL;
             const char *code = NULL;
-            P2C_CHECK (led_admin_run (store, "rates-set", "{\"gamer_pico_per_hour\":"
+            P2C_CHECK (led_admin_run (store, "test-operator", "rates-set", "{\"gamer_pico_per_hour\":"
                                       "33333333333,\"peer_pico_per_hour\":77777777777,"
                                       "\"fee_bp\":1234}", &result, &code, &msg)
                        == LED_ADMIN_OK);

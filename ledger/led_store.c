@@ -88,6 +88,9 @@ led_store_destroy (led_store_t **self_p)
     //  Do not leave the secret in freed memory
     explicit_bzero (self->conninfo, strlen (self->conninfo));
     free (self->conninfo);
+    if (self->owner_conninfo)
+        explicit_bzero (self->owner_conninfo, strlen (self->owner_conninfo));
+    free (self->owner_conninfo);
     free (self->schema);
     free (self->sql_dir);
     free (self->bal);
@@ -180,7 +183,7 @@ led_store_notice (void *arg, const char *message)
 //  Creates our schema when missing and puts it first on the search path;
 //  false (connection kept, for the caller to drop) when that failed
 static bool
-s_use_schema (led_store_t *self)
+s_use_schema (led_store_t *self, bool create)
 {
     //  The schema name is checked to be [a-z0-9_] in led_store_new; an
     //  identifier cannot be a parameter, so it is quoted by libpq.
@@ -191,8 +194,9 @@ s_use_schema (led_store_t *self)
     //  NOT EXISTS at once can both try to create it, and one then fails on
     //  the catalog's unique index (the ledger's database workers connect
     //  together)
-    bool ok = sql && led_store_command (self, "create schema begin", "BEGIN", 0, NULL);
-    if (ok) {
+    bool ok = sql && (!create || led_store_command (self, "create schema begin", "BEGIN", 0,
+                                                    NULL));
+    if (ok && create) {
         PGresult *res = led_store_exec (self, "create schema lock",
                                         "SELECT pg_advisory_xact_lock (" LED_MIGRATE_LOCK_KEY ")",
                                         0, NULL, PGRES_TUPLES_OK);
@@ -240,10 +244,42 @@ s_load_accounts (led_store_t *self)
     return true;
 }
 
+void
+led_store_set_owner (led_store_t *self, const char *conninfo)
+{
+    if (self->owner_conninfo)
+        explicit_bzero (self->owner_conninfo, strlen (self->owner_conninfo));
+    free (self->owner_conninfo);
+    self->owner_conninfo = conninfo && *conninfo ? strdup (conninfo) : NULL;
+}
+
+//  The migrations on a connection of the owner's, closed after: the
+//  store's own connection (the ledger's role) may not change the schema
+static bool
+s_migrate_as_owner (led_store_t *self)
+{
+    PGconn *own = PQconnectdb (self->owner_conninfo);
+    if (!own || PQstatus (own) != CONNECTION_OK) {
+        log_warn ("owner connect (--owner-db) failed error=\"%s\"",
+                  own ? strtok (PQerrorMessage (own), "\n") : "out of memory");
+        PQfinish (own);
+        return false;
+    }
+    PQsetNoticeProcessor (own, led_store_notice, NULL);
+    PGconn *mine = self->conn;
+    self->conn = own;
+    bool ok = s_use_schema (self, true) && led_migrate_run (self) >= 0;
+    PQfinish (self->conn);
+    self->conn = mine;
+    return ok;
+}
+
 int
 led_store_connect (led_store_t *self)
 {
     led_store_disconnect (self);
+    if (self->owner_conninfo && !s_migrate_as_owner (self))
+        return -1;
     self->conn = PQconnectdb (self->conninfo);
     if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
         led_store_log_error (self, "connect", NULL);
@@ -252,7 +288,9 @@ led_store_connect (led_store_t *self)
     }
     PQsetNoticeProcessor (self->conn, led_store_notice, NULL);
     //  Each step logs why it failed; a half set-up connection is dropped
-    if (!s_use_schema (self) || led_migrate_run (self) < 0 || !s_load_accounts (self)
+    bool owner = self->owner_conninfo == NULL;
+    if (!s_use_schema (self, owner) || (owner && led_migrate_run (self) < 0)
+        || !s_load_accounts (self)
         || !led_rates_seed (self) || led_settle_prepare (self) != 0) {
         led_store_disconnect (self);
         return -1;

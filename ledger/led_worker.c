@@ -60,6 +60,7 @@ led_admin_job_destroy (led_admin_job_t **self_p)
     free (self->command);
     free (self->args_json);
     free (self->reply_to);
+    free (self->who);
     free (self->message);
     //  May hold a new API key
     if (self->result_json)
@@ -201,8 +202,8 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
         job->message = p2c_strdup ("the ledger database is unavailable");
         return;
     }
-    job->status = led_admin_run (w->store, job->command, job->args_json, &job->result_json,
-                                 &job->code, &job->message);
+    job->status = led_admin_run (w->store, job->who, job->command, job->args_json,
+                                 &job->result_json, &job->code, &job->message);
     if (job->status == LED_ADMIN_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))
@@ -323,6 +324,8 @@ led_worker_actor (zsock_t *pipe, void *args)
     led_worker_args_t *a = (led_worker_args_t *) args;
     s_worker_t w = { NULL, 0, LED_BACKOFF_MIN_MS };
     w.store = led_store_new (a->conninfo, a->schema, a->sql_dir, &a->rates);
+    if (w.store)
+        led_store_set_owner (w.store, a->owner_conninfo);
     if (w.store && (a->policy.starting_credit_pico || a->policy.payout_threshold_pico))
         led_store_set_policy (w.store, &a->policy);
     zsock_signal (pipe, 0);
@@ -390,7 +393,7 @@ led_worker_test (bool verbose)
     p2c_rates_t rates = P2C_RATES_DEFAULT;
     //  Down: answers come back at once, nothing settled
     led_worker_args_t args = { "host=/nonexistent-p2c2r port=1 dbname=x", "led_worker_down",
-                               led_store_test_sql_dir (), rates, LED_POLICY_DEFAULT };
+                               led_store_test_sql_dir (), rates, LED_POLICY_DEFAULT, NULL };
     zactor_t *worker = zactor_new (led_worker_actor, &args);
     led_batch_t *batch = led_batch_new (1);
     batch->count = 1;
@@ -423,7 +426,7 @@ led_worker_test (bool verbose)
     char schema [64];
     snprintf (schema, sizeof schema, "led_wtest_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
     led_worker_args_t up = { conninfo, schema, led_store_test_sql_dir (), rates,
-                             LED_POLICY_DEFAULT };
+                             LED_POLICY_DEFAULT, NULL };
     worker = zactor_new (led_worker_actor, &up);
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id > 0);

@@ -7,12 +7,14 @@
 #include "led_metrics.h"
 #include "led_accounts.h"
 #include "led_admin.h"
+#include "led_adminlog.h"
 #include "led_auth.h"
 #include "led_earnings.h"
 #include "led_fixture.h"
 #include "led_migrate.h"
 #include "led_payouts.h"
 #include "led_rates.h"
+#include "led_roles.h"
 #include "led_config.h"
 #include "led_server.h"
 #include "led_settle.h"
@@ -29,9 +31,11 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_settle",   led_settle_test },
     { "led_auth",     led_auth_test },
     { "led_admin",    led_admin_test },
+    { "led_adminlog", led_adminlog_test },
     { "led_accounts", led_accounts_test },
     { "led_payouts",  led_payouts_test },
     { "led_rates",    led_rates_test },
+    { "led_roles",    led_roles_test },
     { "led_earnings", led_earnings_test },
     { "led_worker",   led_worker_test },
     { "led_server",   led_server_test },
