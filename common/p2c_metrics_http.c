@@ -2,6 +2,7 @@
 #define P2C_LOG_COMPONENT "metrics"
 #include "p2c_metrics_http.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -462,7 +463,7 @@ p2c_metrics_http_test (bool verbose)
     a = s_test_fetch (port, "POST /metrics HTTP/1.0\r\n\r\n", self, true);
     P2C_CHECK (a && !strncmp (a, "HTTP/1.1 405", 12));
     //  a request that never ends is cut at the limit
-    char *big = (char *) malloc (P2C_METRICS_HTTP_MAX_REQUEST + 100);
+    char *big = (char *) p2c_malloc (P2C_METRICS_HTTP_MAX_REQUEST + 100);
     memset (big, 'a', P2C_METRICS_HTTP_MAX_REQUEST + 99);
     big [P2C_METRICS_HTTP_MAX_REQUEST + 99] = 0;
     a = s_test_fetch (port, big, self, true);

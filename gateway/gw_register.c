@@ -186,7 +186,7 @@ s_on_recheck (gw_core_t *self, P2c2r__AuthReply *r)
         //  An owner linked since applies to the next registrations; the
         //  live sessions keep the one they registered with
         free (e->owner);
-        e->owner = strdup (r->owner ? r->owner : "");
+        e->owner = p2c_strdup (r->owner ? r->owner : "");
         return;
     }
     if (!r->ok && !strcmp (r->code, "unavailable"))
@@ -270,7 +270,7 @@ s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id, const char *
     s->state = GW_STATE_REGISTERED;
     s->account_id = account_id;
     free (s->owner);
-    s->owner = owner && *owner ? strdup (owner) : NULL;
+    s->owner = owner && *owner ? p2c_strdup (owner) : NULL;
     log_info ("registered conn=%llu role=%s id=%s account=%lld",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name,
               (long long) s->account_id);

@@ -6,6 +6,7 @@
 #include "led_admin.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -134,7 +135,7 @@ led_adminlog_test (bool verbose)
                                "test-operator account-create {\"kind\": \"gamer\", \"name\":"
                                " \"g1\"} true false"));
     P2C_CHECK (led_fixture_is (fx, "SELECT after->>'id' FROM admin_log WHERE seq = 2", NULL, id));
-    char *args = zsys_sprintf ("{\"account_id\":%s,\"amount_pico\":5000,\"memo\":\"top\"}", id);
+    char *args = p2c_sprintf ("{\"account_id\":%s,\"amount_pico\":5000,\"memo\":\"top\"}", id);
     P2C_CHECK (led_fixture_admin (fx, store, "credit", args) == LED_ADMIN_OK);
     zstr_free (&args);
     //  before and after of the account; the credit's journal transaction
@@ -149,7 +150,7 @@ led_adminlog_test (bool verbose)
                == LED_ADMIN_REFUSED);
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM admin_log", NULL, "3"));
     //  A new key: logged as the time it was made, never the key
-    args = zsys_sprintf ("{\"account_id\":%s}", id);
+    args = p2c_sprintf ("{\"account_id\":%s}", id);
     P2C_CHECK (led_fixture_admin (fx, store, "rotate-key", args) == LED_ADMIN_OK);
     zstr_free (&args);
     json_t *rotated = json_loads (led_fixture_result (fx), 0, &err);
