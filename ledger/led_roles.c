@@ -84,7 +84,7 @@ led_roles_test (bool verbose)
                                gamer, "77"));
     P2C_CHECK (led_fixture_is (fx, "SELECT count(*) FROM admin_log WHERE command = 'credit'",
                                NULL, "1"));
-    //  and names an account's owner (011)
+    //  and names an account's owner (010)
     char *link = zsys_sprintf ("{\"account_id\":%s,\"owner\":\"o\"}", gamer);
     P2C_CHECK (led_fixture_admin (fx, store, "account-link", link) == LED_ADMIN_OK);
     zstr_free (&link);
