@@ -198,7 +198,12 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     if (key)
         zhashx_update (self->node_keys, sender, key->public_txt);
     if (brk_table_hello (self->table, sender, service, p2c_now_ms ())) {
-        log_info ("node joined id=%s service=%s", sender, service);
+        //  ctl nodes come and go with every command and every container
+        //  healthcheck (--probe): at info they would fill the log
+        if (!strcmp (service, "ctl"))
+            log_debug ("node joined id=%s service=%s", sender, service);
+        else
+            log_info ("node joined id=%s service=%s", sender, service);
         //  Tell it our epoch now rather than at the next beat, and before
         //  the nodes already here: a node that sees a new epoch forgets
         //  every node it knew (the broker restarted), so a beat after
