@@ -135,7 +135,10 @@ static void
 s_on_lost (void *arg, const char *node_id, const char *service)
 {
     s_server_t *self = (s_server_t *) arg;
-    log_info ("node lost id=%s service=%s", node_id, service);
+    if (!strcmp (service, "ctl"))
+        log_debug ("node lost id=%s service=%s", node_id, service);
+    else
+        log_info ("node lost id=%s service=%s", node_id, service);
     s_event_ctx_t ctx = { self, node_id, service, false };
     brk_table_each (self->table, s_event_to, &ctx);
     if (self->node_keys)
