@@ -46,22 +46,37 @@ gw_files_destroy (gw_files_t **self_p)
 }
 
 char *
-gw_files_default_root (void)
+gw_files_share_dir (const char *name)
 {
     char exe [PATH_MAX];
     ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
-        return strdup ("/usr/local/share/p2c2r/web");
+        return p2c_sprintf ("/usr/local/share/p2c2r/%s", name);
     exe [n] = 0;
     char *slash = strrchr (exe, '/');
     if (slash)
         *slash = 0;
-    char *dir = p2c_sprintf ("%s/../web", exe);
-    struct stat st;
-    if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode))
-        return dir;
-    zstr_free (&dir);
-    return zsys_sprintf ("%s/../share/p2c2r/web", exe);
+    return p2c_sprintf ("%s/../share/p2c2r/%s", exe, name);
+}
+
+char *
+gw_files_default_root (void)
+{
+    char exe [PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe [n] = 0;
+        char *slash = strrchr (exe, '/');
+        if (slash)
+            *slash = 0;
+        //  the source tree's web/ beside bin/, when the binary runs from it
+        char *dir = p2c_sprintf ("%s/../web", exe);
+        struct stat st;
+        if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode))
+            return dir;
+        free (dir);
+    }
+    return gw_files_share_dir ("web");
 }
 
 const char *

@@ -24,6 +24,10 @@ typedef struct _gw_files_t gw_files_t;
 gw_files_t *gw_files_new (const char *root);
 void gw_files_destroy (gw_files_t **self_p);
 
+//  PREFIX/share/p2c2r/NAME of the installed binaries, found from this
+//  executable's path (bin/../share/p2c2r/NAME); freshly allocated
+char *gw_files_share_dir (const char *name);
+
 //  The default web root: web/ of the source tree when the binary runs
 //  from it (BINDIR/../web), else the installed copy
 //  (BINDIR/../share/p2c2r/web, that is $PREFIX/share/p2c2r/web after

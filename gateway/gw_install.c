@@ -1,5 +1,6 @@
 /*  The one-line install's files (see gw_install.h). */
 #include "gw_install.h"
+#include "gw_files.h"
 #include "p2c_log.h"
 #include "p2c_mem.h"
 #include "p2c_test.h"
@@ -171,15 +172,7 @@ gw_install_destroy (gw_install_t **self_p)
 char *
 gw_install_default_dir (void)
 {
-    char exe [PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return p2c_strdup ("/usr/local/share/p2c2r/downloads");
-    exe [n] = 0;
-    char *slash = strrchr (exe, '/');
-    if (slash)
-        *slash = 0;
-    return p2c_sprintf ("%s/../share/p2c2r/downloads", exe);
+    return gw_files_share_dir ("downloads");
 }
 
 const char *
