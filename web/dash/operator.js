@@ -8,8 +8,8 @@ window.dashboard = { updates: 0, stats: null };
 
 const num = (v) => (typeof v === "number" ? v : "—");
 
-// Money figures, when the ledger answers them: {name: {today, total}}
-// from fields named <what>_today_pico / <what>_total_pico
+// Money figures, when the ledger answers them (ledger/led_money.c): fields
+// <what>_today and <what>_total, exact decimal USD text ("12.345678000000")
 const MONEY = ["spent", "earned", "fee", "treasury", "subsidy"];
 function money(ledger) {
   const out = [];
