@@ -1,12 +1,14 @@
 /*  Kernel speed on reference inputs: the `bench` subcommand, and the
     figures a peer advertises at registration (measured in a worker
     process, cached per agent and kernel version). */
+#define P2C_LOG_COMPONENT "bench"
 #include "agt_bench.h"
 #include "agt_config.h"
 #include "agt_image.h"
 #include "agt_peer.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -137,9 +139,7 @@ agt_bench_main (int argc, char **argv)
         return 1;
     }
     p2c_cfg_free (agt_config_bench.table, &cfg);
-    int64_t *times = calloc ((size_t) cfg.runs, sizeof (int64_t));
-    if (!times)
-        fatal ("bench: out of memory");
+    int64_t *times = p2c_calloc ((size_t) cfg.runs, sizeof (int64_t));
     json_t *list = json_array ();
     if (!cfg.json) {
         long cores = sysconf (_SC_NPROCESSORS_ONLN);
@@ -305,7 +305,7 @@ agt_bench_measure (const char *exe, char *const argv [], int64_t limit_ms,
     memset (ref_us, 0, n * sizeof (uint64_t));
     agt_worker_t *worker = agt_worker_new (exe, argv);
     if (!worker) {
-        log_warn ("bench: cannot start a worker process, kernels not measured");
+        log_warn ("cannot start a worker process, kernels not measured");
         return 0;
     }
     size_t measured = 0;
@@ -331,7 +331,7 @@ agt_bench_measure (const char *exe, char *const argv [], int64_t limit_ms,
             measured++;
         }
         else
-            log_warn ("bench: kernel not measured type=%s reason=\"%s\"", k [i].name,
+            log_warn ("kernel not measured type=%s reason=\"%s\"", k [i].name,
                       reply ? reply->result->error : why);
         p2c_msg_client_free (&reply);
     }

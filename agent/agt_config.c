@@ -152,33 +152,11 @@ const p2c_cfg_spec_t agt_config_bench = {
 const p2c_cfg_spec_t agt_config_worker = {
     "p2c2r-agent worker", "--fd N (internal: run by the peer)", s_worker, NULL };
 
-void
-agt_peer_config_defaults (agt_peer_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_peer, self);
-}
-
-void
-agt_gamer_config_defaults (agt_gamer_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_gamer, self);
-}
-
-void
-agt_bench_config_defaults (agt_bench_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_bench, self);
-}
-
-void
-agt_worker_config_defaults (agt_worker_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_worker, self);
-}
+//  agt_MODE_config_defaults (and _free) of each mode
+P2C_CFG_FUNCTIONS_BUT_LOAD (agt_peer_config, agt_peer_config_t, &agt_config_peer)
+P2C_CFG_FUNCTIONS_BUT_LOAD (agt_gamer_config, agt_gamer_config_t, &agt_config_gamer)
+P2C_CFG_FUNCTIONS_BUT_LOAD (agt_bench_config, agt_bench_config_t, &agt_config_bench)
+P2C_CFG_FUNCTIONS_BUT_LOAD (agt_worker_config, agt_worker_config_t, &agt_config_worker)
 
 void
 agt_config_test (bool verbose)

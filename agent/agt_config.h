@@ -85,6 +85,11 @@ void agt_peer_config_defaults (agt_peer_config_t *self);
 void agt_gamer_config_defaults (agt_gamer_config_t *self);
 void agt_bench_config_defaults (agt_bench_config_t *self);
 void agt_worker_config_defaults (agt_worker_config_t *self);
+//  Frees what a mode's settings hold (as p2c_cfg_free on its table)
+void agt_peer_config_free (agt_peer_config_t *self);
+void agt_gamer_config_free (agt_gamer_config_t *self);
+void agt_bench_config_free (agt_bench_config_t *self);
+void agt_worker_config_free (agt_worker_config_t *self);
 
 void agt_config_test (bool verbose);
 

@@ -1,5 +1,6 @@
 /*  The agent's side of the connection: settings checks and logging (see
     agt_conn.h); the connection itself is the library's (lib/p2l_conn.c). */
+#define P2C_LOG_COMPONENT "agent"
 #include "agt_conn.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
@@ -20,7 +21,7 @@ s_lws_log (int level, const char *line)
     size_t n = strlen (copy);
     while (n > 0 && (copy [n - 1] == '\n' || copy [n - 1] == '\r'))
         copy [--n] = 0;
-    log_debug ("agent: lws %s", copy);
+    log_debug ("lws %s", copy);
 }
 
 int
@@ -38,11 +39,13 @@ agt_conn_check_tls (const char *url, const p2l_conn_tls_t *tls, const char *who)
         fclose (f);
     }
     if (!wss && (tls->ca_file || tls->insecure))
-        log_warn ("%s: --ca and --insecure have no effect on a ws:// address (no TLS)", who);
+        p2c_log (P2C_LOG_WARN, who,
+                 "--ca and --insecure have no effect on a ws:// address (no TLS)");
     else
     if (tls->insecure)
-        log_warn ("%s: insecure mode: the server's certificate is not verified (self-signed "
-                  "accepted, host name not checked); for a development server only", who);
+        p2c_log (P2C_LOG_WARN, who,
+                 "insecure mode: the server's certificate is not verified (self-signed "
+                 "accepted, host name not checked); for a development server only");
     return 0;
 }
 
@@ -93,8 +96,9 @@ agt_conn_check_key (const char *url, bool has_key, bool allow_insecure_ws, const
                  " trusted\n", who, url);
         return -1;
     }
-    log_warn ("%s: --allow-insecure-ws: the API key goes in clear text over ws:// to a"
-              " non-loopback address; anyone on the path can read and reuse it", who);
+    p2c_log (P2C_LOG_WARN, who,
+             "--allow-insecure-ws: the API key goes in clear text over ws:// to a"
+             " non-loopback address; anyone on the path can read and reuse it");
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /*  The advertised queue per worker, from the measured round trip and task
     time (see agt_depth.h for the rule and why it is honest). */
 #include "agt_depth.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -31,7 +32,7 @@ struct _agt_depth_t {
 agt_depth_t *
 agt_depth_new (int max)
 {
-    agt_depth_t *self = (agt_depth_t *) calloc (1, sizeof (agt_depth_t));
+    agt_depth_t *self = (agt_depth_t *) p2c_calloc (1, sizeof (agt_depth_t));
     if (!self)
         return NULL;
     self->max = max > 0 ? max : 1;

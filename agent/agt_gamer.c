@@ -8,6 +8,7 @@
     once. With --resubmit=false a lost connection ends the run (exit 3).
     On a terminal without --task it shows the original demo's menu and
     runs one task per choice, each on a connection of its own. */
+#define P2C_LOG_COMPONENT "gamer"
 #include "agt_gamer.h"
 #include "agt_config.h"
 #include "agt_conn.h"
@@ -15,6 +16,7 @@
 #include "agt_params.h"
 #include "agt_peer.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -107,9 +109,7 @@ agt_gamer_subst (const char *params, uint64_t index)
     for (const char *p = strstr (params, "{i}"); p; p = strstr (p + 3, "{i}"))
         hits++;
     size_t len = strlen (params) + hits * (size_t) nlen + 1;
-    char *out = malloc (len);
-    if (!out)
-        return NULL;
+    char *out = p2c_malloc (len);
     char *o = out;
     const char *p = params;
     for (const char *hit = strstr (p, "{i}"); hit; hit = strstr (p, "{i}")) {
@@ -159,10 +159,6 @@ s_submit_more (s_gamer_t *self)
     while (self->registered && self->next < self->count && self->outstanding < self->concurrency) {
         uint64_t i = self->next;
         char *params = agt_gamer_subst (self->params, i);
-        if (!params) {
-            log_warn ("gamer: out of memory");
-            return;
-        }
         char ref [100];
         snprintf (ref, sizeof ref, "%s-%" PRIu64, self->run_id, i);
         p2c2r_task_t task = { self->task, params, self->payload, self->payload_len, ref,
@@ -171,7 +167,7 @@ s_submit_more (s_gamer_t *self)
         uint64_t id = p2c2r_submit (self->client, &task, s_on_done, self, &code);
         free (params);
         if (!id) {
-            log_warn ("gamer: submit refused code=%s", p2c2r_code_name (code));
+            log_warn ("submit refused code=%s", p2c2r_code_name (code));
             return;
         }
         self->state [i] = S_OUTSTANDING;
@@ -408,7 +404,7 @@ s_on_done (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
         return;
     int64_t index = s_index_of (self, p2c2r_result_client_ref (r));
     if (index < 0) {
-        log_warn ("gamer: completion for no task of ours client_ref=%.40s",
+        log_warn ("completion for no task of ours client_ref=%.40s",
                   p2c2r_result_client_ref (r));
         return;
     }
@@ -427,7 +423,7 @@ s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, cons
         return;
     if (state == P2C2R_READY) {
         self->registered = true;
-        log_debug ("gamer: registered id=%s", self->gamer_id);
+        log_debug ("registered id=%s", self->gamer_id);
         s_submit_more (self);
         return;
     }
@@ -436,7 +432,7 @@ s_on_state (p2c2r_client_t *client, p2c2r_state_t state, p2c2r_code_t code, cons
     if (state == P2C2R_DISCONNECTED && self->resubmit && self->registered
         && (code == P2C2R_CONNECTION_LOST || code == P2C2R_NOT_CONNECTED)) {
         //  the library reconnects and sends the unanswered tasks again
-        log_warn ("gamer: %s (%s) with %" PRIu64 " of %" PRIu64 " tasks answered; reconnecting",
+        log_warn ("%s (%s) with %" PRIu64 " of %" PRIu64 " tasks answered; reconnecting",
                   code == P2C2R_CONNECTION_LOST ? "connection lost" : "cannot reach the server",
                   why, self->answered, self->count);
         return;
@@ -552,7 +548,7 @@ s_run (s_gamer_t *self, bool summary)
     self->submit_us = calloc ((size_t) self->count, sizeof (int64_t));
     self->latency_ms = calloc ((size_t) self->count, sizeof (double));
     if (!self->state || !self->submit_us || !self->latency_ms)
-        fatal ("gamer: out of memory for %" PRIu64 " tasks", self->count);
+        fatal ("out of memory for %" PRIu64 " tasks", self->count);
     int rc = 0;
     p2c2r_options_t opt;
     p2c2r_options_init (&opt);
@@ -649,7 +645,7 @@ s_menu_task (s_gamer_t *self, size_t item)
     self->task = strdup (s_menu_items [item].task);
     self->params = strdup (s_menu_items [item].params);
     if (!self->task || !self->params)
-        fatal ("gamer: out of memory");
+        fatal ("out of memory");
     int rc = s_run (self, false);
     if (rc == 3)
         printf ("  (the server could not be reached: is it running at %s?)\n", self->url);
@@ -757,7 +753,7 @@ agt_gamer_main (int argc, char **argv)
     }
     s_gamer_t *self = calloc (1, sizeof *self);
     if (!self)
-        fatal ("gamer: out of memory");
+        fatal ("out of memory");
     if (!rc && cfg.payload_file && *cfg.payload_file
         && s_read_payload (cfg.payload_file, &self->payload, &self->payload_len) != 0)
         rc = 1;
@@ -773,8 +769,8 @@ agt_gamer_main (int argc, char **argv)
     if (!rc) {
         self->gamer_id = *cfg.gamer_id ? strdup (cfg.gamer_id) : agt_default_id ("player-");
         self->api_key = cfg.conn.api_key && *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
-        self->task = strdup (cfg.task ? cfg.task : "");
-        self->params = strdup (cfg.params ? cfg.params : "{}");
+        self->task = p2c_strdup (cfg.task ? cfg.task : "");
+        self->params = p2c_strdup (cfg.params ? cfg.params : "{}");
         self->out_dir = cfg.out_dir && *cfg.out_dir ? strdup (cfg.out_dir) : NULL;
         self->menu = menu;
         self->count = menu ? 1 : (uint64_t) cfg.count;

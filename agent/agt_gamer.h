@@ -14,7 +14,7 @@
 int agt_gamer_main (int argc, char **argv);
 
 //  The params text of task `index`: every "{i}" replaced by the index in
-//  decimal. Caller frees; NULL when out of memory.
+//  decimal. Caller frees (never NULL: p2c_mem.h).
 char *agt_gamer_subst (const char *params, uint64_t index);
 
 //  Nearest-rank percentile p (0..100] of n sorted values; 0 when n is 0.

@@ -1,4 +1,5 @@
 /*  The peer as a good guest on its owner's PC (see agt_guest.h). */
+#define P2C_LOG_COMPONENT "peer"
 #include "agt_guest.h"
 #include "agt_control.h"
 #include "agt_sources.h"
@@ -103,7 +104,7 @@ s_save_counters (agt_guest_t *self)
     if (o && json_dump_file (o, tmp, JSON_COMPACT) == 0 && rename (tmp, self->state_path) == 0)
         self->dirty = false;
     else
-        log_warn ("peer: cannot save counters path=%s reason=\"%s\"", self->state_path,
+        log_warn ("cannot save counters path=%s reason=\"%s\"", self->state_path,
                   strerror (errno));
     json_decref (o);
 }
@@ -201,7 +202,7 @@ agt_guest_new (const agt_guest_opts_t *opts, const agt_prefs_t *prefs, char *why
         //  A second agent of the same user goes on without local control
         //  when it was not given a socket of its own; one that was, stops
         if (!self->control && !opts->control_path)
-            log_warn ("peer: no local control (p2c2r-agent status): %s; give --control PATH",
+            log_warn ("no local control (p2c2r-agent status): %s; give --control PATH",
                       why);
         else
         if (!self->control) {
@@ -283,9 +284,9 @@ s_judge (agt_guest_t *self, int64_t now_us, const int *pids, int npids)
     bool paused = reason != NULL;
     if (paused != self->paused || (reason && strcmp (reason, self->reason))) {
         if (paused)
-            log_info ("peer: paused reason=\"%s\"", reason);
+            log_info ("paused reason=\"%s\"", reason);
         else
-            log_info ("peer: running again");
+            log_info ("running again");
     }
     if (reason && reason != self->reason)
         snprintf (self->reason, sizeof self->reason, "%s", reason);
@@ -361,7 +362,7 @@ void
 agt_guest_reload (agt_guest_t *self)
 {
     if (!self->config_path) {
-        log_info ("peer: preferences reload asked, but no --config file was given");
+        log_info ("preferences reload asked, but no --config file was given");
         return;
     }
     //  The file is the whole truth after a reload: a preference it no
@@ -370,14 +371,14 @@ agt_guest_reload (agt_guest_t *self)
     agt_prefs_t fresh;
     agt_prefs_defaults (&fresh);
     if (agt_prefs_load (&fresh, self->config_path, why, sizeof why) != 0) {
-        log_warn ("peer: preferences not reloaded, the old ones stay reason=\"%s\"", why);
+        log_warn ("preferences not reloaded, the old ones stay reason=\"%s\"", why);
         return;
     }
     self->prefs = fresh;
     if (self->stopped)
         s_continue (self);
     self->judged_us = 0;
-    log_info ("peer: preferences reloaded path=%s cpu_usage_limit=%d", self->config_path,
+    log_info ("preferences reloaded path=%s cpu_usage_limit=%d", self->config_path,
               self->prefs.cpu_usage_limit);
 }
 

@@ -9,6 +9,7 @@
     ties every task to the connection it came on: after a reconnect the old
     ones are abandoned (the scheduler has reassigned them). A second thread
     only times the kernels at start (agt_bench). */
+#define P2C_LOG_COMPONENT "peer"
 #include "agt_peer.h"
 #include "agt_bench.h"
 #include "agt_config.h"
@@ -17,6 +18,7 @@
 #include "agt_guest.h"
 #include "agt_worker.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_tasks.h"
 #include "p2c_time.h"
@@ -183,12 +185,12 @@ s_on_sent (void *tag, void *arg)
     if (self && self->guest)
         agt_guest_task_done (self->guest, r->ok, r->compute_us);
     if (d->log_info) {
-        log_info ("peer: task done id=%s type=%s ok=%d compute_us=%llu", r->task_id, d->type,
+        log_info ("task done id=%s type=%s ok=%d compute_us=%llu", r->task_id, d->type,
                   r->ok ? 1 : 0, (unsigned long long) r->compute_us);
         fflush (stderr);
     }
     else
-        log_debug ("peer: task done id=%s type=%s ok=%d compute_us=%llu", r->task_id, d->type,
+        log_debug ("task done id=%s type=%s ok=%d compute_us=%llu", r->task_id, d->type,
                    r->ok ? 1 : 0, (unsigned long long) r->compute_us);
 }
 
@@ -210,12 +212,12 @@ static void
 s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const char *type,
               int slot, const char *why)
 {
-    log_warn ("peer: task failed id=%s type=%s slot=%d reason=\"%s\"", task_id, type, slot, why);
+    log_warn ("task failed id=%s type=%s slot=%d reason=\"%s\"", task_id, type, slot, why);
     if (!self->registered)
         return;
     s_done_t *d = s_done_new (self, type);
     if (d) {
-        d->local.task_id = strdup (task_id);
+        d->local.task_id = p2c_strdup (task_id);
         d->local.attempt = attempt;
         d->local.ok = false;
         d->local.error_code = strdup ("kernel_error");
@@ -224,7 +226,7 @@ s_send_error (agt_peer_t *self, const char *task_id, uint32_t attempt, const cha
     if (!d || !d->local.task_id || !d->local.error_code || !d->local.error) {
         if (d)
             s_done_free (d);
-        log_warn ("peer: out of memory, result dropped id=%s", task_id);
+        log_warn ("out of memory, result dropped id=%s", task_id);
         return;
     }
     P2c2r__ClientMessage msg = P2C2R__CLIENT_MESSAGE__INIT;
@@ -309,7 +311,7 @@ s_slot_pump (s_slot_t *slot)
                                   s_done_free);
         }
         else {
-            log_debug ("peer: stale result dropped id=%s", slot->task_id);
+            log_debug ("stale result dropped id=%s", slot->task_id);
             p2c_msg_client_free (&reply);
             free (buf);
         }
@@ -443,7 +445,7 @@ s_register (p2l_conn_t *conn, void *arg)
     if (p2l_conn_send (conn, &msg) != 0)
         p2l_conn_close (conn);
     else
-        log_debug ("peer: registering id=%s slots=%d types=%zu", self->peer_id, self->nslots, n);
+        log_debug ("registering id=%s slots=%d types=%zu", self->peer_id, self->nslots, n);
     free (types);
     free (infos);
     free (info_ptrs);
@@ -463,7 +465,7 @@ s_ask_earnings (agt_peer_t *self, int64_t now)
     //  failing, and the next registration asks again
     self->earn_asked_us = now;
     if (p2l_conn_send (self->conn, &msg) != 0)
-        log_debug ("peer: earnings not asked, send failed");
+        log_debug ("earnings not asked, send failed");
 }
 
 //  The answer: shown by status (decimal text, exact) and, once an hour,
@@ -509,7 +511,7 @@ s_on_earnings (agt_peer_t *self, const P2c2r__Earnings *e)
     self->earn_got_us = now;
     if (!self->earn_logged_us || now - self->earn_logged_us >= S_EARN_EVERY_US) {
         self->earn_logged_us = now;
-        log_info ("peer: earnings id=%s earned_today=%s earned_total=%s balance=%s"
+        log_info ("earnings id=%s earned_today=%s earned_total=%s balance=%s"
                   " pending_payout=%s payout_threshold=%s tasks_total=%llu as_of=%s",
                   self->peer_id, today, total, balance, pending, threshold,
                   (unsigned long long) e->tasks_total, e->as_of);
@@ -535,7 +537,7 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
     switch (msg->msg_case) {
         case P2C2R__SERVER_MESSAGE__MSG_REGISTERED:
             if (!self->registered)
-                log_info ("peer: registered id=%s slots=%u workers=%d queue=%s", self->peer_id,
+                log_info ("registered id=%s slots=%u workers=%d queue=%s", self->peer_id,
                           self->advertised, self->nslots, self->queue ? "fixed" : "adapted");
             self->registered = true;
             p2l_backoff_reset (&self->backoff);
@@ -553,11 +555,11 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
         case P2C2R__SERVER_MESSAGE__MSG_ERROR: {
             const char *code = msg->error->code;
             if (self->registered) {
-                log_warn ("peer: server error code=%s message=\"%.200s\"", code,
+                log_warn ("server error code=%s message=\"%.200s\"", code,
                           msg->error->message);
                 break;
             }
-            log_warn ("peer: registration refused code=%s message=\"%.200s\"", code,
+            log_warn ("registration refused code=%s message=\"%.200s\"", code,
                       msg->error->message);
             //  A wrong key is retried only rarely (see s_on_close): exiting
             //  would make a supervisor restart us in a fast loop instead
@@ -569,11 +571,11 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
         case P2C2R__SERVER_MESSAGE__MSG_ASSIGN: {
             P2c2r__Assign *a = msg->assign;
             if (!self->registered || !a->task_id [0]) {
-                log_warn ("peer: assignment ignored reason=%s",
+                log_warn ("assignment ignored reason=%s",
                           self->registered ? "no_task_id" : "not_registered");
                 break;
             }
-            log_debug ("peer: assigned id=%s type=%s", a->task_id, a->task_type);
+            log_debug ("assigned id=%s type=%s", a->task_id, a->task_type);
             if (self->depth)
                 agt_depth_assigned (self->depth, p2c_now_us ());
             //  The worker takes the frame as it came: it is a
@@ -589,7 +591,7 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             uint8_t *copy = job ? malloc (raw_len ? raw_len : 1) : NULL;
             if (!copy) {
                 free (job);
-                log_warn ("peer: out of memory, assignment dropped id=%s", a->task_id);
+                log_warn ("out of memory, assignment dropped id=%s", a->task_id);
                 break;
             }
             memcpy (copy, raw, raw_len);
@@ -607,7 +609,7 @@ s_on_message (p2l_conn_t *conn, P2c2r__ServerMessage **msg_p, const uint8_t *raw
             break;
         }
         default:
-            log_debug ("peer: message ignored case=%d", (int) msg->msg_case);
+            log_debug ("message ignored case=%d", (int) msg->msg_case);
             break;
     }
 }
@@ -631,7 +633,7 @@ s_on_close (p2l_conn_t *conn, const p2l_conn_end_t *end, void *arg)
     for (int i = 0; i < self->nslots; i++) {
         s_slot_t *slot = &self->slots [i];
         if (agt_worker_busy (slot->worker)) {
-            log_warn ("peer: task failed id=%s type=%s slot=%d reason=\"task abandoned\"",
+            log_warn ("task failed id=%s type=%s slot=%d reason=\"task abandoned\"",
                       slot->task_id, slot->type, slot->index);
             agt_worker_abandon (slot->worker);
             s_slot_watch (slot);
@@ -644,17 +646,17 @@ s_on_close (p2l_conn_t *conn, const p2l_conn_end_t *end, void *arg)
                                      (double) random () / ((double) RAND_MAX + 1));
     self->reconnect_at_us = p2c_now_us () + delay * 1000;
     if (kind == P2L_RETRY_AUTH)
-        log_warn ("peer: api key refused by the server, check --api-key (P2C2R_API_KEY) "
+        log_warn ("api key refused by the server, check --api-key (P2C2R_API_KEY) "
                   "reason=\"%s\" retry_ms=%lld", auth_refused ? "auth_failed" : end->why,
                   (long long) delay);
     else
     if (end->cert_error)
-        log_warn ("peer: cannot connect reason=\"%s\" hint=\"give the CA that signed the server's "
+        log_warn ("cannot connect reason=\"%s\" hint=\"give the CA that signed the server's "
                   "certificate with --ca FILE, check the host name in --server (--insecure for "
                   "a development server)\" retry_ms=%lld", end->why,
                   (long long) delay);
     else
-        log_info ("peer: disconnected reason=\"%s\" close_code=%d retry=%s retry_ms=%lld",
+        log_info ("disconnected reason=\"%s\" close_code=%d retry=%s retry_ms=%lld",
                   end->why, end->code, p2l_retry_name (kind), (long long) delay);
 }
 
@@ -719,7 +721,7 @@ s_on_cron (p2l_conn_t *conn, void *arg)
     //  A new adapted queue is told at once (the heartbeat's slots)
     uint32_t cap = s_capacity (self);
     if (self->depth && self->registered && cap != self->advertised) {
-        log_info ("peer: queue per worker %u slots=%u round_trip_us=%lld task_us=%lld",
+        log_info ("queue per worker %u slots=%u round_trip_us=%lld task_us=%lld",
                   cap / (uint32_t) self->nslots, cap, (long long) agt_depth_rtt_us (self->depth),
                   (long long) agt_depth_task_us (self->depth));
         self->last_beat_us = 0;
@@ -758,7 +760,7 @@ s_speeds_cached (agt_peer_t *self)
     size_t n = self->nkernels;
     bool all = agt_bench_cache_load (path, self->ref_us, n) == n;
     if (all)
-        log_info ("peer: kernel speeds from cache kernels=%zu path=%s", n, path);
+        log_info ("kernel speeds from cache kernels=%zu path=%s", n, path);
     free (path);
     return all;
 }
@@ -774,14 +776,14 @@ s_measure_run (void *arg)
     int64_t start = p2c_now_us ();
     size_t measured = agt_bench_measure ("/proc/self/exe", self->bench_argv, 10000, &s_bench_stop,
                                          ref, n);
-    log_info ("peer: kernel speeds measured kernels=%zu of=%zu ms=%lld", measured, n,
+    log_info ("kernel speeds measured kernels=%zu of=%zu ms=%lld", measured, n,
               (long long) ((p2c_now_us () - start) / 1000));
     pthread_mutex_lock (&self->mutex);
     memcpy (self->ref_us, ref, n * sizeof (uint64_t));
     pthread_mutex_unlock (&self->mutex);
     char *path = agt_bench_cache_path ();
     if (measured == n && path && agt_bench_cache_save (path, ref, n) != 0)
-        log_warn ("peer: cannot write the kernel speed cache path=%s reason=\"%s\"", path,
+        log_warn ("cannot write the kernel speed cache path=%s reason=\"%s\"", path,
                   strerror (errno));
     free (path);
     free (ref);
@@ -898,18 +900,18 @@ agt_peer_main (int argc, char **argv)
     }
     agt_peer_t *self = calloc (1, sizeof *self);
     if (!self)
-        fatal ("peer: out of memory");
+        fatal ("out of memory");
     pthread_mutex_init (&self->mutex, NULL);
     self->url = agt_server_url (cfg.conn.server, cfg.conn.cloud_ip, cfg.conn.cloud_port);
     self->peer_id = *cfg.peer_id ? strdup (cfg.peer_id) : agt_default_id ("");
     self->api_key = *cfg.conn.api_key ? strdup (cfg.conn.api_key) : NULL;
-    self->region = strdup (cfg.region);
+    self->region = p2c_strdup (cfg.region);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     cores = cores < 1 ? 1 : cores > 256 ? 256 : cores;
     self->nslots = cfg.slots > 0 ? cfg.slots : agt_prefs_ncpus (&prefs, (int) cores);
     self->queue = cfg.queue;
     if (!self->queue && !(self->depth = agt_depth_new (AGT_DEPTH_MAX)))
-        fatal ("peer: out of memory");
+        fatal ("out of memory");
     self->task_timeout_ms = cfg.task_timeout_ms;
     self->log_tasks = cfg.log_tasks;
     p2l_conn_tls_t tls = { *cfg.conn.ca ? cfg.conn.ca : NULL, cfg.conn.insecure };
@@ -930,7 +932,7 @@ agt_peer_main (int argc, char **argv)
         self->nkernels++;
     self->ref_us = calloc (self->nkernels + 1, sizeof (uint64_t));
     if (!self->ref_us)
-        fatal ("peer: out of memory");
+        fatal ("out of memory");
     p2l_conn_handlers_t handlers = { s_register, s_on_message, s_on_close, s_on_cron,
                                      agt_conn_log };
     self->conn = p2l_conn_new (self->url, &tls, &handlers, self, 100);
@@ -964,7 +966,7 @@ agt_peer_main (int argc, char **argv)
     if (agt_guest_control_fd (self->guest) >= 0
         && p2l_conn_watch (self->conn, agt_guest_control_fd (self->guest), s_control_ready, self,
                            &self->control_watch) != 0)
-        log_warn ("peer: cannot watch the control socket, status answers once a tick");
+        log_warn ("cannot watch the control socket, status answers once a tick");
 
     char mem_arg [32];
     snprintf (mem_arg, sizeof mem_arg, "%d", cfg.mem_mb);
@@ -975,7 +977,7 @@ agt_peer_main (int argc, char **argv)
                        "--worker-user", user_arg,
                        NULL };
     if (!sandbox)
-        log_warn ("peer: kernels run WITHOUT the sandbox (--sandbox=false)");
+        log_warn ("kernels run WITHOUT the sandbox (--sandbox=false)");
     self->bench_argv = wargv;
     bool measure = !cfg.no_bench && !s_speeds_cached (self);
 
@@ -988,31 +990,31 @@ agt_peer_main (int argc, char **argv)
     pthread_sigmask (SIG_BLOCK, &block, &old);
     self->slots = calloc ((size_t) self->nslots, sizeof (s_slot_t));
     if (!self->slots)
-        fatal ("peer: out of memory");
+        fatal ("out of memory");
     for (int i = 0; i < self->nslots; i++) {
         s_slot_t *slot = &self->slots [i];
         slot->peer = self;
         slot->index = i;
         slot->worker = agt_worker_new ("/proc/self/exe", wargv);
         if (!slot->worker)
-            fatal ("peer: cannot start worker process slot=%d", i);
+            fatal ("cannot start worker process slot=%d", i);
         s_slot_watch (slot);
         if (!slot->watch)
-            fatal ("peer: cannot watch worker process slot=%d", i);
+            fatal ("cannot watch worker process slot=%d", i);
     }
     if (measure && pthread_create (&self->bench_thread, NULL, s_measure_run, self) == 0)
         self->bench_started = true;
     pthread_sigmask (SIG_SETMASK, &old, NULL);
 
-    log_info ("peer: starting id=%s server=%s slots=%d version=%s", self->peer_id, self->url,
+    log_info ("starting id=%s server=%s slots=%d version=%s", self->peer_id, self->url,
               self->nslots, AGT_VERSION);
     p2l_conn_connect (self->conn);
     if (p2l_conn_run (self->conn, &s_stop) != 0) {
-        log_warn ("peer: network loop failed");
+        log_warn ("network loop failed");
         self->exit_code = 1;
     }
     int exit_code = self->exit_code;
-    log_info ("peer: stopping id=%s", self->peer_id);
+    log_info ("stopping id=%s", self->peer_id);
     char *url = self->url, *pid = self->peer_id, *key = self->api_key, *reg = self->region;
     s_peer_destroy (&self);
     free (url);

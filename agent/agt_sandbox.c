@@ -1,4 +1,5 @@
 /*  The worker's sandbox (see agt_sandbox.h for what and why). */
+#define P2C_LOG_COMPONENT "worker"
 #include "agt_sandbox.h"
 #include "p2c_log.h"
 #include "p2c_test.h"
@@ -130,9 +131,9 @@ agt_sandbox_enter (const agt_sandbox_t *opts, char *why, size_t why_size)
     //  by the kernel (NO_NEW_PRIVS and the filter below)
     struct sched_param sp = { 0 };
     if (sched_setscheduler (0, SCHED_IDLE, &sp) != 0)
-        log_warn ("worker: cannot use SCHED_IDLE reason=\"%s\"", strerror (errno));
+        log_warn ("cannot use SCHED_IDLE reason=\"%s\"", strerror (errno));
     if (setpriority (PRIO_PROCESS, 0, 19) != 0)
-        log_warn ("worker: cannot lower priority reason=\"%s\"", strerror (errno));
+        log_warn ("cannot lower priority reason=\"%s\"", strerror (errno));
     if (!opts->filter)
         return 0;
     if (s_set_user (opts->user, why, why_size) != 0 || s_limits (why, why_size) != 0)

@@ -2,10 +2,12 @@
     kernels. The worker half (serve loop, resource limits) runs in the child
     after exec; the parent half (spawn, run with a time limit, kill and
     respawn) runs on a peer's slot thread. */
+#define P2C_LOG_COMPONENT "agent"
 #include "agt_worker.h"
 #include "agt_config.h"
 #include "agt_sandbox.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_time.h"
 
 #include <assert.h>
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +52,16 @@ s_strdup (const char *s)
     return strdup (s ? s : "");
 }
 
+//  This process's CPU time (every thread of it), in microseconds
+static int64_t
+s_cpu_us (void)
+{
+    struct timespec ts;
+    if (clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return p2c_now_us ();
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void
 s_fail (P2c2r__PeerResult *r, const char *code, const char *text)
 {
@@ -82,9 +95,15 @@ agt_worker_execute (agt_kernel_lookup_fn *lookup, const P2c2r__Assign *assign,
     }
     agt_kernel_out_t out;
     memset (&out, 0, sizeof out);
-    int64_t start = p2c_now_us ();
+    //  The claim is the CPU time the kernel used in this worker, not the
+    //  wall time: a contributor's PC runs kernels at idle priority beside a
+    //  game, and the CPU limit stops the worker part of the time, so the
+    //  wall time of an honest peer can be many times the work; the
+    //  scheduler flags claims far past the expected time
+    int64_t start = s_cpu_us ();
     int rc = kernel->run (params, assign->payload.data, assign->payload.len, &out);
-    r->compute_us = (uint64_t) (p2c_now_us () - start);
+    int64_t used = s_cpu_us () - start;
+    r->compute_us = used > 0 ? (uint64_t) used : 1;
     json_decref (params);
     if (rc == 0 && out.result && json_is_object (out.result)) {
         //  Sorted and compact, so equal results are equal bytes on every
@@ -300,7 +319,7 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
 #else
     struct rlimit rl = { (rlim_t) cfg.mem_mb * 1024 * 1024, (rlim_t) cfg.mem_mb * 1024 * 1024 };
     if (setrlimit (RLIMIT_AS, &rl) != 0)
-        log_warn ("worker: cannot limit memory reason=\"%s\"", strerror (errno));
+        p2c_log (P2C_LOG_WARN, "worker", "cannot limit memory reason=\"%s\"", strerror (errno));
 #endif
     //  The sanitizers' own machinery (LeakSanitizer's exit check forks,
     //  ptraces and reads /proc) cannot live under the filter: the ASan
@@ -308,14 +327,15 @@ agt_worker_main (int argc, char **argv, agt_kernel_lookup_fn *lookup)
     agt_sandbox_t opts = { cfg.sandbox && !AGT_ASAN, cfg.user };
     char why [256] = "";
     if (agt_sandbox_enter (&opts, why, sizeof why) != 0) {
-        log_warn ("worker: cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
+        p2c_log (P2C_LOG_WARN, "worker",
+                 "cannot enter the sandbox, no kernel runs reason=\"%s\"", why);
         p2c_cfg_free (agt_config_worker.table, &cfg);
         return 1;
     }
     rc = agt_worker_serve (cfg.fd, lookup);
     p2c_cfg_free (agt_config_worker.table, &cfg);
     if (rc != 0)
-        log_warn ("worker: broken request from the agent, exiting");
+        p2c_log (P2C_LOG_WARN, "worker", "broken request from the agent, exiting");
     return rc == 0 ? 0 : 1;
 }
 
@@ -358,12 +378,12 @@ s_spawn (agt_worker_t *self)
 {
     int sv [2];
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        log_warn ("agent: cannot make a worker socket reason=\"%s\"", strerror (errno));
+        log_warn ("cannot make a worker socket reason=\"%s\"", strerror (errno));
         return -1;
     }
     pid_t pid = fork ();
     if (pid < 0) {
-        log_warn ("agent: cannot fork a worker reason=\"%s\"", strerror (errno));
+        log_warn ("cannot fork a worker reason=\"%s\"", strerror (errno));
         close (sv [0]);
         close (sv [1]);
         return -1;
@@ -383,7 +403,7 @@ s_spawn (agt_worker_t *self)
     self->pid = pid;
     self->fd = sv [0];
     self->serial++;
-    log_debug ("agent: worker started pid=%d", (int) pid);
+    log_debug ("worker started pid=%d", (int) pid);
     return 0;
 }
 
@@ -441,7 +461,7 @@ s_kill (agt_worker_t *self, bool wait_a_little, char *how, size_t how_size)
         else
             snprintf (how, how_size, "unknown");
     }
-    log_debug ("agent: worker ended pid=%d", (int) self->pid);
+    log_debug ("worker ended pid=%d", (int) self->pid);
     self->pid = -1;
 }
 
@@ -457,10 +477,10 @@ agt_worker_new (const char *exe, char *const argv [])
     while (argv [n])
         n++;
     self->exe = strdup (exe);
-    self->argv = calloc (n + 1, sizeof (char *));
+    self->argv = p2c_calloc (n + 1, sizeof (char *));
     bool ok = self->exe && self->argv;
     for (size_t i = 0; ok && i < n; i++)
-        ok = (self->argv [i] = strdup (argv [i])) != NULL;
+        ok = (self->argv [i] = p2c_strdup (argv [i])) != NULL;
     if (!ok || s_spawn (self) != 0) {
         agt_worker_destroy (&self);
         return NULL;
@@ -626,7 +646,7 @@ agt_worker_start (agt_worker_t *self, const char *task_id, const uint8_t *reques
         //  Nothing written and the socket is broken: the worker died while
         //  idle (killed from outside). That is no failure of this task:
         //  replace it and hand the task to the fresh one.
-        log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+        log_warn ("worker died while idle pid=%d", (int) self->pid);
         char *id = self->task_id;
         self->task_id = NULL;
         s_kill (self, false, NULL, 0);
@@ -693,13 +713,13 @@ agt_worker_pump (agt_worker_t *self, char *why, size_t why_size)
         uint8_t byte;
         ssize_t n = recv (self->fd, &byte, 1, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+            log_warn ("worker died while idle pid=%d", (int) self->pid);
             s_kill (self, true, NULL, 0);
             s_spawn (self);
         }
         else
         if (n > 0) {
-            log_warn ("agent: worker spoke while idle pid=%d, replaced", (int) self->pid);
+            log_warn ("worker spoke while idle pid=%d, replaced", (int) self->pid);
             s_kill (self, false, NULL, 0);
             s_spawn (self);
         }
@@ -773,7 +793,7 @@ agt_worker_run (agt_worker_t *self, const P2c2r__Assign *assign, int64_t timeout
     //  failed this task: replace it before handing the task over
     int status;
     if (self->pid > 0 && waitpid (self->pid, &status, WNOHANG) == self->pid) {
-        log_warn ("agent: worker died while idle pid=%d", (int) self->pid);
+        log_warn ("worker died while idle pid=%d", (int) self->pid);
         self->pid = -1;
         s_kill (self, false, NULL, 0);
     }

@@ -1,8 +1,10 @@
 /*  The broker's allow-list and ZAP handler (see brk_auth.h). */
 #include "brk_auth.h"
 #include "p2c_auth.h"
+#include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <sys/stat.h>
@@ -40,16 +42,16 @@ s_add (void *arg, const char *name, const char *service, const char *public_txt,
     }
     unsigned role = p2c_auth_role (service);
     if (!role) {
-        log_warn ("broker: key skipped name=%s service=%s (not a service)", name, service);
+        log_warn ("key skipped name=%s service=%s (not a service)", name, service);
         return;
     }
     brk_key_t *key = (brk_key_t *) zmalloc (sizeof (brk_key_t));
-    key->name = strdup (name);
-    key->service = strdup (service);
+    key->name = p2c_strdup (name);
+    key->service = p2c_strdup (service);
     key->role = role;
-    key->stamp = zsys_sprintf ("%s:%s", service, name);
+    key->stamp = p2c_sprintf ("%s:%s", service, name);
     key->stamp_len = strlen (key->stamp);
-    key->public_txt = strdup (public_txt);
+    key->public_txt = p2c_strdup (public_txt);
     zhashx_update (self->keys, public_txt, key);
 }
 
@@ -57,7 +59,7 @@ static struct timespec
 s_mtime (const char *dir, const char *sub)
 {
     struct timespec t = { 0, 0 };
-    char *path = zsys_sprintf ("%s/%s", dir, sub);
+    char *path = p2c_sprintf ("%s/%s", dir, sub);
     struct stat st;
     if (stat (path, &st) == 0)
         t = st.st_mtim;
@@ -82,23 +84,23 @@ s_load (brk_auth_t *self)
 brk_auth_t *
 brk_auth_new (const char *dir)
 {
-    char *allow = zsys_sprintf ("%s/allow", dir);
+    char *allow = p2c_sprintf ("%s/allow", dir);
     struct stat st;
     bool ok = stat (allow, &st) == 0 && S_ISDIR (st.st_mode);
     zstr_free (&allow);
     if (!ok) {
-        log_warn ("broker: no allow-list dir=%s/allow (p2c2r-ctl keys init)", dir);
+        log_warn ("no allow-list dir=%s/allow (p2c2r-ctl keys init)", dir);
         return NULL;
     }
     brk_auth_t *self = (brk_auth_t *) zmalloc (sizeof (brk_auth_t));
-    self->dir = strdup (dir);
+    self->dir = p2c_strdup (dir);
     self->keys = zhashx_new ();
     zhashx_set_destructor (self->keys, (zhashx_destructor_fn *) s_key_destroy);
     self->revoked = zhashx_new ();
     zhashx_set_duplicator (self->revoked, (zhashx_duplicator_fn *) strdup);
     zhashx_set_destructor (self->revoked, (zhashx_destructor_fn *) zstr_free);
     s_load (self);
-    log_info ("broker: allow-list keys=%zu revoked=%zu", zhashx_size (self->keys),
+    log_info ("allow-list keys=%zu revoked=%zu", zhashx_size (self->keys),
               zhashx_size (self->revoked));
     return self;
 }
@@ -129,7 +131,7 @@ brk_auth_reload (brk_auth_t *self)
         && s_same (s_mtime (self->dir, "revoked"), self->revoked_mtime))
         return false;
     s_load (self);
-    log_info ("broker: allow-list reread keys=%zu revoked=%zu", zhashx_size (self->keys),
+    log_info ("allow-list reread keys=%zu revoked=%zu", zhashx_size (self->keys),
               zhashx_size (self->revoked));
     return true;
 }
@@ -189,14 +191,14 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
             status = "200";
             text = "OK";
             snprintf (user, sizeof user, "%s", pub);
-            log_debug ("broker: handshake ok key=%s service=%s address=%s", key->name,
+            log_debug ("handshake ok key=%s service=%s address=%s", key->name,
                        key->service, address ? address : "");
         }
         else {
             self->refused++;
             const char *name = brk_auth_name (self, pub);
             if (self->refused <= 20 || self->refused % 100 == 0)
-                log_warn ("broker: refused handshake key=%s public=%s reason=%s address=%s"
+                log_warn ("refused handshake key=%s public=%s reason=%s address=%s"
                           " refused=%llu", name, pub,
                           strcmp (name, "unknown") ? "revoked" : "not-listed",
                           address ? address : "", (unsigned long long) self->refused);
@@ -205,7 +207,7 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
     else {
         self->refused++;
         if (self->refused <= 20 || self->refused % 100 == 0)
-            log_warn ("broker: refused handshake key=none mechanism=%s address=%s refused=%llu",
+            log_warn ("refused handshake key=none mechanism=%s address=%s refused=%llu",
                       mechanism ? mechanism : "?", address ? address : "",
                       (unsigned long long) self->refused);
     }
@@ -226,17 +228,29 @@ s_zap_one (brk_auth_t *self, zmsg_t *req, zsock_t *zap)
     zstr_free (&mechanism);
 }
 
+typedef struct {
+    brk_auth_t *self;
+    zsock_t *zap;
+} s_zap_ctx_t;
+
+//  One request off the ZAP socket, answered at once (a REP socket takes
+//  its next request only after the answer)
+static void
+s_on_zap (void *arg, zmq_msg_t *parts, size_t nparts)
+{
+    s_zap_ctx_t *ctx = (s_zap_ctx_t *) arg;
+    zmsg_t *req = zmsg_new ();
+    for (size_t i = 0; i < nparts && i < P2C_DRAIN_PARTS; i++)
+        zmsg_addmem (req, zmq_msg_data (&parts [i]), zmq_msg_size (&parts [i]));
+    s_zap_one (ctx->self, req, ctx->zap);
+    zmsg_destroy (&req);
+}
+
 void
 brk_auth_zap_drain (brk_auth_t *self, zsock_t *zap)
 {
-    //  Edge-triggered ZMQ_FD: receive until it would block
-    while (zsock_events (zap) & ZMQ_POLLIN) {
-        zmsg_t *req = zmsg_recv (zap);     //  the socket's rcvtimeo is 0
-        if (!req)
-            break;
-        s_zap_one (self, req, zap);
-        zmsg_destroy (&req);
-    }
+    s_zap_ctx_t ctx = { self, zap };
+    p2c_drain (zsock_resolve (zap), SIZE_MAX, s_on_zap, &ctx);
 }
 
 void
@@ -245,7 +259,7 @@ brk_auth_test (bool verbose)
     (void) verbose;
     char dir [] = "/tmp/brk-auth-test.XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
-    char *keys = zsys_sprintf ("%s/keys", dir);
+    char *keys = p2c_sprintf ("%s/keys", dir);
     P2C_CHECK (brk_auth_new (keys) == NULL);
     P2C_CHECK (p2c_keys_init (keys) == 0);
     P2C_CHECK (p2c_keys_add (keys, "gw-2", "gateway", NULL) == 0);
@@ -266,7 +280,7 @@ brk_auth_test (bool verbose)
     zcert_destroy (&gw2);
     brk_auth_destroy (&auth);
     brk_auth_destroy (&auth);
-    char *cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    char *cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&keys);

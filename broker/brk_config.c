@@ -25,33 +25,8 @@ static const p2c_cfg_t s_table [] = {
 
 static const p2c_cfg_spec_t s_spec = { "p2c2r-broker", "[options]", s_table, NULL };
 
-void
-brk_config_defaults (brk_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
-}
-
-int
-brk_config_load (brk_config_t *self, int argc, char **argv, bool *verbose_p)
-{
-    memset (self, 0, sizeof *self);
-    int rc = p2c_cfg_parse (&s_spec, self, &argc, argv, verbose_p);
-    if (rc != 0)
-        return rc;
-    if (argc > 1) {
-        fprintf (stderr, "p2c2r-broker: unexpected argument '%s' (see --help)\n", argv [1]);
-        brk_config_free (self);
-        return -1;
-    }
-    return 0;
-}
-
-void
-brk_config_free (brk_config_t *self)
-{
-    p2c_cfg_free (s_table, self);
-}
+//  brk_config_defaults, brk_config_load, brk_config_free
+P2C_CFG_FUNCTIONS (brk_config, brk_config_t, &s_spec)
 
 void
 brk_config_test (bool verbose)

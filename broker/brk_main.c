@@ -5,6 +5,7 @@
 #include "brk_config.h"
 #include "brk_server.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_time.h"
 
@@ -36,7 +37,7 @@ s_probe (const char *endpoint, const char *services, int64_t timeout_ms)
         }
         p2c_node_cron (node);
         ok = p2c_node_broker_alive (node);
-        char *list = strdup (services);
+        char *list = p2c_strdup (services);
         for (char *save = NULL, *s = strtok_r (list, ",", &save); ok && s;
              s = strtok_r (NULL, ",", &save))
             ok = !strcmp (s, "broker") || p2c_node_service_count (node, s) > 0;
@@ -74,7 +75,7 @@ main (int argc, char **argv)
     brk_server_args_t args = { cfg.bind, cfg.curve, cfg.keys, false };
     zactor_t *broker = zactor_new (brk_server_actor, &args);
     if (!broker || args.failed)
-        fatal ("broker: cannot start endpoint=%s", cfg.bind);
+        fatal ("cannot start endpoint=%s", cfg.bind);
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM
     while (!zsys_interrupted) {
         char *msg = zstr_recv (broker);
@@ -83,7 +84,7 @@ main (int argc, char **argv)
         zstr_free (&msg);
     }
     zactor_destroy (&broker);
-    log_info ("broker: stopped");
+    log_info ("stopped");
     brk_config_free (&cfg);
     return 0;
 }

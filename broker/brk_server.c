@@ -2,8 +2,10 @@
 #include "brk_server.h"
 #include "brk_auth.h"
 #include "brk_table.h"
+#include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -133,7 +135,7 @@ static void
 s_on_lost (void *arg, const char *node_id, const char *service)
 {
     s_server_t *self = (s_server_t *) arg;
-    log_info ("broker: node lost id=%s service=%s", node_id, service);
+    log_info ("node lost id=%s service=%s", node_id, service);
     s_event_ctx_t ctx = { self, node_id, service, false };
     brk_table_each (self->table, s_event_to, &ctx);
     if (self->node_keys)
@@ -157,7 +159,7 @@ s_cut_revoked (s_server_t *self)
         const char *pub = (const char *) zhashx_lookup (self->node_keys, id);
         const char *service = brk_table_service (self->table, id);
         char *svc = service ? strdup (service) : NULL;
-        log_warn ("broker: key revoked, node cut off id=%s key=%s", id,
+        log_warn ("key revoked, node cut off id=%s key=%s", id,
                   brk_auth_name (self->auth, pub));
         if (svc && brk_table_remove (self->table, id)) {
             s_event_ctx_t ctx = { self, id, svc, false };
@@ -179,7 +181,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
         || !msg->node_hello->service || !*msg->node_hello->service
         || strlen (msg->node_hello->service) > 64) {
         self->dropped++;
-        log_debug ("broker: bad control message from=%s", sender);
+        log_debug ("bad control message from=%s", sender);
         p2c_msg_internal_free (&msg);
         return;
     }
@@ -187,7 +189,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     if (key && strcmp (key->service, service) != 0) {
         self->refused_hellos++;
         if (s_log_refusal (self->refused_hellos))
-            log_warn ("broker: refused hello id=%s service=%s key=%s bound=%s refused=%llu",
+            log_warn ("refused hello id=%s service=%s key=%s bound=%s refused=%llu",
                       sender, service, key->name, key->service,
                       (unsigned long long) self->refused_hellos);
         p2c_msg_internal_free (&msg);
@@ -196,7 +198,7 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     if (key)
         zhashx_update (self->node_keys, sender, key->public_txt);
     if (brk_table_hello (self->table, sender, service, p2c_now_ms ())) {
-        log_info ("broker: node joined id=%s service=%s", sender, service);
+        log_info ("node joined id=%s service=%s", sender, service);
         //  Tell it our epoch now rather than at the next beat, and before
         //  the nodes already here: a node that sees a new epoch forgets
         //  every node it knew (the broker restarted), so a beat after
@@ -209,114 +211,88 @@ s_handle_control (s_server_t *self, const char *sender, const brk_key_t *key,
     p2c_msg_internal_free (&msg);
 }
 
-//  Drains the ROUTER: every message is [sender][dest][body]. Receives
-//  without waiting until EAGAIN, so one wakeup serves every message that
+//  One message of the ROUTER: [sender][dest NUL body]
+static void
+s_on_router (void *arg, zmq_msg_t *frames, size_t n)
+{
+    s_server_t *self = (s_server_t *) arg;
+    void *handle = zsock_resolve (self->router);
+    if (n != 2) {
+        self->dropped++;
+        return;
+    }
+    char sender [256], dest [256];
+    size_t slen = zmq_msg_size (&frames [0]);
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&frames [1]);
+    size_t len = zmq_msg_size (&frames [1]);
+    const uint8_t *nul = (const uint8_t *) memchr (data, 0, len < sizeof dest ? len : sizeof dest);
+    //  A NUL in a node's id would let it write a stamp of its own into
+    //  the frame [sender NUL stamp NUL body]: such ids are refused
+    if (slen == 0 || slen >= sizeof sender || !nul
+        || memchr (zmq_msg_data (&frames [0]), 0, slen)) {
+        self->dropped++;
+        return;
+    }
+    memcpy (sender, zmq_msg_data (&frames [0]), slen);
+    sender [slen] = 0;
+    size_t dlen = (size_t) (nul - data);
+    memcpy (dest, data, dlen + 1);
+    const uint8_t *body = nul + 1;
+    size_t blen = len - dlen - 1;
+    //  Who sent it: with CURVE the key of its connection (the ZAP user
+    //  id, looked up now, so a key revoked since is refused at once);
+    //  without, the service the node announced
+    const brk_key_t *key = NULL;
+    const char *stamp = "";
+    size_t stamp_len = 0;
+    if (self->curve) {
+        const char *pub = zmq_msg_gets (&frames [1], "User-Id");
+        key = brk_auth_key (self->auth, pub);
+        if (!key) {
+            self->refused_messages++;
+            if (s_log_refusal (self->refused_messages))
+                log_warn ("refused message from=%s key=%s refused=%llu", sender,
+                          brk_auth_name (self->auth, pub),
+                          (unsigned long long) self->refused_messages);
+            return;
+        }
+        stamp = key->stamp;
+        stamp_len = key->stamp_len;
+    }
+    else {
+        const char *service = brk_table_service (self->table, sender);
+        if (service) {
+            stamp = service;
+            stamp_len = strlen (service);
+        }
+    }
+    if (dlen == 0)
+        s_handle_control (self, sender, key, body, blen);
+    else {
+        const char *target = brk_table_route (self->table, dest);
+        if (!target) {
+            self->dropped++;
+            log_debug ("no route dest=%s from=%s", dest, sender);
+        }
+        else
+        if (zmq_send (handle, target, strlen (target), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+            || s_send_frame (handle, sender, slen, stamp, stamp_len, body, blen) < 0) {
+            self->dropped++;
+            log_debug ("send failed dest=%s errno=%d", target, errno);
+        }
+        else
+            self->forwarded++;
+    }
+}
+
+//  Drains the ROUTER (p2c_drain), so one wakeup serves every message that
 //  came in meanwhile. Returns true when it stopped at its budget with
 //  messages still waiting (the loop then must not sleep), false when the
-//  socket is empty: its last, failed receive has processed the socket's
-//  pending commands, so ZMQ_FD will signal the next arrival.
+//  socket is empty: ZMQ_FD will signal the next arrival.
 static bool
 s_router_drain (s_server_t *self)
 {
-    void *handle = zsock_resolve (self->router);
-    for (int budget = 0; budget < 10000; budget++) {
-        zmq_msg_t frames [2];
-        int n = 0;
-        bool more = true;
-        while (more) {
-            zmq_msg_t part;
-            zmq_msg_init (&part);
-            if (zmq_msg_recv (&part, handle, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&part);
-                if (n == 0)
-                    return false;   //  drained
-                break;
-            }
-            more = zmq_msg_more (&part);
-            if (n < 2)
-                frames [n++] = part;
-            else {
-                zmq_msg_close (&part);
-                n = 3;              //  too many frames
-            }
-        }
-        if (n != 2) {
-            self->dropped++;
-            for (int i = 0; i < n && i < 2; i++)
-                zmq_msg_close (&frames [i]);
-            continue;
-        }
-        //  [sender][dest NUL body]
-        char sender [256], dest [256];
-        size_t slen = zmq_msg_size (&frames [0]);
-        const uint8_t *data = (const uint8_t *) zmq_msg_data (&frames [1]);
-        size_t len = zmq_msg_size (&frames [1]);
-        const uint8_t *nul = (const uint8_t *) memchr (data, 0, len < sizeof dest ? len : sizeof dest);
-        //  A NUL in a node's id would let it write a stamp of its own into
-        //  the frame [sender NUL stamp NUL body]: such ids are refused
-        if (slen == 0 || slen >= sizeof sender || !nul
-            || memchr (zmq_msg_data (&frames [0]), 0, slen)) {
-            self->dropped++;
-            for (int i = 0; i < 2; i++)
-                zmq_msg_close (&frames [i]);
-            continue;
-        }
-        memcpy (sender, zmq_msg_data (&frames [0]), slen);
-        sender [slen] = 0;
-        size_t dlen = (size_t) (nul - data);
-        memcpy (dest, data, dlen + 1);
-        const uint8_t *body = nul + 1;
-        size_t blen = len - dlen - 1;
-        //  Who sent it: with CURVE the key of its connection (the ZAP user
-        //  id, looked up now, so a key revoked since is refused at once);
-        //  without, the service the node announced
-        const brk_key_t *key = NULL;
-        const char *stamp = "";
-        size_t stamp_len = 0;
-        if (self->curve) {
-            const char *pub = zmq_msg_gets (&frames [1], "User-Id");
-            key = brk_auth_key (self->auth, pub);
-            if (!key) {
-                self->refused_messages++;
-                if (s_log_refusal (self->refused_messages))
-                    log_warn ("broker: refused message from=%s key=%s refused=%llu", sender,
-                              brk_auth_name (self->auth, pub),
-                              (unsigned long long) self->refused_messages);
-                for (int i = 0; i < 2; i++)
-                    zmq_msg_close (&frames [i]);
-                continue;
-            }
-            stamp = key->stamp;
-            stamp_len = key->stamp_len;
-        }
-        else {
-            const char *service = brk_table_service (self->table, sender);
-            if (service) {
-                stamp = service;
-                stamp_len = strlen (service);
-            }
-        }
-        if (dlen == 0)
-            s_handle_control (self, sender, key, body, blen);
-        else {
-            const char *target = brk_table_route (self->table, dest);
-            if (!target) {
-                self->dropped++;
-                log_debug ("broker: no route dest=%s from=%s", dest, sender);
-            }
-            else
-            if (zmq_send (handle, target, strlen (target), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-                || s_send_frame (handle, sender, slen, stamp, stamp_len, body, blen) < 0) {
-                self->dropped++;
-                log_debug ("broker: send failed dest=%s errno=%d", target, errno);
-            }
-            else
-                self->forwarded++;
-        }
-        for (int i = 0; i < 2; i++)
-            zmq_msg_close (&frames [i]);
-    }
-    return true;
+    return p2c_drain (zsock_resolve (self->router), 10000, s_on_router, self);
 }
 
 static void
@@ -336,43 +312,37 @@ s_refused_handshakes (s_server_t *self)
 //  ZAP refusals are logged by ZAP with the key's name; these are the ones
 //  it never sees (no CURVE at all, or the wrong broker key).
 static void
+s_on_monitor (void *arg, zmq_msg_t *parts, size_t nparts)
+{
+    s_server_t *self = (s_server_t *) arg;
+    if (nparts < 2 || zmq_msg_size (&parts [0]) != 6)
+        return;
+    zmq_msg_t *ev = &parts [0], *addr = &parts [1];
+    uint16_t id;
+    uint32_t value;
+    memcpy (&id, zmq_msg_data (ev), 2);
+    memcpy (&value, (uint8_t *) zmq_msg_data (ev) + 2, 4);
+    //  A protocol event's value names the error; a failure with no
+    //  detail (the peer hung up mid-handshake) carries an errno
+    bool protocol = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+    bool no_curve = protocol && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    self->refused_handshakes++;
+    if (s_log_refusal (self->refused_handshakes))
+        log_warn ("refused handshake key=%s reason=%s %s=0x%x"
+                  " endpoint=%.*s refused=%llu",
+                  no_curve ? "none" : "unknown",
+                  no_curve ? "no-curve"
+                  : !protocol ? "closed"
+                  : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? "crypto" : "protocol",
+                  protocol ? "error" : "errno", value,
+                  (int) zmq_msg_size (addr), (const char *) zmq_msg_data (addr),
+                  (unsigned long long) s_refused_handshakes (self));
+}
+
+static void
 s_monitor_drain (s_server_t *self)
 {
-    void *handle = zsock_resolve (self->monitor);
-    while (true) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init (&ev);
-        if (zmq_msg_recv (&ev, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&ev);
-            return;
-        }
-        zmq_msg_init (&addr);
-        if (zmq_msg_more (&ev))
-            zmq_msg_recv (&addr, handle, 0);
-        if (zmq_msg_size (&ev) == 6) {
-            uint16_t id;
-            uint32_t value;
-            memcpy (&id, zmq_msg_data (&ev), 2);
-            memcpy (&value, (uint8_t *) zmq_msg_data (&ev) + 2, 4);
-            //  A protocol event's value names the error; a failure with no
-            //  detail (the peer hung up mid-handshake) carries an errno
-            bool protocol = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
-            bool no_curve = protocol && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
-            self->refused_handshakes++;
-            if (s_log_refusal (self->refused_handshakes))
-                log_warn ("broker: refused handshake key=%s reason=%s %s=0x%x"
-                          " endpoint=%.*s refused=%llu",
-                          no_curve ? "none" : "unknown",
-                          no_curve ? "no-curve"
-                          : !protocol ? "closed"
-                          : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? "crypto" : "protocol",
-                          protocol ? "error" : "errno", value,
-                          (int) zmq_msg_size (&addr), (const char *) zmq_msg_data (&addr),
-                          (unsigned long long) s_refused_handshakes (self));
-        }
-        zmq_msg_close (&ev);
-        zmq_msg_close (&addr);
-    }
+    p2c_drain (zsock_resolve (self->monitor), SIZE_MAX, s_on_monitor, self);
 }
 
 //  The cron: beats, expiry of silent nodes, a status line now and then
@@ -389,7 +359,7 @@ s_cron (s_server_t *self)
                      + self->refused_messages;
     if (now - self->status_ms >= 10000
         && (self->forwarded != self->logged_forwarded || refused != self->logged_refused)) {
-        log_info ("broker: status nodes=%zu forwarded=%llu dropped=%llu wakeups=%llu"
+        log_info ("status nodes=%zu forwarded=%llu dropped=%llu wakeups=%llu"
                   " refused_handshakes=%llu refused_hellos=%llu refused_messages=%llu",
                   brk_table_size (self->table), (unsigned long long) self->forwarded,
                   (unsigned long long) self->dropped, (unsigned long long) self->wakeups,
@@ -468,7 +438,7 @@ s_run (s_server_t *self)
         int timeout = more ? 0 : (int) (cron_at > now ? cron_at - now : 0);
         items [0].revents = items [1].revents = items [2].revents = items [3].revents = 0;
         if (poll (items, 4, timeout) < 0 && errno != EINTR) {
-            log_warn ("broker: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             break;
         }
         self->wakeups++;
@@ -488,12 +458,12 @@ s_curve_setup (s_server_t *self, const char *keys)
         return -1;
     zcert_t *cert = p2c_keys_load (keys, "broker");
     if (!cert) {
-        log_warn ("broker: no key pair %s/broker.key_secret (p2c2r-ctl keys init)", keys);
+        log_warn ("no key pair %s/broker.key_secret (p2c2r-ctl keys init)", keys);
         return -1;
     }
     self->zap = zsock_new (ZMQ_REP);
     if (!self->zap || zsock_bind (self->zap, "inproc://zeromq.zap.01") != 0) {
-        log_warn ("broker: cannot bind the ZAP handler");
+        log_warn ("cannot bind the ZAP handler");
         zcert_destroy (&cert);
         return -1;
     }
@@ -502,7 +472,7 @@ s_curve_setup (s_server_t *self, const char *keys)
     zcert_destroy (&cert);
     zsock_set_curve_server (self->router, 1);
     zsock_set_zap_domain (self->router, "p2c2r");
-    char *endpoint = zsys_sprintf ("inproc://p2c2r-broker-monitor-%p", (void *) self);
+    char *endpoint = p2c_sprintf ("inproc://p2c2r-broker-monitor-%p", (void *) self);
     if (zmq_socket_monitor (zsock_resolve (self->router), endpoint,
                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
@@ -551,7 +521,7 @@ brk_server_actor (zsock_t *pipe, void *arg)
     }
     self.port = zsock_bind (self.router, "%s", args->endpoint);
     if (self.port < 0) {
-        log_warn ("broker: cannot bind endpoint=%s", args->endpoint);
+        log_warn ("cannot bind endpoint=%s", args->endpoint);
         s_server_free (&self);
         args->failed = true;
         zsock_signal (pipe, 1);
@@ -563,9 +533,9 @@ brk_server_actor (zsock_t *pipe, void *arg)
     if (self.epoch == 0)
         self.epoch = 1;
     if (self.curve)
-        log_info ("broker: listening endpoint=%s curve=on keys=%s", args->endpoint, args->keys);
+        log_info ("listening endpoint=%s curve=on keys=%s", args->endpoint, args->keys);
     else
-        log_warn ("broker: listening endpoint=%s curve=off: any process that reaches it may"
+        log_warn ("listening endpoint=%s curve=off: any process that reaches it may"
                   " join", args->endpoint);
     zsock_signal (pipe, 0);
 
@@ -723,7 +693,7 @@ brk_server_test (bool verbose)
     msg.auth_request = &req;
     size_t len = 0;
     uint8_t *buf = p2c_msg_pack_internal (&msg, 0, &len);
-    uint8_t *forged = (uint8_t *) malloc (len + 7);
+    uint8_t *forged = (uint8_t *) p2c_malloc (len + 7);
     memcpy (forged, "ledger", 7);
     memcpy (forged + 7, buf, len);
     zmq_send (zsock_resolve (forger), forged, len + 7, 0);
@@ -830,8 +800,8 @@ brk_server_curve_test (bool verbose)
     (void) verbose;
     char dir [] = "/tmp/brk-curve-test.XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
-    char *keys = zsys_sprintf ("%s/keys", dir);
-    char *other = zsys_sprintf ("%s/other", dir);
+    char *keys = p2c_sprintf ("%s/keys", dir);
+    char *other = p2c_sprintf ("%s/other", dir);
     //  Without keys the broker does not start
     brk_server_args_t args = { "tcp://127.0.0.1:*", true, keys, false };
     zactor_t *broker = zactor_new (brk_server_actor, &args);
@@ -842,10 +812,10 @@ brk_server_curve_test (bool verbose)
     P2C_CHECK (p2c_keys_add (keys, "gw-evil", "gateway", NULL) == 0);
     P2C_CHECK (p2c_keys_add (keys, "gw-2", "gateway", NULL) == 0);
     P2C_CHECK (p2c_keys_init (other) == 0);       //  keys nobody listed
-    char *wrong_broker = zsys_sprintf ("%s/wrong", dir);
+    char *wrong_broker = p2c_sprintf ("%s/wrong", dir);
     P2C_CHECK (p2c_keys_init (wrong_broker) == 0);
     //  ... talking to the right broker
-    char *cmd = zsys_sprintf ("cp '%s/broker.key' '%s/broker.key'", keys, other);
+    char *cmd = p2c_sprintf ("cp '%s/broker.key' '%s/broker.key'", keys, other);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     args.failed = false;
@@ -853,7 +823,7 @@ brk_server_curve_test (bool verbose)
     P2C_CHECK (broker && !args.failed);
     zstr_send (broker, "PORT");
     char *port = zstr_recv (broker);
-    char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%s", port ? port : "1");
+    char *endpoint = p2c_sprintf ("tcp://127.0.0.1:%s", port ? port : "1");
     zstr_free (&port);
 
     enum { LED, GW, POSER, NOKEY, STRANGER, WRONG, GW2, COUNT };
@@ -961,7 +931,7 @@ brk_server_curve_test (bool verbose)
     zactor_destroy (&broker);
     zstr_free (&endpoint);
     zstr_free (&wrong_broker);
-    cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&keys);

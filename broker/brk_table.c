@@ -1,5 +1,6 @@
 /*  Broker routing table (see brk_table.h). */
 #include "brk_table.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 typedef struct {
@@ -91,8 +92,8 @@ brk_table_hello (brk_table_t *self, const char *node_id, const char *service, in
         return false;
     }
     node = (s_node_t *) zmalloc (sizeof (s_node_t));
-    node->id = strdup (node_id);
-    node->service = strdup (service);
+    node->id = p2c_strdup (node_id);
+    node->service = p2c_strdup (service);
     node->seen_ms = now_ms;
     node->order = ++self->joins;
     zhashx_insert (self->nodes, node_id, node);

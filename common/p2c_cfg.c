@@ -1,6 +1,7 @@
 /*  Table-driven configuration: defaults, file, environment, flags, each
     written into the field an entry names (see p2c_cfg.h). */
 #include "p2c_cfg.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -104,11 +105,7 @@ s_set_str (const p2c_cfg_t *e, void *settings, const char *value, const char *so
         }
     }
     else
-        copy = strdup (value);
-    if (!copy) {
-        fprintf (stderr, "%s: out of memory for --%s\n", source, e->name);
-        return -1;
-    }
+        copy = p2c_strdup (value);
     char **field = (char **) s_field (e, settings);
     free (*field);
     *field = copy;
@@ -436,6 +433,32 @@ p2c_cfg_parse (const p2c_cfg_spec_t *spec, void *settings, int *argc_p, char **a
     return rc;
 }
 
+void
+p2c_cfg_init (const p2c_cfg_spec_t *spec, void *settings, size_t size)
+{
+    assert (spec);
+    assert (settings);
+    memset (settings, 0, size);
+    p2c_cfg_defaults (spec->table, settings);
+    int rc = spec->check ? spec->check (settings) : 0;
+    assert (rc == 0);
+    (void) rc;
+}
+
+int
+p2c_cfg_load (const p2c_cfg_spec_t *spec, void *settings, size_t size, int *argc_p,
+              char **argv, bool *verbose_p)
+{
+    memset (settings, 0, size);
+    int rc = p2c_cfg_parse (spec, settings, argc_p, argv, verbose_p);
+    if (rc == 0 && *argc_p > 1) {
+        fprintf (stderr, "%s: unexpected argument '%s' (see --help)\n", spec->prog, argv [1]);
+        p2c_cfg_free (spec->table, settings);
+        rc = -1;
+    }
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Self-test
 
@@ -601,4 +624,27 @@ p2c_cfg_test (bool verbose)
     unsetenv ("P2C2R_LISTEN");
     p2c_cfg_free (s_test_table, &st);
     P2C_CHECK (st.listen == NULL);
+
+    //  A process's defaults: the struct zeroed, the table's values, the
+    //  check run; its load refuses what no flag takes
+    memset (&st, 0xff, sizeof st);
+    st.listen = NULL;
+    st.key = NULL;
+    p2c_cfg_init (&s_test_spec, &st, sizeof st);
+    P2C_CHECK (st.listen && !strcmp (st.listen, "127.0.0.1:8765") && st.slots == 4);
+    P2C_CHECK (st.checks == 1);
+    p2c_cfg_free (s_test_table, &st);
+    const char *a7 [] = { "prog", "--slots", "8", "pos", NULL };
+    for (argc = 0; a7 [argc]; argc++)
+        argv [argc] = (char *) a7 [argc];
+    argv [argc] = NULL;
+    P2C_CHECK (p2c_cfg_load (&s_test_spec, &st, sizeof st, &argc, argv, NULL) == -1);
+    P2C_CHECK (st.listen == NULL && st.key == NULL);
+    const char *a8 [] = { "prog", "--slots", "8", NULL };
+    for (argc = 0; a8 [argc]; argc++)
+        argv [argc] = (char *) a8 [argc];
+    argv [argc] = NULL;
+    P2C_CHECK (p2c_cfg_load (&s_test_spec, &st, sizeof st, &argc, argv, NULL) == 0);
+    P2C_CHECK (st.slots == 8 && argc == 1);
+    p2c_cfg_free (s_test_table, &st);
 }

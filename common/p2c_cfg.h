@@ -81,8 +81,33 @@ void p2c_cfg_defaults (const p2c_cfg_t *table, void *settings);
 int p2c_cfg_parse (const p2c_cfg_spec_t *spec, void *settings, int *argc_p, char **argv,
                    bool *verbose_p);
 
+//  What every process's X_config_defaults does: zeroes the settings struct
+//  of `size` bytes, sets every default and runs spec->check, which the
+//  defaults must pass (a table that breaks its own check is a mistake)
+void p2c_cfg_init (const p2c_cfg_spec_t *spec, void *settings, size_t size);
+
+//  What every process's X_config_load does: zeroes the struct, then
+//  p2c_cfg_parse; positional arguments left over are refused (-1, printed,
+//  freed): a process that takes operands (ctl) calls p2c_cfg_parse itself.
+//  Same returns as p2c_cfg_parse.
+int p2c_cfg_load (const p2c_cfg_spec_t *spec, void *settings, size_t size, int *argc_p,
+                  char **argv, bool *verbose_p);
+
 //  Frees the strings the table's fields hold and NULLs them.
 void p2c_cfg_free (const p2c_cfg_t *table, void *settings);
+
+//  The functions every process's settings offer, written once: for a
+//  PREFIX of T with its spec, PREFIX_defaults (T *self) (p2c_cfg_init),
+//  PREFIX_free (T *self) (p2c_cfg_free), and with P2C_CFG_FUNCTIONS also
+//  PREFIX_load (T *self, int argc, char **argv, bool *verbose_p)
+//  (p2c_cfg_load; a process whose load does more writes its own)
+#define P2C_CFG_FUNCTIONS_BUT_LOAD(prefix, T, spec) \
+    void prefix##_defaults (T *self) { p2c_cfg_init (spec, self, sizeof *self); } \
+    void prefix##_free (T *self) { p2c_cfg_free ((spec)->table, self); }
+#define P2C_CFG_FUNCTIONS(prefix, T, spec) \
+    P2C_CFG_FUNCTIONS_BUT_LOAD (prefix, T, spec) \
+    int prefix##_load (T *self, int argc, char **argv, bool *verbose_p) \
+    { return p2c_cfg_load (spec, self, sizeof *self, &argc, argv, verbose_p); }
 
 //  Self-test
 void p2c_cfg_test (bool verbose);

@@ -4,6 +4,7 @@
     rename, so the broker never reads a half-written certificate. */
 #include "p2c_keys.h"
 #include "p2c_auth.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <dirent.h>
@@ -47,8 +48,8 @@ s_exists (const char *path)
 static int
 s_save_public (zcert_t *cert, const char *dir, const char *sub, const char *name)
 {
-    char *tmp = zsys_sprintf ("%s/%s/.%s.tmp", dir, sub, name);
-    char *path = zsys_sprintf ("%s/%s/%s.key", dir, sub, name);
+    char *tmp = p2c_sprintf ("%s/%s/.%s.tmp", dir, sub, name);
+    char *path = p2c_sprintf ("%s/%s/%s.key", dir, sub, name);
     int rc = zcert_save_public (cert, tmp);
     if (rc == 0)
         rc = chmod (tmp, 0644);
@@ -72,7 +73,7 @@ s_make_pair (const char *dir, const char *name, const char *service)
         return NULL;
     zcert_set_meta (cert, "name", "%s", name);
     zcert_set_meta (cert, "service", "%s", service);
-    char *path = zsys_sprintf ("%s/%s.key", dir, name);
+    char *path = p2c_sprintf ("%s/%s.key", dir, name);
     mode_t old = umask (077);
     int rc = zcert_save (cert, path);
     umask (old);
@@ -89,8 +90,8 @@ s_make_pair (const char *dir, const char *name, const char *service)
 static bool
 s_listed (const char *dir, const char *name)
 {
-    char *a = zsys_sprintf ("%s/allow/%s.key", dir, name);
-    char *r = zsys_sprintf ("%s/revoked/%s.key", dir, name);
+    char *a = p2c_sprintf ("%s/allow/%s.key", dir, name);
+    char *r = p2c_sprintf ("%s/revoked/%s.key", dir, name);
     bool found = s_exists (a) || s_exists (r);
     zstr_free (&a);
     zstr_free (&r);
@@ -116,7 +117,7 @@ p2c_keys_add (const char *dir, const char *name, const char *service, const char
     }
     if (s_mkdir (dir) != 0)
         return -1;
-    char *allow = zsys_sprintf ("%s/allow", dir), *revoked = zsys_sprintf ("%s/revoked", dir);
+    char *allow = p2c_sprintf ("%s/allow", dir), *revoked = p2c_sprintf ("%s/revoked", dir);
     int rc = s_mkdir (allow) || s_mkdir (revoked) ? -1 : 0;
     zstr_free (&allow);
     zstr_free (&revoked);
@@ -156,8 +157,8 @@ p2c_keys_revoke (const char *dir, const char *name)
         fprintf (stderr, "keys: no such key name '%s'\n", name ? name : "");
         return -1;
     }
-    char *from = zsys_sprintf ("%s/allow/%s.key", dir, name);
-    char *to = zsys_sprintf ("%s/revoked/%s.key", dir, name);
+    char *from = p2c_sprintf ("%s/allow/%s.key", dir, name);
+    char *to = p2c_sprintf ("%s/revoked/%s.key", dir, name);
     int rc = rename (from, to);
     if (rc != 0)
         fprintf (stderr, "keys: %s is not on the allow-list (%s)\n", name, strerror (errno));
@@ -169,13 +170,13 @@ p2c_keys_revoke (const char *dir, const char *name)
 int
 p2c_keys_init (const char *dir)
 {
-    char *allow = zsys_sprintf ("%s/allow", dir), *revoked = zsys_sprintf ("%s/revoked", dir);
+    char *allow = p2c_sprintf ("%s/allow", dir), *revoked = p2c_sprintf ("%s/revoked", dir);
     int rc = s_mkdir (dir) || s_mkdir (allow) || s_mkdir (revoked) ? -1 : 0;
     zstr_free (&allow);
     zstr_free (&revoked);
     if (rc != 0)
         return -1;
-    char *secret = zsys_sprintf ("%s/broker.key_secret", dir);
+    char *secret = p2c_sprintf ("%s/broker.key_secret", dir);
     if (!s_exists (secret)) {
         zcert_t *cert = s_make_pair (dir, "broker", "broker");
         if (!cert)
@@ -185,7 +186,7 @@ p2c_keys_init (const char *dir)
     zstr_free (&secret);
     const char *services [] = { "gateway", "scheduler", "ledger", "ctl" };
     for (size_t i = 0; rc == 0 && i < 4; i++) {
-        char *path = zsys_sprintf ("%s/%s.key_secret", dir, services [i]);
+        char *path = p2c_sprintf ("%s/%s.key_secret", dir, services [i]);
         if (!s_exists (path) && !s_listed (dir, services [i]))
             rc = p2c_keys_add (dir, services [i], services [i], NULL);
         zstr_free (&path);
@@ -196,8 +197,8 @@ p2c_keys_init (const char *dir)
 zcert_t *
 p2c_keys_load (const char *dir, const char *name)
 {
-    char *path = zsys_sprintf ("%s/%s.key", dir, name);
-    char *secret = zsys_sprintf ("%s/%s.key_secret", dir, name);
+    char *path = p2c_sprintf ("%s/%s.key", dir, name);
+    char *secret = p2c_sprintf ("%s/%s.key_secret", dir, name);
     zcert_t *cert = s_exists (secret) ? zcert_load (path) : NULL;
     if (!cert)
         fprintf (stderr, "keys: no key pair %s (make one: p2c2r-ctl keys init or keys add)\n",
@@ -208,9 +209,37 @@ p2c_keys_load (const char *dir, const char *name)
 }
 
 int
+p2c_keys_private (const char *dir, const char *name)
+{
+    char *secret = zsys_sprintf ("%s/%s.key_secret", dir, name);
+    struct stat st;
+    int rc = -1;
+    //  lstat: a link could point at a file whose mode says nothing of ours
+    if (lstat (secret, &st) != 0)
+        fprintf (stderr, "keys: no key pair %s (make one: p2c2r-ctl keys init or keys add)\n",
+                 secret);
+    else
+    if (!S_ISREG (st.st_mode))
+        fprintf (stderr, "keys: %s is not a regular file; refusing to use it\n", secret);
+    else
+    if (st.st_uid != geteuid ())
+        fprintf (stderr, "keys: %s belongs to uid %u, not to us (uid %u); refusing to use it\n",
+                 secret, (unsigned) st.st_uid, (unsigned) geteuid ());
+    else
+    if (st.st_mode & 077)
+        fprintf (stderr, "keys: %s is readable by others (mode %04o); refusing to use it:"
+                 " make it its owner's alone (chmod 600 %s)\n", secret,
+                 (unsigned) (st.st_mode & 07777), secret);
+    else
+        rc = 0;
+    zstr_free (&secret);
+    return rc;
+}
+
+int
 p2c_keys_public (const char *dir, const char *name, char *buf)
 {
-    char *path = zsys_sprintf ("%s/%s.key", dir, name);
+    char *path = p2c_sprintf ("%s/%s.key", dir, name);
     zconfig_t *root = zconfig_load (path);
     zstr_free (&path);
     const char *pub = root ? zconfig_get (root, "curve/public-key", NULL) : NULL;
@@ -224,7 +253,7 @@ p2c_keys_public (const char *dir, const char *name, char *buf)
 static void
 s_each_in (const char *dir, const char *sub, bool revoked, p2c_keys_fn *fn, void *arg)
 {
-    char *path = zsys_sprintf ("%s/%s", dir, sub);
+    char *path = p2c_sprintf ("%s/%s", dir, sub);
     DIR *d = opendir (path);
     struct dirent *e;
     while (d && (e = readdir (d))) {
@@ -238,7 +267,7 @@ s_each_in (const char *dir, const char *sub, bool revoked, p2c_keys_fn *fn, void
         name [len - 4] = 0;
         if (!p2c_keys_name_ok (name))
             continue;
-        char *file = zsys_sprintf ("%s/%s", path, e->d_name);
+        char *file = p2c_sprintf ("%s/%s", path, e->d_name);
         zcert_t *cert = zcert_load (file);
         const char *service = cert ? zcert_meta (cert, "service") : NULL;
         if (cert && service)
@@ -281,7 +310,7 @@ p2c_keys_test (bool verbose)
 
     char dir [] = "/tmp/p2c-keys-test.XXXXXX";
     P2C_CHECK (mkdtemp (dir) != NULL);
-    char *keys = zsys_sprintf ("%s/keys", dir);
+    char *keys = p2c_sprintf ("%s/keys", dir);
     //  init makes the broker's pair and one per service; twice keeps them
     P2C_CHECK (p2c_keys_init (keys) == 0);
     zcert_t *gw = p2c_keys_load (keys, "gateway");
@@ -293,9 +322,18 @@ p2c_keys_test (bool verbose)
     zcert_destroy (&again);
     //  The secret is its owner's alone, the directory too
     struct stat st;
-    char *secret = zsys_sprintf ("%s/ledger.key_secret", keys);
+    char *secret = p2c_sprintf ("%s/ledger.key_secret", keys);
     P2C_CHECK (stat (secret, &st) == 0 && (st.st_mode & 0777) == 0600);
     P2C_CHECK (stat (keys, &st) == 0 && (st.st_mode & 0777) == 0700);
+    //  An operator's key: its owner's alone, else refused
+    P2C_CHECK (p2c_keys_private (keys, "ledger") == 0);
+    P2C_CHECK (chmod (secret, 0640) == 0 && p2c_keys_private (keys, "ledger") == -1);
+    P2C_CHECK (chmod (secret, 0604) == 0 && p2c_keys_private (keys, "ledger") == -1);
+    P2C_CHECK (chmod (secret, 0400) == 0 && p2c_keys_private (keys, "ledger") == 0);
+    P2C_CHECK (p2c_keys_private (keys, "nobody") == -1);
+    char *link = zsys_sprintf ("%s/link.key_secret", keys);
+    P2C_CHECK (symlink (secret, link) == 0 && p2c_keys_private (keys, "link") == -1);
+    zstr_free (&link);
     zstr_free (&secret);
 
     //  add, refuse a second one of the same name, revoke, list
@@ -318,7 +356,7 @@ p2c_keys_test (bool verbose)
     P2C_CHECK (p2c_keys_add (keys, "gw-2", "gateway", NULL) == -1);
     P2C_CHECK (p2c_keys_load (keys, "nobody") == NULL);
 
-    char *cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    char *cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&keys);

@@ -40,6 +40,11 @@ int p2c_keys_revoke (const char *dir, const char *name);
 //  A node's pair (DIR/NAME.key_secret), NULL (printed) when missing.
 zcert_t *p2c_keys_load (const char *dir, const char *name);
 
+//  0 when the secret DIR/NAME.key_secret is a regular file of ours that
+//  no one else may read (no group or other bits: an operator's key, which
+//  p2c2r-ctl refuses to write with otherwise); else -1, the reason printed.
+int p2c_keys_private (const char *dir, const char *name);
+
 //  The public key (Z85) in the public certificate DIR/NAME.key alone (as
 //  zcert_load would prefer NAME.key_secret when it exists) into buf of 41
 //  bytes. 0, or -1 when missing or malformed.

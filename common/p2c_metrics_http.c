@@ -1,6 +1,8 @@
 /*  The metrics listener (see p2c_metrics_http.h). */
+#define P2C_LOG_COMPONENT "metrics"
 #include "p2c_metrics_http.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -75,7 +77,7 @@ p2c_metrics_http_new (const char *address, size_t max_conns, p2c_metrics_render_
     assert (address && render);
     struct addrinfo *ai = s_resolve (address);
     if (!ai) {
-        log_warn ("metrics: bad listen address '%.80s' (HOST:PORT)", address);
+        log_warn ("bad listen address '%.80s' (HOST:PORT)", address);
         return NULL;
     }
     int fd = socket (ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -83,7 +85,7 @@ p2c_metrics_http_new (const char *address, size_t max_conns, p2c_metrics_render_
     if (fd >= 0)
         setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (fd < 0 || bind (fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen (fd, 16) != 0) {
-        log_warn ("metrics: cannot listen on %.80s errno=%d", address, errno);
+        log_warn ("cannot listen on %.80s errno=%d", address, errno);
         if (fd >= 0)
             close (fd);
         freeaddrinfo (ai);
@@ -107,7 +109,7 @@ p2c_metrics_http_new (const char *address, size_t max_conns, p2c_metrics_render_
     self->conns = (s_conn_t *) zmalloc (self->max_conns * sizeof (s_conn_t));
     for (size_t i = 0; i < self->max_conns; i++)
         self->conns [i].fd = -1;
-    log_info ("metrics: listening on %s port=%d", address, port);
+    log_info ("listening on %s port=%d", address, port);
     return self;
 }
 
@@ -461,7 +463,7 @@ p2c_metrics_http_test (bool verbose)
     a = s_test_fetch (port, "POST /metrics HTTP/1.0\r\n\r\n", self, true);
     P2C_CHECK (a && !strncmp (a, "HTTP/1.1 405", 12));
     //  a request that never ends is cut at the limit
-    char *big = (char *) malloc (P2C_METRICS_HTTP_MAX_REQUEST + 100);
+    char *big = (char *) p2c_malloc (P2C_METRICS_HTTP_MAX_REQUEST + 100);
     memset (big, 'a', P2C_METRICS_HTTP_MAX_REQUEST + 99);
     big [P2C_METRICS_HTTP_MAX_REQUEST + 99] = 0;
     a = s_test_fetch (port, big, self, true);

@@ -1,9 +1,12 @@
 /*  Broker connection of a server process (see p2c_node.h). */
+#define P2C_LOG_COMPONENT "node"
 #include "p2c_node.h"
 #include <sys/random.h>
 #include "p2c_auth.h"
+#include "p2c_drain.h"
 #include "p2c_keys.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -12,6 +15,8 @@
 
 //  Longest stamp "role:keyname" (with its NUL) we take
 #define P2C_NODE_STAMP_MAX 96
+//  Longest sender id (with its NUL): the broker refuses longer ones
+#define P2C_NODE_SENDER_MAX 256
 
 struct _p2c_node_t {
     zsock_t *sock;              //  DEALER to the broker
@@ -25,6 +30,7 @@ struct _p2c_node_t {
     uint64_t dropped;           //  messages we could not queue or decode
     unsigned role;              //  our role bit (p2c_auth.h)
     uint64_t refused;           //  messages our role may not take from their sender
+    char stamp [P2C_NODE_STAMP_MAX];    //  the stamp of the message last returned
 };
 
 //  The process's identity (p2c_node_set_keys): its pair, the broker's
@@ -54,7 +60,7 @@ p2c_node_setup (bool curve, const char *dir, const char *name)
 {
     if (curve)
         return p2c_node_set_keys (dir, name);
-    log_warn ("node: curve=off, the bus is neither authenticated nor encrypted");
+    log_warn ("curve=off, the bus is neither authenticated nor encrypted");
     p2c_node_set_plain ();
     return 0;
 }
@@ -70,14 +76,14 @@ p2c_node_t *
 p2c_node_new (const char *endpoint, const char *service, const char *node_id)
 {
     if (s_keys_broken) {
-        log_warn ("node: no bus key, not connecting service=%s", service);
+        log_warn ("no bus key, not connecting service=%s", service);
         return NULL;
     }
     p2c_node_t *self = (p2c_node_t *) zmalloc (sizeof (p2c_node_t));
-    self->service = strdup (service);
+    self->service = p2c_strdup (service);
     self->role = p2c_auth_role (service);
     if (node_id && *node_id)
-        self->id = strdup (node_id);
+        self->id = p2c_strdup (node_id);
     else {
         char host [64] = "host";
         gethostname (host, sizeof host - 1);
@@ -89,7 +95,7 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         uint32_t r = 0;
         if (getrandom (&r, sizeof r, 0) != (ssize_t) sizeof r)
             r = (uint32_t) zclock_usecs () ^ (uint32_t) getpid ();
-        self->id = zsys_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
+        self->id = p2c_sprintf ("%s-%s-%d-%08x", service, host, (int) getpid (), r);
     }
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
@@ -108,7 +114,7 @@ p2c_node_new (const char *endpoint, const char *service, const char *node_id)
         zsock_set_curve_serverkey (self->sock, s_broker_key);
     }
     if (zsock_connect (self->sock, "%s", endpoint) != 0) {
-        log_warn ("node: cannot connect endpoint=%s", endpoint);
+        log_warn ("cannot connect endpoint=%s", endpoint);
         p2c_node_destroy (&self);
         return NULL;
     }
@@ -204,7 +210,7 @@ p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg)
     }
     if (rc != 0) {
         self->dropped++;
-        log_debug ("node: send failed dest=%s type=%s errno=%d", dest,
+        log_debug ("send failed dest=%s type=%s errno=%d", dest,
                    p2c_msg_internal_name (msg), errno);
     }
     return rc;
@@ -232,55 +238,35 @@ p2c_node_cron (p2c_node_t *self)
     if (self->broker_alive
         && now - self->broker_seen_ms > P2C_HEARTBEAT_MS * P2C_HEARTBEAT_LIVENESS) {
         self->broker_alive = false;
-        log_warn ("node: broker lost id=%s", self->id);
+        log_warn ("broker lost id=%s", self->id);
         //  What the broker told us may be stale; it tells us again when back
         zhashx_purge (self->nodes);
     }
 }
 
-//  Receives one message, the frame [sender NUL stamp NUL body], into
-//  sender, stamp and the frame itself (the body starts at *body_at);
-//  returns false when nothing is waiting. Messages of another shape are
-//  counted and skipped. Neither a node id (the broker refuses ids with a
-//  NUL) nor a stamp holds a NUL, so the first two NULs split the frame.
+//  Splits one message, the frame [sender NUL stamp NUL body], into sender
+//  and stamp (copied, NUL-terminated) and the body's offset; false for a
+//  message of another shape (the caller counts it). Neither a node id (the
+//  broker refuses ids with a NUL or of 256 bytes and more) nor a stamp
+//  holds a NUL, so the first two NULs split the frame.
 static bool
-s_recv_raw (p2c_node_t *self, char **sender_p, char *stamp, zmq_msg_t *frame, size_t *body_at)
+s_parse (zmq_msg_t *parts, size_t nparts, char *sender, char *stamp, size_t *body_at)
 {
-    void *handle = zsock_resolve (self->sock);
-    while (true) {
-        zmq_msg_init (frame);
-        if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (frame);
-            return false;
-        }
-        bool ok = !zmq_msg_more (frame);
-        while (zmq_msg_more (frame)) {
-            //  drain the parts of a malformed message
-            zmq_msg_close (frame);
-            zmq_msg_init (frame);
-            zmq_msg_recv (frame, handle, 0);
-        }
-        const char *data = (const char *) zmq_msg_data (frame);
-        size_t len = zmq_msg_size (frame);
-        const char *nul1 = ok ? (const char *) memchr (data, 0, len) : NULL;
-        const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
-                                : NULL;
-        size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
-        size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
-        if (!nul2 || tlen >= P2C_NODE_STAMP_MAX) {
-            zmq_msg_close (frame);
-            self->dropped++;
-            continue;
-        }
-        char *sender = (char *) malloc (slen + 1);
-        memcpy (sender, data, slen);
-        sender [slen] = 0;
-        memcpy (stamp, nul1 + 1, tlen);
-        stamp [tlen] = 0;
-        *body_at = (size_t) (nul2 + 1 - data);
-        *sender_p = sender;
-        return true;
-    }
+    if (nparts != 1)
+        return false;
+    const char *data = (const char *) zmq_msg_data (&parts [0]);
+    size_t len = zmq_msg_size (&parts [0]);
+    const char *nul1 = (const char *) memchr (data, 0, len);
+    const char *nul2 = nul1 ? (const char *) memchr (nul1 + 1, 0, len - (size_t) (nul1 + 1 - data))
+                            : NULL;
+    size_t slen = nul1 ? (size_t) (nul1 - data) : 0;
+    size_t tlen = nul2 ? (size_t) (nul2 - nul1 - 1) : 0;
+    if (!nul2 || slen >= P2C_NODE_SENDER_MAX || tlen >= P2C_NODE_STAMP_MAX)
+        return false;
+    memcpy (sender, data, slen + 1);
+    memcpy (stamp, nul1 + 1, tlen + 1);
+    *body_at = (size_t) (nul2 + 1 - data);
+    return true;
 }
 
 //  True when the stamped sender's role may send msg to us; else counted and
@@ -299,64 +285,112 @@ s_authorized (p2c_node_t *self, const char *sender, const char *stamp, P2c2r__In
         return true;
     self->refused++;
     if (self->refused <= 20 || self->refused % 1000 == 0) {
-        log_warn ("node: refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
+        log_warn ("refused type=%s from=%s stamp=%s key=%.*s refused=%llu",
                   p2c_msg_internal_name (msg), sender, stamp, (int) klen, key,
                   (unsigned long long) self->refused);
     }
     return false;
 }
 
+
+//  One message off the socket: decoded, authorized, and the broker's own
+//  (beats, node events) taken into our view. Returns what the caller gets,
+//  or NULL for what it does not (counted, or consumed here).
+static P2c2r__Internal *
+s_accept (p2c_node_t *self, zmq_msg_t *parts, size_t nparts, char *sender)
+{
+    char stamp [P2C_NODE_STAMP_MAX];
+    size_t at;
+    if (!s_parse (parts, nparts, sender, stamp, &at)) {
+        self->dropped++;
+        return NULL;
+    }
+    P2c2r__Internal *msg = p2c_msg_unpack_internal (
+        (const uint8_t *) zmq_msg_data (&parts [0]) + at, zmq_msg_size (&parts [0]) - at);
+    if (!msg) {
+        self->dropped++;
+        log_debug ("undecodable body from=%s", sender);
+        return NULL;
+    }
+    if (!s_authorized (self, sender, stamp, msg)) {
+        p2c_msg_internal_free (&msg);
+        return NULL;
+    }
+    if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_BROKER_BEAT) {
+        uint64_t epoch = msg->broker_beat->epoch;
+        self->broker_seen_ms = p2c_now_ms ();
+        if (!self->broker_alive || epoch != self->broker_epoch) {
+            if (self->broker_epoch && epoch != self->broker_epoch) {
+                log_info ("broker restarted id=%s", self->id);
+                zhashx_purge (self->nodes);
+            }
+            else
+                log_info ("broker reached id=%s", self->id);
+            self->broker_epoch = epoch;
+            self->broker_alive = true;
+            s_hello (self);
+        }
+        p2c_msg_internal_free (&msg);
+        return NULL;
+    }
+    if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT) {
+        P2c2r__NodeEvent *ev = msg->node_event;
+        if (ev->up)
+            zhashx_update (self->nodes, ev->node_id, ev->service);
+        else
+            zhashx_delete (self->nodes, ev->node_id);
+    }
+    //  The caller's handler may ask whose message it holds (p2c_node_stamp)
+    memcpy (self->stamp, stamp, sizeof self->stamp);
+    return msg;
+}
+
+//  What p2c_node_drain and p2c_node_recv hand to p2c_drain
+typedef struct {
+    p2c_node_t *self;
+    p2c_node_fn *fn;            //  the caller's handler (drain), or NULL (recv)
+    void *arg;
+    P2c2r__Internal *msg;       //  recv: the message kept
+    char sender [P2C_NODE_SENDER_MAX];
+} s_drain_t;
+
+static void
+s_on_message (void *arg, zmq_msg_t *parts, size_t nparts)
+{
+    s_drain_t *d = (s_drain_t *) arg;
+    P2c2r__Internal *msg = s_accept (d->self, parts, nparts, d->sender);
+    if (msg && d->fn) {
+        d->fn (d->arg, d->sender, msg);
+        p2c_msg_internal_free (&msg);
+    }
+    d->msg = msg;
+}
+
+bool
+p2c_node_drain (p2c_node_t *self, size_t budget, p2c_node_fn *fn, void *arg)
+{
+    assert (fn);
+    s_drain_t d = { self, fn, arg, NULL, "" };
+    return p2c_drain (zsock_resolve (self->sock), budget, s_on_message, &d);
+}
+
 P2c2r__Internal *
 p2c_node_recv (p2c_node_t *self, char **sender_p)
 {
-    char *sender = NULL;
-    char stamp [P2C_NODE_STAMP_MAX];
-    zmq_msg_t frame;
-    size_t at;
-    while (s_recv_raw (self, &sender, stamp, &frame, &at)) {
-        P2c2r__Internal *msg = p2c_msg_unpack_internal (
-            (const uint8_t *) zmq_msg_data (&frame) + at, zmq_msg_size (&frame) - at);
-        zmq_msg_close (&frame);
-        if (!msg) {
-            self->dropped++;
-            log_debug ("node: undecodable body from=%s", sender);
-            free (sender);
-            continue;
+    s_drain_t d = { self, NULL, NULL, NULL, "" };
+    //  One message at a time, until one is for the caller or none is left
+    while (p2c_drain (zsock_resolve (self->sock), 1, s_on_message, &d))
+        if (d.msg) {
+            *sender_p = p2c_strdup (d.sender);
+            return d.msg;
         }
-        if (!s_authorized (self, sender, stamp, msg)) {
-            p2c_msg_internal_free (&msg);
-            free (sender);
-            continue;
-        }
-        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_BROKER_BEAT) {
-            uint64_t epoch = msg->broker_beat->epoch;
-            self->broker_seen_ms = p2c_now_ms ();
-            if (!self->broker_alive || epoch != self->broker_epoch) {
-                if (self->broker_epoch && epoch != self->broker_epoch) {
-                    log_info ("node: broker restarted id=%s", self->id);
-                    zhashx_purge (self->nodes);
-                }
-                else
-                    log_info ("node: broker reached id=%s", self->id);
-                self->broker_epoch = epoch;
-                self->broker_alive = true;
-                s_hello (self);
-            }
-            p2c_msg_internal_free (&msg);
-            free (sender);
-            continue;
-        }
-        if (*sender == 0 && msg->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT) {
-            P2c2r__NodeEvent *ev = msg->node_event;
-            if (ev->up)
-                zhashx_update (self->nodes, ev->node_id, ev->service);
-            else
-                zhashx_delete (self->nodes, ev->node_id);
-        }
-        *sender_p = sender;
-        return msg;
-    }
     return NULL;
+}
+
+const char *
+p2c_node_stamp (p2c_node_t *self)
+{
+    return self->stamp;
 }
 
 //  Adds the frame [sender NUL stamp NUL body] as the broker writes it
@@ -364,7 +398,7 @@ static void
 s_test_frame (zmsg_t *out, const char *sender, const char *stamp, const uint8_t *body, size_t len)
 {
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *buf = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *buf = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (buf, sender, slen + 1);
     memcpy (buf + slen + 1, stamp, tlen + 1);
     memcpy (buf + slen + tlen + 2, body, len);
@@ -483,6 +517,7 @@ p2c_node_test (bool verbose)
 
     zpoller_t *poller = zpoller_new (p2c_node_sock (node), NULL);
     P2c2r__Internal *got = NULL;
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), ""));
     for (int i = 0; i < 20 && !got; i++) {
         zpoller_wait (poller, 100);
         got = p2c_node_recv (node, &sender);
@@ -490,6 +525,8 @@ p2c_node_test (bool verbose)
     zpoller_destroy (&poller);
     P2C_CHECK (got && got->msg_case == P2C2R__INTERNAL__MSG_NODE_EVENT);
     P2C_CHECK (sender && !strcmp (sender, ""));
+    //  the stamp of what was returned, not of the refused ones before it
+    P2C_CHECK (!strcmp (p2c_node_stamp (node), "broker"));
     P2C_CHECK (p2c_node_broker_alive (node));
     P2C_CHECK (p2c_node_service_count (node, "scheduler") == 1);
     P2C_CHECK (p2c_node_service_count (node, "ledger") == 0);

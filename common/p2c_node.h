@@ -11,7 +11,7 @@
 
     Usage from an event loop: poll p2c_node_sock (zloop/zpoller) or
     p2c_node_fd (a foreign loop: ZMQ_FD is edge-triggered, so always drain
-    with p2c_node_recv until it returns NULL, also after sending); call
+    with p2c_node_drain until it returns false, also after sending); call
     p2c_node_cron from the loop's periodic timer. */
 #ifndef P2C_NODE_H_INCLUDED
 #define P2C_NODE_H_INCLUDED
@@ -71,12 +71,28 @@ int p2c_node_fd (p2c_node_t *self);
 //  could not be queued (counted and logged at debug).
 int p2c_node_send (p2c_node_t *self, const char *dest, const P2c2r__Internal *msg);
 
+//  A message handed to p2c_node_drain's caller: sender ("" for the broker
+//  itself) and msg are borrowed, freed when the handler returns
+typedef void (p2c_node_fn) (void *arg, const char *sender, P2c2r__Internal *msg);
+
+//  The drain of an event loop (p2c_drain.h): receives without blocking
+//  until the socket would block or `budget` messages were read (SIZE_MAX:
+//  no bound), handing each message for the caller to fn, as p2c_node_recv
+//  would return them. True when it stopped at its budget (more may wait),
+//  false when the socket is empty (ZMQ_FD will signal the next arrival).
+bool p2c_node_drain (p2c_node_t *self, size_t budget, p2c_node_fn *fn, void *arg);
+
 //  Receives one message without blocking. Broker heartbeats are consumed
 //  here. NodeEvent messages are returned to the caller too (sender ""),
 //  after the node has updated its view. Returns NULL when nothing is left.
 //  *sender_p is the caller's to free. Malformed bodies are counted and
 //  skipped.
 P2c2r__Internal *p2c_node_recv (p2c_node_t *self, char **sender_p);
+
+//  The stamp "role:keyname" the broker wrote on the message p2c_node_recv
+//  returned last ("" before any): who sent it, as the broker authenticated
+//  them (the ledger logs an admin command under the key's name).
+const char *p2c_node_stamp (p2c_node_t *self);
 
 //  Periodic work: hello/heartbeat every heartbeat interval, broker liveness.
 //  Call at least every 100 ms.

@@ -31,6 +31,7 @@ typedef struct {
     const char *reference;      //  --reference for payout mark-paid
     const char *from;           //  --from for rates set
     const char *status;         //  --status for payout list
+    int64_t limit;              //  --limit for log
     int argc;                   //  positional arguments after the command
     char **argv;
     p2c_node_bus_t bus;         //  the bus's keys: writes use the ctl key
@@ -75,7 +76,8 @@ int ctl_admin_call (const char *broker, int64_t timeout_ms, const char *command,
                     json_t **result_p);
 
 //  A connection to the broker as a node of service "ctl", with the bus
-//  identity of ctl_admin_keys; NULL (said on stderr) when it cannot be made
+//  identity of ctl_admin_keys (the operator key, refused unless its owner's
+//  alone: p2c_keys_private); NULL (said on stderr) when it cannot be made
 p2c_node_t *ctl_bus_node (const char *broker);
 
 //  ---- ctl_alerts.c
@@ -89,6 +91,11 @@ int ctl_alerts (const char *broker, int64_t timeout_ms, bool json);
 size_t ctl_alerts_print (json_t *stats, FILE *f);
 
 void ctl_alerts_test (bool verbose);
+
+//  ---- ctl_log.c
+//  `p2c2r-ctl log [--limit N]`: the admin log, newest first, and its head
+//  (seq and hash) to note elsewhere. Returns the exit status.
+int ctl_log (ctl_t *ctl);
 
 //  ---- ctl_keys.c
 //  `p2c2r-ctl keys init|list|add|revoke` on the key directory dir (no

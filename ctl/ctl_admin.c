@@ -3,6 +3,7 @@
     "ctl"; we wait for the AdminReply with the same corr, or time out. */
 #include "ctl.h"
 #include "p2c_node.h"
+#include "p2c_keys.h"
 #include "p2c_time.h"
 
 #include <czmq.h>
@@ -31,6 +32,17 @@ p2c_node_t *
 ctl_bus_node (const char *broker)
 {
     if (s_keys.set) {
+        //  The operator key is the ctl node's pair: the broker lets only a
+        //  listed key in as ctl and stamps what it forwards with the key's
+        //  name, which the admin log keeps as "who". A key others could
+        //  read proves nothing of who we are: refused before anything is
+        //  sent (and again at every try: set stays)
+        if (s_keys.curve && p2c_keys_private (s_keys.dir, s_keys.name) != 0) {
+            fprintf (stderr, "p2c2r-ctl: not using the operator key %s/%s.key_secret (see"
+                     " above); nothing was sent, nothing was written\n", s_keys.dir,
+                     s_keys.name);
+            return NULL;
+        }
         s_keys.set = false;
         if (p2c_node_setup (s_keys.curve, s_keys.dir, s_keys.name) != 0)
             return NULL;

@@ -26,6 +26,7 @@ const char *ctl_usage =
     "  payout list [--status pending|paid|all]\n"
     "  payout export --csv                pending payouts for an external payment run\n"
     "  audit                              check the books; exits 1 on any violation\n"
+    "  log [--limit N]                    the operators' log: who did what, newest first\n"
     "  psql [PSQL ARGS]                   psql on the ledger's database and schema\n"
     "Writes (through the ledger, via --broker):\n"
     "  account create gamer|peer|admin NAME [--owner OWNER]   prints the new API key once\n"
@@ -511,6 +512,41 @@ static const s_check_t s_checks [] = {
       "       (SELECT COALESCE (SUM (amount_pico), 0) AS total FROM payouts"
       "    WHERE paid_tx IS NULL) u"
       " WHERE a.total <> u.total" },
+    //  Issue 13: the operators' log is whole. Its hash is recomputed here,
+    //  by our own expression rather than the database's admin_log_digest,
+    //  which whoever could edit a row could also replace.
+    { "admin_log", "admin log rows edited, deleted or out of the chain",
+      "WITH l AS (SELECT l.*, lag (hash) OVER (ORDER BY seq) AS prior,"
+      "                  row_number () OVER (ORDER BY seq) AS n FROM admin_log l)"
+      "SELECT format ('admin log row %s (%s by %s): %s', seq, command, who,"
+      "   CASE WHEN seq <> n THEN format ('is the row number %s: a row before it is missing', n)"
+      "        WHEN prev_hash <> COALESCE (prior, repeat ('0', 64))"
+      "        THEN 'does not follow the row before it (edited or deleted)'"
+      "        ELSE 'its hash does not match its contents (edited)' END)"
+      "  FROM l WHERE seq <> n OR prev_hash <> COALESCE (prior, repeat ('0', 64))"
+      "    OR hash <> encode (sha256 (convert_to (prev_hash || jsonb_build_array (seq,"
+      "         to_char (at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), who,"
+      "         command, args, before, after, result, to_jsonb (tx_ids))::TEXT, 'UTF8')), 'hex')"
+      " UNION ALL "
+      "SELECT 'the admin log has lost its first row' WHERE NOT EXISTS"
+      "  (SELECT 1 FROM admin_log WHERE seq = 1 AND command = 'admin-log-start')" },
+    //  Credits and payouts are operators' commands only; the one exception
+    //  is the starting credit open registration gives a new gamer, once
+    { "admin_journal", "operators' journal transactions without their admin log row",
+      "SELECT format ('journal transaction %s (%s%s) has no admin log row', j.id, j.kind,"
+      "   COALESCE (', ' || j.memo, ''))"
+      "  FROM journal_tx j"
+      " WHERE j.kind IN ('credit', 'payout')"
+      "   AND j.id > COALESCE ((SELECT (args->>'journal_tx_before')::bigint FROM admin_log"
+      "                          WHERE seq = 1 AND command = 'admin-log-start'), 0)"
+      "   AND NOT EXISTS (SELECT 1 FROM admin_log l WHERE l.tx_ids @> ARRAY [j.id])"
+      "   AND NOT (j.kind = 'credit' AND j.memo = 'starting credit'"
+      "            AND (SELECT COUNT (*) FROM journal_tx j2"
+      "                   JOIN journal_entries e2 ON e2.tx_id = j2.id AND e2.amount_pico > 0"
+      "                  WHERE j2.memo = 'starting credit' AND e2.account_id ="
+      "                        (SELECT e.account_id FROM journal_entries e"
+      "                          WHERE e.tx_id = j.id AND e.amount_pico > 0 LIMIT 1)) = 1)"
+      " ORDER BY j.id" },
     { NULL, NULL, NULL }
 };
 
@@ -535,7 +571,7 @@ s_audit (ctl_t *ctl)
     for (const s_check_t *c = s_checks; c->name; c++) {
         int64_t start = zclock_mono ();
         PGresult *res = s_query (ctl, c->sql, 0, NULL);
-        log_debug ("ctl: audit check=%s ms=%lld", c->name, (long long) (zclock_mono () - start));
+        log_debug ("audit check=%s ms=%lld", c->name, (long long) (zclock_mono () - start));
         if (!res) {
             json_decref (problems);
             return CTL_EXIT_ERROR;
@@ -862,6 +898,7 @@ static const s_command_t s_commands [] = {
     { "payout", "mark-paid", s_payout_paid, 3, 3 },
     { "payout", "export", s_payout_export, 2, 2 },
     { "audit", NULL, s_audit, 1, 1 },
+    { "log", NULL, ctl_log, 1, 1 },
     { NULL, NULL, NULL, 0, 0 }
 };
 

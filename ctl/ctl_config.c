@@ -32,6 +32,8 @@ static const p2c_cfg_t s_table [] = {
     { "from", P2C_CFG_STR, S_F (from), "", .help = "rates set: in force from (default: now)" },
     { "status", P2C_CFG_STR, S_F (status), "all",
       .help = "payout list: pending, paid or all" },
+    { "limit", P2C_CFG_INT64, S_F (limit), "20", 1, 100000,
+      .help = "log: how many rows, newest first" },
     { .name = NULL }
 };
 #undef S_F
@@ -39,19 +41,19 @@ static const p2c_cfg_t s_table [] = {
 void
 ctl_config_defaults (ctl_t *self)
 {
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
+    p2c_cfg_spec_t spec = { "p2c2r-ctl", "", s_table, NULL };
+    p2c_cfg_init (&spec, self, sizeof *self);
 }
 
 int
 ctl_config_load (ctl_t *self, int *argc_p, char **argv, bool *verbose_p)
 {
     memset (self, 0, sizeof *self);
-    //  The usage text is ctl_cmds.c's, not a constant here
+    //  The usage text is ctl_cmds.c's, not a constant here; the command and
+    //  its arguments stay in argv (operands, not refused)
     p2c_cfg_spec_t spec = { "p2c2r-ctl", ctl_usage, s_table, NULL };
-    int rc = p2c_cfg_parse (&spec, self, argc_p, argv, verbose_p);
     //  (a database is checked for by main: `keys` needs none)
-    return rc;
+    return p2c_cfg_parse (&spec, self, argc_p, argv, verbose_p);
 }
 
 void
@@ -68,6 +70,7 @@ ctl_config_test (bool verbose)
     ctl_config_defaults (&ctl);
     P2C_CHECK (!strcmp (ctl.status, "all") && !strcmp (ctl.schema, "public"));
     P2C_CHECK (ctl.timeout_ms == 10000 && !ctl.json && !ctl.csv && !ctl.oneline);
+    P2C_CHECK (ctl.limit == 20);
     ctl_config_free (&ctl);
     P2C_CHECK (ctl.status == NULL);
 

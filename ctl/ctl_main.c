@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "ctl_config.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 
 #include <czmq.h>
@@ -40,10 +41,10 @@ s_psql (const char *db, const char *schema, int argc, char **argv)
         if (o->val && *o->val && o->envvar)
             setenv (o->envvar, o->val, 1);
     PQconninfoFree (opts);
-    char *options = zsys_sprintf ("-c search_path=%s", schema);
+    char *options = p2c_sprintf ("-c search_path=%s", schema);
     setenv ("PGOPTIONS", options, 1);
     zstr_free (&options);
-    char **args = (char **) calloc ((size_t) argc + 2, sizeof (char *));
+    char **args = (char **) p2c_calloc ((size_t) argc + 2, sizeof (char *));
     args [0] = "psql";
     for (int i = 0; i < argc; i++)
         args [i + 1] = argv [i];

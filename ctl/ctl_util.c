@@ -1,6 +1,7 @@
 /*  p2c2r-ctl helpers: exact money parsing and the printing of query
     results as human tables, JSON or CSV. */
 #include "ctl.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
 
@@ -117,7 +118,7 @@ ctl_print_result (PGresult *res, bool json, bool single)
         }
         return;
     }
-    int *width = (int *) calloc ((size_t) cols + 1, sizeof (int));
+    int *width = (int *) p2c_calloc ((size_t) cols + 1, sizeof (int));
     for (int c = 0; c < cols; c++) {
         width [c] = (int) strlen (PQfname (res, c));
         for (int r = 0; r < rows; r++)

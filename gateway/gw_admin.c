@@ -1,5 +1,6 @@
 /*  The operator's token for the admin listener (see gw_admin.h). */
 #include "gw_admin.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -119,7 +120,7 @@ gw_admin_allows (gw_admin_t *self, const char *authorization)
 static char *
 s_file (const char *dir, const char *name, const char *text, mode_t mode)
 {
-    char *path = zsys_sprintf ("%s/%s", dir, name);
+    char *path = p2c_sprintf ("%s/%s", dir, name);
     FILE *f = fopen (path, "w");
     assert (f);
     fputs (text, f);
@@ -165,7 +166,7 @@ gw_admin_test (bool verbose)
     //  Refused files: readable by others, missing, short, two lines
     char *open_file = s_file (dir, "open", "0123456789abcdef0123\n", 0644);
     P2C_CHECK (!gw_admin_new (open_file, &error) && error && strstr (error, "chmod 600"));
-    char *missing = zsys_sprintf ("%s/missing", dir);
+    char *missing = p2c_sprintf ("%s/missing", dir);
     P2C_CHECK (!gw_admin_new (missing, &error) && error);
     char *shortf = s_file (dir, "short", "abc\n", 0600);
     P2C_CHECK (!gw_admin_new (shortf, &error) && error && strstr (error, "shorter"));

@@ -1,5 +1,6 @@
 /*  The API key cache (see gw_authcache.h). */
 #include "gw_authcache.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <openssl/evp.h>
@@ -99,12 +100,12 @@ gw_authcache_put (gw_authcache_t *self, const char *hash, const char *role, cons
         e = (gw_authentry_t *) zmalloc (sizeof (gw_authentry_t));
         snprintf (e->hash, sizeof e->hash, "%s", hash);
         snprintf (e->key_hash, sizeof e->key_hash, "%s", key_hash);
-        e->role = strdup (role);
-        e->name = strdup (name);
+        e->role = p2c_strdup (role);
+        e->name = p2c_strdup (name);
         zhashx_insert (self->entries, hash, e);
     }
     free (e->owner);
-    e->owner = strdup (owner ? owner : "");
+    e->owner = p2c_strdup (owner ? owner : "");
     e->account_id = account_id;
     e->verified_ms = now_ms;
     return e;

@@ -154,28 +154,8 @@ s_check (void *arg)
 
 static const p2c_cfg_spec_t s_spec = { "p2c2r-gateway", "[options]", s_table, s_check };
 
-void
-gw_config_defaults (gw_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
-    int rc = s_check (self);
-    assert (rc == 0);
-    (void) rc;
-}
-
-int
-gw_config_load (gw_config_t *self, int argc, char **argv, bool *verbose_p)
-{
-    memset (self, 0, sizeof *self);
-    return p2c_cfg_parse (&s_spec, self, &argc, argv, verbose_p);
-}
-
-void
-gw_config_free (gw_config_t *self)
-{
-    p2c_cfg_free (s_table, self);
-}
+//  gw_config_defaults, gw_config_load, gw_config_free
+P2C_CFG_FUNCTIONS (gw_config, gw_config_t, &s_spec)
 
 void
 gw_config_test (bool verbose)

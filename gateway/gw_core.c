@@ -11,6 +11,7 @@
 #include "gw_core_int.h"
 #include "gw_json.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <stdarg.h>
@@ -85,12 +86,12 @@ gw_core_send (gw_core_t *self, gw_session_t *s, const P2c2r__ServerMessage *m)
     uint8_t *buf = binary ? p2c_msg_pack_server (m, self->cfg.pre, &len)
                           : gw_json_encode (m, self->cfg.pre, &len);
     if (!buf) {
-        log_warn ("gateway: cannot encode conn=%llu kind=%d dialect=%s",
+        log_warn ("cannot encode conn=%llu kind=%d dialect=%s",
                   (unsigned long long) s->conn, (int) m->msg_case, binary ? "protobuf" : "json");
         return;
     }
     if (gw_session_queue (s, &buf, self->cfg.pre, len, binary) != 0) {
-        log_warn ("gateway: send queue full, closing conn=%llu role=%s id=%s",
+        log_warn ("send queue full, closing conn=%llu role=%s id=%s",
                   (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-");
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "send_queue");
         //  What is queued will not be read: only the close frame goes out,
@@ -138,11 +139,11 @@ gw_core_bad (gw_core_t *self, gw_session_t *s, const char *code, const char *cli
     self->counters.bad_frames++;
     s->bad_total++;
     s->bad_in_row++;
-    log_debug ("gateway: bad frame conn=%llu code=%s in_row=%u", (unsigned long long) s->conn,
+    log_debug ("bad frame conn=%llu code=%s in_row=%u", (unsigned long long) s->conn,
                code, s->bad_in_row);
     gw_core_send_error (self, s, code, text, client_ref);
     if (s->bad_in_row >= self->cfg.max_bad_frames && !s->closing) {
-        log_info ("gateway: closing conn=%llu reason=bad_frames count=%u last=%s",
+        log_info ("closing conn=%llu reason=bad_frames count=%u last=%s",
                   (unsigned long long) s->conn, s->bad_in_row, code);
         gw_core_close (self, s, GW_CLOSE_POLICY, !strcmp (code, "rate_limited")
                        ? "rate limit exceeded" : "too many bad frames");
@@ -202,10 +203,10 @@ s_heartbeat (gw_core_t *self, gw_session_t *s, const P2c2r__Heartbeat *hb)
     if (!pause && !resize)
         return;
     if (pause)
-        log_info ("gateway: peer %s conn=%llu id=%s", hb->paused ? "paused" : "resumed",
+        log_info ("peer %s conn=%llu id=%s", hb->paused ? "paused" : "resumed",
                   (unsigned long long) s->conn, s->name);
     else
-        log_debug ("gateway: peer slots conn=%llu id=%s slots=%u", (unsigned long long) s->conn,
+        log_debug ("peer slots conn=%llu id=%s slots=%u", (unsigned long long) s->conn,
                    s->name, hb->slots);
     s->paused = hb->paused;
     if (resize)
@@ -345,7 +346,7 @@ gw_core_receive (gw_core_t *self, gw_session_t *s, const void *data, size_t len,
     else
     if (st == P2C_FRAME_NO_BUDGET) {
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "input_budget");
-        log_info ("gateway: closing conn=%llu reason=input_budget held=%zu max=%zu",
+        log_info ("closing conn=%llu reason=input_budget held=%zu max=%zu",
                   (unsigned long long) s->conn, self->input.used, self->input.max);
         gw_core_send_error (self, s, "unavailable",
                             "gateway busy: too much unfinished input, try again later", NULL);
@@ -399,7 +400,7 @@ gw_core_handle (gw_core_t *self, const char *sender, P2c2r__Internal *msg, int64
             break;
         default:
             self->counters.internal_dropped++;
-            log_debug ("gateway: unexpected internal type=%s from=%s",
+            log_debug ("unexpected internal type=%s from=%s",
                        p2c_msg_internal_name (msg), sender);
             break;
     }
@@ -432,7 +433,7 @@ gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms)
         //  Refused with a reason the client can read, rather than a reset
         bool conns = admit == GW_ADMIT_CONNS;
         gw_metrics_inc (self->metrics, GW_M_LIMITS, conns ? "conns_per_ip" : "connects_per_ip");
-        log_info ("gateway: connection refused conn=%llu ip=%s reason=%s",
+        log_info ("connection refused conn=%llu ip=%s reason=%s",
                   (unsigned long long) s->conn, s->ip, conns ? "conns_per_ip" : "connect_rate");
         gw_core_close (self, s, GW_CLOSE_TRY_LATER,
                        conns ? "too many connections from your address"
@@ -441,7 +442,7 @@ gw_core_open (gw_core_t *self, struct lws *wsi, const char *ip, int64_t now_ms)
     }
     if (self->quitting)
         gw_core_close (self, s, GW_CLOSE_GOING_AWAY, "going away: gateway shutting down");
-    log_debug ("gateway: connected conn=%llu ip=%s", (unsigned long long) s->conn, s->ip);
+    log_debug ("connected conn=%llu ip=%s", (unsigned long long) s->conn, s->ip);
     return s;
 }
 
@@ -455,7 +456,7 @@ gw_core_may_connect (gw_core_t *self, const char *ip, int64_t now_ms)
         return true;
     gw_metrics_inc (self->metrics, GW_M_LIMITS, admit == GW_ADMIT_CONNS ? "conns_per_ip"
                                                                         : "connects_per_ip");
-    log_debug ("gateway: connection refused before the handshake ip=%s reason=%s", ip,
+    log_debug ("connection refused before the handshake ip=%s reason=%s", ip,
                admit == GW_ADMIT_CONNS ? "conns_per_ip" : "connect_rate");
     return false;
 }
@@ -480,7 +481,7 @@ gw_core_closed (gw_core_t *self, gw_session_t *s, int64_t now_ms)
         gw_metrics_inc (self->metrics, GW_M_LIMITS, "idle_timeout");
     gw_metrics_inc (self->metrics, GW_M_EVENTS, "close");
     size_t dropped = gw_pending_drop_conn (self->pending, s->conn);
-    log_info ("gateway: disconnected conn=%llu role=%s id=%s tasks_dropped=%zu",
+    log_info ("disconnected conn=%llu role=%s id=%s tasks_dropped=%zu",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-",
               dropped);
     gw_sessions_remove (self->sessions, s->conn);
@@ -498,7 +499,7 @@ s_register_timeouts (gw_core_t *self, int64_t now)
         if (s->state == GW_STATE_NEW && !s->closing
             && now - s->connected_ms >= self->cfg.register_timeout_ms) {
             gw_metrics_inc (self->metrics, GW_M_LIMITS, "register_timeout");
-            log_debug ("gateway: registration timeout conn=%llu", (unsigned long long) s->conn);
+            log_debug ("registration timeout conn=%llu", (unsigned long long) s->conn);
             gw_core_close (self, s, GW_CLOSE_POLICY, "registration timeout");
         }
     zlistx_destroy (&list);
@@ -521,7 +522,7 @@ s_quit_progress (gw_core_t *self, int64_t now)
             zlistx_destroy (&list);
             return false;
         }
-        log_info ("gateway: closing sessions=%zu pending=%zu peer_tasks=%zu",
+        log_info ("closing sessions=%zu pending=%zu peer_tasks=%zu",
                   gw_sessions_size (self->sessions), gw_pending_size (self->pending), busy);
         for (gw_session_t *s = (gw_session_t *) zlistx_first (list); s;
              s = (gw_session_t *) zlistx_next (list)) {
@@ -563,8 +564,8 @@ gw_core_new (const gw_core_config_t *config, const gw_core_io_t *io)
     gw_core_t *self = (gw_core_t *) zmalloc (sizeof (gw_core_t));
     self->cfg = *config;
     self->io = *io;
-    self->node_id = strdup (config->node_id ? config->node_id : "");
-    self->region = strdup (config->region ? config->region : "");
+    self->node_id = p2c_strdup (config->node_id ? config->node_id : "");
+    self->region = p2c_strdup (config->region ? config->region : "");
     self->cfg.node_id = self->node_id;
     self->cfg.region = self->region;
     self->input.max = config->max_input_bytes;
@@ -576,7 +577,7 @@ gw_core_new (const gw_core_config_t *config, const gw_core_io_t *io)
     self->pending = gw_pending_new ();
     self->taskids = gw_taskid_new ();
     if (!self->taskids) {
-        log_warn ("gateway: no randomness for task ids");
+        log_warn ("no randomness for task ids");
         gw_core_destroy (&self);
         return NULL;
     }

@@ -62,7 +62,7 @@ gw_earnings_ask (gw_core_t *self, gw_session_t *s)
         return false;
     s->earnings_corr = corr;
     s->earnings_deadline_ms = self->now_ms + self->cfg.auth_timeout_ms;
-    log_debug ("gateway: earnings request conn=%llu account=%lld",
+    log_debug ("earnings request conn=%llu account=%lld",
                (unsigned long long) s->conn, (long long) s->account_id);
     return true;
 }
@@ -73,7 +73,7 @@ gw_earnings_on_reply (gw_core_t *self, P2c2r__EarningsReply *r)
     gw_session_t *s = gw_sessions_lookup (self->sessions, r->corr >> 16);
     if (!s || s->state != GW_STATE_REGISTERED || !s->earnings_corr || s->earnings_corr != r->corr) {
         //  The client left, or its request timed out already
-        log_debug ("gateway: stale earnings reply corr=%llu", (unsigned long long) r->corr);
+        log_debug ("stale earnings reply corr=%llu", (unsigned long long) r->corr);
         return;
     }
     s->earnings_corr = 0;
@@ -81,7 +81,7 @@ gw_earnings_on_reply (gw_core_t *self, P2c2r__EarningsReply *r)
     //  the ledger said
     if (!r->ok || !r->earnings || r->account_id != s->account_id) {
         const char *code = !r->ok && *r->code ? r->code : "unavailable";
-        log_info ("gateway: earnings refused conn=%llu account=%lld code=%s",
+        log_info ("earnings refused conn=%llu account=%lld code=%s",
                   (unsigned long long) s->conn, (long long) s->account_id, code);
         gw_core_send_error (self, s, code, !r->ok && *r->message ? r->message
                             : "the account service gave no figures", NULL);

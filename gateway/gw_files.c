@@ -1,6 +1,7 @@
 /*  Static files below a web root (see gw_files.h). */
 #include "gw_files.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -28,7 +29,7 @@ gw_files_new (const char *root)
     else {
         free (real);
         if (root && *root)
-            log_warn ("gateway: no web root, static files are not served path=%s", root);
+            log_warn ("no web root, static files are not served path=%s", root);
     }
     return self;
 }
@@ -55,7 +56,7 @@ gw_files_default_root (void)
     char *slash = strrchr (exe, '/');
     if (slash)
         *slash = 0;
-    char *dir = zsys_sprintf ("%s/../web", exe);
+    char *dir = p2c_sprintf ("%s/../web", exe);
     struct stat st;
     if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode))
         return dir;
@@ -193,7 +194,7 @@ gw_files_get (gw_files_t *self, const char *path, size_t pre, uint8_t **buf_p,
 static void
 s_write (const char *dir, const char *name, const char *text)
 {
-    char *path = zsys_sprintf ("%s/%s", dir, name);
+    char *path = p2c_sprintf ("%s/%s", dir, name);
     FILE *f = fopen (path, "w");
     assert (f);
     fputs (text, f);
@@ -239,28 +240,28 @@ s_test_types (void)
 static char *
 s_make_tree (const char *top)
 {
-    char *root = zsys_sprintf ("%s/web", top);
-    char *sub = zsys_sprintf ("%s/web/sub", top);
+    char *root = p2c_sprintf ("%s/web", top);
+    char *sub = p2c_sprintf ("%s/web/sub", top);
     P2C_CHECK (mkdir (root, 0755) == 0 && mkdir (sub, 0755) == 0);
     s_write (top, "secret", "outside\n");
     s_write (root, "index.html", "<p>home</p>\n");
     s_write (root, "app.js", "let x = 1;\n");
     s_write (sub, "index.html", "<p>sub</p>\n");
-    char *p = zsys_sprintf ("%s/out", root);
+    char *p = p2c_sprintf ("%s/out", root);
     P2C_CHECK (symlink ("../secret", p) == 0);              //  a symlink out of the root
     zstr_free (&p);
-    p = zsys_sprintf ("%s/home.html", root);
+    p = p2c_sprintf ("%s/home.html", root);
     P2C_CHECK (symlink ("index.html", p) == 0);             //  one that stays inside
     zstr_free (&p);
-    p = zsys_sprintf ("%s/outdir", root);
+    p = p2c_sprintf ("%s/outdir", root);
     P2C_CHECK (symlink ("..", p) == 0);                     //  a directory out of it
     zstr_free (&p);
-    p = zsys_sprintf ("%s/big.bin", root);
+    p = p2c_sprintf ("%s/big.bin", root);
     int fd = open (p, O_WRONLY | O_CREAT, 0644);
     P2C_CHECK (fd >= 0 && ftruncate (fd, GW_FILES_MAX_BYTES + 1) == 0);
     close (fd);
     zstr_free (&p);
-    p = zsys_sprintf ("%s/fifo", root);
+    p = p2c_sprintf ("%s/fifo", root);
     P2C_CHECK (mkfifo (p, 0644) == 0);
     zstr_free (&p);
     zstr_free (&sub);
@@ -319,7 +320,7 @@ gw_files_test (bool verbose)
     P2C_CHECK (s_serves (files, "/", 404, NULL, NULL));
     gw_files_destroy (&files);
 
-    char *cmd = zsys_sprintf ("rm -rf '%s'", top);
+    char *cmd = p2c_sprintf ("rm -rf '%s'", top);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&root);

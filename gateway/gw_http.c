@@ -3,6 +3,7 @@
 #include "gw_core_int.h"
 #include "gw_files.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -40,7 +41,7 @@ static void
 s_answer (gw_http_t *self, gw_http_answer_t *a, unsigned status, const char *type,
           const char *body, size_t len)
 {
-    a->buf = (uint8_t *) malloc (self->cfg.pre + len + 1);
+    a->buf = (uint8_t *) p2c_malloc (self->cfg.pre + len + 1);
     a->len = a->buf ? len : 0;
     if (a->buf)
         memcpy (a->buf + self->cfg.pre, body, len);
@@ -617,24 +618,24 @@ gw_http_test (bool verbose)
     (void) verbose;
     char top [] = "/tmp/gw_http_test.XXXXXX";
     P2C_CHECK (mkdtemp (top) != NULL);
-    char *index = zsys_sprintf ("%s/index.html", top);
+    char *index = p2c_sprintf ("%s/index.html", top);
     FILE *f = fopen (index, "w");
     assert (f);
     fputs ("<h1>P2C2R</h1>\n", f);
     fclose (f);
-    char *operator_page = zsys_sprintf ("%s/operator.html", top);
+    char *operator_page = p2c_sprintf ("%s/operator.html", top);
     f = fopen (operator_page, "w");
     assert (f);
     fputs ("<h1>operator</h1>\n", f);
     fclose (f);
     char vendor [] = "/tmp/gw_http_vendor.XXXXXX";
     P2C_CHECK (mkdtemp (vendor) != NULL);
-    char *chart = zsys_sprintf ("%s/chart.min.js", vendor);
+    char *chart = p2c_sprintf ("%s/chart.min.js", vendor);
     f = fopen (chart, "w");
     assert (f);
     fputs ("var Chart;\n", f);
     fclose (f);
-    char *token = zsys_sprintf ("%s/token", vendor);
+    char *token = p2c_sprintf ("%s/token", vendor);
     f = fopen (token, "w");
     assert (f);
     fputs ("operator-token-0123456789\n", f);

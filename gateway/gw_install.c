@@ -1,6 +1,7 @@
 /*  The one-line install's files (see gw_install.h). */
 #include "gw_install.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -34,12 +35,12 @@ s_slurp (const char *path, size_t max, size_t *len_p)
         return NULL;
     struct stat st;
     if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (size_t) st.st_size > max) {
-        log_warn ("gateway: not served (not a file, or over %zu bytes) path=%s", max, path);
+        log_warn ("not served (not a file, or over %zu bytes) path=%s", max, path);
         close (fd);
         return NULL;
     }
     size_t size = (size_t) st.st_size, got = 0;
-    uint8_t *buf = (uint8_t *) malloc (size + 1);
+    uint8_t *buf = (uint8_t *) p2c_malloc (size + 1);
     while (buf && got < size) {
         ssize_t n = read (fd, buf + got, size - got);
         if (n < 0 && errno == EINTR)
@@ -84,15 +85,15 @@ s_load_script (gw_install_t *self, const char *path)
         char *nl = strchr (line, '\n');
         if (nl && (size_t) (nl - line) == strlen (S_MARKER)
             && !memcmp (line, S_MARKER, strlen (S_MARKER))) {
-            self->script_head = strndup (text, (size_t) (line - text));
-            self->script_tail = strdup (nl + 1);
+            self->script_head = p2c_strndup (text, (size_t) (line - text));
+            self->script_tail = p2c_strdup (nl + 1);
             break;
         }
         line = nl ? nl + 1 : NULL;
     }
     free (text);
     if (!self->script_head)
-        log_warn ("gateway: the install script has no '%s' line, not served path=%s",
+        log_warn ("the install script has no '%s' line, not served path=%s",
                   S_MARKER, path);
     return self->script_head != NULL;
 }
@@ -103,22 +104,22 @@ s_load_script (gw_install_t *self, const char *path)
 static void
 s_load_agent (gw_install_t *self, const char *dir)
 {
-    char *path = zsys_sprintf ("%s/%s", dir, GW_INSTALL_AGENT);
+    char *path = p2c_sprintf ("%s/%s", dir, GW_INSTALL_AGENT);
     self->agent = s_slurp (path, GW_INSTALL_MAX_BINARY, &self->agent_len);
     zstr_free (&path);
     if (!self->agent)
         return;
     s_sha256_hex (self->agent, self->agent_len, self->sha256);
-    path = zsys_sprintf ("%s/%s.sha256", dir, GW_INSTALL_AGENT);
+    path = p2c_sprintf ("%s/%s.sha256", dir, GW_INSTALL_AGENT);
     size_t len = 0;
     self->sha_file = (char *) s_slurp (path, 4096, &len);
     zstr_free (&path);
     if (self->sha_file && strncmp (self->sha_file, self->sha256, 64) != 0)
-        log_warn ("gateway: %s.sha256 does not match the binary beside it (sha256=%s):"
+        log_warn ("%s.sha256 does not match the binary beside it (sha256=%s):"
                   " the install script will refuse it", GW_INSTALL_AGENT, self->sha256);
     if (!self->sha_file)
-        self->sha_file = zsys_sprintf ("%s  %s\n", self->sha256, GW_INSTALL_AGENT);
-    path = zsys_sprintf ("%s/%s", dir, GW_INSTALL_UNIT);
+        self->sha_file = p2c_sprintf ("%s  %s\n", self->sha256, GW_INSTALL_AGENT);
+    path = p2c_sprintf ("%s/%s", dir, GW_INSTALL_UNIT);
     self->unit = (char *) s_slurp (path, 65536, &len);
     zstr_free (&path);
 }
@@ -129,23 +130,23 @@ gw_install_new (const char *dir, const char *public_url)
     gw_install_t *self = (gw_install_t *) zmalloc (sizeof (gw_install_t));
     if (public_url && *public_url) {
         assert (gw_install_url_ok (public_url));
-        self->public_url = strdup (public_url);
+        self->public_url = p2c_strdup (public_url);
         size_t n = strlen (self->public_url);
         if (self->public_url [n - 1] == '/')
             self->public_url [n - 1] = 0;
     }
     char *def = dir && *dir ? NULL : gw_install_default_dir ();
     const char *d = def ? def : dir;
-    char *script = zsys_sprintf ("%s/install.sh", d);
+    char *script = p2c_sprintf ("%s/install.sh", d);
     s_load_script (self, script);
     zstr_free (&script);
     s_load_agent (self, d);
     if (!self->script_head || !self->agent || !self->unit)
-        log_info ("gateway: downloads dir=%s install.sh=%s agent=%s unit=%s", d,
+        log_info ("downloads dir=%s install.sh=%s agent=%s unit=%s", d,
                   self->script_head ? "served" : "missing",
                   self->agent ? "served" : "missing", self->unit ? "served" : "missing");
     else
-        log_info ("gateway: downloads dir=%s install.sh, its unit and %s served sha256=%s", d,
+        log_info ("downloads dir=%s install.sh, its unit and %s served sha256=%s", d,
                   GW_INSTALL_AGENT, self->sha256);
     free (def);
     return self;
@@ -173,12 +174,12 @@ gw_install_default_dir (void)
     char exe [PATH_MAX];
     ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
-        return strdup ("/usr/local/share/p2c2r/downloads");
+        return p2c_strdup ("/usr/local/share/p2c2r/downloads");
     exe [n] = 0;
     char *slash = strrchr (exe, '/');
     if (slash)
         *slash = 0;
-    return zsys_sprintf ("%s/../share/p2c2r/downloads", exe);
+    return p2c_sprintf ("%s/../share/p2c2r/downloads", exe);
 }
 
 const char *
@@ -270,7 +271,7 @@ static uint8_t *
 s_join (size_t pre, size_t *len_p, const char *a, size_t alen, const char *b, size_t blen,
         const char *c, size_t clen)
 {
-    uint8_t *buf = (uint8_t *) malloc (pre + alen + blen + clen + 1);
+    uint8_t *buf = (uint8_t *) p2c_malloc (pre + alen + blen + clen + 1);
     if (!buf)
         return NULL;
     memcpy (buf + pre, a, alen);
@@ -336,7 +337,7 @@ gw_install_get (gw_install_t *self, const char *path, const gw_install_request_t
 static void
 s_write (const char *dir, const char *name, const char *text)
 {
-    char *path = zsys_sprintf ("%s/%s", dir, name);
+    char *path = p2c_sprintf ("%s/%s", dir, name);
     FILE *f = fopen (path, "w");
     assert (f);
     fputs (text, f);
@@ -357,7 +358,7 @@ s_get (gw_install_t *self, const char *path, const gw_install_request_t *req, un
         free (buf);
         return NULL;
     }
-    char *text = strndup (buf ? (char *) buf + 8 : "", len);
+    char *text = p2c_strndup (buf ? (char *) buf + 8 : "", len);
     free (buf);
     return text;
 }
@@ -427,7 +428,7 @@ s_test_from_request (const char *dir)
     P2C_CHECK (s && !strcmp (s, "abc"));
     free (s);
     s = s_get (inst, "/downloads/" GW_INSTALL_AGENT ".sha256", &req, 200);
-    char *want = zsys_sprintf ("%s  %s\n", abc, GW_INSTALL_AGENT);
+    char *want = p2c_sprintf ("%s  %s\n", abc, GW_INSTALL_AGENT);
     P2C_CHECK (s && !strcmp (s, want));
     free (s);
     zstr_free (&want);
@@ -478,7 +479,7 @@ gw_install_test (bool verbose)
 
     //  A script without its line, a directory without files: nothing served
     s_write (dir, "install.sh", "#!/bin/sh\nP2C2R_FROM=x\n");
-    char *p = zsys_sprintf ("%s/%s", dir, GW_INSTALL_AGENT);
+    char *p = p2c_sprintf ("%s/%s", dir, GW_INSTALL_AGENT);
     P2C_CHECK (unlink (p) == 0);
     zstr_free (&p);
     inst = gw_install_new (dir, NULL);
@@ -496,7 +497,7 @@ gw_install_test (bool verbose)
                && gw_install_owns ("/downloads") && !gw_install_owns ("/install.sh.x")
                && !gw_install_owns ("/downloadsx") && !gw_install_owns ("/")
                && !gw_install_owns (NULL));
-    char *cmd = zsys_sprintf ("rm -rf '%s'", dir);
+    char *cmd = p2c_sprintf ("rm -rf '%s'", dir);
     P2C_CHECK (system (cmd) == 0);
     zstr_free (&cmd);
 }

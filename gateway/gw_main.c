@@ -40,17 +40,17 @@ main (int argc, char **argv)
     if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
-            log_warn ("gateway: cannot raise the descriptor limit");
+            log_warn ("cannot raise the descriptor limit");
     }
     if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
-        log_info ("gateway: descriptor limit nofile=%llu", (unsigned long long) rl.rlim_cur);
+        log_info ("descriptor limit nofile=%llu", (unsigned long long) rl.rlim_cur);
 
     //  czmq would take SIGINT/SIGTERM for itself; the loop handles them
     zsys_handler_set (NULL);
     s_server = gw_server_new (&cfg.server);
     if (!s_server) {
         gw_config_free (&cfg);
-        fatal ("gateway: cannot start");
+        fatal ("cannot start");
     }
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -63,6 +63,6 @@ main (int argc, char **argv)
     gw_server_run (s_server);
     gw_server_destroy (&s_server);
     gw_config_free (&cfg);
-    log_info ("gateway: stopped");
+    log_info ("stopped");
     return 0;
 }

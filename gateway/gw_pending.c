@@ -3,6 +3,7 @@
     on disconnects, and the table holds only this gateway's tasks in
     flight. */
 #include "gw_pending.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -75,10 +76,10 @@ gw_pending_add (gw_pending_t *self, const char *task_id, uint64_t conn, int64_t 
     if (zhashx_lookup (self->tasks, task_id))
         return -1;
     gw_pending_entry_t *e = (gw_pending_entry_t *) zmalloc (sizeof (gw_pending_entry_t));
-    e->task_id = strdup (task_id);
+    e->task_id = p2c_strdup (task_id);
     e->conn = conn;
     e->account = account;
-    e->client_ref = strdup (client_ref ? client_ref : "");
+    e->client_ref = p2c_strdup (client_ref ? client_ref : "");
     e->guard_ms = guard_ms;
     e->start_ms = p2c_now_ms ();
     zhashx_insert (self->tasks, task_id, e);
@@ -153,9 +154,9 @@ gw_pending_fail_add (gw_pending_t *self, const char *task_id, int64_t account,
     if (zhashx_size (self->failed) >= GW_FAILED_MAX)
         return -1;
     gw_failed_t *f = (gw_failed_t *) zmalloc (sizeof (gw_failed_t));
-    f->task_id = strdup (task_id);
+    f->task_id = p2c_strdup (task_id);
     f->account = account;
-    f->code = strdup (code ? code : "");
+    f->code = p2c_strdup (code ? code : "");
     f->next_ms = now_ms;
     zhashx_insert (self->failed, task_id, f);
     return 0;

@@ -7,6 +7,7 @@
     as it is read and wiped: only its SHA-256 is kept or sent. */
 #include "gw_core_int.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #define GW_RECHECK_CORR     (1ULL << 63)    //  marks AuthRequests that re-check a key
@@ -35,7 +36,7 @@ s_next_corr (gw_session_t *s)
 static void
 s_auth_fail (gw_core_t *self, gw_session_t *s, const char *code, const char *text)
 {
-    log_info ("gateway: registration refused conn=%llu role=%s id=%s code=%s",
+    log_info ("registration refused conn=%llu role=%s id=%s code=%s",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name ? s->name : "-", code);
     s->state = GW_STATE_NEW;
     s->role = GW_ROLE_NONE;
@@ -131,7 +132,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         if (e) {
             gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_hit");
             s->role = role;
-            s->name = strdup (name);
+            s->name = p2c_strdup (name);
             p2c_msg_client_free (&s->reg);
             s->reg = msg;
             *msg_p = NULL;
@@ -143,7 +144,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_cache_miss");
     }
     s->role = role;
-    s->name = strdup (name);
+    s->name = p2c_strdup (name);
     s->state = GW_STATE_AUTHING;
     s->auth_corr = s_next_corr (s);
     s->auth_deadline_ms = self->now_ms + self->cfg.auth_timeout_ms;
@@ -166,7 +167,7 @@ gw_register_handle (gw_core_t *self, gw_session_t *s, gw_role_t role,
         s_auth_fail (self, s, "unavailable", "the ledger cannot be reached; try again later");
         return;
     }
-    log_debug ("gateway: auth request conn=%llu role=%s id=%s",
+    log_debug ("auth request conn=%llu role=%s id=%s",
                (unsigned long long) s->conn, gw_role_name (role), s->name);
 }
 
@@ -185,7 +186,7 @@ s_on_recheck (gw_core_t *self, P2c2r__AuthReply *r)
         //  An owner linked since applies to the next registrations; the
         //  live sessions keep the one they registered with
         free (e->owner);
-        e->owner = strdup (r->owner ? r->owner : "");
+        e->owner = p2c_strdup (r->owner ? r->owner : "");
         return;
     }
     if (!r->ok && !strcmp (r->code, "unavailable"))
@@ -202,7 +203,7 @@ s_on_recheck (gw_core_t *self, P2c2r__AuthReply *r)
         }
     zlistx_destroy (&list);
     gw_metrics_inc (self->metrics, GW_M_EVENTS, "auth_revoked");
-    log_info ("gateway: api key no longer accepted role=%s sessions_closed=%zu", e->role, closed);
+    log_info ("api key no longer accepted role=%s sessions_closed=%zu", e->role, closed);
     gw_authcache_remove (self->authcache, hash);
 }
 
@@ -241,7 +242,7 @@ gw_register_on_reply (gw_core_t *self, P2c2r__AuthReply *r)
     if (!s || s->state != GW_STATE_AUTHING || s->auth_corr != r->corr) {
         //  The client left, or the attempt timed out already
         self->counters.auth_stale++;
-        log_debug ("gateway: stale auth reply corr=%llu", (unsigned long long) r->corr);
+        log_debug ("stale auth reply corr=%llu", (unsigned long long) r->corr);
         return;
     }
     if (!r->ok) {
@@ -269,8 +270,8 @@ s_registered (gw_core_t *self, gw_session_t *s, int64_t account_id, const char *
     s->state = GW_STATE_REGISTERED;
     s->account_id = account_id;
     free (s->owner);
-    s->owner = owner && *owner ? strdup (owner) : NULL;
-    log_info ("gateway: registered conn=%llu role=%s id=%s account=%lld",
+    s->owner = owner && *owner ? p2c_strdup (owner) : NULL;
+    log_info ("registered conn=%llu role=%s id=%s account=%lld",
               (unsigned long long) s->conn, gw_role_name (s->role), s->name,
               (long long) s->account_id);
 

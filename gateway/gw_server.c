@@ -21,6 +21,7 @@
 #include "gw_http.h"
 #include "gw_install.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
@@ -152,6 +153,16 @@ s_io_http_done (void *arg, void *conn, gw_http_answer_t *answer)
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
+        gw_http_stats_reply (self->http, msg->stats_reply);
+    else
+        gw_core_handle (self->core, sender, msg, p2c_now_ms ());
+}
+
 //  Receives until nothing is left (ZMQ_FD is edge-triggered). Sends made
 //  by handlers inside are followed by further receives of this same loop,
 //  so a nested call has nothing to add.
@@ -162,16 +173,7 @@ s_drain (gw_server_t *self)
         return;
     self->draining = true;
     self->drain_due = false;
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        if (msg->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY)
-            gw_http_stats_reply (self->http, msg->stats_reply);
-        else
-            gw_core_handle (self->core, sender, msg, p2c_now_ms ());
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
     self->draining = false;
 }
 
@@ -522,9 +524,9 @@ s_lws_log (int level, const char *line)
     while (n > 0 && (buf [n - 1] == '\n' || buf [n - 1] == '\r'))
         buf [--n] = 0;
     if (level & LLL_ERR)
-        log_warn ("gateway: lws error: %s", buf);
+        log_warn ("lws error: %s", buf);
     else
-        log_debug ("gateway: lws: %s", buf);
+        log_debug ("lws: %s", buf);
 }
 
 // ---------------------------------------------------------------------------
@@ -575,11 +577,11 @@ s_make_parts (gw_server_t *self)
     const char *error = NULL;
     self->admin = gw_admin_new (self->cfg.admin_token_file, &error);
     if (!self->admin) {
-        log_warn ("gateway: --admin-token-file: %s", error);
+        log_warn ("--admin-token-file: %s", error);
         return -1;
     }
     if (self->admin_host && !gw_admin_has_token (self->admin))
-        log_warn ("gateway: no --admin-token-file: the admin listener refuses /metrics and"
+        log_warn ("no --admin-token-file: the admin listener refuses /metrics and"
                   " /api/stats (401)");
     gw_http_config_t hconfig = { self->cfg.web_root, self->cfg.vendor_root, self->admin,
                                  self->cfg.stats_timeout_ms, LWS_PRE };
@@ -618,7 +620,7 @@ s_listen (gw_server_t *self)
     info.port = CONTEXT_PORT_NO_LISTEN;
     self->ctx = lws_create_context (&info);
     if (!self->ctx) {
-        log_warn ("gateway: cannot create the libwebsockets context");
+        log_warn ("cannot create the libwebsockets context");
         return -1;
     }
     info.port = self->cfg.port;
@@ -639,7 +641,7 @@ s_listen (gw_server_t *self)
     }
     self->vhost = lws_create_vhost (self->ctx, &info);
     if (!self->vhost) {
-        log_warn ("gateway: cannot listen host=%s port=%d", *self->host ? self->host : "*",
+        log_warn ("cannot listen host=%s port=%d", *self->host ? self->host : "*",
                   self->cfg.port);
         return -1;
     }
@@ -654,7 +656,7 @@ s_listen (gw_server_t *self)
         ainfo.vhost_name = "admin";
         self->admin_vhost = lws_create_vhost (self->ctx, &ainfo);
         if (!self->admin_vhost) {
-            log_warn ("gateway: cannot listen (admin) host=%s port=%d",
+            log_warn ("cannot listen (admin) host=%s port=%d",
                       *self->admin_host ? self->admin_host : "*", self->cfg.admin_port);
             return -1;
         }
@@ -670,7 +672,7 @@ s_listen (gw_server_t *self)
     if (!self->zmq_wsi) {
         if (fd.filefd >= 0)
             close (fd.filefd);
-        log_warn ("gateway: cannot adopt the broker socket into the loop");
+        log_warn ("cannot adopt the broker socket into the loop");
         return -1;
     }
     return 0;
@@ -681,14 +683,14 @@ gw_server_new (const gw_settings_t *settings)
 {
     gw_server_t *self = (gw_server_t *) zmalloc (sizeof (gw_server_t));
     self->cfg = *settings;
-    self->host = strdup (settings->host ? settings->host : "");
-    self->broker = strdup (settings->broker);
+    self->host = p2c_strdup (settings->host ? settings->host : "");
+    self->broker = p2c_strdup (settings->broker);
     self->cfg.host = self->host;
     self->cfg.broker = self->broker;
     self->cfg.node_id = NULL;
     self->tls_cert = settings->tls_cert && *settings->tls_cert ? strdup (settings->tls_cert) : NULL;
     self->tls_key = settings->tls_key && *settings->tls_key ? strdup (settings->tls_key) : NULL;
-    self->proxies = strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
+    self->proxies = p2c_strdup (settings->trusted_proxies ? settings->trusted_proxies : "");
     self->cfg.tls_cert = self->tls_cert;
     self->cfg.tls_key = self->tls_key;
     self->cfg.trusted_proxies = self->proxies;
@@ -696,7 +698,7 @@ gw_server_new (const gw_settings_t *settings)
     self->cfg.admin_host = self->admin_host;
     self->node = p2c_node_new (settings->broker, "gateway", settings->node_id);
     if (!self->node) {
-        log_warn ("gateway: cannot connect to the broker endpoint=%s", settings->broker);
+        log_warn ("cannot connect to the broker endpoint=%s", settings->broker);
         gw_server_destroy (&self);
         return NULL;
     }
@@ -712,12 +714,12 @@ gw_server_new (const gw_settings_t *settings)
     self->cfg.vendor_root = NULL;
     self->cfg.admin_token_file = NULL;
     lws_sul_schedule (self->ctx, 0, &self->cron, s_cron, GW_CRON_MS * LWS_US_PER_MS);
-    log_info ("gateway: listening host=%s port=%d node=%s broker=%s auth=%s tls=%s task_prefix=%s",
+    log_info ("listening host=%s port=%d node=%s broker=%s auth=%s tls=%s task_prefix=%s",
               *self->host ? self->host : "*", gw_server_port (self), p2c_node_id (self->node),
               self->broker, self->cfg.auth_open ? "open" : "apikey", self->tls_cert ? "on" : "off",
               gw_core_task_prefix (self->core));
     if (self->admin_vhost)
-        log_info ("gateway: admin listening host=%s port=%d token=%s",
+        log_info ("admin listening host=%s port=%d token=%s",
                   *self->admin_host ? self->admin_host : "*", gw_server_admin_port (self),
                   gw_admin_has_token (self->admin) ? "yes" : "no");
     return self;
@@ -775,7 +777,7 @@ s_stop_listening (gw_server_t *self)
         int p = ss.ss_family == AF_INET ? ntohs (((struct sockaddr_in *) &ss)->sin_port)
               : ss.ss_family == AF_INET6 ? ntohs (((struct sockaddr_in6 *) &ss)->sin6_port) : -1;
         if ((p == port || p == admin_port) && shutdown (fd, SHUT_RDWR) == 0)
-            log_info ("gateway: stopped listening port=%d", p);
+            log_info ("stopped listening port=%d", p);
     }
 }
 
@@ -788,7 +790,7 @@ s_quit (gw_server_t *self)
 {
     gw_core_quit (self->core, p2c_now_ms () + self->cfg.drain_ms);
     s_stop_listening (self);
-    log_info ("gateway: draining sessions=%zu pending=%zu drain_ms=%lld",
+    log_info ("draining sessions=%zu pending=%zu drain_ms=%lld",
               gw_core_sessions (self->core), gw_core_pending (self->core),
               (long long) self->cfg.drain_ms);
 }
@@ -811,7 +813,7 @@ gw_server_run (gw_server_t *self)
             s_quit (self);
     }
     gw_core_counters_t *c = gw_core_counters (self->core);
-    log_info ("gateway: stopping sessions=%zu pending=%zu bad_frames=%llu timeouts=%llu "
+    log_info ("stopping sessions=%zu pending=%zu bad_frames=%llu timeouts=%llu "
               "deliver_dropped=%llu", gw_core_sessions (self->core),
               gw_core_pending (self->core), (unsigned long long) c->bad_frames,
               (unsigned long long) c->timeouts, (unsigned long long) c->deliver_dropped);

@@ -1,5 +1,6 @@
 /*  A client connection's state and send queue (see gw_session.h). */
 #include "gw_session.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 void
@@ -200,7 +201,7 @@ static uint8_t *
 s_buf (const char *text, size_t pre)
 {
     size_t len = strlen (text);
-    uint8_t *buf = (uint8_t *) malloc (pre + len);
+    uint8_t *buf = (uint8_t *) p2c_malloc (pre + len);
     memcpy (buf + pre, text, len);
     return buf;
 }
@@ -239,7 +240,7 @@ gw_session_test (bool verbose)
 
     //  The byte bound: a big frame fits an empty queue, but nothing fits
     //  after it until it is written
-    b = (uint8_t *) calloc (1, 16 + 500);
+    b = (uint8_t *) p2c_calloc (1, 16 + 500);
     P2C_CHECK (gw_session_queue (s, &b, 16, 500, true) == 0);
     b = s_buf ("x", 16);
     P2C_CHECK (gw_session_queue (s, &b, 16, 1, true) == -1);

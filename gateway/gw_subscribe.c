@@ -42,7 +42,7 @@ gw_subscribe_handle (gw_core_t *self, gw_session_t *s, P2c2r__Subscribe *sub)
     s->subscribed = true;
     s->sub_next_ms = self->now_ms;
     self->subscriptions++;
-    log_debug ("gateway: subscribed conn=%llu account=%lld", (unsigned long long) s->conn,
+    log_debug ("subscribed conn=%llu account=%lld", (unsigned long long) s->conn,
                (long long) s->account_id);
 }
 
@@ -108,7 +108,7 @@ gw_subscribe_on_reputation (gw_core_t *self, P2c2r__ReputationReply *r)
     //  Another account's standing never goes out, whatever was answered
     if (!s || !s->subscribed || s->role != GW_ROLE_PEER || s->account_id != r->account_id
         || !r->reputation) {
-        log_debug ("gateway: stale reputation reply corr=%llu", (unsigned long long) r->corr);
+        log_debug ("stale reputation reply corr=%llu", (unsigned long long) r->corr);
         return;
     }
     P2c2r__ServerMessage m = P2C2R__SERVER_MESSAGE__INIT;

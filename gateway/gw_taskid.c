@@ -1,5 +1,6 @@
 /*  Task id generator (see gw_taskid.h). */
 #include "gw_taskid.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -41,9 +42,8 @@ gw_taskid_next (gw_taskid_t *self)
 {
     //  Starts at 1 so that no id ends in "-0", which reads like a default
     self->counter++;
-    char *id = (char *) malloc (17 + 1 + 16 + 1);
-    if (id)
-        sprintf (id, "%s-%llx", self->prefix, (unsigned long long) self->counter);
+    char *id = (char *) p2c_malloc (17 + 1 + 16 + 1);
+    sprintf (id, "%s-%llx", self->prefix, (unsigned long long) self->counter);
     return id;
 }
 

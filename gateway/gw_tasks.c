@@ -9,6 +9,7 @@
     whenever a scheduler comes up. */
 #include "gw_core_int.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -42,7 +43,7 @@ gw_tasks_peer_up (gw_core_t *self, gw_session_t *s)
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_UP;
     msg.peer_up = &up;
     if (self->io.send (self->io.arg, "scheduler", &msg) != 0)
-        log_warn ("gateway: cannot send peer_up conn=%llu id=%s",
+        log_warn ("cannot send peer_up conn=%llu id=%s",
                   (unsigned long long) s->conn, s->name);
 }
 
@@ -58,7 +59,7 @@ gw_tasks_peer_down (gw_core_t *self, uint64_t conn)
     msg.msg_case = P2C2R__INTERNAL__MSG_PEER_DOWN;
     msg.peer_down = &down;
     if (self->io.send (self->io.arg, "scheduler", &msg) != 0)
-        log_warn ("gateway: cannot send peer_down conn=%llu", (unsigned long long) conn);
+        log_warn ("cannot send peer_down conn=%llu", (unsigned long long) conn);
 }
 
 // ---------------------------------------------------------------------------
@@ -125,10 +126,6 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
         deadline = self->cfg.max_deadline_ms;
 
     char *task_id = gw_taskid_next (self->taskids);
-    if (!task_id) {
-        gw_core_task_error (self, s, NULL, ref, "unavailable", "out of memory");
-        return;
-    }
     if (self->quitting)
         gw_core_task_error (self, s, task_id, ref, "unavailable",
                             "this gateway is shutting down; reconnect and submit again");
@@ -148,7 +145,7 @@ gw_tasks_submit (gw_core_t *self, gw_session_t *s, P2c2r__Submit *sub)
     }
     else {
         s->tasks++;
-        log_debug ("gateway: submit task=%s conn=%llu type=%s deadline_ms=%u", task_id,
+        log_debug ("submit task=%s conn=%llu type=%s deadline_ms=%u", task_id,
                    (unsigned long long) s->conn, type, deadline);
     }
     free (task_id);
@@ -174,10 +171,10 @@ gw_tasks_result (gw_core_t *self, gw_session_t *s, P2c2r__PeerResult *res)
     m.msg_case = P2C2R__INTERNAL__MSG_TASK_RESULT;
     m.task_result = &tr;
     if (self->io.send (self->io.arg, "scheduler", &m) != 0)
-        log_warn ("gateway: cannot forward result task=%s conn=%llu", res->task_id,
+        log_warn ("cannot forward result task=%s conn=%llu", res->task_id,
                   (unsigned long long) s->conn);
     else
-        log_debug ("gateway: result task=%s conn=%llu ok=%d", res->task_id,
+        log_debug ("result task=%s conn=%llu ok=%d", res->task_id,
                    (unsigned long long) s->conn, res->ok);
 }
 
@@ -198,7 +195,7 @@ s_deliver_ack (gw_core_t *self, const char *sender, const char *task_id)
     m.msg_case = P2C2R__INTERNAL__MSG_DELIVER_ACK;
     m.deliver_ack = &ack;
     if (self->io.send (self->io.arg, sender, &m) != 0)
-        log_debug ("gateway: cannot ack deliver task=%s", task_id);
+        log_debug ("cannot ack deliver task=%s", task_id);
 }
 
 void
@@ -215,7 +212,7 @@ gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d)
     if (!e) {
         //  Answered already (guard, or the gamer left): exactly one reply
         self->counters.deliver_dropped++;
-        log_debug ("gateway: deliver for no pending task=%s", d->reply->task_id);
+        log_debug ("deliver for no pending task=%s", d->reply->task_id);
         return;
     }
     gw_session_t *s = gw_sessions_lookup (self->sessions, e->conn);
@@ -229,7 +226,7 @@ gw_tasks_deliver (gw_core_t *self, const char *sender, P2c2r__Deliver *d)
         if (s->tasks)
             s->tasks--;
         gw_metrics_observe_ms (self->metrics, (double) (self->now_ms - e->start_ms));
-        log_debug ("gateway: delivered task=%s conn=%llu ok=%d", e->task_id,
+        log_debug ("delivered task=%s conn=%llu ok=%d", e->task_id,
                    (unsigned long long) e->conn, r.ok);
     }
     gw_pending_entry_destroy (&e);
@@ -246,13 +243,13 @@ gw_tasks_assign (gw_core_t *self, P2c2r__TaskAssign *a)
         //  Not one of ours: a PeerDown would make the scheduler forget a
         //  live peer of another gateway
         self->counters.internal_dropped++;
-        log_warn ("gateway: assign for another gateway=%s task=%s", a->peer->gateway,
+        log_warn ("assign for another gateway=%s task=%s", a->peer->gateway,
                   a->assign->task_id);
         return;
     }
     gw_session_t *s = gw_sessions_lookup (self->sessions, a->peer->conn);
     if (!s || s->state != GW_STATE_REGISTERED || s->role != GW_ROLE_PEER || s->closing) {
-        log_info ("gateway: assign for a gone peer conn=%llu task=%s",
+        log_info ("assign for a gone peer conn=%llu task=%s",
                   (unsigned long long) a->peer->conn, a->assign->task_id);
         gw_tasks_peer_down (self, a->peer->conn);
         return;
@@ -262,7 +259,7 @@ gw_tasks_assign (gw_core_t *self, P2c2r__TaskAssign *a)
     m.assign = a->assign;
     gw_session_assigned_add (s, a->assign->task_id, a->assign->attempt);
     gw_core_send (self, s, &m);
-    log_debug ("gateway: assign task=%s conn=%llu", a->assign->task_id,
+    log_debug ("assign task=%s conn=%llu", a->assign->task_id,
                (unsigned long long) s->conn);
 }
 
@@ -278,7 +275,7 @@ gw_tasks_node_event (gw_core_t *self, P2c2r__NodeEvent *ev)
     if (strcmp (ev->service, "scheduler"))
         return;
     if (!ev->up && self->io.services (self->io.arg, "scheduler") == 0) {
-        log_info ("gateway: scheduler down node=%s", ev->node_id);
+        log_info ("scheduler down node=%s", ev->node_id);
         return;
     }
     size_t n = 0;
@@ -290,7 +287,7 @@ gw_tasks_node_event (gw_core_t *self, P2c2r__NodeEvent *ev)
             n++;
         }
     zlistx_destroy (&list);
-    log_info ("gateway: scheduler %s node=%s peers_announced=%zu", ev->up ? "up" : "down",
+    log_info ("scheduler %s node=%s peers_announced=%zu", ev->up ? "up" : "down",
               ev->node_id, n);
 }
 
@@ -317,7 +314,7 @@ s_failed_send (gw_core_t *self, int64_t now)
         m.msg_case = P2C2R__INTERNAL__MSG_TASK_FAILED;
         m.task_failed = &tf;
         if (self->io.send (self->io.arg, "ledger", &m) != 0)
-            log_debug ("gateway: cannot send task_failed task=%s", f->task_id);
+            log_debug ("cannot send task_failed task=%s", f->task_id);
     }
     zlistx_destroy (&due);
 }
@@ -333,14 +330,14 @@ gw_tasks_guard (gw_core_t *self, int64_t now)
          e = (gw_pending_entry_t *) zlistx_next (expired)) {
         self->counters.timeouts++;
         gw_session_t *s = gw_sessions_lookup (self->sessions, e->conn);
-        log_info ("gateway: task timed out task=%s conn=%llu", e->task_id,
+        log_info ("task timed out task=%s conn=%llu", e->task_id,
                   (unsigned long long) e->conn);
         if (!s)
             continue;
         //  recorded before the gamer hears it: a failure the ledger never
         //  hears of must not be one the gamer did
         if (gw_pending_fail_add (self->pending, e->task_id, e->account, "timeout", now) != 0)
-            log_warn ("gateway: too many failures unacknowledged by the ledger, task=%s"
+            log_warn ("too many failures unacknowledged by the ledger, task=%s"
                       " may be charged", e->task_id);
         if (s->tasks)
             s->tasks--;
@@ -360,11 +357,11 @@ gw_tasks_failed_ack (gw_core_t *self, P2c2r__SettleAck *ack)
         return;
     }
     if (!ack->ok)
-        log_warn ("gateway: ledger refused a failure task=%s error=\"%.100s\"", ack->task_id,
+        log_warn ("ledger refused a failure task=%s error=\"%.100s\"", ack->task_id,
                   ack->error ? ack->error : "");
     else
     if (ack->gamer_charge_pico)
-        log_info ("gateway: failed task refunded task=%s amount_pico=%lld", ack->task_id,
+        log_info ("failed task refunded task=%s amount_pico=%lld", ack->task_id,
                   (long long) ack->gamer_charge_pico);
 }
 

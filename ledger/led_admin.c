@@ -1,12 +1,16 @@
 /*  The operators' commands (see led_admin.h): the table, the argument
-    checks it declares, and the transaction every command runs in. */
+    checks it declares, and the transaction every command runs in, which
+    also writes the command's row of the admin log (ledger/sql/007). */
+#define P2C_LOG_COMPONENT "store"
 #include "led_admin.h"
+#include "led_adminlog.h"
 #include "led_store_int.h"
 #include "led_accounts.h"
 #include "led_payouts.h"
 #include "led_rates.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -23,11 +27,20 @@ typedef struct {
 
 #define S_MAX_ARGS 5
 
+//  What a command changes, shown in its admin-log row before and after
+typedef enum {
+    S_ACCOUNT,                  //  the account of args.account_id
+    S_NEW_ACCOUNT,              //  the account of result.id (none before)
+    S_RATES,                    //  the newest rates row
+    S_PAYOUT                    //  the payout of args.payout_id
+} s_subject_t;
+
 typedef struct {
     const char *name;           //  AdminRequest.command
     led_admin_fn *run;
     s_arg_t args [S_MAX_ARGS];  //  checked in this order, before run
     const char *help;
+    s_subject_t subject;
 } s_command_t;
 
 #define S_ID(key)   { key, S_INT, 1, INT64_MAX }
@@ -36,39 +49,49 @@ static const s_command_t s_commands [] = {
     { "account-create", led_accounts_create,
       { { "kind", S_STR, 0, 16 }, { "name", S_STR, 0, 1000 }, { "owner", S_STR, 0, 1000 } },
       "kind (gamer, peer or admin), name, owner (optional): a new account and its API key,"
-      " shown once" },
+      " shown once",
+      S_NEW_ACCOUNT },
     { "account-link", led_accounts_link,
       { S_ID ("account_id"), { "owner", S_STR, 0, 1000 } },
       "account_id, owner (absent or empty: none): the holder of a gamer and a peer account,"
-      " so that the scheduler never pairs them (from their next registration on)" },
+      " so that the scheduler never pairs them (from their next registration on)",
+      S_ACCOUNT },
     { "account-disable", led_accounts_disable, { S_ID ("account_id") },
-      "account_id: refuse its registrations (a gamer's tasks too)" },
+      "account_id: refuse its registrations (a gamer's tasks too)",
+      S_ACCOUNT },
     { "account-enable", led_accounts_enable, { S_ID ("account_id") },
-      "account_id: undo account-disable" },
+      "account_id: undo account-disable",
+      S_ACCOUNT },
     { "rotate-key", led_accounts_rotate_key, { S_ID ("account_id") },
-      "account_id: a new API key, shown once; the old one stops working" },
+      "account_id: a new API key, shown once; the old one stops working",
+      S_ACCOUNT },
     { "credit", led_accounts_credit,
       { S_ID ("account_id"), { "amount_pico", S_INT, 1, LED_MAX_CREDIT_PICO },
         { "memo", S_STR, 0, 500 } },
-      "account_id, amount_pico, memo: top up a gamer from the external account" },
+      "account_id, amount_pico, memo: top up a gamer from the external account",
+      S_ACCOUNT },
     { "rates-set", led_rates_set,
       { { "gamer_pico_per_hour", S_INT, 0, LED_MAX_RATE_PICO },
         { "peer_pico_per_hour", S_INT, 0, LED_MAX_RATE_PICO },
         { "fee_bp", S_INT, 0, 10000 }, { "effective_at", S_STR, 0, 64 },
         { "subsidy_pico_per_day", S_STR, 0, 20 } },
       "gamer_pico_per_hour, peer_pico_per_hour, fee_bp, effective_at (default now),"
-      " subsidy_pico_per_day (digits; default no limit): new rates, never for the past" },
+      " subsidy_pico_per_day (digits; default no limit): new rates, never for the past",
+      S_RATES },
     { "payout-request", led_payouts_request, { S_ID ("account_id") },
-      "account_id: move a peer's whole balance, at least the threshold, to payouts pending" },
+      "account_id: move a peer's whole balance, at least the threshold, to payouts pending",
+      S_ACCOUNT },
     { "payout-mark-paid", led_payouts_mark_paid,
       { S_ID ("payout_id"), { "reference", S_STR, 0, 200 } },
-      "payout_id, reference: the money left; close the payout" },
+      "payout_id, reference: the money left; close the payout",
+      S_PAYOUT },
 };
 
 #define S_COMMANDS (sizeof s_commands / sizeof s_commands [0])
 
 struct _led_admin_t {
     led_store_t *store;
+    const char *who;            //  the operator key's name, for the admin log
     const s_command_t *command;
     json_t *args;               //  the request's arguments
     json_t *result;             //  what we answer
@@ -115,7 +138,7 @@ led_admin_refuse (led_admin_t *self, const char *code, const char *message)
 {
     self->code = code;
     free (self->message);
-    self->message = strdup (message);
+    self->message = p2c_strdup (message);
     return false;
 }
 
@@ -177,18 +200,59 @@ s_check_arg (led_admin_t *self, const s_arg_t *arg)
     return led_admin_refuse (self, "bad_request", text);
 }
 
-//  The arguments' checks, then the handler
+//  The admin log's subject of a command, and its id (the account made is
+//  known only after the handler: 0 before)
+static led_adminlog_subject_t
+s_subject (led_admin_t *self, int64_t *id_p)
+{
+    switch (self->command->subject) {
+        case S_ACCOUNT:
+            *id_p = led_admin_int (self, "account_id");
+            return LED_ADMINLOG_ACCOUNT;
+        case S_NEW_ACCOUNT:
+            *id_p = (int64_t) json_integer_value (json_object_get (self->result, "id"));
+            return LED_ADMINLOG_ACCOUNT;
+        case S_PAYOUT:
+            *id_p = led_admin_int (self, "payout_id");
+            return LED_ADMINLOG_PAYOUT;
+        case S_RATES:
+            break;
+    }
+    *id_p = 0;
+    return LED_ADMINLOG_RATES;
+}
+
+//  The arguments' checks, then the handler, between the snapshots of what
+//  it changes; then the command's row of the admin log
 static bool
 s_run (led_admin_t *self)
 {
     for (int i = 0; i < S_MAX_ARGS && self->command->args [i].key; i++)
         if (!s_check_arg (self, &self->command->args [i]))
             return false;
-    return self->command->run (self);
+    int64_t id;
+    led_adminlog_subject_t subject = s_subject (self, &id);
+    int64_t mark = led_adminlog_mark (self->store);
+    json_t *before = mark < 0 ? NULL
+                   : self->command->subject == S_NEW_ACCOUNT ? json_null ()
+                   : led_adminlog_snapshot (self->store, subject, id);
+    if (!before)
+        return led_admin_failed (self);
+    if (!self->command->run (self)) {
+        json_decref (before);
+        return false;
+    }
+    subject = s_subject (self, &id);
+    json_t *after = led_adminlog_snapshot (self->store, subject, id);
+    bool ok = after && led_adminlog_write (self->store, self->who, self->command->name,
+                                           self->args, before, after, self->result, mark);
+    json_decref (before);
+    json_decref (after);
+    return ok || led_admin_failed (self);
 }
 
 led_admin_status_t
-led_admin_run (led_store_t *store, const char *command, const char *args_json,
+led_admin_run (led_store_t *store, const char *who, const char *command, const char *args_json,
                char **result_p, const char **code_p, char **message_p)
 {
     *result_p = NULL;
@@ -200,7 +264,7 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
     const s_command_t *found = s_find (command);
     if (!json_is_object (args) || !found) {
         *code_p = "bad_request";
-        *message_p = strdup (json_is_object (args) ? "unknown command"
+        *message_p = p2c_strdup (json_is_object (args) ? "unknown command"
                                                    : "args_json must be a JSON object");
         json_decref (args);
         return LED_ADMIN_REFUSED;
@@ -209,10 +273,10 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
         json_decref (args);
         led_store_disconnect (store);
         *code_p = "unavailable";
-        *message_p = strdup ("the ledger database is unavailable");
+        *message_p = p2c_strdup ("the ledger database is unavailable");
         return LED_ADMIN_UNAVAILABLE;
     }
-    led_admin_t self = { store, found, args, json_object (), NULL, NULL };
+    led_admin_t self = { store, who, found, args, json_object (), NULL, NULL };
     bool ok = s_run (&self);
     if (ok && !led_store_command (store, "admin commit", "COMMIT", 0, NULL))
         ok = led_admin_failed (&self);
@@ -231,7 +295,8 @@ led_admin_run (led_store_t *store, const char *command, const char *args_json,
     json_decref (self.result);
     json_decref (args);
     free (self.message);
-    log_info ("store: admin command=%s ok=%d code=%s", command, ok, ok ? "" : *code_p);
+    log_info ("admin command=%s who=%s ok=%d code=%s", command, who, ok,
+              ok ? "" : *code_p);
     return rc;
 }
 
@@ -254,7 +319,7 @@ s_args_but (const s_command_t *c, int arg)
                                  : json_integer ((json_int_t) a->min - 1));
         else
         if (i == arg) {
-            char *text = (char *) malloc ((size_t) a->max + 2);
+            char *text = (char *) p2c_malloc ((size_t) a->max + 2);
             memset (text, 'x', (size_t) a->max + 1);
             text [a->max + 1] = 0;
             json_object_set_new (o, a->key, json_string (text));

@@ -25,10 +25,11 @@ typedef struct _led_admin_t led_admin_t;
 typedef bool (led_admin_fn) (led_admin_t *self);
 
 //  Runs an operator's command (AdminRequest: command, args_json) in one
-//  transaction. On success *result_p is a JSON object text (the caller
+//  transaction, with its row of the admin log (led_adminlog) under who,
+//  the name of the operator key the broker authenticated. On success *result_p is a JSON object text (the caller
 //  frees it); else *code_p (static) and *message_p (caller frees) say why.
 //  The gamers whose balance or flag changed are in led_store_balances.
-led_admin_status_t led_admin_run (led_store_t *store, const char *command,
+led_admin_status_t led_admin_run (led_store_t *store, const char *who, const char *command,
                                   const char *args_json, char **result_p,
                                   const char **code_p, char **message_p);
 

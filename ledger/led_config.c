@@ -1,6 +1,7 @@
 /*  The ledger's settings table (see led_config.h). */
 #include "led_config.h"
 #include "p2c_cfg.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
 
@@ -24,6 +25,10 @@ static const p2c_cfg_t s_table [] = {
     { "db", P2C_CFG_SECRET, S_F (db.conninfo), "",
       .help = "PostgreSQL conninfo, e.g. 'host=/tmp/pg/run port=5432 dbname=p2c2r user=p2c2r'"
       " (a secret: prefer P2C2R_DB or @FILE; never logged)" },
+    { "owner-db", P2C_CFG_SECRET, S_F (db.owner_conninfo), "",
+      .help = "conninfo of the tables' owner, for the migrations only; --db is then the"
+      " ledger's own role (DBNAME_ledger). Empty: --db does both (a secret: prefer"
+      " P2C2R_OWNER_DB or @FILE)" },
     { "schema", P2C_CFG_STR, S_F (db.schema), "public",
       .help = "PostgreSQL schema of the ledger's tables ([a-z0-9_])" },
     { "sql-dir", P2C_CFG_STR, S_F (db.sql_dir), "",
@@ -77,7 +82,7 @@ s_default_sql_dir (void)
             return dir;
         zstr_free (&dir);
     }
-    return strdup (LED_SHARE_SQL);
+    return p2c_strdup (LED_SHARE_SQL);
 }
 
 static int
@@ -87,10 +92,6 @@ s_check (void *arg)
     led_worker_args_t *db = &self->server.db;
     if (!*db->sql_dir) {
         char *dir = s_default_sql_dir ();
-        if (!dir) {
-            fprintf (stderr, "p2c2r-ledger: out of memory\n");
-            return -1;
-        }
         //  The table owns the field: p2c_cfg_free frees the new value
         free ((char *) db->sql_dir);
         db->sql_dir = dir;
@@ -100,40 +101,21 @@ s_check (void *arg)
 
 static const p2c_cfg_spec_t s_spec = { "p2c2r-ledger", "[options]", s_table, s_check };
 
-void
-led_config_defaults (led_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
-    int rc = s_check (self);
-    assert (rc == 0);
-    (void) rc;
-}
+//  led_config_defaults, led_config_free
+P2C_CFG_FUNCTIONS_BUT_LOAD (led_config, led_config_t, &s_spec)
 
 int
 led_config_load (led_config_t *self, int argc, char **argv, bool *verbose_p)
 {
-    memset (self, 0, sizeof *self);
-    int rc = p2c_cfg_parse (&s_spec, self, &argc, argv, verbose_p);
+    int rc = p2c_cfg_load (&s_spec, self, sizeof *self, &argc, argv, verbose_p);
     if (rc != 0)
         return rc;
-    if (argc > 1) {
-        fprintf (stderr, "p2c2r-ledger: unexpected argument '%s' (see --help)\n", argv [1]);
-        led_config_free (self);
-        return -1;
-    }
     if (!*self->server.db.conninfo) {
         fprintf (stderr, "p2c2r-ledger: no database: set P2C2R_DB or --db (see --help)\n");
         led_config_free (self);
         return -1;
     }
     return 0;
-}
-
-void
-led_config_free (led_config_t *self)
-{
-    p2c_cfg_free (s_table, self);
 }
 
 void

@@ -3,6 +3,7 @@
 #include "led_store_int.h"
 #include "led_fixture.h"
 #include "led_settle.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -112,9 +113,8 @@ led_earnings_job_new (uint64_t corr, int64_t account_id, const char *role, const
     led_earnings_job_t *self = (led_earnings_job_t *) zmalloc (sizeof (led_earnings_job_t));
     self->corr = corr;
     self->account_id = account_id;
-    self->role = strdup (role ? role : "");
-    self->reply_to = strdup (reply_to ? reply_to : "");
-    assert (self->role && self->reply_to);
+    self->role = p2c_strdup (role ? role : "");
+    self->reply_to = p2c_strdup (reply_to ? reply_to : "");
     self->status = LED_EARNINGS_UNAVAILABLE;
     return self;
 }
@@ -199,9 +199,9 @@ led_earnings_test (bool verbose)
     //  A reversal takes an earning back: earned is net of it
     led_settle_t rev;
     memset (&rev, 0, sizeof rev);
-    rev.task_id = strdup ("earn-2");
-    rev.task_type = strdup ("");
-    rev.reason = strdup ("test");
+    rev.task_id = p2c_strdup ("earn-2");
+    rev.task_type = p2c_strdup ("");
+    rev.reason = p2c_strdup ("test");
     rev.reverse = true;
     P2C_CHECK (led_settle_batch (store, &rev, 1) == 0 && rev.status == LED_SETTLE_NEW);
     led_settle_clear (&rev);

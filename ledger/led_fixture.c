@@ -1,6 +1,7 @@
 /*  Test support for the ledger's self-tests (see led_fixture.h). */
 #include "led_fixture.h"
 #include "led_store_int.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -57,7 +58,7 @@ led_fixture_destroy (led_fixture_t **self_p)
     if (!self)
         return;
     char *ident = PQescapeIdentifier (self->conn, self->schema, strlen (self->schema));
-    char *drop = zsys_sprintf ("DROP SCHEMA IF EXISTS %s CASCADE", ident);
+    char *drop = p2c_sprintf ("DROP SCHEMA IF EXISTS %s CASCADE", ident);
     PGresult *res = PQexec (self->conn, drop);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);
@@ -109,7 +110,7 @@ led_fixture_scalar (led_fixture_t *self, const char *sql, const char *param)
     const char *params [] = { param };
     PGresult *res = PQexecParams (self->conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
     bool rows = res && PQresultStatus (res) == PGRES_TUPLES_OK;
-    char *value = strdup (rows && PQntuples (res) == 1 && !PQgetisnull (res, 0, 0)
+    char *value = p2c_strdup (rows && PQntuples (res) == 1 && !PQgetisnull (res, 0, 0)
                           ? PQgetvalue (res, 0, 0) : "");
     if (!rows)
         fprintf (stderr, "%s: query failed: %s", self->who, PQresultErrorMessage (res));
@@ -166,8 +167,8 @@ led_fixture_fill (led_settle_t *it, const char *task_id, const char *type, int64
                   int64_t peer, uint64_t billed)
 {
     memset (it, 0, sizeof *it);
-    it->task_id = strdup (task_id);
-    it->task_type = strdup (type);
+    it->task_id = p2c_strdup (task_id);
+    it->task_type = p2c_strdup (type);
     it->gamer_account = gamer;
     it->peer_account = peer;
     it->billed_us = billed;
@@ -183,8 +184,8 @@ led_fixture_admin (led_fixture_t *self, led_store_t *store, const char *command,
     free (self->message);
     self->result = self->message = NULL;
     self->code = NULL;
-    led_admin_status_t rc = led_admin_run (store, command, args_json, &self->result,
-                                           &self->code, &self->message);
+    led_admin_status_t rc = led_admin_run (store, "test-operator", command, args_json,
+                                           &self->result, &self->code, &self->message);
     if (self->verbose && rc != LED_ADMIN_OK)
         fprintf (stderr, "%s: %s refused code=%s message=%s\n", self->who, command,
                  self->code, self->message);
@@ -230,7 +231,7 @@ led_fixture_test (bool verbose)
                && !strcmp (led_fixture_result (fx), ""));
     led_store_destroy (&store);
     //  Destroy drops the schema, nothing of it stays
-    char *schema = strdup (led_fixture_schema (fx));
+    char *schema = p2c_strdup (led_fixture_schema (fx));
     led_fixture_destroy (&fx);
     P2C_CHECK (fx == NULL);
     P2C_CHECK (other && led_fixture_is (other, "SELECT count(*) FROM pg_namespace"

@@ -23,7 +23,7 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     const led_worker_args_t *db = &cfg.server.db;
-    log_info ("ledger: starting sql_dir=%s schema=%s gamer_rate=%lld peer_rate=%lld fee_bp=%d"
+    log_info ("starting sql_dir=%s schema=%s gamer_rate=%lld peer_rate=%lld fee_bp=%d"
               " starting_credit=%lld payout_threshold=%lld", db->sql_dir, db->schema,
               (long long) db->rates.gamer_per_hour, (long long) db->rates.peer_per_hour,
               (int) db->rates.fee_bp, (long long) db->policy.starting_credit_pico,
@@ -37,6 +37,6 @@ main (int argc, char *argv [])
     zstr_free (&said);
     zactor_destroy (&server);
     led_config_free (&cfg);
-    log_info ("ledger: stopped");
+    log_info ("stopped");
     return status;
 }

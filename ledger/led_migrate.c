@@ -1,10 +1,12 @@
 /*  The ledger's schema migrations (see led_migrate.h). The files are ours,
     not input: each runs as the script it is. */
+#define P2C_LOG_COMPONENT "store"
 #include "led_migrate.h"
 #include "led_store_int.h"
 #include "led_fixture.h"
 #include "led_settle.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -45,7 +47,7 @@ s_read_file (const char *path)
     FILE *f = fopen (path, "rb");
     if (!f)
         return NULL;
-    char *buf = (char *) malloc (LED_MAX_SQL_FILE + 1);
+    char *buf = (char *) p2c_malloc (LED_MAX_SQL_FILE + 1);
     size_t n = fread (buf, 1, LED_MAX_SQL_FILE + 1, f);
     bool err = ferror (f) != 0;
     fclose (f);
@@ -61,11 +63,11 @@ s_read_file (const char *path)
 static bool
 s_apply (led_store_t *self, const char *name, int version)
 {
-    char *path = zsys_sprintf ("%s/%s", self->sql_dir, name);
+    char *path = p2c_sprintf ("%s/%s", self->sql_dir, name);
     char *text = s_read_file (path);
     zstr_free (&path);
     if (!text) {
-        log_warn ("store: cannot read migration file=%s dir=%s", name, self->sql_dir);
+        log_warn ("cannot read migration file=%s dir=%s", name, self->sql_dir);
         return false;
     }
     char vbuf [16];
@@ -90,7 +92,7 @@ s_apply (led_store_t *self, const char *name, int version)
     if (!ok)
         led_store_abort (self);
     else
-        log_info ("store: migration applied version=%d file=%s schema=%s", version, name,
+        log_info ("migration applied version=%d file=%s schema=%s", version, name,
                   self->schema);
     free (text);
     return ok;
@@ -103,10 +105,10 @@ s_list (const char *dir_name, size_t *count_p)
 {
     DIR *dir = opendir (dir_name);
     if (!dir) {
-        log_warn ("store: cannot open migrations dir=%s errno=%d", dir_name, errno);
+        log_warn ("cannot open migrations dir=%s errno=%d", dir_name, errno);
         return NULL;
     }
-    char **names = (char **) calloc (LED_MAX_MIGRATIONS, sizeof (char *));
+    char **names = (char **) p2c_calloc (LED_MAX_MIGRATIONS, sizeof (char *));
     size_t count = 0;
     struct dirent *de;
     while ((de = readdir (dir)) && count < LED_MAX_MIGRATIONS)
@@ -129,7 +131,7 @@ led_migrate_run (led_store_t *self)
         return -1;
     int applied = 0;
     if (count == 0) {
-        log_warn ("store: no migrations dir=%s", self->sql_dir);
+        log_warn ("no migrations dir=%s", self->sql_dir);
         applied = -1;
     }
     //  Session-level lock: released by unlock, or by the server if we die
@@ -190,13 +192,13 @@ s_copy_dir (const char *from, const char *name, const char *text)
     char tmpl [] = "/tmp/led_migrate_test.XXXXXX";
     if (!mkdtemp (tmpl))
         return NULL;
-    char *dir = strdup (tmpl);
+    char *dir = p2c_strdup (tmpl);
     size_t count = 0;
     char **names = s_list (from, &count);
     bool ok = names != NULL;
     for (size_t i = 0; i < count; i++) {
-        char *src = zsys_sprintf ("%s/%s", from, names [i]);
-        char *dst = zsys_sprintf ("%s/%s", dir, names [i]);
+        char *src = p2c_sprintf ("%s/%s", from, names [i]);
+        char *dst = p2c_sprintf ("%s/%s", dir, names [i]);
         char *body = s_read_file (src);
         FILE *f = body ? fopen (dst, "w") : NULL;
         ok = ok && f && fputs (body, f) >= 0;
@@ -208,7 +210,7 @@ s_copy_dir (const char *from, const char *name, const char *text)
         free (names [i]);
     }
     free (names);
-    char *extra = zsys_sprintf ("%s/%s", dir, name);
+    char *extra = p2c_sprintf ("%s/%s", dir, name);
     FILE *f = fopen (extra, "w");
     ok = ok && f && fputs (text, f) >= 0;
     if (f)
@@ -227,7 +229,7 @@ s_remove_dir (char **dir_p)
     size_t count = 0;
     char **names = s_list (*dir_p, &count);
     for (size_t i = 0; names && i < count; i++) {
-        char *path = zsys_sprintf ("%s/%s", *dir_p, names [i]);
+        char *path = p2c_sprintf ("%s/%s", *dir_p, names [i]);
         remove (path);
         zstr_free (&path);
         free (names [i]);
@@ -288,16 +290,16 @@ s_test_rules (led_fixture_t *fx, led_store_t *store)
         " gamer_account, peer_account, billed_us, compute_us, observed_us, gamer_charge_pico,"
         " peer_earning_pico, fee_pico, treasury_pico, rate_id) SELECT 'bogus-%d', %s, 'encryption',"
         " %s, 2, 0, 0, 0, 0, 0, 0, 0, %s FROM j";
-    char *sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "NULL");
+    char *sql = p2c_sprintf (task_sql, 1, 1, "id", "1", "NULL");
     P2C_CHECK (led_fixture_refused (fx, sql, NULL));    //  all good (and rolled back)
     zstr_free (&sql);
-    sql = zsys_sprintf (task_sql, 1, 2, "id", "1", "NULL");
+    sql = p2c_sprintf (task_sql, 1, 2, "id", "1", "NULL");
     P2C_CHECK (led_fixture_refused (fx, sql, "no settle transaction"));
     zstr_free (&sql);
-    sql = zsys_sprintf (task_sql, 1, 1, "id", "987654321", "NULL");
+    sql = p2c_sprintf (task_sql, 1, 1, "id", "987654321", "NULL");
     P2C_CHECK (led_fixture_refused (fx, sql, "unknown account"));
     zstr_free (&sql);
-    sql = zsys_sprintf (task_sql, 1, 1, "id", "1", "987654321");
+    sql = p2c_sprintf (task_sql, 1, 1, "id", "1", "987654321");
     P2C_CHECK (led_fixture_refused (fx, sql, "unknown rates 987654321"));
     zstr_free (&sql);
     //  ledger_settle checks its own rows (migration 004: the triggers skip
@@ -311,24 +313,24 @@ s_test_rules (led_fixture_t *fx, led_store_t *store)
         " WHERE kind = 'treasury'))%s";
     const char *gamer_sql = "(SELECT min (id) FROM accounts WHERE kind = 'gamer')";
     const char *fee = "(SELECT min (id) FROM accounts WHERE kind = 'platform_fee')";
-    sql = zsys_sprintf (settle_sql, gamer_sql, "100", fee, "");
+    sql = p2c_sprintf (settle_sql, gamer_sql, "100", fee, "");
     P2C_CHECK (led_fixture_refused (fx, sql, NULL));     //  all good (and rolled back)
     zstr_free (&sql);
-    sql = zsys_sprintf (settle_sql, gamer_sql, "101", fee, "");
+    sql = p2c_sprintf (settle_sql, gamer_sql, "101", fee, "");
     P2C_CHECK (led_fixture_refused (fx, sql, "task bogus-s does not balance"));
     zstr_free (&sql);
-    sql = zsys_sprintf (settle_sql, "0", "100", fee, "");
+    sql = p2c_sprintf (settle_sql, "0", "100", fee, "");
     P2C_CHECK (led_fixture_refused (fx, sql, "task bogus-s does not balance"));
     zstr_free (&sql);
-    sql = zsys_sprintf (settle_sql, gamer_sql, "100", "987654321", "");
+    sql = p2c_sprintf (settle_sql, gamer_sql, "100", "987654321", "");
     P2C_CHECK (led_fixture_refused (fx, sql, "entry for unknown account 987654321"));
     zstr_free (&sql);
-    sql = zsys_sprintf (settle_sql, gamer_sql, "100", fee,
+    sql = p2c_sprintf (settle_sql, gamer_sql, "100", fee,
                         "; SELECT 1 / (current_setting ('p2c2r.settle_checked', true)"
                         " IS DISTINCT FROM 'on')::INT");
     P2C_CHECK (led_fixture_refused (fx, sql, NULL));     //  the setting is over
     zstr_free (&sql);
-    sql = zsys_sprintf (settle_sql, gamer_sql, "100", fee,
+    sql = p2c_sprintf (settle_sql, gamer_sql, "100", fee,
                         "; WITH t AS (INSERT INTO journal_tx (kind) VALUES ('adjust') RETURNING id)"
                         " INSERT INTO journal_entries (tx_id, account_id, amount_pico)"
                         " SELECT id, 1, 5 FROM t");

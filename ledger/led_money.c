@@ -1,4 +1,5 @@
 /*  The ledger's money summary (see led_money.h). */
+#define P2C_LOG_COMPONENT "store"
 #include "led_money.h"
 #include "led_store_int.h"
 #include "led_fixture.h"
@@ -74,7 +75,7 @@ led_money_read (led_store_t *store, led_money_t *out)
               && s_decimal (out->total [k], PQgetvalue (res, 0, 4 + 2 * k));
     }
     if (!ok)
-        log_warn ("store: money summary unreadable");
+        log_warn ("money summary unreadable");
     out->ok = ok;
     PQclear (res);
 }

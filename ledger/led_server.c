@@ -6,6 +6,7 @@
 #include "p2c_metrics_http.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
@@ -61,7 +62,7 @@ s_to_worker (s_server_t *self, size_t w, const char *command, void *job)
     self->worker_dirty [w] = true;
     if (led_pipe_send (zactor_sock (self->workers [w]), command, job) == 0)
         return 0;
-    log_warn ("ledger: cannot reach the database thread");
+    log_warn ("cannot reach the database thread");
     return -1;
 }
 
@@ -96,26 +97,25 @@ static led_settle_t *
 s_pending_add (s_server_t *self, const char *sender, const char *task_id)
 {
     if (!task_id || !*task_id) {
-        log_debug ("ledger: settle without task id from=%s", sender);
+        log_debug ("settle without task id from=%s", sender);
         self->dropped++;
         return NULL;
     }
     if (self->pending_count >= self->pending_max) {
         //  The database cannot keep up; the scheduler will ask again
         self->dropped++;
-        log_debug ("ledger: settle dropped, queue full task=%.128s", task_id);
+        log_debug ("settle dropped, queue full task=%.128s", task_id);
         return NULL;
     }
     if (self->pending_count == self->pending_cap) {
         self->pending_cap = self->pending_cap ? self->pending_cap * 2 : 64;
-        self->pending = (led_settle_t *) realloc (self->pending,
+        self->pending = (led_settle_t *) p2c_realloc (self->pending,
                                                   self->pending_cap * sizeof (led_settle_t));
-        assert (self->pending);
     }
     led_settle_t *it = &self->pending [self->pending_count++];
     memset (it, 0, sizeof *it);
-    it->task_id = strdup (task_id);
-    it->reply_to = strdup (sender);
+    it->task_id = p2c_strdup (task_id);
+    it->reply_to = p2c_strdup (sender);
     return it;
 }
 
@@ -128,8 +128,8 @@ s_on_reverse (s_server_t *self, const char *sender, P2c2r__SettleReverse *req)
     if (!it)
         return;
     it->reverse = true;
-    it->task_type = strdup ("");
-    it->reason = strdup (req->reason ? req->reason : "");
+    it->task_type = p2c_strdup ("");
+    it->reason = p2c_strdup (req->reason ? req->reason : "");
     s_dispatch (self);
 }
 
@@ -142,9 +142,9 @@ s_on_task_failed (s_server_t *self, const char *sender, P2c2r__TaskFailed *req)
     if (!it)
         return;
     it->failed = true;
-    it->task_type = strdup ("");
+    it->task_type = p2c_strdup ("");
     it->gamer_account = req->gamer_account;
-    it->reason = strdup (req->code ? req->code : "");
+    it->reason = p2c_strdup (req->code ? req->code : "");
     s_dispatch (self);
 }
 
@@ -154,7 +154,7 @@ s_on_settle (s_server_t *self, const char *sender, P2c2r__SettleRequest *req)
     led_settle_t *it = s_pending_add (self, sender, req->task_id);
     if (!it)
         return;
-    it->task_type = strdup (req->task_type ? req->task_type : "");
+    it->task_type = p2c_strdup (req->task_type ? req->task_type : "");
     it->gamer_account = req->gamer_account;
     it->peer_account = req->peer_account;
     it->billed_us = req->billed_us;
@@ -168,12 +168,12 @@ s_on_auth (s_server_t *self, const char *sender, P2c2r__AuthRequest *req)
 {
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
     job->corr = req->corr;
-    job->role = strdup (req->role ? req->role : "");
-    job->name = strdup (req->name ? req->name : "");
-    job->key_hash = strdup (req->key_hash ? req->key_hash : "");
+    job->role = p2c_strdup (req->role ? req->role : "");
+    job->name = p2c_strdup (req->name ? req->name : "");
+    job->key_hash = p2c_strdup (req->key_hash ? req->key_hash : "");
     job->open = req->open;
     job->recheck_account = req->account_id;
-    job->reply_to = strdup (sender);
+    job->reply_to = p2c_strdup (sender);
     zlistx_add_end (self->auth_jobs, job);
     if (s_to_worker (self, 0, "AUTH", job) != 0) {
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, job));
@@ -187,9 +187,14 @@ s_on_admin (s_server_t *self, const char *sender, P2c2r__AdminRequest *req)
 {
     led_admin_job_t *job = (led_admin_job_t *) zmalloc (sizeof (led_admin_job_t));
     job->corr = req->corr;
-    job->command = strdup (req->command ? req->command : "");
-    job->args_json = strdup (req->args_json ? req->args_json : "");
-    job->reply_to = strdup (sender);
+    job->command = p2c_strdup (req->command ? req->command : "");
+    job->args_json = p2c_strdup (req->args_json ? req->args_json : "");
+    job->reply_to = p2c_strdup (sender);
+    //  "ctl:NAME": the operator key the broker authenticated; the whole
+    //  stamp when it names no key (--curve false)
+    const char *stamp = p2c_node_stamp (self->node);
+    const char *colon = strchr (stamp, ':');
+    job->who = p2c_strdup (colon && colon [1] ? colon + 1 : *stamp ? stamp : "unknown");
     zlistx_add_end (self->admin_jobs, job);
     if (s_to_worker (self, 0, "ADMIN", job) != 0) {
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, job));
@@ -204,12 +209,11 @@ s_on_balance_query (s_server_t *self, const char *sender, P2c2r__BalanceQuery *r
 {
     if (req->n_account_ids == 0 || req->n_account_ids > LED_MAX_BALANCE_QUERY) {
         self->dropped++;
-        log_debug ("ledger: balance query dropped ids=%zu from=%s", req->n_account_ids, sender);
+        log_debug ("balance query dropped ids=%zu from=%s", req->n_account_ids, sender);
         return;
     }
     led_balq_job_t *job = (led_balq_job_t *) zmalloc (sizeof (led_balq_job_t));
-    job->ids = (int64_t *) malloc (req->n_account_ids * sizeof (int64_t));
-    assert (job->ids);
+    job->ids = (int64_t *) p2c_malloc (req->n_account_ids * sizeof (int64_t));
     memcpy (job->ids, req->account_ids, req->n_account_ids * sizeof (int64_t));
     job->count = req->n_account_ids;
     zlistx_add_end (self->balq_jobs, job);
@@ -264,7 +268,7 @@ s_earnings_reply (s_server_t *self, led_earnings_job_t *job)
     msg.msg_case = P2C2R__INTERNAL__MSG_EARNINGS_REPLY;
     msg.earnings_reply = &reply;
     p2c_node_send (self->node, job->reply_to, &msg);
-    log_debug ("ledger: earnings account=%lld ok=%d code=%s", (long long) job->account_id,
+    log_debug ("earnings account=%lld ok=%d code=%s", (long long) job->account_id,
                reply.ok, reply.code);
 }
 
@@ -368,51 +372,53 @@ s_on_stats (s_server_t *self, const char *sender, P2c2r__StatsRequest *req)
     free (json);
 }
 
+//  One message from the broker connection (s_node_drain)
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    s_server_t *self = (s_server_t *) arg;
+    //  protobuf-c sets the member of the case it decoded; an empty
+    //  sender is the broker itself, which sends us nothing to serve
+    switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
+        case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
+            s_on_settle (self, sender, msg->settle_request);
+            break;
+        case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
+            s_on_reverse (self, sender, msg->settle_reverse);
+            break;
+        case P2C2R__INTERNAL__MSG_TASK_FAILED:
+            s_on_task_failed (self, sender, msg->task_failed);
+            break;
+        case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
+            s_on_auth (self, sender, msg->auth_request);
+            break;
+        case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
+            s_on_admin (self, sender, msg->admin_request);
+            break;
+        case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
+            s_on_balance_query (self, sender, msg->balance_query);
+            break;
+        case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
+            s_on_earnings (self, sender, msg->earnings_request);
+            break;
+        case P2C2R__INTERNAL__MSG_STATS_REQUEST:
+            s_on_stats (self, sender, msg->stats_request);
+            break;
+        default:
+            if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
+                self->dropped++;
+                log_debug ("unexpected message type=%s from=%s",
+                           p2c_msg_internal_name (msg), sender);
+            }
+            break;
+    }
+}
+
 //  Serves every message waiting on the broker connection, until EAGAIN
 static void
 s_node_drain (s_server_t *self)
 {
-    char *sender = NULL;
-    P2c2r__Internal *msg;
-    while ((msg = p2c_node_recv (self->node, &sender))) {
-        //  protobuf-c sets the member of the case it decoded; an empty
-        //  sender is the broker itself, which sends us nothing to serve
-        switch (*sender ? msg->msg_case : P2C2R__INTERNAL__MSG__NOT_SET) {
-            case P2C2R__INTERNAL__MSG_SETTLE_REQUEST:
-                s_on_settle (self, sender, msg->settle_request);
-                break;
-            case P2C2R__INTERNAL__MSG_SETTLE_REVERSE:
-                s_on_reverse (self, sender, msg->settle_reverse);
-                break;
-            case P2C2R__INTERNAL__MSG_TASK_FAILED:
-                s_on_task_failed (self, sender, msg->task_failed);
-                break;
-            case P2C2R__INTERNAL__MSG_AUTH_REQUEST:
-                s_on_auth (self, sender, msg->auth_request);
-                break;
-            case P2C2R__INTERNAL__MSG_ADMIN_REQUEST:
-                s_on_admin (self, sender, msg->admin_request);
-                break;
-            case P2C2R__INTERNAL__MSG_BALANCE_QUERY:
-                s_on_balance_query (self, sender, msg->balance_query);
-                break;
-            case P2C2R__INTERNAL__MSG_EARNINGS_REQUEST:
-                s_on_earnings (self, sender, msg->earnings_request);
-                break;
-            case P2C2R__INTERNAL__MSG_STATS_REQUEST:
-                s_on_stats (self, sender, msg->stats_request);
-                break;
-            default:
-                if (msg->msg_case != P2C2R__INTERNAL__MSG_NODE_EVENT) {
-                    self->dropped++;
-                    log_debug ("ledger: unexpected message type=%s from=%s",
-                               p2c_msg_internal_name (msg), sender);
-                }
-                break;
-        }
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (self->node, SIZE_MAX, s_on_message, self);
 }
 
 static void
@@ -432,7 +438,7 @@ s_send_acks (s_server_t *self, led_batch_t *batch)
             ack.ok = false;
             ack.error = (char *) (it->error ? it->error : "rejected");
             self->rejected++;
-            log_warn ("ledger: settle rejected task=%s reason=\"%s\"", it->task_id, ack.error);
+            log_warn ("settle rejected task=%s reason=\"%s\"", it->task_id, ack.error);
         }
         else {
             ack.ok = true;
@@ -468,13 +474,13 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         self->batches++;
         if (batch->rc != 0) {
             self->failed_batches++;
-            log_warn ("ledger: batch not committed, no acks tasks=%zu", batch->count);
+            log_warn ("batch not committed, no acks tasks=%zu", batch->count);
         }
         //  Balances first: the scheduler then knows them when it releases
         if (batch->rc == 0)
             s_send_balances (self, &batch->balances);
         s_send_acks (self, batch);
-        log_debug ("ledger: batch acked tasks=%zu", batch->count);
+        log_debug ("batch acked tasks=%zu", batch->count);
         led_batch_destroy (&batch);
         s_dispatch (self);
     }
@@ -499,7 +505,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         msg.auth_reply = &reply;
         p2c_node_send (self->node, aj->reply_to, &msg);
         self->auths++;
-        log_info ("ledger: auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
+        log_info ("auth role=%s name=%s ok=%d code=%s account=%lld", aj->role,
                   aj->name, reply.ok, reply.code, (long long) aj->account_id);
         zlistx_delete (self->auth_jobs, zlistx_find (self->auth_jobs, aj));
     }
@@ -519,8 +525,8 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         msg.admin_reply = &reply;
         p2c_node_send (self->node, aj->reply_to, &msg);
         self->admins++;
-        log_info ("ledger: admin command=%s from=%s ok=%d code=%s", aj->command, aj->reply_to,
-                  reply.ok, reply.code);
+        log_info ("admin command=%s who=%s from=%s ok=%d code=%s", aj->command, aj->who,
+                  aj->reply_to, reply.ok, reply.code);
         zlistx_delete (self->admin_jobs, zlistx_find (self->admin_jobs, aj));
     }
     else
@@ -547,7 +553,7 @@ s_on_answer (s_server_t *self, const char *command, void *job)
             free (m);
     }
     else
-        log_warn ("ledger: unexpected answer from the database thread command=%s", command);
+        log_warn ("unexpected answer from the database thread command=%s", command);
 }
 
 static void
@@ -571,7 +577,7 @@ s_cron (s_server_t *self)
     }
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
-        log_info ("ledger: stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
+        log_info ("stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
                   " batches=%llu failed_batches=%llu dropped=%llu auths=%llu admins=%llu"
                   " balance_updates=%llu pending=%zu wakeups=%llu",
                   (unsigned long long) self->settled, (unsigned long long) self->replays,
@@ -654,7 +660,7 @@ s_run (s_server_t *self)
         size_t nmetrics = self->metrics
             ? p2c_metrics_http_pollfds (self->metrics, items + nitems, 1 + LED_METRICS_CONNS) : 0;
         if (poll (items, nitems + nmetrics, timeout) < 0 && errno != EINTR) {
-            log_warn ("ledger: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             return false;
         }
         self->wakeups++;
@@ -713,7 +719,7 @@ led_server_actor (zsock_t *pipe, void *args)
         started = self->workers [w] != NULL;
     }
     if (!started) {
-        log_warn ("ledger: cannot start broker=%s", a->broker);
+        log_warn ("cannot start broker=%s", a->broker);
         for (size_t w = 0; w < self->nworkers; w++)
             zactor_destroy (&self->workers [w]);
         p2c_node_destroy (&self->node);
@@ -731,7 +737,7 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->earn_jobs, s_earn_job_free);
     self->stats_ms = self->started_ms = p2c_now_ms ();
     self->money_refresh_ms = a->money_refresh_ms > 0 ? a->money_refresh_ms : 2000;
-    log_info ("ledger: started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
+    log_info ("started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
     //  a metrics port that cannot be bound is said in the log; the ledger
     //  goes on without it
@@ -742,7 +748,7 @@ led_server_actor (zsock_t *pipe, void *args)
     //  $TERM from our owner, or interrupted: then tell the owner
     if (!s_run (self))
         zstr_send (pipe, "STOPPED");
-    log_info ("ledger: stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
+    log_info ("stopping settled=%llu replays=%llu pending=%zu batches=%llu wakeups=%llu",
               (unsigned long long) self->settled, (unsigned long long) self->replays,
               self->pending_count, (unsigned long long) self->batches,
               (unsigned long long) self->wakeups);
@@ -781,7 +787,7 @@ s_test_send (zsock_t *router, const char *node, const char *sender, P2c2r__Inter
     //  that may send this type
     const char *stamp = p2c_auth_sender_of ((int) msg->msg_case);
     size_t slen = strlen (sender), tlen = strlen (stamp);
-    uint8_t *frame = (uint8_t *) malloc (slen + tlen + 2 + len);
+    uint8_t *frame = (uint8_t *) p2c_malloc (slen + tlen + 2 + len);
     memcpy (frame, sender, slen + 1);
     memcpy (frame + slen + 1, stamp, tlen + 1);
     memcpy (frame + slen + tlen + 2, buf, len);
@@ -807,7 +813,7 @@ s_test_unpack (zmsg_t *m, char **to_p)
     P2c2r__Internal *msg = NULL;
     if (nul) {
         size_t dlen = (size_t) (nul - zframe_data (frame));
-        *to_p = strndup ((const char *) zframe_data (frame), dlen);
+        *to_p = p2c_strndup ((const char *) zframe_data (frame), dlen);
         msg = p2c_msg_unpack_internal (nul + 1, zframe_size (frame) - dlen - 1);
     }
     zframe_destroy (&frame);
@@ -888,7 +894,7 @@ led_server_test (bool verbose)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT }, NULL, 100 };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL }, NULL, 100 };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer
@@ -1147,20 +1153,20 @@ led_server_test (bool verbose)
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && !strcmp (PQgetvalue (res, 0, 0), "1"));
     PQclear (res);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *sql = zsys_sprintf ("SELECT count(*) FROM %s.tasks", ident);
+    char *sql = p2c_sprintf ("SELECT count(*) FROM %s.tasks", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
                && !strcmp (PQgetvalue (res, 0, 0), "501"));
     PQclear (res);
     zstr_free (&sql);
-    sql = zsys_sprintf ("SELECT (SUM (gamer_charge_pico)::NUMERIC * 0.000000000001)::text"
+    sql = p2c_sprintf ("SELECT (SUM (gamer_charge_pico)::NUMERIC * 0.000000000001)::text"
                         " FROM %s.tasks", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
                && !strcmp (PQgetvalue (res, 0, 0), spent));
     PQclear (res);
     zstr_free (&sql);
-    sql = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    sql = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

@@ -1,9 +1,11 @@
 /*  The ledger's settlement (see led_settle.h). */
+#define P2C_LOG_COMPONENT "store"
 #include "led_settle.h"
 #include "led_store_int.h"
 #include "led_admin.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -105,7 +107,7 @@ s_check_item (led_settle_t *item)
     //  Stored under its canonical name
     if (strcmp (canonical, item->task_type)) {
         free (item->task_type);
-        item->task_type = strdup (canonical);
+        item->task_type = p2c_strdup (canonical);
     }
     return true;
 }
@@ -231,7 +233,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         if (PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "rates")) {
             //  Not written: the rates in force changed (or we never knew them)
             if (PQgetisnull (res, 0, 2)) {
-                log_warn ("store: no rates in force");
+                log_warn ("no rates in force");
                 PQclear (res);
                 break;
             }
@@ -239,10 +241,10 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
             self->settle_rates.gamer_per_hour = led_store_int64 (res, 0, 3);
             self->settle_rates.peer_per_hour = led_store_int64 (res, 0, 4);
             self->settle_rates.fee_bp = (int32_t) led_store_int64 (res, 0, 5);
-            log_debug ("store: rates in force id=%lld", (long long) self->settle_rate_id);
+            log_debug ("rates in force id=%lld", (long long) self->settle_rate_id);
             PQclear (res);
             if (attempt + 1 == LED_SETTLE_TRIES)
-                log_warn ("store: rates in force kept changing, batch not settled");
+                log_warn ("rates in force kept changing, batch not settled");
             continue;
         }
         s_take_outcomes (self, res, items, idx, n);
@@ -259,7 +261,7 @@ s_settle_tx (led_store_t *self, led_settle_t *items, size_t *idx, size_t n)
         }
         else
         if (it->status == LED_SETTLE_PENDING)
-            log_warn ("store: settled in the journal without a task row task=%s", it->task_id);
+            log_warn ("settled in the journal without a task row task=%s", it->task_id);
         if (it->status == LED_SETTLE_PENDING || it->status == LED_SETTLE_REJECTED)
             memset (&it->split, 0, sizeof it->split);
     }
@@ -353,7 +355,7 @@ s_reverse_one (led_store_t *self, led_settle_t *it)
         return false;
     it->split.peer_earning = amount;
     it->status = LED_SETTLE_NEW;
-    log_info ("store: earning reversed task=%s account=%lld amount_pico=%lld"
+    log_info ("earning reversed task=%s account=%lld amount_pico=%lld"
               " earning_pico=%lld", it->task_id, (long long) peer, (long long) amount,
               (long long) earning);
     return true;
@@ -460,7 +462,7 @@ s_refund (led_store_t *self, const char *task_id, int64_t gamer, const char *cod
         return false;
     *amount_p = charge;
     *outcome = S_REFUND_NEW;
-    log_info ("store: charge refunded task=%s account=%lld amount_pico=%lld reason=\"%s\"",
+    log_info ("charge refunded task=%s account=%lld amount_pico=%lld reason=\"%s\"",
               task_id, (long long) payer, (long long) charge, reason);
     return true;
 }
@@ -511,7 +513,7 @@ s_failed_one (led_store_t *self, led_settle_t *it)
     it->split.gamer_charge = amount;
     it->status = fresh || outcome == S_REFUND_NEW ? LED_SETTLE_NEW : LED_SETTLE_REPLAY;
     if (fresh)
-        log_info ("store: failure recorded task=%s account=%lld code=%s refunded_pico=%lld",
+        log_info ("failure recorded task=%s account=%lld code=%s refunded_pico=%lld",
                   it->task_id, (long long) it->gamer_account, code, (long long) amount);
     return true;
 }
@@ -588,8 +590,8 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
         return -1;
     if (count == 0)
         return 0;
-    size_t *idx = (size_t *) calloc (count, sizeof (size_t));
-    size_t *first = (size_t *) calloc (count, sizeof (size_t));
+    size_t *idx = (size_t *) p2c_calloc (count, sizeof (size_t));
+    size_t *first = (size_t *) p2c_calloc (count, sizeof (size_t));
     zhashx_t *seen = zhashx_new ();
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
@@ -612,8 +614,8 @@ led_settle_batch (led_store_t *self, led_settle_t *items, size_t count)
     }
     zhashx_destroy (&seen);
     //  settlements first, so that a reversal in the same batch finds its task
-    size_t *ridx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
-    size_t *fidx = (size_t *) calloc (n ? n : 1, sizeof (size_t));
+    size_t *ridx = (size_t *) p2c_calloc (n ? n : 1, sizeof (size_t));
+    size_t *fidx = (size_t *) p2c_calloc (n ? n : 1, sizeof (size_t));
     size_t ns = 0, nr = 0, nf = 0;
     for (size_t k = 0; k < n; k++) {
         if (items [idx [k]].reverse)
@@ -838,7 +840,7 @@ s_test_validation (s_test_t *t, int64_t mixed_earning)
     led_fixture_fill (&vr [0], "m-ok#c1", "compression", 0, peer, 2000000);
     led_fixture_fill (&vr [1], "m-ok", "", 0, 0, 0);
     vr [1].reverse = true;
-    vr [1].reason = strdup ("lost validation");
+    vr [1].reason = p2c_strdup ("lost validation");
     led_fixture_fill (&vr [2], "never-settled", "", 0, 0, 0);
     vr [2].reverse = true;
     led_fixture_fill (&vr [3], "rv-2", "compression", gamer, peer, 3000);
@@ -927,7 +929,7 @@ s_test_failed (s_test_t *t)
     for (int i = 0; i < 4; i++) {
         led_fixture_fill (&f [i], ids [i], "", gamer, 0, 0);
         f [i].failed = true;
-        f [i].reason = strdup ("timeout");
+        f [i].reason = p2c_strdup ("timeout");
     }
     led_fixture_fill (&f [4], "f-before", "", peer, 0, 0);
     f [4].failed = true;
@@ -1081,7 +1083,7 @@ s_test_formula (s_test_t *t)
                                                " WHERE task_id LIKE 'rnd-0-%'", NULL);
             char *result = NULL, *msg = NULL;
             const char *code = NULL;
-            P2C_CHECK (led_admin_run (store, "rates-set", "{\"gamer_pico_per_hour\":"
+            P2C_CHECK (led_admin_run (store, "test-operator", "rates-set", "{\"gamer_pico_per_hour\":"
                                       "33333333333,\"peer_pico_per_hour\":77777777777,"
                                       "\"fee_bp\":1234}", &result, &code, &msg)
                        == LED_ADMIN_OK);

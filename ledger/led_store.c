@@ -2,12 +2,14 @@
     connecting sets up, the statement helpers its concept classes share
     (led_store_int.h), the gamer balances a call reports, and the journal's
     two-entry transfer. */
+#define P2C_LOG_COMPONENT "store"
 #include "led_store_int.h"
 #include "led_migrate.h"
 #include "led_rates.h"
 #include "led_settle.h"
 #include "led_fixture.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -23,8 +25,7 @@ led_store_bal_add (led_store_t *self, int64_t id, int64_t balance, bool disabled
 {
     if (self->bal_count == self->bal_cap) {
         self->bal_cap = self->bal_cap ? self->bal_cap * 2 : 64;
-        self->bal = (led_balance_t *) realloc (self->bal, self->bal_cap * sizeof (led_balance_t));
-        assert (self->bal);
+        self->bal = (led_balance_t *) p2c_realloc (self->bal, self->bal_cap * sizeof (led_balance_t));
     }
     led_balance_t *b = &self->bal [self->bal_count++];
     b->account_id = id;
@@ -68,9 +69,9 @@ led_store_new (const char *conninfo, const char *schema, const char *sql_dir,
     if (!s_valid_schema (schema))
         return NULL;
     led_store_t *self = (led_store_t *) zmalloc (sizeof (led_store_t));
-    self->conninfo = strdup (conninfo);
-    self->schema = strdup (schema);
-    self->sql_dir = strdup (sql_dir);
+    self->conninfo = p2c_strdup (conninfo);
+    self->schema = p2c_strdup (schema);
+    self->sql_dir = p2c_strdup (sql_dir);
     self->rates = *rates;
     led_policy_t policy = LED_POLICY_DEFAULT;
     self->policy = policy;
@@ -87,6 +88,9 @@ led_store_destroy (led_store_t **self_p)
     //  Do not leave the secret in freed memory
     explicit_bzero (self->conninfo, strlen (self->conninfo));
     free (self->conninfo);
+    if (self->owner_conninfo)
+        explicit_bzero (self->owner_conninfo, strlen (self->owner_conninfo));
+    free (self->owner_conninfo);
     free (self->schema);
     free (self->sql_dir);
     free (self->bal);
@@ -118,7 +122,7 @@ led_store_log_error (led_store_t *self, const char *what, PGresult *res)
         err = self->conn ? PQerrorMessage (self->conn) : "no connection";
     int len = (int) strcspn (err, "\n");
     snprintf (self->error, sizeof self->error, "%.*s", len, err);
-    log_warn ("store: %s failed error=\"%.*s\"", what, len, err);
+    log_warn ("%s failed error=\"%.*s\"", what, len, err);
 }
 
 PGresult *
@@ -151,7 +155,7 @@ led_store_abort (led_store_t *self)
     if (!self->conn)
         return;
     if (PQstatus (self->conn) != CONNECTION_OK) {
-        log_warn ("store: connection lost");
+        log_warn ("connection lost");
         led_store_disconnect (self);
         return;
     }
@@ -173,13 +177,13 @@ void
 led_store_notice (void *arg, const char *message)
 {
     (void) arg;
-    log_debug ("store: notice message=\"%.*s\"", (int) strcspn (message, "\n"), message);
+    log_debug ("notice message=\"%.*s\"", (int) strcspn (message, "\n"), message);
 }
 
 //  Creates our schema when missing and puts it first on the search path;
 //  false (connection kept, for the caller to drop) when that failed
 static bool
-s_use_schema (led_store_t *self)
+s_use_schema (led_store_t *self, bool create)
 {
     //  The schema name is checked to be [a-z0-9_] in led_store_new; an
     //  identifier cannot be a parameter, so it is quoted by libpq.
@@ -190,8 +194,9 @@ s_use_schema (led_store_t *self)
     //  NOT EXISTS at once can both try to create it, and one then fails on
     //  the catalog's unique index (the ledger's database workers connect
     //  together)
-    bool ok = sql && led_store_command (self, "create schema begin", "BEGIN", 0, NULL);
-    if (ok) {
+    bool ok = sql && (!create || led_store_command (self, "create schema begin", "BEGIN", 0,
+                                                    NULL));
+    if (ok && create) {
         PGresult *res = led_store_exec (self, "create schema lock",
                                         "SELECT pg_advisory_xact_lock (" LED_MIGRATE_LOCK_KEY ")",
                                         0, NULL, PGRES_TUPLES_OK);
@@ -227,7 +232,7 @@ s_load_accounts (led_store_t *self)
         0, NULL, PGRES_TUPLES_OK);
     if (!res || PQntuples (res) != 1 || PQgetisnull (res, 0, 0) || PQgetisnull (res, 0, 1)
         || PQgetisnull (res, 0, 2) || PQgetisnull (res, 0, 3)) {
-        log_warn ("store: system accounts missing schema=%s", self->schema);
+        log_warn ("system accounts missing schema=%s", self->schema);
         PQclear (res);
         return false;
     }
@@ -239,10 +244,42 @@ s_load_accounts (led_store_t *self)
     return true;
 }
 
+void
+led_store_set_owner (led_store_t *self, const char *conninfo)
+{
+    if (self->owner_conninfo)
+        explicit_bzero (self->owner_conninfo, strlen (self->owner_conninfo));
+    free (self->owner_conninfo);
+    self->owner_conninfo = conninfo && *conninfo ? strdup (conninfo) : NULL;
+}
+
+//  The migrations on a connection of the owner's, closed after: the
+//  store's own connection (the ledger's role) may not change the schema
+static bool
+s_migrate_as_owner (led_store_t *self)
+{
+    PGconn *own = PQconnectdb (self->owner_conninfo);
+    if (!own || PQstatus (own) != CONNECTION_OK) {
+        log_warn ("owner connect (--owner-db) failed error=\"%s\"",
+                  own ? strtok (PQerrorMessage (own), "\n") : "out of memory");
+        PQfinish (own);
+        return false;
+    }
+    PQsetNoticeProcessor (own, led_store_notice, NULL);
+    PGconn *mine = self->conn;
+    self->conn = own;
+    bool ok = s_use_schema (self, true) && led_migrate_run (self) >= 0;
+    PQfinish (self->conn);
+    self->conn = mine;
+    return ok;
+}
+
 int
 led_store_connect (led_store_t *self)
 {
     led_store_disconnect (self);
+    if (self->owner_conninfo && !s_migrate_as_owner (self))
+        return -1;
     self->conn = PQconnectdb (self->conninfo);
     if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
         led_store_log_error (self, "connect", NULL);
@@ -251,12 +288,14 @@ led_store_connect (led_store_t *self)
     }
     PQsetNoticeProcessor (self->conn, led_store_notice, NULL);
     //  Each step logs why it failed; a half set-up connection is dropped
-    if (!s_use_schema (self) || led_migrate_run (self) < 0 || !s_load_accounts (self)
+    bool owner = self->owner_conninfo == NULL;
+    if (!s_use_schema (self, owner) || (owner && led_migrate_run (self) < 0)
+        || !s_load_accounts (self)
         || !led_rates_seed (self) || led_settle_prepare (self) != 0) {
         led_store_disconnect (self);
         return -1;
     }
-    log_info ("store: connected host=%s dbname=%s schema=%s", PQhost (self->conn),
+    log_info ("connected host=%s dbname=%s schema=%s", PQhost (self->conn),
               PQdb (self->conn), self->schema);
     return 0;
 }

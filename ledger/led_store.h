@@ -44,6 +44,12 @@ void led_store_destroy (led_store_t **self_p);
 //  Sets the business rules (defaults: LED_POLICY_DEFAULT).
 void led_store_set_policy (led_store_t *self, const led_policy_t *policy);
 
+//  The conninfo of the schema's owner (a secret, copied; NULL or "": none).
+//  With it, each connect applies the migrations on a connection of the
+//  owner's, closed after, and the store's own connection (the ledger's
+//  role, 008_roles.sql) neither creates the schema nor migrates.
+void led_store_set_owner (led_store_t *self, const char *conninfo);
+
 //  Connects, creates the schema when missing, applies the migrations under
 //  an advisory lock (led_migrate_run), loads the system accounts, when the
 //  rates table is empty seeds it with the rates given to led_store_new

@@ -15,6 +15,7 @@
 
 struct _led_store_t {
     char *conninfo;             //  secret: never logged
+    char *owner_conninfo;       //  the schema owner's, for migrations; NULL: conninfo
     char *schema;               //  where our tables live
     char *sql_dir;              //  migrations
     p2c_rates_t rates;          //  seed of the rates table when it is empty

@@ -1,9 +1,11 @@
 /*  The ledger's database thread (see led_worker.h). */
+#define P2C_LOG_COMPONENT "worker"
 #include "led_worker.h"
 #include "led_accounts.h"
 #include "led_earnings.h"
 #include "led_money.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -17,7 +19,7 @@ led_batch_t *
 led_batch_new (size_t capacity)
 {
     led_batch_t *self = (led_batch_t *) zmalloc (sizeof (led_batch_t));
-    self->items = (led_settle_t *) calloc (capacity ? capacity : 1, sizeof (led_settle_t));
+    self->items = (led_settle_t *) p2c_calloc (capacity ? capacity : 1, sizeof (led_settle_t));
     return self;
 }
 
@@ -59,6 +61,7 @@ led_admin_job_destroy (led_admin_job_t **self_p)
     free (self->command);
     free (self->args_json);
     free (self->reply_to);
+    free (self->who);
     free (self->message);
     //  May hold a new API key
     if (self->result_json)
@@ -92,8 +95,7 @@ s_take_balances (led_store_t *store, led_balances_t *out)
     out->count = 0;
     if (n == 0)
         return;
-    out->items = (led_balance_t *) malloc (n * sizeof (led_balance_t));
-    assert (out->items);
+    out->items = (led_balance_t *) p2c_malloc (n * sizeof (led_balance_t));
     memcpy (out->items, b, n * sizeof (led_balance_t));
     out->count = n;
 }
@@ -117,7 +119,7 @@ s_ensure (s_worker_t *w)
         return true;
     }
     w->retry_ms = p2c_now_ms () + w->backoff_ms;
-    log_warn ("worker: database down retry_ms=%lld", (long long) w->backoff_ms);
+    log_warn ("database down retry_ms=%lld", (long long) w->backoff_ms);
     w->backoff_ms = w->backoff_ms * 2 > LED_BACKOFF_MAX_MS ? LED_BACKOFF_MAX_MS : w->backoff_ms * 2;
     return false;
 }
@@ -129,7 +131,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     for (size_t i = 0; i < batch->count; i++)
         batch->items [i].status = LED_SETTLE_PENDING;
     if (!s_ensure (w)) {
-        log_warn ("worker: batch not settled, database down tasks=%zu", batch->count);
+        log_warn ("batch not settled, database down tasks=%zu", batch->count);
         return;
     }
     int64_t start = p2c_now_us ();
@@ -139,19 +141,18 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     if (batch->rc != 0 && led_store_connected (w->store) && batch->count > 1) {
         //  The server refused the batch: settle one by one, so that one bad
         //  request cannot hold back the others on every retry
-        log_warn ("worker: batch failed, settling one by one tasks=%zu", batch->count);
+        log_warn ("batch failed, settling one by one tasks=%zu", batch->count);
         led_balances_t all = { NULL, 0 };
         for (size_t i = 0; i < batch->count && led_store_connected (w->store); i++) {
             if (led_settle_batch (w->store, &batch->items [i], 1) != 0)
-                log_warn ("worker: task not settled task=%s", batch->items [i].task_id
+                log_warn ("task not settled task=%s", batch->items [i].task_id
                           ? batch->items [i].task_id : "");
             else {
                 //  Later balances of a gamer supersede earlier ones
                 led_balances_t one = { NULL, 0 };
                 s_take_balances (w->store, &one);
-                all.items = (led_balance_t *) realloc (all.items, (all.count + one.count + 1)
+                all.items = (led_balance_t *) p2c_realloc (all.items, (all.count + one.count + 1)
                                                        * sizeof (led_balance_t));
-                assert (all.items);
                 memcpy (all.items + all.count, one.items, one.count * sizeof (led_balance_t));
                 all.count += one.count;
                 free (one.items);
@@ -163,7 +164,7 @@ s_settle (s_worker_t *w, led_batch_t *batch)
     }
     if (!led_store_connected (w->store))
         s_ensure (w);       //  starts the backoff at once
-    log_debug ("worker: batch done tasks=%zu rc=%d us=%lld", batch->count, batch->rc,
+    log_debug ("batch done tasks=%zu rc=%d us=%lld", batch->count, batch->rc,
                (long long) (p2c_now_us () - start));
 }
 
@@ -199,11 +200,11 @@ s_admin (s_worker_t *w, led_admin_job_t *job)
     if (!w->store || !s_ensure (w)) {
         job->status = LED_ADMIN_UNAVAILABLE;
         job->code = "unavailable";
-        job->message = strdup ("the ledger database is unavailable");
+        job->message = p2c_strdup ("the ledger database is unavailable");
         return;
     }
-    job->status = led_admin_run (w->store, job->command, job->args_json, &job->result_json,
-                                 &job->code, &job->message);
+    job->status = led_admin_run (w->store, job->who, job->command, job->args_json,
+                                 &job->result_json, &job->code, &job->message);
     if (job->status == LED_ADMIN_OK)
         s_take_balances (w->store, &job->balances);
     if (!led_store_connected (w->store))
@@ -326,7 +327,7 @@ s_worker_job (s_worker_t *w, zsock_t *pipe, const char *command, void *job)
         led_pipe_send (pipe, "MONEYED", job);
     }
     else
-        log_warn ("worker: unknown command=%.16s", command);
+        log_warn ("unknown command=%.16s", command);
     return true;
 }
 
@@ -340,11 +341,13 @@ led_worker_actor (zsock_t *pipe, void *args)
     led_worker_args_t *a = (led_worker_args_t *) args;
     s_worker_t w = { NULL, 0, LED_BACKOFF_MIN_MS };
     w.store = led_store_new (a->conninfo, a->schema, a->sql_dir, &a->rates);
+    if (w.store)
+        led_store_set_owner (w.store, a->owner_conninfo);
     if (w.store && (a->policy.starting_credit_pico || a->policy.payout_threshold_pico))
         led_store_set_policy (w.store, &a->policy);
     zsock_signal (pipe, 0);
     if (!w.store) {
-        log_warn ("worker: bad store settings");
+        log_warn ("bad store settings");
     }
     else
         s_ensure (&w);
@@ -368,7 +371,7 @@ led_worker_actor (zsock_t *pipe, void *args)
         }
         item.revents = 0;
         if (poll (&item, 1, timeout) < 0 && errno != EINTR) {
-            log_warn ("worker: poll failed errno=%d", errno);
+            log_warn ("poll failed errno=%d", errno);
             break;
         }
         if (zsys_interrupted)
@@ -407,22 +410,22 @@ led_worker_test (bool verbose)
     p2c_rates_t rates = P2C_RATES_DEFAULT;
     //  Down: answers come back at once, nothing settled
     led_worker_args_t args = { "host=/nonexistent-p2c2r port=1 dbname=x", "led_worker_down",
-                               led_store_test_sql_dir (), rates, LED_POLICY_DEFAULT };
+                               led_store_test_sql_dir (), rates, LED_POLICY_DEFAULT, NULL };
     zactor_t *worker = zactor_new (led_worker_actor, &args);
     led_batch_t *batch = led_batch_new (1);
     batch->count = 1;
-    batch->items [0].task_id = strdup ("w-down");
-    batch->items [0].task_type = strdup ("encryption");
+    batch->items [0].task_id = p2c_strdup ("w-down");
+    batch->items [0].task_type = p2c_strdup ("encryption");
     batch->items [0].gamer_account = 3;
     batch->items [0].peer_account = 4;
     int64_t start = zclock_mono ();
     P2C_CHECK (s_roundtrip (worker, "SETTLE", batch, "SETTLED") == batch);
     P2C_CHECK (batch->rc == -1 && batch->items [0].status == LED_SETTLE_PENDING);
     led_auth_job_t *job = (led_auth_job_t *) zmalloc (sizeof (led_auth_job_t));
-    job->role = strdup ("gamer");
-    job->name = strdup ("w-gamer");
-    job->key_hash = strdup ("");
-    job->reply_to = strdup ("gw");
+    job->role = p2c_strdup ("gamer");
+    job->name = p2c_strdup ("w-gamer");
+    job->key_hash = p2c_strdup ("");
+    job->reply_to = p2c_strdup ("gw");
     job->open = true;
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_UNAVAILABLE);
@@ -440,13 +443,13 @@ led_worker_test (bool verbose)
     char schema [64];
     snprintf (schema, sizeof schema, "led_wtest_%d_%04x", (int) getpid (), (unsigned) randof (0x10000));
     led_worker_args_t up = { conninfo, schema, led_store_test_sql_dir (), rates,
-                             LED_POLICY_DEFAULT };
+                             LED_POLICY_DEFAULT, NULL };
     worker = zactor_new (led_worker_actor, &up);
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id > 0);
     int64_t gamer = job->account_id;
     free (job->role);
-    job->role = strdup ("peer");
+    job->role = p2c_strdup ("peer");
     P2C_CHECK (s_roundtrip (worker, "AUTH", job, "AUTHED") == job);
     P2C_CHECK (job->status == LED_AUTH_OK && job->account_id != gamer);
     batch->items [0].gamer_account = gamer;
@@ -466,7 +469,7 @@ led_worker_test (bool verbose)
     PGconn *conn = PQconnectdb (conninfo);
     PQsetNoticeProcessor (conn, s_quiet, NULL);
     char *ident = PQescapeIdentifier (conn, schema, strlen (schema));
-    char *drop = zsys_sprintf ("DROP SCHEMA %s CASCADE", ident);
+    char *drop = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);
     PGresult *res = PQexec (conn, drop);
     P2C_CHECK (PQresultStatus (res) == PGRES_COMMAND_OK);
     PQclear (res);

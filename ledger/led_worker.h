@@ -55,6 +55,7 @@ typedef struct {
     //  input
     uint64_t corr;
     char *command, *args_json, *reply_to;
+    char *who;                  //  the operator key's name, from the broker's stamp
     //  output
     led_admin_status_t status;
     const char *code;           //  static, when not ok
@@ -80,6 +81,7 @@ typedef struct {
     const char *sql_dir;
     p2c_rates_t rates;
     led_policy_t policy;        //  all zero: LED_POLICY_DEFAULT
+    const char *owner_conninfo; //  migrations' (the schema owner's); NULL or "": conninfo
 } led_worker_args_t;
 
 //  The actor function: zactor_new (led_worker_actor, &args). The actor

@@ -2,6 +2,7 @@
     entry, and a list in insertion order for expiry and eviction: entries
     are never refreshed in place, so the oldest is always at the front. */
 #include "sch_cache.h"
+#include "p2c_mem.h"
 #include "p2c_tasks.h"
 #include "p2c_test.h"
 
@@ -249,8 +250,7 @@ s_key (const char *type, const char *version, const char *params_json, const uin
     if (!ok)
         return NULL;
     static const char digits [] = "0123456789abcdef";
-    char *hex = (char *) malloc (2 * md_len + 1);
-    assert (hex);
+    char *hex = (char *) p2c_malloc (2 * md_len + 1);
     for (unsigned i = 0; i < md_len; i++) {
         hex [2 * i] = digits [md [i] >> 4];
         hex [2 * i + 1] = digits [md [i] & 15];
@@ -318,11 +318,10 @@ sch_cache_put_for (sch_cache_t *self, const char *key, int64_t owner, const char
     if (bytes > self->max_bytes || !self->max_entries)
         return;
     s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    e->key = strdup (key);
-    e->pub.result_json = strdup (result_json);
+    e->key = p2c_strdup (key);
+    e->pub.result_json = p2c_strdup (result_json);
     if (blob_size) {
-        e->pub.blob = (uint8_t *) malloc (blob_size);
-        assert (e->pub.blob);
+        e->pub.blob = (uint8_t *) p2c_malloc (blob_size);
         memcpy (e->pub.blob, blob, blob_size);
         e->pub.blob_size = blob_size;
     }

@@ -176,29 +176,16 @@ s_check (void *arg)
 
 static const p2c_cfg_spec_t s_spec = { "p2c2r-scheduler", "[options]", s_table, s_check };
 
-void
-sch_config_defaults (sch_config_t *self)
-{
-    memset (self, 0, sizeof *self);
-    p2c_cfg_defaults (s_table, self);
-    //  The defaults' lists are empty: nothing to refuse
-    int rc = s_check (self);
-    assert (rc == 0);
-    (void) rc;
-}
+//  The defaults' lists are empty: nothing for the check to refuse
+//  sch_config_defaults, sch_config_free
+P2C_CFG_FUNCTIONS_BUT_LOAD (sch_config, sch_config_t, &s_spec)
 
 int
 sch_config_load (sch_config_t *self, int argc, char **argv, bool *verbose_p)
 {
-    memset (self, 0, sizeof *self);
-    int rc = p2c_cfg_parse (&s_spec, self, &argc, argv, verbose_p);
+    int rc = p2c_cfg_load (&s_spec, self, sizeof *self, &argc, argv, verbose_p);
     if (rc != 0)
         return rc;
-    if (argc > 1) {
-        fprintf (stderr, "p2c2r-scheduler: unexpected argument '%s' (see --help)\n", argv [1]);
-        sch_config_free (self);
-        return -1;
-    }
     if (!self->core.seed)
         self->core.seed = (uint64_t) p2c_now_us () ^ ((uint64_t) getpid () << 32);
     return 0;
@@ -210,12 +197,6 @@ sch_config_validation_name (sch_val_mode_t mode)
     if (mode >= SCH_VAL_NONE && mode <= SCH_VAL_QUORUM)
         return s_validation_names [mode];
     return "default";
-}
-
-void
-sch_config_free (sch_config_t *self)
-{
-    p2c_cfg_free (s_table, self);
 }
 
 void

@@ -24,6 +24,7 @@
 #include "sch_config.h"
 #include "p2c_cost.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_test.h"
 
@@ -63,8 +64,7 @@ s_each_item (const char *spec, int (*fn) (sch_core_config_t *, char *), sch_core
 {
     if (!spec || !*spec)
         return 0;
-    char *copy = strdup (spec);
-    assert (copy);
+    char *copy = p2c_strdup (spec);
     int rc = 0;
     char *save = NULL;
     for (char *item = strtok_r (copy, ", ", &save); item && rc == 0;
@@ -179,7 +179,6 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     self->outbox = sch_outbox_new (SCH_DELIVER_RETRY_MS * 1000, SCH_DELIVER_MAX,
                                    SCH_DELIVER_MAX_BYTES, send, arg);
     self->timers = sch_heap_new (s_wakes_before, offsetof (sch_task_t, heap_idx));
-    assert (self->timers);
     self->cache = sch_cache_new (c->cache_ttl_ms * 1000, c->cache_max_entries,
                                  c->cache_max_bytes);
     sch_refs_new (self);
@@ -193,7 +192,6 @@ sch_core_new (const sch_core_config_t *config, sch_send_fn *send, void *arg)
     for (size_t i = 0; i < self->ntypes; i++) {
         self->index [i] = sch_index_new ();
         self->ring [i] = zlistx_new ();
-        assert (self->index [i]);
     }
     self->alerts = sch_alerts_new (&c->alerts);
     self->broker = self->ledgers = self->gateway_nodes = -1;
@@ -302,7 +300,7 @@ s_task_new (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
     if (deadline_ms > self->config.max_deadline_ms)
         deadline_ms = self->config.max_deadline_ms;
     sch_task_t *task = (sch_task_t *) zmalloc (sizeof (sch_task_t));
-    task->id = strdup (sub->task_id);
+    task->id = p2c_strdup (sub->task_id);
     task->type = type;
     task->seq = ++self->task_seq;
     task->params_json = sch_strndup_bounded (sub->submit->params_json, P2C_MAX_INTERNAL);

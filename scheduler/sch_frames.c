@@ -10,6 +10,7 @@
     treasury pays the held tiles' peers, as it pays check runs). */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -112,7 +113,7 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         char id [SCH_MAX_ID + 16];
         snprintf (id, sizeof id, "%s#t%zu", task->id, k);
         sch_task_t *tile = (sch_task_t *) zmalloc (sizeof (sch_task_t));
-        tile->id = strdup (id);
+        tile->id = p2c_strdup (id);
         tile->type = task->type;
         tile->seq = ++self->task_seq;
         tile->is_tile = true;
@@ -121,8 +122,8 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
         tile->tile = k;
         tile->params_json = sch_tiles_params (tiles, k);
         assert (tile->params_json);
-        tile->client_ref = strdup ("");
-        tile->region = strdup (task->region);
+        tile->client_ref = p2c_strdup ("");
+        tile->region = p2c_strdup (task->region);
         tile->gamer_account = task->gamer_account;
         //  no self-dealing for tiles either: not on the gamer's own peer
         //  (name, address block, owner)
@@ -143,7 +144,7 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
               sch_tiles_height (tiles));
     //  a tile refused at once (no peers, full queue) ends the frame and
     //  frees it: stop starting tiles then
-    char *id = strdup (task->id);
+    char *id = p2c_strdup (task->id);
     for (size_t k = 0; k < n && zhashx_lookup (self->tasks, id); k++)
         if (frame->child [k] && frame->child [k]->state == SCH_QUEUED
             && !frame->child [k]->queue_handle)
@@ -188,7 +189,7 @@ sch_frames_hold (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64_
     task->observed_us = e->observed_us;
     task->billed_us = e->billed_us;
     free (task->result_json);
-    task->result_json = strdup (e->result_json);
+    task->result_json = p2c_strdup (e->result_json);
     if (!sch_cache_version_ok (sch_type (task->type)->name, e->version))
         frame->current = false;
     if (task->state != SCH_VALIDATING)

@@ -6,6 +6,7 @@
     had not confirmed. */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 sch_gw_t *
@@ -14,7 +15,7 @@ sch_gateways_require (sch_core_t *self, const char *id)
     sch_gw_t *gw = (sch_gw_t *) zhashx_lookup (self->gateways, id);
     if (!gw) {
         gw = (sch_gw_t *) zmalloc (sizeof (sch_gw_t));
-        gw->id = strdup (id);
+        gw->id = p2c_strdup (id);
         gw->peers = zlistx_new ();
         gw->tasks = zlistx_new ();
         zhashx_insert (self->gateways, id, gw);

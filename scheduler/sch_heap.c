@@ -1,5 +1,6 @@
 /*  The scheduler's indexed heap (see sch_heap.h). */
 #include "sch_heap.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -25,9 +26,7 @@ sch_heap_t *
 sch_heap_new (sch_heap_before_fn *before, size_t pos_offset)
 {
     assert (before);
-    sch_heap_t *self = (sch_heap_t *) calloc (1, sizeof (sch_heap_t));
-    if (!self)
-        return NULL;
+    sch_heap_t *self = (sch_heap_t *) p2c_calloc (1, sizeof (sch_heap_t));
     self->before = before;
     self->pos_offset = pos_offset;
     return self;
@@ -110,8 +109,7 @@ sch_heap_update (sch_heap_t *self, void *item)
     if (*pos == SCH_HEAP_NONE) {
         if (self->size == self->cap) {
             size_t cap = self->cap ? self->cap * 2 : 64;
-            void **grown = (void **) realloc (self->item, cap * sizeof (void *));
-            assert (grown);
+            void **grown = (void **) p2c_realloc (self->item, cap * sizeof (void *));
             self->item = grown;
             self->cap = cap;
         }

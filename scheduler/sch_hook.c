@@ -1,6 +1,7 @@
 /*  The alerts' notification hook (see sch_hook.h). */
 #include "sch_hook.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 #include "p2c_time.h"
 
@@ -55,7 +56,7 @@ sch_hook_new (const char *cmd, bool shell, size_t max_running, int64_t timeout_m
     if (!cmd || !*cmd)
         return NULL;
     sch_hook_t *self = (sch_hook_t *) zmalloc (sizeof (sch_hook_t));
-    self->cmd = strdup (cmd);
+    self->cmd = p2c_strdup (cmd);
     assert (self->cmd);
     self->shell = shell;
     self->max_running = max_running < 1 ? 1 : max_running > S_RUNNING_MAX ? S_RUNNING_MAX
@@ -122,7 +123,7 @@ s_env (const sch_alert_t *alert)
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (!s_is_ours (environ [i]))
-            env [k++] = strdup (environ [i]);
+            env [k++] = p2c_strdup (environ [i]);
     char iso [32] = "";
     time_t since = (time_t) alert->since_unix;
     struct tm tm;
@@ -130,15 +131,15 @@ s_env (const sch_alert_t *alert)
         strftime (iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char host [256] = "";
     gethostname (host, sizeof host - 1);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_NAME=%s", alert->name);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_STATE=%s", alert->firing ? "firing" : "resolved");
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_VALUE=%g", alert->value);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_THRESHOLD=%g", alert->threshold);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_SINCE=%lld", (long long) alert->since_unix);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_SINCE_ISO=%s", iso);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_SUMMARY=%s", alert->summary);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_DETAIL=%s", alert->detail);
-    env [k++] = zsys_sprintf ("P2C2R_ALERT_HOST=%s", host);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_NAME=%s", alert->name);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_STATE=%s", alert->firing ? "firing" : "resolved");
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_VALUE=%g", alert->value);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_THRESHOLD=%g", alert->threshold);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_SINCE=%lld", (long long) alert->since_unix);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_SINCE_ISO=%s", iso);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_SUMMARY=%s", alert->summary);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_DETAIL=%s", alert->detail);
+    env [k++] = p2c_sprintf ("P2C2R_ALERT_HOST=%s", host);
     return env;
 }
 

@@ -1,5 +1,6 @@
 /*  The per-type peer index of the scheduler (see sch_index.h). */
 #include "sch_index.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -31,14 +32,8 @@ s_heap_before (const void *a, const void *b)
 sch_index_t *
 sch_index_new (void)
 {
-    sch_index_t *self = (sch_index_t *) calloc (1, sizeof (sch_index_t));
-    if (!self)
-        return NULL;
+    sch_index_t *self = (sch_index_t *) p2c_calloc (1, sizeof (sch_index_t));
     self->heap = sch_heap_new (s_heap_before, offsetof (sch_index_entry_t, pos));
-    if (!self->heap) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 

@@ -5,6 +5,7 @@
     cron timer; the alerts' hook runs children that the cron reaps. */
 #include "p2c_log.h"
 #include "p2c_metrics_http.h"
+#include "p2c_mem.h"
 #include "p2c_node.h"
 #include "p2c_time.h"
 #include "sch_config.h"
@@ -64,21 +65,20 @@ s_send (void *arg, const char *dest, const P2c2r__Internal *msg)
     p2c_node_send (server->node, dest, msg);
 }
 
+static void
+s_on_message (void *arg, const char *sender, P2c2r__Internal *msg)
+{
+    sch_server_t *server = (sch_server_t *) arg;
+    sch_core_handle (server->core, sender, msg, p2c_now_us ());
+}
+
 static int
 s_on_broker (zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
     (void) sock;
     sch_server_t *server = (sch_server_t *) arg;
-    for (int i = 0; i < SCH_READ_BATCH; i++) {
-        char *sender = NULL;
-        P2c2r__Internal *msg = p2c_node_recv (server->node, &sender);
-        if (!msg)
-            break;
-        sch_core_handle (server->core, sender, msg, p2c_now_us ());
-        p2c_msg_internal_free (&msg);
-        zstr_free (&sender);
-    }
+    p2c_node_drain (server->node, SCH_READ_BATCH, s_on_message, server);
     return 0;
 }
 
@@ -128,7 +128,7 @@ main (int argc, char **argv)
         fatal ("cannot connect to the broker endpoint=%s", cfg.broker);
     server.core = sch_core_new (&cfg.core, s_send, &server);
     if (!server.core)
-        fatal ("out of memory");
+        p2c_oom ("scheduler core");
 
     zloop_t *loop = zloop_new ();
     if (!loop)

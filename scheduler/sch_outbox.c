@@ -6,6 +6,7 @@
     the cron looks only at what is due. */
 #include "sch_outbox.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -108,10 +109,9 @@ s_keep (sch_outbox_t *self, const char *dest, const char *task_id, const P2c2r__
         s_remove (self, first);
     }
     s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    e->task_id = strdup (task_id);
-    e->gateway = strdup (dest);
-    e->packed = (uint8_t *) malloc (size ? size : 1);
-    assert (e->task_id && e->gateway && e->packed);
+    e->task_id = p2c_strdup (task_id);
+    e->gateway = p2c_strdup (dest);
+    e->packed = (uint8_t *) p2c_malloc (size ? size : 1);
     e->size = p2c2r__internal__pack (msg, e->packed);
     //  the first resend one interval after the last cron: entries added
     //  between two crons keep the list's order

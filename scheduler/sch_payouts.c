@@ -1,6 +1,8 @@
 /*  The scheduler's payouts outside settlement (see sch_payouts.h). */
+#define P2C_LOG_COMPONENT "validation"
 #include "sch_internal.h"          //  SCH_MAX_ID
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -108,8 +110,8 @@ sch_payouts_add (sch_payouts_t *self, const sch_payout_run_t *run, bool reverse,
     if (zhashx_lookup (self->payouts, key))
         return;
     s_payout_t *po = (s_payout_t *) zmalloc (sizeof (s_payout_t));
-    po->key = strdup (key);
-    po->id = strdup (run->run_id);
+    po->key = p2c_strdup (key);
+    po->id = p2c_strdup (run->run_id);
     po->check = run->check;
     po->reverse = reverse;
     po->peer_account = run->peer_account;
@@ -152,7 +154,7 @@ sch_payouts_ack (sch_payouts_t *self, const P2c2r__SettleAck *ack)
         return false;
     if (ack->ok) {
         self->stats->payouts_done++;
-        log_info ("validation: %s task=%s account=%" PRId64 " amount_pico=%" PRId64,
+        log_info ("%s task=%s account=%" PRId64 " amount_pico=%" PRId64,
                   po->reverse ? "earning reversed" : "check run paid by the treasury", po->id,
                   po->peer_account, ack->peer_earning_pico);
         s_payout_forget (self, po);
@@ -162,7 +164,7 @@ sch_payouts_ack (sch_payouts_t *self, const P2c2r__SettleAck *ack)
     //  anything else refused is refused for good
     if (!po->reverse || po->tries >= SCH_PAYOUT_TRIES) {
         self->stats->payouts_dropped++;
-        log_warn ("validation: payout refused task=%s reverse=%d", po->id, po->reverse);
+        log_warn ("payout refused task=%s reverse=%d", po->id, po->reverse);
         s_payout_forget (self, po);
     }
     return true;
@@ -175,7 +177,7 @@ sch_payouts_cron (sch_payouts_t *self, int64_t now_us)
     while ((po = (s_payout_t *) zlistx_first (self->fifo)) && po->next_us <= now_us) {
         if (po->tries >= SCH_PAYOUT_TRIES) {
             self->stats->payouts_dropped++;
-            log_warn ("validation: payout never acked task=%s reverse=%d", po->id, po->reverse);
+            log_warn ("payout never acked task=%s reverse=%d", po->id, po->reverse);
             s_payout_forget (self, po);
             continue;
         }

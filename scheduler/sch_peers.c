@@ -4,6 +4,7 @@
     slot, ordered by expected finish time. See docs/scheduler.md. */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <arpa/inet.h>
@@ -222,7 +223,7 @@ s_peer_new (sch_core_t *self, const char *key, const char *gateway,
             const P2c2r__PeerUp *up, int64_t now_us)
 {
     sch_peer_t *peer = (sch_peer_t *) zmalloc (sizeof (sch_peer_t));
-    peer->key = strdup (key);
+    peer->key = p2c_strdup (key);
     peer->conn = up->session->conn;
     peer->gw = sch_gateways_require (self, gateway);
     peer->gw_handle = zlistx_add_end (peer->gw->peers, peer);
@@ -247,7 +248,7 @@ s_set_type (sch_core_t *self, sch_peer_t *peer, const P2c2r__Capabilities *caps,
         pt = peer->pt [t] = (sch_ptype_t *) zmalloc (sizeof (sch_ptype_t));
         pt->entry.item = peer;
         pt->entry.pos = SCH_INDEX_NONE;
-        pt->version = strdup ("");
+        pt->version = p2c_strdup ("");
         if (!peer->rep->banned)
             self->eligible [t]++;
     }

@@ -16,6 +16,7 @@
     says what a scheduler restart forgets). */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -153,9 +154,9 @@ sch_refs_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gat
             zlistx_delete (task->joiners, zlistx_cursor (task->joiners));
         }
         sch_joiner_t *j = (sch_joiner_t *) zmalloc (sizeof (sch_joiner_t));
-        j->gateway = strdup (gateway);
+        j->gateway = p2c_strdup (gateway);
         j->conn = sub->gamer->conn;
-        j->task_id = strdup (sub->task_id);
+        j->task_id = p2c_strdup (sub->task_id);
         zlistx_add_end (task->joiners, j);
         self->stats.ref_joined++;
         log_debug ("client_ref repeat joined task=%s repeat=%s", task->id, sub->task_id);
@@ -188,7 +189,7 @@ sch_refs_track (sch_core_t *self, sch_task_t *task)
         || zhashx_lookup (self->refs, key))
         return;
     s_ref_t *e = (s_ref_t *) zmalloc (sizeof (s_ref_t));
-    e->key = strdup (key);
+    e->key = p2c_strdup (key);
     e->task = task;
     zhashx_insert (self->refs, e->key, e);
     s_make_room (self);
@@ -229,12 +230,12 @@ sch_refs_answered (sch_core_t *self, sch_task_t *task, const P2c2r__TaskReply *r
         s_remove (self, e);
         return;
     }
-    e->reply = (uint8_t *) malloc (size ? size : 1);
+    e->reply = (uint8_t *) p2c_malloc (size ? size : 1);
     assert (e->reply);
     e->size = p2c2r__task_reply__pack (reply, e->reply);
     e->task = NULL;
-    e->task_id = strdup (task->id);
-    e->gateway = strdup (task->gw->id);
+    e->task_id = p2c_strdup (task->id);
+    e->gateway = p2c_strdup (task->gw->id);
     e->ok = reply->ok;
     e->expires_us = self->now_us + self->config.ref_window_ms * 1000;
     self->ref_bytes += e->size;

@@ -83,9 +83,10 @@ sch_reputation_flag (sch_core_t *self, sch_task_t *task, sch_peer_t *peer,
                      const sch_billing_run_t *bill, int64_t now_us)
 {
     self->stats.billing_flagged++;
-    log_warn ("billing: claim flagged task=%s account=%" PRId64 " claimed_us=%" PRIu64
-              " observed_us=%" PRIu64 " expected_us=%" PRIu64, task->id, peer->account_id,
-              bill->claimed_us, bill->observed_us, bill->expected_us);
+    p2c_log (P2C_LOG_WARN, "billing",
+             "claim flagged task=%s account=%" PRId64 " claimed_us=%" PRIu64
+             " observed_us=%" PRIu64 " expected_us=%" PRIu64, task->id, peer->account_id,
+             bill->claimed_us, bill->observed_us, bill->expected_us);
     if (sch_reputation_verdict (self, peer->rep, false, now_us))
         sch_peers_standing (self, peer->rep);
 }

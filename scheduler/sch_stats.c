@@ -4,6 +4,7 @@
     StatsReply. */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -102,8 +103,7 @@ static void
 s_percentiles (sch_core_t *self, double ms [3])
 {
     size_t n = self->latency_n < SCH_LATENCIES ? (size_t) self->latency_n : SCH_LATENCIES;
-    uint32_t *sorted = (uint32_t *) malloc ((n ? n : 1) * sizeof (uint32_t));
-    assert (sorted);
+    uint32_t *sorted = (uint32_t *) p2c_malloc ((n ? n : 1) * sizeof (uint32_t));
     memcpy (sorted, self->latency_us, n * sizeof (uint32_t));
     qsort (sorted, n, sizeof (uint32_t), s_cmp_u32);
     for (int i = 0; i < 3; i++)
@@ -210,7 +210,8 @@ sch_core_stats_json (sch_core_t *self, int64_t now_us)
     s_peer_counts (self, o);
     char *text = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (o);
-    assert (text);
+    if (!text)
+        p2c_oom ("scheduler stats");
     return text;
 }
 

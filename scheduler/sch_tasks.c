@@ -5,6 +5,7 @@
     settlement retry). See docs/scheduler.md. */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -189,7 +190,7 @@ sch_tasks_run (sch_core_t *self, sch_task_t *task, sch_peer_t *peer, int64_t now
     peer->last_assign = ++self->assign_seq;
     sch_peers_rekey (self, peer);
     free (task->last_peer);
-    task->last_peer = strdup (peer->key);
+    task->last_peer = p2c_strdup (peer->key);
     if (task->val)
         sch_validation_use (task->val, peer);
     task->attempt_start_us = now_us;
@@ -296,7 +297,7 @@ sch_tasks_settle (sch_core_t *self, sch_task_t *task, const sch_vent_t *e, int64
     task->observed_us = e->observed_us;
     task->billed_us = e->billed_us;
     free (task->result_json);
-    task->result_json = strdup (e->result_json);
+    task->result_json = p2c_strdup (e->result_json);
     free (task->blob);
     task->blob = sch_memdup (e->blob, e->blob_size);
     task->blob_size = e->blob_size;

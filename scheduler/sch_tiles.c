@@ -4,6 +4,7 @@
     frame is encoded with exactly the calls of the agent's encoder
     (agent/kernels/agt_image.c), so equal pixels give equal PNG bytes. */
 #include "sch_tiles.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <assert.h>
@@ -64,8 +65,7 @@ sch_tiles_new (const char *type, const char *params_json, uint64_t split_px, siz
         n = SCH_TILES_MAX;
     if (n > height)
         n = height;
-    sch_tiles_t *self = (sch_tiles_t *) calloc (1, sizeof (sch_tiles_t));
-    assert (self);
+    sch_tiles_t *self = (sch_tiles_t *) p2c_calloc (1, sizeof (sch_tiles_t));
     self->params = params;
     self->width = width;
     self->height = height;
@@ -165,7 +165,7 @@ sch_tiles_put (sch_tiles_t *self, size_t index, const char *result_json, const u
            && json_integer_value (json_object_get (r, "width")) == self->width
            && json_integer_value (json_object_get (r, "height")) == self->height;
     if (ok && !self->rgb) {
-        self->rgb = (uint8_t *) malloc ((size_t) self->width * self->height * 3);
+        self->rgb = (uint8_t *) p2c_malloc ((size_t) self->width * self->height * 3);
         ok = self->rgb != NULL;
     }
     //  decoded aside first: a refused tile leaves what was in untouched
@@ -278,8 +278,7 @@ s_is_raytracing (const char *type)
 static uint8_t *
 s_pattern (uint32_t width, uint32_t height)
 {
-    uint8_t *rgb = (uint8_t *) malloc ((size_t) width * height * 3);
-    assert (rgb);
+    uint8_t *rgb = (uint8_t *) p2c_malloc ((size_t) width * height * 3);
     for (uint32_t y = 0; y < height; y++)
         for (uint32_t x = 0; x < width; x++) {
             uint8_t *p = rgb + ((size_t) y * width + x) * 3;

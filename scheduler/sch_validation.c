@@ -7,6 +7,7 @@
     treasury's gamer (core->checker); its id only has to be unique. */
 #include "sch_internal.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_test.h"
 
 #include <inttypes.h>
@@ -17,21 +18,21 @@ sch_validation_new (sch_core_t *self, sch_task_t *task, sch_val_mode_t mode)
 {
     (void) self;
     sch_val_t *val = (sch_val_t *) zmalloc (sizeof (sch_val_t));
-    val->task_id = strdup (task->id);
+    val->task_id = p2c_strdup (task->id);
     val->type = task->type;
     val->mode = mode;
     val->task = task;
     val->refs = 1;
     val->runs = 1;
-    val->params_json = strdup (task->params_json);
+    val->params_json = p2c_strdup (task->params_json);
     val->payload = sch_memdup (task->payload, task->payload_size);
     val->payload_size = task->payload_size;
     val->cache_key = task->cache_key ? strdup (task->cache_key) : NULL;
     val->deadline_ms = task->deadline_ms;
     val->tile_run = task->tile_run;
-    val->gamer_id = strdup (task->gamer_id ? task->gamer_id : "");
-    val->gamer_block = strdup (task->gamer_block ? task->gamer_block : "");
-    val->gamer_owner = strdup (task->gamer_owner ? task->gamer_owner : "");
+    val->gamer_id = p2c_strdup (task->gamer_id ? task->gamer_id : "");
+    val->gamer_block = p2c_strdup (task->gamer_block ? task->gamer_block : "");
+    val->gamer_owner = p2c_strdup (task->gamer_owner ? task->gamer_owner : "");
     task->val = val;
     return val;
 }
@@ -114,8 +115,8 @@ sch_validation_use (sch_val_t *val, sch_peer_t *peer)
 {
     if (val->nused < SCH_VAL_RUNS + 4 && !sch_validation_used (val, peer)) {
         val->used_account [val->nused] = peer->account_id;
-        val->used_block [val->nused] = strdup (peer->block ? peer->block : "");
-        val->used_owner [val->nused] = strdup (peer->owner ? peer->owner : "");
+        val->used_block [val->nused] = p2c_strdup (peer->block ? peer->block : "");
+        val->used_owner [val->nused] = p2c_strdup (peer->owner ? peer->owner : "");
         val->used_key [val->nused++] = strdup (peer->key);
     }
 }
@@ -183,16 +184,16 @@ sch_validation_spawn (sch_core_t *self, sch_val_t *val, int64_t now_us)
     if (zhashx_lookup (self->tasks, id))
         return;
     sch_task_t *task = (sch_task_t *) zmalloc (sizeof (sch_task_t));
-    task->id = strdup (id);
+    task->id = p2c_strdup (id);
     task->type = val->type;
     task->seq = ++self->task_seq;
     task->is_check = true;
     //  a tile's check (id#tN#cM) renders the tile too: for peers that can
     task->tile_run = val->tile_run;
-    task->params_json = strdup (val->params_json);
+    task->params_json = p2c_strdup (val->params_json);
     task->payload = sch_memdup (val->payload, val->payload_size);
     task->payload_size = val->payload_size;
-    task->client_ref = strdup ("");
+    task->client_ref = p2c_strdup ("");
     task->gamer = self->checker;
     task->submit_us = now_us;
     task->deadline_ms = (uint32_t) val->deadline_ms;
@@ -232,7 +233,7 @@ s_add (sch_core_t *self, sch_val_t *val, const sch_run_t *run, bool paid)
         //  no version named (the JSON protocol has no field for it): judged
         //  as the current one, so it is compared like any other
         char current [SCH_MAX_SHORT];
-        e->version = strdup (p2c_task_version_current (sch_type (val->type), current,
+        e->version = p2c_strdup (p2c_task_version_current (sch_type (val->type), current,
                                                        sizeof current));
     }
     e->result_json = sch_strndup_bounded (res->result_json, P2C_MAX_INTERNAL);
@@ -286,13 +287,13 @@ s_judge (sch_core_t *self, sch_val_t *val, const sch_vent_t *w, int64_t now_us)
                 first_lost = true;
             if (e->paid) {
                 self->stats.paid_then_invalid++;
-                log_warn ("validation: paid result lost task=%s account=%" PRId64
-                          " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
+                p2c_log (P2C_LOG_WARN, "validation", "paid result lost task=%s account=%" PRId64
+                         " billed_us=%" PRIu64, val->task_id, e->account, e->billed_us);
                 s_payout (self, e, val->type, true, now_us);
             }
             else
-                log_info ("validation: result lost task=%s account=%" PRId64,
-                          val->task_id, e->account);
+                p2c_log (P2C_LOG_INFO, "validation", "result lost task=%s account=%" PRId64,
+                         val->task_id, e->account);
         }
         else
         if (!e->paid && self->config.pay_checks) {
@@ -417,9 +418,10 @@ sch_validation_unknown_version (sch_core_t *self, sch_task_t *task, sch_peer_t *
         return false;       //  a result without a version is judged as the current one
     self->stats.invalid_results++;
     self->stats.unknown_versions++;
-    log_warn ("validation: result lost task=%s account=%" PRId64 " reason=unknown_version"
-              " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
-              res->kernel_version ? res->kernel_version : "");
+    p2c_log (P2C_LOG_WARN, "validation",
+             "result lost task=%s account=%" PRId64 " reason=unknown_version"
+             " version=%.32s", task->val ? task->val->task_id : task->id, peer->account_id,
+             res->kernel_version ? res->kernel_version : "");
     if (sch_reputation_verdict (self, peer->rep, false, now_us))
         sch_peers_standing (self, peer->rep);
     sch_peers_refuse_type (self, peer, task->type);

@@ -36,10 +36,12 @@ esac
 # PostgreSQL is healthy, so a missing file is a mistake worth saying.
 case "${1:-}" in
   p2c2r-ledger)
-    if [ ! -r /var/lib/p2c2r/secrets/ledger_db ]; then
-      echo "p2c2r-entrypoint: no /var/lib/p2c2r/secrets/ledger_db (the secrets volume is" \
-           "written by the postgres service on its first start)" >&2
-      exit 1
-    fi ;;
+    for f in ledger_db owner_db; do
+      if [ ! -r "/var/lib/p2c2r/secrets/$f" ]; then
+        echo "p2c2r-entrypoint: no /var/lib/p2c2r/secrets/$f (the secrets volume is" \
+             "written by the postgres service on its first start)" >&2
+        exit 1
+      fi
+    done ;;
 esac
 exec "$@"

@@ -217,7 +217,7 @@ main (int argc, char *argv [])
     }
     p2c_node_destroy (&gw);
     if (!ready) {
-        log_warn ("ledger_load: no ledger registered our accounts broker=%s", cfg.broker);
+        log_warn ("no ledger registered our accounts broker=%s", cfg.broker);
         free (gamers);
         free (peers);
         p2c_node_destroy (&node);
@@ -272,7 +272,7 @@ main (int argc, char *argv [])
                 if (!ack->ok) {
                     lat [nlat++] = p2c_now_us () - state [i].sent_us;
                     rejected++;
-                    log_warn ("ledger_load: rejected task=%s error=%s", id, ack->error);
+                    log_warn ("rejected task=%s error=%s", id, ack->error);
                     state [i].acked = true;
                     acked++;
                 }
@@ -283,7 +283,7 @@ main (int argc, char *argv [])
                         || ack->peer_earning_pico != want.peer_earning
                         || ack->fee_pico != want.fee) {
                         bad++;
-                        log_warn ("ledger_load: wrong amounts task=%s", id);
+                        log_warn ("wrong amounts task=%s", id);
                     }
                     lat [nlat++] = p2c_now_us () - state [i].sent_us;
                     state [i].acked = true;

@@ -154,11 +154,15 @@ check "HAProxy's /readyz answers on the published port" \
 check "the database password was made into the secrets volume" \
   dc exec -T ledger test -s /var/lib/p2c2r/secrets/pg_password
 no_secrets_in_tree () {
-  ! find "$ROOT" -path "$ROOT/.git" -prune -o \( -name pg_password -o -name ledger_db \) -print | grep -q .
+  ! find "$ROOT" -path "$ROOT/.git" -prune -o \( -name 'pg_password*' -o -name '*_db' \) -print | grep -q .
 }
 check "no secret written into the repository's tree" no_secrets_in_tree
 check "the ledger's database user is not a superuser" \
   test "$(ctl psql -XqtA -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>/dev/null)" = f
+check "p2c2r-ctl psql reads as the read-only role" \
+  test "$(ctl psql -XqtA -c 'SELECT current_user' 2>/dev/null)" = p2c2r_reader
+reader_cannot_write () { ! ctl psql -Xq -c 'UPDATE accounts SET disabled = true' >/dev/null 2>&1; }
+check "which may not write" reader_cannot_write
 
 echo "== accounts, peers, a gamer"
 GAMER_KEY=$(new_key gamer alice)

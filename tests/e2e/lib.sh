@@ -72,6 +72,8 @@ t_cleanup () {
   done
   if [ -n "$T_DBNAME" ]; then
     psql "$T_ADMIN_DB" -qAt -c "DROP DATABASE IF EXISTS $T_DBNAME" >/dev/null 2>&1
+    # and the roles its migrations made (cluster-wide: 008_roles.sql)
+    psql "$T_ADMIN_DB" -qAt -c "DROP ROLE IF EXISTS ${T_DBNAME}_ledger, ${T_DBNAME}_reader" >/dev/null 2>&1
   fi
   [ -n "$T_OWN_PG" ] && "$ROOT/deploy/local/pg.sh" stop "$T_OWN_PG" >/dev/null 2>&1
   if [ "$T_FAIL" = 0 ]; then rm -rf "$T_DIR"; else echo "logs kept in $T_DIR"; fi
@@ -93,7 +95,14 @@ t_db () {
   T_DBNAME=e2e_$(date +%s)_$$
   psql "$T_ADMIN_DB" -qAt -c "CREATE DATABASE $T_DBNAME" >/dev/null || { echo "cannot create database"; exit 1; }
   T_DB=${T_ADMIN_DB/dbname=p2c2r/dbname=$T_DBNAME}
-  export T_DB
+  # The roles the migrations make (ledger/sql/008_roles.sql), each process
+  # with its own: the ledger runs as DB_ledger (T_DB, the owner's, only for
+  # the migrations: --owner-db), p2c2r-ctl reads as DB_reader; the tests'
+  # own checks (sql) stay the owner's. The cluster trusts local sockets, so
+  # no passwords.
+  T_LEDGER_DB="$T_DB user=${T_DBNAME}_ledger"
+  T_READER_DB="$T_DB user=${T_DBNAME}_reader"
+  export T_DB T_LEDGER_DB T_READER_DB
 }
 
 sql () { psql "$T_DB" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
@@ -148,7 +157,7 @@ start_stack () {
   LED_METRICS_PORT=$(free_port)
   spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
   # New gamers get $1 to spend, so tests run under the funds check
-  spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
+  spawn ledger env P2C2R_DB="$T_LEDGER_DB" P2C2R_OWNER_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
       --metrics-listen "127.0.0.1:$LED_METRICS_PORT" \
       --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}" "$@"
   # SCHED_ARGS and GW_ARGS add settings for one test (word-split)

@@ -53,7 +53,7 @@ check "the mail says what fired, its value and threshold" \
   grep -q "^value:     0 (threshold 1)" "$T_DIR/mailbox"
 check "the mail goes to P2C2R_ALERT_MAIL_TO" grep -q "^To: ops@example.org$" "$T_DIR/mailbox"
 
-curl -fsS "http://127.0.0.1:$GW_PORT/api/stats" >"$T_DIR/stats.json"
+admin_get "$GW_ADMIN" /api/stats >"$T_DIR/stats.json"
 check "/api/stats lists peers_low firing in its alerts" python3 - "$T_DIR/stats.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -11,7 +11,7 @@
 PROBE=$ROOT/build/bench/bus_probe
 
 start_stack
-CTL=(env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" --broker "$BROKER")
+CTL=(env P2C2R_DB="$T_READER_DB" "$BIN/p2c2r-ctl" --broker "$BROKER")
 check "ctl writes through the closed bus with its key (account create)" \
   "${CTL[@]}" account create peer attacker-peer
 VICTIM=$(sql "SELECT id FROM accounts WHERE kind = 'gamer' AND name = 'probe'")
@@ -116,5 +116,69 @@ check "the other nodes were not restarted: the gateway still serves" \
   "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-id after --task encryption \
       --params '{"data":"x","iterations":1}' --count 1 --quiet --timeout-s 5
 check "ctl's own key still writes" "${CTL[@]}" account create peer after-revoke
+check "p2c2r-ctl audit is clean" "${CTL[@]}" audit
+
+# The operator key (docs/trust.md): ctl's pair, its owner's alone. Readable
+# by the group, it is not used: nothing is sent, nothing written.
+chmod 640 "$P2C2R_KEYS/ctl.key_secret"
+"${CTL[@]}" account create peer through-an-open-key >"$T_DIR/open-key.out" 2>&1
+RC=$?
+chmod 600 "$P2C2R_KEYS/ctl.key_secret"
+check "a write with an operator key others can read is refused (exit 2)" [ "$RC" = 2 ]
+check "with a message that says why and what to do" \
+  grep -q "ctl.key_secret is readable by others (mode 0640); refusing to use it: .*chmod 600" "$T_DIR/open-key.out"
+check "and nothing was written" [ "$(sql "SELECT count(*) FROM accounts WHERE name = 'through-an-open-key'")" = 0 ]
+
+# The admin log: who did what, with what, before and after
+"${CTL[@]}" --json log --limit 1000 >"$T_DIR/log.json"
+logq () { python3 - "$T_DIR/log.json" "$1" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2], {"rows": rows, "json": json}))
+PY
+}
+check "the log names ctl's key for the account it made" [ "$(logq '[r["who"] for r in rows
+   if r["command"] == "account-create" and json.loads(r["args"])["name"] == "attacker-peer"]')" = "['ctl']" ]
+check "and ops-2's key for its credits, with the balance before and after" [ "$(logq 'len([r for r in rows
+   if r["who"] == "ops-2" and r["command"] == "credit"
+   and json.loads(r["after"])["balance_pico"] - json.loads(r["before"])["balance_pico"] == 1000]) > 0')" = True ]
+check "nothing gw-evil sent is in the log" [ "$(logq 'len([r for r in rows if r["who"] == "gw-evil"])')" = 0 ]
+check "no API key is in the log" [ "$(sql "SELECT count(*) FROM admin_log WHERE result ? 'api_key' OR args ? 'api_key'")" = 0 ]
+head_printed () { "${CTL[@]}" log | grep -Eq '^head: seq=[0-9]+ hash=[0-9a-f]{64}$'; }
+check "p2c2r-ctl log prints the head of the chain" head_printed
+# Append-only in the database: refused even to the owner, by the trigger
+# refused CONNINFO STATEMENT TEXT: the statement fails with a message holding TEXT
+refused () { local out; out=$(psql "$1" -qAt -c "$2" 2>&1); [[ "$out" == *"$3"* ]]; }
+check "as the ledger's role, editing a log row is refused" \
+  refused "$T_LEDGER_DB" "UPDATE admin_log SET who = 'x'" "permission denied"
+check "and deleting one" refused "$T_LEDGER_DB" "DELETE FROM admin_log" "permission denied"
+check "as the reader (p2c2r-ctl psql), writing anything is refused" \
+  refused "$T_READER_DB" "INSERT INTO admin_log (who, command, args) VALUES ('x', 'y', '{}')" "permission denied"
+check "even the owner's edit is refused while the trigger is on" \
+  refused "$T_DB" "UPDATE admin_log SET who = 'x'" append-only
+check "and the owner's deletion" refused "$T_DB" "DELETE FROM admin_log" append-only
+# The owner can switch the trigger off: the audit's chain check sees the edit
+SEQ=$(sql "SELECT min(seq) FROM admin_log WHERE who = 'ops-2'")
+sql "ALTER TABLE admin_log DISABLE TRIGGER admin_log_append_only;
+     UPDATE admin_log SET who = 'ctl' WHERE seq = $SEQ;
+     ALTER TABLE admin_log ENABLE TRIGGER admin_log_append_only" >/dev/null
+"${CTL[@]}" audit >"$T_DIR/audit-edit.out" 2>&1
+check "an owner's edit of a log row: the audit fails (exit 1)" [ $? = 1 ]
+check "naming the row" grep -q "admin log row $SEQ (credit by ctl): its hash does not match" "$T_DIR/audit-edit.out"
+sql "ALTER TABLE admin_log DISABLE TRIGGER admin_log_append_only;
+     UPDATE admin_log SET who = 'ops-2' WHERE seq = $SEQ;
+     ALTER TABLE admin_log ENABLE TRIGGER admin_log_append_only" >/dev/null
+check "put back, the audit is clean again" "${CTL[@]}" audit
+ROW=$(sql "SELECT row_to_json (l) FROM admin_log l WHERE seq = $SEQ")
+sql "ALTER TABLE admin_log DISABLE TRIGGER admin_log_append_only;
+     DELETE FROM admin_log WHERE seq = $SEQ;
+     ALTER TABLE admin_log ENABLE TRIGGER admin_log_append_only" >/dev/null
+"${CTL[@]}" audit >"$T_DIR/audit-delete.out" 2>&1
+check "an owner's deletion of a log row: the audit fails (exit 1)" [ $? = 1 ]
+check "it sees the gap and the credit without its row" bash -c \
+  "grep -q 'a row before it is missing' '$T_DIR/audit-delete.out' && grep -q 'FAIL admin_journal' '$T_DIR/audit-delete.out'"
+sql "ALTER TABLE admin_log DISABLE TRIGGER admin_log_seal;
+     INSERT INTO admin_log SELECT * FROM json_populate_record (NULL::admin_log, \$j\$$ROW\$j\$);
+     ALTER TABLE admin_log ENABLE TRIGGER admin_log_seal" >/dev/null
 check "p2c2r-ctl audit is clean at the end" "${CTL[@]}" audit
 t_report

@@ -18,6 +18,8 @@ BROKER=tcp://127.0.0.1:$BPORT
 GW1=$(free_port)
 GW2=$(free_port)
 LB=$(free_port)
+GWA1=$(free_port)
+GWA2=$(free_port)
 SERVER=ws://127.0.0.1:$LB
 spawn broker "$BIN/p2c2r-broker" --bind "$BROKER"
 spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" \
@@ -27,9 +29,9 @@ spawn ledger env P2C2R_DB="$T_DB" "$BIN/p2c2r-ledger" --broker "$BROKER" \
 spawn scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER" --validation none \
     --ban-min-invalid 1000000 --attempt-timeout-ms 60000
 for g in 1 2; do
-  port=GW$g
+  port=GW$g admin=GWA$g
   spawn "gw$g" "$BIN/p2c2r-gateway" --broker "$BROKER" --listen "127.0.0.1:${!port}" \
-      --trusted-proxies 127.0.0.1 --guard-grace-ms 1000
+      --admin-listen "127.0.0.1:${!admin}" --trusted-proxies 127.0.0.1 --guard-grace-ms 1000
 done
 wait_for 20 healthz "$GW1" && wait_for 20 healthz "$GW2" \
   || { echo "FAIL gateways"; T_FAIL=$((T_FAIL + 1)); t_report; exit 1; }
@@ -111,12 +113,13 @@ check "every task answered ok, none missing" \
 check "each task answered once" \
     test "$(python3 -c 'import json,sys; print(len({json.loads(l)["index"] for l in open(sys.argv[1]) if l.startswith("{")}))' "$T_DIR/loaded.out")" = "$N" \
          -a "$(grep -c '^{' "$T_DIR/loaded.out")" = "$N"
+# The scheduler's figures through whichever gateway's admin listener is up
 sched_idle () {
-  python3 - "$LB" <<'PY'
-import json, sys, urllib.request
-s = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=5).read())["scheduler"] or {}
+  { admin_get "$GWA1" /api/stats || admin_get "$GWA2" /api/stats; } 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["scheduler"] or {}
 sys.exit(0 if s and all(s.get(k, 0) == 0 for k in ("running", "validating", "settling", "queue_depth")) else 1)
-PY
+'
 }
 books () { sql "SELECT (SELECT count(*) FROM tasks) || '/' || (SELECT count(*) FROM refunds)"; }
 books_still () { local a; a=$(books); sleep 2; [ "$(books)" = "$a" ]; }

@@ -61,7 +61,7 @@ check "the gamer's balance is as if the task never ran" test "$(balance late)" =
 check "the peer kept its earning" \
     test "$(sql "SELECT count(*) FROM reversals WHERE task_id = '$task'")" = 0
 gw_acked () { grep -q "failed task refunded task=$task" "$T_DIR/gateway.log"; }
-check "the ledger acknowledged the failure to the gateway" wait_for 10 gw_acked
+check "the ledger acknowledged the failure to the gateway" wait_for 60 gw_acked
 check "p2c2r-ctl audit passes" env P2C2R_DB="$T_DB" "$BIN/p2c2r-ctl" audit
 # a refund that no longer matches its task and its transaction (triggers
 # bypassed on purpose): the audit names it

@@ -11,10 +11,12 @@ t_db
 LOAD=$ROOT/build/bench/ledger_load
 [ -x "$LOAD" ] || make -C "$ROOT" --no-print-directory build/bench/ledger_load >/dev/null
 bport=$(free_port)
-export P2C2R_BROKER=tcp://127.0.0.1:$bport P2C2R_DB=$T_DB
+# the ledger as its role, the owner's conninfo for migrations; ctl reads as the reader
+export P2C2R_BROKER=tcp://127.0.0.1:$bport P2C2R_DB=$T_READER_DB
+LEDGER_ENV=(env P2C2R_DB="$T_LEDGER_DB" P2C2R_OWNER_DB="$T_DB")
 START_PICO=2000000000000                # every new gamer starts with $2
 spawn broker "$BIN/p2c2r-broker" --bind "$P2C2R_BROKER"
-spawn ledger "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" \
+spawn ledger "${LEDGER_ENV[@]}" "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" \
     --starting-credit-pico $START_PICO --payout-threshold-pico 10000000000   # $0.01
 CTL=$BIN/p2c2r-ctl
 # Ready when its database connection is up, migrations applied: the rates
@@ -157,7 +159,7 @@ check "... saying no ledger is connected" grep -q 'no ledger is connected' "$T_D
 before=$(ctl --json balance alice | jq -r .balance_pico)
 "$CTL" --broker "tcp://127.0.0.1:$bport2" credit alice 1 >/dev/null 2>"$T_DIR/lateledger.err" &
 ctlpid=$!
-spawn ledger2 "$BIN/p2c2r-ledger" --broker "tcp://127.0.0.1:$bport2" --sql-dir "$ROOT/ledger/sql"
+spawn ledger2 "${LEDGER_ENV[@]}" "$BIN/p2c2r-ledger" --broker "tcp://127.0.0.1:$bport2" --sql-dir "$ROOT/ledger/sql"
 wait $ctlpid
 check "a ledger joining while ctl waits gets the command (exit 0)" test $? = 0
 check "... and applies it once" test "$(ctl --json balance alice | jq -r .balance_pico)" = $((before + 1000000000000))

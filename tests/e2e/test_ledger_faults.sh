@@ -14,9 +14,11 @@ t_db
 LOAD=$ROOT/build/bench/ledger_load
 [ -x "$LOAD" ] || make -C "$ROOT" --no-print-directory build/bench/ledger_load >/dev/null
 bport=$(free_port)
-export P2C2R_BROKER=tcp://127.0.0.1:$bport P2C2R_DB=$T_DB
+# the ledger as its role, the owner's conninfo for migrations; ctl reads as the reader
+export P2C2R_BROKER=tcp://127.0.0.1:$bport P2C2R_DB=$T_READER_DB
+LEDGER_ENV=(env P2C2R_DB="$T_LEDGER_DB" P2C2R_OWNER_DB="$T_DB")
 spawn broker "$BIN/p2c2r-broker" --bind "$P2C2R_BROKER"
-spawn ledger1 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql"
+spawn ledger1 "${LEDGER_ENV[@]}" "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql"
 wait_for 20 sql "SELECT 1 FROM rates" || { echo "FAIL the ledger never migrated"; T_FAIL=1; t_report; exit 1; }
 
 settled () { sql "SELECT COUNT(*) FROM tasks WHERE task_id LIKE '$1-%'"; }
@@ -41,7 +43,7 @@ before=$(settled k)
 check "the load was under way when the ledger was killed ($before settled)" test "$before" -ge 10000 -a "$before" -lt $N
 kill -9 "$PID_ledger1"
 # (two database workers here, so batches overlapping in the database are tested)
-spawn ledger2 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 2
+spawn ledger2 "${LEDGER_ENV[@]}" "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 2
 finished load-kill; rc=$?
 check "every task acked with the right amounts after kill -9 ($(cat "$T_DIR/load-kill.out"))" test $rc = 0
 check "each task settled exactly once" test "$(settled k)" = $N
@@ -66,7 +68,7 @@ check "each task settled exactly once" test "$(settled p)" = $N
 check "audit passes after the restart" audit_ok pg
 
 # --- two ledgers on the same stream: every request twice, round robin
-spawn ledger3 "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 3
+spawn ledger3 "${LEDGER_ENV[@]}" "$BIN/p2c2r-ledger" --sql-dir "$ROOT/ledger/sql" --db-workers 3
 wait_for 20 grep -q 'store: connected' "$T_DIR/ledger3.log"
 N=40000
 load load-two d $N --dup

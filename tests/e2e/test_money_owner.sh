@@ -45,13 +45,12 @@ P2C2R_API_KEY=$(key g-walk) "$BIN/p2c2r-agent" gamer --server "$SERVER" --gamer-
     --task encryption --params '{"data":"walk-{i}","iterations":300}' --count $N --concurrency 6 \
     --quiet --timeout-s 120 >"$T_DIR/walk.out" 2>&1
 check "another gamer got all $N answers" grep -q "summary: tasks=$N ok=$N" "$T_DIR/walk.out"
-sched_idle () { python3 - "$GW_PORT" <<'PY'
-import json, sys, urllib.request
-s = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats", timeout=2).read())
-s = s.get("scheduler") or {}
+sched_idle () { admin_get "$GW_ADMIN" /api/stats 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("scheduler") or {}
 sys.exit(0 if all(s.get(k, 0) == 0 for k in ("running", "validating", "settling", "queue_depth",
                                               "validation_payouts_pending")) else 1)
-PY
+'
 }
 check "the scheduler finished every validation" wait_for 60 sched_idle
 

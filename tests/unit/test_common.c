@@ -2,10 +2,12 @@
 #include "p2c_auth.h"
 #include "p2c_cfg.h"
 #include "p2c_cost.h"
+#include "p2c_drain.h"
 #include "p2c_frame.h"
 #include "p2c_keys.h"
 #include "p2c_metrics_http.h"
 #include "p2c_log.h"
+#include "p2c_mem.h"
 #include "p2c_money.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
@@ -25,6 +27,9 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_auth",   p2c_auth_test },
     { "p2c_keys",   p2c_keys_test },
     { "p2c_metrics_http", p2c_metrics_http_test },
+    { "p2c_drain",  p2c_drain_test },
+    { "p2c_log",    p2c_log_test },
+    { "p2c_mem",    p2c_mem_test },
     { NULL, NULL }
 };
 

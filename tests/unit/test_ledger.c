@@ -7,6 +7,7 @@
 #include "led_metrics.h"
 #include "led_accounts.h"
 #include "led_admin.h"
+#include "led_adminlog.h"
 #include "led_auth.h"
 #include "led_earnings.h"
 #include "led_money.h"
@@ -14,6 +15,7 @@
 #include "led_migrate.h"
 #include "led_payouts.h"
 #include "led_rates.h"
+#include "led_roles.h"
 #include "led_config.h"
 #include "led_server.h"
 #include "led_settle.h"
@@ -30,9 +32,11 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_settle",   led_settle_test },
     { "led_auth",     led_auth_test },
     { "led_admin",    led_admin_test },
+    { "led_adminlog", led_adminlog_test },
     { "led_accounts", led_accounts_test },
     { "led_payouts",  led_payouts_test },
     { "led_rates",    led_rates_test },
+    { "led_roles",    led_roles_test },
     { "led_earnings", led_earnings_test },
     { "led_money", led_money_test },
     { "led_worker",   led_worker_test },

@@ -1,4 +1,4 @@
--- P2C2R ledger schema, version 10: what settlement moved, per UTC day
+-- P2C2R ledger schema, version 12: what settlement moved, per UTC day
 -- (issue 19), so that the ledger can show the operator's page gamers'
 -- spending, peers' earnings, the fee and the treasury's net today and in
 -- all without summing the tasks table (hundreds of millions of rows a day
@@ -9,7 +9,10 @@
 -- accounts' rows until it commits, so this row's lock, taken in between,
 -- adds no new wait and no new lock order. Exact (NUMERIC sums), written
 -- in the settling transaction, so the totals equal their tasks at every
--- snapshot whichever ledger settled them; the audit can compare the two.
+-- snapshot whichever ledger settled them.
+-- The trigger's function runs as the owner (SECURITY DEFINER), so the
+-- ledger's role (008) only reads the table (SELECT by default privileges)
+-- and nobody but settlement writes it. (010 is kept for client_refs.)
 
 CREATE TABLE money_days (
     day           DATE PRIMARY KEY,
@@ -21,7 +24,7 @@ CREATE TABLE money_days (
 );
 
 CREATE FUNCTION money_days_add () RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO money_days AS m (day, tasks, charge_pico, earning_pico, fee_pico, treasury_pico)
     SELECT (n.settled_at AT TIME ZONE 'UTC')::DATE, COUNT (*), SUM (n.gamer_charge_pico),
