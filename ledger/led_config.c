@@ -59,6 +59,10 @@ static const p2c_cfg_t s_table [] = {
     { "db-workers", P2C_CFG_SIZE, S_F (db_workers), "1", 1, LED_MAX_DB_WORKERS,
       .help = "database connections settling batches at once (each batch locks the fee and"
       " treasury rows until it commits, so more than one helps only past batch-max)" },
+    //  One tiny statement (a row per day) on the first database thread;
+    //  the stats show figures at most this old
+    { "money-refresh-ms", P2C_CFG_INT, S_F (money_refresh_ms), "2000", 100, 600000,
+      .help = "how often the money summary in the stats and /metrics is read, ms" },
     { .name = NULL }
 };
 #undef S_F

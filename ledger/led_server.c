@@ -2,6 +2,7 @@
 #include "led_server.h"
 #include "led_earnings.h"
 #include "led_metrics.h"
+#include "led_money.h"
 #include "p2c_metrics_http.h"
 #include "p2c_auth.h"
 #include "p2c_log.h"
@@ -42,6 +43,10 @@ typedef struct {
     uint64_t settled, replays, rejected, unacked, batches, failed_batches, dropped, auths;
     uint64_t admins, balance_updates, stats_requests;
     int64_t started_ms;         //  for uptime_s in the stats
+    led_money_t *money;         //  the money summary last read, or NULL
+    led_money_t *money_job;     //  the read in the database now, or NULL
+    int64_t money_ms;           //  when it was asked for
+    int64_t money_refresh_ms;
     p2c_metrics_http_t *metrics;    //  /metrics, or NULL
 } s_server_t;
 
@@ -336,6 +341,7 @@ s_stats (s_server_t *self)
         "inflight_batches", (json_int_t) inflight,
         "db_workers", (json_int_t) self->nworkers,
         "uptime_s", (json_int_t) ((p2c_now_ms () - self->started_ms) / 1000));
+    led_money_json (self->money, root);
     return root;
 }
 
@@ -535,6 +541,18 @@ s_on_answer (s_server_t *self, const char *command, void *job)
         zlistx_delete (self->earn_jobs, zlistx_find (self->earn_jobs, job));
     }
     else
+    if (!strcmp (command, "MONEYED") && job && job == self->money_job) {
+        //  a failed read keeps the last figures: they were true when read
+        self->money_job = NULL;
+        led_money_t *m = (led_money_t *) job;
+        if (m->ok) {
+            free (self->money);
+            self->money = m;
+        }
+        else
+            free (m);
+    }
+    else
         log_warn ("unexpected answer from the database thread command=%s", command);
 }
 
@@ -547,6 +565,16 @@ s_cron (s_server_t *self)
     int64_t now = p2c_now_ms ();
     if (self->metrics)
         p2c_metrics_http_cron (self->metrics, now);
+    //  The money summary: at start, then every money-refresh-ms (so after
+    //  a reconnect too), one read at a time
+    if (!self->money_job && (!self->money_ms || now - self->money_ms >= self->money_refresh_ms)) {
+        self->money_ms = now;
+        self->money_job = (led_money_t *) zmalloc (sizeof (led_money_t));
+        if (s_to_worker (self, 0, "MONEY", self->money_job) != 0) {
+            free (self->money_job);
+            self->money_job = NULL;
+        }
+    }
     if (now - self->stats_ms >= LED_STATS_MS) {
         self->stats_ms = now;
         log_info ("stats settled=%llu replays=%llu rejected=%llu unacked=%llu"
@@ -708,6 +736,7 @@ led_server_actor (zsock_t *pipe, void *args)
     self->earn_jobs = zlistx_new ();
     zlistx_set_destructor (self->earn_jobs, s_earn_job_free);
     self->stats_ms = self->started_ms = p2c_now_ms ();
+    self->money_refresh_ms = a->money_refresh_ms > 0 ? a->money_refresh_ms : 2000;
     log_info ("started node=%s broker=%s batch_max=%zu", p2c_node_id (self->node),
               a->broker, self->batch_max);
     //  a metrics port that cannot be bound is said in the log; the ledger
@@ -735,6 +764,8 @@ led_server_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->admin_jobs);
     zlistx_destroy (&self->balq_jobs);
     zlistx_destroy (&self->earn_jobs);
+    free (self->money_job);     //  the threads are gone: nobody else holds it
+    free (self->money);
     p2c_metrics_http_destroy (&self->metrics);
     p2c_node_destroy (&self->node);
 }
@@ -863,7 +894,7 @@ led_server_test (bool verbose)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     led_server_args_t args = { endpoint, "ledger-test", 100, 2,
                                { conninfo, schema, led_store_test_sql_dir (),
-                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL }, NULL };
+                                 P2C_RATES_DEFAULT, LED_POLICY_DEFAULT, NULL }, NULL, 100 };
     zactor_t *server = zactor_new (led_server_actor, &args);
 
     //  Auth a gamer and a peer
@@ -1091,6 +1122,24 @@ led_server_test (bool verbose)
                && json_integer_value (json_object_get (figures, "db_workers")) == 2);
     json_decref (figures);
     p2c_msg_internal_free (&got);
+    //  The money summary, read every 100 ms here: it comes to count the
+    //  501 tasks (asked again until then, a bounded number of times)
+    char spent [LED_MONEY_TEXT] = "";
+    for (int i = 0; i < 50 && !*spent; i++) {
+        sreq.corr = 4243 + (uint64_t) i;
+        s_test_send (router, "ledger-test", "gw-test", &msg);
+        got = s_test_recv (router, "gw-test");
+        figures = got && got->msg_case == P2C2R__INTERNAL__MSG_STATS_REPLY
+                  ? json_loads (got->stats_reply->stats_json, 0, NULL) : NULL;
+        if (json_integer_value (json_object_get (figures, "money_tasks_total")) == 501)
+            snprintf (spent, sizeof spent, "%s",
+                      json_string_value (json_object_get (figures, "spent_total")));
+        json_decref (figures);
+        p2c_msg_internal_free (&got);
+        if (!*spent)
+            zclock_sleep (100);
+    }
+    P2C_CHECK (*spent);
     zactor_destroy (&server);
     zsock_destroy (&router);
 
@@ -1108,6 +1157,13 @@ led_server_test (bool verbose)
     res = PQexec (conn, sql);
     P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
                && !strcmp (PQgetvalue (res, 0, 0), "501"));
+    PQclear (res);
+    zstr_free (&sql);
+    sql = p2c_sprintf ("SELECT (SUM (gamer_charge_pico)::NUMERIC * 0.000000000001)::text"
+                        " FROM %s.tasks", ident);
+    res = PQexec (conn, sql);
+    P2C_CHECK (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1
+               && !strcmp (PQgetvalue (res, 0, 0), spent));
     PQclear (res);
     zstr_free (&sql);
     sql = p2c_sprintf ("DROP SCHEMA %s CASCADE", ident);

@@ -22,6 +22,7 @@ typedef struct {
     size_t db_workers;          //  settlement batches in the database at once
     led_worker_args_t db;       //  database settings
     const char *metrics_listen; //  HOST:PORT of /metrics; NULL or "": none
+    int money_refresh_ms;       //  how often the money summary is read (0: 2000)
 } led_server_args_t;
 
 //  The actor: zactor_new (led_server_actor, &args); args are copied before

@@ -3,6 +3,7 @@
 #include "led_worker.h"
 #include "led_accounts.h"
 #include "led_earnings.h"
+#include "led_money.h"
 #include "p2c_log.h"
 #include "p2c_mem.h"
 #include "p2c_test.h"
@@ -229,6 +230,17 @@ s_earnings (s_worker_t *w, led_earnings_job_t *job)
         s_ensure (w);
 }
 
+//  The money summary for the stats; while the database is down: not ok
+static void
+s_money (s_worker_t *w, led_money_t *job)
+{
+    job->ok = false;
+    if (w->store && s_ensure (w))
+        led_money_read (w->store, job);
+    if (w->store && !led_store_connected (w->store))
+        s_ensure (w);
+}
+
 int
 led_pipe_send (zsock_t *pipe, const char *command, void *job)
 {
@@ -308,6 +320,11 @@ s_worker_job (s_worker_t *w, zsock_t *pipe, const char *command, void *job)
     if (!strcmp (command, "EARNINGS") && job) {
         s_earnings (w, (led_earnings_job_t *) job);
         led_pipe_send (pipe, "EARNED", job);
+    }
+    else
+    if (!strcmp (command, "MONEY") && job) {
+        s_money (w, (led_money_t *) job);
+        led_pipe_send (pipe, "MONEYED", job);
     }
     else
         log_warn ("unknown command=%.16s", command);

@@ -1,9 +1,10 @@
 /*  The ledger's database thread: a czmq actor that owns the led_store and
     does every blocking PostgreSQL call, so that the server's event loop
     never waits on the database. Jobs travel over the actor's pipe as
-    pointers ("SETTLE"/"AUTH"/"ADMIN"/"BALANCES"/"EARNINGS" + job); the same
-    pointer comes back ("SETTLED"/"AUTHED"/"ADMINED"/"BALANCED"/"EARNED" + job;
-    EARNINGS takes a led_earnings_job_t) with its
+    pointers ("SETTLE"/"AUTH"/"ADMIN"/"BALANCES"/"EARNINGS"/"MONEY" + job); the
+    same pointer comes back ("SETTLED"/"AUTHED"/"ADMINED"/"BALANCED"/"EARNED"/
+    "MONEYED" + job; EARNINGS takes a led_earnings_job_t, MONEY a led_money_t)
+    with its
     outcome filled in, including the gamer balances to tell the scheduler. The caller owns
     the jobs throughout. While the database is down the worker reconnects
     with backoff and fails jobs at once. */

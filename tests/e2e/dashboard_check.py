@@ -123,6 +123,23 @@ try:
           until(lambda: shown("by-type-table") and "encryption" in (text("by-type") or "")))
     check("peers online and latency shown",
           until(lambda: (text("peers") or "—") not in ("—", "0") and text("p99") not in (None, "—")))
+    # money: the table shows the ledger's figures of the same update (today
+    # and in all, as "$" and the exact decimal; test_gateway_stats.sh checks
+    # that they equal p2c2r-ctl's books)
+    check("money shown: gamers spent, peers earned, fee, treasury, subsidy, as the ledger says",
+          until(lambda: js("""
+            const l = (window.dashboard.stats || {}).ledger;
+            if (!l || !l.spent_total || Number(l.spent_total) <= 0) return false;
+            const rows = [...document.querySelectorAll('#money tr')]
+              .map((tr) => [...tr.cells].map((c) => c.textContent));
+            const want = [['spent', 'gamers spent'], ['earned', 'peers earned'],
+                          ['fee', 'platform fee'], ['treasury', 'treasury net'],
+                          ['subsidy', 'subsidy granted']];
+            return !document.getElementById('money-box').hidden
+              && document.getElementById('money-note').hidden && rows.length === 5
+              && want.every(([w, label], i) => rows[i][0] === label
+                                      && rows[i][1] === '$' + l[w + '_today']
+                                      && rows[i][2] === '$' + l[w + '_total']);"""), 30))
     check("the operator's page: no console error", console_errors() == [])
     shot("operator")
 

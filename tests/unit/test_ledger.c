@@ -10,6 +10,7 @@
 #include "led_adminlog.h"
 #include "led_auth.h"
 #include "led_earnings.h"
+#include "led_money.h"
 #include "led_fixture.h"
 #include "led_migrate.h"
 #include "led_payouts.h"
@@ -37,6 +38,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "led_rates",    led_rates_test },
     { "led_roles",    led_roles_test },
     { "led_earnings", led_earnings_test },
+    { "led_money", led_money_test },
     { "led_worker",   led_worker_test },
     { "led_server",   led_server_test },
     { "led_config",   led_config_test },

@@ -8,15 +8,16 @@ window.dashboard = { updates: 0, stats: null };
 
 const num = (v) => (typeof v === "number" ? v : "—");
 
-// Money figures, when the ledger answers them: {name: {today, total}}
-// from fields named <what>_today_pico / <what>_total_pico
-const MONEY = ["spent", "earned", "fee", "treasury", "subsidy"];
+// Money figures, when the ledger answers them (ledger/led_money.c): fields
+// <what>_today and <what>_total, exact decimal USD text ("12.345678000000")
+const MONEY = [["spent", "gamers spent"], ["earned", "peers earned"], ["fee", "platform fee"],
+               ["treasury", "treasury net"], ["subsidy", "subsidy granted"]];
 function money(ledger) {
   const out = [];
-  for (const what of MONEY) {
+  for (const [what, label] of MONEY) {
     const today = ledger[what + "_today"], total = ledger[what + "_total"];
     if (today !== undefined || total !== undefined)
-      out.push([what, today === undefined ? "—" : "$" + today, total === undefined ? "—" : "$" + total]);
+      out.push([label, today === undefined ? "—" : "$" + today, total === undefined ? "—" : "$" + total]);
   }
   return out;
 }
