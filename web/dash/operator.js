@@ -37,10 +37,17 @@ function draw(s) {
     ["ledger", led ? "up" : "no answer",
      led ? "uptime " + num(led.uptime_s) + " s, settled " + num(led.settled) : ""],
   ]);
-  const alerts = Array.isArray(s.alerts) ? s.alerts : [];
+  // The alerts that fire or are about to (the scheduler lists every rule,
+  // most of them "ok"), with since when, the value and the threshold
+  const alerts = (Array.isArray(s.alerts) ? s.alerts : [])
+    .filter((a) => a && (a.state === "firing" || a.state === "pending"));
   $("alerts-table").hidden = alerts.length === 0;
-  rows("alerts", alerts.map((a) => typeof a === "string" ? [a, ""]
-                                   : [a.name || a.alert || "alert", a.detail || a.message || ""]));
+  rows("alerts", alerts.map((a) => [
+    a.name || "alert", a.state,
+    typeof a.since === "number" && a.since > 0 ? new Date(a.since * 1000).toLocaleTimeString() : "—",
+    a.value === undefined || a.value === null ? "—" : String(a.value),
+    a.threshold === undefined || a.threshold === null ? "—" : String(a.threshold),
+    a.detail || a.summary || ""]));
   const c = gw.connections || {};
   put("conns", num(c.peer) + " / " + num(c.gamer));
   if (sch) {
