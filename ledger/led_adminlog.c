@@ -13,12 +13,12 @@
 
 static const char *s_snapshot_sql [] = {
     [LED_ADMINLOG_ACCOUNT] =
-        "SELECT json_build_object ('id', id, 'kind', kind, 'name', name, 'disabled', disabled,"
-        " 'balance_pico', balance_pico, 'key_created_at', key_created_at, 'owner', owner)::TEXT"
-        "  FROM accounts WHERE id = $1::bigint",
+        ("SELECT json_build_object ('id', id, 'kind', kind, 'name', name, 'disabled', disabled,"
+         " 'balance_pico', balance_pico, 'key_created_at', key_created_at, 'owner', owner)::TEXT"
+         "  FROM accounts WHERE id = $1::bigint"),
     [LED_ADMINLOG_RATES] =
-        "SELECT row_to_json (r)::TEXT FROM (SELECT * FROM rates ORDER BY id DESC LIMIT 1) r"
-        " WHERE $1::bigint IS NOT NULL",
+        ("SELECT row_to_json (r)::TEXT FROM (SELECT * FROM rates ORDER BY id DESC LIMIT 1) r"
+         " WHERE $1::bigint IS NOT NULL"),
     [LED_ADMINLOG_PAYOUT] =
         "SELECT row_to_json (p)::TEXT FROM payouts p WHERE id = $1::bigint",
 };
