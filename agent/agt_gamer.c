@@ -1,6 +1,7 @@
 /*  The player's client, a program on libp2c2r (lib/p2c2r.h) in its loop
     mode: the run waits on p2c2r_fd and steps the client. Its tasks'
-    client_refs are RUN-<index>, RUN random unless --run-id names it: after
+    client_refs are RUN-<index>, RUN random unless --run-id names it (in
+    the menu RUN.K-<index> for the K-th choice): after
     a lost connection the library reconnects (to whichever gateway answers
     the address) and sends the unanswered tasks again by client_ref, and
     the server answers each from its first submit's outcome (docs/
@@ -60,7 +61,11 @@ typedef struct {
     char *url;
     char *ca_file;              //  --ca, or NULL
     bool insecure;              //  --insecure
-    char run_id [72];           //  the client_refs' prefix
+    char run_id [72];           //  the run's id (--run-id, else random)
+    char prefix [96];           //  the client_refs' prefix: run_id, and in the
+                                //  menu run_id.K for its K-th choice (a ref
+                                //  repeated within the window is answered with
+                                //  the first submit's outcome)
     bool resubmit;              //  --resubmit
     //  Run state
     p2c2r_client_t *client;
@@ -159,8 +164,8 @@ s_submit_more (s_gamer_t *self)
     while (self->registered && self->next < self->count && self->outstanding < self->concurrency) {
         uint64_t i = self->next;
         char *params = agt_gamer_subst (self->params, i);
-        char ref [100];
-        snprintf (ref, sizeof ref, "%s-%" PRIu64, self->run_id, i);
+        char ref [128];
+        snprintf (ref, sizeof ref, "%s-%" PRIu64, self->prefix, i);
         p2c2r_task_t task = { self->task, params, self->payload, self->payload_len, ref,
                               self->deadline_ms };
         p2c2r_code_t code = P2C2R_OK;
@@ -182,8 +187,8 @@ s_submit_more (s_gamer_t *self)
 static int64_t
 s_index_of (s_gamer_t *self, const char *ref)
 {
-    size_t plen = strlen (self->run_id);
-    if (!ref || strncmp (ref, self->run_id, plen) || ref [plen] != '-')
+    size_t plen = strlen (self->prefix);
+    if (!ref || strncmp (ref, self->prefix, plen) || ref [plen] != '-')
         return -1;
     ref += plen + 1;
     char *end = NULL;
@@ -336,8 +341,8 @@ s_answer (s_gamer_t *self, int64_t index, const p2c2r_result_t *r)
         json_t *o = json_object ();
         json_object_set_new (o, "index", json_integer (index));
         json_object_set_new (o, "task_id", json_string (task_id ? task_id : ""));
-        char ref [100];
-        snprintf (ref, sizeof ref, "%s-%" PRId64, self->run_id, index);
+        char ref [128];
+        snprintf (ref, sizeof ref, "%s-%" PRId64, self->prefix, index);
         json_object_set_new (o, "client_ref", json_string (ref));
         json_object_set_new (o, "ok", json_boolean (ok));
         json_object_set_new (o, "code", ok ? json_null () : json_string (code ? code : ""));
@@ -646,6 +651,9 @@ s_menu_task (s_gamer_t *self, size_t item)
     self->params = strdup (s_menu_items [item].params);
     if (!self->task || !self->params)
         fatal ("out of memory");
+    //  Each choice's tasks have refs of their own: a choice's task 0 is not
+    //  the first choice's
+    snprintf (self->prefix, sizeof self->prefix, "%s.%" PRIu64, self->run_id, self->file_base);
     int rc = s_run (self, false);
     if (rc == 3)
         printf ("  (the server could not be reached: is it running at %s?)\n", self->url);
@@ -785,6 +793,7 @@ agt_gamer_main (int argc, char **argv)
             snprintf (self->run_id, sizeof self->run_id, "%s", cfg.run_id);
         else
             s_random_run_id (self->run_id, sizeof self->run_id);
+        snprintf (self->prefix, sizeof self->prefix, "%s", self->run_id);
         //  A bar only where a person watches, and never mixed into JSON
         self->progress = !menu && cfg.count > 1 && !cfg.json && !cfg.quiet
                          && isatty (STDERR_FILENO);

@@ -10,7 +10,7 @@ what a user would check of each result.
   kernels_check.py run NAME BIN SERVER DIR   submits the case through the real
                                           stack with p2c2r-agent gamer --json
                                           --out DIR/NAME and checks the reply
-  kernels_check.py digests JSONL          prints "client_ref result_sha256
+  kernels_check.py digests JSONL          prints "index result_sha256
                                           blob_sha256" per ok reply, sorted
 """
 import hashlib
@@ -240,7 +240,7 @@ def main():
                 if line.startswith("{"):
                     r = json.loads(line)
                     if r["ok"]:
-                        out.append("%s %s %s" % (r["client_ref"], r["result_sha256"],
+                        out.append("%s %s %s" % (r["index"], r["result_sha256"],
                                                  r.get("blob_sha256", "-")))
         print("\n".join(sorted(out, key=lambda l: int(l.split()[0]))))
     else:
