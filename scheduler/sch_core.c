@@ -266,9 +266,9 @@ sch_core_peer_busy (sch_core_t *self, const char *gateway, uint64_t conn)
 //  Tasks from gamers
 
 //  Answers a submit that never became a task.
-static void
-s_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
-                 sch_err_t err, const char *text)
+void
+sch_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
+                   sch_err_t err, const char *text)
 {
     P2c2r__Session gamer = P2C2R__SESSION__INIT;
     gamer.gateway = (char *) gateway;
@@ -380,7 +380,7 @@ s_on_task_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, int64_t now_us
         return;
     int type = sub->submit ? sch_type_index (sub->submit->task_type) : -1;
     if (type < 0) {
-        s_reject_submit (self, sub, gateway, SCH_ERR_UNKNOWN_TASK_TYPE, "unknown task type");
+        sch_reject_submit (self, sub, gateway, SCH_ERR_UNKNOWN_TASK_TYPE, "unknown task type");
         return;
     }
     sch_task_t *task = s_task_new (self, sub, gateway, type, now_us);

@@ -98,6 +98,7 @@ typedef enum {
     SCH_ERR_UNKNOWN_TASK_TYPE,
     SCH_ERR_INSUFFICIENT_FUNDS,
     SCH_ERR_REJECTED,
+    SCH_ERR_BAD_REQUEST,            //  a client_ref reused for another task
     SCH_ERR_COUNT
 } sch_err_t;
 

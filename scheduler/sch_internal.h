@@ -601,6 +601,9 @@ void sch_refs_destroy (sch_core_t *self);
 //  A submit whose client_ref its account used within the window: joined to
 //  the task in flight, or answered from the stored outcome. True when it
 //  was (it is then no task of its own).
+//  Answers a submit with an error at once, no task made (sch_core.c)
+void sch_reject_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway,
+                        sch_err_t err, const char *text);
 bool sch_refs_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gateway);
 //  A new gamer's task with a client_ref: repeats of the ref now join it.
 void sch_refs_track (sch_core_t *self, sch_task_t *task);

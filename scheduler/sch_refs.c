@@ -12,6 +12,10 @@
     charged one is refunded by the outbox), a failure to a lost gateway.
     A result reaching a gamer through a repeat keeps its charge (the outbox
     does not refund it when the first gateway is lost later).
+    A repeat must be the same task (type, params and payload, compared by a
+    fingerprint): a client_ref reused for another task is refused with
+    bad_request rather than answered with the first task's outcome, as an
+    idempotency key reused with other parameters is.
     In memory, bounded in entries and bytes, oldest first (docs/scheduler.md
     says what a scheduler restart forgets). */
 #include "sch_internal.h"
@@ -20,9 +24,11 @@
 #include "p2c_test.h"
 
 #include <inttypes.h>
+#include <zlib.h>
 
 typedef struct {
     char *key;                  //  "account/client_ref"
+    uint64_t print;             //  the task's fingerprint (s_print)
     sch_task_t *task;           //  the task in flight, or NULL once answered
     uint8_t *reply;             //  the outcome: a packed TaskReply
     size_t size;
@@ -70,6 +76,24 @@ s_key (int64_t account, const char *ref, char *key, size_t size)
         return false;
     snprintf (key, size, "%" PRId64 "/%s", account, ref);
     return true;
+}
+
+//  A task's fingerprint: CRC-32 of its type and params, and of its
+//  payload, with their lengths; what tells a repeat from another task
+//  under the same ref (a client's mistake, not an attack: the ref space is
+//  the account's own)
+static uint64_t
+s_print (const char *type, const char *params, const uint8_t *payload, size_t payload_size)
+{
+    size_t tlen = type ? strlen (type) : 0, plen = params ? strlen (params) : 0;
+    uLong a = crc32 (0L, Z_NULL, 0), b = crc32 (0L, Z_NULL, 0);
+    a = crc32 (a, (const Bytef *) (type ? type : ""), (uInt) tlen);
+    a = crc32 (a, (const Bytef *) "\n", 1);
+    //  params are bounded by the protocol (far below 4 GiB), payloads too
+    a = crc32 (a, (const Bytef *) (params ? params : ""), (uInt) plen);
+    if (payload && payload_size)
+        b = crc32 (b, payload, (uInt) payload_size);
+    return ((uint64_t) a << 32 | (uint64_t) b) ^ ((uint64_t) plen << 40) ^ (uint64_t) payload_size;
 }
 
 static void
@@ -141,6 +165,13 @@ sch_refs_submit (sch_core_t *self, const P2c2r__TaskSubmit *sub, const char *gat
     s_ref_t *e = (s_ref_t *) zhashx_lookup (self->refs, key);
     if (!e)
         return false;
+    if (e->print != s_print (sub->submit->task_type, sub->submit->params_json,
+                             sub->submit->payload.data, sub->submit->payload.len)) {
+        sch_reject_submit (self, sub, gateway, SCH_ERR_BAD_REQUEST,
+                           "client_ref: used already for another task (type, params or"
+                           " payload differ); use a new client_ref for new work");
+        return true;
+    }
     if (e->task) {
         sch_task_t *task = e->task;
         if (!task->joiners) {
@@ -191,6 +222,9 @@ sch_refs_track (sch_core_t *self, sch_task_t *task)
     s_ref_t *e = (s_ref_t *) zmalloc (sizeof (s_ref_t));
     e->key = p2c_strdup (key);
     e->task = task;
+    const p2c_task_type_t *types = p2c_task_types ();
+    e->print = s_print (types [task->type].name, task->params_json, task->payload,
+                        task->payload_size);
     zhashx_insert (self->refs, e->key, e);
     s_make_room (self);
 }
@@ -351,6 +385,30 @@ sch_refs_test (bool verbose)
                && cap.last_ok && core->stats.ref_replayed == 1);
     P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_SETTLE_REQUEST] == 1
                && sch_selftest_task (core, "t4") == NULL);
+    //  the same ref for another task: refused (bad_request), nothing run,
+    //  the stored outcome kept for a true repeat
+    P2c2r__Session g2 = P2C2R__SESSION__INIT;
+    g2.gateway = "gw-c";
+    g2.conn = 1;
+    P2c2r__Submit other = P2C2R__SUBMIT__INIT;
+    other.task_type = "encryption";
+    other.params_json = "{\"n\":2}";
+    other.client_ref = "r1";
+    P2c2r__TaskSubmit ots = P2C2R__TASK_SUBMIT__INIT;
+    ots.task_id = "t4b";
+    ots.gamer = &g2;
+    ots.gamer_account = 500;
+    ots.submit = &other;
+    P2c2r__Internal omsg = P2C2R__INTERNAL__INIT;
+    omsg.msg_case = P2C2R__INTERNAL__MSG_TASK_SUBMIT;
+    omsg.task_submit = &ots;
+    sch_core_handle (core, "gw-c", &omsg, 65);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == 4 && !strcmp (cap.last_task, "t4b")
+               && !cap.last_ok && !strcmp (cap.last_code, "bad_request")
+               && core->stats.ref_replayed == 1 && sch_selftest_task (core, "t4b") == NULL);
+    s_test_submit (core, "gw-c", "t4c", "r1", 500, 66);
+    P2C_CHECK (cap.count [P2C2R__INTERNAL__MSG_DELIVER] == 5 && cap.last_ok
+               && core->stats.ref_replayed == 2);
     //  an empty ref is no key: every submit runs
     s_test_submit (core, "gw-a", "t5", "", 500, 70);
     s_test_submit (core, "gw-a", "t6", "", 500, 70);

@@ -13,7 +13,7 @@
 
 static const char *s_err_names [SCH_ERR_COUNT] = {
     "no_peers", "timeout", "unavailable", "invalid_params", "kernel_error",
-    "unknown_task_type", "insufficient_funds", "rejected"
+    "unknown_task_type", "insufficient_funds", "rejected", "bad_request"
 };
 
 const char *
