@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GRID        32
 #define FPS         60
@@ -30,6 +31,9 @@ typedef struct {
 typedef struct {
     p2c2r_client_t *client;
     uint64_t frame;             //  the frame being simulated
+    unsigned run;               //  this run's mark in client_refs: a ref names
+                                //  one task for 24 h, and frame numbers start
+                                //  again at every run
     cell_t unit, goal;
     int gap_y;                  //  where the wall at x = GRID/2 is open
     cell_t path [MAX_PATH];     //  the route in use, from the unit onwards
@@ -77,7 +81,7 @@ s_on_path (p2c2r_client_t *client, const p2c2r_result_t *r, void *arg)
     //  answers those from its cache, free
     if (p2c2r_result_cached (r))
         g->cached++;
-    //  The request's frame number is its client_ref ("f<frame>")
+    //  The request's frame number is in its client_ref ("f<frame>.<run>")
     uint64_t frame = strtoull (p2c2r_result_client_ref (r) + 1, NULL, 10);
     if (frame <= g->path_frame) {
         g->stale++;
@@ -147,7 +151,7 @@ s_request (game_t *g)
         }
     snprintf (params + n, sizeof params - (size_t) n, "]}");
     char ref [32];
-    snprintf (ref, sizeof ref, "f%llu", (unsigned long long) g->frame);
+    snprintf (ref, sizeof ref, "f%llu.%08x", (unsigned long long) g->frame, g->run);
     p2c2r_task_t task = { "ai_pathfinding", params, NULL, 0, ref, 2000 };
     p2c2r_code_t code;
     if (p2c2r_submit (g->client, &task, s_on_path, g, &code)) {
@@ -206,6 +210,9 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     game_t g;
     memset (&g, 0, sizeof g);
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    g.run = (unsigned) now.tv_sec * 2654435761u ^ (unsigned) now.tv_nsec ^ (unsigned) getpid ();
     g.goal.x = g.goal.y = GRID - 1;
 
     p2c2r_options_t opt;

@@ -65,9 +65,14 @@ main (int argc, char **argv)
         fprintf (stderr, "p2c2r_new: %s\n", p2c2r_code_name (code));
         return 1;
     }
+    //  "lost": the contract without resubmission (p2c2r_set_resubmit): a
+    //  task lost with its connection fails with connection_lost
+    if (lost)
+        p2c2r_set_resubmit (c, false);
     for (int i = 0; i < n; i++) {
         char ref [32], params [96];
-        snprintf (ref, sizeof ref, "%s-%d", opt.threaded ? "t" : "l", i);
+        //  refs of their own per mode: a repeated client_ref is a repeat
+        snprintf (ref, sizeof ref, "%s-%d", opt.threaded ? "t" : lost ? "x" : "l", i);
         snprintf (params, sizeof params, "{\"data\":\"inst-%d\",\"iterations\":%d}", i,
                   lost ? 1000000 : 100);
         p2c2r_task_t task = { "encryption", params, NULL, 0, ref, 0 };
