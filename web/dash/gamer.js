@@ -13,6 +13,8 @@ const EXAMPLES = {
 };
 
 let ws = null, spent = null, latency = null, seq = 0;
+const RUN = Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                       (b) => b.toString(16).padStart(2, "0")).join("");
 const sent = new Map();            // client_ref -> time sent (ms)
 window.dashboard = { updates: 0, earnings: null, results: 0, lastResult: null };
 
@@ -73,7 +75,8 @@ $("task-form").addEventListener("submit", (ev) => {
     put("task-status", "the parameters are not JSON: " + e.message);
     return;
   }
-  const ref = "page-" + (++seq);
+  // refs name one task for 24 h: a mark of this page load, then a counter
+  const ref = "page-" + RUN + "-" + (++seq);
   sent.set(ref, performance.now());
   $("send").disabled = true;
   put("task-status", "sent");

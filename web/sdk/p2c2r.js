@@ -87,6 +87,10 @@ export class Client extends EventTarget {
     this.state = "connecting";      // connecting, ready, disconnected, closed
     this.stats = { submitted: 0, completed: 0, failed: 0, connects: 0, protocolErrors: 0 };
     this._nextId = 0;
+    // A mark of this client in the client_refs it makes: the server keeps
+    // an account's refs for 24 h, and ids start again at every page load
+    this._run = Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                           (b) => b.toString(16).padStart(2, "0")).join("");
     this._queue = [];               // tasks waiting to be sent, oldest first
     this._byRef = new Map();        // client_ref -> task, queued or sent
     this._backoff = new Backoff();
@@ -118,7 +122,7 @@ export class Client extends EventTarget {
     }
     const id = ++this._nextId;
     const task = {
-      id, ref: opts.clientRef || `p2c2r-web-${id}`, type, params: { ...params },
+      id, ref: opts.clientRef || `p2c2r-web-${this._run}-${id}`, type, params: { ...params },
       deadlineMs: opts.deadlineMs || 0, submitted: performance.now(), sent: false, abandoned: false,
     };
     if (opts.imageB64) task.params.image_b64 = opts.imageB64;
