@@ -68,6 +68,12 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
 {
     if (task->is_check || task->is_tile || !task->gw || !self->config.tile_px)
         return false;
+    //  Only a frame above the tile size splits: known before any scan of
+    //  the peers (which every task paid for, O(peers) each)
+    sch_tiles_t *tiles = sch_tiles_new (sch_type (task->type)->name, task->params_json,
+                                        self->config.tile_px, self->config.tile_max);
+    if (!tiles)
+        return false;
     //  without a peer that renders tiles the frame runs whole (a fleet of
     //  the original demo's peers, or its only such peers paused by their
     //  owners); the scan stops at the first that does
@@ -75,12 +81,10 @@ sch_frames_split (sch_core_t *self, sch_task_t *task, int64_t now_us)
     for (sch_peer_t *p = (sch_peer_t *) zhashx_first (self->peers); p && !capable;
          p = (sch_peer_t *) zhashx_next (self->peers))
         capable = !p->rep->banned && !p->paused && sch_frames_capable (p, task->type);
-    if (!capable)
+    if (!capable) {
+        sch_tiles_destroy (&tiles);
         return false;
-    sch_tiles_t *tiles = sch_tiles_new (sch_type (task->type)->name, task->params_json,
-                                        self->config.tile_px, self->config.tile_max);
-    if (!tiles)
-        return false;
+    }
     size_t bytes = s_frame_bytes (tiles);
     if (self->frame_bytes + bytes > SCH_FRAME_BYTES_MAX) {
         //  a flood of large frames must not grow the scheduler without bound
