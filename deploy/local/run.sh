@@ -70,7 +70,9 @@ deploy/local/pg.sh start "$VAR/pg" "$PGPORT" || { echo "run: PostgreSQL did not 
 # p2c2r_ledger, p2c2r-ctl reads as p2c2r_reader (the socket is trusted, so
 # no passwords)
 OWNER_DB=$(deploy/local/pg.sh conninfo "$VAR/pg" "$PGPORT")
-export P2C2R_DB="$OWNER_DB user=p2c2r_reader"
+# the same server and database without the owner's user=, for the roles
+AS_ROLE_DB=$(printf '%s' "$OWNER_DB" | sed -E 's/(^| )user=[^ ]*//g')
+export P2C2R_DB="$AS_ROLE_DB user=p2c2r_reader"
 # The bus's CURVE keys (docs/trust.md): made on the first start, reused
 # after; every process below (and p2c2r-ctl) finds them through P2C2R_KEYS
 export P2C2R_KEYS=$VAR/keys
@@ -78,7 +80,7 @@ export P2C2R_KEYS=$VAR/keys
 echo "run: broker $BROKER, ledger, scheduler, gateway ws://$LISTEN, one peer (logs in var/log/)"
 start broker "$BIN/p2c2r-broker" --bind "$BROKER"
 # Open registration: every new gamer gets $1 of credit to play with
-start ledger env P2C2R_DB="$OWNER_DB user=p2c2r_ledger" P2C2R_OWNER_DB="$OWNER_DB" \
+start ledger env P2C2R_DB="$AS_ROLE_DB user=p2c2r_ledger" P2C2R_OWNER_DB="$OWNER_DB" \
     "$BIN/p2c2r-ledger" --broker "$BROKER" --sql-dir "$ROOT/ledger/sql" \
     --starting-credit-pico "${STARTING_CREDIT_PICO:-1000000000000}"
 start scheduler "$BIN/p2c2r-scheduler" --broker "$BROKER"
