@@ -144,22 +144,22 @@ s_resolve (gw_files_t *self, const char *rel)
     return NULL;
 }
 
-//  Reads a whole regular file into a fresh buffer after pre spare bytes
-static unsigned
-s_read (const char *real, size_t pre, uint8_t **buf_p, size_t *len_p)
+unsigned
+gw_files_read (const char *path, bool nofollow, size_t max, size_t pre, uint8_t **buf_p,
+               size_t *len_p)
 {
     //  O_NONBLOCK: opening a FIFO would wait for a writer; it is refused below
-    int fd = open (real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
         return errno == ENOENT ? 404 : 403;
     struct stat st;
-    if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > GW_FILES_MAX_BYTES) {
+    if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (size_t) st.st_size > max) {
         close (fd);
         return 403;
     }
     size_t size = (size_t) st.st_size, got = 0;
-    uint8_t *buf = (uint8_t *) malloc (pre + size + 1);
-    while (buf && got < size) {
+    uint8_t *buf = (uint8_t *) p2c_malloc (pre + size + 1);
+    while (got < size) {
         ssize_t n = read (fd, buf + pre + got, size - got);
         if (n < 0 && errno == EINTR)
             continue;
@@ -168,10 +168,11 @@ s_read (const char *real, size_t pre, uint8_t **buf_p, size_t *len_p)
         got += (size_t) n;
     }
     close (fd);
-    if (!buf || got < size) {
+    if (got < size) {
         free (buf);
         return 500;
     }
+    buf [pre + size] = 0;
     *buf_p = buf;
     *len_p = size;
     return 200;
@@ -196,7 +197,7 @@ gw_files_get (gw_files_t *self, const char *path, size_t pre, uint8_t **buf_p,
     }
     if (!real)
         return 404;
-    unsigned status = s_read (real, pre, buf_p, len_p);
+    unsigned status = gw_files_read (real, true, GW_FILES_MAX_BYTES, pre, buf_p, len_p);
     if (status == 200)
         *type_p = gw_files_type (real);
     free (real);

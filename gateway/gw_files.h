@@ -24,6 +24,14 @@ typedef struct _gw_files_t gw_files_t;
 gw_files_t *gw_files_new (const char *root);
 void gw_files_destroy (gw_files_t **self_p);
 
+//  Reads a whole regular file of at most max bytes into a fresh buffer
+//  (the caller frees it) after pre spare bytes, NUL-terminated after its
+//  len bytes; nofollow refuses a symlink. 200; 404 when it does not exist;
+//  403 when it is not a regular file, is larger, or cannot be opened; 500
+//  when it cannot be read whole.
+unsigned gw_files_read (const char *path, bool nofollow, size_t max, size_t pre,
+                        uint8_t **buf_p, size_t *len_p);
+
 //  PREFIX/share/p2c2r/NAME of the installed binaries, found from this
 //  executable's path (bin/../share/p2c2r/NAME); freshly allocated
 char *gw_files_share_dir (const char *name);

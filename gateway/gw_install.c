@@ -27,37 +27,16 @@ struct _gw_install_t {
     char *unit;                 //  the systemd unit the script installs (owned), NULL: none
 };
 
-//  Reads a whole regular file of at most max bytes; NULL when it cannot
+//  Reads a whole regular file of at most max bytes (gw_files_read);
+//  NULL when it cannot
 static uint8_t *
 s_slurp (const char *path, size_t max, size_t *len_p)
 {
-    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (size_t) st.st_size > max) {
+    uint8_t *buf = NULL;
+    unsigned status = gw_files_read (path, false, max, 0, &buf, len_p);
+    if (status == 403)
         log_warn ("not served (not a file, or over %zu bytes) path=%s", max, path);
-        close (fd);
-        return NULL;
-    }
-    size_t size = (size_t) st.st_size, got = 0;
-    uint8_t *buf = (uint8_t *) p2c_malloc (size + 1);
-    while (buf && got < size) {
-        ssize_t n = read (fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t) n;
-    }
-    close (fd);
-    if (!buf || got < size) {
-        free (buf);
-        return NULL;
-    }
-    buf [size] = 0;
-    *len_p = size;
-    return buf;
+    return status == 200 ? buf : NULL;
 }
 
 static void
