@@ -1,6 +1,7 @@
 /*  The API key cache (see gw_authcache.h). */
 #include "gw_authcache.h"
 #include "p2c_mem.h"
+#include "p2c_sha256.h"
 #include "p2c_test.h"
 
 #include <openssl/evp.h>
@@ -52,14 +53,7 @@ gw_authcache_destroy (gw_authcache_t **self_p)
 void
 gw_authcache_key_hash (const char *key, char *out)
 {
-    unsigned char md [EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (!EVP_Digest (key, strlen (key), md, &n, EVP_sha256 (), NULL) || n != 32)
-        n = 0;
-    for (unsigned int i = 0; i < n; i++)
-        snprintf (out + 2 * i, 3, "%02x", md [i]);
-    out [n ? GW_KEY_HASH_LEN : 0] = 0;
-    explicit_bzero (md, sizeof md);
+    p2c_sha256_hex (key, strlen (key), out);
 }
 
 void

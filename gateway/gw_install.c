@@ -3,6 +3,7 @@
 #include "gw_files.h"
 #include "p2c_log.h"
 #include "p2c_mem.h"
+#include "p2c_sha256.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -37,18 +38,6 @@ s_slurp (const char *path, size_t max, size_t *len_p)
     if (status == 403)
         log_warn ("not served (not a file, or over %zu bytes) path=%s", max, path);
     return status == 200 ? buf : NULL;
-}
-
-static void
-s_sha256_hex (const uint8_t *data, size_t len, char hex [65])
-{
-    unsigned char md [EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    hex [0] = 0;
-    if (!EVP_Digest (data, len, md, &n, EVP_sha256 (), NULL) || n != 32)
-        return;
-    for (unsigned i = 0; i < n; i++)
-        snprintf (hex + 2 * i, 3, "%02x", md [i]);
 }
 
 //  Splits the script around its marker line (a line that is exactly the
@@ -89,7 +78,7 @@ s_load_agent (gw_install_t *self, const char *dir)
     zstr_free (&path);
     if (!self->agent)
         return;
-    s_sha256_hex (self->agent, self->agent_len, self->sha256);
+    p2c_sha256_hex (self->agent, self->agent_len, self->sha256);
     path = p2c_sprintf ("%s/%s.sha256", dir, GW_INSTALL_AGENT);
     size_t len = 0;
     self->sha_file = (char *) s_slurp (path, 4096, &len);

@@ -2,6 +2,7 @@
 #include "led_auth.h"
 #include "led_store_int.h"
 #include "led_fixture.h"
+#include "p2c_sha256.h"
 #include "p2c_test.h"
 
 #include <czmq.h>
@@ -44,15 +45,8 @@ led_auth_valid_name (const char *name)
 void
 led_auth_hash_key (const char *text, char *hash)
 {
-    unsigned char md [EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest (text, strlen (text), md, &len, EVP_sha256 (), NULL) || len != 32) {
-        //  Never matches a stored hash (those are 64 hex digits)
-        strcpy (hash, "x");
-        return;
-    }
-    for (unsigned i = 0; i < len; i++)
-        snprintf (hash + 2 * i, 3, "%02x", md [i]);
+    if (!p2c_sha256_hex (text, strlen (text), hash))
+        strcpy (hash, "x");         //  never matches a stored hash (64 hex digits)
 }
 
 int

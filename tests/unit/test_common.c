@@ -9,6 +9,7 @@
 #include "p2c_log.h"
 #include "p2c_mem.h"
 #include "p2c_money.h"
+#include "p2c_sha256.h"
 #include "p2c_msg.h"
 #include "p2c_node.h"
 #include "p2c_tasks.h"
@@ -30,6 +31,7 @@ static const p2c_test_entry_t s_tests [] = {
     { "p2c_drain",  p2c_drain_test },
     { "p2c_log",    p2c_log_test },
     { "p2c_mem",    p2c_mem_test },
+    { "p2c_sha256", p2c_sha256_test },
     { NULL, NULL }
 };
 
